@@ -1,0 +1,1 @@
+"""bandselect: hyperspectral band selection."""

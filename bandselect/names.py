@@ -1,0 +1,37 @@
+"""Names of the campaign-store data model, defined once and used everywhere."""
+
+from __future__ import annotations
+
+# Dimensions of an acquisition's cube.
+DIM_Y = "y"
+DIM_X = "x"
+DIM_BAND = "band"
+DIM_RGB = "rgb"
+
+# Variables of an acquisition group.
+VAR_CUBE = "cube"
+VAR_MASK = "mask"  # labels (y, x): 0 = negative / background, >0 = class id
+VAR_VALID = "valid"  # (y, x) bool, False where the source had NaN/Inf and the user asked to mask them
+VAR_RGB = "rgb"
+
+# Coordinates.
+COORD_WAVELENGTH = "wavelength"
+WAVELENGTH_UNITS = "nm"
+
+# Provenance attributes of an acquisition.
+ATTR_ACQUISITION_ID = "acquisition_id"
+ATTR_SOURCE_FILE = "source_file"
+ATTR_SOURCE_SHA256 = "source_sha256"
+ATTR_SENSOR = "sensor"
+ATTR_ACQUISITION_TIME = "acquisition_time"
+ATTR_SOURCE_FORMAT = "source_format"
+
+# Store-level marker: a zarr group is a campaign store when its attributes carry this key.
+STORE_FORMAT_KEY = "bandselect_campaign"
+STORE_FORMAT_VERSION = 1
+
+# Pipeline data-source node and its ports (the seed's `data.cube`, `data.mask`, `data.wavelengths`).
+DATA_NODE = "data"
+PORT_CUBE = "cube"
+PORT_MASK = "mask"
+PORT_WAVELENGTHS = "wavelengths"

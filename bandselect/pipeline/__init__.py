@@ -1,0 +1,1 @@
+"""Pipelines of nodes: ports, graph, YAML configuration, node registry."""

@@ -1,0 +1,206 @@
+"""Nodes and ports: the unit every pipeline is built from.
+
+A node is a :class:`torch.nn.Module` that declares its input and output ports. ``forward(**inputs)``
+returns a dict keyed by output-port name. Ports are reachable as attributes (``selector.weights``)
+so ``pipeline.connect((selector.weights, top_k.weights))`` reads as in the seed documentation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from bandselect.errors import PipelineError
+
+#: Port value kinds beyond torch dtypes: ``"dict"`` for metadata dicts such as ``band_info``.
+PortDType = torch.dtype | Literal["dict", "any"]
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """Declaration of one port.
+
+    Parameters
+    ----------
+    name
+        Port name, unique among the node's inputs (or outputs).
+    dtype
+        A torch dtype, ``"dict"`` for metadata, or ``"any"``.
+    shape
+        Symbolic shape: ints are fixed sizes, strings are named dims (``"B"``, ``"H"``, ``"W"``,
+        ``"C"``, ``"k"``), ``()`` a scalar or dict. Dims with the same name must agree when connected
+        where both sides are fixed ints.
+    description
+        One line for documentation and error messages.
+    optional
+        Whether the node can run without this input.
+    """
+
+    name: str
+    dtype: PortDType
+    shape: tuple[int | str, ...]
+    description: str = ""
+    optional: bool = False
+
+    def dtype_name(self) -> str:
+        """The dtype as a short string (``float32``, ``int64``, ``bool``, ``dict``)."""
+        if isinstance(self.dtype, torch.dtype):
+            return str(self.dtype).removeprefix("torch.")
+        return self.dtype
+
+
+@dataclass(frozen=True)
+class PortRef:
+    """A reference to one port of one node instance, as returned by ``node.<port_name>``."""
+
+    node: Node = field(compare=False, hash=False, repr=False)
+    name: str
+    direction: Literal["input", "output"]
+
+    @property
+    def spec(self) -> PortSpec:
+        """The port's declaration."""
+        ports = self.node.INPUT_PORTS if self.direction == "input" else self.node.OUTPUT_PORTS
+        return ports[self.name]
+
+    def __repr__(self) -> str:
+        return f"PortRef({type(self.node).__name__}.{self.name}, {self.direction})"
+
+
+def _dims_compatible(a: int | str, b: int | str) -> bool:
+    return not (isinstance(a, int) and isinstance(b, int) and a != b)
+
+
+def check_ports_compatible(source: PortSpec, target: PortSpec, *, where: str) -> None:
+    """Raise :class:`PipelineError` when an output port cannot feed an input port.
+
+    Dtypes must match exactly unless one side is ``"any"``; ranks must match; fixed sizes must agree.
+    Integer wavelengths feeding a float port are accepted, as the seed declares ``wavelengths`` int32.
+    """
+    if source.dtype != target.dtype and "any" not in (source.dtype, target.dtype):
+        numeric = isinstance(source.dtype, torch.dtype) and isinstance(target.dtype, torch.dtype)
+        both_real = numeric and not source.dtype.is_complex and not target.dtype.is_complex
+        if not (both_real and source.dtype != torch.bool and target.dtype != torch.bool):
+            raise PipelineError(
+                f"cannot connect {where}",
+                expected=f"dtype {target.dtype_name()}",
+                found=f"dtype {source.dtype_name()}",
+                fix="connect a port of the matching dtype or insert a conversion node",
+            )
+    if source.shape != () and target.shape != () and len(source.shape) != len(target.shape):
+        raise PipelineError(
+            f"cannot connect {where}",
+            expected=f"shape {target.shape}",
+            found=f"shape {source.shape}",
+            fix="connect ports of the same rank",
+        )
+    for a, b in zip(source.shape, target.shape, strict=False):
+        if not _dims_compatible(a, b):
+            raise PipelineError(
+                f"cannot connect {where}",
+                expected=f"shape {target.shape}",
+                found=f"shape {source.shape}",
+                fix="connect ports whose fixed sizes agree",
+            )
+
+
+class Node(nn.Module):
+    """Base class of every pipeline node.
+
+    Subclasses declare ``INPUT_PORTS`` and ``OUTPUT_PORTS`` (tuples of :class:`PortSpec`) and implement
+    ``forward(**inputs) -> dict[str, Any]``. Constructor keyword arguments are recorded as the node's
+    configuration (``node.config``), which is what YAML files and MLflow params show; subclasses call
+    ``super().__init__(**config)`` with their own arguments, as the seed's custom-selector example does.
+
+    Nodes that need a statistical initialisation set ``requires_initial_fit = True`` and implement
+    ``statistical_inputs`` (which input ports feed the statistics) and ``fit_from_statistics``; the
+    :class:`~bandselect.training.StatisticalTrainer` drives them. ``is_initialized`` says whether that
+    has happened (it is derived from a buffer so it survives ``state_dict`` round trips).
+    """
+
+    INPUT_PORTS: ClassVar[Mapping[str, PortSpec]] = {}
+    OUTPUT_PORTS: ClassVar[Mapping[str, PortSpec]] = {}
+    requires_initial_fit: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Accept tuples/lists of PortSpec in subclasses and turn them into name-keyed mappings.
+        for attr in ("INPUT_PORTS", "OUTPUT_PORTS"):
+            ports = cls.__dict__.get(attr)
+            if ports is not None and not isinstance(ports, Mapping):
+                setattr(cls, attr, {p.name: p for p in ports})
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__()
+        self._config: dict[str, Any] = dict(config)
+        if self.requires_initial_fit:
+            # Registered up front so state_dict keys are the same before and after initialisation.
+            self.register_buffer("_initialized", torch.tensor(False))
+
+    # -- configuration -------------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as given (JSON/YAML-friendly values), for saving and tracking."""
+        return dict(self._config)
+
+    @classmethod
+    def config_keys(cls) -> set[str]:
+        """Names of the keyword arguments the constructor accepts."""
+        params = inspect.signature(cls.__init__).parameters
+        return {
+            name
+            for name, p in params.items()
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        }
+
+    # -- ports ---------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            cls = type(self)
+            if name in cls.OUTPUT_PORTS:
+                return PortRef(self, name, "output")
+            if name in cls.INPUT_PORTS:
+                return PortRef(self, name, "input")
+            raise
+
+    def port(self, name: str) -> PortRef:
+        """Return the port called ``name`` (output ports win when a name is both)."""
+        if name in self.OUTPUT_PORTS:
+            return PortRef(self, name, "output")
+        if name in self.INPUT_PORTS:
+            return PortRef(self, name, "input")
+        raise PipelineError(
+            f"{type(self).__name__} has no port {name!r}",
+            expected=f"one of inputs {sorted(self.INPUT_PORTS)} or outputs {sorted(self.OUTPUT_PORTS)}",
+            found=repr(name),
+            fix="check the port name against the node's documentation",
+        )
+
+    # -- statistical initialisation --------------------------------------------------------------
+    def statistical_inputs(self) -> tuple[str, ...]:
+        """Input ports whose values the statistical initialisation needs (e.g. ``("data",)``)."""
+        return ()
+
+    def fit_from_statistics(self, stats: Any, **context: Any) -> None:  # pragma: no cover - interface
+        """Initialise fitted state from merged :class:`~bandselect.stats.BandStatistics`."""
+        raise NotImplementedError(f"{type(self).__name__} has no statistical initialisation")
+
+    @property
+    def is_initialized(self) -> bool:
+        """True when the node needs no initialisation or has been initialised."""
+        flag = self._buffers.get("_initialized")
+        return (not self.requires_initial_fit) if flag is None else bool(flag.item())
+
+    def _mark_initialized(self) -> None:
+        """Record that statistical initialisation has happened (a buffer, so it is saved)."""
+        self._buffers["_initialized"].fill_(True)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self._config.items())
