@@ -109,6 +109,32 @@ def check_ports_compatible(source: PortSpec, target: PortSpec, *, where: str) ->
             )
 
 
+@dataclass(frozen=True)
+class StatisticsRequest:
+    """What a node's statistical initialisation needs from the data streamed through the pipeline.
+
+    Parameters
+    ----------
+    cube_port
+        Input port whose ``(B, H, W, C)`` values feed :class:`~bandselect.stats.BandStatistics`.
+    mask_port
+        Input port with the labels (``(B, H, W, 1)`` or ``(B, H, W)``), or None when unsupervised.
+    histograms
+        Whether per-class histograms are needed (AUC, MI). The trainer then makes a second pass with
+        histogram edges taken from the first pass's min/max.
+    n_bins
+        Histogram bins per band when ``histograms`` is set (None: the statistics engine's default).
+    wavelengths_port
+        Input port carrying the wavelengths, passed to ``fit_from_statistics`` as ``wavelengths``.
+    """
+
+    cube_port: str
+    mask_port: str | None = None
+    histograms: bool = False
+    n_bins: int | None = None
+    wavelengths_port: str | None = None
+
+
 class Node(nn.Module):
     """Base class of every pipeline node.
 
@@ -118,7 +144,7 @@ class Node(nn.Module):
     ``super().__init__(**config)`` with their own arguments, as the seed's custom-selector example does.
 
     Nodes that need a statistical initialisation set ``requires_initial_fit = True`` and implement
-    ``statistical_inputs`` (which input ports feed the statistics) and ``fit_from_statistics``; the
+    ``statistics_request`` (which input ports feed the statistics) and ``fit_from_statistics``; the
     :class:`~bandselect.training.StatisticalTrainer` drives them. ``is_initialized`` says whether that
     has happened (it is derived from a buffer so it survives ``state_dict`` round trips).
     """
@@ -184,12 +210,15 @@ class Node(nn.Module):
         )
 
     # -- statistical initialisation --------------------------------------------------------------
-    def statistical_inputs(self) -> tuple[str, ...]:
-        """Input ports whose values the statistical initialisation needs (e.g. ``("data",)``)."""
-        return ()
+    def statistics_request(self) -> StatisticsRequest | None:
+        """What the statistical initialisation needs; None for nodes that need none."""
+        return None
 
-    def fit_from_statistics(self, stats: Any, **context: Any) -> None:  # pragma: no cover - interface
-        """Initialise fitted state from merged :class:`~bandselect.stats.BandStatistics`."""
+    def fit_from_statistics(self, stats: Any, *, wavelengths: Any = None) -> None:  # pragma: no cover
+        """Initialise fitted state from merged :class:`~bandselect.stats.BandStatistics`.
+
+        Implementations end with ``self._mark_initialized()``.
+        """
         raise NotImplementedError(f"{type(self).__name__} has no statistical initialisation")
 
     @property
