@@ -1,0 +1,38 @@
+"""The seed's selector nodes and regularizers.
+
+Every public node is registered in :mod:`bandselect.pipeline.registry` under its class name, so YAML
+configurations can name it (``type: SoftChannelSelector``).
+
+Seed modules ``cuvis_ai.node.selector``, ``cuvis_ai.node.band_selection`` and ``cuvis_ai.node.losses``
+all map to this package:
+
+- :mod:`~bandselect.selectors.soft`: ``SoftChannelSelector``, ``TopKIndices``
+- :mod:`~bandselect.selectors.base`: ``BandSelectorBase`` (with ``_compose_rgb``)
+- :mod:`~bandselect.selectors.fixed`: ``BaselineFalseRGBSelector``, ``CIRFalseColorSelector``,
+  ``HighContrastBandSelector``
+- :mod:`~bandselect.selectors.supervised`: ``SupervisedCIRBandSelector``,
+  ``SupervisedWindowedFalseRGBSelector``, ``SupervisedFullSpectrumBandSelector``
+- :mod:`~bandselect.selectors.regularizers`: ``SelectorEntropyRegularizer``, ``SelectorDiversityRegularizer``
+"""
+
+from __future__ import annotations
+
+from bandselect.selectors.base import BandSelectorBase
+from bandselect.selectors.fixed import (
+    BaselineFalseRGBSelector,
+    CIRFalseColorSelector,
+    HighContrastBandSelector,
+)
+from bandselect.selectors.regularizers import SelectorDiversityRegularizer, SelectorEntropyRegularizer
+from bandselect.selectors.soft import SoftChannelSelector, TopKIndices
+
+__all__ = [
+    "BandSelectorBase",
+    "BaselineFalseRGBSelector",
+    "CIRFalseColorSelector",
+    "HighContrastBandSelector",
+    "SelectorDiversityRegularizer",
+    "SelectorEntropyRegularizer",
+    "SoftChannelSelector",
+    "TopKIndices",
+]

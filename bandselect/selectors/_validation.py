@@ -1,0 +1,264 @@
+"""Input and argument validation shared by every selector node.
+
+Messages follow scikit-learn's habit for constructor arguments ("The 'n_select' parameter of
+SoftChannelSelector must be ...") and the house format (expected, found, fix) for data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from bandselect.errors import (
+    ConfigError,
+    DTypeError,
+    LabelError,
+    NonFiniteError,
+    ShapeError,
+    WavelengthError,
+)
+from bandselect.spectral import validate_wavelengths
+
+CUBE_LAYOUT = "(B, H, W, C)"
+
+
+def _param(owner: str, name: str) -> str:
+    return f"The {name!r} parameter of {owner}"
+
+
+def check_int(owner: str, name: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    """Validate an integer constructor argument in ``[minimum, maximum]``."""
+    upper = "inf" if maximum is None else str(maximum)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(
+            _param(owner, name),
+            expected=f"an int in the range [{minimum}, {upper}]",
+            found=f"{value!r} of type {type(value).__name__}",
+            fix=f"pass {name} as a whole number",
+        )
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(
+            _param(owner, name),
+            expected=f"an int in the range [{minimum}, {upper}]",
+            found=repr(value),
+            fix=f"choose {name} between {minimum} and {upper}",
+        )
+    return value
+
+
+def check_float(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_minimum: bool = False,
+) -> float:
+    """Validate a finite real constructor argument, optionally bounded."""
+    low = "-inf" if minimum is None else f"{minimum:g}"
+    high = "inf" if maximum is None else f"{maximum:g}"
+    bracket = "(" if strict_minimum else "["
+    expected = f"a finite float in the range {bracket}{low}, {high}]"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ConfigError(
+            _param(owner, name),
+            expected=expected,
+            found=f"{value!r} of type {type(value).__name__}",
+            fix=f"pass {name} as a number",
+        )
+    value = float(value)
+    too_low = minimum is not None and (value <= minimum if strict_minimum else value < minimum)
+    too_high = maximum is not None and value > maximum
+    if not math.isfinite(value) or too_low or too_high:
+        raise ConfigError(
+            _param(owner, name),
+            expected=expected,
+            found=repr(value),
+            fix=f"choose {name} inside that range",
+        )
+    return value
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> str:
+    """Validate a string option."""
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(
+            _param(owner, name),
+            expected=f"a str among {sorted(choices)}",
+            found=repr(value),
+            fix=f"pass one of {', '.join(repr(c) for c in choices)}",
+        )
+    return value
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """Validate a boolean flag."""
+    if not isinstance(value, bool | np.bool_):
+        raise ConfigError(
+            _param(owner, name),
+            expected="a bool",
+            found=f"{value!r} of type {type(value).__name__}",
+            fix=f"pass {name}=True or {name}=False",
+        )
+    return bool(value)
+
+
+def check_float_tuple(
+    owner: str, name: str, value: Any, length: int, *, positive: bool = True
+) -> list[float]:
+    """Validate a fixed-length sequence of finite floats (e.g. target wavelengths, score weights)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != length:
+        raise ConfigError(
+            _param(owner, name),
+            expected=f"a sequence of {length} numbers",
+            found=repr(value),
+            fix=f"pass {name} as a list or tuple of {length} numbers",
+        )
+    return [
+        check_float(owner, f"{name}[{i}]", v, minimum=0.0 if positive else None) for i, v in enumerate(value)
+    ]
+
+
+def check_windows(owner: str, name: str, value: Any, *, length: int | None = 3) -> list[list[float]]:
+    """Validate wavelength windows: ``length`` pairs ``(low_nm, high_nm)`` with ``low <= high``."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) == 0:
+        raise ConfigError(
+            _param(owner, name),
+            expected="a non-empty sequence of (low_nm, high_nm) pairs",
+            found=repr(value),
+            fix="pass windows like ((440, 500), (500, 580), (610, 700))",
+        )
+    if length is not None and len(value) != length:
+        raise ConfigError(
+            _param(owner, name),
+            expected=f"exactly {length} windows (one per output colour channel)",
+            found=f"{len(value)} windows: {value!r}",
+            fix=f"pass {length} (low_nm, high_nm) pairs",
+        )
+    windows: list[list[float]] = []
+    for i, window in enumerate(value):
+        pair = check_float_tuple(owner, f"{name}[{i}]", window, 2)
+        if pair[0] > pair[1]:
+            raise ConfigError(
+                _param(owner, f"{name}[{i}]"),
+                expected="a pair (low_nm, high_nm) with low <= high",
+                found=repr(tuple(window)),
+                fix="write the lower wavelength first",
+            )
+        windows.append(pair)
+    return windows
+
+
+def as_tensor(value: Any, name: str) -> torch.Tensor:
+    """Turn a tensor or array-like into a tensor without copying tensors."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if value is None:
+        raise ShapeError(
+            f"input {name!r}",
+            expected=f"a {CUBE_LAYOUT} tensor or array",
+            found="None",
+            fix=f"connect or pass the {name!r} input",
+        )
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise DTypeError(
+            f"input {name!r}", expected="a numeric array", found="an object array", fix="pass numbers only"
+        )
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def validate_cube(
+    cube: Any, *, name: str = "cube", n_channels: int | None = None, fix_channels: str = ""
+) -> torch.Tensor:
+    """Check a ``(B, H, W, C)`` cube: rank, channel count, real dtype, finite values.
+
+    Returns a floating-point tensor (integer cubes are converted to float32; float64 stays float64).
+    """
+    tensor = as_tensor(cube, name)
+    if tensor.ndim != 4:
+        hint = " (add a batch axis with cube[None])" if tensor.ndim == 3 else ""
+        raise ShapeError(
+            f"input {name!r}",
+            expected=f"a rank-4 {CUBE_LAYOUT} tensor" + (f" with C={n_channels}" if n_channels else ""),
+            found=f"rank {tensor.ndim}, shape {tuple(tensor.shape)}",
+            fix=f"pass a batch of cubes laid out {CUBE_LAYOUT}{hint}",
+        )
+    if n_channels is not None and tensor.shape[-1] != n_channels:
+        raise ShapeError(
+            f"input {name!r}",
+            expected=f"{CUBE_LAYOUT} with C={n_channels}",
+            found=f"shape {tuple(tensor.shape)} (C={tensor.shape[-1]})",
+            fix=fix_channels
+            or f"pass a cube with {n_channels} bands or build the node for {tensor.shape[-1]} bands",
+        )
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise DTypeError(
+            f"input {name!r}",
+            expected="a real floating-point cube (float32)",
+            found=f"dtype {tensor.dtype}",
+            fix="convert the cube with cube.float()",
+        )
+    if not tensor.is_floating_point():
+        tensor = tensor.float()
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise NonFiniteError(
+            f"input {name!r}",
+            expected="finite values",
+            found=f"{bad} NaN/Inf values of {tensor.numel()}",
+            fix="mask or repair non-finite pixels before selection (ingest with mask_nonfinite=True)",
+        )
+    return tensor
+
+
+def validate_node_wavelengths(wavelengths: Any, n_bands: int) -> np.ndarray:
+    """Check that wavelengths are present and describe exactly ``n_bands`` bands (float64 array)."""
+    if wavelengths is None:
+        raise WavelengthError(
+            "input 'wavelengths'",
+            expected=f"a (C,) array of {n_bands} band wavelengths in nm",
+            found="None",
+            fix="connect data.wavelengths to this node or pass wavelengths=...",
+        )
+    return validate_wavelengths(wavelengths, n_bands)
+
+
+def validate_mask(
+    mask: Any, cube_shape: tuple[int, ...], *, required: bool, owner: str
+) -> torch.Tensor | None:
+    """Check a label mask ``(B, H, W, 1)`` or ``(B, H, W)`` against a cube and return it as ``(B, H, W)``."""
+    if mask is None:
+        if required:
+            raise LabelError(
+                f"{owner}: input 'mask'",
+                expected="a (B, H, W, 1) bool mask (1 = positive, 0 = negative)",
+                found="no mask",
+                fix="connect data.mask to the selector (supervised selection needs labels)",
+            )
+        return None
+    tensor = as_tensor(mask, "mask")
+    if tensor.ndim == 4 and tensor.shape[-1] == 1:
+        tensor = tensor[..., 0]
+    if tuple(tensor.shape) != tuple(cube_shape[:3]):
+        raise ShapeError(
+            f"{owner}: input 'mask'",
+            expected=f"shape {(*cube_shape[:3], 1)} or {tuple(cube_shape[:3])} (the cube's B, H, W)",
+            found=f"shape {tuple(as_tensor(mask, 'mask').shape)}",
+            fix="pass the label mask of the same images as the cube",
+        )
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise NonFiniteError(
+            f"{owner}: input 'mask'",
+            expected="finite labels",
+            found="NaN/Inf labels",
+            fix="pass a bool or integer mask",
+        )
+    return tensor

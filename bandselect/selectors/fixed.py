@@ -1,0 +1,248 @@
+"""Unsupervised band selectors: fixed wavelengths (true colour, CIR) and high spatial contrast."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bandselect.pipeline.registry import register_node
+from bandselect.selectors._validation import check_float, check_float_tuple, check_windows
+from bandselect.selectors.base import BandSelectorBase
+from bandselect.spectral import DEFAULT_TOLERANCE_NM, nearest_band, window_indices
+
+
+@register_node
+class BaselineFalseRGBSelector(BandSelectorBase):
+    """Fixed-wavelength band selection: the bands nearest to target R, G, B wavelengths.
+
+    The nearest band is ``argmin |λ − target|`` with ties to the lower index; a target farther than
+    ``tolerance_nm`` from every band is a :class:`~bandselect.errors.WavelengthError` naming the sensor
+    range (no silent snap to the edge of the sensor).
+
+    Parameters
+    ----------
+    target_wavelengths : tuple of 3 float, default (650.0, 550.0, 450.0)
+        Target wavelengths (nm) for R, G, B, in that order.
+    tolerance_nm : float, default 25.0
+        Largest accepted distance between a target and its nearest band.
+
+    Shape
+    -----
+    - cube: ``(B, H, W, C)`` float32
+    - wavelengths: ``(C,)`` nm
+    - rgb_image: ``(B, H, W, 3)`` float32 in [0, 1], channels R, G, B, min-max normalised per sample and
+      channel
+    - band_info: dict with ``strategy``, ``band_indices`` (R, G, B), ``band_wavelengths_nm``,
+      ``target_wavelengths_nm``
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bandselect.selectors import BaselineFalseRGBSelector
+    >>> wavelengths = torch.linspace(400.0, 1000.0, 61)  # 10 nm steps
+    >>> baseline = BaselineFalseRGBSelector(target_wavelengths=(650.0, 550.0, 450.0))
+    >>> outputs = baseline.forward(cube=torch.rand(2, 8, 8, 61), wavelengths=wavelengths)
+    >>> outputs["band_info"]["band_indices"], tuple(outputs["rgb_image"].shape)
+    ([25, 15, 5], (2, 8, 8, 3))
+    """
+
+    STRATEGY = "baseline_false_rgb"
+
+    def __init__(
+        self,
+        target_wavelengths: Sequence[float] = (650.0, 550.0, 450.0),
+        *,
+        tolerance_nm: float = DEFAULT_TOLERANCE_NM,
+    ) -> None:
+        owner = type(self).__name__
+        targets = check_float_tuple(owner, "target_wavelengths", target_wavelengths, 3)
+        tolerance_nm = check_float(owner, "tolerance_nm", tolerance_nm, minimum=0.0)
+        super().__init__(target_wavelengths=targets, tolerance_nm=tolerance_nm)
+        self.target_wavelengths = tuple(targets)
+        self.tolerance_nm = tolerance_nm
+
+    def _targets(self) -> tuple[float, float, float]:
+        return self.target_wavelengths  # type: ignore[return-value]
+
+    def _extra_info(self) -> dict[str, Any]:
+        return {}
+
+    def forward(self, cube: Any, wavelengths: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """Compose the RGB image from the bands nearest to the targets.
+
+        Returns
+        -------
+        dict
+            ``rgb_image`` ``(B, H, W, 3)`` and ``band_info``.
+        """
+        tensor, wl = self._validate_inputs(cube, wavelengths)
+        targets = self._targets()
+        indices = [nearest_band(wl, target, self.tolerance_nm) for target in targets]
+        band_info: dict[str, Any] = {
+            "strategy": self.STRATEGY,
+            "band_indices": indices,
+            "band_wavelengths_nm": [float(wl[i]) for i in indices],
+            "target_wavelengths_nm": [float(t) for t in targets],
+        }
+        band_info.update(self._extra_info())
+        return {"rgb_image": self._compose_rgb(tensor, indices), "band_info": band_info}
+
+
+@register_node
+class CIRFalseColorSelector(BaselineFalseRGBSelector):
+    """Color-infrared (CIR) false colour: NIR → R, Red → G, Green → B.
+
+    Nearest-band lookup as in :class:`BaselineFalseRGBSelector`.
+
+    Parameters
+    ----------
+    nir_nm : float, default 860.0
+        Near-infrared wavelength (→ red channel).
+    red_nm : float, default 670.0
+        Red wavelength (→ green channel).
+    green_nm : float, default 560.0
+        Green wavelength (→ blue channel).
+    tolerance_nm : float, default 25.0
+        Largest accepted distance between a target and its nearest band.
+
+    Shape
+    -----
+    Same as :class:`BaselineFalseRGBSelector`; ``band_info`` adds
+    ``channel_mapping = {'R': 'NIR', 'G': 'Red', 'B': 'Green'}``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bandselect.selectors import CIRFalseColorSelector
+    >>> cir = CIRFalseColorSelector(nir_nm=860.0, red_nm=670.0, green_nm=560.0)
+    >>> outputs = cir.forward(cube=torch.rand(1, 8, 8, 61), wavelengths=torch.linspace(400.0, 1000.0, 61))
+    >>> outputs["band_info"]["channel_mapping"]
+    {'R': 'NIR', 'G': 'Red', 'B': 'Green'}
+    >>> outputs["band_info"]["band_indices"]
+    [46, 27, 16]
+    """
+
+    STRATEGY = "cir_false_color"
+
+    def __init__(
+        self,
+        nir_nm: float = 860.0,
+        red_nm: float = 670.0,
+        green_nm: float = 560.0,
+        *,
+        tolerance_nm: float = DEFAULT_TOLERANCE_NM,
+    ) -> None:
+        owner = type(self).__name__
+        nir_nm = check_float(owner, "nir_nm", nir_nm, minimum=0.0)
+        red_nm = check_float(owner, "red_nm", red_nm, minimum=0.0)
+        green_nm = check_float(owner, "green_nm", green_nm, minimum=0.0)
+        tolerance_nm = check_float(owner, "tolerance_nm", tolerance_nm, minimum=0.0)
+        BandSelectorBase.__init__(
+            self, nir_nm=nir_nm, red_nm=red_nm, green_nm=green_nm, tolerance_nm=tolerance_nm
+        )
+        self.nir_nm = nir_nm
+        self.red_nm = red_nm
+        self.green_nm = green_nm
+        self.target_wavelengths = (nir_nm, red_nm, green_nm)
+        self.tolerance_nm = tolerance_nm
+
+    def _extra_info(self) -> dict[str, Any]:
+        return {"channel_mapping": {"R": "NIR", "G": "Red", "B": "Green"}}
+
+
+def _laplacian_energy(bands: torch.Tensor) -> torch.Tensor:
+    """Mean absolute 5-point Laplacian per band of a ``(B, H, W, K)`` stack, over every sample.
+
+    Borders use replicate padding, so images of any size (even 1 × 1) are valid.
+    """
+    images = bands.permute(0, 3, 1, 2).to(torch.float64)  # (B, K, H, W)
+    padded = F.pad(images, (1, 1, 1, 1), mode="replicate")
+    centre = padded[:, :, 1:-1, 1:-1]
+    laplacian = (
+        padded[:, :, :-2, 1:-1] + padded[:, :, 2:, 1:-1] + padded[:, :, 1:-1, :-2] + padded[:, :, 1:-1, 2:]
+    ) - 4.0 * centre
+    return laplacian.abs().mean(dim=(0, 2, 3))
+
+
+@register_node
+class HighContrastBandSelector(BandSelectorBase):
+    """Data-driven selection: the band of highest spatial contrast in each wavelength window.
+
+    ``score(band) = variance(band) + alpha · mean |Laplacian(band)|`` with the 5-point Laplacian
+    (replicate padding at the borders), both computed over every pixel of every sample of the batch.
+    The best band of each window is selected (ties to the lower index). Scores are recomputed on every
+    forward call; the node has no fitted state.
+
+    Parameters
+    ----------
+    windows : sequence of 3 (low_nm, high_nm), default ((440, 500), (500, 580), (610, 700))
+        Windows for Blue, Green, Red, in that order. The output is still R, G, B: the red channel
+        comes from the third window.
+    alpha : float, default 0.1
+        Weight of the Laplacian energy term (>= 0).
+
+    Shape
+    -----
+    - cube: ``(B, H, W, C)`` float32
+    - wavelengths: ``(C,)`` nm
+    - rgb_image: ``(B, H, W, 3)`` float32 in [0, 1], channels R, G, B
+    - band_info: dict with ``strategy``, ``band_indices`` (R, G, B), ``band_wavelengths_nm``,
+      ``windows_nm`` (R, G, B order) and ``scores`` (R, G, B)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bandselect.selectors import HighContrastBandSelector
+    >>> high_contrast = HighContrastBandSelector(windows=((440, 500), (500, 580), (610, 700)), alpha=0.1)
+    >>> cube = torch.rand(1, 8, 8, 61) * 0.01
+    >>> cube[..., 22] = torch.rand(1, 8, 8)  # a textured band at 620 nm
+    >>> outputs = high_contrast.forward(cube=cube, wavelengths=torch.linspace(400.0, 1000.0, 61))
+    >>> outputs["band_info"]["band_indices"][0]
+    22
+    """
+
+    STRATEGY = "high_contrast"
+
+    def __init__(
+        self,
+        windows: Sequence[Sequence[float]] = ((440, 500), (500, 580), (610, 700)),
+        alpha: float = 0.1,
+    ) -> None:
+        owner = type(self).__name__
+        checked = check_windows(owner, "windows", windows, length=3)
+        alpha = check_float(owner, "alpha", alpha, minimum=0.0)
+        super().__init__(windows=checked, alpha=alpha)
+        self.windows = tuple(tuple(w) for w in checked)
+        self.alpha = alpha
+
+    def band_scores(self, cube: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        """``variance + alpha · mean |Laplacian|`` of the bands ``indices`` of a validated cube."""
+        bands = cube.index_select(-1, torch.as_tensor(indices, dtype=torch.long, device=cube.device))
+        variance = bands.to(torch.float64).reshape(-1, bands.shape[-1]).var(dim=0, unbiased=False)
+        return variance + self.alpha * _laplacian_energy(bands)
+
+    def forward(self, cube: Any, wavelengths: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """Pick the highest-contrast band per window and compose the RGB image (R, G, B order)."""
+        tensor, wl = self._validate_inputs(cube, wavelengths)
+        picks: list[int] = []
+        scores: list[float] = []
+        for window in self.windows:  # Blue, Green, Red
+            candidates = window_indices(wl, window)
+            window_scores = self.band_scores(tensor, candidates)
+            best = int(torch.argmax(window_scores))  # first maximum: ties to the lower index
+            picks.append(int(candidates[best]))
+            scores.append(float(window_scores[best]))
+        order = [2, 1, 0]  # windows are B, G, R; the image is R, G, B
+        indices = [picks[i] for i in order]
+        band_info = {
+            "strategy": self.STRATEGY,
+            "band_indices": indices,
+            "band_wavelengths_nm": [float(wl[i]) for i in indices],
+            "windows_nm": [list(self.windows[i]) for i in order],
+            "scores": [scores[i] for i in order],
+        }
+        return {"rgb_image": self._compose_rgb(tensor, indices), "band_info": band_info}
