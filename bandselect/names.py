@@ -25,6 +25,9 @@ ATTR_SOURCE_SHA256 = "source_sha256"
 ATTR_SENSOR = "sensor"
 ATTR_ACQUISITION_TIME = "acquisition_time"
 ATTR_SOURCE_FORMAT = "source_format"
+ATTR_SOURCE_DTYPE = "source_dtype"  # the cube's dtype in the source file, before the float32 cast
+ATTR_CONTENT_SHA256 = "content_sha256"  # digest of the stored content; the acquisition id derives from it
+ATTR_SOURCE_WAVELENGTH_UNITS = "source_wavelength_units"  # units as the source gave them (converted to nm)
 
 # Store-level marker: a zarr group is a campaign store when its attributes carry this key.
 STORE_FORMAT_KEY = "bandselect_campaign"
