@@ -176,13 +176,28 @@ class Node(nn.Module):
 
     @classmethod
     def config_keys(cls) -> set[str]:
-        """Names of the keyword arguments the constructor accepts."""
-        params = inspect.signature(cls.__init__).parameters
-        return {
-            name
-            for name, p in params.items()
-            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        }
+        """Names of the keyword arguments the constructor accepts.
+
+        A constructor that forwards ``**kwargs`` to its base class (the seed's custom-selector pattern)
+        also accepts the base class's named arguments, so those are followed up the MRO until a
+        constructor without ``**kwargs`` (or :class:`Node` itself) is reached.
+        """
+        keys: set[str] = set()
+        for klass in cls.__mro__:
+            if klass is Node or not issubclass(klass, Node):
+                break
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            params = inspect.signature(init).parameters
+            keys |= {
+                name
+                for name, p in params.items()
+                if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            }
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                break
+        return keys
 
     # -- ports ---------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:

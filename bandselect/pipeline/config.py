@@ -1,0 +1,335 @@
+"""YAML configuration of pipelines, in the seed's form.
+
+.. code-block:: yaml
+
+    nodes:
+      selector:
+        type: SoftChannelSelector      # a registered node type (see bandselect.pipeline.registry)
+        config:                        # the constructor's keyword arguments
+          n_select: 3
+          input_channels: 61
+      top_k:
+        type: TopKIndices
+        config: {k: 3}
+    connections:
+      - [data.cube, selector.data]     # data.cube, data.mask, data.wavelengths: the data source
+      - [selector.weights, top_k.weights]
+
+Files are read with ``yaml.safe_load``; node types come only from the registry. Every mistake is a
+:class:`~bandselect.errors.ConfigError` (structure, unknown type, unknown or missing config key) or a
+:class:`~bandselect.errors.PipelineError` (undefined node, unknown port, incompatible ports, cycle) naming
+what is wrong and where. Config values are validated by the node constructors themselves.
+
+Example
+-------
+>>> from bandselect.pipeline import load_yaml
+>>> load_yaml("nodes: {}\\nconnections: []")
+{'nodes': {}, 'connections': []}
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from bandselect.errors import ConfigError, FileFormatError, PipelineError
+from bandselect.names import DATA_NODE
+from bandselect.pipeline.node import Node
+from bandselect.pipeline.registry import get_node_class, registered_name
+
+if TYPE_CHECKING:
+    from bandselect.pipeline.graph import Pipeline
+
+TOP_LEVEL_KEYS = ("nodes", "connections")
+NODE_KEYS = ("type", "config")
+
+
+def load_yaml(source: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a pipeline configuration with ``yaml.safe_load``.
+
+    Parameters
+    ----------
+    source
+        A path (``pathlib.Path``, or a string naming an existing file or ending in ``.yaml``/``.yml``)
+        or the YAML text itself.
+
+    Returns
+    -------
+    dict
+        The mapping with ``nodes`` and ``connections`` (checked for structure by
+        :func:`pipeline_from_config`, not here).
+
+    Raises
+    ------
+    FileFormatError
+        A named file does not exist, or the text is not YAML.
+    ConfigError
+        The document is not a mapping.
+    """
+    is_path = isinstance(source, os.PathLike) or (
+        isinstance(source, str)
+        and "\n" not in source
+        and (source.endswith((".yaml", ".yml")) or Path(source).is_file())
+    )
+    if is_path:
+        path = Path(source)
+        if not path.is_file():
+            raise FileFormatError(
+                f"cannot read pipeline configuration {str(path)!r}",
+                expected="an existing YAML file",
+                found="no such file",
+                fix="check the path",
+            )
+        text = path.read_text(encoding="utf-8")
+        where = str(path)
+    else:
+        text = str(source)
+        where = "YAML text"
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FileFormatError(
+            f"cannot parse {where}",
+            expected="valid YAML",
+            found=str(exc).replace("\n", " "),
+            fix="fix the YAML syntax (indentation, brackets, colons)",
+        ) from exc
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"pipeline configuration in {where}",
+            expected="a mapping with keys 'nodes' and 'connections'",
+            found=type(document).__name__,
+            fix="start the file with 'nodes:' and 'connections:'",
+        )
+    return document
+
+
+def _required_keys(cls: type[Node]) -> set[str]:
+    required: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is Node or not issubclass(klass, Node):
+            break
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        required |= {
+            name
+            for name, p in params.items()
+            if name != "self" and p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        }
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return required
+
+
+def build_node(name: str, definition: object) -> Node:
+    """Build one node from its YAML definition ``{type: ..., config: {...}}``.
+
+    Raises
+    ------
+    ConfigError
+        Malformed definition, unknown type (close matches listed), unknown or missing config keys
+        (accepted keys listed). Errors raised by the node's constructor propagate with the node named
+        in a note.
+    """
+    if not isinstance(definition, Mapping):
+        raise ConfigError(
+            f"definition of node {name!r}",
+            expected="a mapping with 'type' and optional 'config'",
+            found=repr(definition),
+            fix=f"write '{name}: {{type: NodeType, config: {{...}}}}'",
+        )
+    unknown = sorted(set(definition) - set(NODE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"definition of node {name!r} has unknown key(s) {unknown}",
+            expected=f"keys among {list(NODE_KEYS)}",
+            found=sorted(definition),
+            fix="put constructor arguments under 'config:'",
+        )
+    type_name = definition.get("type")
+    if not isinstance(type_name, str):
+        raise ConfigError(
+            f"definition of node {name!r}",
+            expected="a 'type' naming a registered node type",
+            found=repr(type_name),
+            fix="add 'type: NodeType' to the node definition",
+        )
+    try:
+        cls = get_node_class(type_name)
+    except ConfigError as exc:
+        raise ConfigError(f"node {name!r}: {exc}") from exc
+    config = definition.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(
+            f"config of node {name!r} ({type_name})",
+            expected="a mapping of constructor arguments",
+            found=repr(config),
+            fix="write the arguments as 'config: {key: value}'",
+        )
+    accepted = cls.config_keys()
+    for key in config:
+        if key not in accepted:
+            close = difflib.get_close_matches(str(key), sorted(accepted), n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            raise ConfigError(
+                f"unknown config key {key!r} for node {name!r} ({type_name})",
+                expected=f"keys among {sorted(accepted)}",
+                found=repr(key),
+                fix=f"{hint}remove or rename the key",
+            )
+    missing = sorted(_required_keys(cls) - set(config))
+    if missing:
+        raise ConfigError(
+            f"node {name!r} ({type_name}) is missing required config key(s) {missing}",
+            expected=f"values for {missing}",
+            found=f"config keys {sorted(config)}",
+            fix=f"add {', '.join(f'{m}: ...' for m in missing)} under the node's 'config:'",
+        )
+    try:
+        return cls(**dict(config))
+    except Exception as exc:
+        # Keep the constructor's own error type and message; say which YAML node it came from.
+        exc.add_note(f"while building node {name!r} of type {type_name} from its YAML config")
+        raise
+
+
+def pipeline_from_config(config: Mapping[str, Any]) -> Pipeline:
+    """Build a :class:`~bandselect.pipeline.Pipeline` from the parsed YAML structure.
+
+    Raises
+    ------
+    ConfigError
+        Malformed structure, unknown node type or config key.
+    PipelineError
+        A connection names an undefined node (the message says to add its definition), an unknown port,
+        incompatible ports, or closes a cycle.
+    """
+    from bandselect.pipeline.graph import Pipeline
+
+    if not isinstance(config, Mapping):
+        raise ConfigError(
+            "pipeline configuration",
+            expected="a mapping with keys 'nodes' and 'connections'",
+            found=type(config).__name__,
+            fix="start the file with 'nodes:' and 'connections:'",
+        )
+    unknown = sorted(set(config) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"pipeline configuration has unknown top-level key(s) {unknown}",
+            expected=f"keys among {list(TOP_LEVEL_KEYS)}",
+            found=sorted(config),
+            fix="keep only 'nodes:' and 'connections:' at the top level",
+        )
+    nodes = config.get("nodes") or {}
+    connections = config.get("connections") or []
+    if not isinstance(nodes, Mapping):
+        raise ConfigError(
+            "'nodes' of the pipeline configuration",
+            expected="a mapping of node name to {type, config}",
+            found=type(nodes).__name__,
+            fix="write 'nodes:' followed by indented 'name: {type: ..., config: ...}' entries",
+        )
+    if not isinstance(connections, list):
+        raise ConfigError(
+            "'connections' of the pipeline configuration",
+            expected="a list of [source.port, target.port] pairs",
+            found=type(connections).__name__,
+            fix="write 'connections:' followed by '- [data.cube, selector.data]' lines",
+        )
+    pipeline = Pipeline()
+    for name, definition in nodes.items():
+        if name == DATA_NODE:
+            raise ConfigError(
+                f"node name {DATA_NODE!r} in 'nodes'",
+                expected=f"any name but {DATA_NODE!r}",
+                found=repr(name),
+                fix=f"{DATA_NODE!r} is the built-in data source (data.cube, data.mask, data.wavelengths); "
+                "rename the node",
+            )
+        pipeline.add_node(build_node(str(name), definition), name=str(name))
+    for index, pair in enumerate(connections):
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or not all(isinstance(end, str) for end in pair)
+        ):
+            raise ConfigError(
+                f"connection #{index + 1} of the pipeline configuration",
+                expected="a pair [source_node.port, target_node.port]",
+                found=repr(pair),
+                fix="write each connection as '- [data.cube, selector.data]'",
+            )
+        try:
+            pipeline.connect((pair[0], pair[1]))
+        except PipelineError as exc:
+            raise PipelineError(f"connection #{index + 1} [{pair[0]}, {pair[1]}]: {exc}") from exc
+    return pipeline
+
+
+def _plain(value: Any, where: str) -> Any:
+    """Convert a config value to plain YAML-safe Python (tuples become lists)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v, where) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, where) for k, v in value.items()}
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars and 0-d arrays
+        return _plain(item(), where)
+    raise ConfigError(
+        f"cannot write {where} to YAML",
+        expected="None, bool, int, float, str, or lists/mappings of those",
+        found=type(value).__name__,
+        fix="pass plain Python values to the node's constructor",
+    )
+
+
+class _FlowList(list):
+    """A list written in YAML flow style (``[data.cube, selector.data]``), as the seed writes connections."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    _FlowList, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+)
+
+
+def pipeline_to_config(pipeline: Pipeline) -> dict[str, Any]:
+    """The YAML structure of ``pipeline`` (node types by registered name, config as plain values)."""
+    nodes: dict[str, Any] = {}
+    for name, node in pipeline.nodes.items():
+        nodes[name] = {
+            "type": registered_name(type(node)),
+            "config": {k: _plain(v, f"config {k!r} of node {name!r}") for k, v in node.config.items()},
+        }
+    connections = [[c.source, c.target] for c in pipeline.connections]
+    return {"nodes": nodes, "connections": connections}
+
+
+def _flow_leaves(value: Any) -> Any:
+    # Lists of scalars (connections, windows' bounds, target wavelengths) read best inline.
+    if isinstance(value, dict):
+        return {k: _flow_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            return _FlowList(value)
+        return [_flow_leaves(v) for v in value]
+    return value
+
+
+def dump_yaml(config: Mapping[str, Any]) -> str:
+    """YAML text of a pipeline structure (safe representers only, key order kept)."""
+    return yaml.dump(_flow_leaves(dict(config)), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
