@@ -25,6 +25,11 @@ from bandselect.selectors.fixed import (
 )
 from bandselect.selectors.regularizers import SelectorDiversityRegularizer, SelectorEntropyRegularizer
 from bandselect.selectors.soft import SoftChannelSelector, TopKIndices
+from bandselect.selectors.supervised import (
+    SupervisedCIRBandSelector,
+    SupervisedFullSpectrumBandSelector,
+    SupervisedWindowedFalseRGBSelector,
+)
 
 __all__ = [
     "BandSelectorBase",
@@ -34,5 +39,8 @@ __all__ = [
     "SelectorDiversityRegularizer",
     "SelectorEntropyRegularizer",
     "SoftChannelSelector",
+    "SupervisedCIRBandSelector",
+    "SupervisedFullSpectrumBandSelector",
+    "SupervisedWindowedFalseRGBSelector",
     "TopKIndices",
 ]
