@@ -1,0 +1,717 @@
+"""Server mode: start and stop Prefect server, MLflow server and a Dask scheduler + worker on 127.0.0.1.
+
+Usage::
+
+    python -m bandselect.servers start [--dir .servers] [--worker-pool bandselect-process]
+    eval "$(python -m bandselect.servers env --dir .servers)"   # PREFECT_API_URL, MLFLOW_TRACKING_URI, ...
+    python -m bandselect.servers status [--dir .servers]
+    python -m bandselect.servers stop [--dir .servers]
+
+Each service runs in its own process group (``start_new_session``) with its log under ``<dir>/logs`` and a
+pid file under ``<dir>/pids``; ``<dir>/servers.json`` records pids, process start times (so a recycled pid
+is never killed), ports and URLs. ``stop`` sends SIGTERM to each group and SIGKILL after a timeout: an idle
+``prefect worker`` ignores a single SIGTERM for 30 s or more.
+
+Services bind 127.0.0.1 unless ``--host`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bandselect.errors import BandSelectError, ConfigError
+
+__all__ = [
+    "DEFAULT_DIRECTORY",
+    "SERVICE_NAMES",
+    "ServerConfig",
+    "ServerError",
+    "ServiceRecord",
+    "configure_parser",
+    "environment",
+    "main",
+    "run_command",
+    "start_servers",
+    "status",
+    "stop_servers",
+]
+
+DEFAULT_DIRECTORY = ".servers"
+STATE_FILE = "servers.json"
+ENV_FILE = "env.sh"
+LOCALHOST = "127.0.0.1"
+
+SERVICE_NAMES = ("prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker")
+"""Start order; ``stop`` goes in reverse. ``prefect-worker`` starts only with a work pool."""
+
+ENV_DASK_ADDRESS = "BANDSELECT_DASK_ADDRESS"
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+
+
+class ServerError(BandSelectError, RuntimeError):
+    """A server did not start, did not become healthy, or could not be stopped."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where and how the servers run.
+
+    Parameters
+    ----------
+    directory
+        State folder: Prefect home, MLflow database and artifacts, Dask scratch, logs, pid files.
+    host
+        Interface to bind; ``127.0.0.1`` unless you mean to expose the services.
+    prefect_port, mlflow_port, dask_port
+        Ports of the Prefect API/UI, the MLflow server and the Dask scheduler.
+    dask_dashboard_port
+        Port of the Dask dashboard (needs ``bokeh``); ``None`` disables it.
+    dask_worker_threads
+        Threads of the one Dask worker.
+    worker_pool
+        When set, also start ``prefect worker start --pool <worker_pool> --type process`` (the pool is
+        created if missing) so deployments of that pool run.
+    with_dask
+        Start the Dask scheduler and worker.
+    """
+
+    directory: Path
+    host: str = LOCALHOST
+    prefect_port: int = 4200
+    mlflow_port: int = 5000
+    dask_port: int = 8786
+    dask_dashboard_port: int | None = 8787
+    dask_worker_threads: int = 1
+    worker_pool: str | None = None
+    with_dask: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "directory", Path(self.directory).resolve())
+        ports = {
+            "prefect_port": self.prefect_port,
+            "mlflow_port": self.mlflow_port,
+            "dask_port": self.dask_port,
+            "dask_dashboard_port": self.dask_dashboard_port,
+        }
+        for name, port in ports.items():
+            if port is not None and not (isinstance(port, int) and 0 < port < 65536):
+                raise ConfigError(
+                    name,
+                    expected="an integer port in 1..65535",
+                    found=repr(port),
+                    fix=f"pass --{name.replace('_', '-')} 4200 or similar",
+                )
+        used = [port for port in ports.values() if port is not None]
+        if len(set(used)) != len(used):
+            raise ConfigError(
+                "server ports", expected="distinct ports", found=ports, fix="choose distinct ports"
+            )
+        if self.dask_worker_threads < 1:
+            raise ConfigError(
+                "dask_worker_threads", expected=">= 1", found=self.dask_worker_threads, fix="pass 1 or more"
+            )
+
+    @property
+    def client_host(self) -> str:
+        """Address clients use: the bound host, or 127.0.0.1 when bound to all interfaces."""
+        return LOCALHOST if self.host in {"0.0.0.0", "::", ""} else self.host
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{self.client_host}:{self.prefect_port}/api"
+
+    @property
+    def prefect_ui_url(self) -> str:
+        return f"http://{self.client_host}:{self.prefect_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{self.client_host}:{self.mlflow_port}"
+
+    @property
+    def dask_address(self) -> str:
+        return f"tcp://{self.client_host}:{self.dask_port}"
+
+    @property
+    def dask_dashboard_url(self) -> str | None:
+        if self.dask_dashboard_port is None:
+            return None
+        return f"http://{self.client_host}:{self.dask_dashboard_port}/status"
+
+    def services(self) -> list[str]:
+        """Names of the services this config starts, in start order."""
+        names = ["prefect", "mlflow"]
+        if self.with_dask:
+            names += ["dask-scheduler", "dask-worker"]
+        if self.worker_pool:
+            names.append("prefect-worker")
+        return names
+
+
+@dataclass
+class ServiceRecord:
+    """One started service, as stored in ``servers.json``."""
+
+    name: str
+    pid: int
+    create_time: float
+    command: list[str]
+    log: str
+    url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def environment(config: ServerConfig) -> dict[str, str]:
+    """Environment variables that point flows and clients at the servers.
+
+    Parameters
+    ----------
+    config
+        The server configuration.
+
+    Returns
+    -------
+    dict of str to str
+        ``PREFECT_API_URL``, ``MLFLOW_TRACKING_URI``, ``BANDSELECT_DASK_ADDRESS`` (with Dask) and the
+        telemetry switches.
+    """
+    env = {"PREFECT_API_URL": config.prefect_api_url, "MLFLOW_TRACKING_URI": config.mlflow_url}
+    if config.with_dask:
+        env[ENV_DASK_ADDRESS] = config.dask_address
+    env.update(TELEMETRY_OFF)
+    return env
+
+
+def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Command line and extra environment of each service, run with this interpreter."""
+    python = sys.executable
+    root = config.directory
+    prefect_env = {"PREFECT_HOME": str(root / "prefect")}
+    commands: dict[str, tuple[list[str], dict[str, str]]] = {
+        "prefect": (
+            [python, "-m", "prefect", "server", "start",
+             "--host", config.host, "--port", str(config.prefect_port)],
+            prefect_env,
+        ),
+        "mlflow": (
+            [
+                python, "-m", "mlflow", "server",
+                "--host", config.host,
+                "--port", str(config.mlflow_port),
+                "--workers", "1",
+                "--backend-store-uri", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+                "--artifacts-destination", str(root / "mlflow" / "artifacts"),
+            ],
+            # MLflow 3 otherwise starts a job runner and seven huey consumers (GenAI jobs) we never use.
+            {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        ),
+    }  # fmt: skip
+    if config.with_dask:
+        dashboard = (
+            ["--dashboard-address", f"{config.host}:{config.dask_dashboard_port}"]
+            if config.dask_dashboard_port is not None
+            else ["--no-dashboard"]
+        )
+        commands["dask-scheduler"] = (
+            [
+                python,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                config.host,
+                "--port",
+                str(config.dask_port),
+                *dashboard,
+            ],
+            {},
+        )
+        commands["dask-worker"] = (
+            [
+                python, "-m", "dask", "worker", config.dask_address,
+                "--host", config.host,
+                "--nworkers", "1",
+                "--nthreads", str(config.dask_worker_threads),
+                "--no-dashboard",
+                "--local-directory", str(root / "dask"),
+                "--name", "bandselect-worker",
+            ],
+            {},
+        )  # fmt: skip
+    if config.worker_pool:
+        commands["prefect-worker"] = (
+            [
+                python, "-m", "prefect", "worker", "start",
+                "--pool", config.worker_pool,
+                "--type", "process",
+                "--name", f"bandselect-{config.worker_pool}",
+            ],
+            {**prefect_env, **environment(config)},
+        )  # fmt: skip
+    return commands
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do: a port whose old connections linger in TIME_WAIT is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    """A port free right now on ``host`` (for tests; another process may take it later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _http_ok(url: str, timeout_s: float = 2.0, data: bytes | None = None) -> bytes | None:
+    """Body of a 200 answer, or ``None`` while the server is not answering yet."""
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.read() if response.status == 200 else None
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return None
+
+
+def _tcp_open(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _dask_workers(address: str, timeout_s: float = 5.0) -> int | None:
+    """Number of workers registered with the scheduler, or ``None`` when it does not answer."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=timeout_s, set_as_default=False) as client:
+            return len(client.scheduler_info(n_workers=-1)["workers"])
+    except (OSError, TimeoutError):
+        return None
+
+
+def _prefect_worker_registered(config: ServerConfig) -> bool:
+    body = _http_ok(f"{config.prefect_api_url}/work_pools/{config.worker_pool}/workers/filter", data=b"{}")
+    if body is None:
+        return False
+    return any(worker.get("name") == f"bandselect-{config.worker_pool}" for worker in json.loads(body))
+
+
+def _health_checks(config: ServerConfig) -> dict[str, Callable[[], bool]]:
+    host = config.client_host
+    return {
+        "prefect": lambda: _http_ok(f"{config.prefect_api_url}/health") is not None,
+        "mlflow": lambda: _http_ok(f"{config.mlflow_url}/health") is not None,
+        "dask-scheduler": lambda: _tcp_open(host, config.dask_port),
+        "dask-worker": lambda: (_dask_workers(config.dask_address) or 0) >= 1,
+        "prefect-worker": lambda: _prefect_worker_registered(config),
+    }
+
+
+def _state_path(directory: Path) -> Path:
+    return Path(directory).resolve() / STATE_FILE
+
+
+def _read_state(directory: Path) -> tuple[ServerConfig | None, dict[str, ServiceRecord]]:
+    path = _state_path(directory)
+    if not path.exists():
+        return None, {}
+    state = json.loads(path.read_text())
+    config = ServerConfig(**state["config"])
+    records = {name: ServiceRecord(**record) for name, record in state["services"].items()}
+    return config, records
+
+
+def _write_state(config: ServerConfig, records: Mapping[str, ServiceRecord]) -> None:
+    state = {
+        "config": {**asdict(config), "directory": str(config.directory)},
+        "services": {name: asdict(record) for name, record in records.items()},
+        "environment": environment(config),
+    }
+    path = _state_path(config.directory)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(state, indent=2))
+    temporary.replace(path)
+    pids = config.directory / "pids"
+    pids.mkdir(exist_ok=True)
+    for name, record in records.items():
+        (pids / f"{name}.pid").write_text(f"{record.pid}\n")
+    exports = "".join(f"export {key}={value}\n" for key, value in environment(config).items())
+    (config.directory / ENV_FILE).write_text(exports)
+
+
+def _live_process(record: ServiceRecord) -> psutil.Process | None:
+    """The recorded process if it still runs (same pid *and* start time), else ``None``."""
+    try:
+        process = psutil.Process(record.pid)
+        if abs(process.create_time() - record.create_time) > 1.0:
+            return None  # the pid was recycled by another process
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _log_tail(path: str, n_lines: int = 25) -> str:
+    lines = Path(path).read_text(errors="replace").splitlines() if Path(path).exists() else []
+    return "\n".join(lines[-n_lines:])
+
+
+def _spawn(
+    name: str, command: list[str], extra_env: Mapping[str, str], config: ServerConfig
+) -> ServiceRecord:
+    logs = config.directory / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.log"
+    env = {**os.environ, **TELEMETRY_OFF, **extra_env}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=config.directory,
+            start_new_session=True,  # own process group: stop() signals the server and its children
+        )
+    create_time = psutil.Process(process.pid).create_time()
+    urls = {
+        "prefect": config.prefect_ui_url,
+        "mlflow": config.mlflow_url,
+        "dask-scheduler": config.dask_address,
+    }
+    extra: dict[str, Any] = {}
+    if name == "dask-scheduler" and config.dask_dashboard_url:
+        extra["dashboard"] = config.dask_dashboard_url
+    if name == "prefect":
+        extra["api"] = config.prefect_api_url
+    if name == "prefect-worker":
+        extra["pool"] = config.worker_pool
+    return ServiceRecord(name, process.pid, create_time, command, str(log_path), urls.get(name), extra)
+
+
+def start_servers(
+    config: ServerConfig,
+    *,
+    timeout_s: float = 180.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, ServiceRecord]:
+    """Start the services and wait until each answers its health check.
+
+    Parameters
+    ----------
+    config
+        Ports, host and state folder.
+    timeout_s
+        Longest wait for all services to become healthy (a fresh Prefect database takes ~15 s).
+    progress
+        Called with one line per event (``print`` to stderr in the CLI).
+
+    Returns
+    -------
+    dict of str to ServiceRecord
+        The started services by name.
+
+    Raises
+    ------
+    ServerError
+        Services of this folder already run, a port is taken, a process exits early or a health check
+        times out. Whatever was started is stopped again before raising.
+    """
+    say = progress or (lambda line: None)
+    _, running = _read_state(config.directory)
+    alive = [name for name, record in running.items() if _live_process(record) is not None]
+    if alive:
+        raise ServerError(
+            f"servers of {config.directory}",
+            expected="none running",
+            found=f"running: {', '.join(alive)}",
+            fix=f"python -m bandselect.servers stop --dir {config.directory}",
+        )
+    ports = {"prefect": config.prefect_port, "mlflow": config.mlflow_port}
+    if config.with_dask:
+        ports["dask-scheduler"] = config.dask_port
+        if config.dask_dashboard_port is not None:
+            ports["dask-dashboard"] = config.dask_dashboard_port
+    taken = {name: port for name, port in ports.items() if not _port_free(config.host, port)}
+    if taken:
+        raise ServerError(
+            f"ports on {config.host}",
+            expected="free ports",
+            found=f"in use: {taken}",
+            fix="stop what uses them or pick other ports (--prefect-port, --mlflow-port, --dask-port, ...)",
+        )
+    if config.host != LOCALHOST:
+        say(f"warning: binding {config.host}: the services are reachable from other machines, without auth")
+    for folder in ("prefect", "mlflow/artifacts", "dask", "logs"):
+        (config.directory / folder).mkdir(parents=True, exist_ok=True)
+
+    commands = _commands(config)
+    checks = _health_checks(config)
+    records: dict[str, ServiceRecord] = {}
+    try:
+        for name in config.services():
+            if name == "prefect-worker":
+                _wait_healthy(records, ["prefect"], checks, time.monotonic() + timeout_s, say)
+            command, extra_env = commands[name]
+            records[name] = _spawn(name, command, extra_env, config)
+            _write_state(config, records)
+            say(f"started {name} (pid {records[name].pid}), log {records[name].log}")
+        _wait_healthy(records, list(records), checks, time.monotonic() + timeout_s, say)
+    except BaseException:
+        stop_servers(config.directory, progress=say)
+        raise
+    return records
+
+
+def _wait_healthy(
+    records: Mapping[str, ServiceRecord],
+    names: Iterable[str],
+    checks: Mapping[str, Callable[[], bool]],
+    deadline: float,
+    say: Callable[[str], None],
+) -> None:
+    pending = [name for name in names if not records[name].extra.get("healthy")]
+    while pending:
+        for name in list(pending):
+            record = records[name]
+            if _live_process(record) is None:
+                raise ServerError(
+                    f"{name} server",
+                    expected="a running process",
+                    found=f"it exited; last lines of {record.log}:\n{_log_tail(record.log)}",
+                    fix="read the log; a port taken by another program is the usual cause",
+                )
+            if checks[name]():
+                record.extra["healthy"] = True
+                pending.remove(name)
+                say(f"{name} healthy{f' at {record.url}' if record.url else ''}")
+        if pending and time.monotonic() > deadline:
+            tails = "\n".join(f"--- {name}:\n{_log_tail(records[name].log)}" for name in pending)
+            raise ServerError(
+                "server health checks",
+                expected="every service healthy before the timeout",
+                found=f"still waiting for {', '.join(pending)}\n{tails}",
+                fix="raise --timeout on a busy machine, or read the logs",
+            )
+        if pending:
+            time.sleep(0.5)
+
+
+def _terminate(record: ServiceRecord, timeout_s: float, say: Callable[[str], None]) -> bool:
+    process = _live_process(record)
+    if process is None:
+        return False
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        members = [process]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(record.pid, signal.SIGTERM)  # the group id is the leader's pid (start_new_session)
+    for member in members[1:]:  # children that left the group
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(members, timeout=timeout_s)
+    if alive:
+        say(f"{record.name} ignored SIGTERM for {timeout_s:g} s: SIGKILL")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(record.pid, signal.SIGKILL)
+        for member in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        _, alive = psutil.wait_procs(alive, timeout=10.0)
+    if alive:
+        raise ServerError(
+            f"{record.name} server",
+            expected="stopped after SIGKILL",
+            found=f"pids {[p.pid for p in alive]} still alive",
+            fix="check for processes in uninterruptible sleep (ps -o stat)",
+        )
+    return True
+
+
+def stop_servers(
+    directory: str | os.PathLike[str] = DEFAULT_DIRECTORY,
+    *,
+    timeout_s: float = 15.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Stop the services recorded in ``<directory>/servers.json``, last started first.
+
+    Parameters
+    ----------
+    directory
+        State folder given to ``start``.
+    timeout_s
+        Wait after SIGTERM before SIGKILL, per service.
+    progress
+        Called with one line per event.
+
+    Returns
+    -------
+    list of str
+        Names of the services that were running and are now stopped.
+    """
+    say = progress or (lambda line: None)
+    config, records = _read_state(Path(directory))
+    stopped = []
+    for name in reversed(SERVICE_NAMES):
+        record = records.get(name)
+        if record is not None and _terminate(record, timeout_s, say):
+            stopped.append(name)
+            say(f"stopped {name} (pid {record.pid})")
+    if config is not None:
+        for name in records:
+            (config.directory / "pids" / f"{name}.pid").unlink(missing_ok=True)
+        _state_path(config.directory).unlink(missing_ok=True)
+    return stopped
+
+
+def status(directory: str | os.PathLike[str] = DEFAULT_DIRECTORY) -> dict[str, dict[str, Any]]:
+    """Whether each recorded service runs and answers its health check.
+
+    Parameters
+    ----------
+    directory
+        State folder given to ``start``.
+
+    Returns
+    -------
+    dict
+        ``{name: {"pid", "alive", "healthy", "url", "log"}}``; empty when nothing was started.
+    """
+    config, records = _read_state(Path(directory))
+    if config is None:
+        return {}
+    checks = _health_checks(config)
+    result = {}
+    for name, record in records.items():
+        alive = _live_process(record) is not None
+        result[name] = {
+            "pid": record.pid,
+            "alive": alive,
+            "healthy": alive and checks[name](),
+            "url": record.url,
+            "log": record.log,
+            **{key: value for key, value in record.extra.items() if key != "healthy"},
+        }
+    return result
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``start|stop|status|env`` arguments to ``parser`` (shared by ``bandselect servers``)."""
+    parser.add_argument("action", choices=["start", "stop", "status", "env"])
+    parser.add_argument("--dir", default=DEFAULT_DIRECTORY, help="state folder (default %(default)s)")
+    parser.add_argument("--host", default=LOCALHOST, help="interface to bind (default %(default)s)")
+    parser.add_argument("--prefect-port", type=int, default=4200)
+    parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument("--dask-port", type=int, default=8786)
+    parser.add_argument("--dask-dashboard-port", type=int, default=8787)
+    parser.add_argument("--no-dask-dashboard", action="store_true", help="do not serve the Dask dashboard")
+    parser.add_argument("--no-dask", action="store_true", help="start only Prefect and MLflow")
+    parser.add_argument("--dask-threads", type=int, default=1, help="threads of the Dask worker")
+    parser.add_argument(
+        "--worker-pool", default=None, help="also start a Prefect process worker on this pool"
+    )
+    parser.add_argument("--timeout", type=float, default=None, help="start: health wait; stop: SIGTERM grace")
+    parser.add_argument("--json", action="store_true", help="status: print JSON")
+    return parser
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed ``start|stop|status|env`` command; exports go to stdout, progress to stderr."""
+    if args.action == "start":
+        config = ServerConfig(
+            directory=Path(args.dir),
+            host=args.host,
+            prefect_port=args.prefect_port,
+            mlflow_port=args.mlflow_port,
+            dask_port=args.dask_port,
+            dask_dashboard_port=None if args.no_dask_dashboard else args.dask_dashboard_port,
+            dask_worker_threads=args.dask_threads,
+            worker_pool=args.worker_pool,
+            with_dask=not args.no_dask,
+        )
+        start_servers(config, timeout_s=args.timeout or 180.0, progress=_stderr)
+        _stderr(f"Prefect UI: {config.prefect_ui_url}   MLflow UI: {config.mlflow_url}")
+        if config.dask_dashboard_url and config.with_dask:
+            _stderr(f"Dask dashboard: {config.dask_dashboard_url}")
+        _stderr(f"Export these (or `source {config.directory / ENV_FILE}`):")
+        print("".join(f"export {key}={value}\n" for key, value in environment(config).items()), end="")
+        return 0
+    if args.action == "stop":
+        stopped = stop_servers(args.dir, timeout_s=args.timeout or 15.0, progress=_stderr)
+        _stderr(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+        return 0
+    if args.action == "env":
+        config, _ = _read_state(Path(args.dir))
+        if config is None:
+            raise ServerError(
+                f"servers of {Path(args.dir).resolve()}",
+                expected="started",
+                found="no servers.json",
+                fix="python -m bandselect.servers start",
+            )
+        print("".join(f"export {key}={value}\n" for key, value in environment(config).items()), end="")
+        return 0
+    report = status(args.dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif not report:
+        print(f"no servers recorded in {Path(args.dir).resolve()}")
+    else:
+        for name, entry in report.items():
+            state = "healthy" if entry["healthy"] else ("running" if entry["alive"] else "dead")
+            print(f"{name:15s} {state:8s} pid {entry['pid']:<8d} {entry['url'] or ''}")
+    return 0 if report and all(entry["healthy"] for entry in report.values()) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m bandselect.servers``."""
+    parser = configure_parser(
+        argparse.ArgumentParser(prog="python -m bandselect.servers", description=__doc__.split("\n")[0])
+    )
+    args = parser.parse_args(argv)
+    try:
+        return run_command(args)
+    except BandSelectError as error:
+        _stderr(f"error: {error}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
