@@ -46,7 +46,9 @@ def check_int(owner: str, name: str, value: Any, *, minimum: int, maximum: int |
             _param(owner, name),
             expected=f"an int in the range [{minimum}, {upper}]",
             found=repr(value),
-            fix=f"choose {name} between {minimum} and {upper}",
+            fix=f"choose {name} >= {minimum}"
+            if maximum is None
+            else f"choose {name} between {minimum} and {upper}",
         )
     return value
 

@@ -198,7 +198,7 @@ class _SupervisedBandSelector(BandSelectorBase):
             )
 
         def as_float(values: Any) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
+            return torch.tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
 
         with torch.no_grad():
             self.selected_indices.copy_(torch.from_numpy(indices))

@@ -1,0 +1,58 @@
+"""Synthetic data with planted answers for the selector tests (helpers, imported by the test modules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+#: 61 bands, 400–1000 nm in 10 nm steps: band i is at 400 + 10·i nm.
+WAVELENGTHS_61 = torch.linspace(400.0, 1000.0, 61)
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@dataclass
+class Labelled:
+    cube: torch.Tensor  # (B, H, W, C)
+    mask: torch.Tensor  # (B, H, W, 1) bool
+    wavelengths: torch.Tensor  # (C,)
+
+
+def labelled_cube(
+    planted: dict[int, float],
+    *,
+    copies: dict[int, int] | None = None,
+    n_bands: int = 61,
+    batch: int = 2,
+    size: int = 24,
+    seed: int = 0,
+) -> Labelled:
+    """Gaussian noise cube whose band ``b`` is shifted by ``planted[b]`` on the positive pixels.
+
+    ``copies`` maps a band to the band it duplicates (plus 1 % noise): a redundant copy.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    cube = torch.randn(batch, size, size, n_bands, generator=generator)
+    mask = torch.zeros(batch, size, size, 1, dtype=torch.bool)
+    mask[:, size // 4 : size // 2, size // 4 : size // 2] = True
+    mask[:, size // 2 + 2 : size - 2, 2 : size // 4] = True
+    positive = mask[..., 0].float()
+    for band, shift in planted.items():
+        cube[..., band] += shift * positive
+    for copy, original in (copies or {}).items():
+        cube[..., copy] = cube[..., original] + 0.01 * torch.randn(batch, size, size, generator=generator)
+    wavelengths = torch.linspace(400.0, 400.0 + 10.0 * (n_bands - 1), n_bands)
+    return Labelled(cube=cube, mask=mask, wavelengths=wavelengths)
+
+
+def load_real(name: str) -> dict[str, np.ndarray]:
+    """Load a cube from ../shared/data, or skip when the folder is absent."""
+    path = SHARED_DATA / name / f"{name}.npz"
+    if not path.is_file():
+        pytest.skip(f"real data {path} is absent (../shared/data is not mounted in this checkout)")
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
