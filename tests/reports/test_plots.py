@@ -1,0 +1,122 @@
+"""plots: every figure renders to a PNG that opens and is not blank, with the labels a reader needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpl_image
+from matplotlib.figure import Figure
+
+from bandselect.errors import InputError, ShapeError
+from bandselect.reports import (
+    plot_band_scores,
+    plot_band_stability,
+    plot_leaderboard,
+    plot_rgb_previews,
+    plot_temperature_schedule,
+    plot_weight_evolution,
+    save_figure,
+)
+
+WAVELENGTHS = np.linspace(430.0, 860.0, 60)
+
+
+def _all_text(fig: Figure) -> str:
+    parts = [text.get_text() for text in fig.findobj(lambda artist: hasattr(artist, "get_text"))]
+    return "\n".join(str(part) for part in parts)
+
+
+def _check_png(fig: Figure, path: Path) -> np.ndarray:
+    save_figure(fig, path)
+    assert path.stat().st_size > 0
+    pixels = mpl_image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 300
+    assert float(pixels[..., :3].var()) > 0.0  # not a blank image
+    return pixels
+
+
+def test_band_scores(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    scores = {"fisher": rng.random(60), "auc": 0.5 + 0.5 * rng.random(60)}
+    fig = plot_band_scores(WAVELENGTHS, scores, [10, 11, 40], windows_nm=[(500.0, 560.0)])
+    _check_png(fig, tmp_path / "scores.png")
+    ax = fig.axes[0]
+    assert "nm" in ax.get_xlabel()
+    text = _all_text(fig)
+    for wavelength in WAVELENGTHS[[10, 11, 40]]:
+        assert f"{wavelength:.0f}" in text
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"fisher", "auc", "search window", "selected band"} <= set(labels)
+
+
+def test_band_scores_rejects_mismatched_scores() -> None:
+    with pytest.raises(ShapeError):
+        plot_band_scores(WAVELENGTHS, {"fisher": np.ones(59)}, [1])
+    with pytest.raises(InputError, match="indices"):
+        plot_band_scores(WAVELENGTHS, {"fisher": np.ones(60)}, [60])
+
+
+def test_temperature_schedule(tmp_path) -> None:
+    temperatures = np.maximum(5.0 * 0.85 ** np.arange(30), 0.2)
+    fig = plot_temperature_schedule(temperatures, 0.2)
+    _check_png(fig, tmp_path / "temperature.png")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "epoch" and "temperature" in ax.get_ylabel()
+    assert ax.get_yscale() == "log"
+
+
+def test_weight_evolution(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    weights = rng.normal(size=(25, 60)) * 0.1
+    weights[:, 33] += np.linspace(0.0, 2.0, 25)
+    fig = plot_weight_evolution(weights, WAVELENGTHS, 3)
+    _check_png(fig, tmp_path / "weights.png")
+    assert "nm" in fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel() == "epoch"
+    assert fig.axes[1].get_ylabel() == "channel weight"  # the colour bar
+    assert f"{WAVELENGTHS[33]:.0f}" in _all_text(fig)
+    with pytest.raises(ShapeError):
+        plot_weight_evolution(weights[:, :10], WAVELENGTHS, 3)
+
+
+def test_rgb_previews(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    previews = {name: rng.random((20, 30, 3)) for name in ("separability", "mrmr", "random")}
+    labels = {"separability": "R 650 nm, G 550 nm, B 450 nm"}
+    fig = plot_rgb_previews(previews, labels)
+    _check_png(fig, tmp_path / "previews.png")
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["separability", "mrmr", "random"]
+    assert fig.axes[0].get_xlabel() == "R 650 nm, G 550 nm, B 450 nm"
+
+
+def test_leaderboard(tmp_path) -> None:
+    rows = [
+        {"name": "mrmr", "auroc": 0.981},
+        {"name": "separability", "auroc": 0.995},
+        {"name": "all bands", "auroc": 0.998, "kind": "all_bands"},
+        {"name": "random 3 bands", "auroc": 0.97, "auroc_std": 0.02, "kind": "random"},
+    ]
+    fig = plot_leaderboard(rows)
+    _check_png(fig, tmp_path / "leaderboard.png")
+    ax = fig.axes[0]
+    heights = {label.get_text(): y for label, y in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True)}
+    assert heights["separability"] > heights["mrmr"]  # best at the top
+    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert "all bands: 0.9980" in legend and "random 3 bands: 0.9700 ± 0.0200" in legend
+    assert "AUROC" in ax.get_xlabel()
+    with pytest.raises(InputError, match="kind"):
+        plot_leaderboard([{"name": "x", "auroc": 0.9, "kind": "oracle"}])
+
+
+def test_band_stability_flag(tmp_path) -> None:
+    frequency = np.full(60, 0.05)
+    frequency[[12, 30]] = 0.4
+    unstable = plot_band_stability(WAVELENGTHS, frequency, [12, 30, 31], True, score=0.2, reason="too low")
+    _check_png(unstable, tmp_path / "unstable.png")
+    assert "UNSTABLE" in _all_text(unstable)
+    assert "selection frequency" in unstable.axes[0].get_ylabel() and "nm" in unstable.axes[0].get_xlabel()
+    stable = plot_band_stability(WAVELENGTHS, frequency, [12], False)
+    _check_png(stable, tmp_path / "stable.png")
+    assert "UNSTABLE" not in _all_text(stable) and "stable" in _all_text(stable)
