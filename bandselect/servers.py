@@ -230,7 +230,8 @@ def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]
         dashboard = (
             ["--dashboard-address", f"{config.host}:{config.dask_dashboard_port}"]
             if config.dask_dashboard_port is not None
-            else ["--no-dashboard"]
+            # The scheduler's HTTP server (health, metrics) listens even without the dashboard: keep it local.
+            else ["--no-dashboard", "--dashboard-address", f"{config.host}:0"]
         )
         commands["dask-scheduler"] = (
             [
@@ -253,6 +254,7 @@ def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]
                 "--nworkers", "1",
                 "--nthreads", str(config.dask_worker_threads),
                 "--no-dashboard",
+                "--dashboard-address", f"{config.host}:0",
                 "--local-directory", str(root / "dask"),
                 "--name", "bandselect-worker",
             ],
