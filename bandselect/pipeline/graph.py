@@ -73,7 +73,7 @@ def _snake_case(name: str) -> str:
 def _close_matches(name: str, candidates: Iterable[str]) -> str:
     import difflib
 
-    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
     return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
 
 
