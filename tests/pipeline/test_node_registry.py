@@ -18,9 +18,9 @@ from bandselect.pipeline import (
     get_node_class,
     register_node,
     registered_name,
+    registry,
     unregister_node,
 )
-from bandselect.pipeline import registry
 
 
 class Identity(Node):
@@ -42,7 +42,7 @@ def test_register_lookup_and_unregister() -> None:
         class Other(Identity):
             pass
 
-        with pytest.raises(PipelineError, match="already registered to .*Identity"):
+        with pytest.raises(PipelineError, match=r"already registered to .*Identity"):
             register_node(Other, name="RegistryTestIdentity")
     finally:
         unregister_node("RegistryTestIdentity")
@@ -67,7 +67,7 @@ def test_decorator_forms_and_non_nodes() -> None:
     finally:
         unregister_node("RegistryTestDecorated")
         unregister_node("RegistryTestAlias")
-    with pytest.raises(PipelineError, match="a subclass of bandselect.pipeline.Node"):
+    with pytest.raises(PipelineError, match=r"a subclass of bandselect\.pipeline\.Node"):
         register_node(dict, name="RegistryTestDict")  # type: ignore[type-var]
 
 
@@ -161,5 +161,5 @@ def test_two_plugins_with_one_name_and_non_node_plugin(plugins) -> None:
     plugins.clear()
     registry._PLUGINS = None
     plugins.append(_entry_point("Three", "registry_test_plugin:NOT_A_NODE"))
-    with pytest.raises(PipelineError, match="a subclass of bandselect.pipeline.Node"):
+    with pytest.raises(PipelineError, match=r"a subclass of bandselect\.pipeline\.Node"):
         get_node_class("Three")

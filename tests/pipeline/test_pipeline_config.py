@@ -122,7 +122,8 @@ def test_unknown_type_lists_close_matches() -> None:
 
 
 def test_unknown_config_key_names_accepted_keys() -> None:
-    message = _error("nodes:\n  shift:\n    type: ConfigTestOffset\n    config: {offset: 1, bandz: [0, 1, 2]}\n")
+    text = "nodes:\n  shift:\n    type: ConfigTestOffset\n    config: {offset: 1, bandz: [0, 1, 2]}\n"
+    message = _error(text)
     assert "unknown config key 'bandz' for node 'shift' (ConfigTestOffset)" in message
     assert "keys among ['bands', 'offset']" in message
     assert "did you mean 'bands'" in message
@@ -132,7 +133,8 @@ def test_config_keys_follow_kwargs_to_base_class() -> None:
     pipeline = Pipeline.from_yaml("nodes:\n  s:\n    type: ConfigTestSumScaled\n    config: {scale: 2.0}\n")
     assert pipeline.nodes["s"].config == {"scale": 2.0}
     # Sum's **kwargs ends at Node: no named keys beyond 'scale'
-    assert "keys among ['scale']" in _error("nodes:\n  s:\n    type: ConfigTestSumScaled\n    config: {x: 1}\n")
+    text = "nodes:\n  s:\n    type: ConfigTestSumScaled\n    config: {x: 1}\n"
+    assert "keys among ['scale']" in _error(text)
 
 
 def test_missing_required_key_and_constructor_errors() -> None:

@@ -177,7 +177,7 @@ def test_add_node_errors() -> None:
 
 
 def test_connect_direction_errors() -> None:
-    pipeline, scale, weights, total = _weighted_pipeline()
+    pipeline, _, _, total = _weighted_pipeline()
     extra = WeightedSum()
     pipeline.add_node(extra, name="extra")
     with pytest.raises(PipelineError, match=r"unknown output port 'extra.cube'.*is an input port"):
@@ -186,7 +186,7 @@ def test_connect_direction_errors() -> None:
         pipeline.connect(("data.cube", extra.score))
     with pytest.raises(PipelineError, match=r"unknown input port 'extra.weight'.*did you mean 'weights'"):
         pipeline.connect(("weights.weights", "extra.weight"))
-    with pytest.raises(PipelineError, match=r"node 'nowhere' is not defined.*add a node definition named 'nowhere'"):
+    with pytest.raises(PipelineError, match=r"node 'nowhere' is not defined.*add a node definition named"):
         pipeline.connect(("nowhere.x", "extra.cube"))
     with pytest.raises(PipelineError, match="invalid port reference"):
         pipeline.connect(("datacube", "extra.cube"))
@@ -228,7 +228,7 @@ def test_cycle_is_refused_and_named() -> None:
 
 def test_missing_inputs_are_named() -> None:
     pipeline, *_ = _weighted_pipeline()
-    with pytest.raises(PipelineError, match=r"required input scale.cube \(Scale\).*fed by data.cube.*pass cube="):
+    with pytest.raises(PipelineError, match=r"required input scale.cube \(Scale\).*fed by data.cube.*cube="):
         pipeline.run()
     with pytest.raises(PipelineError, match=r"unknown data port\(s\) \['cubes'\]"):
         pipeline.run(cubes=_cube())
@@ -248,7 +248,8 @@ def test_outputs_limits_what_runs() -> None:
     out = pipeline.run(cube=cube, outputs=["total"])
     assert set(out) == {"weights", "scale", "total"}
     # Everything: the loss needs the mask, and the error says so and how to avoid it
-    with pytest.raises(PipelineError, match=r"loss.mask \(MaskedMean\).*data.mask, which was not passed.*outputs="):
+    missing_mask = r"loss.mask \(MaskedMean\).*data.mask, which was not passed.*outputs="
+    with pytest.raises(PipelineError, match=missing_mask):
         pipeline.run(cube=cube)
     mask = cube[..., :1] > 0.5
     out = pipeline.run(cube=cube, mask=mask)
@@ -316,7 +317,7 @@ def test_failed_save_leaves_previous_save(tmp_path) -> None:
 
 
 def test_load_errors(tmp_path) -> None:
-    with pytest.raises(FileFormatError, match="pipeline.yaml missing"):
+    with pytest.raises(FileFormatError, match=r"pipeline\.yaml missing"):
         Pipeline.load(tmp_path)
     pipeline, *_ = _weighted_pipeline()
     pipeline.save(tmp_path)
