@@ -1,0 +1,20 @@
+"""Dataset-wide, mergeable band statistics, per-band scores and supervised band selection.
+
+``BandStatistics`` is the one partial/merge type used by streamed batches, Dask over a campaign store and
+incremental campaign updates; scores and selections are derived from merged statistics, never from pixels.
+"""
+
+from __future__ import annotations
+
+from bandselect.stats.binning import DEFAULT_N_BINS, histogram_edges
+from bandselect.stats.partial import BandStatistics
+from bandselect.stats.selection import Selection, mrmr_select, separability_select
+
+__all__ = [
+    "DEFAULT_N_BINS",
+    "BandStatistics",
+    "Selection",
+    "histogram_edges",
+    "mrmr_select",
+    "separability_select",
+]

@@ -1,0 +1,125 @@
+"""Array plumbing of the statistics engine: input conversion, label masks and histogram binning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bandselect.errors import DTypeError, InputError, NonFiniteError, ShapeError
+
+#: Default number of histogram bins per band. With ties within a bin counted half, the AUC error is at
+#: most half the within-bin pair mass; 2048 uniform bins between each band's min and max keep it below
+#: 1e-3 against ``sklearn.metrics.roc_auc_score`` on the shared real scenes (tested; 1024 bins give up to
+#: 1.9e-3 on the 3-target MUUFL crop).
+DEFAULT_N_BINS = 2048
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """NumPy view of an array-like; torch tensors by duck typing (``stats`` never imports torch)."""
+    if hasattr(array, "detach") and hasattr(array, "cpu"):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def histogram_edges(minimum: Any, maximum: Any, n_bins: int = DEFAULT_N_BINS) -> np.ndarray:
+    """Uniform per-band histogram edges between ``minimum`` and ``maximum``.
+
+    Parameters
+    ----------
+    minimum, maximum
+        ``(C,)`` per-band range, e.g. ``stats.minimum`` and ``stats.maximum`` of a first pass.
+    n_bins
+        Bins per band.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(C, n_bins + 1)`` float64, strictly increasing per band. A constant band (min == max) gets a
+        unit-width range around its value so the edges stay valid.
+    """
+    low = np.asarray(to_numpy(minimum), dtype=np.float64).reshape(-1)
+    high = np.asarray(to_numpy(maximum), dtype=np.float64).reshape(-1)
+    if low.shape != high.shape:
+        raise ShapeError("histogram range", expected="minimum and maximum of equal length",
+                         found=f"{low.size} and {high.size}", fix="pass per-band min and max of one cube")
+    if int(n_bins) < 1:
+        raise InputError("n_bins", expected="an integer >= 1", found=n_bins, fix="pass e.g. n_bins=2048")
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise NonFiniteError("histogram range", expected="finite per-band min and max",
+                             found="NaN/Inf (no pixels, or non-finite data)",
+                             fix="compute the first pass on finite pixels of at least one class")
+    if np.any(high < low):
+        raise InputError("histogram range", expected="minimum <= maximum for every band",
+                         found=f"{int((high < low).sum())} bands with minimum > maximum",
+                         fix="pass the first pass's minimum and maximum in that order")
+    flat = high <= low
+    low = np.where(flat, low - 0.5, low)
+    high = np.where(flat, high + 0.5, high)
+    steps = np.linspace(0.0, 1.0, int(n_bins) + 1)
+    edges = low[:, None] + (high - low)[:, None] * steps[None, :]
+    edges[:, -1] = high  # exact upper edge, so the maximum lands in the last bin
+    return edges
+
+
+def validate_edges(edges: Any, n_bands: int) -> np.ndarray:
+    e = np.asarray(to_numpy(edges), dtype=np.float64)
+    if e.ndim != 2 or e.shape[0] != n_bands or e.shape[1] < 2:
+        raise ShapeError("hist_edges", expected=f"(C={n_bands}, n_bins + 1) with n_bins >= 1",
+                         found=str(e.shape), fix="build them with histogram_edges(min, max, n_bins)")
+    if not np.all(np.isfinite(e)) or np.any(np.diff(e, axis=1) <= 0):
+        raise InputError("hist_edges", expected="finite, strictly increasing edges per band",
+                         found="NaN/Inf or non-increasing edges",
+                         fix="build them with histogram_edges(min, max, n_bins)")
+    return e
+
+
+def bin_indices(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bin index per value with ``numpy.histogram`` semantics, out-of-range values clipped to the ends.
+
+    Returns ``(index (N, C) int64, clipped (N, C) bool)``. Bins are ``[e_i, e_{i+1})``, the last closed.
+    Uniform edges use the arithmetic formula with one correction step against the actual edges (as
+    ``numpy.histogram`` does); other edges a per-band ``searchsorted``.
+    """
+    n_bins = edges.shape[1] - 1
+    low = edges[:, 0]
+    high = edges[:, -1]
+    width = (high - low) / n_bins
+    clipped = (values < low) | (values > high)
+    if np.allclose(np.diff(edges, axis=1), width[:, None], rtol=1e-6, atol=0.0):
+        index = ((values - low) * (1.0 / width)).astype(np.int64)
+        np.clip(index, 0, n_bins - 1, out=index)
+        flat_edges = edges.reshape(-1)
+        base = (np.arange(edges.shape[0], dtype=np.int64) * (n_bins + 1))[None, :] + index
+        index -= (values < flat_edges[base]) & (index > 0)
+        base = (np.arange(edges.shape[0], dtype=np.int64) * (n_bins + 1))[None, :] + index
+        index += (values >= flat_edges[base + 1]) & (index < n_bins - 1)
+        return index, clipped
+    index = np.empty(values.shape, np.int64)
+    for band in range(edges.shape[0]):
+        index[:, band] = np.searchsorted(edges[band], values[:, band], side="right") - 1
+    np.clip(index, 0, n_bins - 1, out=index)
+    return index, clipped
+
+
+def leading_flat(array: Any, lead: tuple[int, ...], name: str) -> np.ndarray:
+    """Flatten a mask-like array with the cube's leading shape (or with a trailing singleton)."""
+    a = to_numpy(array)
+    if a.shape == (*lead, 1):
+        a = a.reshape(lead)
+    if a.shape != lead:
+        raise ShapeError(name, expected=f"the cube's leading shape {lead} (or {(*lead, 1)})",
+                         found=str(a.shape), fix=f"pass one {name} value per pixel")
+    return a.reshape(-1)
+
+
+def labels_from_mask(mask: Any, lead: tuple[int, ...]) -> np.ndarray:
+    m = leading_flat(mask, lead, "mask")
+    if m.dtype == np.bool_:
+        return m.astype(np.int64)
+    if np.issubdtype(m.dtype, np.integer):
+        return m.astype(np.int64, copy=False)
+    if np.issubdtype(m.dtype, np.floating) and np.all(np.isfinite(m)) and np.all(m == np.round(m)):
+        return m.astype(np.int64)
+    raise DTypeError("mask", expected="bool or integer labels (0 = negative)", found=str(m.dtype),
+                     fix="pass mask.astype(bool) for a binary mask or integer class ids")

@@ -1,0 +1,550 @@
+"""Mergeable sufficient statistics of a hyperspectral cube: :class:`BandStatistics`.
+
+One object holds, per class of an optional label mask, the pixel count, the per-band mean, the centred
+band co-moment matrix ``Σ (x − μ)(x − μ)ᵀ`` (from which sums, sums of squares, Gram matrices, variances
+and covariances follow), per-band min/max and optionally per-band histograms on fixed edges.
+
+Numerical robustness: moments are stored *centred* per class and merged with Chan et al.'s pairwise
+update (``M = M_a + M_b + δδᵀ n_a n_b / n``), never as raw sums of squares, so the variance of a band with
+a large offset (raw uint16 counts around 10⁴) keeps full float64 precision however the data is split.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bandselect.errors import (
+    DTypeError,
+    FileFormatError,
+    InputError,
+    LabelError,
+    NonFiniteError,
+    ShapeError,
+)
+from bandselect.stats import scores
+from bandselect.stats.binning import bin_indices, labels_from_mask, leading_flat, to_numpy, validate_edges
+
+FORMAT_VERSION = 1
+NanPolicy = Literal["raise", "omit"]
+
+
+@dataclass(frozen=True, eq=False)
+class BandStatistics:
+    """Mergeable per-class sufficient statistics of a ``(..., C)`` cube.
+
+    Build with :meth:`from_arrays`, combine with :meth:`merge`, persist with :meth:`save`/:meth:`load`.
+    Arrays are float64 (counts int64) and read-only. Classes are the distinct mask labels (a bool mask
+    gives classes 0 and 1; no mask gives the single class 0). Binary scores (:attr:`fisher`, :attr:`auc`,
+    :attr:`mi`) compare class 0 (negative) against all labels > 0 (positive); for multi-class masks use
+    :meth:`one_vs_rest`.
+
+    Attributes
+    ----------
+    classes
+        ``(K,)`` int64 sorted labels.
+    counts
+        ``(K,)`` int64 pixels per class.
+    class_means
+        ``(K, C)`` float64.
+    class_comoments
+        ``(K, C, C)`` float64 centred co-moments ``Σ (x − μ_k)(x − μ_k)ᵀ``.
+    class_minimum, class_maximum
+        ``(K, C)`` float64 (``+inf``/``-inf`` for an empty class).
+    hist_edges
+        ``(C, n_bins + 1)`` float64 or None.
+    histograms
+        ``(K, C, n_bins)`` int64 or None.
+    n_clipped
+        ``(K, C)`` int64: values outside ``hist_edges`` counted into the end bins (None without histograms).
+    n_nonfinite
+        Pixels left out because a band was NaN/Inf (``nan_policy="omit"``).
+    n_invalid
+        Pixels left out by the ``valid`` mask.
+    """
+
+    classes: np.ndarray
+    counts: np.ndarray
+    class_means: np.ndarray
+    class_comoments: np.ndarray
+    class_minimum: np.ndarray
+    class_maximum: np.ndarray
+    hist_edges: np.ndarray | None = None
+    histograms: np.ndarray | None = None
+    n_clipped: np.ndarray | None = None
+    n_nonfinite: int = 0
+    n_invalid: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("classes", "counts", "class_means", "class_comoments", "class_minimum",
+                     "class_maximum", "hist_edges", "histograms", "n_clipped"):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.array(value, copy=True)
+                value.setflags(write=False)
+                object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def empty(cls, n_bands: int, *, hist_edges: Any = None) -> BandStatistics:
+        """Statistics of no pixels (the neutral element of :meth:`merge`)."""
+        edges = None if hist_edges is None else validate_edges(hist_edges, n_bands)
+        return cls(
+            classes=np.zeros(0, np.int64),
+            counts=np.zeros(0, np.int64),
+            class_means=np.zeros((0, n_bands)),
+            class_comoments=np.zeros((0, n_bands, n_bands)),
+            class_minimum=np.zeros((0, n_bands)),
+            class_maximum=np.zeros((0, n_bands)),
+            hist_edges=edges,
+            histograms=None if edges is None else np.zeros((0, n_bands, edges.shape[1] - 1), np.int64),
+            n_clipped=None if edges is None else np.zeros((0, n_bands), np.int64),
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        cube: Any,
+        mask: Any = None,
+        *,
+        hist_edges: Any = None,
+        valid: Any = None,
+        nan_policy: NanPolicy = "raise",
+    ) -> BandStatistics:
+        """Statistics of one chunk of pixels.
+
+        Parameters
+        ----------
+        cube
+            ``(..., C)`` array (BHWC, HWC, ``(N, C)``...), NumPy or torch, any real dtype.
+        mask
+            Labels with the cube's leading shape (a trailing singleton axis is accepted): bool (classes 0
+            and 1) or integer (each value a class). None: one class, 0.
+        hist_edges
+            ``(C, n_bins + 1)`` fixed edges (see :func:`histogram_edges`); None skips histograms.
+        valid
+            Bool array with the leading shape; pixels where it is False are left out (counted).
+        nan_policy
+            ``"raise"`` (default): NaN/Inf pixels raise :class:`NonFiniteError`. ``"omit"``: pixels with
+            any non-finite band are left out and counted in :attr:`n_nonfinite`.
+
+        Shape
+        -----
+        cube ``(..., C)``; mask and valid ``(...)`` or ``(..., 1)``.
+        """
+        values = to_numpy(cube)
+        if values.ndim < 1 or values.shape[-1] < 1:
+            raise ShapeError("cube", expected="(..., C) with C >= 1 bands last", found=str(values.shape),
+                             fix="put the band axis last, e.g. cube.transpose(1, 2, 0) for (C, H, W)")
+        numeric = np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_
+        if not numeric or np.iscomplexobj(values):
+            raise DTypeError("cube", expected="a real numeric dtype", found=str(values.dtype),
+                             fix="convert the cube to float32")
+        n_bands = values.shape[-1]
+        lead = values.shape[:-1]
+        pixels = values.reshape(-1, n_bands)
+        keep = np.ones(pixels.shape[0], dtype=bool)
+
+        labels = np.zeros(pixels.shape[0], dtype=np.int64)
+        if mask is not None:
+            labels = labels_from_mask(mask, lead)
+        n_invalid = 0
+        if valid is not None:
+            valid_flat = leading_flat(valid, lead, "valid").astype(bool, copy=False)
+            n_invalid = int((~valid_flat).sum())
+            keep &= valid_flat
+        n_nonfinite = 0
+        if np.issubdtype(pixels.dtype, np.floating):
+            finite = np.isfinite(pixels).all(axis=1)
+            bad = keep & ~finite
+            if bad.any():
+                if nan_policy == "raise":
+                    raise NonFiniteError(
+                        "cube", expected="finite values", found=f"{int(bad.sum())} pixels with NaN/Inf",
+                        fix='pass nan_policy="omit" to leave them out (they are counted), or a valid mask')
+                if nan_policy != "omit":
+                    raise InputError("nan_policy", expected='"raise" or "omit"', found=repr(nan_policy),
+                                     fix='pass nan_policy="omit" or "raise"')
+                n_nonfinite = int(bad.sum())
+                keep &= finite
+        if not keep.all():
+            pixels = pixels[keep]
+            labels = labels[keep]
+        edges = None if hist_edges is None else validate_edges(hist_edges, n_bands)
+        return cls._from_pixels(pixels, labels, edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+
+    @classmethod
+    def _from_pixels(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None, *,
+                     n_nonfinite: int, n_invalid: int) -> BandStatistics:
+        n_bands = pixels.shape[1]
+        classes = np.unique(labels)
+        k = classes.size
+        counts = np.zeros(k, np.int64)
+        means = np.zeros((k, n_bands))
+        comoments = np.zeros((k, n_bands, n_bands))
+        minimum = np.zeros((k, n_bands))
+        maximum = np.zeros((k, n_bands))
+        data = pixels.astype(np.float64, copy=False)
+        for i, label in enumerate(classes):
+            block = data if k == 1 else data[labels == label]
+            counts[i] = block.shape[0]
+            mu = block.mean(axis=0)
+            centred = block - mu
+            means[i] = mu
+            comoments[i] = centred.T @ centred  # matmul (BLAS syrk path), STACK_NOTES: not einsum
+            minimum[i] = block.min(axis=0)
+            maximum[i] = block.max(axis=0)
+        histograms = n_clipped = None
+        if edges is not None:
+            n_bins = edges.shape[1] - 1
+            index, clipped = bin_indices(data, edges)
+            class_index = np.searchsorted(classes, labels)
+            flat = (class_index[:, None] * n_bands + np.arange(n_bands)[None, :]) * n_bins + index
+            histograms = np.bincount(flat.reshape(-1), minlength=k * n_bands * n_bins)
+            histograms = histograms.reshape(k, n_bands, n_bins).astype(np.int64)
+            n_clipped = np.zeros((k, n_bands), np.int64)
+            if clipped.any():
+                np.add.at(n_clipped, class_index, clipped.astype(np.int64))
+        return cls(classes=classes.astype(np.int64), counts=counts, class_means=means,
+                   class_comoments=comoments, class_minimum=minimum, class_maximum=maximum,
+                   hist_edges=edges, histograms=histograms, n_clipped=n_clipped,
+                   n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+
+    # ------------------------------------------------------------------ merge
+    def merge(self, other: BandStatistics) -> BandStatistics:
+        """Statistics of the union of both pixel sets (associative and commutative up to rounding).
+
+        Raises
+        ------
+        ShapeError
+            Different band counts.
+        InputError
+            One side has histograms and the other not, or their edges differ.
+        """
+        if not isinstance(other, BandStatistics):
+            raise InputError("merge", expected="a BandStatistics", found=type(other).__name__,
+                             fix="merge statistics built with BandStatistics.from_arrays")
+        if other.n_bands != self.n_bands:
+            raise ShapeError("merge", expected=f"statistics of {self.n_bands} bands",
+                             found=f"{other.n_bands} bands",
+                             fix="merge only statistics of cubes from the same sensor/band subset")
+        if (self.hist_edges is None) != (other.hist_edges is None):
+            raise InputError("merge", expected="both statistics with histograms, or neither",
+                             found="one with histograms and one without",
+                             fix="compute both passes with the same hist_edges")
+        if self.hist_edges is not None and not np.array_equal(self.hist_edges, other.hist_edges):
+            raise InputError("merge", expected="identical histogram edges",
+                             found="different edges (bins or ranges)",
+                             fix="build every partial with the same histogram_edges(...) array")
+        classes = np.union1d(self.classes, other.classes).astype(np.int64)
+        parts = [self._aligned(classes), other._aligned(classes)]
+        (na, ma, ca, lo_a, hi_a, ha, cla), (nb, mb, cb, lo_b, hi_b, hb, clb) = parts
+        n = na + nb
+        delta = mb - ma
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weight_b = np.where(n > 0, nb / np.maximum(n, 1), 0.0)
+            cross = np.where(n > 0, na * nb / np.maximum(n, 1).astype(np.float64), 0.0)
+        means = ma + delta * weight_b[:, None]
+        comoments = ca + cb + cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+        return BandStatistics(
+            classes=classes, counts=n, class_means=means, class_comoments=comoments,
+            class_minimum=np.minimum(lo_a, lo_b), class_maximum=np.maximum(hi_a, hi_b),
+            hist_edges=self.hist_edges, histograms=None if ha is None else ha + hb,
+            n_clipped=None if cla is None else cla + clb,
+            n_nonfinite=self.n_nonfinite + other.n_nonfinite, n_invalid=self.n_invalid + other.n_invalid)
+
+    def _aligned(self, classes: np.ndarray) -> tuple[Any, ...]:
+        """Arrays re-indexed on ``classes`` (a superset of ours), zeros/±inf for absent classes."""
+        k, c = classes.size, self.n_bands
+        pos = np.searchsorted(classes, self.classes)
+        counts = np.zeros(k, np.int64)
+        means = np.zeros((k, c))
+        comoments = np.zeros((k, c, c))
+        lo = np.full((k, c), np.inf)
+        hi = np.full((k, c), -np.inf)
+        counts[pos], means[pos], comoments[pos] = self.counts, self.class_means, self.class_comoments
+        lo[pos], hi[pos] = self.class_minimum, self.class_maximum
+        hist = clipped = None
+        if self.histograms is not None:
+            hist = np.zeros((k, c, self.histograms.shape[2]), np.int64)
+            clipped = np.zeros((k, c), np.int64)
+            hist[pos], clipped[pos] = self.histograms, self.n_clipped
+        return counts, means, comoments, lo, hi, hist, clipped
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write a compressed ``.npz`` (atomically: temporary file, then ``os.replace``)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "format_version": np.asarray(FORMAT_VERSION), "classes": self.classes, "counts": self.counts,
+            "class_means": self.class_means, "class_comoments": self.class_comoments,
+            "class_minimum": self.class_minimum, "class_maximum": self.class_maximum,
+            "n_nonfinite": np.asarray(self.n_nonfinite), "n_invalid": np.asarray(self.n_invalid),
+        }
+        if self.hist_edges is not None:
+            arrays.update(hist_edges=self.hist_edges, histograms=self.histograms, n_clipped=self.n_clipped)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BandStatistics:
+        """Read statistics written by :meth:`save`.
+
+        Raises
+        ------
+        FileFormatError
+            Missing or unreadable file, another format version, or missing arrays.
+        """
+        source = Path(path)
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                content = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as exc:
+            raise FileFormatError(
+                f"statistics file {source}", expected="a .npz written by BandStatistics.save",
+                found=f"{type(exc).__name__}: {exc}", fix="recompute the statistics") from exc
+        version = int(content.get("format_version", -1))
+        if version != FORMAT_VERSION:
+            raise FileFormatError(f"statistics file {source}", expected=f"format version {FORMAT_VERSION}",
+                                  found=f"version {version}", fix="recompute the statistics")
+        required = ("classes", "counts", "class_means", "class_comoments", "class_minimum", "class_maximum")
+        missing = [key for key in required if key not in content]
+        if missing:
+            raise FileFormatError(f"statistics file {source}", expected="all statistics arrays",
+                                  found=f"missing {missing}", fix="recompute the statistics")
+        return cls(**{key: content[key] for key in required},
+                   hist_edges=content.get("hist_edges"), histograms=content.get("histograms"),
+                   n_clipped=content.get("n_clipped"), n_nonfinite=int(content["n_nonfinite"]),
+                   n_invalid=int(content["n_invalid"]))
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def n_bands(self) -> int:
+        """Number of bands ``C``."""
+        return int(self.class_means.shape[1])
+
+    @property
+    def n_bins(self) -> int | None:
+        """Histogram bins per band, or None without histograms."""
+        return None if self.hist_edges is None else int(self.hist_edges.shape[1] - 1)
+
+    @property
+    def has_histograms(self) -> bool:
+        """Whether per-class histograms were accumulated (needed by :attr:`auc` and :attr:`mi`)."""
+        return self.histograms is not None
+
+    @property
+    def count(self) -> int:
+        """Total number of pixels."""
+        return int(self.counts.sum())
+
+    def _class_index(self, label: int) -> int:
+        hits = np.flatnonzero(self.classes == int(label))
+        if hits.size == 0 or self.counts[hits[0]] == 0:
+            raise LabelError(f"class {int(label)}", expected="a class present in the mask",
+                             found=f"classes {self.classes.tolist()} with counts {self.counts.tolist()}",
+                             fix="choose a label that occurs in the mask, or check the mask")
+        return int(hits[0])
+
+    def class_count(self, label: int) -> int:
+        """Pixels of class ``label`` (0 when absent)."""
+        hits = np.flatnonzero(self.classes == int(label))
+        return 0 if hits.size == 0 else int(self.counts[hits[0]])
+
+    def class_mean(self, label: int) -> np.ndarray:
+        """``(C,)`` mean of class ``label``."""
+        return self.class_means[self._class_index(label)].copy()
+
+    def class_covariance(self, label: int) -> np.ndarray:
+        """``(C, C)`` population covariance of class ``label`` (constant bands exactly 0)."""
+        i = self._class_index(label)
+        constant = self.class_minimum[i] >= self.class_maximum[i]
+        return _clean(self.class_comoments[i] / self.counts[i], constant)
+
+    def class_variance(self, label: int) -> np.ndarray:
+        """``(C,)`` population variance of class ``label``."""
+        return np.diag(self.class_covariance(label)).copy()
+
+    def class_gram(self, label: int) -> np.ndarray:
+        """``(C, C)`` uncentred Gram matrix ``Σ x xᵀ`` of class ``label``."""
+        i = self._class_index(label)
+        mu = self.class_means[i]
+        return self.class_comoments[i] + self.counts[i] * np.outer(mu, mu)
+
+    def _pooled(self, rows: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Count, mean, comoment and constant-flag of the union of the classes in ``rows`` (bool)."""
+        n_k = self.counts[rows].astype(np.float64)
+        n = float(n_k.sum())
+        if n == 0:
+            c = self.n_bands
+            return 0, np.zeros(c), np.zeros((c, c)), np.ones(c, bool)
+        means = self.class_means[rows]
+        mu = (n_k[:, None] * means).sum(axis=0) / n
+        d = means - mu
+        comoment = self.class_comoments[rows].sum(axis=0) + (n_k[:, None] * d).T @ d
+        constant = self.class_minimum[rows].min(axis=0) >= self.class_maximum[rows].max(axis=0)
+        return int(n), mu, comoment, constant
+
+    @property
+    def minimum(self) -> np.ndarray:
+        """``(C,)`` per-band minimum over all pixels."""
+        return self.class_minimum.min(axis=0, initial=np.inf)
+
+    @property
+    def maximum(self) -> np.ndarray:
+        """``(C,)`` per-band maximum over all pixels."""
+        return self.class_maximum.max(axis=0, initial=-np.inf)
+
+    @property
+    def constant_bands(self) -> np.ndarray:
+        """``(C,)`` bool: bands with one value over all pixels (they score 0 and rank last)."""
+        return self.minimum >= self.maximum
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``(C,)`` mean over all pixels."""
+        return self._pooled(np.ones(self.classes.size, bool))[1]
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """``(C, C)`` population covariance over all pixels."""
+        n, _, comoment, constant = self._pooled(np.ones(self.classes.size, bool))
+        if n == 0:
+            raise InputError("covariance", expected="statistics of at least one pixel", found="no pixels",
+                             fix="compute statistics on a non-empty cube")
+        return _clean(comoment / n, constant)
+
+    @property
+    def variance(self) -> np.ndarray:
+        """``(C,)`` population variance over all pixels."""
+        return np.diag(self.covariance).copy()
+
+    @property
+    def correlation(self) -> np.ndarray:
+        """``(C, C)`` Pearson correlation over all pixels; constant bands' rows/columns are 0."""
+        return scores.correlation_from_covariance(self.covariance, self.constant_bands)
+
+    @property
+    def sum(self) -> np.ndarray:
+        """``(C,)`` per-band sum over all pixels."""
+        return (self.counts[:, None] * self.class_means).sum(axis=0)
+
+    @property
+    def sum_of_squares(self) -> np.ndarray:
+        """``(C,)`` per-band sum of squares over all pixels."""
+        return np.diag(self.gram).copy()
+
+    @property
+    def gram(self) -> np.ndarray:
+        """``(C, C)`` all-pixel Gram matrix ``Σ x xᵀ`` (the sum of the class Gram matrices)."""
+        mu = self.class_means
+        return self.class_comoments.sum(axis=0) + (self.counts[:, None] * mu).T @ mu
+
+    # ------------------------------------------------------------------ binary scores
+    def binary_groups(self) -> tuple[tuple[int, np.ndarray, np.ndarray], tuple[int, np.ndarray, np.ndarray]]:
+        """``((n0, mean0, cov0), (n1, mean1, cov1))``: class 0 against the union of labels > 0.
+
+        Raises
+        ------
+        LabelError
+            When class 0 or every positive class is absent; the message names the classes found.
+        """
+        negative = self.classes == 0
+        positive = self.classes > 0
+        found = f"classes {self.classes.tolist()} with counts {self.counts.tolist()}"
+        if self.counts[negative].sum() == 0:
+            raise LabelError("negative class 0", expected="pixels labelled 0 (negative) in the mask",
+                             found=found, fix="use stats.one_vs_rest(label) for a mask without background")
+        if self.counts[positive].sum() == 0:
+            raise LabelError("positive class (label > 0)", expected="pixels labelled > 0 in the mask",
+                             found=found, fix="pass a mask with at least one positive pixel")
+        groups = []
+        for rows in (negative, positive):
+            n, mu, comoment, constant = self._pooled(rows)
+            groups.append((n, mu, _clean(comoment / n, constant)))
+        return groups[0], groups[1]
+
+    def _binary_histograms(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.histograms is None:
+            raise InputError("AUC/MI", expected="statistics with histograms",
+                             found="statistics without histograms",
+                             fix="compute them with hist_edges=histogram_edges(...) (two passes)")
+        self.binary_groups()  # validates that both classes are present
+        return self.histograms[self.classes == 0].sum(axis=0), self.histograms[self.classes > 0].sum(axis=0)
+
+    @property
+    def fisher(self) -> np.ndarray:
+        """``(C,)`` Fisher score ``(μ1 − μ0)² / (σ1² + σ0²)``; 0 where the denominator vanishes."""
+        (_, m0, c0), (_, m1, c1) = self.binary_groups()
+        return scores.fisher_score(m0, np.diag(c0), m1, np.diag(c1))
+
+    @property
+    def auc(self) -> np.ndarray:
+        """``(C,)`` symmetric AUC ``max(AUC, 1 − AUC)`` from the histograms (ties within a bin: ½)."""
+        h0, h1 = self._binary_histograms()
+        return scores.auc_from_histograms(h0, h1)
+
+    @property
+    def mi(self) -> np.ndarray:
+        """``(C,)`` plug-in mutual information (nats) between the binned band and the binary label."""
+        h0, h1 = self._binary_histograms()
+        return scores.mutual_information_from_histograms(np.stack([h0, h1]))
+
+    def one_vs_rest(self, label: int) -> BandStatistics:
+        """Binary statistics: ``label`` becomes class 1 and every other class class 0.
+
+        Raises
+        ------
+        LabelError
+            ``label`` is absent, or it is the only class.
+        """
+        self._class_index(label)
+        rows = self.classes == int(label)
+        if self.counts[~rows].sum() == 0:
+            raise LabelError(f"one_vs_rest({int(label)})", expected="at least one other class with pixels",
+                             found=f"classes {self.classes.tolist()} with counts {self.counts.tolist()}",
+                             fix="use a mask with more than one class")
+        arrays = []
+        for group in (~rows, rows):
+            n, mu, comoment, _ = self._pooled(group)
+            arrays.append((n, mu, comoment, self.class_minimum[group].min(axis=0),
+                           self.class_maximum[group].max(axis=0),
+                           None if self.histograms is None else self.histograms[group].sum(axis=0),
+                           None if self.n_clipped is None else self.n_clipped[group].sum(axis=0)))
+        stacked = list(zip(*arrays, strict=True))
+        return BandStatistics(
+            classes=np.array([0, 1], np.int64), counts=np.array(stacked[0], np.int64),
+            class_means=np.stack(stacked[1]), class_comoments=np.stack(stacked[2]),
+            class_minimum=np.stack(stacked[3]), class_maximum=np.stack(stacked[4]),
+            hist_edges=self.hist_edges,
+            histograms=None if self.histograms is None else np.stack(stacked[5]),
+            n_clipped=None if self.n_clipped is None else np.stack(stacked[6]),
+            n_nonfinite=self.n_nonfinite, n_invalid=self.n_invalid)
+
+    def __repr__(self) -> str:
+        return (f"BandStatistics(n_bands={self.n_bands}, count={self.count}, "
+                f"classes={self.classes.tolist()}, n_bins={self.n_bins}, "
+                f"n_nonfinite={self.n_nonfinite}, n_invalid={self.n_invalid})")
+
+
+def _clean(covariance: np.ndarray, constant: np.ndarray) -> np.ndarray:
+    """Zero the rows/columns of constant bands (their rounding residue must not look like variance)."""
+    out = np.array(covariance, dtype=np.float64, copy=True)
+    out = 0.5 * (out + out.T)
+    if constant.any():
+        out[constant, :] = 0.0
+        out[:, constant] = 0.0
+    return out
