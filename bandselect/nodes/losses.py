@@ -1,0 +1,160 @@
+"""Score-to-logit head and the supervised anomaly loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bandselect.errors import ConfigError, LabelError, ShapeError
+from bandselect.pipeline.node import Node, PortSpec
+from bandselect.pipeline.registry import register_node
+
+
+def as_mask(mask: Any, like: torch.Tensor, *, node: str) -> torch.Tensor:
+    """Return ``mask`` as a bool tensor shaped like ``like`` (``(B, H, W, 1)``).
+
+    Accepts ``(B, H, W, 1)`` or ``(B, H, W)`` bool/int labels (``> 0`` is positive). A missing mask is a
+    :class:`~bandselect.errors.LabelError`.
+    """
+    if mask is None:
+        raise LabelError(
+            f"{node} needs a label mask",
+            expected="mask (B, H, W, 1) bool with 1 = anomaly",
+            found="no mask",
+            fix="connect data.mask to the node's mask port and use a datamodule whose batches carry 'mask'",
+        )
+    mask = torch.as_tensor(mask, device=like.device)
+    if mask.ndim == like.ndim - 1:
+        mask = mask.unsqueeze(-1)
+    if mask.shape != like.shape:
+        raise ShapeError(
+            f"{node}.mask does not match the scores",
+            expected=f"{tuple(like.shape)} (or without the trailing 1)",
+            found=tuple(mask.shape),
+            fix="pass the mask of the same batch and spatial size as the cube",
+        )
+    return mask > 0 if mask.dtype != torch.bool else mask
+
+
+@register_node
+class ScoreToLogit(Node):
+    """Affine head turning detector scores into logits: ``logits = scale · s + bias``.
+
+    With ``standardize=True`` (default) ``s`` is the score divided by its batch mean, which makes the head
+    independent of how large the detector's scores are (an RX score grows with the number of effective
+    channels); the gradient then rewards *separating* anomalies rather than inflating every score.
+
+    Parameters
+    ----------
+    scale_init, bias_init
+        Initial values of the learnable ``scale`` and ``bias``.
+    standardize
+        Divide the scores by their batch mean first.
+
+    Shape
+    -----
+    - scores: ``(B, H, W, 1)`` float32
+    - logits: ``(B, H, W, 1)`` float32
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bandselect.nodes import ScoreToLogit
+    >>> head = ScoreToLogit(scale_init=2.0, bias_init=-1.0, standardize=False)
+    >>> head(scores=torch.ones(1, 1, 2, 1))["logits"].flatten().tolist()
+    [1.0, 1.0]
+    """
+
+    INPUT_PORTS = (PortSpec("scores", torch.float32, ("B", "H", "W", 1), "Detector scores"),)
+    OUTPUT_PORTS = (PortSpec("logits", torch.float32, ("B", "H", "W", 1), "Anomaly logits"),)
+
+    def __init__(self, scale_init: float = 1.0, bias_init: float = 0.0, standardize: bool = True) -> None:
+        super().__init__(scale_init=scale_init, bias_init=bias_init, standardize=standardize)
+        self.standardize = bool(standardize)
+        self.scale = nn.Parameter(torch.tensor(float(scale_init)))
+        self.bias = nn.Parameter(torch.tensor(float(bias_init)))
+
+    def forward(self, scores: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Map scores to logits."""
+        if scores.ndim != 4 or scores.shape[-1] != 1:
+            raise ShapeError(
+                "ScoreToLogit.scores has the wrong shape",
+                expected="(B, H, W, 1)",
+                found=tuple(scores.shape),
+                fix="connect a detector's scores port (e.g. rx.scores)",
+            )
+        if self.standardize:
+            scores = scores / scores.mean().clamp_min(torch.finfo(scores.dtype).tiny)
+        return {"logits": self.scale * scores + self.bias}
+
+
+@register_node
+class AnomalyBCELoss(Node):
+    """Binary cross-entropy of anomaly logits against the label mask.
+
+    Parameters
+    ----------
+    weight
+        Multiplier of the loss (to balance it against regularizers).
+    pos_weight
+        Weight of the positive class: a number, ``"balanced"`` (``n_negative / n_positive`` of each
+        batch, for rare anomalies; 1 when a batch has no positive) or None (1).
+
+    Shape
+    -----
+    - logits: ``(B, H, W, 1)`` float32
+    - mask: ``(B, H, W, 1)`` bool (``(B, H, W)`` accepted); required, a missing mask is a ``LabelError``
+    - loss: ``()`` float32
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bandselect.nodes import AnomalyBCELoss
+    >>> loss = AnomalyBCELoss()
+    >>> out = loss(logits=torch.zeros(1, 1, 2, 1), mask=torch.tensor([[[[True], [False]]]]))
+    >>> round(float(out["loss"]), 4)  # log(2)
+    0.6931
+    """
+
+    INPUT_PORTS = (
+        PortSpec("logits", torch.float32, ("B", "H", "W", 1), "Anomaly logits"),
+        PortSpec("mask", torch.bool, ("B", "H", "W", 1), "Labels, True = anomaly"),
+    )
+    OUTPUT_PORTS = (PortSpec("loss", torch.float32, (), "Weighted binary cross-entropy"),)
+
+    def __init__(self, weight: float = 1.0, pos_weight: float | str | None = "balanced") -> None:
+        if isinstance(pos_weight, str) and pos_weight != "balanced":
+            raise ConfigError(
+                "AnomalyBCELoss pos_weight is unknown",
+                expected="a positive number, 'balanced' or None",
+                found=repr(pos_weight),
+                fix="use pos_weight='balanced' for rare anomalies",
+            )
+        if isinstance(pos_weight, int | float) and not pos_weight > 0:
+            raise ConfigError(
+                "AnomalyBCELoss pos_weight must be positive",
+                expected="> 0",
+                found=repr(pos_weight),
+                fix="use pos_weight='balanced' or a positive number",
+            )
+        super().__init__(weight=weight, pos_weight=pos_weight)
+        self.weight = float(weight)
+        self.pos_weight = pos_weight
+
+    def forward(self, logits: torch.Tensor, mask: Any = None) -> dict[str, torch.Tensor]:
+        """Compute the weighted BCE over every pixel of the batch."""
+        labels = as_mask(mask, logits, node="AnomalyBCELoss")
+        target = labels.to(logits.dtype)
+        if self.pos_weight == "balanced":
+            n_pos = target.sum()
+            n_neg = target.numel() - n_pos
+            pos_weight = torch.where(n_pos > 0, n_neg / n_pos.clamp_min(1), torch.ones_like(n_pos))
+        elif self.pos_weight is None:
+            pos_weight = None
+        else:
+            pos_weight = torch.tensor(float(self.pos_weight), dtype=logits.dtype, device=logits.device)
+        loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+        return {"loss": self.weight * loss}
