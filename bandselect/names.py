@@ -28,6 +28,8 @@ ATTR_SOURCE_FORMAT = "source_format"
 ATTR_SOURCE_DTYPE = "source_dtype"  # the cube's dtype in the source file, before the float32 cast
 ATTR_CONTENT_SHA256 = "content_sha256"  # digest of the stored content; the acquisition id derives from it
 ATTR_SOURCE_WAVELENGTH_UNITS = "source_wavelength_units"  # units as the source gave them (converted to nm)
+ATTR_SOURCE_BAND_ORDER = "source_band_order"  # source band index of each stored band, when re-sorted
+ATTR_DISCRIMINATIVE_BANDS = "discriminative_bands"  # synthetic scenes: band indices of the planted answer
 
 # Store-level marker: a zarr group is a campaign store when its attributes carry this key.
 STORE_FORMAT_KEY = "bandselect_campaign"

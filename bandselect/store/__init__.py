@@ -1,0 +1,61 @@
+"""Campaign stores: zarr v3 groups of acquisitions, appended atomically and idempotently.
+
+>>> from bandselect.store import ingest, open_campaign
+>>> ids = ingest(["scene.hdr"], "campaign.zarr")          # doctest: +SKIP
+>>> campaign = open_campaign("campaign.zarr")              # doctest: +SKIP
+>>> ds = campaign.open(ids[0])                              # lazy, Dask-backed  # doctest: +SKIP
+
+Cubes are stored as float32 with their raw values (integer sources such as uint16 are converted without
+scaling, so a round trip is exact after the float32 cast).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bandselect.errors import StoreError
+from bandselect.store.campaign import AppendResult, Campaign, open_campaign
+from bandselect.store.ingest import IngestResult, ingest, ingest_files
+from bandselect.store.layout import (
+    DEFAULT_CHUNK_YX,
+    AcquisitionSource,
+    make_acquisition,
+    source_from_dataset,
+)
+from bandselect.store.readers import open_source, parse_wavelengths
+
+
+def create_campaign(path: str | os.PathLike[str], exist_ok: bool = True) -> Campaign:
+    """Create an empty campaign store (or open it when it exists and ``exist_ok``).
+
+    Raises
+    ------
+    StoreError
+        The path exists and is not a campaign store, or exists and ``exist_ok`` is False.
+    """
+    if not exist_ok and Path(path).exists() and any(Path(path).iterdir()):
+        raise StoreError(
+            f"campaign store {path}",
+            expected="a new path",
+            found="an existing one",
+            fix="choose another path or pass exist_ok=True",
+        )
+    return open_campaign(path, create=True)
+
+
+__all__ = [
+    "DEFAULT_CHUNK_YX",
+    "AcquisitionSource",
+    "AppendResult",
+    "Campaign",
+    "IngestResult",
+    "create_campaign",
+    "ingest",
+    "ingest_files",
+    "make_acquisition",
+    "open_campaign",
+    "open_source",
+    "parse_wavelengths",
+    "source_from_dataset",
+]

@@ -1,0 +1,385 @@
+"""Campaign stores: open, list, read lazily, and append acquisitions atomically and idempotently.
+
+A campaign store is a zarr v3 group on a local filesystem whose attributes carry
+:data:`~bandselect.names.STORE_FORMAT_KEY`. Each acquisition is a child group named by its id.
+
+Atomic append: an acquisition is written completely under ``<store>/.staging/<host>-<pid>-<random>``
+and then published with one ``os.rename`` of that directory to ``<store>/<id>``. Readers list ids by
+directory (names that start with ``.`` are never ids), so they see either nothing or the whole
+acquisition, and a crash mid-write leaves only a staging leftover, which readers ignore and the next
+append removes (when its process is gone, or after a day).
+
+Idempotent append: the id ends with a digest of the stored content (cube, wavelengths, mask, valid);
+appending content whose digest is already present publishes nothing and returns the existing id.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from bandselect.errors import StoreError, WavelengthError
+from bandselect.names import (
+    COORD_WAVELENGTH,
+    STORE_FORMAT_KEY,
+    STORE_FORMAT_VERSION,
+)
+from bandselect.spectral import sensor_range
+from bandselect.store.layout import (
+    DEFAULT_CHUNK_YX,
+    AcquisitionSource,
+    digest_suffix,
+    source_from_dataset,
+    validate_acquisition_id,
+)
+from bandselect.store.writer import StagedAcquisition, stage_acquisition
+
+STAGING_DIR = ".staging"
+#: A staging leftover older than this is removed even when its owner cannot be checked (other host).
+STALE_STAGING_SECONDS = 24 * 3600
+_ZARR_JSON = "zarr.json"
+_WAVELENGTH_ATOL_NM = 1e-6
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Outcome of one append: the id, and whether this call published it (False: already present)."""
+
+    acquisition_id: str
+    created: bool
+
+
+class Campaign:
+    """A campaign store on disk. Create with :func:`open_campaign`.
+
+    Attributes
+    ----------
+    path
+        The store's directory.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._wavelengths: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"Campaign({str(self.path)!r}, {len(self)} acquisitions)"
+
+    # -- reading -------------------------------------------------------------------------------------
+    def ids(self) -> list[str]:
+        """Sorted ids of the published acquisitions (never a partial or staged one)."""
+        found = []
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
+                try:
+                    validate_acquisition_id(entry.name)
+                except StoreError:
+                    continue
+                if os.path.isfile(os.path.join(entry.path, _ZARR_JSON)):
+                    found.append(entry.name)
+        return sorted(found)
+
+    def __len__(self) -> int:
+        return len(self.ids())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids())
+
+    def __contains__(self, acquisition_id: object) -> bool:
+        return isinstance(acquisition_id, str) and acquisition_id in self.ids()
+
+    def open(self, acquisition_id: str) -> xr.Dataset:
+        """Open one acquisition lazily (Dask arrays chunked as stored; the wavelengths are loaded).
+
+        Raises
+        ------
+        StoreError
+            A malformed id, or an id that is not in the campaign.
+        """
+        validate_acquisition_id(acquisition_id)
+        if not (self.path / acquisition_id / _ZARR_JSON).is_file():
+            known = self.ids()
+            shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
+            raise StoreError(
+                f"acquisition {acquisition_id!r} in {self.path}",
+                expected="one of the campaign's ids",
+                found=f"no such acquisition ({len(known)} present: {shown or 'none'})",
+                fix="list the ids with Campaign.ids() or `bandselect info STORE`",
+            )
+        dataset = xr.open_zarr(str(self.path), group=acquisition_id, consolidated=False, chunks={})
+        # The wavelength grid is tiny and used everywhere: load it instead of leaving a Dask array.
+        return dataset.assign_coords({COORD_WAVELENGTH: dataset[COORD_WAVELENGTH].load()})
+
+    def iter_datasets(self, ids: Sequence[str] | None = None) -> Iterator[xr.Dataset]:
+        """Yield the acquisitions as lazy Datasets, in id order (each carries its id in ``attrs``)."""
+        for acquisition_id in self.ids() if ids is None else ids:
+            yield self.open(acquisition_id)
+
+    def items(self) -> Iterator[tuple[str, xr.Dataset]]:
+        """Yield ``(id, lazy Dataset)`` pairs in id order."""
+        for acquisition_id in self.ids():
+            yield acquisition_id, self.open(acquisition_id)
+
+    @property
+    def wavelengths(self) -> np.ndarray | None:
+        """The campaign's wavelength grid in nm (shared by all acquisitions), ``None`` while empty."""
+        if self._wavelengths is None:
+            ids = self.ids()
+            if not ids:
+                return None
+            array = zarr.open_array(str(self.path / ids[0] / COORD_WAVELENGTH), mode="r")
+            self._wavelengths = np.asarray(array[:], dtype=np.float64)
+        return self._wavelengths.copy()
+
+    def check_wavelengths(self, wavelengths_nm: np.ndarray, what: str) -> None:
+        """Raise :class:`WavelengthError` unless ``wavelengths_nm`` equals the campaign's grid."""
+        check_same_grid(self.wavelengths, wavelengths_nm, what, reference=f"campaign {self.path}")
+
+    # -- writing -------------------------------------------------------------------------------------
+    def append(
+        self,
+        dataset: xr.Dataset,
+        *,
+        name: str | None = None,
+        mask_nonfinite: bool = False,
+        chunk_yx: object = DEFAULT_CHUNK_YX,
+    ) -> str:
+        """Append one acquisition Dataset; return its id.
+
+        Parameters
+        ----------
+        dataset
+            In the store layout (see :func:`bandselect.store.make_acquisition`); may be Dask-backed,
+            it is then computed one block of rows at a time.
+        name
+            Readable prefix of the id; defaults to ``attrs["name"]`` or ``"acquisition"``.
+        mask_nonfinite
+            Store NaN/Inf values as 0 and record the pixels as invalid instead of raising.
+        chunk_yx
+            Spatial chunk (rows, columns); the band axis is one chunk.
+
+        Returns
+        -------
+        str
+            The content-derived id; the same content appended again returns the same id and writes
+            nothing visible.
+
+        Raises
+        ------
+        WavelengthError
+            The wavelength grid differs from the campaign's.
+        NonFiniteError, DTypeError, ShapeError, LabelError
+            On data that does not fit the layout (nothing is published).
+        """
+        source = source_from_dataset(dataset, name=name)
+        return self.append_source(source, mask_nonfinite=mask_nonfinite, chunk_yx=chunk_yx).acquisition_id
+
+    def append_source(
+        self,
+        source: AcquisitionSource,
+        *,
+        mask_nonfinite: bool = False,
+        chunk_yx: object = DEFAULT_CHUNK_YX,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> AppendResult:
+        """Append a block source (what readers and the synthetic generator produce)."""
+        staged = self.stage(source, mask_nonfinite=mask_nonfinite, chunk_yx=chunk_yx, on_rows=on_rows)
+        return self.publish(staged)
+
+    def stage(
+        self,
+        source: AcquisitionSource,
+        *,
+        mask_nonfinite: bool = False,
+        chunk_yx: object = DEFAULT_CHUNK_YX,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> StagedAcquisition:
+        """Write ``source`` under the staging area without publishing it (see :meth:`publish`)."""
+        self.check_wavelengths(source.wavelengths_nm, f"wavelengths of {source.name}")
+        self.clean_staging()
+        return stage_acquisition(
+            self.path / STAGING_DIR, source, chunk_yx=chunk_yx, mask_nonfinite=mask_nonfinite, on_rows=on_rows
+        )
+
+    def publish(self, staged: StagedAcquisition) -> AppendResult:
+        """Make a staged acquisition visible by one atomic rename; a no-op when its content exists."""
+        existing = self._id_with_digest(digest_suffix(staged.acquisition_id))
+        if existing is not None:
+            self.discard(staged)
+            return AppendResult(existing, created=False)
+        target = self.path / staged.acquisition_id
+        try:
+            os.rename(staged.path, target)
+        except OSError as error:
+            # Another writer published the same content first: idempotent, keep theirs.
+            if error.errno in (errno.EEXIST, errno.ENOTEMPTY) and (target / _ZARR_JSON).is_file():
+                self.discard(staged)
+                return AppendResult(staged.acquisition_id, created=False)
+            self.discard(staged)
+            raise StoreError(
+                f"publishing {staged.acquisition_id} in {self.path}",
+                expected="an atomic rename inside the store directory",
+                found=f"{type(error).__name__}: {error}",
+                fix="check the store's permissions and that it lives on one local filesystem",
+            ) from error
+        _fsync_directory(self.path)
+        return AppendResult(staged.acquisition_id, created=True)
+
+    def discard(self, staged: StagedAcquisition) -> None:
+        """Remove a staged acquisition that will not be published."""
+        shutil.rmtree(staged.path, ignore_errors=True)
+
+    def clean_staging(self) -> list[str]:
+        """Remove staging leftovers of crashed writes; return their names.
+
+        A leftover is removed when it was made on this host by a process that no longer runs, or when
+        it is older than a day (its owner cannot be checked from here). Live writers are left alone.
+        """
+        staging = self.path / STAGING_DIR
+        if not staging.is_dir():
+            return []
+        removed = []
+        host = "".join(ch for ch in socket.gethostname() if ch.isalnum())[:32] or "host"
+        now = time.time()
+        for entry in staging.iterdir():
+            parts = entry.name.split("-")
+            owner_gone = (
+                len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _pid_alive(int(parts[1]))
+            )
+            try:
+                too_old = now - entry.stat().st_mtime > STALE_STAGING_SECONDS
+            except FileNotFoundError:  # its owner just published or discarded it
+                continue
+            if owner_gone or too_old:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+        return removed
+
+    def _id_with_digest(self, digest16: str) -> str | None:
+        for acquisition_id in self.ids():
+            if digest_suffix(acquisition_id) == digest16:
+                return acquisition_id
+        return None
+
+
+def open_campaign(path: str | os.PathLike[str], create: bool = False) -> Campaign:
+    """Open a campaign store, or create an empty one with ``create=True``.
+
+    Parameters
+    ----------
+    path
+        Directory of the store.
+    create
+        Create the store when ``path`` does not exist or is an empty directory.
+
+    Raises
+    ------
+    StoreError
+        ``path`` is missing (and ``create`` is False), or exists but is not a campaign store, or has
+        an unsupported format version.
+    """
+    store_path = Path(path)
+    if store_path.exists():
+        if not store_path.is_dir():
+            raise _not_a_store(store_path, "a file, not a directory")
+        marker = store_path / _ZARR_JSON
+        if marker.is_file():
+            _check_store_marker(store_path, marker)
+            return Campaign(store_path)
+        if create and not any(store_path.iterdir()):
+            return _create(store_path)
+        raise _not_a_store(store_path, f"a directory without {_ZARR_JSON}")
+    if not create:
+        raise StoreError(
+            f"campaign store {store_path}",
+            expected="an existing campaign store",
+            found="no such path",
+            fix="ingest data first (`bandselect ingest FILES --store PATH`) or pass create=True",
+        )
+    return _create(store_path)
+
+
+def _create(store_path: Path) -> Campaign:
+    store_path.mkdir(parents=True, exist_ok=True)
+    zarr.open_group(
+        str(store_path), mode="w-", zarr_format=3, attributes={STORE_FORMAT_KEY: STORE_FORMAT_VERSION}
+    )
+    return Campaign(store_path)
+
+
+def _check_store_marker(store_path: Path, marker: Path) -> None:
+    try:
+        metadata = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _not_a_store(store_path, f"an unreadable {_ZARR_JSON} ({error})") from error
+    attributes = metadata.get("attributes", {}) if isinstance(metadata, dict) else {}
+    if metadata.get("node_type") != "group" or STORE_FORMAT_KEY not in attributes:
+        raise _not_a_store(store_path, f"a zarr node without the {STORE_FORMAT_KEY!r} attribute")
+    version = attributes[STORE_FORMAT_KEY]
+    if version != STORE_FORMAT_VERSION:
+        raise StoreError(
+            f"campaign store {store_path}",
+            expected=f"format version {STORE_FORMAT_VERSION}",
+            found=f"version {version!r}",
+            fix="open it with the bandselect version that wrote it, or re-ingest the sources",
+        )
+
+
+def _not_a_store(store_path: Path, found: str) -> StoreError:
+    return StoreError(
+        f"campaign store {store_path}",
+        expected=f"a campaign store (a zarr group whose attributes carry {STORE_FORMAT_KEY!r})",
+        found=found,
+        fix="pass the path of a campaign store, or a new or empty directory to create one",
+    )
+
+
+def check_same_grid(
+    reference_nm: np.ndarray | None, wavelengths_nm: np.ndarray, what: str, *, reference: str
+) -> None:
+    """Raise :class:`WavelengthError` unless both grids agree (to 1e-6 nm); no reference: no check."""
+    if reference_nm is None:
+        return
+    same = reference_nm.shape == np.shape(wavelengths_nm) and np.allclose(
+        reference_nm, wavelengths_nm, rtol=0.0, atol=_WAVELENGTH_ATOL_NM
+    )
+    if not same:
+        raise WavelengthError(
+            what,
+            expected=f"the wavelength grid of {reference}: {sensor_range(reference_nm)}",
+            found=f"{sensor_range(wavelengths_nm)}"
+            + ("" if np.shape(wavelengths_nm) != reference_nm.shape else " with different band centres"),
+            fix="all acquisitions of a campaign share one wavelength grid: use another store for this sensor",
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _fsync_directory(path: Path) -> None:
+    """Persist the rename itself (a crash right after publish must not lose the directory entry)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,181 @@
+"""Ingest files into a campaign store: all-or-nothing per call, streamed, idempotent.
+
+Three phases: (1) open and validate every file (headers, shapes, dtypes, wavelengths, masks, one shared
+wavelength grid) before anything is written; (2) stage each acquisition block by block (NaN/Inf and
+truncation are found here; any error discards everything staged by this call); (3) publish each by an
+atomic rename. Files already in the store (same content) are reported as such and left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from bandselect.errors import BandSelectError
+from bandselect.store.campaign import Campaign, check_same_grid, open_campaign
+from bandselect.store.layout import DEFAULT_CHUNK_YX, AcquisitionSource, check_chunk_yx
+from bandselect.store.readers import discover, open_source, parse_wavelengths
+from bandselect.store.writer import StagedAcquisition
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one input file."""
+
+    source: Path
+    acquisition_id: str
+    created: bool  # False: the same content was already in the store
+
+
+def ingest(
+    paths: PathLike | Sequence[PathLike],
+    store: PathLike | Campaign,
+    *,
+    wavelengths: object = None,
+    mask_nonfinite: bool = False,
+    sort_bands: bool = False,
+    chunk_yx: object = DEFAULT_CHUNK_YX,
+    progress: bool = False,
+) -> list[str]:
+    """Ingest files (or directories of files) into a campaign store; return the acquisition ids.
+
+    Parameters
+    ----------
+    paths
+        Files (ENVI header or data file, ``.npz``, ``.npy``, ``.mat``) and/or directories (walked).
+    store
+        The campaign store (created when the path does not exist or is an empty directory).
+    wavelengths
+        Band centres in nm for every file (array, list, ``"430,438,..."`` or a file of numbers); they
+        replace the files' own. Required for ENVI headers without wavelengths and for ``.npy``.
+    mask_nonfinite
+        Store NaN/Inf values as 0 and record the pixels in ``valid`` instead of raising.
+    sort_bands
+        Store the bands sorted by wavelength when a source lists them out of order (overlapping
+        spectrometers); without it such a source is a :class:`WavelengthError`.
+    chunk_yx
+        Spatial chunk (rows, columns) of the stored arrays; the band axis is one chunk.
+    progress
+        Show a progress bar (bytes written).
+
+    Returns
+    -------
+    list[str]
+        One id per input file, in input order (files already present return their existing id).
+
+    Raises
+    ------
+    FileFormatError, WavelengthError, DTypeError, ShapeError, LabelError, NonFiniteError
+        On bad input; the message names the file(s). Nothing is written by a call that raises.
+    StoreError
+        ``store`` exists but is not a campaign store.
+    """
+    results = ingest_files(
+        paths,
+        store,
+        wavelengths=wavelengths,
+        mask_nonfinite=mask_nonfinite,
+        sort_bands=sort_bands,
+        chunk_yx=chunk_yx,
+        progress=progress,
+    )
+    return [result.acquisition_id for result in results]
+
+
+def ingest_files(
+    paths: PathLike | Sequence[PathLike],
+    store: PathLike | Campaign,
+    *,
+    wavelengths: object = None,
+    mask_nonfinite: bool = False,
+    sort_bands: bool = False,
+    chunk_yx: object = DEFAULT_CHUNK_YX,
+    progress: bool = False,
+) -> list[IngestResult]:
+    """Like :func:`ingest`, but report per file whether it was new or already present."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    chunk_yx = check_chunk_yx(chunk_yx)
+    override = None if wavelengths is None else parse_wavelengths(wavelengths)
+    campaign = store if isinstance(store, Campaign) else _existing_campaign(Path(store))
+    files = discover(paths)
+
+    sources: list[tuple[Path, AcquisitionSource]] = []
+    failures: list[tuple[Path, BandSelectError]] = []
+    reference = campaign.wavelengths if campaign is not None else None
+    reference_name = f"campaign {campaign.path}" if campaign is not None else ""
+    for path in files:
+        try:
+            source = open_source(path, wavelengths_nm=override, sort_bands=sort_bands)
+            check_same_grid(
+                reference, source.wavelengths_nm, f"wavelengths of {path.name}", reference=reference_name
+            )
+        except BandSelectError as error:
+            failures.append((path, error))
+            continue
+        if reference is None:
+            reference, reference_name = source.wavelengths_nm, f"the first file ({path.name})"
+        sources.append((path, source))
+    if failures:
+        raise _combined(failures, len(files))
+
+    if campaign is None:
+        campaign = open_campaign(store, create=True)  # type: ignore[arg-type]
+    staged: list[StagedAcquisition] = []
+    total = sum(source.nbytes_float32 for _, source in sources)
+    with tqdm(total=total, unit="B", unit_scale=True, desc="ingest", disable=not progress) as bar:
+        try:
+            for path, source in sources:
+                bytes_per_row = source.shape[1] * source.shape[2] * 4
+                try:
+                    staged.append(
+                        campaign.stage(
+                            source,
+                            mask_nonfinite=mask_nonfinite,
+                            chunk_yx=chunk_yx,
+                            on_rows=lambda rows, per_row=bytes_per_row: bar.update(rows * per_row),
+                        )
+                    )
+                except BandSelectError as error:
+                    raise _in_file(error, path) from error
+        except BaseException:
+            for item in staged:
+                campaign.discard(item)
+            raise
+    results = []
+    for (path, _), item in zip(sources, staged, strict=True):
+        outcome = campaign.publish(item)
+        results.append(IngestResult(path, outcome.acquisition_id, outcome.created))
+    return results
+
+
+def _existing_campaign(path: Path) -> Campaign | None:
+    """The campaign at ``path``; ``None`` when it is still to be created (missing or empty directory)."""
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return None
+    return open_campaign(path)  # raises StoreError when the path is something else
+
+
+def _in_file(error: BandSelectError, path: Path) -> BandSelectError:
+    """The same error type, its message prefixed with the file it is about."""
+    located = type(error)(f"{path}: {error}")
+    located.expected, located.found, located.fix = error.expected, error.found, error.fix
+    return located
+
+
+def _combined(failures: list[tuple[Path, BandSelectError]], n_files: int) -> BandSelectError:
+    if len(failures) == 1:
+        return _in_file(failures[0][1], failures[0][0])
+    lines = "\n".join(f"  {path}: {type(error).__name__}: {error}" for path, error in failures)
+    first = failures[0][1]
+    combined = type(first)(
+        f"{len(failures)} of {n_files} files cannot be ingested (nothing was written):\n{lines}"
+    )
+    combined.expected, combined.found, combined.fix = first.expected, first.found, first.fix
+    return combined

@@ -1,0 +1,220 @@
+"""Writing one acquisition under a staging directory, block by block, hashing as it goes.
+
+A staged acquisition is a complete zarr group in ``<store>/.staging/<unique name>``; the campaign publishes
+it by renaming the directory to its id (see :mod:`bandselect.store.campaign`). Staging on the same
+filesystem as the store is what makes that rename atomic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+
+from bandselect.errors import FileFormatError, NonFiniteError
+from bandselect.names import (
+    ATTR_ACQUISITION_ID,
+    ATTR_CONTENT_SHA256,
+    ATTR_SOURCE_DTYPE,
+    COORD_WAVELENGTH,
+    DIM_BAND,
+    DIM_X,
+    DIM_Y,
+    VAR_CUBE,
+    VAR_MASK,
+    VAR_VALID,
+    WAVELENGTH_UNITS,
+)
+from bandselect.store.layout import (
+    AcquisitionSource,
+    ContentHasher,
+    block_rows_for,
+    check_chunk_yx,
+    check_mask_shape,
+    check_mask_values,
+    make_acquisition_id,
+)
+
+
+@dataclass(frozen=True)
+class StagedAcquisition:
+    """A fully written acquisition waiting to be published (or discarded)."""
+
+    path: Path
+    acquisition_id: str
+    digest: str
+    source_name: str
+
+
+def staging_name() -> str:
+    """A unique staging directory name that records which process owns it (host and pid)."""
+    host = re.sub(r"[^A-Za-z0-9]+", "", socket.gethostname())[:32] or "host"
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def stage_acquisition(
+    staging_root: Path,
+    source: AcquisitionSource,
+    *,
+    chunk_yx: object,
+    mask_nonfinite: bool = False,
+    on_rows: Callable[[int], None] | None = None,
+) -> StagedAcquisition:
+    """Write ``source`` as a complete acquisition group under ``staging_root``.
+
+    The cube is read, checked, hashed and written one block of rows at a time, so memory stays bounded
+    by a block whatever the cube's size. On any error the staging directory is removed before the error
+    propagates.
+
+    Raises
+    ------
+    NonFiniteError
+        NaN/Inf in the cube (after the float32 cast) unless ``mask_nonfinite``.
+    FileFormatError
+        When the source delivers fewer or differently shaped rows than it announced (e.g. truncated).
+    LabelError
+        Negative labels in the mask.
+    """
+    chunk_yx = check_chunk_yx(chunk_yx)
+    height, width, n_bands = source.shape
+    chunks = (min(chunk_yx[0], height), min(chunk_yx[1], width))
+    block_rows = block_rows_for(chunks, width, n_bands)
+    staging_root.mkdir(parents=True, exist_ok=True)
+    path = staging_root / staging_name()
+    try:
+        _write_template(path, source, chunks, with_valid=mask_nonfinite or source.has_valid)
+        group = zarr.open_group(str(path), mode="r+", zarr_format=3)
+        cube_array = group[VAR_CUBE]
+        mask_array = group[VAR_MASK] if source.mask_dtype is not None else None
+        valid_array = group[VAR_VALID] if VAR_VALID in group else None
+        hasher = ContentHasher(source.shape, source.wavelengths_nm)
+        any_invalid = False
+        y = 0
+        for cube, mask, valid in source.read_blocks(block_rows):
+            rows = _check_block(source, cube, y)
+            cube32, valid = _finite_or_masked(source, cube, valid, y, mask_nonfinite)
+            if valid is None and valid_array is not None:
+                valid = np.ones((rows, width), dtype=np.bool_)
+            if mask_array is not None:
+                if mask is None:
+                    raise FileFormatError(
+                        f"mask of {source.name}",
+                        expected=f"rows {y}..{y + rows}",
+                        found="no mask block",
+                        fix="report this as a reader bug",
+                    )
+                check_mask_shape(mask.shape, rows, width, what=f"mask block of {source.name}")
+                check_mask_values(mask, what=f"mask of {source.name}")
+                mask = np.asarray(mask, dtype=source.mask_dtype)
+            if valid is not None and not bool(valid.all()):
+                any_invalid = True
+            hasher.update(cube32, mask if mask_array is not None else None, valid)
+            cube_array[y : y + rows] = cube32
+            if mask_array is not None:
+                mask_array[y : y + rows] = mask
+            if valid_array is not None and valid is not None:
+                valid_array[y : y + rows] = valid
+            y += rows
+            if on_rows is not None:
+                on_rows(rows)
+        if y != height:
+            raise FileFormatError(
+                f"cube of {source.name}",
+                expected=f"{height} rows",
+                found=f"{y} rows (the source ended early; truncated file?)",
+                fix="re-export or re-copy the source file",
+            )
+        keep_valid = source.has_valid or any_invalid
+        if valid_array is not None and not keep_valid:
+            # No pixel was masked: drop the all-True array so the content (and id) equals a plain ingest.
+            shutil.rmtree(path / VAR_VALID)
+        digest = hasher.hexdigest(source.mask_dtype, keep_valid)
+        acquisition_id = make_acquisition_id(source.name, digest)
+        group.attrs.update({ATTR_ACQUISITION_ID: acquisition_id, ATTR_CONTENT_SHA256: digest})
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return StagedAcquisition(path=path, acquisition_id=acquisition_id, digest=digest, source_name=source.name)
+
+
+def _write_template(
+    path: Path, source: AcquisitionSource, chunks: tuple[int, int], *, with_valid: bool
+) -> None:
+    """Write the group's metadata (and the small wavelength coordinate) without any cube data."""
+    height, width, n_bands = source.shape
+    data_vars: dict[str, tuple[tuple[str, ...], da.Array]] = {
+        VAR_CUBE: (
+            (DIM_Y, DIM_X, DIM_BAND),
+            da.zeros(source.shape, dtype=np.float32, chunks=(*chunks, n_bands)),
+        )
+    }
+    if source.mask_dtype is not None:
+        mask = da.zeros((height, width), dtype=source.mask_dtype, chunks=chunks)
+        data_vars[VAR_MASK] = ((DIM_Y, DIM_X), mask)
+    if with_valid:
+        data_vars[VAR_VALID] = ((DIM_Y, DIM_X), da.zeros((height, width), dtype=np.bool_, chunks=chunks))
+    attrs = dict(source.attrs)
+    attrs.setdefault(ATTR_SOURCE_DTYPE, str(source.dtype))
+    template = xr.Dataset(
+        data_vars,
+        coords={COORD_WAVELENGTH: (DIM_BAND, source.wavelengths_nm, {"units": WAVELENGTH_UNITS})},
+        attrs=attrs,
+    )
+    # compute=False writes metadata and the in-memory coordinate only; the blocks are written by zarr.
+    template.to_zarr(str(path), mode="w-", compute=False, consolidated=False, zarr_format=3)
+
+
+def _check_block(source: AcquisitionSource, cube: np.ndarray, y: int) -> int:
+    height, width, n_bands = source.shape
+    rows = int(cube.shape[0]) if cube.ndim == 3 else -1
+    if cube.ndim != 3 or cube.shape[1:] != (width, n_bands) or rows < 1 or y + rows > height:
+        raise FileFormatError(
+            f"cube of {source.name}",
+            expected=f"blocks of (rows, {width}, {n_bands}) covering {height} rows",
+            found=f"a block of shape {cube.shape} at row {y}",
+            fix="check that the file is complete and its header matches the data",
+        )
+    return rows
+
+
+def _finite_or_masked(
+    source: AcquisitionSource,
+    cube: np.ndarray,
+    valid: np.ndarray | None,
+    y: int,
+    mask_nonfinite: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cast to float32 and deal with NaN/Inf: raise, or zero them and mark the pixels invalid."""
+    cube32 = np.asarray(cube, dtype=np.float32)
+    finite = np.isfinite(cube32)
+    if bool(finite.all()):
+        return cube32, valid
+    bad = np.argwhere(~finite)
+    first_y, first_x, first_band = (int(v) for v in bad[0])
+    if not mask_nonfinite:
+        raise NonFiniteError(
+            f"cube of {source.name}",
+            expected="finite values (after the cast to float32)",
+            found=(
+                f"{len(bad)} NaN/Inf values in rows {y}..{y + cube32.shape[0] - 1}, the first at "
+                f"(y={y + first_y}, x={first_x}, band={first_band})"
+            ),
+            fix="repair the source, or pass mask_nonfinite=True (CLI --mask-nonfinite) to store 0 there "
+            "and record the pixels in the 'valid' variable",
+        )
+    if not cube32.flags.writeable or np.shares_memory(cube32, cube):
+        cube32 = cube32.copy()
+    cube32[~finite] = 0.0
+    pixel_ok = finite.all(axis=-1)
+    valid = pixel_ok if valid is None else (np.asarray(valid, dtype=np.bool_) & pixel_ok)
+    return cube32, valid
