@@ -1,0 +1,247 @@
+"""The ``bandselect`` command line: one entry point, one subcommand per job.
+
+Each subcommand is added by its own ``_add_<name>(subparsers)`` function that registers its arguments
+and sets ``func`` to a ``_cmd_<name>(args) -> int``; add new subcommands the same way in
+:func:`build_parser`. Errors of bandselect (bad input, bad store) end the command with exit code 2 and
+the error's message, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bandselect.errors import BandSelectError
+from bandselect.names import VAR_MASK, VAR_VALID
+from bandselect.spectral import sensor_range
+
+EXIT_OK = 0
+EXIT_INPUT_ERROR = 2
+DEMO_DIR = Path(".demo")
+
+_DESCRIPTION = """\
+Hyperspectral band selection over campaign stores.
+
+A campaign store is a zarr directory with one group per acquisition (cube (y, x, band) float32,
+wavelengths in nm, optional label mask). Typical use:
+
+  bandselect ingest scenes/ --store campaign.zarr     # ENVI, .npz, .npy or .mat files or folders
+  bandselect info campaign.zarr                       # what is in a store
+  bandselect synth synth.zarr --acquisitions 4 --height 512 --width 512
+  bandselect demo                                     # a small synthetic campaign under .demo/
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="bandselect", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_ingest(subparsers)
+    _add_info(subparsers)
+    _add_synth(subparsers)
+    _add_demo(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 2 bad input or store)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BandSelectError as error:
+        print(f"bandselect {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+
+# -- ingest ----------------------------------------------------------------------------------------------
+def _add_ingest(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ingest",
+        help="add cubes from files or folders to a campaign store",
+        description="Add cubes to a campaign store (created if missing). Every file is validated before "
+        "anything is written; a call that fails writes nothing. Ingesting the same content again is a "
+        "no-op. Integer cubes (e.g. uint16) are stored as float32 with their raw values.",
+        epilog="formats: ENVI (.hdr + .raw/.img/.bil/.bsq/.bip/.dat, BIL/BIP/BSQ), NumPy .npz (cube, "
+        "wavelengths_nm, optional mask or gt), .npy (cube only; needs --wavelengths), MATLAB v5/v7 .mat "
+        "(v7.3/HDF5 is not supported).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
+    parser.add_argument("--store", required=True, metavar="STORE", help="campaign store directory")
+    parser.add_argument(
+        "--wavelengths",
+        metavar="FILE_OR_LIST",
+        help="band centres in nm for every file, as '430,438,...' or a file of numbers (.txt/.csv/.npy); "
+        "needed when a header has none",
+    )
+    parser.add_argument(
+        "--mask-nonfinite",
+        action="store_true",
+        help="store NaN/Inf as 0 and record those pixels as invalid instead of failing",
+    )
+    parser.add_argument(
+        "--sort-bands",
+        action="store_true",
+        help="store bands sorted by wavelength when a source lists them out of order",
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=256, metavar="N", help="spatial chunk size in pixels (N×N; default 256)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_cmd_ingest)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from bandselect.store import ingest_files
+
+    results = ingest_files(
+        args.paths,
+        args.store,
+        wavelengths=args.wavelengths,
+        mask_nonfinite=args.mask_nonfinite,
+        sort_bands=args.sort_bands,
+        chunk_yx=args.chunk,
+        progress=not args.quiet,
+    )
+    for result in results:
+        status = "added" if result.created else "already present"
+        print(f"{result.acquisition_id}\t{status}\t{result.source}")
+    new = sum(result.created for result in results)
+    print(f"{new} added, {len(results) - new} already present in {args.store}")
+    return EXIT_OK
+
+
+# -- info ------------------------------------------------------------------------------------------------
+def _add_info(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="show the acquisitions of a campaign store",
+        description="List a campaign store's acquisitions: shape, labels, invalid pixels, source.",
+    )
+    parser.add_argument("store", metavar="STORE", help="campaign store directory")
+    parser.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    print(campaign_summary(args.store))
+    return EXIT_OK
+
+
+def campaign_summary(store: str | Path) -> str:
+    """A human-readable summary of a campaign store (what ``bandselect info`` prints)."""
+    from bandselect.names import ATTR_SOURCE_FILE, ATTR_SOURCE_FORMAT
+    from bandselect.store import open_campaign
+
+    campaign = open_campaign(store)
+    ids = campaign.ids()
+    wavelengths = campaign.wavelengths
+    lines = [f"campaign {campaign.path}: {len(ids)} acquisition{'s' if len(ids) != 1 else ''}"]
+    if wavelengths is not None:
+        lines.append(f"wavelengths: {sensor_range(wavelengths)}")
+    for acquisition_id in ids:
+        dataset = campaign.open(acquisition_id)
+        height, width, n_bands = (int(s) for s in dataset["cube"].shape)
+        parts = [f"{height}×{width}×{n_bands}"]
+        if VAR_MASK in dataset:
+            values, counts = np.unique(np.asarray(dataset[VAR_MASK].values), return_counts=True)
+            parts.append(
+                "labels "
+                + ", ".join(f"{v}: {c}" for v, c in zip(values.tolist(), counts.tolist(), strict=True))
+            )
+        else:
+            parts.append("no labels")
+        if VAR_VALID in dataset:
+            invalid = int((~np.asarray(dataset[VAR_VALID].values)).sum())
+            parts.append(f"{invalid} invalid pixels")
+        source = dataset.attrs.get(ATTR_SOURCE_FILE) or dataset.attrs.get(ATTR_SOURCE_FORMAT, "")
+        parts.append(str(source))
+        lines.append(f"  {acquisition_id}  " + "  ".join(parts))
+    return "\n".join(lines)
+
+
+# -- synth -----------------------------------------------------------------------------------------------
+def _add_synth(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "synth",
+        help="write a synthetic VNIR campaign with planted anomalies",
+        description="Write a synthetic campaign (61 bands, 430–910 nm by default) block by block: "
+        "vegetation, soil, water, asphalt and paint patches under changing light, with small anomalies "
+        "that differ from the background only in known bands (stored in the 'discriminative_bands' "
+        "attribute; labels in 'mask').",
+    )
+    parser.add_argument("store", metavar="STORE", help="campaign store directory (created if missing)")
+    parser.add_argument("--acquisitions", type=int, default=1, metavar="N", help="number of scenes")
+    parser.add_argument("--height", type=int, required=True, metavar="H", help="rows per scene")
+    parser.add_argument("--width", type=int, required=True, metavar="W", help="columns per scene")
+    parser.add_argument("--bands", type=int, default=61, metavar="C", help="number of bands (default 61)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--anomaly-fraction",
+        type=float,
+        default=0.005,
+        metavar="F",
+        help="fraction of pixels in anomalies (default 0.005)",
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=256, metavar="N", help="spatial chunk size (default 256)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_cmd_synth)
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from bandselect.synthetic import write_campaign
+
+    campaign = write_campaign(
+        args.store,
+        args.acquisitions,
+        args.height,
+        args.width,
+        n_bands=args.bands,
+        seed=args.seed,
+        anomaly_fraction=args.anomaly_fraction,
+        chunk_yx=args.chunk,
+        progress=not args.quiet,
+    )
+    for acquisition_id in campaign.ids():
+        print(acquisition_id)
+    return EXIT_OK
+
+
+# -- demo ------------------------------------------------------------------------------------------------
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the demo on a small synthetic campaign under .demo/",
+        description="Write a small synthetic campaign under .demo/ (or --dir) and summarise it.",
+    )
+    parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="output folder (default .demo)")
+    parser.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bandselect.names import ATTR_DISCRIMINATIVE_BANDS
+    from bandselect.synthetic import write_campaign
+
+    store = Path(args.dir) / "campaign.zarr"
+    print(f"writing a synthetic campaign to {store} ...")
+    campaign = write_campaign(store, n_acquisitions=3, height=96, width=128, seed=0, anomaly_fraction=0.01)
+    print(campaign_summary(store))
+    first = campaign.open(campaign.ids()[0])
+    bands = list(first.attrs[ATTR_DISCRIMINATIVE_BANDS])
+    wavelengths = first["wavelength"].values[bands]
+    print(
+        "planted answer: anomalies differ in bands "
+        + ", ".join(f"{b} ({w:.0f} nm)" for b, w in zip(bands, wavelengths, strict=True))
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
