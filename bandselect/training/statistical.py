@@ -1,0 +1,443 @@
+"""Statistical initialisation of pipeline nodes from data-set-wide band statistics.
+
+Two routes lead to the same ``node.fit_from_statistics(stats, wavelengths=...)`` call:
+
+- :class:`StatisticalTrainer` streams a datamodule's batches through the already-initialised upstream
+  nodes and merges one :class:`~bandselect.stats.BandStatistics` partial per batch (bounded memory);
+- :func:`initialize_from_statistics` takes statistics computed elsewhere, e.g. with Dask over a campaign
+  store (``bandselect.stats.compute_statistics``), for nodes fed directly by ``data.cube``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError, WavelengthError
+from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
+from bandselect.pipeline import Pipeline, StatisticsRequest
+from bandselect.stats import DEFAULT_N_BINS, BandStatistics, histogram_edges
+
+
+class DataModule(Protocol):
+    """What the trainers need from a datamodule: batches ``{"cube", "mask" (optional), "wavelengths"}``."""
+
+    def train_dataloader(self) -> Iterable[Mapping[str, Any]]: ...
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _request_of(pipeline: Pipeline, name: str) -> StatisticsRequest:
+    node = pipeline.nodes[name]
+    request = node.statistics_request()
+    if request is None:
+        raise TrainingError(
+            f"node {name!r} ({type(node).__name__}) requires an initial fit but requests no statistics",
+            expected="statistics_request() returning a StatisticsRequest",
+            found="None",
+            fix="implement statistics_request() or set requires_initial_fit = False",
+        )
+    for port in (request.cube_port, request.mask_port, request.wavelengths_port):
+        if port is not None and port not in node.INPUT_PORTS:
+            raise PipelineError(
+                f"node {name!r} ({type(node).__name__}) requests statistics of port {port!r}",
+                expected=f"one of its input ports {sorted(node.INPUT_PORTS)}",
+                found=repr(port),
+                fix="fix the node's statistics_request()",
+            )
+    return request
+
+
+def _check_connected(pipeline: Pipeline, name: str, request: StatisticsRequest) -> None:
+    kind = type(pipeline.nodes[name]).__name__
+    if pipeline.source_of(name, request.cube_port) is None:
+        raise PipelineError(
+            f"node {name!r} ({kind}) needs data on input {request.cube_port!r} for its initialisation",
+            expected="a connection feeding it",
+            found="no connection",
+            fix=f"connect it, e.g. pipeline.connect(('data.cube', '{name}.{request.cube_port}'))",
+        )
+    if request.mask_port is not None and pipeline.source_of(name, request.mask_port) is None:
+        raise LabelError(
+            f"node {name!r} ({kind}) needs labels on input {request.mask_port!r} for its initialisation",
+            expected="a connection feeding the mask",
+            found="no connection",
+            fix=f"connect the labels: pipeline.connect(('data.mask', '{name}.{request.mask_port}'))",
+        )
+    if request.wavelengths_port is not None and pipeline.source_of(name, request.wavelengths_port) is None:
+        raise WavelengthError(
+            f"node {name!r} ({kind}) needs wavelengths on input {request.wavelengths_port!r}",
+            expected="a connection feeding them",
+            found="no connection",
+            fix=f"connect them: pipeline.connect(('data.wavelengths', '{name}.{request.wavelengths_port}'))",
+        )
+
+
+class StatisticalTrainer:
+    """Initialise every node that needs it from data-set-wide statistics of the training data.
+
+    For each node with ``requires_initial_fit``, in dependency order, the datamodule's
+    ``train_dataloader()`` batches are passed through the (already initialised) upstream nodes; the
+    values arriving at the node's requested ports are reduced batch by batch into
+    :class:`~bandselect.stats.BandStatistics` partials and merged, so memory stays bounded by one batch.
+    When the node asks for histograms (AUC, MI), a second pass bins the values between the first pass's
+    per-band minimum and maximum. Then ``node.fit_from_statistics(stats, wavelengths=...)`` runs.
+
+    Nodes that do not depend on each other are initialised from the same passes. Upstream nodes run in
+    evaluation mode without gradients (no Gumbel noise, deterministic); the pipeline's train/eval mode
+    is restored afterwards.
+
+    Parameters
+    ----------
+    pipeline
+        The pipeline whose nodes to initialise.
+    datamodule
+        Anything with ``train_dataloader()`` yielding ``{"cube", "mask" (optional), "wavelengths"}`` dicts.
+    max_batches
+        Use only the first ``max_batches`` batches per pass (None: all).
+    progress
+        Show a tqdm progress bar per pass.
+
+    Attributes
+    ----------
+    statistics_
+        After :meth:`fit`: the merged statistics each node was initialised from, by node name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bandselect.pipeline import Pipeline
+    >>> from bandselect.selectors import SoftChannelSelector
+    >>> from bandselect.training import ArrayDataModule, StatisticalTrainer
+    >>> cube = np.random.default_rng(0).random((2, 8, 8, 5), dtype=np.float32)
+    >>> datamodule = ArrayDataModule(cube, wavelengths=[450.0, 500.0, 550.0, 600.0, 650.0])
+    >>> pipeline = Pipeline()
+    >>> selector = SoftChannelSelector(n_select=2, input_channels=5, init_method="variance")
+    >>> pipeline.add_node(selector)
+    'soft_channel_selector'
+    >>> pipeline.connect(("data.cube", selector.data))
+    >>> StatisticalTrainer(pipeline=pipeline, datamodule=datamodule).fit()
+    ['soft_channel_selector']
+    >>> selector.is_initialized
+    True
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        datamodule: DataModule,
+        max_batches: int | None = None,
+        *,
+        progress: bool = False,
+    ) -> None:
+        if not isinstance(pipeline, Pipeline):
+            raise ConfigError(
+                "StatisticalTrainer pipeline",
+                expected="a bandselect.pipeline.Pipeline",
+                found=type(pipeline).__name__,
+                fix="build the nodes into a Pipeline first",
+            )
+        if not callable(getattr(datamodule, "train_dataloader", None)):
+            raise ConfigError(
+                "StatisticalTrainer datamodule",
+                expected="an object with train_dataloader()",
+                found=type(datamodule).__name__,
+                fix="pass an ArrayDataModule or CampaignDataModule",
+            )
+        if max_batches is not None and (
+            isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
+        ):
+            raise ConfigError(
+                "max_batches",
+                expected="a positive int or None",
+                found=repr(max_batches),
+                fix="pass max_batches=None to use every batch",
+            )
+        self.pipeline = pipeline
+        self.datamodule = datamodule
+        self.max_batches = max_batches
+        self.progress = progress
+        self.statistics_: dict[str, BandStatistics] = {}
+
+    def fit(self) -> list[str]:
+        """Initialise the nodes; return their names in the order they were initialised."""
+        pipeline = self.pipeline
+        pending = [name for name in pipeline.topological_order() if pipeline.nodes[name].requires_initial_fit]
+        requests = {name: _request_of(pipeline, name) for name in pending}
+        for name in pending:
+            _check_connected(pipeline, name, requests[name])
+        done: list[str] = []
+        was_training = pipeline.training
+        pipeline.eval()
+        try:
+            with torch.no_grad():
+                while pending:
+                    # Nodes with no uninitialised node upstream can share the passes over the data.
+                    wave = [n for n in pending if not (pipeline.upstream_of(n) & set(pending))]
+                    self._fit_wave(wave, requests)
+                    done.extend(wave)
+                    pending = [n for n in pending if n not in wave]
+        finally:
+            pipeline.train(was_training)
+        return done
+
+    def _batches(self, description: str) -> Iterator[Mapping[str, Any]]:
+        loader: Iterable[Mapping[str, Any]] = self.datamodule.train_dataloader()
+        if loader is None:
+            raise TrainingError(
+                "the datamodule's train_dataloader() returned None",
+                expected="an iterable of batches",
+                found="None",
+                fix="give the datamodule training data",
+            )
+        batches: Iterable[Mapping[str, Any]] = (
+            itertools.islice(loader, self.max_batches) if self.max_batches is not None else loader
+        )
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
+            if total is not None and self.max_batches is not None:
+                total = min(total, self.max_batches)
+            batches = tqdm(batches, desc=description, total=total)
+        yield from batches
+
+    def _pass(
+        self,
+        wave: Sequence[str],
+        requests: Mapping[str, StatisticsRequest],
+        edges: Mapping[str, np.ndarray] | None,
+        wavelengths: dict[str, Any],
+    ) -> dict[str, BandStatistics]:
+        ports: list[tuple[str, str]] = []
+        for name in wave:
+            request = requests[name]
+            ports.append((name, request.cube_port))
+            if request.mask_port is not None:
+                ports.append((name, request.mask_port))
+            if request.wavelengths_port is not None:
+                ports.append((name, request.wavelengths_port))
+        merged: dict[str, BandStatistics] = {}
+        n_batches = 0
+        label = "statistics" if edges is None else "histograms"
+        for batch in self._batches(f"{label} for {', '.join(wave)}"):
+            if not isinstance(batch, Mapping):
+                raise TrainingError(
+                    "datamodule batch",
+                    expected="a dict with keys 'cube', 'mask' (optional), 'wavelengths'",
+                    found=type(batch).__name__,
+                    fix="yield dict batches from train_dataloader()",
+                )
+            n_batches += 1
+            values = self.pipeline.port_values(ports, **batch)
+            for name in wave:
+                partial = self._partial(name, requests[name], values, batch, edges, wavelengths)
+                merged[name] = partial if name not in merged else merged[name].merge(partial)
+        if n_batches == 0:
+            raise TrainingError(
+                f"cannot initialise {', '.join(wave)}",
+                expected="at least one training batch",
+                found="train_dataloader() yielded none",
+                fix="give the datamodule training data",
+            )
+        return merged
+
+    def _partial(
+        self,
+        name: str,
+        request: StatisticsRequest,
+        values: Mapping[tuple[str, str], Any],
+        batch: Mapping[str, Any],
+        edges: Mapping[str, np.ndarray] | None,
+        wavelengths: dict[str, Any],
+    ) -> BandStatistics:
+        kind = type(self.pipeline.nodes[name]).__name__
+        source = self.pipeline.source_of(name, request.cube_port)
+        cube = values.get((name, request.cube_port))
+        if cube is None:
+            raise TrainingError(
+                f"node {name!r} ({kind}) got no value on {request.cube_port!r} for its initialisation",
+                expected=f"{source[0]}.{source[1]} to have a value" if source else "a connection",
+                found=f"batch keys {sorted(batch)}",
+                fix="yield 'cube' in every batch of the datamodule",
+            )
+        mask = None
+        if request.mask_port is not None:
+            mask = values.get((name, request.mask_port))
+            if mask is None:
+                fed_by = self.pipeline.source_of(name, request.mask_port)
+                raise LabelError(
+                    f"node {name!r} ({kind}) needs labels on {request.mask_port!r} for its initialisation",
+                    expected=f"a mask arriving from {fed_by[0]}.{fed_by[1]}" if fed_by else "a mask",
+                    found=f"the datamodule yields no mask (batch keys {sorted(batch)})",
+                    fix="give the datamodule a mask (labels, positive > 0) for the training data",
+                )
+        if request.wavelengths_port is not None:
+            current = values.get((name, request.wavelengths_port))
+            if current is None:
+                raise WavelengthError(
+                    f"node {name!r} ({kind}) needs wavelengths on {request.wavelengths_port!r}",
+                    expected="wavelengths in every batch",
+                    found=f"batch keys {sorted(batch)}",
+                    fix="give the datamodule the wavelengths of the bands",
+                )
+            first = wavelengths.setdefault(name, current)
+            if first is not current and not np.array_equal(_as_numpy(first), _as_numpy(current)):
+                raise WavelengthError(
+                    f"wavelengths for node {name!r} differ between batches",
+                    expected="the same wavelengths in every batch",
+                    found=f"{_as_numpy(first).tolist()} and {_as_numpy(current).tolist()}",
+                    fix="use acquisitions of one sensor configuration in one datamodule",
+                )
+        hist_edges = None if edges is None else edges[name]
+        return BandStatistics.from_arrays(cube, mask, hist_edges=hist_edges)
+
+    def _fit_wave(self, wave: Sequence[str], requests: Mapping[str, StatisticsRequest]) -> None:
+        wavelengths: dict[str, Any] = {}
+        stats = self._pass(wave, requests, None, wavelengths)
+        with_histograms = [name for name in wave if requests[name].histograms]
+        if with_histograms:
+            edges = {
+                name: histogram_edges(
+                    stats[name].minimum, stats[name].maximum, requests[name].n_bins or DEFAULT_N_BINS
+                )
+                for name in with_histograms
+            }
+            # The second pass recomputes every moment along with the histograms, so its result is complete.
+            stats.update(self._pass(with_histograms, requests, edges, wavelengths))
+        for name in wave:
+            self.pipeline.nodes[name].fit_from_statistics(stats[name], wavelengths=wavelengths.get(name))
+            self.statistics_[name] = stats[name]
+
+
+def initialize_from_statistics(
+    pipeline: Pipeline,
+    stats: BandStatistics,
+    wavelengths: Any = None,
+    *,
+    nodes: Sequence[str] | None = None,
+) -> list[str]:
+    """Initialise nodes from precomputed statistics of the raw cube (the Dask path).
+
+    Statistics computed over a store (``bandselect.stats.compute_statistics``) describe ``data.cube``, so
+    only nodes whose requested cube port is fed directly by ``data.cube`` (and mask port by ``data.mask``)
+    can be initialised this way. The nodes are initialised in topological order.
+
+    Parameters
+    ----------
+    pipeline
+        The pipeline.
+    stats
+        Merged statistics of the training data (with a label mask for supervised nodes, with histograms
+        for nodes that request them).
+    wavelengths
+        ``(C,)`` band wavelengths in nm, passed to nodes that request wavelengths.
+    nodes
+        Names of the nodes to initialise (default: every node with ``requires_initial_fit``).
+
+    Returns
+    -------
+    list of str
+        The initialised nodes' names.
+
+    Raises
+    ------
+    PipelineError
+        A node is fed through a transforming node, so statistics of the raw cube do not describe its
+        input; use :class:`StatisticalTrainer` for it.
+    LabelError
+        A node needs labels but the statistics were computed without a mask.
+    WavelengthError
+        A node needs wavelengths and none were given.
+    ConfigError
+        A node needs histograms the statistics lack.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bandselect.pipeline import Pipeline
+    >>> from bandselect.selectors import SoftChannelSelector
+    >>> from bandselect.stats import BandStatistics
+    >>> cube = np.random.default_rng(0).random((1, 8, 8, 4), dtype=np.float32)
+    >>> pipeline = Pipeline()
+    >>> selector = SoftChannelSelector(n_select=2, input_channels=4, init_method="variance")
+    >>> _ = pipeline.add_node(selector, name="selector")
+    >>> pipeline.connect(("data.cube", "selector.data"))
+    >>> initialize_from_statistics(pipeline, BandStatistics.from_arrays(cube))
+    ['selector']
+    """
+    order = pipeline.topological_order()
+    if nodes is None:
+        names = [n for n in order if pipeline.nodes[n].requires_initial_fit]
+    else:
+        unknown = [n for n in nodes if n not in pipeline.nodes]
+        if unknown:
+            raise PipelineError(
+                f"cannot initialise nodes {unknown}",
+                expected=f"names among {list(pipeline.nodes)}",
+                found=unknown,
+                fix="pass names of nodes in the pipeline",
+            )
+        names = [n for n in order if n in nodes]
+    for name in names:
+        node = pipeline.nodes[name]
+        kind = type(node).__name__
+        request = _request_of(pipeline, name)
+        _check_connected(pipeline, name, request)
+        source = pipeline.source_of(name, request.cube_port)
+        if source != (DATA_NODE, PORT_CUBE):
+            raise PipelineError(
+                f"node {name!r} ({kind}) cannot be initialised from precomputed statistics",
+                expected=f"its input {request.cube_port!r} fed directly by data.cube",
+                found=f"it is fed by {source[0]}.{source[1]}" if source else "no connection",
+                fix="statistics of the raw cube do not describe a transformed input; initialise it with "
+                "StatisticalTrainer(pipeline=..., datamodule=...).fit()",
+            )
+        if request.mask_port is not None:
+            mask_source = pipeline.source_of(name, request.mask_port)
+            if mask_source != (DATA_NODE, PORT_MASK):
+                raise PipelineError(
+                    f"node {name!r} ({kind}) cannot be initialised from precomputed statistics",
+                    expected=f"its input {request.mask_port!r} fed directly by data.mask",
+                    found=f"it is fed by {mask_source[0]}.{mask_source[1]}" if mask_source else "nothing",
+                    fix="initialise it with StatisticalTrainer(pipeline=..., datamodule=...).fit()",
+                )
+            if np.asarray(stats.classes).size < 2:
+                raise LabelError(
+                    f"node {name!r} ({kind}) needs labelled statistics",
+                    expected="statistics computed with a label mask (classes 0 and > 0)",
+                    found=f"classes {np.asarray(stats.classes).tolist()}",
+                    fix="compute the statistics over acquisitions with a mask",
+                )
+        if request.histograms and not stats.has_histograms:
+            raise ConfigError(
+                f"node {name!r} ({kind}) needs per-class histograms (AUC, MI)",
+                expected="statistics with histograms",
+                found="statistics without histograms",
+                fix="compute them with histograms, e.g. compute_statistics(..., n_bins=...)",
+            )
+        if request.wavelengths_port is not None:
+            if wavelengths is None:
+                raise WavelengthError(
+                    f"node {name!r} ({kind}) needs wavelengths",
+                    expected="wavelengths=... (one per band, nm)",
+                    found="None",
+                    fix="pass the campaign's wavelengths, e.g. campaign.wavelengths",
+                )
+            if pipeline.source_of(name, request.wavelengths_port) != (DATA_NODE, PORT_WAVELENGTHS):
+                raise PipelineError(
+                    f"node {name!r} ({kind}) cannot be initialised from precomputed statistics",
+                    expected=f"its input {request.wavelengths_port!r} fed directly by data.wavelengths",
+                    found=f"{pipeline.source_of(name, request.wavelengths_port)}",
+                    fix="initialise it with StatisticalTrainer(pipeline=..., datamodule=...).fit()",
+                )
+        node.fit_from_statistics(stats, wavelengths=wavelengths if request.wavelengths_port else None)
+    return names
