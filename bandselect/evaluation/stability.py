@@ -356,8 +356,8 @@ def band_stability(
     reproducibility_sign = "<" if low_reproducibility else "≥"
     reason = (
         f"mean pairwise Kuncheva index {score:.2f} {similarity_sign} {similarity_threshold:.2f}; "
-        f"full-data picks reproduced in {100 * reproduced:.0f} % of {selection_matrix.shape[0]} resamples "
-        f"({reproducibility_sign} {100 * reproducibility_threshold:.0f} %), tolerance {tolerance}"
+        f"full-data picks reproduced in {100 * reproduced:.0f}% of {selection_matrix.shape[0]} resamples "
+        f"({reproducibility_sign} {100 * reproducibility_threshold:.0f}%), tolerance {tolerance}"
     )
     return StabilityResult(
         frequency=frequency,

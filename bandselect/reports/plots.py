@@ -547,6 +547,6 @@ def plot_band_stability(
         zorder=5,
     )
     if reason:
-        title = f"{title}\n{textwrap.shorten(reason, 110)}"
+        title = f"{title}\n{textwrap.fill(reason, 100)}"
     fig.suptitle(title, fontsize=12)
     return fig
