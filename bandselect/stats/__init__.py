@@ -7,14 +7,25 @@ incremental campaign updates; scores and selections are derived from merged stat
 from __future__ import annotations
 
 from bandselect.stats.binning import DEFAULT_N_BINS, histogram_edges
+from bandselect.stats.compute import compute_histograms, compute_statistics
+from bandselect.stats.incremental import (
+    CampaignStatistics,
+    load_campaign_statistics,
+    update_campaign_statistics,
+)
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.selection import Selection, mrmr_select, separability_select
 
 __all__ = [
     "DEFAULT_N_BINS",
     "BandStatistics",
+    "CampaignStatistics",
     "Selection",
+    "compute_histograms",
+    "compute_statistics",
     "histogram_edges",
+    "load_campaign_statistics",
     "mrmr_select",
     "separability_select",
+    "update_campaign_statistics",
 ]

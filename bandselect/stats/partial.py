@@ -13,25 +13,22 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from bandselect.errors import (
-    DTypeError,
     FileFormatError,
     InputError,
     LabelError,
-    NonFiniteError,
     ShapeError,
 )
 from bandselect.stats import scores
-from bandselect.stats.binning import bin_indices, labels_from_mask, leading_flat, to_numpy, validate_edges
+from bandselect.stats.binning import NanPolicy, class_histograms, prepare_pixels, validate_edges
 
 FORMAT_VERSION = 1
-NanPolicy = Literal["raise", "omit"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,46 +134,10 @@ class BandStatistics:
         -----
         cube ``(..., C)``; mask and valid ``(...)`` or ``(..., 1)``.
         """
-        values = to_numpy(cube)
-        if values.ndim < 1 or values.shape[-1] < 1:
-            raise ShapeError("cube", expected="(..., C) with C >= 1 bands last", found=str(values.shape),
-                             fix="put the band axis last, e.g. cube.transpose(1, 2, 0) for (C, H, W)")
-        numeric = np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_
-        if not numeric or np.iscomplexobj(values):
-            raise DTypeError("cube", expected="a real numeric dtype", found=str(values.dtype),
-                             fix="convert the cube to float32")
-        n_bands = values.shape[-1]
-        lead = values.shape[:-1]
-        pixels = values.reshape(-1, n_bands)
-        keep = np.ones(pixels.shape[0], dtype=bool)
-
-        labels = np.zeros(pixels.shape[0], dtype=np.int64)
-        if mask is not None:
-            labels = labels_from_mask(mask, lead)
-        n_invalid = 0
-        if valid is not None:
-            valid_flat = leading_flat(valid, lead, "valid").astype(bool, copy=False)
-            n_invalid = int((~valid_flat).sum())
-            keep &= valid_flat
-        n_nonfinite = 0
-        if np.issubdtype(pixels.dtype, np.floating):
-            finite = np.isfinite(pixels).all(axis=1)
-            bad = keep & ~finite
-            if bad.any():
-                if nan_policy == "raise":
-                    raise NonFiniteError(
-                        "cube", expected="finite values", found=f"{int(bad.sum())} pixels with NaN/Inf",
-                        fix='pass nan_policy="omit" to leave them out (they are counted), or a valid mask')
-                if nan_policy != "omit":
-                    raise InputError("nan_policy", expected='"raise" or "omit"', found=repr(nan_policy),
-                                     fix='pass nan_policy="omit" or "raise"')
-                n_nonfinite = int(bad.sum())
-                keep &= finite
-        if not keep.all():
-            pixels = pixels[keep]
-            labels = labels[keep]
-        edges = None if hist_edges is None else validate_edges(hist_edges, n_bands)
-        return cls._from_pixels(pixels, labels, edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+        prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
+        edges = None if hist_edges is None else validate_edges(hist_edges, prepared.pixels.shape[1])
+        return cls._from_pixels(prepared.pixels, prepared.labels, edges,
+                                n_nonfinite=prepared.n_nonfinite, n_invalid=prepared.n_invalid)
 
     @classmethod
     def _from_pixels(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None, *,
@@ -201,19 +162,37 @@ class BandStatistics:
             maximum[i] = block.max(axis=0)
         histograms = n_clipped = None
         if edges is not None:
-            n_bins = edges.shape[1] - 1
-            index, clipped = bin_indices(data, edges)
-            class_index = np.searchsorted(classes, labels)
-            flat = (class_index[:, None] * n_bands + np.arange(n_bands)[None, :]) * n_bins + index
-            histograms = np.bincount(flat.reshape(-1), minlength=k * n_bands * n_bins)
-            histograms = histograms.reshape(k, n_bands, n_bins).astype(np.int64)
-            n_clipped = np.zeros((k, n_bands), np.int64)
-            if clipped.any():
-                np.add.at(n_clipped, class_index, clipped.astype(np.int64))
+            histograms, n_clipped = class_histograms(data, labels, classes, edges)
         return cls(classes=classes.astype(np.int64), counts=counts, class_means=means,
                    class_comoments=comoments, class_minimum=minimum, class_maximum=maximum,
                    hist_edges=edges, histograms=histograms, n_clipped=n_clipped,
                    n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+
+    def with_histograms(
+        self, hist_edges: Any, classes: Any, histograms: Any, n_clipped: Any
+    ) -> BandStatistics:
+        """The same moments with histograms replaced (e.g. from a second, histogram-only pass).
+
+        ``classes`` ``(K',)``, ``histograms`` ``(K', C, n_bins)`` and ``n_clipped`` ``(K', C)`` describe
+        the histograms of the same pixels; classes absent on either side get zeros.
+        """
+        edges = validate_edges(hist_edges, self.n_bands)
+        hist_classes = np.asarray(classes, np.int64)
+        hist = np.asarray(histograms, np.int64)
+        if hist.shape != (hist_classes.size, self.n_bands, edges.shape[1] - 1):
+            expected = (hist_classes.size, self.n_bands, edges.shape[1] - 1)
+            raise ShapeError("histograms", expected=str(expected), found=str(hist.shape),
+                             fix="pass histograms computed on hist_edges")
+        extra = np.setdiff1d(hist_classes, self.classes)
+        if extra.size:
+            raise InputError("histograms", expected=f"classes among {self.classes.tolist()}",
+                             found=f"classes {extra.tolist()}", fix="compute both passes on the same pixels")
+        out_hist = np.zeros((self.classes.size, *hist.shape[1:]), np.int64)
+        out_clipped = np.zeros((self.classes.size, self.n_bands), np.int64)
+        pos = np.searchsorted(self.classes, hist_classes)
+        out_hist[pos] = hist
+        out_clipped[pos] = np.asarray(n_clipped, np.int64)
+        return replace(self, hist_edges=edges, histograms=out_hist, n_clipped=out_clipped)
 
     # ------------------------------------------------------------------ merge
     def merge(self, other: BandStatistics) -> BandStatistics:

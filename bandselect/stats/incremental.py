@@ -1,0 +1,185 @@
+"""Campaign statistics stored next to the campaign and updated when acquisitions are added.
+
+Layout: ``<store>/.bandselect_stats/manifest.json`` (format version, acquisition ids covered, n_bins,
+nan_policy, the statistics file's name) and ``statistics-<token>.npz`` (:meth:`BandStatistics.save`).
+The campaign store skips dot-directories, so the sidecar is never mistaken for an acquisition.
+Writes are atomic: a new statistics file under a fresh name, then ``os.replace`` of the manifest; a
+failure leaves the previous good state.
+
+Histogram edges are fixed once per campaign (from the first computation's min/max). When added
+acquisitions hold values outside them, the histograms of the *whole* campaign are rebuilt on edges
+spanning the merged min/max (one histogram-only pass; moments are merged, not recomputed). We chose this
+over clip-with-count because clipped values would pile up in the end bins and bias AUC and MI exactly
+for the bands whose range moved; the cost is paid only when the range actually grows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bandselect.errors import FileFormatError, InputError
+from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, histogram_edges
+from bandselect.stats.compute import compute_histograms, compute_statistics
+from bandselect.stats.partial import BandStatistics
+
+SIDECAR_DIR = ".bandselect_stats"
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class CampaignStatistics:
+    """Statistics of a campaign and the acquisitions they cover.
+
+    Attributes
+    ----------
+    stats
+        Merged statistics (with histograms).
+    acquisition_ids
+        Sorted ids covered.
+    n_bins
+        Histogram bins per band.
+    nan_policy
+        NaN policy they were computed with.
+    computed_ids
+        Ids whose pixels were read by the call that returned this object (empty when up to date).
+    histograms_rebuilt
+        Whether that call rebuilt the histograms on widened edges.
+    """
+
+    stats: BandStatistics
+    acquisition_ids: tuple[str, ...]
+    n_bins: int
+    nan_policy: str
+    computed_ids: tuple[str, ...] = ()
+    histograms_rebuilt: bool = False
+
+
+def statistics_dir(campaign: Any) -> Path:
+    """Sidecar directory of a campaign (``<store>/.bandselect_stats``)."""
+    path = getattr(campaign, "path", campaign)
+    return Path(path) / SIDECAR_DIR
+
+
+def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
+    """Stored statistics of ``campaign`` (an object with ``path``, or the store path); None if absent.
+
+    Raises
+    ------
+    FileFormatError
+        A manifest that cannot be read, of another version, or pointing to a missing file.
+    """
+    directory = statistics_dir(campaign)
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        version = int(manifest["version"])
+        name = str(manifest["statistics_file"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FileFormatError(f"statistics manifest {manifest_path}", expected="a JSON manifest",
+                              found=f"{type(exc).__name__}: {exc}",
+                              fix=f"delete {directory} to recompute the statistics") from exc
+    if version != MANIFEST_VERSION or Path(name).name != name:
+        raise FileFormatError(f"statistics manifest {manifest_path}", expected=f"version {MANIFEST_VERSION}",
+                              found=f"version {version}, file {name!r}",
+                              fix=f"delete {directory} to recompute the statistics")
+    stats = BandStatistics.load(directory / name)
+    return CampaignStatistics(stats=stats, acquisition_ids=tuple(manifest["acquisition_ids"]),
+                              n_bins=int(manifest["n_bins"]), nan_policy=str(manifest["nan_policy"]))
+
+
+def _save(campaign: Any, result: CampaignStatistics) -> None:
+    directory = statistics_dir(campaign)
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = None
+    manifest_path = directory / MANIFEST
+    if manifest_path.is_file():
+        try:
+            previous = str(json.loads(manifest_path.read_text())["statistics_file"])
+        except (OSError, ValueError, KeyError, TypeError):
+            previous = None
+    name = f"statistics-{secrets.token_hex(8)}.npz"
+    result.stats.save(directory / name)
+    manifest = {"version": MANIFEST_VERSION, "statistics_file": name,
+                "acquisition_ids": list(result.acquisition_ids), "n_bins": result.n_bins,
+                "nan_policy": result.nan_policy, "count": result.stats.count}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(manifest, handle, indent=1)
+        os.replace(tmp, manifest_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if previous and previous != name and Path(previous).name == previous:
+        (directory / previous).unlink(missing_ok=True)
+
+
+def update_campaign_statistics(
+    campaign: Any,
+    *,
+    n_bins: int = DEFAULT_N_BINS,
+    nan_policy: NanPolicy = "raise",
+    acquisitions: Sequence[str] | None = None,
+    scheduler_address: str | None = None,
+    scheduler: Any = None,
+) -> CampaignStatistics:
+    """Bring the campaign's stored statistics up to date, reading only acquisitions not yet covered.
+
+    Parameters
+    ----------
+    campaign
+        A campaign (``path``, ``ids()``, ``open(id)``), e.g. ``bandselect.store.open_campaign(path)``.
+    n_bins
+        Histogram bins per band. Stored statistics with another bin count (or NaN policy) are recomputed.
+    nan_policy
+        ``"raise"`` or ``"omit"``.
+    acquisitions
+        Ids that must be covered (default: all published). Stored ids outside this set are kept.
+    scheduler_address, scheduler
+        As :func:`~bandselect.stats.compute_statistics`.
+
+    Returns
+    -------
+    CampaignStatistics
+        Also written to ``<store>/.bandselect_stats``.
+    """
+    if not (hasattr(campaign, "ids") and hasattr(campaign, "open") and hasattr(campaign, "path")):
+        raise InputError("campaign", expected="a campaign with path, ids() and open(id)",
+                         found=type(campaign).__name__, fix="pass bandselect.store.open_campaign(path)")
+    wanted = sorted(campaign.ids() if acquisitions is None else set(acquisitions))
+    stored = load_campaign_statistics(campaign)
+    published = set(campaign.ids())
+    if stored is not None and (stored.n_bins != int(n_bins) or stored.nan_policy != nan_policy
+                               or not set(stored.acquisition_ids) <= published):
+        stored = None  # different settings, or acquisitions removed: start again
+    run = {"nan_policy": nan_policy, "scheduler_address": scheduler_address, "scheduler": scheduler}
+    if stored is None:
+        stats = compute_statistics(campaign, n_bins=int(n_bins), acquisitions=wanted, **run)
+        result = CampaignStatistics(stats=stats, acquisition_ids=tuple(wanted), n_bins=int(n_bins),
+                                    nan_policy=nan_policy, computed_ids=tuple(wanted))
+        _save(campaign, result)
+        return result
+    new = [i for i in wanted if i not in set(stored.acquisition_ids)]
+    if not new:
+        return stored
+    part = compute_statistics(campaign, hist_edges=stored.stats.hist_edges, acquisitions=new, **run)
+    merged = stored.stats.merge(part)
+    covered = tuple(sorted({*stored.acquisition_ids, *new}))
+    rebuilt = bool(part.n_clipped is not None and part.n_clipped.sum() > 0)
+    if rebuilt:
+        edges = histogram_edges(merged.minimum, merged.maximum, int(n_bins))
+        merged = merged.with_histograms(edges, *compute_histograms(campaign, edges, acquisitions=covered, **run))
+    result = CampaignStatistics(stats=merged, acquisition_ids=covered, n_bins=int(n_bins), nan_policy=nan_policy,
+                                computed_ids=tuple(new), histograms_rebuilt=rebuilt)
+    _save(campaign, result)
+    return result
