@@ -178,8 +178,9 @@ def update_campaign_statistics(
     rebuilt = bool(part.n_clipped is not None and part.n_clipped.sum() > 0)
     if rebuilt:
         edges = histogram_edges(merged.minimum, merged.maximum, int(n_bins))
-        merged = merged.with_histograms(edges, *compute_histograms(campaign, edges, acquisitions=covered, **run))
-    result = CampaignStatistics(stats=merged, acquisition_ids=covered, n_bins=int(n_bins), nan_policy=nan_policy,
-                                computed_ids=tuple(new), histograms_rebuilt=rebuilt)
+        histograms = compute_histograms(campaign, edges, acquisitions=covered, **run)
+        merged = merged.with_histograms(edges, *histograms)
+    result = CampaignStatistics(stats=merged, acquisition_ids=covered, n_bins=int(n_bins),
+                                nan_policy=nan_policy, computed_ids=tuple(new), histograms_rebuilt=rebuilt)
     _save(campaign, result)
     return result
