@@ -91,11 +91,19 @@ def start_on_free_ports(directory: Path, *, worker_pool: str | None = None) -> R
     return RunningServers(config, records)
 
 
+TEST_POOL = "bandselect-test-pool"
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServers]:
-    """Real Prefect, MLflow and Dask servers on free 127.0.0.1 ports; stopped (by pid) at teardown."""
+    """Real Prefect, MLflow and Dask servers and a process worker on pool ``bandselect-test-pool``.
+
+    On free 127.0.0.1 ports; stopped (by pid) at teardown. The worker polls every 2 s instead of 10 s.
+    """
     directory = tmp_path_factory.mktemp("servers")
-    running = start_on_free_ports(directory)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_WORKER_QUERY_SECONDS", "2")
+        running = start_on_free_ports(directory, worker_pool=TEST_POOL)
     try:
         yield running
     finally:

@@ -35,7 +35,7 @@ def test_servers_healthy_on_localhost(servers) -> None:
     assert _get(f"{servers.prefect_api_url}/health")[0] == 200
     assert _get(f"{servers.mlflow_url}/health")[0] == 200
     report = server_mode.status(servers.config.directory)
-    assert set(report) == {"prefect", "mlflow", "dask-scheduler", "dask-worker"}
+    assert set(report) == {"prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker"}
     assert all(entry["alive"] and entry["healthy"] for entry in report.values())
     for record in servers.records.values():
         listening = {
@@ -115,6 +115,93 @@ def test_flow_reports_to_prefect_and_mlflow_servers(servers, tmp_path: Path) -> 
     assert json.loads(stored[0].read_text())["indices"] == [1, 5]
 
 
+DEPLOYED_FLOW = """
+from pathlib import Path
+
+from prefect import flow
+
+from bandselect import tracking
+
+
+@flow(name="tiny-deployed")
+def tiny_deployed(config: dict) -> int:
+    archive = Path(config["archive"])
+    files = sorted(path.name for path in archive.iterdir())
+    with tracking.start_run("deployment-test", campaign=config["campaign"]):
+        tracking.log_params_flat({"config": config})
+        tracking.log_selection([0, 2], [450.0, 650.0], extra={"files": files})
+    return len(files)
+"""
+
+DEPLOY_AND_RUN = """
+import sys
+
+from prefect import flow
+from prefect.deployments import run_deployment
+
+source, pool, archive = sys.argv[1:4]
+deployed = flow.from_source(source=source, entrypoint="tiny_deployed.py:tiny_deployed")
+deployment_id = deployed.deploy(
+    name="tiny-nightly",
+    work_pool_name=pool,
+    cron="0 2 * * *",
+    parameters={"config": {"campaign": "camp-d", "archive": archive}},
+)
+print("DEPLOYMENT", deployment_id, flush=True)
+run = run_deployment("tiny-deployed/tiny-nightly", timeout=300)
+print("FLOW_RUN", run.id, run.state.type.value, flush=True)
+"""
+
+
+def test_deployment_run_through_the_api_on_a_process_pool(servers, tmp_path: Path) -> None:
+    """Register a cron deployment on the worker's process pool, trigger a run, check Prefect and MLflow."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "tiny_deployed.py").write_text(DEPLOYED_FLOW)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("a.hdr", "b.hdr"):
+        (archive / name).write_text("ENVI\n")
+    script = tmp_path / "deploy_and_run.py"
+    script.write_text(DEPLOY_AND_RUN)
+    env = {**os.environ, **servers.environment, "PREFECT_HOME": str(tmp_path / "client-home")}
+    result = subprocess.run(
+        [sys.executable, str(script), str(source), servers.config.worker_pool, str(archive)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line[:1].isupper()}
+    deployment_id = lines["DEPLOYMENT"][0]
+    flow_run_id, state = lines["FLOW_RUN"]
+    assert state == "COMPLETED", Path(servers.records["prefect-worker"].log).read_text()[-3000:]
+
+    deployment = json.loads(_get(f"{servers.prefect_api_url}/deployments/{deployment_id}")[1])
+    assert deployment["work_pool_name"] == servers.config.worker_pool
+    assert [schedule["schedule"]["cron"] for schedule in deployment["schedules"]] == ["0 2 * * *"]
+    flow_run = json.loads(_get(f"{servers.prefect_api_url}/flow_runs/{flow_run_id}")[1])
+    assert flow_run["deployment_id"] == deployment_id
+    assert flow_run["state_type"] == "COMPLETED"
+    assert flow_run["parameters"]["config"]["archive"] == str(archive)
+
+    experiments = _post(f"{servers.mlflow_url}/api/2.0/mlflow/experiments/search", {"max_results": 50})
+    experiment_id = next(
+        e["experiment_id"] for e in experiments["experiments"] if e["name"] == "deployment-test"
+    )
+    found = _post(
+        f"{servers.mlflow_url}/api/2.0/mlflow/runs/search",
+        {"experiment_ids": [experiment_id], "filter": f"tags.`prefect.flow_run_id` = '{flow_run_id}'"},
+    )
+    (run,) = found["runs"]
+    params = {param["key"]: param["value"] for param in run["data"]["params"]}
+    assert params["config.archive"] == str(archive)
+    assert params["selection.indices"] == "[0, 2]"
+    assert run["info"]["status"] == "FINISHED"
+
+
 def test_second_start_in_same_folder_is_refused(servers) -> None:
     with pytest.raises(server_mode.ServerError, match="running"):
         server_mode.start_servers(servers.config, timeout_s=5)
@@ -129,7 +216,7 @@ def test_stop_kills_every_process(servers) -> None:
         for proc in [psutil.Process(record.pid), *psutil.Process(record.pid).children(recursive=True)]
     }
     stopped = server_mode.stop_servers(servers.config.directory)
-    assert set(stopped) == {"prefect", "mlflow", "dask-scheduler", "dask-worker"}
+    assert set(stopped) == {"prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker"}
     still = [pid for pid in members if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert still == []
     assert server_mode.status(servers.config.directory) == {}

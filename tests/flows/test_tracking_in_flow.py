@@ -1,0 +1,39 @@
+"""Tracking inside a real Prefect flow run (ephemeral API) logging to a real sqlite MLflow store."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+from prefect import flow, task
+
+from bandselect import tracking
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+
+@task
+def _log_from_task(run_id: str) -> None:
+    # Tasks may run in worker threads, where MLflow's active run is not visible: pass run_id.
+    tracking.log_history([{"loss": 0.4, "weights": [0.5, 0.5]}], run_id=run_id)
+
+
+@flow(name="tracking-test-flow")
+def _tracked_flow(campaign: str) -> tuple[str, str]:
+    from prefect.runtime import flow_run
+
+    with tracking.start_run("flow-tests", campaign=campaign) as run:
+        tracking.log_params_flat({"selector": {"k": 2}})
+        _log_from_task.submit(run.info.run_id).result()
+        return run.info.run_id, str(flow_run.get_id())
+
+
+def test_run_tagged_with_flow_run_id_and_name(mlflow_store: str) -> None:
+    run_id, flow_run_id = _tracked_flow("camp-f")
+    client = MlflowClient(tracking_uri=mlflow_store)
+    run = client.get_run(run_id)
+    assert run.data.tags[tracking.TAG_FLOW_RUN_ID] == flow_run_id
+    assert run.data.tags[tracking.TAG_CAMPAIGN] == "camp-f"
+    assert run.info.run_name == run.data.tags[tracking.TAG_FLOW_RUN_NAME]
+    assert run.data.params["selector.k"] == "2"
+    assert run.data.metrics["weight/1"] == 0.5
+    assert run.info.status == "FINISHED"
