@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(subparsers)
     _add_synth(subparsers)
     _add_demo(subparsers)
+    _add_servers(subparsers)
     return parser
 
 
@@ -241,6 +242,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         + ", ".join(f"{b} ({w:.0f} nm)" for b, w in zip(bands, wavelengths, strict=True))
     )
     return EXIT_OK
+
+
+# -- servers ---------------------------------------------------------------------------------------------
+def _add_servers(subparsers: argparse._SubParsersAction) -> None:
+    from bandselect.servers import configure_parser
+
+    parser = subparsers.add_parser(
+        "servers",
+        help="start, stop or check Prefect, MLflow and Dask servers on 127.0.0.1",
+        description="Server mode: Prefect server, MLflow server and a Dask scheduler + worker (and, with "
+        "--worker-pool, a Prefect process worker), state and logs under --dir. `start` prints the "
+        "variables to export (PREFECT_API_URL, MLFLOW_TRACKING_URI, BANDSELECT_DASK_ADDRESS); "
+        'eval "$(bandselect servers env)" sets them. See deployments/README.md.',
+    )
+    configure_parser(parser)
+    parser.set_defaults(func=_cmd_servers)
+
+
+def _cmd_servers(args: argparse.Namespace) -> int:
+    from bandselect.servers import run_command
+
+    return run_command(args)
 
 
 if __name__ == "__main__":
