@@ -223,26 +223,3 @@ def test_stop_kills_every_process(servers) -> None:
     assert not (servers.config.directory / "servers.json").exists()
     assert list((servers.config.directory / "pids").iterdir()) == []
     assert server_mode.stop_servers(servers.config.directory) == []
-
-
-def test_cli_refuses_taken_port(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        code = server_mode.main(
-            [
-                "start",
-                "--dir",
-                str(tmp_path / "s"),
-                "--prefect-port",
-                str(port),
-                "--no-dask",
-                "--timeout",
-                "5",
-            ]
-        )
-    assert code == 2
-    assert server_mode.status(tmp_path / "s") == {}

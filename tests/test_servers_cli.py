@@ -1,0 +1,87 @@
+"""Server-mode configuration and command line, without starting servers."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bandselect import cli
+from bandselect import servers as server_mode
+from bandselect.errors import ConfigError
+
+
+def test_config_urls_environment_and_services(tmp_path: Path) -> None:
+    config = server_mode.ServerConfig(tmp_path, prefect_port=14200, mlflow_port=15000, dask_port=18786)
+    assert config.host == "127.0.0.1"
+    assert config.prefect_api_url == "http://127.0.0.1:14200/api"
+    assert server_mode.environment(config) == {
+        "PREFECT_API_URL": "http://127.0.0.1:14200/api",
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:15000",
+        "BANDSELECT_DASK_ADDRESS": "tcp://127.0.0.1:18786",
+        "DO_NOT_TRACK": "true",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    assert config.services() == ["prefect", "mlflow", "dask-scheduler", "dask-worker"]
+    with_worker = server_mode.ServerConfig(tmp_path, worker_pool="pool", with_dask=False)
+    assert with_worker.services() == ["prefect", "mlflow", "prefect-worker"]
+    assert server_mode.ServerConfig(tmp_path, host="0.0.0.0").mlflow_url == "http://127.0.0.1:5000"
+
+
+def test_commands_bind_the_configured_host(tmp_path: Path) -> None:
+    config = server_mode.ServerConfig(tmp_path, dask_dashboard_port=None, worker_pool="p")
+    commands = server_mode._commands(config)
+    assert set(commands) == {"prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker"}
+    for name in ("prefect", "mlflow", "dask-scheduler", "dask-worker"):
+        argv = commands[name][0]
+        assert argv[argv.index("--host") + 1] == "127.0.0.1", name
+    assert "127.0.0.1:0" in commands["dask-scheduler"][0]  # the HTTP server stays local without dashboard
+    assert commands["prefect-worker"][1]["PREFECT_API_URL"] == config.prefect_api_url
+    assert commands["mlflow"][1]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"prefect_port": 0}, "prefect_port"),
+        ({"mlflow_port": 70000}, "mlflow_port"),
+        ({"prefect_port": 5000}, "distinct ports"),
+        ({"dask_worker_threads": 0}, "dask_worker_threads"),
+    ],
+)
+def test_config_rejects_bad_ports(tmp_path: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        server_mode.ServerConfig(tmp_path, **kwargs)
+
+
+def test_status_stop_and_env_with_nothing_started(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert server_mode.status(tmp_path) == {}
+    assert server_mode.stop_servers(tmp_path) == []
+    assert cli.main(["servers", "status", "--dir", str(tmp_path)]) == 1
+    assert "no servers recorded" in capsys.readouterr().out
+    assert cli.main(["servers", "env", "--dir", str(tmp_path)]) == 2
+    assert "python -m bandselect.servers start" in capsys.readouterr().err
+
+
+def test_start_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        code = server_mode.main(
+            [
+                "start",
+                "--dir",
+                str(tmp_path / "s"),
+                "--prefect-port",
+                str(port),
+                "--no-dask",
+                "--timeout",
+                "5",
+            ]
+        )
+    assert code == 2
+    assert server_mode.status(tmp_path / "s") == {}
+    assert not (tmp_path / "s" / "logs").exists()
