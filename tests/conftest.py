@@ -1,0 +1,40 @@
+"""Shared fixtures: the real cubes in ``../shared/data`` (skipped with a reason where absent)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+#: ``../shared/data`` beside the checkout; ``BANDSELECT_SHARED_DATA`` overrides it.
+SHARED_DATA_DIR = Path(
+    os.environ.get("BANDSELECT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
+SHARED_CUBES = ("pavia_rosis_abu_beach4", "samson", "jasper_ridge", "muufl_gulfport_tgt")
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The folder of real cubes; skips the test when it is absent (e.g. a clone without ``../shared``)."""
+    if not SHARED_DATA_DIR.is_dir():
+        pytest.skip(
+            f"real-data folder {SHARED_DATA_DIR} is absent (set BANDSELECT_SHARED_DATA or add ../shared)"
+        )
+    return SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def load_shared(shared_data_dir: Path) -> Callable[[str], dict[str, np.ndarray]]:
+    """``load_shared(name)`` -> the arrays of ``<name>/<name>.npz`` (``cube``, ``wavelengths_nm``, ...)."""
+
+    def load(name: str) -> dict[str, np.ndarray]:
+        path = shared_data_dir / name / f"{name}.npz"
+        if not path.is_file():
+            pytest.skip(f"real cube {path} is absent")
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+
+    return load
