@@ -1,0 +1,388 @@
+"""Streaming random patches from a campaign store (or in-memory arrays) for gradient training.
+
+Nothing is loaded whole: each patch is read with xarray ``isel`` on the lazily opened acquisition, so
+only the zarr chunks under the patch are read. Batches come from a torch ``IterableDataset`` and can be
+produced by background ``DataLoader`` workers; every worker draws from its own generator seeded by
+``(seed, epoch, worker id)``, so an epoch's patches are the same however often it is replayed (a resumed
+run sees the same data as an uninterrupted one).
+
+The split is spatial: ``train_rows`` and ``val_rows`` are fractions of each acquisition's height (default
+top half for training, bottom half for validation), so validation pixels never enter training patches.
+Validation batches are the whole validation region of one acquisition (exact per-scene metrics).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from bandselect.errors import ConfigError, LabelError, ShapeError, StoreError
+from bandselect.names import (
+    COORD_WAVELENGTH,
+    DIM_BAND,
+    DIM_X,
+    DIM_Y,
+    PORT_CUBE,
+    PORT_MASK,
+    PORT_WAVELENGTHS,
+    VAR_CUBE,
+    VAR_MASK,
+)
+from bandselect.spectral import validate_wavelengths
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows ``y0:y1`` and columns ``x0:x1`` of acquisition number ``source``."""
+
+    source: int
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+
+class ArraySource:
+    """In-memory acquisitions: a list of ``(H, W, C)`` cubes and optional ``(H, W)`` masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> source = ArraySource([np.zeros((4, 5, 3), np.float32)], None, wavelengths=[1.0, 2.0, 3.0])
+    >>> source.shapes, source.read(Window(0, 0, 2, 1, 3))[0].shape
+    ([(4, 5)], (2, 2, 3))
+    """
+
+    def __init__(self, cubes: Sequence[Any], masks: Sequence[Any] | None, *, wavelengths: Any) -> None:
+        self.cubes = [np.ascontiguousarray(np.asarray(c, dtype=np.float32)) for c in cubes]
+        if not self.cubes:
+            raise ShapeError(
+                "ArraySource cubes", expected="at least one cube", found="none", fix="pass [cube]"
+            )
+        for cube in self.cubes:
+            if cube.ndim != 3:
+                raise ShapeError(
+                    "ArraySource cube", expected="(H, W, C)", found=cube.shape, fix="put the bands last"
+                )
+        self.masks = None if masks is None else [np.asarray(m) > 0 for m in masks]
+        if self.masks is not None and [m.shape for m in self.masks] != self.shapes:
+            raise ShapeError(
+                "ArraySource masks",
+                expected=f"one (H, W) mask per cube, shapes {self.shapes}",
+                found=[m.shape for m in self.masks],
+                fix="pass masks of the cubes' spatial shapes",
+            )
+        self.wavelengths = validate_wavelengths(wavelengths, n_bands=self.cubes[0].shape[-1])
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """``(H, W)`` of each acquisition."""
+        return [c.shape[:2] for c in self.cubes]
+
+    @property
+    def has_mask(self) -> bool:
+        """Whether every acquisition has a mask."""
+        return self.masks is not None
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
+        """The cube ``(h, w, C)`` and mask ``(h, w)`` (or None) of a window."""
+        rows, cols = slice(window.y0, window.y1), slice(window.x0, window.x1)
+        mask = None if self.masks is None else self.masks[window.source][rows, cols]
+        return self.cubes[window.source][rows, cols], mask
+
+
+class StoreSource:
+    """Acquisitions of a campaign store, opened lazily (per worker process) and read window by window.
+
+    Parameters
+    ----------
+    path
+        The campaign store.
+    ids
+        Acquisition ids (default: all, sorted).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], ids: Sequence[str] | None = None) -> None:
+        from bandselect.store import open_campaign
+
+        campaign = open_campaign(path)
+        self.path = str(path)
+        self.ids = list(campaign.ids() if ids is None else ids)
+        if not self.ids:
+            raise StoreError(
+                f"campaign {path}", expected="at least one acquisition", found="none", fix="ingest data first"
+            )
+        self._datasets: list[Any] | None = None
+        datasets = [campaign.open(i) for i in self.ids]
+        self.shapes = [(ds.sizes[DIM_Y], ds.sizes[DIM_X]) for ds in datasets]
+        self.has_mask = all(VAR_MASK in ds for ds in datasets)
+        self.wavelengths = validate_wavelengths(datasets[0][COORD_WAVELENGTH].values)
+        for acquisition, ds in zip(self.ids, datasets, strict=True):
+            if not np.array_equal(ds[COORD_WAVELENGTH].values, self.wavelengths):
+                raise StoreError(
+                    f"acquisition {acquisition!r}",
+                    expected="the wavelengths of the first acquisition",
+                    found="a different grid",
+                    fix="stream acquisitions of one sensor configuration",
+                )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes reopen the store themselves: never ship open handles across processes.
+        return {**self.__dict__, "_datasets": None}
+
+    def _open(self) -> list[Any]:
+        if self._datasets is None:
+            from bandselect.store import open_campaign
+
+            campaign = open_campaign(self.path)
+            self._datasets = [campaign.open(i) for i in self.ids]
+        return self._datasets
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
+        """Read only the chunks under ``window``: the cube ``(h, w, C)`` and mask ``(h, w)`` (or None)."""
+        ds = self._open()[window.source]
+        where = {DIM_Y: slice(window.y0, window.y1), DIM_X: slice(window.x0, window.x1)}
+        values = ds[VAR_CUBE].isel(where).transpose(DIM_Y, DIM_X, DIM_BAND).values
+        cube = values.astype(np.float32, copy=False)
+        mask = None
+        if self.has_mask:
+            mask = np.asarray(ds[VAR_MASK].isel(where).transpose(DIM_Y, DIM_X).values) > 0
+        return cube, mask
+
+
+def _row_range(height: int, fraction: tuple[float, float]) -> tuple[int, int]:
+    return round(height * fraction[0]), round(height * fraction[1])
+
+
+def _collate(source: ArraySource | StoreSource, windows: Sequence[Window]) -> dict[str, torch.Tensor]:
+    cubes, masks = [], []
+    for window in windows:
+        cube, mask = source.read(window)
+        cubes.append(cube)
+        masks.append(mask)
+    batch = {
+        PORT_CUBE: torch.from_numpy(np.stack(cubes)),
+        PORT_WAVELENGTHS: torch.from_numpy(source.wavelengths.astype(np.float32)),
+    }
+    if source.has_mask:
+        batch[PORT_MASK] = torch.from_numpy(np.stack(masks)[..., None])
+    return batch
+
+
+class PatchStream(IterableDataset):
+    """Random training patches as dict batches; an ``IterableDataset`` for ``DataLoader(batch_size=None)``.
+
+    Each batch holds ``batch_size`` patches of ``patch_size`` from one random acquisition, at uniform
+    random positions inside the training rows. Workers split the epoch's ``batches_per_epoch`` batches.
+    """
+
+    def __init__(
+        self,
+        source: ArraySource | StoreSource,
+        *,
+        patch_size: tuple[int, int],
+        batch_size: int,
+        batches_per_epoch: int,
+        rows: tuple[float, float],
+        seed: int,
+        epoch: int = 0,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        self.rows = rows
+        self.seed = seed
+        self.epoch = epoch
+        for index, (height, width) in enumerate(source.shapes):
+            y0, y1 = _row_range(height, rows)
+            if y1 - y0 < patch_size[0] or width < patch_size[1]:
+                raise ShapeError(
+                    f"acquisition {index}: training region smaller than a patch",
+                    expected=f"at least {patch_size} pixels in rows {y0}:{y1}",
+                    found=f"{y1 - y0} × {width}",
+                    fix="use a smaller patch_size or a larger training region (train_rows)",
+                )
+
+    def windows(self, batch_index: int) -> list[Window]:
+        """The patches of batch ``batch_index`` of the current epoch (deterministic)."""
+        rng = np.random.default_rng([self.seed, self.epoch, batch_index])
+        source = int(rng.integers(len(self.source.shapes)))
+        height, width = self.source.shapes[source]
+        y_lo, y_hi = _row_range(height, self.rows)
+        ph, pw = self.patch_size
+        ys = rng.integers(y_lo, y_hi - ph + 1, size=self.batch_size)
+        xs = rng.integers(0, width - pw + 1, size=self.batch_size)
+        return [Window(source, int(y), int(y) + ph, int(x), int(x) + pw) for y, x in zip(ys, xs, strict=True)]
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        # Batch b is drawn from a generator seeded by (seed, epoch, b): the same batches whatever the
+        # number of workers; worker w produces batches w, w + n, ...
+        for batch_index in range(worker, self.batches_per_epoch, n_workers):
+            yield _collate(self.source, self.windows(batch_index))
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+
+class PatchDataModule:
+    """Datamodule streaming random patches for training and whole regions for validation.
+
+    Parameters
+    ----------
+    source
+        An :class:`ArraySource` or :class:`StoreSource` (see :meth:`from_arrays`, :meth:`from_store`).
+    patch_size
+        ``(h, w)`` (or an int) of the training patches.
+    batch_size
+        Patches per batch.
+    batches_per_epoch
+        Training batches per epoch.
+    train_rows, val_rows
+        Fractions ``(start, stop)`` of each acquisition's height used for training and validation
+        (a spatial split; default top half / bottom half). ``val_rows=None``: no validation.
+    num_workers
+        Background ``DataLoader`` workers (0: read in the training process).
+    seed
+        Seed of the patch positions (combined with the epoch, see :meth:`set_epoch`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cube = np.random.default_rng(0).random((20, 30, 4), dtype=np.float32)
+    >>> dm = PatchDataModule.from_arrays(cube, cube[..., 0] > 0.9, wavelengths=[400, 500, 600, 700],
+    ...                                  patch_size=8, batch_size=2, batches_per_epoch=3)
+    >>> [tuple(b["cube"].shape) for b in dm.train_dataloader()]
+    [(2, 8, 8, 4), (2, 8, 8, 4), (2, 8, 8, 4)]
+    >>> [tuple(b["mask"].shape) for b in dm.val_dataloader()]
+    [(1, 10, 30, 1)]
+    """
+
+    def __init__(
+        self,
+        source: ArraySource | StoreSource,
+        *,
+        patch_size: int | tuple[int, int] = 32,
+        batch_size: int = 4,
+        batches_per_epoch: int = 8,
+        train_rows: tuple[float, float] = (0.0, 0.5),
+        val_rows: tuple[float, float] | None = (0.5, 1.0),
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        patch = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
+        if len(patch) != 2 or any(isinstance(p, bool) or not isinstance(p, int) or p < 1 for p in patch):
+            raise ConfigError(
+                "PatchDataModule patch_size",
+                expected="a positive int or (h, w)",
+                found=repr(patch_size),
+                fix="pass e.g. patch_size=32",
+            )
+        for name, value in (("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"PatchDataModule {name}", expected="int >= 1", found=repr(value), fix="use 1"
+                )
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ConfigError(
+                "PatchDataModule num_workers", expected="int >= 0", found=repr(num_workers), fix="use 0"
+            )
+        for name, rows in (("train_rows", train_rows), ("val_rows", val_rows)):
+            if rows is not None and not (0.0 <= rows[0] < rows[1] <= 1.0):
+                raise ConfigError(
+                    f"PatchDataModule {name}",
+                    expected="fractions 0 <= start < stop <= 1",
+                    found=repr(rows),
+                    fix="use (0.0, 0.5) and (0.5, 1.0) for a top/bottom split",
+                )
+        self.source = source
+        self.patch_size: tuple[int, int] = (int(patch[0]), int(patch[1]))
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        self.train_rows = (float(train_rows[0]), float(train_rows[1]))
+        self.val_rows = None if val_rows is None else (float(val_rows[0]), float(val_rows[1]))
+        self.num_workers = num_workers
+        self.seed = int(seed)
+        self.epoch = 0
+        self.stream = PatchStream(
+            source,
+            patch_size=self.patch_size,
+            batch_size=batch_size,
+            batches_per_epoch=batches_per_epoch,
+            rows=self.train_rows,
+            seed=self.seed,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls, cube: Any, mask: Any = None, *, wavelengths: Any, **options: Any
+    ) -> PatchDataModule:
+        """Patches from in-memory ``(H, W, C)`` (or ``(B, H, W, C)``) arrays and ``(H, W)`` masks."""
+        cubes = np.asarray(cube, dtype=np.float32)
+        cubes = cubes[None] if cubes.ndim == 3 else cubes
+        masks = None
+        if mask is not None:
+            labels = np.asarray(mask)
+            labels = labels[..., 0] if labels.ndim == cubes.ndim else labels
+            masks = list(labels[None] if labels.ndim == 2 else labels)
+        return cls(ArraySource(list(cubes), masks, wavelengths=wavelengths), **options)
+
+    @classmethod
+    def from_store(
+        cls, path: str | os.PathLike[str], ids: Sequence[str] | None = None, **options: Any
+    ) -> PatchDataModule:
+        """Patches streamed from the acquisitions ``ids`` (default: all) of the campaign store ``path``."""
+        return cls(StoreSource(path, ids), **options)
+
+    @property
+    def wavelengths(self) -> np.ndarray:
+        """The bands' wavelengths in nm."""
+        return self.source.wavelengths
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the patches of ``epoch`` next (the gradient trainer calls this at each epoch start)."""
+        self.epoch = int(epoch)
+        self.stream.epoch = self.epoch
+
+    def train_dataloader(self) -> DataLoader:
+        """The current epoch's random training patches (read by ``num_workers`` background workers)."""
+        return DataLoader(
+            self.stream,
+            batch_size=None,
+            num_workers=self.num_workers,
+            persistent_workers=False,
+            prefetch_factor=4 if self.num_workers else None,
+        )
+
+    def val_dataloader(self) -> list[dict[str, torch.Tensor]] | None:
+        """One batch per acquisition: its whole validation region (None without ``val_rows``)."""
+        if self.val_rows is None:
+            return None
+        if not self.source.has_mask:
+            raise LabelError(
+                "PatchDataModule validation",
+                expected="masks to evaluate metrics against",
+                found="acquisitions without a mask",
+                fix="pass val_rows=None, or give the data its labels",
+            )
+        batches = []
+        for index, (height, width) in enumerate(self.source.shapes):
+            y0, y1 = _row_range(height, self.val_rows)
+            if y1 > y0:
+                batches.append(_collate(self.source, [Window(index, y0, y1, 0, width)]))
+        return batches
+
+    def full_region(self, rows: tuple[float, float], source: int = 0) -> dict[str, torch.Tensor]:
+        """The whole region ``rows`` of acquisition ``source`` as one batch (for evaluation)."""
+        height, width = self.source.shapes[source]
+        y0, y1 = _row_range(height, rows)
+        return _collate(self.source, [Window(source, y0, y1, 0, width)])
