@@ -159,7 +159,7 @@ class _SupervisedBandSelector(BandSelectorBase):
         wavelengths : array-like of shape (C,), optional
             Band wavelengths in nm; required by the windowed selectors.
         """
-        from bandselect.stats.selection import mrmr_select, separability_select
+        from bandselect.stats import mrmr_select, separability_select
 
         owner = type(self).__name__
         if int(stats.n_bands) != self.num_spectral_bands:
