@@ -28,8 +28,8 @@ def planted(n: int = 6000, n_bands: int = 12, seed: int = 0) -> tuple[np.ndarray
     y = rng.random(n) < 0.3
     x = rng.normal(size=(n, n_bands))
     x[:, 3] = 2.0 * y + rng.normal(size=n)
-    x[:, 7] = x[:, 3] + 0.3 * rng.normal(size=n)
-    x[:, 9] = 1.2 * y + rng.normal(size=n)
+    x[:, 7] = x[:, 3] + 0.6 * rng.normal(size=n)
+    x[:, 9] = 1.8 * y + rng.normal(size=n)
     return x.astype(np.float32), y
 
 
