@@ -88,8 +88,10 @@ def test_auroc_matches_sklearn_with_ties() -> None:
     rng = np.random.default_rng(3)
     scores = np.round(rng.normal(size=500), 1)  # many ties
     labels = rng.random(500) < 0.1
-    value = AUROC()(scores=torch.tensor(scores).reshape(1, 1, 500, 1).float(),
-                    mask=torch.tensor(labels).reshape(1, 1, 500))["auroc"]
+    value = AUROC()(
+        scores=torch.tensor(scores).reshape(1, 1, 500, 1).float(),
+        mask=torch.tensor(labels).reshape(1, 1, 500),
+    )["auroc"]
     assert float(value) == pytest.approx(roc_auc_score(labels, scores.astype(np.float32)), abs=1e-12)
 
 
@@ -128,6 +130,10 @@ def test_score_to_logit_standardizes_and_learns() -> None:
 
 
 def test_nodes_are_registered() -> None:
-    for name, cls in {"RXDetector": RXDetector, "ScoreToLogit": ScoreToLogit,
-                      "AnomalyBCELoss": AnomalyBCELoss, "AUROC": AUROC}.items():
+    for name, cls in {
+        "RXDetector": RXDetector,
+        "ScoreToLogit": ScoreToLogit,
+        "AnomalyBCELoss": AnomalyBCELoss,
+        "AUROC": AUROC,
+    }.items():
         assert get_node_class(name) is cls
