@@ -6,7 +6,9 @@ The campaign store skips dot-directories, so the sidecar is never mistaken for a
 Writes are atomic: a new statistics file under a fresh name, then ``os.replace`` of the manifest; a
 failure leaves the previous good state.
 
-Histogram edges are fixed once per campaign (from the first computation's min/max). When added
+Histogram edges are fixed once per campaign, from the first computation's min/max widened by
+``headroom`` (5 % of the range on each side by default, so that a new acquisition of the same sensor
+rarely falls outside; the AUC stays within 1e-3 of scikit-learn with the default 2048 bins). When added
 acquisitions hold values outside them, the histograms of the *whole* campaign are rebuilt on edges
 spanning the merged min/max (one histogram-only pass; moments are merged, not recomputed). We chose this
 over clip-with-count because clipped values would pile up in the end bins and bias AUC and MI exactly
@@ -23,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bandselect.errors import FileFormatError, InputError
 from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, histogram_edges
@@ -124,6 +128,11 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
         (directory / previous).unlink(missing_ok=True)
 
 
+def _edges(stats: BandStatistics, n_bins: int, headroom: float) -> np.ndarray:
+    span = stats.maximum - stats.minimum
+    return histogram_edges(stats.minimum - headroom * span, stats.maximum + headroom * span, n_bins)
+
+
 def update_campaign_statistics(
     campaign: Any,
     *,
@@ -132,6 +141,7 @@ def update_campaign_statistics(
     acquisitions: Sequence[str] | None = None,
     scheduler_address: str | None = None,
     scheduler: Any = None,
+    headroom: float = 0.05,
 ) -> CampaignStatistics:
     """Bring the campaign's stored statistics up to date, reading only acquisitions not yet covered.
 
@@ -147,6 +157,8 @@ def update_campaign_statistics(
         Ids that must be covered (default: all published). Stored ids outside this set are kept.
     scheduler_address, scheduler
         As :func:`~bandselect.stats.compute_statistics`.
+    headroom
+        Fraction of each band's range added below and above it when edges are (re)built.
 
     Returns
     -------
@@ -163,8 +175,12 @@ def update_campaign_statistics(
                                or not set(stored.acquisition_ids) <= published):
         stored = None  # different settings, or acquisitions removed: start again
     run = {"nan_policy": nan_policy, "scheduler_address": scheduler_address, "scheduler": scheduler}
+    if not np.isfinite(headroom) or headroom < 0:
+        raise InputError("headroom", expected="a finite value >= 0", found=headroom, fix="pass e.g. 0.05")
     if stored is None:
-        stats = compute_statistics(campaign, n_bins=int(n_bins), acquisitions=wanted, **run)
+        stats = compute_statistics(campaign, n_bins=None, acquisitions=wanted, **run)
+        edges = _edges(stats, int(n_bins), headroom)
+        stats = stats.with_histograms(edges, *compute_histograms(campaign, edges, acquisitions=wanted, **run))
         result = CampaignStatistics(stats=stats, acquisition_ids=tuple(wanted), n_bins=int(n_bins),
                                     nan_policy=nan_policy, computed_ids=tuple(wanted))
         _save(campaign, result)
@@ -177,7 +193,7 @@ def update_campaign_statistics(
     covered = tuple(sorted({*stored.acquisition_ids, *new}))
     rebuilt = bool(part.n_clipped is not None and part.n_clipped.sum() > 0)
     if rebuilt:
-        edges = histogram_edges(merged.minimum, merged.maximum, int(n_bins))
+        edges = _edges(merged, int(n_bins), headroom)
         histograms = compute_histograms(campaign, edges, acquisitions=covered, **run)
         merged = merged.with_histograms(edges, *histograms)
     result = CampaignStatistics(stats=merged, acquisition_ids=covered, n_bins=int(n_bins),
