@@ -34,7 +34,7 @@ from bandselect.spectral import validate_wavelengths
 DEFAULT_CHUNK_YX: tuple[int, int] = (256, 256)
 
 #: Upper bound on the float32 bytes of one block of rows held in memory while writing.
-BLOCK_BUDGET_BYTES = 256 * 2**20
+BLOCK_BUDGET_BYTES = 128 * 2**20
 
 #: Hex digits of the content digest kept in an acquisition id.
 ID_DIGEST_LENGTH = 16

@@ -490,23 +490,31 @@ def _envi_block_reader(
     height, width, n_bands = shape
     item = dtype.itemsize
 
+    def read_rows(handle: IO[bytes], y0: int, rows: int) -> np.ndarray:
+        """Rows ``y0:y0+rows`` as a C-contiguous (rows, W, C) array, with only small temporaries."""
+        block = np.empty((rows, width, n_bands), dtype=dtype)
+        if interleave == "bip":  # file order (y, x, band): the block is one contiguous run
+            handle.seek(offset + y0 * width * n_bands * item)
+            _read_into(handle, block, data)
+        elif interleave == "bil":  # (y, band, x): one line at a time, transposed into place
+            line = np.empty((n_bands, width), dtype=dtype)
+            handle.seek(offset + y0 * n_bands * width * item)
+            for row in range(rows):
+                _read_into(handle, line, data)
+                block[row] = line.T
+        else:  # bsq (band, y, x): one contiguous run of rows per band
+            plane = np.empty((rows, width), dtype=dtype)
+            for band in range(n_bands):
+                handle.seek(offset + (band * height + y0) * width * item)
+                _read_into(handle, plane, data)
+                block[:, :, band] = plane
+        return block
+
     def read_blocks(block_rows: int) -> Iterator[Block]:
         with open(data, "rb") as handle:
             for y0 in range(0, height, block_rows):
-                rows = min(block_rows, height - y0)
-                if interleave == "bip":  # file order (y, x, band): a block is contiguous
-                    handle.seek(offset + y0 * width * n_bands * item)
-                    block = _read_array(handle, (rows, width, n_bands), dtype, data)
-                elif interleave == "bil":  # (y, band, x): contiguous, transposed in memory
-                    handle.seek(offset + y0 * n_bands * width * item)
-                    block = _read_array(handle, (rows, n_bands, width), dtype, data).transpose(0, 2, 1)
-                else:  # bsq (band, y, x): one contiguous run of rows per band
-                    planes = np.empty((n_bands, rows, width), dtype=dtype)
-                    for band in range(n_bands):
-                        handle.seek(offset + (band * height + y0) * width * item)
-                        _read_into(handle, planes[band], data)
-                    block = planes.transpose(1, 2, 0)
-                yield block, None, None
+                # Yielded without keeping a reference here, so the previous block can be freed.
+                yield read_rows(handle, y0, min(block_rows, height - y0)), None, None
 
     return read_blocks
 

@@ -102,7 +102,7 @@ def stage_acquisition(
         y = 0
         for cube, mask, valid in source.read_blocks(block_rows):
             rows = _check_block(source, cube, y)
-            cube32, valid = _finite_or_masked(source, cube, valid, y, mask_nonfinite)
+            cube32, valid = _finite_or_masked(source, cube, valid, y, mask_nonfinite, chunks[1])
             if valid is None and valid_array is not None:
                 valid = np.ones((rows, width), dtype=np.bool_)
             if mask_array is not None:
@@ -119,7 +119,10 @@ def stage_acquisition(
             if valid is not None and not bool(valid.all()):
                 any_invalid = True
             hasher.update(cube32, mask if mask_array is not None else None, valid)
-            cube_array[y : y + rows] = cube32
+            for x0 in range(0, width, chunks[1]):
+                # One chunk column at a time: zarr then holds one chunk's buffers, not a block's worth
+                # (measured: less memory and faster than one block-wide assignment).
+                cube_array[y : y + rows, x0 : x0 + chunks[1]] = cube32[:, x0 : x0 + chunks[1]]
             if mask_array is not None:
                 mask_array[y : y + rows] = mask
             if valid_array is not None and valid is not None:
@@ -127,6 +130,8 @@ def stage_acquisition(
             y += rows
             if on_rows is not None:
                 on_rows(rows)
+            # Drop this block before the source reads the next one: one block in memory at a time.
+            del cube, cube32, mask, valid
         if y != height:
             raise FileFormatError(
                 f"cube of {source.name}",
@@ -193,12 +198,15 @@ def _finite_or_masked(
     valid: np.ndarray | None,
     y: int,
     mask_nonfinite: bool,
+    columns: int,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Cast to float32 and deal with NaN/Inf: raise, or zero them and mark the pixels invalid."""
     cube32 = np.asarray(cube, dtype=np.float32)
-    finite = np.isfinite(cube32)
-    if bool(finite.all()):
+    width = cube32.shape[1]
+    # Checked by column slabs so the boolean temporary stays small; the full mask only on failure.
+    if all(bool(np.isfinite(cube32[:, x0 : x0 + columns]).all()) for x0 in range(0, width, columns)):
         return cube32, valid
+    finite = np.isfinite(cube32)
     bad = np.argwhere(~finite)
     first_y, first_x, first_band = (int(v) for v in bad[0])
     if not mask_nonfinite:
