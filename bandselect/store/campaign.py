@@ -19,7 +19,6 @@ import errno
 import json
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from bandselect.store.layout import (
     source_from_dataset,
     validate_acquisition_id,
 )
-from bandselect.store.writer import StagedAcquisition, stage_acquisition
+from bandselect.store.writer import StagedAcquisition, host_tag, stage_acquisition
 
 STAGING_DIR = ".staging"
 #: A staging leftover older than this is removed even when its owner cannot be checked (other host).
@@ -252,7 +251,7 @@ class Campaign:
         if not staging.is_dir():
             return []
         removed = []
-        host = "".join(ch for ch in socket.gethostname() if ch.isalnum())[:32] or "host"
+        host = host_tag()
         now = time.time()
         for entry in staging.iterdir():
             parts = entry.name.split("-")

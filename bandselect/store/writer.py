@@ -56,10 +56,14 @@ class StagedAcquisition:
     source_name: str
 
 
+def host_tag() -> str:
+    """This host's name reduced to ASCII letters and digits (part of staging directory names)."""
+    return re.sub(r"[^A-Za-z0-9]+", "", socket.gethostname())[:32] or "host"
+
+
 def staging_name() -> str:
     """A unique staging directory name that records which process owns it (host and pid)."""
-    host = re.sub(r"[^A-Za-z0-9]+", "", socket.gethostname())[:32] or "host"
-    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return f"{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 def stage_acquisition(

@@ -1,4 +1,4 @@
-"""Helpers for the store tests: small cubes and ENVI files written with SPy."""
+"""Fixtures for the store tests: ENVI files written with SPy."""
 
 from __future__ import annotations
 
