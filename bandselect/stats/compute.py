@@ -24,7 +24,7 @@ from bandselect.stats.binning import (
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.partial import BandStatistics
+from bandselect.stats.partial import SLAB_VALUES, BandStatistics
 
 #: Partials merged per node of the reduction tree.
 SPLIT_EVERY = 8
@@ -64,7 +64,13 @@ def _histogram_partial(block: np.ndarray, mask: np.ndarray | None, valid: np.nda
                        key: tuple[int, ...]) -> HistogramPartial:
     pixels, labels, _, _ = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
     classes = np.unique(labels)
-    hist, clipped = class_histograms(pixels.astype(np.float64, copy=False), labels, classes, edges)
+    rows = max(1, SLAB_VALUES // max(pixels.shape[1], 1))
+    hist = clipped = None
+    for start in range(0, max(pixels.shape[0], 1), rows):
+        part_hist, part_clipped = class_histograms(pixels[start:start + rows].astype(np.float64, copy=False),
+                                                   labels[start:start + rows], classes, edges)
+        hist = part_hist if hist is None else hist + part_hist
+        clipped = part_clipped if clipped is None else clipped + part_clipped
     return classes, hist, clipped
 
 

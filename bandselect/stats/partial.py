@@ -29,6 +29,8 @@ from bandselect.stats import scores
 from bandselect.stats.binning import NanPolicy, class_histograms, prepare_pixels, validate_edges
 
 FORMAT_VERSION = 1
+#: Values (pixels × bands) processed at once; keeps float64 temporaries near 8 MB.
+SLAB_VALUES = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +144,19 @@ class BandStatistics:
     @classmethod
     def _from_pixels(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None, *,
                      n_nonfinite: int, n_invalid: int) -> BandStatistics:
+        # Work in slabs of rows so float64 temporaries stay small: big temporaries are fresh mmap'd
+        # pages each time (page faults cost more than the arithmetic), small ones are reused.
+        rows = max(1, SLAB_VALUES // max(pixels.shape[1], 1))
+        if pixels.shape[0] > rows:
+            out = None
+            for start in range(0, pixels.shape[0], rows):
+                part = cls._from_slab(pixels[start:start + rows], labels[start:start + rows], edges)
+                out = part if out is None else out.merge(part)
+            return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+        return replace(cls._from_slab(pixels, labels, edges), n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+
+    @classmethod
+    def _from_slab(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None) -> BandStatistics:
         n_bands = pixels.shape[1]
         classes = np.unique(labels)
         k = classes.size
@@ -165,8 +180,7 @@ class BandStatistics:
             histograms, n_clipped = class_histograms(data, labels, classes, edges)
         return cls(classes=classes.astype(np.int64), counts=counts, class_means=means,
                    class_comoments=comoments, class_minimum=minimum, class_maximum=maximum,
-                   hist_edges=edges, histograms=histograms, n_clipped=n_clipped,
-                   n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+                   hist_edges=edges, histograms=histograms, n_clipped=n_clipped)
 
     def with_histograms(
         self, hist_edges: Any, classes: Any, histograms: Any, n_clipped: Any
