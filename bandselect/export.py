@@ -1,0 +1,455 @@
+"""Export RGB composites of a campaign: a zarr store of ``(y, x, rgb)`` groups plus PNG previews.
+
+Layout: ``<output>`` is a zarr v3 group whose attributes carry :data:`COMPOSITES_FORMAT_KEY`; each
+exported acquisition is a child group named by its source acquisition id, holding ``composite``
+``(y, x, rgb)`` float32 (the three selected bands' raw values, channels R, G, B along ``rgb``) with
+coordinates ``band`` (source band index of each channel) and ``wavelength`` (nm) on ``rgb``, and
+provenance attributes:
+source acquisition id, selected band indices and wavelengths, selector, config hash, export time.
+
+Publishing reuses the campaign store's machinery (:meth:`bandselect.store.Campaign.publish`): a group is
+written completely under ``<output>/.staging/<host>-<pid>-<random>`` and made visible by one atomic
+rename, so a reader (or a crash) never sees half a composite. Re-exporting an acquisition with another
+config hash first moves the old group into the staging area (one rename), then publishes the new one: a
+crash between the two leaves the acquisition *absent*, never mixed, and the next export writes it.
+Staging leftovers of dead processes are removed by the next export.
+
+Idempotency is the real guarantee of "finished work is not redone": an acquisition already published
+with the same config hash is skipped without reading its cube.
+
+This module imports neither Prefect nor MLflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from bandselect.errors import ConfigError, ShapeError, StoreError
+from bandselect.names import (
+    COORD_WAVELENGTH,
+    DIM_BAND,
+    DIM_RGB,
+    DIM_X,
+    DIM_Y,
+    VAR_CUBE,
+    WAVELENGTH_UNITS,
+)
+from bandselect.render import save_png, to_uint8_rgb
+from bandselect.store.campaign import STAGING_DIR, Campaign
+from bandselect.store.layout import validate_acquisition_id
+from bandselect.store.writer import StagedAcquisition, staging_name
+
+__all__ = [
+    "ATTR_CONFIG_HASH",
+    "ATTR_EXPORTED_AT",
+    "ATTR_SELECTED_INDICES",
+    "ATTR_SELECTED_WAVELENGTHS",
+    "ATTR_SELECTOR",
+    "ATTR_SOURCE_ACQUISITION",
+    "COMPOSITES_FORMAT_KEY",
+    "VAR_COMPOSITE",
+    "CompositeSpec",
+    "ExportResult",
+    "composite_config_hash",
+    "export_composite",
+    "open_composites",
+    "published_config_hash",
+    "published_ids",
+    "read_composite",
+]
+
+COMPOSITES_FORMAT_KEY = "bandselect_composites"
+COMPOSITES_FORMAT_VERSION = 1
+ATTR_SOURCE_ACQUISITION = "source_acquisition_id"
+ATTR_SELECTED_INDICES = "selected_band_indices"
+ATTR_SELECTED_WAVELENGTHS = "selected_wavelengths_nm"
+ATTR_RGB_INDICES = "rgb_band_indices"
+ATTR_RGB_WAVELENGTHS = "rgb_wavelengths_nm"
+ATTR_SELECTOR = "selector"
+ATTR_CONFIG_HASH = "config_hash"
+ATTR_EXPORTED_AT = "exported_at"
+ATTR_CAMPAIGN_STORE = "campaign_store"
+ATTR_CHANNELS = "channels"
+RGB_CHANNELS = ("R", "G", "B")
+#: The composite variable. Not ``names.VAR_RGB``: that equals ``names.DIM_RGB`` ("rgb"), and xarray
+#: reads a variable named like its dimension back as a coordinate.
+VAR_COMPOSITE = "composite"
+#: Longest side of a PNG preview in pixels (larger composites are subsampled by a whole stride).
+PREVIEW_MAX_SIDE = 1024
+_ZARR_JSON = "zarr.json"
+
+
+@dataclass(frozen=True)
+class CompositeSpec:
+    """What to export: three bands (R, G, B), the full selection and where it came from.
+
+    Attributes
+    ----------
+    rgb_indices
+        Source band index of the red, green and blue channel.
+    wavelengths_nm
+        The campaign's ``(C,)`` wavelength grid.
+    selected_indices
+        All selected bands (``k >= 3`` for selectors that pick more than three).
+    selector
+        Selector description, e.g. ``"selector: SupervisedWindowedFalseRGBSelector"``.
+    config_hash
+        Digest of everything that determines a composite's content (see :func:`composite_config_hash`).
+    """
+
+    rgb_indices: tuple[int, int, int]
+    wavelengths_nm: tuple[float, ...]
+    selected_indices: tuple[int, ...]
+    selector: str
+    config_hash: str
+
+    @classmethod
+    def create(
+        cls,
+        rgb_indices: Sequence[int],
+        wavelengths_nm: Sequence[float] | np.ndarray,
+        *,
+        selected_indices: Sequence[int] | None = None,
+        selector: str,
+        selector_config: Mapping[str, Any] | None = None,
+    ) -> CompositeSpec:
+        """Validate the bands and compute the config hash.
+
+        Raises
+        ------
+        ShapeError
+            Not three RGB bands, or an index outside the wavelength grid.
+        """
+        wavelengths = tuple(float(w) for w in np.asarray(wavelengths_nm, dtype=np.float64).ravel())
+        rgb = tuple(int(i) for i in rgb_indices)
+        picks = tuple(int(i) for i in (rgb if selected_indices is None else selected_indices))
+        if len(rgb) != 3:
+            raise ShapeError(
+                "composite bands",
+                expected="three band indices (R, G, B)",
+                found=f"{len(rgb)} indices {list(rgb)}",
+                fix="use a selector that picks at least three bands (n_select >= 3)",
+            )
+        bad = [i for i in (*rgb, *picks) if not 0 <= i < len(wavelengths)]
+        if bad:
+            raise ShapeError(
+                "composite bands",
+                expected=f"indices in [0, {len(wavelengths)})",
+                found=bad,
+                fix="pass indices of the campaign's bands",
+            )
+        digest = composite_config_hash(rgb, wavelengths, selector=selector, selector_config=selector_config)
+        return cls(rgb, wavelengths, picks, selector, digest)
+
+    @property
+    def rgb_wavelengths_nm(self) -> tuple[float, float, float]:
+        """Wavelength of the red, green and blue channel."""
+        return tuple(self.wavelengths_nm[i] for i in self.rgb_indices)  # type: ignore[return-value]
+
+    @property
+    def selected_wavelengths_nm(self) -> tuple[float, ...]:
+        """Wavelength of every selected band."""
+        return tuple(self.wavelengths_nm[i] for i in self.selected_indices)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Outcome of one acquisition's export.
+
+    ``status`` is ``"published"`` (new), ``"replaced"`` (published before under another config hash) or
+    ``"skipped"`` (already published with this config hash; nothing read or written).
+    """
+
+    acquisition_id: str
+    status: Literal["published", "replaced", "skipped"]
+    config_hash: str
+    preview: str | None
+    seconds: float
+
+
+def composite_config_hash(
+    rgb_indices: Sequence[int],
+    wavelengths_nm: Sequence[float],
+    *,
+    selector: str,
+    selector_config: Mapping[str, Any] | None = None,
+) -> str:
+    """Digest (16 hex digits) of what determines a composite: bands, wavelength grid, selector, format."""
+    payload = {
+        "format": COMPOSITES_FORMAT_VERSION,
+        "rgb_indices": [int(i) for i in rgb_indices],
+        "wavelengths_nm": [round(float(w), 6) for w in wavelengths_nm],
+        "selector": selector,
+        "selector_config": _jsonable(dict(selector_config or {})),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def open_composites(path: str | os.PathLike[str], create: bool = True) -> Path:
+    """Open (or create) a composites store; return its path.
+
+    Raises
+    ------
+    StoreError
+        The path exists and is not a composites store (e.g. a campaign store or another folder).
+    """
+    store = Path(path)
+    marker = store / _ZARR_JSON
+    if marker.is_file():
+        try:
+            attributes = json.loads(marker.read_text(encoding="utf-8")).get("attributes", {})
+        except (OSError, ValueError) as error:
+            raise _not_composites(store, f"an unreadable {_ZARR_JSON} ({error})") from error
+        if attributes.get(COMPOSITES_FORMAT_KEY) != COMPOSITES_FORMAT_VERSION:
+            found = f"a zarr group without {COMPOSITES_FORMAT_KEY}={COMPOSITES_FORMAT_VERSION}"
+            raise _not_composites(store, found)
+        return store
+    if store.exists() and (not store.is_dir() or any(store.iterdir())):
+        raise _not_composites(store, "a non-empty folder that is not a zarr group")
+    if not create:
+        raise StoreError(
+            f"composites store {store}",
+            expected="an existing composites store",
+            found="no such path",
+            fix="export first (bandselect run CONFIG.yaml) or check the path",
+        )
+    store.mkdir(parents=True, exist_ok=True)
+    try:
+        marker_attrs = {COMPOSITES_FORMAT_KEY: COMPOSITES_FORMAT_VERSION}
+        zarr.open_group(str(store), mode="w-", zarr_format=3, attributes=marker_attrs)
+    except FileExistsError:  # another process created it first
+        pass
+    return store
+
+
+def _not_composites(store: Path, found: str) -> StoreError:
+    return StoreError(
+        f"composites store {store}",
+        expected=f"a composites store (a zarr group whose attributes carry {COMPOSITES_FORMAT_KEY!r})",
+        found=found,
+        fix="choose a new output path (e.g. composites.zarr); never point the output at a campaign store",
+    )
+
+
+def _publisher(store: Path) -> Campaign:
+    # The campaign store's publisher (stage → atomic rename → fsync, idempotent under a concurrent
+    # writer, stale-staging cleanup) only needs the directory; the composites store is not a campaign.
+    return Campaign(store)
+
+
+def published_ids(output: str | os.PathLike[str]) -> list[str]:
+    """Sorted ids of the acquisitions with a published composite."""
+    store = Path(output)
+    if not store.is_dir():
+        return []
+    return _publisher(store).ids()
+
+
+def published_config_hash(output: str | os.PathLike[str], acquisition_id: str) -> str | None:
+    """Config hash of the published composite of ``acquisition_id``; ``None`` when not published."""
+    validate_acquisition_id(acquisition_id)
+    marker = Path(output) / acquisition_id / _ZARR_JSON
+    try:
+        metadata = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    value = metadata.get("attributes", {}).get(ATTR_CONFIG_HASH)
+    return None if value is None else str(value)
+
+
+def export_composite(
+    campaign: Campaign,
+    acquisition_id: str,
+    output: str | os.PathLike[str],
+    spec: CompositeSpec,
+    *,
+    preview_dir: str | os.PathLike[str] | None = None,
+    percentiles: Sequence[float] = (1.0, 99.0),
+    attrs: Mapping[str, Any] | None = None,
+) -> ExportResult:
+    """Export the RGB composite of one acquisition atomically; skip it when already published.
+
+    Parameters
+    ----------
+    campaign
+        The campaign store holding ``acquisition_id`` (opened read-only: only its cube is read).
+    acquisition_id
+        The acquisition to export.
+    output
+        The composites store (created when missing).
+    spec
+        Bands, selector and config hash (:meth:`CompositeSpec.create`).
+    preview_dir
+        Folder of PNG previews (``<id>.png``, stretched per channel); ``None``: no preview.
+    percentiles
+        Contrast stretch of the previews.
+    attrs
+        Extra provenance attributes (campaign name, flow run id, ...).
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    StoreError
+        The output is not a composites store, or publishing failed (the previous composite is kept).
+    WavelengthError
+        The acquisition's wavelength grid differs from ``spec``'s.
+    """
+    started = time.perf_counter()
+    validate_acquisition_id(acquisition_id)
+    store = open_composites(output)
+    preview = None if preview_dir is None else Path(preview_dir) / f"{acquisition_id}.png"
+    previous = published_config_hash(store, acquisition_id)
+    if previous == spec.config_hash:
+        if preview is not None and not preview.is_file():
+            _write_preview(store / acquisition_id, preview, percentiles)
+        return ExportResult(
+            acquisition_id,
+            "skipped",
+            spec.config_hash,
+            None if preview is None else str(preview),
+            time.perf_counter() - started,
+        )
+    publisher = _publisher(store)
+    publisher.clean_staging()
+    dataset = campaign.open(acquisition_id)
+    campaign.check_wavelengths(np.asarray(spec.wavelengths_nm), f"wavelengths of {acquisition_id}")
+    staged_path = store / STAGING_DIR / staging_name()
+    staged_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_composite(dataset, staged_path, acquisition_id, spec, campaign, attrs)
+    except BaseException:
+        shutil.rmtree(staged_path, ignore_errors=True)
+        raise
+    staged = StagedAcquisition(staged_path, acquisition_id, spec.config_hash, acquisition_id)
+    status: Literal["published", "replaced"] = "published"
+    if previous is not None:
+        _retire(store, acquisition_id)
+        status = "replaced"
+    outcome = publisher.publish(staged)
+    if not outcome.created and published_config_hash(store, acquisition_id) != spec.config_hash:
+        raise StoreError(
+            f"publishing the composite of {acquisition_id} in {store}",
+            expected=f"config hash {spec.config_hash}",
+            found=f"another writer published {published_config_hash(store, acquisition_id)} concurrently",
+            fix="run one export per output at a time (the flows hold a lock on the output)",
+        )
+    if preview is not None:
+        _write_preview(store / acquisition_id, preview, percentiles)
+    return ExportResult(
+        acquisition_id,
+        status,
+        spec.config_hash,
+        None if preview is None else str(preview),
+        time.perf_counter() - started,
+    )
+
+
+def _write_composite(
+    dataset: xr.Dataset,
+    path: Path,
+    acquisition_id: str,
+    spec: CompositeSpec,
+    campaign: Campaign,
+    attrs: Mapping[str, Any] | None,
+) -> None:
+    cube = dataset[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND)
+    bands = cube.isel({DIM_BAND: list(spec.rgb_indices)}).data  # lazy: whole-spectrum chunks, 3 bands kept
+    chunks = cube.data.chunks if hasattr(cube.data, "chunks") else None
+    encoding_chunks = (chunks[0][0], chunks[1][0], 3) if chunks else None
+    provenance = {
+        ATTR_SOURCE_ACQUISITION: acquisition_id,
+        ATTR_CAMPAIGN_STORE: str(Path(campaign.path).resolve()),
+        ATTR_SELECTED_INDICES: list(spec.selected_indices),
+        ATTR_SELECTED_WAVELENGTHS: list(spec.selected_wavelengths_nm),
+        ATTR_RGB_INDICES: list(spec.rgb_indices),
+        ATTR_RGB_WAVELENGTHS: list(spec.rgb_wavelengths_nm),
+        ATTR_SELECTOR: spec.selector,
+        ATTR_CONFIG_HASH: spec.config_hash,
+        ATTR_CHANNELS: list(RGB_CHANNELS),
+        ATTR_EXPORTED_AT: datetime.now(UTC).isoformat(timespec="microseconds"),
+        **{str(k): _jsonable(v) for k, v in (attrs or {}).items()},
+    }
+    composite = xr.Dataset(
+        {VAR_COMPOSITE: ((DIM_Y, DIM_X, DIM_RGB), bands.astype(np.float32))},
+        coords={
+            DIM_BAND: (DIM_RGB, np.asarray(spec.rgb_indices, dtype=np.int64)),
+            COORD_WAVELENGTH: (
+                DIM_RGB,
+                np.asarray(spec.rgb_wavelengths_nm, dtype=np.float64),
+                {"units": WAVELENGTH_UNITS},
+            ),
+        },
+        attrs=provenance,
+    )
+    encoding = {VAR_COMPOSITE: {"chunks": encoding_chunks}} if encoding_chunks else None
+    composite.to_zarr(str(path), mode="w-", consolidated=False, zarr_format=3, encoding=encoding)
+
+
+def _retire(store: Path, acquisition_id: str) -> None:
+    """Move a published composite into the staging area (one rename) and delete it there."""
+    retired = store / STAGING_DIR / staging_name()
+    retired.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(store / acquisition_id, retired)
+    except FileNotFoundError:  # another writer retired it first
+        return
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _write_preview(group_path: Path, preview: Path, percentiles: Sequence[float]) -> None:
+    array = zarr.open_array(str(group_path / VAR_COMPOSITE), mode="r")
+    height, width = int(array.shape[0]), int(array.shape[1])
+    stride = max(1, -(-max(height, width) // PREVIEW_MAX_SIDE))
+    image = np.asarray(array[::stride, ::stride, :], dtype=np.float32)
+    save_png(to_uint8_rgb(image, percentiles), preview)
+
+
+def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Dataset:
+    """Open one published composite lazily.
+
+    Raises
+    ------
+    ConfigError
+        No composite of that acquisition is published.
+    """
+    validate_acquisition_id(acquisition_id)
+    store = Path(output)
+    if not (store / acquisition_id / _ZARR_JSON).is_file():
+        raise ConfigError(
+            f"composite of {acquisition_id}",
+            expected="a published composite",
+            found=f"none in {store} ({len(published_ids(store))} published)",
+            fix="list them with bandselect.export.published_ids(output)",
+        )
+    return xr.open_zarr(str(store), group=acquisition_id, consolidated=False)

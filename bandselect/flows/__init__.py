@@ -1,0 +1,17 @@
+"""Prefect flows, one per module; each takes one pydantic config (see :mod:`bandselect.flows.config`)."""
+
+from __future__ import annotations
+
+from bandselect.flows._steps import FlowSummary
+from bandselect.flows.config import ProcessCampaignConfig, SelectBandsConfig, load_config
+from bandselect.flows.process_campaign import process_campaign
+from bandselect.flows.select_bands import select_bands
+
+__all__ = [
+    "FlowSummary",
+    "ProcessCampaignConfig",
+    "SelectBandsConfig",
+    "load_config",
+    "process_campaign",
+    "select_bands",
+]

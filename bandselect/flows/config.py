@@ -1,0 +1,382 @@
+"""Flow configs: one pydantic model per flow, loadable from YAML (``yaml.safe_load``).
+
+Relative paths in a YAML file are taken relative to that file's folder. Only ``campaign``, ``store`` and
+``output`` (and ``archive`` for :class:`ProcessCampaignConfig`) are required; everything else has a
+default, so a deployment can pass just those four. Unknown keys are errors (a typo never goes unnoticed).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bandselect.errors import ConfigError
+from bandselect.stats import DEFAULT_N_BINS
+
+__all__ = [
+    "DEFAULT_PIPELINE",
+    "DEMO_PIPELINE",
+    "ExportSettings",
+    "FlowConfig",
+    "IngestSettings",
+    "ProcessCampaignConfig",
+    "SelectBandsConfig",
+    "StatisticsSettings",
+    "TrackingSettings",
+    "TrainingSettings",
+    "demo_config",
+    "load_config",
+]
+
+#: The pipeline used when a config names none: supervised mRMR picks one band in each of a blue, a green
+#: and a red window (needs label masks; ``positive_label`` says which class is the target).
+DEFAULT_PIPELINE: dict[str, Any] = {
+    "nodes": {
+        "selector": {
+            "type": "SupervisedWindowedFalseRGBSelector",
+            "config": {"num_spectral_bands": "auto"},
+        }
+    },
+    "connections": [
+        ["data.cube", "selector.cube"],
+        ["data.wavelengths", "selector.wavelengths"],
+        ["data.mask", "selector.mask"],
+    ],
+}
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class IngestSettings(BaseModel):
+    """How archive files are read (see :func:`bandselect.store.ingest`)."""
+
+    model_config = _STRICT
+
+    wavelengths: list[float] | None = None
+    mask_nonfinite: bool = False
+    sort_bands: bool = False
+    chunk: int = Field(256, ge=1)
+
+
+class StatisticsSettings(BaseModel):
+    """Campaign statistics: histogram bins, NaN policy, Dask scheduler (``None``: in-process, or
+    ``$BANDSELECT_DASK_ADDRESS`` when set)."""
+
+    model_config = _STRICT
+
+    n_bins: int = Field(DEFAULT_N_BINS, ge=2)
+    nan_policy: Literal["raise", "omit"] = "raise"
+    scheduler_address: str | None = None
+
+
+class TrainingSettings(BaseModel):
+    """Gradient phase (used only when the pipeline has a learnable selector and a loss)."""
+
+    model_config = _STRICT
+
+    epochs: int = Field(10, ge=1)
+    lr: float = Field(0.05, gt=0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    seed: int = Field(0, ge=0)
+    device: str = "cpu"
+    patch_size: int = Field(32, ge=1)
+    batch_size: int = Field(4, ge=1)
+    batches_per_epoch: int = Field(8, ge=1)
+    train_rows: tuple[float, float] = (0.0, 0.5)
+    val_rows: tuple[float, float] | None = (0.5, 1.0)
+
+
+class TrackingSettings(BaseModel):
+    """MLflow: ``tracking_uri`` ``None`` means ``$MLFLOW_TRACKING_URI`` when set, else a sqlite store in
+    the work folder (``<work>/.mlflow/mlflow.db``)."""
+
+    model_config = _STRICT
+
+    tracking_uri: str | None = None
+    experiment: str = "bandselect"
+
+
+class ExportSettings(BaseModel):
+    """Composite export: PNG previews, their contrast stretch, acquisitions per export task run."""
+
+    model_config = _STRICT
+
+    previews: bool = True
+    percentiles: tuple[float, float] = (1.0, 99.0)
+    batch_size: int = Field(16, ge=1)
+
+    @field_validator("percentiles")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 <= value[0] < value[1] <= 100.0:
+            raise ValueError("percentiles must satisfy 0 <= low < high <= 100, e.g. [1, 99]")
+        return value
+
+
+class FlowConfig(BaseModel):
+    """Settings shared by the flows.
+
+    Attributes
+    ----------
+    campaign
+        Campaign name (MLflow tag, provenance).
+    store
+        Campaign store (zarr); created from ``archive`` when missing.
+    output
+        Composites store (zarr), one group per acquisition.
+    archive
+        Folder of source cubes to ingest first (read only); ``None``: use the store as it is.
+    work_dir
+        Saved pipelines, plots, PNG previews and the default MLflow store; default: ``<output>.work``
+        next to the output.
+    pipeline
+        Pipeline in the seed's YAML form: a mapping, or the path of a YAML file (with a ``pipeline:``
+        section or ``nodes``/``connections`` at the top); ``None``: :data:`DEFAULT_PIPELINE`.
+        ``input_channels: auto`` / ``num_spectral_bands: auto`` take the campaign's band count.
+    selector
+        Name of the selector node; ``None``: the first band selector of the pipeline.
+    positive_label
+        Which mask class is the target for supervised selectors: ``None`` means labels > 0 are positive
+        (binary masks); an int makes that class positive and every other class negative.
+    lock_timeout_s
+        How long a run waits for another run holding the store/output lock.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str = Field(min_length=1)
+    store: Path
+    output: Path
+    archive: Path | None = None
+    work_dir: Path | None = None
+    pipeline: dict[str, Any] | str | None = None
+    selector: str | None = None
+    positive_label: int | None = Field(None, ge=1)
+    ingest: IngestSettings = IngestSettings()
+    statistics: StatisticsSettings = StatisticsSettings()
+    training: TrainingSettings = TrainingSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    export: ExportSettings = ExportSettings()
+    lock_timeout_s: float = Field(3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _distinct_paths(self) -> FlowConfig:
+        store, output = self.store.expanduser().absolute(), self.output.expanduser().absolute()
+        if store == output:
+            raise ValueError("store and output must be different paths (e.g. store.zarr and composites.zarr)")
+        if self.archive is not None and self.archive.expanduser().absolute() in (store, output):
+            raise ValueError("archive must be the folder of source files, not the store or the output")
+        return self
+
+    @property
+    def resolved_work_dir(self) -> Path:
+        """``work_dir``, or ``<output>.work`` next to the output."""
+        if self.work_dir is not None:
+            return self.work_dir
+        return self.output.with_name(self.output.name.removesuffix(".zarr") + ".work")
+
+    @property
+    def plots_dir(self) -> Path:
+        """Where the run's figures are written."""
+        return self.resolved_work_dir / "plots"
+
+    @property
+    def previews_dir(self) -> Path:
+        """Where the per-acquisition RGB previews are written."""
+        return self.resolved_work_dir / "previews"
+
+    def pipeline_mapping(self) -> dict[str, Any]:
+        """The pipeline as a mapping (read from its YAML file when ``pipeline`` is a path).
+
+        Raises
+        ------
+        ConfigError
+            The YAML file is missing or is not a pipeline mapping.
+        """
+        if self.pipeline is None:
+            return copy.deepcopy(DEFAULT_PIPELINE)
+        if isinstance(self.pipeline, dict):
+            mapping = copy.deepcopy(self.pipeline)
+        else:
+            path = Path(self.pipeline).expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    "pipeline",
+                    expected="a mapping or the path of a pipeline YAML file",
+                    found=f"{self.pipeline!r} (no such file)",
+                    fix="give the path relative to the config file, or inline the nodes/connections",
+                )
+            mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(mapping, dict) and "pipeline" in mapping and "nodes" not in mapping:
+            mapping = mapping["pipeline"]
+        if not isinstance(mapping, dict) or "nodes" not in mapping:
+            raise ConfigError(
+                "pipeline",
+                expected="a mapping with 'nodes' and 'connections' (the seed's YAML form)",
+                found=type(mapping).__name__ if not isinstance(mapping, dict) else f"keys {sorted(mapping)}",
+                fix="see configs/select_bands.yaml",
+            )
+        return mapping
+
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI this run logs to."""
+        from bandselect.tracking import tracking_uri_default
+
+        if self.tracking.tracking_uri:
+            return self.tracking.tracking_uri
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return os.environ["MLFLOW_TRACKING_URI"]
+        return tracking_uri_default(self.resolved_work_dir)
+
+
+class SelectBandsConfig(FlowConfig):
+    """Config of :func:`bandselect.flows.select_bands` (``archive`` optional)."""
+
+
+class ProcessCampaignConfig(FlowConfig):
+    """Config of :func:`bandselect.flows.process_campaign` (``archive`` required: it is watched)."""
+
+    archive: Path  # type: ignore[assignment]
+
+
+ConfigT = TypeVar("ConfigT", bound=FlowConfig)
+
+_PATH_KEYS = ("store", "output", "archive", "work_dir")
+
+
+def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    resolved = dict(data)
+    for key in _PATH_KEYS:
+        value = resolved.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            resolved[key] = str(base / value)
+    pipeline = resolved.get("pipeline")
+    if isinstance(pipeline, str) and not Path(pipeline).expanduser().is_absolute():
+        resolved["pipeline"] = str(base / pipeline)
+    return resolved
+
+
+def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[ConfigT]) -> ConfigT:
+    """Validate a config mapping or YAML file into ``model``.
+
+    Parameters
+    ----------
+    source
+        A mapping, or the path of a YAML file (relative paths inside are relative to the file).
+    model
+        :class:`SelectBandsConfig` or :class:`ProcessCampaignConfig`.
+
+    Raises
+    ------
+    ConfigError
+        Missing file, not YAML, not a mapping, or invalid fields (each one named with what was found).
+    """
+    if isinstance(source, dict):
+        data, where = source, "config"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(
+                f"config {path}",
+                expected="an existing YAML file",
+                found="no such file",
+                fix="check the path; start from configs/select_bands.yaml",
+            )
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise ConfigError(
+                f"config {path}", expected="valid YAML", found=str(error).splitlines()[0],
+                fix="fix the YAML syntax at the line named",
+            ) from error
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"config {path}",
+                expected="a mapping of settings (campaign, store, output, ...)",
+                found=type(data).__name__,
+                fix="start from configs/select_bands.yaml",
+            )
+        data, where = _resolve_relative(data, path.resolve().parent), f"config {path}"
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
+            + (f" (found {item['input']!r})" if item["type"] != "missing" else "")
+            for item in error.errors()
+        )
+        fields = ", ".join(sorted(model.model_fields))
+        raise ConfigError(
+            where,
+            expected=f"a valid {model.__name__} (fields: {fields})",
+            found=problems,
+            fix="correct the fields named above; see configs/select_bands.yaml for every setting",
+        ) from error
+
+
+#: The demo's pipeline: the two-phase recipe (``configs/two_phase.yaml``): a SoftChannelSelector
+#: initialised from the band variances, then trained through an RX detector and a BCE loss against the
+#: anomaly masks, with entropy and diversity regularizers.
+DEMO_PIPELINE: dict[str, Any] = {
+    "nodes": {
+        "selector": {
+            "type": "SoftChannelSelector",
+            "config": {
+                "n_select": 3,
+                "input_channels": "auto",
+                "init_method": "variance",
+                "temperature_init": 5.0,
+                "temperature_min": 0.5,
+                "temperature_decay": 0.9,
+                "hard": False,
+                "seed": 0,
+            },
+        },
+        "entropy_loss": {"type": "SelectorEntropyRegularizer", "config": {"weight": 0.01}},
+        "diversity_loss": {"type": "SelectorDiversityRegularizer", "config": {"weight": 1.0}},
+        "rx": {
+            "type": "RXDetector",
+            "config": {"input_channels": "auto", "background": "batch", "eps": 0.001},
+        },
+        "head": {"type": "ScoreToLogit", "config": {"standardize": True}},
+        "bce": {"type": "AnomalyBCELoss", "config": {"pos_weight": "balanced"}},
+        "auroc": {"type": "AUROC", "config": {"single_class": "nan"}},
+    },
+    "connections": [
+        ["data.cube", "selector.data"],
+        ["selector.selected", "rx.data"],
+        ["selector.weights", "entropy_loss.weights"],
+        ["selector.weights", "diversity_loss.weights"],
+        ["rx.scores", "head.scores"],
+        ["head.logits", "bce.logits"],
+        ["data.mask", "bce.mask"],
+        ["rx.scores", "auroc.scores"],
+        ["data.mask", "auroc.mask"],
+    ],
+}
+
+
+def demo_config(directory: str | os.PathLike[str]) -> SelectBandsConfig:
+    """The config ``bandselect demo`` runs (``configs/demo.yaml`` holds the same settings).
+
+    A synthetic campaign in ``<directory>/campaign.zarr``, composites in ``<directory>/composites.zarr``,
+    plots and previews in ``<directory>/composites.work``, MLflow in ``<directory>/mlflow``; the two-phase
+    pipeline trained for 15 epochs on 32 × 32 patches.
+    """
+    root = Path(directory).resolve()
+    database = root / "mlflow" / "mlflow.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    return SelectBandsConfig(
+        campaign="demo",
+        store=root / "campaign.zarr",
+        output=root / "composites.zarr",
+        pipeline=copy.deepcopy(DEMO_PIPELINE),
+        statistics=StatisticsSettings(n_bins=512),
+        training=TrainingSettings(epochs=15, patch_size=32, batch_size=4, batches_per_epoch=8),
+        tracking=TrackingSettings(tracking_uri=f"sqlite:///{database}", experiment="bandselect-demo"),
+    )

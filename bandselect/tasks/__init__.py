@@ -1,0 +1,36 @@
+"""Prefect tasks: thin, typed wrappers over the library (each body is testable with ``task.fn(...)``).
+
+Tasks pass store paths and small results (ids, summaries, histories), never cubes.
+"""
+
+from __future__ import annotations
+
+from bandselect.tasks.export import ExportRecord, export_composites
+from bandselect.tasks.ingest import IngestReport, ingest_archive
+from bandselect.tasks.selection import (
+    PipelineState,
+    SelectionSummary,
+    TrainingOutcome,
+    describe_selection,
+    initialise_selectors,
+    train_selectors,
+)
+from bandselect.tasks.statistics import StatisticsSummary, update_statistics
+from bandselect.tasks.tracking import draw_plots, log_flow_run
+
+__all__ = [
+    "ExportRecord",
+    "IngestReport",
+    "PipelineState",
+    "SelectionSummary",
+    "StatisticsSummary",
+    "TrainingOutcome",
+    "describe_selection",
+    "draw_plots",
+    "export_composites",
+    "ingest_archive",
+    "initialise_selectors",
+    "log_flow_run",
+    "train_selectors",
+    "update_statistics",
+]
