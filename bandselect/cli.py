@@ -12,12 +12,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bandselect.errors import BandSelectError
 from bandselect.names import VAR_MASK, VAR_VALID
 from bandselect.spectral import sensor_range
+
+if TYPE_CHECKING:
+    from bandselect.flows import FlowSummary
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2
@@ -32,7 +36,8 @@ wavelengths in nm, optional label mask). Typical use:
   bandselect ingest scenes/ --store campaign.zarr     # ENVI, .npz, .npy or .mat files or folders
   bandselect info campaign.zarr                       # what is in a store
   bandselect synth synth.zarr --acquisitions 4 --height 512 --width 512
-  bandselect demo                                     # a small synthetic campaign under .demo/
+  bandselect demo                                     # select bands on a synthetic campaign (.demo/)
+  bandselect run configs/select_bands.yaml            # the select-bands flow from a YAML config
 """
 
 
@@ -46,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(subparsers)
     _add_synth(subparsers)
     _add_demo(subparsers)
+    _add_run(subparsers)
     _add_servers(subparsers)
     return parser
 
@@ -215,32 +221,130 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- demo ------------------------------------------------------------------------------------------------
+# -- demo / run ------------------------------------------------------------------------------------------
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the demo on a small synthetic campaign under .demo/",
-        description="Write a small synthetic campaign under .demo/ (or --dir) and summarise it.",
+        help="run the select-bands flow on a small synthetic campaign under .demo/ (no servers)",
+        description="Write a small synthetic campaign under .demo/ (or --dir) and run the select-bands flow "
+        "on it: Prefect's ephemeral API (PREFECT_HOME defaults to DIR/prefect), MLflow in sqlite under "
+        "DIR/mlflow, Dask in process. Prints where the results are and the selected bands.",
     )
     parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="output folder (default .demo)")
     parser.set_defaults(func=_cmd_demo)
 
 
+def _add_run(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the select-bands flow (or process-campaign) from a YAML config",
+        description="Run a flow from a YAML config (see configs/select_bands.yaml; relative paths are "
+        "relative to the config file). Without servers configured (PREFECT_API_URL, MLFLOW_TRACKING_URI) it "
+        "uses Prefect's ephemeral API and a sqlite MLflow store in the work folder.",
+    )
+    parser.add_argument("config", type=Path, metavar="CONFIG.yaml", help="flow config")
+    parser.add_argument(
+        "--flow",
+        choices=("select-bands", "process-campaign"),
+        default="select-bands",
+        help="which flow (default select-bands; process-campaign needs `archive:`)",
+    )
+    parser.set_defaults(func=_cmd_run)
+
+
+def _flow_environment(prefect_home: Path) -> None:
+    """Quiet, local defaults for the embedded mode; never overrides what the user set."""
+    import os
+
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
+        prefect_home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(prefect_home.resolve())  # must be set before prefect is imported
+
+
+def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> None:
+    selection = summary.selection
+    exported = ", ".join(f"{count} {status}" for status, count in summary.exported.items() if count)
+    bands = ", ".join(
+        f"{index} ({wavelength:.0f} nm)"
+        for index, wavelength in zip(selection.indices, selection.wavelengths_nm, strict=True)
+    )
+    rgb = ", ".join(
+        f"{channel} {wavelength:.0f} nm"
+        for channel, wavelength in zip("RGB", selection.rgb_wavelengths_nm, strict=True)
+    )
+    how = "statistical initialisation + gradient training" if summary.trained else "statistics"
+    lines = [
+        "",
+        f"selected bands ({selection.selector}: {selection.selector_type}, {how}): {bands}",
+        f"composite channels: {rgb}",
+    ]
+    if planted:
+        lines.append(planted)
+    if summary.ingest is not None and summary.ingest.failures:
+        lines.append(f"skipped {len(summary.ingest.failures)} unreadable archive files:")
+        lines.extend(f"  {f.path}: {f.error_type}: {f.message}" for f in summary.ingest.failures)
+    lines += [
+        "",
+        f"campaign store:   {summary.store}  ({len(summary.acquisition_ids)} acquisitions)",
+        f"composites:       {summary.output}  ({exported})",
+    ]
+    if summary.previews_dir:
+        lines.append(f"RGB previews:     {summary.previews_dir}/<acquisition>.png")
+    lines.append("plots:            " + ("\n                  ".join(summary.plots) or "none"))
+    lines += [
+        f"MLflow:           {summary.tracking_uri}",
+        f"  experiment {summary.experiment!r}, run {summary.mlflow_run_id}",
+    ]
+    if summary.tracking_uri.startswith("sqlite:"):
+        lines.append(f"  browse:  .venv/bin/mlflow ui --backend-store-uri {summary.tracking_uri}")
+        lines.append("           then open http://127.0.0.1:5000 (runs are under 'Model training')")
+    if summary.flow_run_id:
+        lines.append(f"Prefect flow run: {summary.flow_run_id}")
+    print("\n".join(lines))
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    _flow_environment(directory / "prefect")
+    from bandselect.flows import select_bands
+    from bandselect.flows.config import demo_config
     from bandselect.names import ATTR_DISCRIMINATIVE_BANDS
     from bandselect.synthetic import write_campaign
 
-    store = Path(args.dir) / "campaign.zarr"
-    print(f"writing a synthetic campaign to {store} ...")
-    campaign = write_campaign(store, n_acquisitions=3, height=96, width=128, seed=0, anomaly_fraction=0.01)
-    print(campaign_summary(store))
+    config = demo_config(directory)
+    print(f"writing a synthetic campaign to {config.store} ...")
+    campaign = write_campaign(
+        config.store, n_acquisitions=3, height=96, width=128, seed=0, anomaly_fraction=0.01
+    )
+    print(campaign_summary(config.store))
     first = campaign.open(campaign.ids()[0])
     bands = list(first.attrs[ATTR_DISCRIMINATIVE_BANDS])
     wavelengths = first["wavelength"].values[bands]
-    print(
-        "planted answer: anomalies differ in bands "
-        + ", ".join(f"{b} ({w:.0f} nm)" for b, w in zip(bands, wavelengths, strict=True))
+    planted = "planted answer: anomalies differ in bands " + ", ".join(
+        f"{b} ({w:.0f} nm)" for b, w in zip(bands, wavelengths, strict=True)
     )
+    print("running the select-bands flow (Prefect ephemeral API; the first start takes ~15 s) ...")
+    summary = select_bands(config)
+    _print_flow_summary(summary, planted)
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    _flow_environment(Path(args.config).resolve().parent / ".prefect")
+    from bandselect.flows import ProcessCampaignConfig, SelectBandsConfig, load_config
+
+    if args.flow == "process-campaign":
+        from bandselect.flows import process_campaign
+
+        summary = process_campaign(load_config(args.config, ProcessCampaignConfig))
+    else:
+        from bandselect.flows import select_bands
+
+        summary = select_bands(load_config(args.config, SelectBandsConfig))
+    _print_flow_summary(summary)
     return EXIT_OK
 
 
