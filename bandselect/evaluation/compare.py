@@ -1,0 +1,709 @@
+"""Compare band selectors on one labelled scene: fit on a spatial train part, score the held-out part.
+
+:func:`compare_selections` is the library half of the ``compare_selectors`` flow (no Prefect, no MLflow):
+
+1. The scene is cut into a grid of contiguous blocks; a fraction of the blocks is held out for testing
+   (:func:`bandselect.evaluation.spatial_block_split`, drawn so both classes are on both sides).
+2. Every selector is fitted on the **train blocks only**. The train blocks are stacked as a batch
+   ``(B, h, w, C)`` of equal-size tiles (each cropped to the smallest block, which drops at most one row
+   and one column of a block), so selectors that look at spatial structure (``HighContrastBandSelector``)
+   see real neighbourhoods and supervised selectors see only training labels.
+3. The selected bands are scored on the **test blocks** by the measures in :data:`MEASURES`.
+4. Baselines under the same measures: all bands, and ``n_random_draws`` random draws of ``k`` bands
+   (mean ± standard deviation) for every ``k`` used by a selector.
+5. Band stability per selector (:func:`bandselect.evaluation.band_stability`): bootstrap over the train
+   tiles (each resample draws as many tiles, with replacement, and refits the selector), with the
+   instability flag. The "full data" selection of the stability result is the selection that was scored.
+
+A selector whose wavelength targets or windows the sensor does not cover raises
+:class:`~bandselect.errors.WavelengthError`; its row stays in the leaderboard with the status
+``"not applicable: <message>"`` and no scores (never a silent skip). Every other error propagates.
+
+Selector choices of the default set (see :func:`default_selector_specs`): ``SoftChannelSelector`` is taken
+as its **variance initialisation, hard top-k** (the bands its statistical initialisation ranks first,
+deterministic and label-free); gradient training needs a downstream loss and belongs to the two-phase
+training flow, whose selection can be compared by giving its bands to a fixed selector. ``TopKIndices``
+is a utility node, not a selector, and is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from bandselect.errors import ConfigError, LabelError, ShapeError, WavelengthError
+from bandselect.evaluation.metrics import (
+    logistic_auroc,
+    logistic_holdout_auroc,
+    random_band_baseline,
+    rx_auroc,
+)
+from bandselect.evaluation.split import SpatialSplit, block_grid, spatial_block_split
+from bandselect.evaluation.stability import StabilityResult, band_stability
+from bandselect.spectral import validate_wavelengths
+
+__all__ = [
+    "MEASURES",
+    "MEASURE_LABELS",
+    "SELECTOR_TYPES",
+    "STATUS_OK",
+    "Leaderboard",
+    "LeaderboardRow",
+    "SelectionOutcome",
+    "SelectorSpec",
+    "SplitSettings",
+    "StabilitySettings",
+    "compare_selections",
+    "default_selector_specs",
+    "select_bands",
+]
+
+#: Measures, in leaderboard order; the first is the one rows are ranked by.
+MEASURES: tuple[str, ...] = ("logistic_auroc", "rx_auroc", "logistic_holdout_auroc")
+MEASURE_LABELS: Mapping[str, str] = {
+    "logistic_auroc": "logistic regression, 5-fold CV within the test blocks",
+    "rx_auroc": "RX detector on the test blocks, background from train negatives",
+    "logistic_holdout_auroc": "logistic regression fitted on train blocks, scored on test blocks",
+}
+#: Node types a comparison accepts (``TopKIndices`` and the regularizers are not selectors).
+SELECTOR_TYPES: tuple[str, ...] = (
+    "SoftChannelSelector",
+    "BaselineFalseRGBSelector",
+    "CIRFalseColorSelector",
+    "HighContrastBandSelector",
+    "SupervisedCIRBandSelector",
+    "SupervisedWindowedFalseRGBSelector",
+    "SupervisedFullSpectrumBandSelector",
+)
+STATUS_OK = "ok"
+NOT_APPLICABLE = "not applicable"
+_SUPERVISED = {
+    "SupervisedCIRBandSelector",
+    "SupervisedWindowedFalseRGBSelector",
+    "SupervisedFullSpectrumBandSelector",
+}
+
+
+@dataclass(frozen=True)
+class SelectorSpec:
+    """A selector to compare: a registered node type and its constructor arguments.
+
+    ``num_spectral_bands`` (supervised selectors) and ``input_channels`` (``SoftChannelSelector``) are
+    filled in from the cube when absent.
+    """
+
+    type: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in SELECTOR_TYPES:
+            hint = (
+                "TopKIndices is a utility that turns weights into indices, not a selector; "
+                if self.type == "TopKIndices"
+                else ""
+            )
+            raise ConfigError(
+                f"selector type {self.type!r}",
+                expected=f"one of {', '.join(SELECTOR_TYPES)}",
+                found=repr(self.type),
+                fix=hint + "use one of the listed selector types",
+            )
+        if not isinstance(self.config, Mapping):
+            raise ConfigError(
+                f"config of selector type {self.type}",
+                expected="a mapping of constructor arguments",
+                found=type(self.config).__name__,
+                fix="write config as {name: value}",
+            )
+
+
+def default_selector_specs(k: int = 3) -> dict[str, SelectorSpec]:
+    """Every seed selector that applies to a labelled scene, with ``k`` bands where it is configurable.
+
+    Returns
+    -------
+    dict of str to SelectorSpec
+        Names (as shown in the leaderboard) to specs: the variance-initialised ``SoftChannelSelector``
+        (hard top-``k``), true-colour and CIR fixed wavelengths, high contrast, and the three supervised
+        selectors with ``criterion="mrmr"`` and ``criterion="separability"``.
+    """
+    specs = {
+        "soft_variance_topk": SelectorSpec("SoftChannelSelector", {"n_select": k, "init_method": "variance"}),
+        "baseline_rgb": SelectorSpec("BaselineFalseRGBSelector"),
+        "cir_false_color": SelectorSpec("CIRFalseColorSelector"),
+        "high_contrast": SelectorSpec("HighContrastBandSelector"),
+    }
+    for criterion in ("mrmr", "separability"):
+        specs[f"supervised_cir_{criterion}"] = SelectorSpec(
+            "SupervisedCIRBandSelector", {"criterion": criterion}
+        )
+        specs[f"supervised_windowed_rgb_{criterion}"] = SelectorSpec(
+            "SupervisedWindowedFalseRGBSelector", {"criterion": criterion}
+        )
+        specs[f"supervised_full_{criterion}"] = SelectorSpec(
+            "SupervisedFullSpectrumBandSelector", {"criterion": criterion, "k": k}
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """The spatial train/test split: a ``n_blocks`` grid, ``test_fraction`` of the blocks held out."""
+
+    n_blocks: tuple[int, int] = (4, 4)
+    test_fraction: float = 0.25
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StabilitySettings:
+    """Band stability bootstrap (see :func:`~bandselect.evaluation.band_stability`); 0 resamples skip it."""
+
+    n_bootstrap: int = 20
+    tolerance_bands: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SelectionOutcome:
+    """Bands chosen by one selector: all picks (pick order) and the three shown as R, G, B."""
+
+    indices: np.ndarray
+    rgb_indices: np.ndarray
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One leaderboard entry: a selector (``kind="selector"``) or a baseline (``"all_bands"``, ``"random"``).
+
+    ``scores`` maps each measure to its value (NaN when not applicable); ``scores_std`` holds the standard
+    deviation over draws for the random baseline. ``status`` is ``"ok"`` or
+    ``"not applicable: <error message>"``.
+    """
+
+    name: str
+    kind: str
+    status: str
+    scores: Mapping[str, float]
+    selector_type: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    indices: tuple[int, ...] = ()
+    wavelengths_nm: tuple[float, ...] = ()
+    rgb_indices: tuple[int, ...] = ()
+    scores_std: Mapping[str, float] = field(default_factory=dict)
+    stability: StabilityResult | None = None
+
+    @property
+    def applicable(self) -> bool:
+        """Whether the row has scores (its selector ran on this sensor)."""
+        return self.status == STATUS_OK
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """Outcome of :func:`compare_selections`.
+
+    Attributes
+    ----------
+    rows
+        Applicable rows best first by ``measures[0]`` (selectors and baselines together), then the
+        rows that are not applicable.
+    measures
+        The measures, ranking measure first.
+    wavelengths_nm
+        ``(C,)`` band centres of the scene.
+    split
+        The train/test pixel masks.
+    summary
+        Pixel and positive counts of each part, the split and stability settings.
+    """
+
+    rows: tuple[LeaderboardRow, ...]
+    measures: tuple[str, ...]
+    wavelengths_nm: np.ndarray
+    split: SpatialSplit
+    summary: Mapping[str, Any]
+
+    def row(self, name: str) -> LeaderboardRow:
+        """The row called ``name``."""
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise ConfigError(
+            "leaderboard row",
+            expected=f"one of {[r.name for r in self.rows]}",
+            found=repr(name),
+            fix="use a selector or baseline name from the comparison",
+        )
+
+    @property
+    def selector_rows(self) -> list[LeaderboardRow]:
+        """The selector rows (applicable or not), in leaderboard order."""
+        return [row for row in self.rows if row.kind == "selector"]
+
+    def records(self) -> list[dict[str, Any]]:
+        """JSON-able rows (``leaderboard.json``): rank, name, kind, status, bands, scores, stability."""
+        records = []
+        rank = 0
+        for row in self.rows:
+            if row.kind == "selector" and row.applicable:
+                rank += 1
+            record: dict[str, Any] = {
+                "rank": rank if row.kind == "selector" and row.applicable else None,
+                "name": row.name,
+                "kind": row.kind,
+                "selector_type": row.selector_type,
+                "status": row.status,
+                "bands": list(row.indices),
+                "wavelengths_nm": [round(w, 2) for w in row.wavelengths_nm],
+            }
+            for measure in self.measures:
+                record[measure] = _json_float(row.scores.get(measure, math.nan))
+                if row.kind == "random":
+                    record[f"{measure}_std"] = _json_float(row.scores_std.get(measure, math.nan))
+            stability = row.stability
+            record["stability_index"] = None if stability is None else round(stability.score, 4)
+            record["unstable"] = None if stability is None else stability.unstable
+            record["stability_reason"] = None if stability is None else stability.reason
+            records.append(record)
+        return records
+
+    def table(self) -> tuple[list[str], list[list[Any]]]:
+        """Columns and display rows (bands as text, NaN as empty) for HTML/Prefect tables and CSV."""
+        columns = ["rank", "name", "kind", "status", "bands", "wavelengths (nm)", *self.measures]
+        columns += ["stability index", "unstable"]
+        rows = []
+        for record in self.records():
+            scores = []
+            for measure in self.measures:
+                value = record[measure]
+                if value is not None and f"{measure}_std" in record and record[f"{measure}_std"] is not None:
+                    scores.append(f"{value:.4f} ± {record[f'{measure}_std']:.4f}")
+                else:
+                    scores.append("" if value is None else round(value, 4))
+            rows.append(
+                [
+                    "" if record["rank"] is None else record["rank"],
+                    record["name"],
+                    record["kind"],
+                    record["status"],
+                    " ".join(str(b) for b in record["bands"]),
+                    " ".join(f"{w:.0f}" for w in record["wavelengths_nm"]),
+                    *scores,
+                    "" if record["stability_index"] is None else record["stability_index"],
+                    "" if record["unstable"] is None else record["unstable"],
+                ]
+            )
+        return columns, rows
+
+    def to_json(self) -> str:
+        """``{"measures": [...], "summary": {...}, "rows": records()}`` as indented JSON."""
+        return json.dumps(
+            {"measures": list(self.measures), "summary": dict(self.summary), "rows": self.records()}, indent=2
+        )
+
+    def to_csv(self) -> str:
+        """The :meth:`table` as CSV text."""
+        columns, rows = self.table()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return buffer.getvalue()
+
+    def chart_rows(self, measure: str | None = None) -> list[dict[str, Any]]:
+        """Rows for :func:`bandselect.reports.plot_leaderboard` (applicable rows only)."""
+        measure = measure or self.measures[0]
+        rows = []
+        for row in self.rows:
+            if not row.applicable:
+                continue
+            entry: dict[str, Any] = {"name": row.name, "kind": row.kind, measure: row.scores[measure]}
+            if row.kind == "random":
+                entry[f"{measure}_std"] = row.scores_std[measure]
+            rows.append(entry)
+        return rows
+
+
+def _json_float(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+# -- selecting -------------------------------------------------------------------------------------------
+def _build(spec: SelectorSpec, n_bands: int) -> Any:
+    from bandselect.pipeline.registry import get_node_class
+
+    config = dict(spec.config)
+    if spec.type in _SUPERVISED:
+        config.setdefault("num_spectral_bands", n_bands)
+    elif spec.type == "SoftChannelSelector":
+        config.setdefault("input_channels", n_bands)
+        if config.get("init_method", "uniform") != "variance":
+            raise ConfigError(
+                "SoftChannelSelector in a comparison",
+                expected="init_method='variance' (compared as its variance initialisation, hard top-k)",
+                found=f"init_method={config.get('init_method', 'uniform')!r}: untrained uniform logits "
+                "would pick the first k bands",
+                fix="set init_method: variance, or compare a trained selection through a fixed selector",
+            )
+    cls = get_node_class(spec.type)
+    try:
+        return cls(**config)
+    except TypeError as error:
+        raise ConfigError(
+            f"config of {spec.type}",
+            expected="the selector's constructor arguments",
+            found=f"{sorted(config)} ({error})",
+            fix=f"see help(bandselect.selectors.{spec.type})",
+        ) from error
+
+
+def select_bands(
+    spec: SelectorSpec, cube: np.ndarray, mask: np.ndarray, wavelengths_nm: np.ndarray
+) -> SelectionOutcome:
+    """Fit one selector on a batch of tiles and return its bands.
+
+    Parameters
+    ----------
+    spec
+        The selector.
+    cube
+        ``(B, H, W, C)`` or ``(H, W, C)`` float tiles.
+    mask
+        Binary labels of the same pixels, ``(B, H, W)`` or ``(H, W)``; only supervised selectors use them.
+    wavelengths_nm
+        ``(C,)`` band centres.
+
+    Returns
+    -------
+    SelectionOutcome
+        All picks (pick order) and the R, G, B bands of the selector's own composite. For
+        ``SoftChannelSelector`` (variance initialisation, hard top-k) the picks are sorted by weight and
+        the composite shows the three heaviest bands with the longest wavelength as red.
+
+    Raises
+    ------
+    WavelengthError
+        The sensor does not cover the selector's targets or windows.
+    """
+    array = np.asarray(cube, dtype=np.float32)
+    labels = np.asarray(mask)
+    if array.ndim == 3:
+        array, labels = array[None], labels[None]
+    node = _build(spec, array.shape[-1])
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    wl = torch.from_numpy(np.asarray(wavelengths_nm, dtype=np.float64))
+    if spec.type == "SoftChannelSelector":
+        from bandselect.selectors import TopKIndices
+
+        node.fit(tensor)
+        weights = node.get_selection_weights(hard=False).to(torch.float64)
+        picks = TopKIndices(k=node.n_select).forward(weights=weights)["indices"].numpy()
+        if picks.size < 3:
+            raise ConfigError(
+                "SoftChannelSelector in a comparison",
+                expected="n_select >= 3 (three bands make the composite)",
+                found=f"n_select={picks.size}",
+                fix="set n_select: 3",
+            )
+        rgb = np.sort(picks[:3])[::-1]
+        return SelectionOutcome(indices=picks.astype(np.int64), rgb_indices=rgb.astype(np.int64))
+    if getattr(node, "requires_initial_fit", False):
+        node.fit(tensor, torch.from_numpy(labels > 0), wl)
+    band_info = node.forward(cube=tensor, wavelengths=wl)["band_info"]
+    picks = np.asarray(band_info.get("selected_indices", band_info["band_indices"]), dtype=np.int64)
+    return SelectionOutcome(indices=picks, rgb_indices=np.asarray(band_info["band_indices"], dtype=np.int64))
+
+
+def _tiles(
+    cube: np.ndarray, labels: np.ndarray, blocks: np.ndarray, chosen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chosen blocks as a batch of equal tiles, each cropped to the smallest chosen block."""
+    boxes = []
+    for block in chosen:
+        rows, columns = np.nonzero(blocks == block)
+        boxes.append(
+            (rows.min(), columns.min(), rows.max() + 1 - rows.min(), columns.max() + 1 - columns.min())
+        )
+    height = min(box[2] for box in boxes)
+    width = min(box[3] for box in boxes)
+    tile_cubes = [cube[y : y + height, x : x + width] for y, x, _, _ in boxes]
+    tile_labels = [labels[y : y + height, x : x + width] for y, x, _, _ in boxes]
+    return np.stack(tile_cubes), np.stack(tile_labels)
+
+
+def _binary(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    labels = np.asarray(mask)
+    if labels.ndim == 3 and labels.shape[2] == 1:
+        labels = labels[..., 0]
+    if labels.shape != shape:
+        raise ShapeError(
+            "mask",
+            expected=f"shape {shape} (one label per pixel)",
+            found=f"shape {labels.shape}",
+            fix="pass (H, W)",
+        )
+    values = np.unique(labels)
+    if labels.dtype != bool and not set(values.tolist()) <= {0, 1}:
+        raise LabelError(
+            "mask",
+            expected="binary labels (0 negative, 1 positive)",
+            found=f"labels {values.tolist()[:10]}",
+            fix="pass one class against the rest: mask == label",
+        )
+    return labels.astype(bool)
+
+
+def _measure_functions(
+    split: SpatialSplit, positive: np.ndarray, folds: int, seed: int
+) -> dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]]:
+    train, test = split.train, split.test
+
+    def rx(cube: np.ndarray, mask: np.ndarray, indices: np.ndarray | None) -> float:
+        return rx_auroc(cube, mask, indices, background=train & ~positive, evaluate=test)
+
+    def logistic(cube: np.ndarray, mask: np.ndarray, indices: np.ndarray | None) -> float:
+        return logistic_auroc(cube[test], mask[test], indices, folds=folds, seed=seed)
+
+    def holdout(cube: np.ndarray, mask: np.ndarray, indices: np.ndarray | None) -> float:
+        return logistic_holdout_auroc(cube, mask, indices, train, test)
+
+    return {"rx_auroc": rx, "logistic_auroc": logistic, "logistic_holdout_auroc": holdout}
+
+
+def compare_selections(
+    cube: np.ndarray,
+    mask: np.ndarray,
+    wavelengths: Sequence[float] | np.ndarray,
+    selectors: Mapping[str, SelectorSpec | Mapping[str, Any]],
+    *,
+    split: SplitSettings | None = None,
+    measures: Sequence[str] = MEASURES,
+    n_random_draws: int = 20,
+    folds: int = 5,
+    stability: StabilitySettings | None = None,
+    seed: int = 0,
+) -> Leaderboard:
+    """Fit each selector on the train blocks of a spatial split and score its bands on the test blocks.
+
+    Parameters
+    ----------
+    cube
+        ``(H, W, C)`` scene.
+    mask
+        ``(H, W)`` binary labels (``mask == label`` for one class of a multi-class scene).
+    wavelengths
+        ``(C,)`` band centres in nm.
+    selectors
+        Leaderboard name → :class:`SelectorSpec` (or a mapping ``{"type": ..., "config": {...}}``).
+    split
+        Block grid, held-out fraction and seed of the split (default ``SplitSettings()``).
+    measures
+        Names from :data:`MEASURES`; the first ranks the rows.
+    n_random_draws
+        Draws of the random baseline (one baseline per distinct ``k`` of the selections).
+    folds
+        Folds of the cross-validated logistic AUROC; the test blocks need ``folds`` positive pixels.
+    stability
+        Bootstrap settings; ``StabilitySettings(n_bootstrap=0)`` skips stability.
+    seed
+        Seed of the random draws and of the cross-validation folds.
+
+    Returns
+    -------
+    Leaderboard
+
+    Raises
+    ------
+    ConfigError
+        Unknown measure or selector type, bad names, bad selector arguments.
+    LabelError
+        Labels that are not binary, or a split that leaves fewer than ``folds`` positives in the test part.
+    """
+    split = split or SplitSettings()
+    stability = stability or StabilitySettings()
+    array = np.asarray(cube)
+    if array.ndim != 3:
+        raise ShapeError("cube", expected="(H, W, C)", found=f"shape {array.shape}", fix="pass one scene")
+    array = array.astype(np.float32, copy=False)
+    height, width, n_bands = array.shape
+    wavelengths_nm = validate_wavelengths(wavelengths, n_bands)
+    positive = _binary(mask, (height, width))
+    measures = tuple(measures)
+    unknown = [m for m in measures if m not in MEASURES]
+    if not measures or unknown:
+        raise ConfigError(
+            "measures",
+            expected=f"a non-empty subset of {MEASURES}",
+            found=list(measures),
+            fix="drop unknown names",
+        )
+    specs = {str(name): _as_spec(name, spec) for name, spec in selectors.items()}
+    if not specs:
+        raise ConfigError(
+            "selectors", expected="at least one selector", found="none", fix="name some selectors"
+        )
+
+    spatial = spatial_block_split(
+        height,
+        width,
+        n_blocks=split.n_blocks,
+        test_fraction=split.test_fraction,
+        seed=split.seed,
+        mask=positive,
+    )
+    test_positives = int(np.count_nonzero(positive & spatial.test))
+    if (
+        "logistic_auroc" in measures
+        and min(test_positives, int(np.count_nonzero(~positive & spatial.test))) < folds
+    ):
+        raise LabelError(
+            "test blocks",
+            expected=f"at least {folds} positive and {folds} negative pixels ({folds}-fold cross-validation)",
+            found=f"{test_positives} positive pixels in the test blocks",
+            fix="raise split.test_fraction, change split.seed, or lower folds",
+        )
+    blocks = block_grid(height, width, n_blocks=split.n_blocks)
+    train_blocks = np.unique(blocks[spatial.train])
+    train_cube, train_labels = _tiles(array, positive, blocks, train_blocks)
+    if not train_labels.any():
+        raise LabelError(
+            "train blocks",
+            expected="positive pixels inside the train tiles",
+            found="none after cropping the blocks to equal tiles",
+            fix="change split.seed or split.n_blocks",
+        )
+    functions = _measure_functions(spatial, positive, folds, seed)
+    tiles = [(train_cube[i], train_labels[i]) for i in range(train_cube.shape[0])]
+
+    rows: list[LeaderboardRow] = []
+    ks: set[int] = set()
+    for name, spec in specs.items():
+        try:
+            outcome = select_bands(spec, train_cube, train_labels, wavelengths_nm)
+        except WavelengthError as error:
+            rows.append(
+                LeaderboardRow(
+                    name=name,
+                    kind="selector",
+                    status=f"{NOT_APPLICABLE}: {error}",
+                    scores={m: math.nan for m in measures},
+                    selector_type=spec.type,
+                    config=dict(spec.config),
+                )
+            )
+            continue
+        ks.add(int(outcome.indices.size))
+        scores = {m: functions[m](array, positive, outcome.indices) for m in measures}
+        stability_result = None
+        if stability.n_bootstrap > 0:
+            # Bootstrap over the train tiles the selector was fitted on, so the "full data" picks of the
+            # stability result are the very bands scored in the leaderboard.
+            stability_result = band_stability(
+                _select_function(spec),
+                tiles,
+                None,
+                wavelengths_nm,
+                n_bootstrap=stability.n_bootstrap,
+                seed=stability.seed,
+                tolerance_bands=stability.tolerance_bands,
+            )
+        rows.append(
+            LeaderboardRow(
+                name=name,
+                kind="selector",
+                status=STATUS_OK,
+                scores=scores,
+                selector_type=spec.type,
+                config=dict(spec.config),
+                indices=tuple(int(i) for i in outcome.indices),
+                wavelengths_nm=tuple(float(wavelengths_nm[i]) for i in outcome.indices),
+                rgb_indices=tuple(int(i) for i in outcome.rgb_indices),
+                stability=stability_result,
+            )
+        )
+    rows.append(
+        LeaderboardRow(
+            name=f"all bands ({n_bands})",
+            kind="all_bands",
+            status=STATUS_OK,
+            scores={m: functions[m](array, positive, None) for m in measures},
+        )
+    )
+    for k in sorted(ks):
+        results = {
+            m: random_band_baseline(
+                array, positive, k, n_draws=n_random_draws, seed=seed, measure=functions[m]
+            )
+            for m in measures
+        }
+        rows.append(
+            LeaderboardRow(
+                name=f"random {k} bands ({n_random_draws} draws)",
+                kind="random",
+                status=STATUS_OK,
+                scores={m: result.mean for m, result in results.items()},
+                scores_std={m: result.std for m, result in results.items()},
+            )
+        )
+    primary = measures[0]
+    ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[primary])
+    ordered += [row for row in rows if not row.applicable]
+    summary = {
+        "height": height,
+        "width": width,
+        "n_bands": n_bands,
+        "train_pixels": int(spatial.train.sum()),
+        "test_pixels": int(spatial.test.sum()),
+        "train_positives": int(np.count_nonzero(positive & spatial.train)),
+        "test_positives": test_positives,
+        "train_tiles": [int(s) for s in train_cube.shape[:3]],
+        "split": {"n_blocks": list(split.n_blocks), "test_fraction": split.test_fraction, "seed": split.seed},
+        "stability": {
+            "n_bootstrap": stability.n_bootstrap,
+            "tolerance_bands": stability.tolerance_bands,
+            "seed": stability.seed,
+        },
+        "folds": folds,
+        "n_random_draws": n_random_draws,
+        "measure_labels": {m: MEASURE_LABELS[m] for m in measures},
+    }
+    return Leaderboard(
+        rows=tuple(ordered), measures=measures, wavelengths_nm=wavelengths_nm, split=spatial, summary=summary
+    )
+
+
+def _as_spec(name: object, spec: SelectorSpec | Mapping[str, Any]) -> SelectorSpec:
+    text = str(name)
+    if not text or text.startswith(("all bands", "random ")):
+        raise ConfigError(
+            f"selector name {text!r}",
+            expected="a non-empty name other than the baselines' ('all bands ...', 'random ...')",
+            found=repr(text),
+            fix="rename the selector",
+        )
+    if isinstance(spec, SelectorSpec):
+        return spec
+    if isinstance(spec, Mapping) and "type" in spec and set(spec) <= {"type", "config"}:
+        return SelectorSpec(str(spec["type"]), dict(spec.get("config") or {}))
+    raise ConfigError(
+        f"selector {text!r}",
+        expected="a SelectorSpec or a mapping {'type': ..., 'config': {...}}",
+        found=repr(spec),
+        fix="write it as {type: SupervisedFullSpectrumBandSelector, config: {criterion: separability}}",
+    )
+
+
+def _select_function(spec: SelectorSpec) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    def select(cube: np.ndarray, mask: np.ndarray, wavelengths_nm: np.ndarray) -> np.ndarray:
+        return select_bands(spec, cube, mask, wavelengths_nm).indices
+
+    return select

@@ -1,0 +1,338 @@
+"""The ``compare_selectors`` flow: which selector should I use on this labelled scene, and how sure is it?
+
+One pydantic config (loadable from YAML, see ``configs/compare_selectors.yaml``) names the scene, the
+class to detect, the selectors with their configs, the spatial split and the stability bootstrap. The
+flow fits every selector on the train blocks, scores it on the held-out blocks
+(:func:`bandselect.evaluation.compare.compare_selections`), and logs **one parent MLflow run** (tagged
+with the Prefect flow run and the campaign) with **one child run per selector**. The leaderboard goes to
+MLflow (``leaderboard.json``, ``leaderboard.csv``, ``plots/leaderboard*.png``), to Prefect (a table
+artifact) and to the output folder; ``bandselect report PARENT_RUN_ID`` turns the run into an HTML page.
+
+Selectors that do not apply to the sensor (wavelength targets or windows outside its range) stay in the
+leaderboard as ``"not applicable: <message>"``; any other error fails the flow.
+
+Example
+-------
+>>> from bandselect.flows.compare_selectors import CompareSelectorsConfig, compare_selectors
+>>> config = CompareSelectorsConfig.from_yaml("configs/compare_selectors.yaml")  # doctest: +SKIP
+>>> result = compare_selectors(config)                                             # doctest: +SKIP
+>>> result.parent_run_id, result.leaderboard_json                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import flow
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bandselect.errors import ConfigError
+from bandselect.evaluation.compare import MEASURES, SELECTOR_TYPES, default_selector_specs
+
+__all__ = [
+    "CompareSelectorsConfig",
+    "ComparisonResult",
+    "SceneConfig",
+    "SelectorConfig",
+    "SplitConfig",
+    "StabilityConfig",
+    "compare_selectors",
+]
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SceneConfig(_Strict):
+    """The labelled scene: a file (``.npz`` with ``gt``/``mask``, ENVI, ``.mat``) or a campaign store."""
+
+    path: Path
+    acquisition: str | None = None
+    label: int | None = Field(
+        default=None, description="class to detect against the rest; None when the mask is binary"
+    )
+
+
+class SelectorConfig(_Strict):
+    """A selector: registered type and constructor arguments (band counts are filled in from the cube)."""
+
+    type: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SELECTOR_TYPES:
+            raise ValueError(f"unknown selector type {value!r}; expected one of {', '.join(SELECTOR_TYPES)}")
+        return value
+
+
+class SplitConfig(_Strict):
+    """Spatial split: a ``n_blocks`` grid, ``test_fraction`` of the blocks held out, drawn with ``seed``."""
+
+    n_blocks: tuple[int, int] = (4, 4)
+    test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    seed: int = 0
+
+
+class StabilityConfig(_Strict):
+    """Bootstrap over the train tiles (refitting each selector); ``n_bootstrap: 0`` skips stability."""
+
+    n_bootstrap: int = Field(default=20, ge=0)
+    tolerance_bands: int = Field(default=1, ge=0)
+    seed: int = 0
+
+
+class CompareSelectorsConfig(_Strict):
+    """Configuration of :func:`compare_selectors`.
+
+    Attributes
+    ----------
+    scene
+        The labelled scene.
+    campaign
+        Name tagged on the MLflow runs (``bandselect.campaign``); default the scene's file name.
+    k
+        Bands of the selectors whose count is configurable, in the default selector set.
+    selectors
+        Leaderboard name → selector; ``None``: every seed selector that applies
+        (:func:`bandselect.evaluation.compare.default_selector_specs`). Names may hold letters, digits,
+        ``_ . -`` (they become MLflow keys and file names).
+    split, stability
+        Split and bootstrap settings.
+    measures
+        Measures to compute; the first ranks the leaderboard.
+    n_random_draws, folds, seed
+        Random-baseline draws, cross-validation folds, seed of both.
+    experiment
+        MLflow experiment name.
+    tracking_uri
+        MLflow tracking URI; ``None``: ``MLFLOW_TRACKING_URI`` when set, else the embedded store
+        ``sqlite:///<cwd>/.mlflow/mlflow.db``.
+    output_dir
+        Folder for the PNGs, ``leaderboard.json`` and ``leaderboard.csv`` (one subfolder per parent run).
+    """
+
+    scene: SceneConfig
+    campaign: str | None = None
+    k: int = Field(default=3, ge=3)
+    selectors: dict[str, SelectorConfig] | None = None
+    split: SplitConfig = SplitConfig()
+    stability: StabilityConfig = StabilityConfig()
+    measures: tuple[str, ...] = MEASURES
+    n_random_draws: int = Field(default=20, ge=1)
+    folds: int = Field(default=5, ge=2)
+    seed: int = 0
+    experiment: str = "compare-selectors"
+    tracking_uri: str | None = None
+    output_dir: Path = Path(".compare")
+
+    @field_validator("selectors")
+    @classmethod
+    def _names(cls, value: dict[str, SelectorConfig] | None) -> dict[str, SelectorConfig] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("selectors is empty; omit it for the default set or name at least one")
+            bad = [name for name in value if not _NAME_PATTERN.match(name)]
+            if bad:
+                raise ValueError(f"selector names {bad} must match {_NAME_PATTERN.pattern}")
+        return value
+
+    @field_validator("measures")
+    @classmethod
+    def _measures(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [m for m in value if m not in MEASURES]
+        if not value or unknown:
+            raise ValueError(f"measures {list(value)}: expected a non-empty subset of {list(MEASURES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _campaign(self) -> CompareSelectorsConfig:
+        if self.campaign is None:
+            suffix = "" if self.scene.label is None else f"-class{self.scene.label}"
+            object.__setattr__(self, "campaign", f"{self.scene.path.stem}{suffix}")
+        return self
+
+    def resolved_selectors(self) -> dict[str, dict[str, Any]]:
+        """The selectors to run as ``{name: {"type": ..., "config": {...}}}`` (defaults expanded)."""
+        if self.selectors is not None:
+            return {name: {"type": s.type, "config": dict(s.config)} for name, s in self.selectors.items()}
+        return {
+            name: {"type": s.type, "config": dict(s.config)}
+            for name, s in default_selector_specs(self.k).items()
+        }
+
+    @classmethod
+    def from_yaml(cls, path_or_text: str | os.PathLike[str]) -> CompareSelectorsConfig:
+        """Load from a YAML file (or YAML text), with ``yaml.safe_load``; paths stay relative to the cwd.
+
+        Raises
+        ------
+        ConfigError
+            Unreadable YAML or a config that does not validate; the message lists every problem.
+        """
+        candidate = Path(path_or_text) if not str(path_or_text).lstrip().startswith("{") else None
+        if candidate is not None and "\n" not in str(path_or_text) and candidate.suffix in {".yaml", ".yml"}:
+            if not candidate.is_file():
+                raise ConfigError(
+                    f"compare_selectors config {candidate}",
+                    expected="an existing YAML file",
+                    found="none",
+                    fix="check the path",
+                )
+            text = candidate.read_text(encoding="utf-8")
+            where = str(candidate)
+        else:
+            text, where = str(path_or_text), "YAML text"
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(
+                f"compare_selectors config ({where})",
+                expected="valid YAML",
+                found=str(error),
+                fix="fix the YAML",
+            ) from error
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"compare_selectors config ({where})",
+                expected="a mapping with at least scene: {path: ...}",
+                found=type(data).__name__,
+                fix="see configs/compare_selectors.yaml",
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+            )
+            raise ConfigError(
+                f"compare_selectors config ({where})",
+                expected="a valid configuration",
+                found=problems,
+                fix="see configs/compare_selectors.yaml",
+            ) from error
+
+
+class ComparisonResult(BaseModel):
+    """What :func:`compare_selectors` returns: MLflow run ids, output files and the leaderboard records."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    parent_run_id: str
+    child_run_ids: dict[str, str]
+    tracking_uri: str
+    output_dir: Path
+    leaderboard_json: Path
+    table_artifact_key: str
+    records: list[dict[str, Any]]
+
+
+def _tracking_uri(config: CompareSelectorsConfig) -> str:
+    from bandselect.tracking import tracking_uri_default
+
+    if config.tracking_uri:
+        return config.tracking_uri
+    environment = os.environ.get("MLFLOW_TRACKING_URI")
+    if environment:
+        return environment
+    return tracking_uri_default(Path.cwd())
+
+
+def _coerce(
+    config: CompareSelectorsConfig | dict[str, Any] | str | os.PathLike[str],
+) -> CompareSelectorsConfig:
+    if isinstance(config, CompareSelectorsConfig):
+        return config
+    if isinstance(config, dict):
+        try:
+            return CompareSelectorsConfig.model_validate(config)
+        except ValidationError as error:
+            raise ConfigError(
+                "compare_selectors config",
+                expected="a valid configuration",
+                found=str(error),
+                fix="see configs/compare_selectors.yaml",
+            ) from error
+    return CompareSelectorsConfig.from_yaml(config)
+
+
+@flow(name="compare-selectors", validate_parameters=False)
+def compare_selectors(
+    config: CompareSelectorsConfig | dict[str, Any] | str | os.PathLike[str],
+) -> ComparisonResult:
+    """Compare selectors on one labelled scene; log a parent MLflow run with one child per selector.
+
+    Parameters
+    ----------
+    config
+        A :class:`CompareSelectorsConfig`, its dict form, or a YAML path.
+
+    Returns
+    -------
+    ComparisonResult
+        Parent and child run ids, where the files are, the Prefect table artifact key and the
+        leaderboard records (best first).
+    """
+    from bandselect import tracking
+    from bandselect.tasks.compare import (
+        compare_task,
+        log_comparison_task,
+        publish_table_task,
+        render_comparison_task,
+    )
+
+    settings = _coerce(config)
+    campaign = str(settings.campaign)
+    selectors = settings.resolved_selectors()
+    scene_path = str(settings.scene.path)
+    leaderboard = compare_task(
+        scene_path,
+        selectors,
+        acquisition=settings.scene.acquisition,
+        label=settings.scene.label,
+        split=settings.split.model_dump(),
+        stability=settings.stability.model_dump(),
+        measures=list(settings.measures),
+        n_random_draws=settings.n_random_draws,
+        folds=settings.folds,
+        seed=settings.seed,
+    )
+    uri = _tracking_uri(settings)
+    logged_config = settings.model_dump(mode="json")
+    logged_config["selectors"] = selectors
+    logged_config["tracking_uri"] = uri
+    with tracking.start_run(
+        settings.experiment,
+        campaign=campaign,
+        tracking_uri=uri,
+        tags={"bandselect.flow": "compare-selectors"},
+    ) as parent:
+        parent_run_id = parent.info.run_id
+        output_dir = Path(settings.output_dir) / parent_run_id
+        figures = render_comparison_task(
+            leaderboard,
+            scene_path,
+            str(output_dir),
+            acquisition=settings.scene.acquisition,
+            label=settings.scene.label,
+            title=f"Selector comparison, {campaign}",
+        )
+        children = log_comparison_task(leaderboard, figures, parent_run_id, logged_config)
+        key = publish_table_task(leaderboard, campaign, parent_run_id)
+    return ComparisonResult(
+        parent_run_id=parent_run_id,
+        child_run_ids=children,
+        tracking_uri=uri,
+        output_dir=output_dir,
+        leaderboard_json=figures.leaderboard_json,
+        table_artifact_key=key,
+        records=leaderboard.records(),
+    )

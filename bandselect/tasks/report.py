@@ -1,0 +1,228 @@
+"""An HTML page from an MLflow run: its artifacts, and its child runs' for a selector comparison.
+
+Behind ``bandselect report RUN_ID``. The run's artifacts (and those of every child run, found by the
+``mlflow.parentRunId`` tag) are downloaded with :class:`mlflow.tracking.MlflowClient`; the page is written
+by :func:`bandselect.reports.write_html_report` with every PNG embedded, so it stands alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bandselect.errors import FileFormatError, InputError
+from bandselect.reports import ReportImage, ReportSection, ReportTable, write_html_report
+
+__all__ = ["REPORT_FILENAME", "default_tracking_uri", "write_run_report"]
+
+REPORT_FILENAME = "report.html"
+_PARENT_TAG = "mlflow.parentRunId"
+_SHOWN_TAGS = (
+    "bandselect.campaign",
+    "prefect.flow_run_id",
+    "prefect.flow_run_name",
+    "prefect.flow_run_url",
+    "bandselect.status",
+    "bandselect.unstable_selectors",
+    "bandselect.not_applicable_selectors",
+    "bandselect.stability.unstable",
+)
+
+
+def default_tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else the embedded store of the current folder (as the flows use)."""
+    from bandselect.tracking import tracking_uri_default
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri_default(Path.cwd())
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise FileFormatError(
+            f"artifact {path.name}",
+            expected="a readable JSON file",
+            found=f"{type(error).__name__}: {error}",
+            fix="re-run the flow that logged it",
+        ) from error
+
+
+def _images(folder: Path, exclude: Sequence[Path] = ()) -> list[ReportImage]:
+    skip = {path.resolve() for path in exclude}
+    images = []
+    for path in sorted(folder.rglob("*.png")):
+        if path.resolve() in skip:
+            continue
+        images.append(ReportImage(path, caption=path.relative_to(folder).as_posix()))
+    return images
+
+
+def _selection_paragraphs(folder: Path) -> list[str]:
+    path = folder / "selection.json"
+    if not path.is_file():
+        return []
+    content = _read_json(path)
+    indices = content.get("indices", [])
+    wavelengths = content.get("wavelengths_nm")
+    text = "Selected bands: " + ", ".join(str(i) for i in indices)
+    if wavelengths:
+        text += " (" + ", ".join(f"{w:.1f}" for w in wavelengths) + " nm)"
+    paragraphs = [text]
+    stability = content.get("stability")
+    if isinstance(stability, dict) and "reason" in stability:
+        flag = "UNSTABLE" if stability.get("unstable") else "stable"
+        paragraphs.append(f"Stability: {flag}; {stability['reason']}")
+    return paragraphs
+
+
+def _key_values(mapping: dict[str, Any], caption: str) -> ReportTable:
+    return ReportTable(
+        columns=("name", "value"), rows=[(k, mapping[k]) for k in sorted(mapping)], caption=caption
+    )
+
+
+def write_run_report(
+    run_id: str, *, tracking_uri: str | None = None, out_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """Download a run's artifacts (and its child runs') and write ``report.html``.
+
+    Parameters
+    ----------
+    run_id
+        MLflow run id (for a comparison: the parent run).
+    tracking_uri
+        Tracking URI; default :func:`default_tracking_uri`.
+    out_dir
+        Output folder (default ``report-<run_id>``); artifacts go to ``<out_dir>/artifacts/<run id>``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written HTML page.
+
+    Raises
+    ------
+    InputError
+        No such run in the tracking store.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri or default_tracking_uri()
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as error:
+        raise InputError(
+            f"MLflow run {run_id!r}",
+            expected=f"a run in the tracking store {uri}",
+            found=str(error).splitlines()[0],
+            fix="check the run id; pass --tracking-uri (or MLFLOW_TRACKING_URI) of the store holding it",
+        ) from error
+    out = Path(out_dir) if out_dir is not None else Path(f"report-{run_id}")
+    artifacts = out / "artifacts"
+    folder = Path(client.download_artifacts(run_id, "", str(_fresh(artifacts / run_id))))
+    children = client.search_runs(
+        [run.info.experiment_id],
+        filter_string=f"tags.`{_PARENT_TAG}` = '{run_id}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1000,
+    )
+
+    tags = {key: value for key, value in run.data.tags.items() if key in _SHOWN_TAGS}
+    overview = [
+        f"Run {run.info.run_name or run_id} ({run_id}), status {run.info.status}, experiment "
+        f"{run.info.experiment_id}, tracking store {uri}.",
+    ]
+    if children:
+        overview.append(f"{len(children)} child runs (one per selector) follow the leaderboard.")
+    sections = [ReportSection("Run", paragraphs=overview, tables=[_key_values(tags, "tags")] if tags else [])]
+
+    shown: list[Path] = []
+    leaderboard_path = folder / "leaderboard.json"
+    title = f"bandselect run {run.info.run_name or run_id}"
+    if leaderboard_path.is_file():
+        board = _read_json(leaderboard_path)
+        title = str(board.get("title", title))
+        labels = board.get("measure_labels", {})
+        summary = board.get("summary", {})
+        paragraphs = [f"Ranked by {board['measures'][0]}."] + [f"{m}: {text}." for m, text in labels.items()]
+        if summary:
+            paragraphs.append(
+                f"Scene {summary.get('height')} × {summary.get('width')} pixels, "
+                f"{summary.get('n_bands')} bands; "
+                f"train {summary.get('train_pixels')} pixels ({summary.get('train_positives')} positive), "
+                f"test {summary.get('test_pixels')} pixels ({summary.get('test_positives')} positive)."
+            )
+        charts = sorted((folder / "plots").glob("leaderboard*.png"))
+        shown += charts
+        sections.append(
+            ReportSection(
+                "Leaderboard",
+                paragraphs=paragraphs,
+                tables=[ReportTable(board["columns"], board["table"], caption="selectors and baselines")],
+                images=[ReportImage(path, caption=path.name) for path in charts],
+            )
+        )
+        previews = folder / "plots" / "rgb_previews.png"
+        if previews.is_file():
+            shown.append(previews)
+            sections.append(
+                ReportSection("Composites", images=[ReportImage(previews, caption=previews.name)])
+            )
+        stability_folder = folder / "plots" / "stability"
+        if stability_folder.is_dir():
+            stability_images = _images(stability_folder)
+            shown += [Path(image.path) for image in stability_images]
+            sections.append(
+                ReportSection(
+                    "Band stability",
+                    paragraphs=["How often each band is chosen when the scene's blocks are resampled."],
+                    images=stability_images,
+                )
+            )
+    else:
+        metrics = {key: round(value, 6) for key, value in run.data.metrics.items()}
+        tables = [_key_values(run.data.params, "params")] if run.data.params else []
+        if metrics:
+            tables.append(_key_values(metrics, "metrics (last value)"))
+        sections.append(ReportSection("Selection", paragraphs=_selection_paragraphs(folder), tables=tables))
+    rest = _images(folder, exclude=shown)
+    if rest:
+        sections.append(ReportSection("Plots", images=rest))
+
+    for child in children:
+        child_id = child.info.run_id
+        child_folder = Path(client.download_artifacts(child_id, "", str(_fresh(artifacts / child_id))))
+        status = child.data.tags.get("bandselect.status", "")
+        paragraphs = [f"Run {child_id}; status: {status}."] if status else [f"Run {child_id}."]
+        paragraphs += _selection_paragraphs(child_folder)
+        tables = []
+        if child.data.metrics:
+            metrics = {key: round(value, 6) for key, value in child.data.metrics.items()}
+            tables.append(_key_values(metrics, "metrics"))
+        if child.data.params:
+            tables.append(_key_values(child.data.params, "params"))
+        sections.append(
+            ReportSection(
+                f"Selector {child.info.run_name or child_id}",
+                paragraphs=paragraphs,
+                tables=tables,
+                images=_images(child_folder),
+            )
+        )
+    return write_html_report(out / REPORT_FILENAME, title, sections)
+
+
+def _fresh(folder: Path) -> Path:
+    """An existing, empty download folder (a previous report's files of the same run are replaced)."""
+    import shutil
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder

@@ -1,0 +1,220 @@
+"""The compare_selectors flow on a real scene (Pavia) and on a synthetic noise scene.
+
+Real Prefect (ephemeral API, once per session) and a real sqlite MLflow store under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpl_image
+from mlflow.tracking import MlflowClient
+
+from bandselect import tracking
+from bandselect.cli import main
+from bandselect.errors import ConfigError
+from bandselect.evaluation.compare import SelectorSpec, compare_selections
+from bandselect.flows.compare_selectors import CompareSelectorsConfig, compare_selectors
+from bandselect.tasks.compare import TAG_NOT_APPLICABLE, TAG_STATUS, TAG_UNSTABLE, TAG_UNSTABLE_SELECTORS
+
+PAVIA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pavia_rosis_abu_beach4"
+PAVIA_NPZ = PAVIA / "pavia_rosis_abu_beach4.npz"
+
+LIGHT_SELECTORS = {
+    "baseline_rgb": {"type": "BaselineFalseRGBSelector"},
+    "cir": {"type": "CIRFalseColorSelector"},
+    "soft_variance": {"type": "SoftChannelSelector", "config": {"n_select": 3, "init_method": "variance"}},
+    "full_mrmr": {"type": "SupervisedFullSpectrumBandSelector", "config": {"criterion": "mrmr"}},
+    "full_separability": {
+        "type": "SupervisedFullSpectrumBandSelector",
+        "config": {"criterion": "separability"},
+    },
+}
+
+
+def _children(client: MlflowClient, parent_run_id: str) -> list:
+    parent = client.get_run(parent_run_id)
+    return client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    )
+
+
+def _assert_png_not_blank(path: Path) -> None:
+    pixels = mpl_image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 50 and pixels.shape[1] > 50, path
+    assert float(pixels[..., :3].std()) > 0.02, f"{path} looks blank"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_pavia_comparison_runs_leaderboard_pngs_and_report(
+    mlflow_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not PAVIA_NPZ.is_file():
+        pytest.skip(f"real scene {PAVIA_NPZ} is absent")
+    config = CompareSelectorsConfig.model_validate(
+        {
+            "scene": {"path": str(PAVIA_NPZ)},
+            "campaign": "pavia-test",
+            "selectors": LIGHT_SELECTORS,
+            "stability": {"n_bootstrap": 4},
+            "n_random_draws": 8,
+            "tracking_uri": mlflow_store,
+            "output_dir": str(tmp_path / "out"),
+        }
+    )
+    result = compare_selectors(config)
+
+    client = MlflowClient(tracking_uri=mlflow_store)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags[tracking.TAG_CAMPAIGN] == "pavia-test"
+    assert parent.data.tags[tracking.TAG_FLOW_RUN_ID]
+    children = _children(client, result.parent_run_id)
+    assert sorted(child.info.run_name for child in children) == sorted(LIGHT_SELECTORS)
+    assert {child.info.run_id for child in children} == set(result.child_run_ids.values())
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags[tracking.TAG_FLOW_RUN_ID] == parent.data.tags[tracking.TAG_FLOW_RUN_ID]
+        assert 0.5 < child.data.metrics["rx_auroc"] <= 1.0
+        assert 0.5 < child.data.metrics["logistic_auroc"] <= 1.0
+        assert child.data.params["selector.type"] == LIGHT_SELECTORS[child.info.run_name]["type"]
+        names = {item.path for item in client.list_artifacts(child.info.run_id)}
+        assert {"selection.json", "plots"} <= names
+
+    # Leaderboard as logged: every selector and both baselines, sensible numbers.
+    downloaded = Path(client.download_artifacts(result.parent_run_id, "", str(tmp_path / "parent")))
+    board = json.loads((downloaded / "leaderboard.json").read_text())
+    rows = {row["name"]: row for row in board["rows"]}
+    assert set(LIGHT_SELECTORS) <= set(rows)
+    assert rows["all bands (102)"]["kind"] == "all_bands"
+    random_rows = [row for row in board["rows"] if row["kind"] == "random"]
+    assert len(random_rows) == 1 and random_rows[0]["logistic_auroc_std"] > 0
+    assert all(row["status"] == "ok" for row in board["rows"])
+    separability = rows["full_separability"]["logistic_auroc"]
+    assert separability >= random_rows[0]["logistic_auroc"]
+    assert separability >= 0.99
+    assert rows["baseline_rgb"]["unstable"] is False  # fixed wavelengths never move
+    assert (downloaded / "leaderboard.csv").read_text().count("\n") == len(board["rows"]) + 1
+    assert parent.data.metrics["full_separability/logistic_auroc"] == pytest.approx(separability)
+
+    pngs = sorted(downloaded.rglob("*.png"))
+    names = {path.relative_to(downloaded).as_posix() for path in pngs}
+    assert {
+        "plots/leaderboard.png",
+        "plots/rgb_previews.png",
+        "plots/stability/full_separability.png",
+    } <= names
+    for path in pngs:
+        _assert_png_not_blank(path)
+
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get(result.table_artifact_key)
+    assert artifact is not None and "full_separability" in str(artifact.data)
+
+    # `bandselect report` writes one page with every image of the parent and children, and the rows.
+    out = tmp_path / "report"
+    assert main(["report", result.parent_run_id, "--tracking-uri", mlflow_store, "--out", str(out)]) == 0
+    page_path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    page = page_path.read_text()
+    child_pngs = sum(len(list((out / "artifacts" / c.info.run_id).rglob("*.png"))) for c in children)
+    assert child_pngs >= len(children)
+    assert page.count("data:image/png;base64,") == len(pngs) + child_pngs
+    for name in [*LIGHT_SELECTORS, "all bands (102)", random_rows[0]["name"]]:
+        assert f"<td>{name}</td>" in page
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_noise_scene_flags_unstable_and_not_applicable(mlflow_store: str, tmp_path: Path) -> None:
+    """Pure noise: a supervised pick is luck (unstable); a 400–700 nm sensor has no 860 nm band (CIR)."""
+    rng = np.random.default_rng(3)
+    cube = rng.normal(1.0, 0.1, size=(48, 48, 40)).astype(np.float32)
+    labels = (rng.random((48, 48)) < 0.08).astype(np.int32)
+    scene = tmp_path / "noise.npz"
+    np.savez(scene, cube=cube, wavelengths_nm=np.linspace(400.0, 700.0, 40), gt=labels)
+    selectors = {
+        "noise_separability": {
+            "type": "SupervisedFullSpectrumBandSelector",
+            "config": {"criterion": "separability"},
+        },
+        "baseline_rgb": {"type": "BaselineFalseRGBSelector"},
+        "cir": {"type": "CIRFalseColorSelector"},
+    }
+    result = compare_selectors(
+        {
+            "scene": {"path": str(scene)},
+            "selectors": selectors,
+            "stability": {"n_bootstrap": 12},
+            "n_random_draws": 4,
+            "measures": ["logistic_auroc", "rx_auroc"],
+            "tracking_uri": mlflow_store,
+            "output_dir": str(tmp_path / "out"),
+        }
+    )
+    rows = {row["name"]: row for row in result.records}
+    assert rows["noise_separability"]["unstable"] is True
+    assert rows["baseline_rgb"]["unstable"] is False
+    assert rows["cir"]["status"].startswith("not applicable: ")
+    assert "860" in rows["cir"]["status"] and "400" in rows["cir"]["status"]
+    assert rows["cir"]["logistic_auroc"] is None
+    assert result.records[-1]["name"] == "cir"  # listed, after the scored rows
+
+    client = MlflowClient(tracking_uri=mlflow_store)
+    parent = client.get_run(result.parent_run_id)
+    assert json.loads(parent.data.tags[TAG_UNSTABLE_SELECTORS]) == ["noise_separability"]
+    assert json.loads(parent.data.tags[TAG_NOT_APPLICABLE]) == ["cir"]
+    children = {child.info.run_name: child for child in _children(client, result.parent_run_id)}
+    assert set(children) == set(selectors)
+    assert children["noise_separability"].data.tags[TAG_UNSTABLE] == "true"
+    assert children["noise_separability"].data.metrics["stability/unstable"] == 1.0
+    assert children["cir"].data.tags[TAG_STATUS].startswith("not applicable: ")
+    assert "rx_auroc" not in children["cir"].data.metrics
+    stability_png = result.output_dir / "stability" / "noise_separability.png"
+    _assert_png_not_blank(stability_png)
+
+
+def test_config_rejects_utilities_bad_names_and_unknown_keys(tmp_path: Path) -> None:
+    base = {"scene": {"path": "scene.npz"}}
+    with pytest.raises(ConfigError, match="TopKIndices"):
+        CompareSelectorsConfig.from_yaml(
+            "scene: {path: scene.npz}\nselectors:\n  top: {type: TopKIndices, config: {k: 3}}\n"
+        )
+    with pytest.raises(ConfigError, match="must match"):
+        CompareSelectorsConfig.from_yaml(
+            "scene: {path: s.npz}\nselectors:\n  '../x': {type: CIRFalseColorSelector}\n"
+        )
+    with pytest.raises(ConfigError, match="splitt: Extra inputs"):
+        CompareSelectorsConfig.from_yaml("scene: {path: s.npz}\nsplitt: {seed: 1}\n")
+    config = CompareSelectorsConfig.model_validate(base)
+    assert config.campaign == "scene"
+    defaults = config.resolved_selectors()
+    assert "TopKIndices" not in {spec["type"] for spec in defaults.values()}
+    assert defaults["soft_variance_topk"]["config"] == {"n_select": 3, "init_method": "variance"}
+    assert {defaults[f"supervised_full_{c}"]["config"]["criterion"] for c in ("mrmr", "separability")} == {
+        "mrmr",
+        "separability",
+    }
+    shipped = CompareSelectorsConfig.from_yaml(
+        Path(__file__).resolve().parents[2] / "configs" / "compare_selectors.yaml"
+    )
+    assert shipped.scene.path.suffix == ".npz"
+
+
+def test_library_refuses_untrained_uniform_soft_selector() -> None:
+    rng = np.random.default_rng(0)
+    cube = rng.random((16, 16, 12)).astype(np.float32)
+    mask = np.zeros((16, 16), dtype=bool)
+    mask[::3, ::3] = True
+    with pytest.raises(ConfigError, match="init_method='variance'"):
+        compare_selections(
+            cube,
+            mask,
+            np.linspace(400, 700, 12),
+            {"soft": SelectorSpec("SoftChannelSelector", {"n_select": 3})},
+            folds=2,
+        )
