@@ -254,10 +254,10 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for key in _PATH_KEYS:
         value = resolved.get(key)
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            resolved[key] = str(base / value)
+            resolved[key] = os.path.normpath(base / value)
     pipeline = resolved.get("pipeline")
     if isinstance(pipeline, str) and not Path(pipeline).expanduser().is_absolute():
-        resolved["pipeline"] = str(base / pipeline)
+        resolved["pipeline"] = os.path.normpath(base / pipeline)
     return resolved
 
 

@@ -460,6 +460,7 @@ def _train_key(parameters: dict[str, Any]) -> tuple[str, Path]:
     retry_delay_seconds=2,
     cache_key_fn=_cache_key_if_present(_init_key),
     cache_expiration=CACHE_EXPIRATION,
+    persist_result=True,
 )
 def initialise_selectors(
     store: str,
@@ -494,6 +495,7 @@ def initialise_selectors(
     name="train-selectors",
     cache_key_fn=_cache_key_if_present(_train_key),
     cache_expiration=CACHE_EXPIRATION,
+    persist_result=True,
 )
 def train_selectors(
     store: str,

@@ -1,0 +1,117 @@
+"""Composite export: atomic, idempotent publishing with provenance; previews; bad outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpl_image
+
+from bandselect.errors import ShapeError, StoreError
+from bandselect.export import (
+    ATTR_CONFIG_HASH,
+    ATTR_EXPORTED_AT,
+    ATTR_SELECTED_WAVELENGTHS,
+    ATTR_SOURCE_ACQUISITION,
+    VAR_COMPOSITE,
+    CompositeSpec,
+    export_composite,
+    published_config_hash,
+    published_ids,
+    read_composite,
+)
+from bandselect.store import open_campaign
+from bandselect.store.campaign import STAGING_DIR
+from bandselect.synthetic import write_campaign
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("export") / "campaign.zarr"
+    return write_campaign(path, 2, 24, 30, n_bands=12, chunk_yx=16, anomaly_fraction=0.02)
+
+
+def _tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def test_publish_skip_replace_with_provenance(campaign, tmp_path: Path) -> None:
+    output = tmp_path / "composites.zarr"
+    wavelengths = campaign.wavelengths
+    spec = CompositeSpec.create([9, 5, 1], wavelengths, selector="fixed")
+    before = _tree_digest(Path(campaign.path))
+    first_id = campaign.ids()[0]
+    result = export_composite(campaign, first_id, output, spec, preview_dir=tmp_path / "png")
+    assert result.status == "published"
+    composite = read_composite(output, first_id)
+    cube = campaign.open(first_id)["cube"].values
+    np.testing.assert_array_equal(composite[VAR_COMPOSITE].values, cube[:, :, [9, 5, 1]])
+    assert composite.attrs[ATTR_SOURCE_ACQUISITION] == first_id
+    assert composite.attrs[ATTR_CONFIG_HASH] == spec.config_hash
+    assert composite.attrs[ATTR_SELECTED_WAVELENGTHS] == [float(wavelengths[i]) for i in (9, 5, 1)]
+    stamp = composite.attrs[ATTR_EXPORTED_AT]
+    image = mpl_image.imread(result.preview)
+    assert image.shape[:2] == cube.shape[:2]
+
+    again = export_composite(campaign, first_id, output, spec, preview_dir=tmp_path / "png")
+    assert again.status == "skipped"
+    assert read_composite(output, first_id).attrs[ATTR_EXPORTED_AT] == stamp
+
+    other = CompositeSpec.create([10, 5, 1], wavelengths, selector="fixed")
+    assert other.config_hash != spec.config_hash
+    assert export_composite(campaign, first_id, output, other).status == "replaced"
+    assert published_config_hash(output, first_id) == other.config_hash
+    assert published_ids(output) == [first_id]
+    assert _tree_digest(Path(campaign.path)) == before  # the source store is only read
+
+
+def test_crash_leftover_is_ignored_and_cleaned(campaign, tmp_path: Path) -> None:
+    output = tmp_path / "composites.zarr"
+    spec = CompositeSpec.create([9, 5, 1], campaign.wavelengths, selector="fixed")
+    export_composite(campaign, campaign.ids()[0], output, spec)
+    # A staging directory of a process that no longer exists (pid 2**22 + 1 is beyond pid_max here).
+    leftover = output / STAGING_DIR / f"{_host()}-{2**22 + 1}-deadbeef0000"
+    (leftover / VAR_COMPOSITE).mkdir(parents=True)
+    assert published_ids(output) == [campaign.ids()[0]]
+    export_composite(campaign, campaign.ids()[1], output, spec)
+    assert not leftover.exists()
+    assert published_ids(output) == campaign.ids()
+
+
+def _host() -> str:
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9]+", "", socket.gethostname())[:32] or "host"
+
+
+def test_bad_output_and_bad_bands(campaign, tmp_path: Path) -> None:
+    spec = CompositeSpec.create([9, 5, 1], campaign.wavelengths, selector="fixed")
+    with pytest.raises(StoreError, match="composites store"):
+        export_composite(campaign, campaign.ids()[0], campaign.path, spec)  # a campaign store
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "file.txt").write_text("x")
+    with pytest.raises(StoreError, match="not a zarr group"):
+        export_composite(campaign, campaign.ids()[0], tmp_path / "junk", spec)
+    with pytest.raises(ShapeError, match="three band indices"):
+        CompositeSpec.create([1, 2], campaign.wavelengths, selector="x")
+    with pytest.raises(ShapeError, match="indices in"):
+        CompositeSpec.create([1, 2, 99], campaign.wavelengths, selector="x")
+    with pytest.raises(StoreError, match="acquisition id"):
+        export_composite(campaign, "../escape", tmp_path / "out.zarr", spec)
+
+
+def test_source_store_opened_read_only(campaign, tmp_path: Path) -> None:
+    mtimes = {p: p.stat().st_mtime_ns for p in Path(campaign.path).rglob("*")}
+    spec = CompositeSpec.create([3, 2, 1], campaign.wavelengths, selector="fixed")
+    for acquisition_id in open_campaign(campaign.path).ids():
+        export_composite(campaign, acquisition_id, tmp_path / "o.zarr", spec, preview_dir=tmp_path)
+    assert {p: p.stat().st_mtime_ns for p in Path(campaign.path).rglob("*")} == mtimes
+    assert os.listdir(tmp_path / "o.zarr" / STAGING_DIR) == []
