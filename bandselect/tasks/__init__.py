@@ -5,6 +5,12 @@ Tasks pass store paths and small results (ids, summaries, histories), never cube
 
 from __future__ import annotations
 
+from bandselect.tasks.compare import (
+    compare_task,
+    log_comparison_task,
+    publish_table_task,
+    render_comparison_task,
+)
 from bandselect.tasks.export import ExportRecord, export_composites
 from bandselect.tasks.ingest import IngestReport, ingest_archive
 from bandselect.tasks.selection import (
@@ -25,12 +31,16 @@ __all__ = [
     "SelectionSummary",
     "StatisticsSummary",
     "TrainingOutcome",
+    "compare_task",
     "describe_selection",
     "draw_plots",
     "export_composites",
     "ingest_archive",
     "initialise_selectors",
+    "log_comparison_task",
     "log_flow_run",
+    "publish_table_task",
+    "render_comparison_task",
     "train_selectors",
     "update_statistics",
 ]

@@ -166,7 +166,7 @@ def load_labelled_scene(
         name = source_path.stem
     positive = _binary_positive(labels, label, str(source_path))
     if label is not None:
-        name = f"{name} (class {label} vs rest)"
+        name = f"{name}, class {label} vs rest"
     return LabelledScene(cube=cube, positive=positive, wavelengths_nm=wavelengths, name=name)
 
 

@@ -7,6 +7,7 @@ by :func:`bandselect.reports.write_html_report` with every PNG embedded, so it s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -51,12 +52,22 @@ def _read_json(path: Path) -> Any:
         ) from error
 
 
-def _images(folder: Path, exclude: Sequence[Path] = ()) -> list[ReportImage]:
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _images(folder: Path, exclude: Sequence[Path] = (), seen: set[str] | None = None) -> list[ReportImage]:
+    """PNGs under ``folder`` not in ``exclude`` and (by content) not in ``seen``; ``seen`` is updated."""
     skip = {path.resolve() for path in exclude}
     images = []
     for path in sorted(folder.rglob("*.png")):
         if path.resolve() in skip:
             continue
+        if seen is not None:
+            digest = _digest(path)
+            if digest in seen:
+                continue
+            seen.add(digest)
         images.append(ReportImage(path, caption=path.relative_to(folder).as_posix()))
     return images
 
@@ -191,7 +202,8 @@ def write_run_report(
         if metrics:
             tables.append(_key_values(metrics, "metrics (last value)"))
         sections.append(ReportSection("Selection", paragraphs=_selection_paragraphs(folder), tables=tables))
-    rest = _images(folder, exclude=shown)
+    seen = {_digest(path) for path in shown}
+    rest = _images(folder, exclude=shown, seen=seen)
     if rest:
         sections.append(ReportSection("Plots", images=rest))
 
@@ -212,7 +224,8 @@ def write_run_report(
                 f"Selector {child.info.run_name or child_id}",
                 paragraphs=paragraphs,
                 tables=tables,
-                images=_images(child_folder),
+                # The parent already shows each selector's stability plot: identical files appear once.
+                images=_images(child_folder, seen=seen),
             )
         )
     return write_html_report(out / REPORT_FILENAME, title, sections)

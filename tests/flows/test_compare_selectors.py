@@ -5,6 +5,7 @@ Real Prefect (ephemeral API, once per session) and a real sqlite MLflow store un
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -121,9 +122,10 @@ def test_pavia_comparison_runs_leaderboard_pngs_and_report(
     assert main(["report", result.parent_run_id, "--tracking-uri", mlflow_store, "--out", str(out)]) == 0
     page_path = Path(capsys.readouterr().out.strip().splitlines()[-1])
     page = page_path.read_text()
-    child_pngs = sum(len(list((out / "artifacts" / c.info.run_id).rglob("*.png"))) for c in children)
-    assert child_pngs >= len(children)
-    assert page.count("data:image/png;base64,") == len(pngs) + child_pngs
+    child_pngs = [p for c in children for p in (out / "artifacts" / c.info.run_id).rglob("*.png")]
+    assert len(child_pngs) == 2 * len(children)  # preview + stability plot per selector
+    distinct = {hashlib.sha256(p.read_bytes()).hexdigest() for p in [*pngs, *child_pngs]}
+    assert page.count("data:image/png;base64,") == len(distinct) == len(pngs) + len(children)
     for name in [*LIGHT_SELECTORS, "all bands (102)", random_rows[0]["name"]]:
         assert f"<td>{name}</td>" in page
 
