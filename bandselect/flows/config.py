@@ -108,7 +108,7 @@ class ExportSettings(BaseModel):
 
     previews: bool = True
     percentiles: tuple[float, float] = (1.0, 99.0)
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(32, ge=1)
 
     @field_validator("percentiles")
     @classmethod
