@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(subparsers)
     _add_run(subparsers)
     _add_servers(subparsers)
+    _add_report(subparsers)
     return parser
 
 
@@ -374,6 +375,34 @@ def _cmd_servers(args: argparse.Namespace) -> int:
     from bandselect.servers import run_command
 
     return run_command(args)
+
+
+# -- report ----------------------------------------------------------------------------------------------
+def _add_report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write an HTML page of an MLflow run (a comparison: with its child runs)",
+        description="Download an MLflow run's artifacts (and its child runs' for a selector comparison) and "
+        "write a self-contained HTML page with its plots, leaderboard and selection; prints the page's path.",
+    )
+    parser.add_argument("run_id", metavar="RUN_ID", help="MLflow run id (the parent run of a comparison)")
+    parser.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./.mlflow)",
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (default report-RUN_ID)")
+    parser.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import os
+
+    from bandselect.tasks.report import write_run_report
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stdout to the page path
+    print(write_run_report(args.run_id, tracking_uri=args.tracking_uri, out_dir=args.out))
+    return EXIT_OK
 
 
 if __name__ == "__main__":
