@@ -44,6 +44,7 @@ from bandselect.names import (
     DIM_RGB,
     DIM_X,
     DIM_Y,
+    VAR_COMPOSITE,
     VAR_CUBE,
     WAVELENGTH_UNITS,
 )
@@ -84,9 +85,6 @@ ATTR_EXPORTED_AT = "exported_at"
 ATTR_CAMPAIGN_STORE = "campaign_store"
 ATTR_CHANNELS = "channels"
 RGB_CHANNELS = ("R", "G", "B")
-#: The composite variable. Not ``names.VAR_RGB``: that equals ``names.DIM_RGB`` ("rgb"), and xarray
-#: reads a variable named like its dimension back as a coordinate.
-VAR_COMPOSITE = "composite"
 #: Longest side of a PNG preview in pixels (larger composites are subsampled by a whole stride).
 PREVIEW_MAX_SIDE = 1024
 _ZARR_JSON = "zarr.json"

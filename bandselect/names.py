@@ -12,7 +12,8 @@ DIM_RGB = "rgb"
 VAR_CUBE = "cube"
 VAR_MASK = "mask"  # labels (y, x): 0 = negative / background, >0 = class id
 VAR_VALID = "valid"  # (y, x) bool, False where the source had NaN/Inf and the user asked to mask them
-VAR_RGB = "rgb"
+# Not "rgb": a variable named like its dimension reads back from zarr as a coordinate.
+VAR_COMPOSITE = "composite"
 
 # Coordinates.
 COORD_WAVELENGTH = "wavelength"

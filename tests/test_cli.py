@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,35 +84,26 @@ def test_info_lists_shapes_wavelengths_and_labels(tmp_path: Path, capsys: pytest
     assert f"0: {(labels == 0).sum()}, 1: {(labels == 1).sum()}" in out
 
 
-def test_synth_and_demo(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "s.zarr"
-    assert (
-        main(
-            [
-                "synth",
-                str(store),
-                "--acquisitions",
-                "2",
-                "--height",
-                "16",
-                "--width",
-                "24",
-                "--seed",
-                "3",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    args = ["synth", str(store), "--acquisitions", "2", "--height", "16", "--width", "24", "--seed", "3"]
+    assert main([*args, "--quiet"]) == 0
     ids = capsys.readouterr().out.split()
     assert ids == open_campaign(store).ids() and len(ids) == 2
     assert open_campaign(store).open(ids[0])["cube"].shape == (16, 24, 61)
-    monkeypatch.chdir(tmp_path)
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "3 acquisitions" in out and "550 nm" in out
+
+
+@pytest.mark.slow
+def test_demo_runs_the_main_flow_as_a_user_would(tmp_path: Path) -> None:
+    # A subprocess, as a user runs it: the demo sets PREFECT_HOME and starts an ephemeral API, which
+    # must not leak into the rest of the test session.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bandselect.cli", "demo"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "3 acquisitions" in completed.stdout and "550 nm" in completed.stdout
     assert len(open_campaign(tmp_path / ".demo" / "campaign.zarr").ids()) == 3
 
 
