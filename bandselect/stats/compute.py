@@ -13,18 +13,19 @@ from typing import Any
 
 import dask
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bandselect.errors import InputError, ShapeError
 from bandselect.names import DIM_BAND, DIM_X, DIM_Y, VAR_CUBE, VAR_MASK, VAR_VALID
 from bandselect.stats.binning import (
     DEFAULT_N_BINS,
     NanPolicy,
-    class_histograms,
     histogram_edges,
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.partial import SLAB_VALUES, BandStatistics
+from bandselect.stats.kernels import ChunkAccumulator, class_layout
+from bandselect.stats.partial import BandStatistics
 
 #: Partials merged per node of the reduction tree.
 SPLIT_EVERY = 8
@@ -63,15 +64,11 @@ def _histogram_partial(block: np.ndarray, mask: np.ndarray | None, valid: np.nda
                        edges: np.ndarray, nan_policy: NanPolicy, fraction: float | None, seed: int,
                        key: tuple[int, ...]) -> HistogramPartial:
     pixels, labels, _, _ = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
-    classes = np.unique(labels)
-    rows = max(1, SLAB_VALUES // max(pixels.shape[1], 1))
-    hist = clipped = None
-    for start in range(0, max(pixels.shape[0], 1), rows):
-        part_hist, part_clipped = class_histograms(pixels[start:start + rows].astype(np.float64, copy=False),
-                                                   labels[start:start + rows], classes, edges)
-        hist = part_hist if hist is None else hist + part_hist
-        clipped = part_clipped if clipped is None else clipped + part_clipped
-    return classes, hist, clipped
+    classes, class_index = class_layout(labels)
+    accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges, moments=False)
+    accumulator.add_all(pixels, class_index)
+    result = accumulator.result()
+    return classes, result["histograms"], result["n_clipped"]
 
 
 def _merge_statistics(*parts: BandStatistics) -> BandStatistics:
@@ -188,7 +185,12 @@ def _run(graphs: list[Any], scheduler_address: str | None, scheduler: Any) -> tu
 
         with Client(scheduler_address, set_as_default=False) as client:
             return dask.compute(*graphs, scheduler=client)
-    return dask.compute(*graphs, scheduler=scheduler or "threads")
+    if scheduler in (None, "threads", "threading"):
+        # Dask's pool already runs one task per core; BLAS threads on top (OpenBLAS spins while it waits)
+        # oversubscribe the cores. Distributed workers get OPENBLAS_NUM_THREADS=1 from their nanny.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return dask.compute(*graphs, scheduler="threads")
+    return dask.compute(*graphs, scheduler=scheduler)
 
 
 def compute_statistics(

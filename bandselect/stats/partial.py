@@ -7,6 +7,8 @@ and covariances follow), per-band min/max and optionally per-band histograms on 
 Numerical robustness: moments are stored *centred* per class and merged with Chan et al.'s pairwise
 update (``M = M_a + M_b + δδᵀ n_a n_b / n``), never as raw sums of squares, so the variance of a band with
 a large offset (raw uint16 counts around 10⁴) keeps full float64 precision however the data is split.
+Within one chunk, sums are taken about a shift close to each class mean (see
+:mod:`bandselect.stats.kernels`), which keeps the same precision.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from bandselect.errors import (
     ShapeError,
 )
 from bandselect.stats import scores
-from bandselect.stats.binning import NanPolicy, class_histograms, prepare_pixels, validate_edges
+from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
+from bandselect.stats.kernels import SLAB_VALUES as SLAB_VALUES  # re-exported (moved to kernels)
+from bandselect.stats.kernels import ChunkAccumulator, class_layout
 
 FORMAT_VERSION = 1
-#: Values (pixels × bands) processed at once; keeps float64 temporaries near 8 MB.
-SLAB_VALUES = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,43 +146,13 @@ class BandStatistics:
     @classmethod
     def _from_pixels(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None, *,
                      n_nonfinite: int, n_invalid: int) -> BandStatistics:
-        # Work in slabs of rows so float64 temporaries stay small: big temporaries are fresh mmap'd
-        # pages each time (page faults cost more than the arithmetic), small ones are reused.
-        rows = max(1, SLAB_VALUES // max(pixels.shape[1], 1))
-        if pixels.shape[0] > rows:
-            out = None
-            for start in range(0, pixels.shape[0], rows):
-                part = cls._from_slab(pixels[start:start + rows], labels[start:start + rows], edges)
-                out = part if out is None else out.merge(part)
-            return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
-        return replace(cls._from_slab(pixels, labels, edges), n_nonfinite=n_nonfinite, n_invalid=n_invalid)
-
-    @classmethod
-    def _from_slab(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None) -> BandStatistics:
-        n_bands = pixels.shape[1]
-        classes = np.unique(labels)
-        k = classes.size
-        counts = np.zeros(k, np.int64)
-        means = np.zeros((k, n_bands))
-        comoments = np.zeros((k, n_bands, n_bands))
-        minimum = np.zeros((k, n_bands))
-        maximum = np.zeros((k, n_bands))
-        data = pixels.astype(np.float64, copy=False)
-        for i, label in enumerate(classes):
-            block = data if k == 1 else data[labels == label]
-            counts[i] = block.shape[0]
-            mu = block.mean(axis=0)
-            centred = block - mu
-            means[i] = mu
-            comoments[i] = centred.T @ centred  # matmul (BLAS syrk path), STACK_NOTES: not einsum
-            minimum[i] = block.min(axis=0)
-            maximum[i] = block.max(axis=0)
-        histograms = n_clipped = None
-        if edges is not None:
-            histograms, n_clipped = class_histograms(data, labels, classes, edges)
-        return cls(classes=classes.astype(np.int64), counts=counts, class_means=means,
-                   class_comoments=comoments, class_minimum=minimum, class_maximum=maximum,
-                   hist_edges=edges, histograms=histograms, n_clipped=n_clipped)
+        # One pass over the pixels, slab by slab, with running sums kept in place (kernels module):
+        # per-slab BandStatistics and their merges used to cost more than the arithmetic.
+        classes, class_index = class_layout(labels)
+        accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges)
+        accumulator.add_all(pixels, class_index)
+        return cls(classes=classes, hist_edges=edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid,
+                   **accumulator.result())
 
     def with_histograms(
         self, hist_edges: Any, classes: Any, histograms: Any, n_clipped: Any
