@@ -19,6 +19,7 @@ and above the edges, which gives the clipped counts from the same count.
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 import numpy as np
@@ -34,7 +35,20 @@ MAX_TOLERANCE_F32 = 2e-3
 #: Same for float64; above it (very non-uniform edges) binning falls back to per-band ``searchsorted``.
 MAX_TOLERANCE_F64 = 0.2
 
+#: ``BandStatistics.from_arrays`` splits inputs of at least this many values per thread over the cores
+#: (NumPy ufuncs, BLAS and ``bincount`` release the GIL); smaller inputs stay on one thread.
+PARALLEL_MIN_VALUES = 1 << 22
+
 _SCRATCH = threading.local()
+
+
+def parallel_threads(n_values: int) -> int:
+    """Threads for ``n_values`` values: the usable cores, at most one per :data:`PARALLEL_MIN_VALUES`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, int(n_values) // PARALLEL_MIN_VALUES))
 
 
 def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:

@@ -13,13 +13,16 @@ Within one chunk, sums are taken about a shift close to each class mean (see
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bandselect.errors import (
     FileFormatError,
@@ -30,7 +33,7 @@ from bandselect.errors import (
 from bandselect.stats import scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
 from bandselect.stats.kernels import SLAB_VALUES as SLAB_VALUES  # re-exported (moved to kernels)
-from bandselect.stats.kernels import ChunkAccumulator, class_layout
+from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads
 
 FORMAT_VERSION = 1
 
@@ -141,18 +144,32 @@ class BandStatistics:
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
         edges = None if hist_edges is None else validate_edges(hist_edges, prepared.pixels.shape[1])
         return cls._from_pixels(prepared.pixels, prepared.labels, edges,
-                                n_nonfinite=prepared.n_nonfinite, n_invalid=prepared.n_invalid)
+                                n_nonfinite=prepared.n_nonfinite, n_invalid=prepared.n_invalid,
+                                n_threads=parallel_threads(prepared.pixels.size))
 
     @classmethod
     def _from_pixels(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None, *,
-                     n_nonfinite: int, n_invalid: int) -> BandStatistics:
+                     n_nonfinite: int, n_invalid: int, n_threads: int = 1) -> BandStatistics:
         # One pass over the pixels, slab by slab, with running sums kept in place (kernels module):
-        # per-slab BandStatistics and their merges used to cost more than the arithmetic.
+        # per-slab BandStatistics and their merges used to cost more than the arithmetic. Dask tasks
+        # call this with n_threads=1 (Dask parallelises over chunks); from_arrays splits large inputs
+        # over the cores, one accumulator per contiguous block of rows, merged at the end.
         classes, class_index = class_layout(labels)
-        accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges)
-        accumulator.add_all(pixels, class_index)
-        return cls(classes=classes, hist_edges=edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid,
-                   **accumulator.result())
+        parts = np.array_split(np.arange(pixels.shape[0]), max(1, n_threads))
+        bounds = [(int(p[0]), int(p[-1]) + 1) for p in parts if p.size]
+
+        def block(bound: tuple[int, int]) -> BandStatistics:
+            start, stop = bound
+            accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges)
+            accumulator.add_all(pixels[start:stop], None if class_index is None else class_index[start:stop])
+            return cls(classes=classes, hist_edges=edges, **accumulator.result())
+
+        if len(bounds) > 1:
+            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(bounds)) as pool:
+                out = functools.reduce(BandStatistics.merge, pool.map(block, bounds))
+        else:
+            out = block(bounds[0]) if bounds else cls.empty(pixels.shape[1], hist_edges=edges)
+        return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
 
     def with_histograms(
         self, hist_edges: Any, classes: Any, histograms: Any, n_clipped: Any

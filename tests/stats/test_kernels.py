@@ -1,0 +1,125 @@
+"""Hot loops: exact vectorised binning, in-place chunk accumulation, class layout, threaded from_arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bandselect.stats import BandStatistics, histogram_edges, kernels
+from bandselect.stats.binning import class_histograms
+from bandselect.stats.kernels import Binner, ChunkAccumulator, class_layout
+
+
+def _searchsorted_histograms(x: np.ndarray, labels: np.ndarray, classes: np.ndarray,
+                             edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band ``searchsorted`` on the given edges: ``numpy.histogram`` semantics, clipped to the ends."""
+    n_bins = edges.shape[1] - 1
+    hist = np.zeros((classes.size, x.shape[1], n_bins), np.int64)
+    clipped = np.zeros((classes.size, x.shape[1]), np.int64)
+    for i, label in enumerate(classes):
+        rows = x[labels == label].astype(np.float64)
+        for band in range(x.shape[1]):
+            v = rows[:, band]
+            j = np.clip(np.searchsorted(edges[band], v, side="right") - 1, 0, n_bins - 1)
+            hist[i, band] = np.bincount(j, minlength=n_bins)
+            clipped[i, band] = np.count_nonzero((v < edges[band, 0]) | (v > edges[band, -1]))
+    return hist, clipped
+
+
+def _cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    normal = rng.normal(size=(3000, 9)).astype(np.float32)
+    offset = rng.normal(1e4, 30.0, size=(3000, 5))
+    counts = rng.integers(0, 512, size=(3000, 4)).astype(np.uint16)
+    scales = (rng.normal(size=(3000, 6)) * 10.0 ** np.arange(-5, 7, 2)).astype(np.float32)
+    return [
+        ("float32", normal, histogram_edges(normal.min(0), normal.max(0), 2048)),
+        ("float64 offset", offset, histogram_edges(offset.min(0), offset.max(0), 4096)),
+        # integer data exactly on the edges: every value goes through the exact re-binning
+        ("uint16 on edges", counts, histogram_edges(np.zeros(4), np.full(4, 256.0), 256)),
+        ("clipped both ends", normal, histogram_edges(np.full(9, -1.0), np.full(9, 0.5), 64)),
+        ("one bin", normal, histogram_edges(normal.min(0), normal.max(0), 1)),
+        ("wide scales", scales, histogram_edges(scales.min(0), scales.max(0), 2048)),
+        # narrow range far from zero: float32 cannot resolve the bins, float64 is used
+        ("float64 needed", offset, histogram_edges(np.full(5, 1e4), np.full(5, 1e4 + 1e-3), 2048)),
+        ("non-uniform", normal, np.sort(rng.normal(size=(9, 33)), axis=1)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_cases())), ids=[c[0] for c in _cases()])
+def test_binning_equals_searchsorted_value_for_value(case: int) -> None:
+    _name, x, edges = _cases()[case]
+    labels = np.random.default_rng(case).integers(0, 3, size=x.shape[0])
+    classes = np.unique(labels)
+    hist, clipped = class_histograms(x, labels, classes, edges)
+    ref_hist, ref_clipped = _searchsorted_histograms(x, labels, classes, edges)
+    np.testing.assert_array_equal(hist, ref_hist)
+    np.testing.assert_array_equal(clipped, ref_clipped)
+
+
+def test_binning_precision_choice() -> None:
+    x = np.zeros((1, 2))
+    assert Binner(histogram_edges(np.zeros(2), np.ones(2), 2048), 1).dtype == np.float32
+    assert Binner(histogram_edges(np.full(2, 1e4), np.full(2, 1e4 + 1e-3), 2048), 1).dtype == np.float64
+    uneven = np.array([[0.0, 1.0, 3.0], [0.0, 0.5, 2.0]])
+    binner = Binner(uneven, 1)
+    assert binner.dtype is None  # per-band searchsorted
+    out = np.empty((1, 2), np.int64)
+    binner.index(x, None, out)
+    assert out.tolist() == [[1, binner.stride + 1]]  # extended bin 1 = first bin, per band
+
+
+def test_accumulator_over_many_slabs_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernels, "SLAB_VALUES", 64)  # many slabs, many batches
+    monkeypatch.setattr(kernels, "BATCH_VALUES", 200)
+    rng = np.random.default_rng(3)
+    x = rng.normal(1e4, 30.0, size=(2000, 6))
+    x[1500:] += 500.0  # drift: later slabs far from the first slab's shift
+    labels = np.where(np.arange(2000) < 1700, 0, 2)  # class 2 first appears in a late slab
+    classes, index = class_layout(labels)
+    edges = histogram_edges(x.min(0), x.max(0), 128)
+    acc = ChunkAccumulator(6, classes.size, edges)
+    acc.add_all(x, index)
+    result = acc.result()
+    for k, label in enumerate(classes):
+        xk = x[labels == label]
+        assert result["counts"][k] == xk.shape[0]
+        np.testing.assert_allclose(result["class_means"][k], xk.mean(0), rtol=1e-14)
+        centred = xk - xk.mean(0)
+        np.testing.assert_allclose(result["class_comoments"][k], centred.T @ centred, rtol=1e-10)
+        np.testing.assert_array_equal(result["class_minimum"][k], xk.min(0))
+        np.testing.assert_array_equal(result["class_maximum"][k], xk.max(0))
+    ref_hist, _ = _searchsorted_histograms(x, labels, classes, edges)
+    np.testing.assert_array_equal(result["histograms"], ref_hist)
+
+
+def test_class_layout_kinds() -> None:
+    classes, index = class_layout(np.array([1, 0, 1, 1]))
+    assert classes.tolist() == [0, 1] and index.tolist() == [1, 0, 1, 1]
+    classes, index = class_layout(np.array([7, 3, 7]))
+    assert classes.tolist() == [3, 7] and index.tolist() == [1, 0, 1]
+    classes, index = class_layout(np.array([-2, 5, -2]))
+    assert classes.tolist() == [-2, 5] and index.tolist() == [0, 1, 0]
+    classes, index = class_layout(np.full(5, 4))
+    assert classes.tolist() == [4] and index is None
+    classes, index = class_layout(np.zeros(0, np.int64))
+    assert classes.size == 0 and index is None
+
+
+def test_threaded_from_arrays_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5000, 7)).astype(np.float32)
+    y = rng.integers(0, 3, size=5000)
+    edges = histogram_edges(x.min(0), x.max(0), 256)
+    single = BandStatistics.from_arrays(x, y, hist_edges=edges)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_VALUES", 1000)
+    assert kernels.parallel_threads(x.size) >= 1
+    threaded = BandStatistics.from_arrays(x, y, hist_edges=edges)
+    np.testing.assert_array_equal(threaded.counts, single.counts)
+    np.testing.assert_allclose(threaded.class_means, single.class_means, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(threaded.class_comoments, single.class_comoments, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(threaded.class_minimum, single.class_minimum)
+    np.testing.assert_array_equal(threaded.histograms, single.histograms)
+    edges = histogram_edges(np.zeros(3), np.ones(3), 4)
+    empty = BandStatistics.from_arrays(np.zeros((0, 3)), hist_edges=edges)
+    assert empty.count == 0 and empty.histograms.shape == (0, 3, 4)
