@@ -120,6 +120,14 @@ class StoreSource:
             )
         self._datasets: list[Any] | None = None
         datasets = [campaign.open(i) for i in self.ids]
+        for ds in datasets:
+            if ds[VAR_CUBE].dims != (DIM_Y, DIM_X, DIM_BAND):
+                raise StoreError(
+                    f"campaign {path}",
+                    expected=f"cube dims {(DIM_Y, DIM_X, DIM_BAND)} (the store layout)",
+                    found=ds[VAR_CUBE].dims,
+                    fix="stream from a store written by bandselect.store",
+                )
         self.shapes = [(ds.sizes[DIM_Y], ds.sizes[DIM_X]) for ds in datasets]
         self.has_mask = all(VAR_MASK in ds for ds in datasets)
         self.wavelengths = validate_wavelengths(datasets[0][COORD_WAVELENGTH].values)
@@ -138,21 +146,23 @@ class StoreSource:
 
     def _open(self) -> list[Any]:
         if self._datasets is None:
-            from bandselect.store import open_campaign
+            import zarr
 
-            campaign = open_campaign(self.path)
-            self._datasets = [campaign.open(i) for i in self.ids]
+            # Plain zarr slicing of the layout's (y, x, band) arrays: a patch reads just the chunks under
+            # it, with no Dask graph per patch (Dask made 32x32 patches ~6x slower than memory) and no
+            # Dask thread pool, which is not safe to inherit in forked DataLoader workers.
+            root = zarr.open_group(self.path, mode="r")
+            self._datasets = [
+                (root[i][VAR_CUBE], root[i][VAR_MASK] if self.has_mask else None) for i in self.ids
+            ]
         return self._datasets
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
         """Read only the chunks under ``window``: the cube ``(h, w, C)`` and mask ``(h, w)`` (or None)."""
-        ds = self._open()[window.source]
-        where = {DIM_Y: slice(window.y0, window.y1), DIM_X: slice(window.x0, window.x1)}
-        values = ds[VAR_CUBE].isel(where).transpose(DIM_Y, DIM_X, DIM_BAND).values
-        cube = values.astype(np.float32, copy=False)
-        mask = None
-        if self.has_mask:
-            mask = np.asarray(ds[VAR_MASK].isel(where).transpose(DIM_Y, DIM_X).values) > 0
+        cube_array, mask_array = self._open()[window.source]
+        rows, cols = slice(window.y0, window.y1), slice(window.x0, window.x1)
+        cube = np.asarray(cube_array[rows, cols, :], dtype=np.float32)
+        mask = None if mask_array is None else np.asarray(mask_array[rows, cols]) > 0
         return cube, mask
 
 
