@@ -1,7 +1,7 @@
 """Training throughput: gradient steps/s streaming patches from a zarr campaign store vs in-memory arrays.
 
 Writes a synthetic campaign (bandselect.synthetic) to a temporary folder, builds the two-phase recipe's
-pipeline (configs/two_phase.yaml: SoftChannelSelector → RX → head → BCE + regularizers), and times the
+pipeline (bandselect/recipes/two_phase.yaml: SoftChannelSelector → RX → head → BCE + regularizers), and times the
 same gradient steps (same seed, so the same random patches) twice in one run: patches read from the store
 by a PatchDataModule (only the chunks under each patch, optionally in background workers), and patches cut
 from the same cubes held in memory. Goal: streaming at most 1.5× slower. Results, with the device, in

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bandselect.errors import ConfigError
 from bandselect.stats import DEFAULT_N_BINS
+from bandselect.training.two_phase import load_recipe
 
 __all__ = [
     "DEFAULT_PIPELINE",
@@ -319,46 +320,10 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[Con
         ) from error
 
 
-#: The demo's pipeline: the two-phase recipe (``configs/two_phase.yaml``): a SoftChannelSelector
-#: initialised from the band variances, then trained through an RX detector and a BCE loss against the
-#: anomaly masks, with entropy and diversity regularizers.
-DEMO_PIPELINE: dict[str, Any] = {
-    "nodes": {
-        "selector": {
-            "type": "SoftChannelSelector",
-            "config": {
-                "n_select": 3,
-                "input_channels": "auto",
-                "init_method": "variance",
-                "temperature_init": 5.0,
-                "temperature_min": 0.5,
-                "temperature_decay": 0.9,
-                "hard": False,
-                "seed": 0,
-            },
-        },
-        "entropy_loss": {"type": "SelectorEntropyRegularizer", "config": {"weight": 0.01}},
-        "diversity_loss": {"type": "SelectorDiversityRegularizer", "config": {"weight": 1.0}},
-        "rx": {
-            "type": "RXDetector",
-            "config": {"input_channels": "auto", "background": "batch", "eps": 0.001},
-        },
-        "head": {"type": "ScoreToLogit", "config": {"standardize": True}},
-        "bce": {"type": "AnomalyBCELoss", "config": {"pos_weight": "balanced"}},
-        "auroc": {"type": "AUROC", "config": {"single_class": "nan"}},
-    },
-    "connections": [
-        ["data.cube", "selector.data"],
-        ["selector.selected", "rx.data"],
-        ["selector.weights", "entropy_loss.weights"],
-        ["selector.weights", "diversity_loss.weights"],
-        ["rx.scores", "head.scores"],
-        ["head.logits", "bce.logits"],
-        ["data.mask", "bce.mask"],
-        ["rx.scores", "auroc.scores"],
-        ["data.mask", "auroc.mask"],
-    ],
-}
+#: The demo's pipeline: the two-phase recipe (``bandselect/recipes/two_phase.yaml``): a
+#: SoftChannelSelector initialised from the band variances, then trained through an RX detector and a BCE
+#: loss against the anomaly masks, with entropy and diversity regularizers.
+DEMO_PIPELINE: dict[str, Any] = load_recipe()["pipeline"]
 
 
 def demo_config(directory: str | os.PathLike[str]) -> SelectBandsConfig:

@@ -32,8 +32,9 @@ from bandselect.training.gradient import GradientTrainer
 from bandselect.training.loader import PatchDataModule
 from bandselect.training.statistical import StatisticalTrainer
 
-#: The recipe shipped with the project (pipeline, data and training sections).
-DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "configs" / "two_phase.yaml"
+#: The recipe shipped inside the package (pipeline, data and training sections), so an installed wheel
+#: has it too.
+DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "two_phase.yaml"
 AUTO = "auto"
 
 
@@ -143,7 +144,7 @@ def load_recipe(path: str | os.PathLike[str] = DEFAULT_RECIPE) -> dict[str, Any]
             f"recipe {path}",
             expected="a mapping with a 'pipeline' section (and optional 'data', 'training')",
             found=type(recipe).__name__,
-            fix="start from configs/two_phase.yaml",
+            fix="start from bandselect/recipes/two_phase.yaml",
         )
     return recipe
 
