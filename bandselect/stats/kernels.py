@@ -23,6 +23,7 @@ import os
 import threading
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 #: Values (pixels × bands) per slab: float64 slabs of 2 MB stay in L2 (measured best for the Gram).
 SLAB_VALUES = 1 << 18
@@ -43,12 +44,22 @@ _SCRATCH = threading.local()
 
 
 def parallel_threads(n_values: int) -> int:
-    """Threads for ``n_values`` values: the usable cores, at most one per :data:`PARALLEL_MIN_VALUES`."""
+    """Threads to split ``n_values`` values over in ``BandStatistics.from_arrays``.
+
+    At most one per :data:`PARALLEL_MIN_VALUES` values, the usable cores and the BLAS thread limit in
+    force. Following the BLAS limit gives callers one knob: under ``threadpool_limits(1)`` (as in
+    :func:`~bandselect.stats.compute_statistics`'s Dask tasks, or when the caller parallelises
+    itself) nothing is split, so threads never multiply.
+    """
+    wanted = int(n_values) // PARALLEL_MIN_VALUES
+    if wanted < 2:
+        return 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, int(n_values) // PARALLEL_MIN_VALUES))
+    blas = [int(info["num_threads"]) for info in threadpool_info() if info.get("user_api") == "blas"]
+    return max(1, min(cores, wanted, min(blas) if blas else cores))
 
 
 def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:

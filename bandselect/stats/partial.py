@@ -140,6 +140,12 @@ class BandStatistics:
         Shape
         -----
         cube ``(..., C)``; mask and valid ``(...)`` or ``(..., 1)``.
+
+        Notes
+        -----
+        Large cubes (millions of values per core) are split over threads, as many as the cores and the
+        BLAS thread limit allow (:func:`~bandselect.stats.kernels.parallel_threads`); wrap the call in
+        ``threadpoolctl.threadpool_limits(1)`` to keep it on one thread.
         """
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
         edges = None if hist_edges is None else validate_edges(hist_edges, prepared.pixels.shape[1])
