@@ -84,7 +84,7 @@ class TrainingSettings(BaseModel):
     lr: float = Field(0.05, gt=0)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     seed: int = Field(0, ge=0)
-    device: str = "cpu"
+    device: str = "auto"  # CUDA when present, else CPU
     patch_size: int = Field(32, ge=1)
     batch_size: int = Field(4, ge=1)
     batches_per_epoch: int = Field(8, ge=1)
