@@ -1,10 +1,16 @@
 """Streaming random patches from a campaign store (or in-memory arrays) for gradient training.
 
-Nothing is loaded whole: each patch is read with xarray ``isel`` on the lazily opened acquisition, so
-only the zarr chunks under the patch are read. Batches come from a torch ``IterableDataset`` and can be
-produced by background ``DataLoader`` workers; every worker draws from its own generator seeded by
-``(seed, epoch, worker id)``, so an epoch's patches are the same however often it is replayed (a resumed
-run sees the same data as an uninterrupted one).
+Nothing is loaded whole: a patch is assembled from the zarr chunks under it, each read with an aligned
+zarr slice (exactly one chunk) and kept in a bounded per-process LRU cache of decoded chunks
+(:class:`ChunkCache`, ``cache_bytes`` per worker, default 256 MiB), so patches that share a chunk decode it
+once. Batches come from a torch ``IterableDataset`` and can be produced by persistent background
+``DataLoader`` workers (their caches survive across epochs); batch ``b`` of an epoch is drawn from a
+generator seeded by ``(seed, epoch, b)``, so an epoch's patches are the same however often it is replayed
+and whatever the number of workers (a resumed run sees the same data as an uninterrupted one).
+
+Optionally (``patches_per_window > 1``) patches are drawn in groups that share a small random window, so a
+group touches a few chunks instead of a few chunks per patch (see :meth:`PatchStream.windows` for the
+sampling distribution).
 
 The split is spatial: ``train_rows`` and ``val_rows`` are fractions of each acquisition's height (default
 top half for training, bottom half for validation), so validation pixels never enter training patches.
@@ -14,6 +20,7 @@ Validation batches are the whole validation region of one acquisition (exact per
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +104,76 @@ class ArraySource:
         return self.cubes[window.source][rows, cols], mask
 
 
+DEFAULT_CACHE_BYTES = 256 * 2**20
+"""Default bound of a :class:`StoreSource`'s decoded-chunk cache, per process (each worker has its own)."""
+
+
+class ChunkCache:
+    """A least-recently-used cache of decoded chunks, bounded by the bytes of the arrays it holds.
+
+    Parameters
+    ----------
+    max_bytes
+        Upper bound of the summed ``nbytes`` of the cached arrays (0: cache nothing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cache = ChunkCache(max_bytes=16)
+    >>> cache.lookup("a") is None
+    True
+    >>> cache.put("a", np.zeros(2))
+    >>> cache.lookup("a").shape
+    (2,)
+    >>> cache.put("b", np.ones(2))  # both would hold 32 bytes > 16: "a" is evicted
+    >>> cache.lookup("a") is None, cache.hits, cache.misses, len(cache), cache.nbytes
+    (True, 1, 2, 1, 16)
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+            raise ConfigError(
+                "cache_bytes", expected="int >= 0", found=repr(max_bytes), fix="use e.g. 256 * 2**20"
+            )
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[Any, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over lookups (0 before the first lookup)."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+    def lookup(self, key: Any) -> np.ndarray | None:
+        """The array cached under ``key`` (now the most recently used), or None; counts a hit or miss."""
+        item = self._items.get(key)
+        if item is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(key)
+        return item
+
+    def put(self, key: Any, item: np.ndarray) -> None:
+        """Cache ``item`` under ``key``, evicting the least recently used arrays beyond ``max_bytes``."""
+        if item.nbytes > self.max_bytes:
+            return
+        previous = self._items.pop(key, None)
+        if previous is not None:
+            self.nbytes -= previous.nbytes
+        self._items[key] = item
+        self.nbytes += item.nbytes
+        while self.nbytes > self.max_bytes:
+            _, evicted = self._items.popitem(last=False)
+            self.nbytes -= evicted.nbytes
+
+
 class StoreSource:
     """Acquisitions of a campaign store, opened lazily (per worker process) and read window by window.
 
@@ -106,9 +183,19 @@ class StoreSource:
         The campaign store.
     ids
         Acquisition ids (default: all, sorted).
+    cache_bytes
+        Bound of the decoded-chunk cache (:class:`ChunkCache`) of each process reading this source: each
+        ``DataLoader`` worker holds up to this much (default :data:`DEFAULT_CACHE_BYTES`, 256 MiB).
+        0 disables the cache (each window is one zarr slice).
     """
 
-    def __init__(self, path: str | os.PathLike[str], ids: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        ids: Sequence[str] | None = None,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
         from bandselect.store import open_campaign
 
         campaign = open_campaign(path)
@@ -119,6 +206,7 @@ class StoreSource:
                 f"campaign {path}", expected="at least one acquisition", found="none", fix="ingest data first"
             )
         self._datasets: list[Any] | None = None
+        self.cache = ChunkCache(cache_bytes)
         datasets = [campaign.open(i) for i in self.ids]
         for ds in datasets:
             if ds[VAR_CUBE].dims != (DIM_Y, DIM_X, DIM_BAND):
@@ -141,8 +229,9 @@ class StoreSource:
                 )
 
     def __getstate__(self) -> dict[str, Any]:
-        # Worker processes reopen the store themselves: never ship open handles across processes.
-        return {**self.__dict__, "_datasets": None}
+        # Worker processes reopen the store themselves: never ship open handles across processes, and
+        # each starts with its own empty cache (at most cache_bytes per process).
+        return {**self.__dict__, "_datasets": None, "cache": ChunkCache(self.cache.max_bytes)}
 
     def _open(self) -> list[Any]:
         if self._datasets is None:
@@ -160,10 +249,48 @@ class StoreSource:
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
         """Read only the chunks under ``window``: the cube ``(h, w, C)`` and mask ``(h, w)`` (or None)."""
         cube_array, mask_array = self._open()[window.source]
-        rows, cols = slice(window.y0, window.y1), slice(window.x0, window.x1)
-        cube = np.asarray(cube_array[rows, cols, :], dtype=np.float32)
-        mask = None if mask_array is None else np.asarray(mask_array[rows, cols]) > 0
+        cube = self._read_array(window, "cube", cube_array).astype(np.float32, copy=False)
+        mask = None if mask_array is None else self._read_array(window, "mask", mask_array) > 0
         return cube, mask
+
+    def _read_array(self, window: Window, name: str, array: Any) -> np.ndarray:
+        rows, cols = slice(window.y0, window.y1), slice(window.x0, window.x1)
+        ch, cw = array.chunks[:2]
+        iy0, iy1 = window.y0 // ch, (window.y1 - 1) // ch + 1
+        ix0, ix1 = window.x0 // cw, (window.x1 - 1) // cw + 1
+        chunk_bytes = ch * cw * int(np.prod(array.chunks[2:], dtype=np.int64)) * array.dtype.itemsize
+        if (iy1 - iy0) * (ix1 - ix0) * chunk_bytes > self.cache.max_bytes:
+            # A window larger than the cache (a validation region) would only evict every cached chunk
+            # to keep its own chunks, which no later patch reuses: read it with one slice.
+            return np.asarray(array[rows, cols])
+        chunks = {
+            (iy, ix): self.cache.lookup((window.source, name, iy, ix))
+            for iy in range(iy0, iy1)
+            for ix in range(ix0, ix1)
+        }
+        missing = [index for index, chunk in chunks.items() if chunk is None]
+        if missing:
+            # One chunk-aligned slice over the missing chunks: zarr decodes exactly those chunks (and any
+            # cached ones inside their bounding box), concurrently, instead of one call per chunk.
+            by0, by1 = min(i for i, _ in missing), max(i for i, _ in missing) + 1
+            bx0, bx1 = min(j for _, j in missing), max(j for _, j in missing) + 1
+            block = np.asarray(array[by0 * ch : by1 * ch, bx0 * cw : bx1 * cw])
+            for iy, ix in missing:
+                oy, ox = (iy - by0) * ch, (ix - bx0) * cw
+                # A copy, so the cache holds one chunk's bytes and not a view pinning the whole block.
+                chunk = block[oy : oy + ch, ox : ox + cw].copy()
+                chunks[iy, ix] = chunk
+                self.cache.put((window.source, name, iy, ix), chunk)
+        out = np.empty((window.y1 - window.y0, window.x1 - window.x0, *array.shape[2:]), array.dtype)
+        for (iy, ix), chunk in chunks.items():
+            assert chunk is not None  # every missing chunk was read above
+            y0, x0 = iy * ch, ix * cw
+            sy0, sy1 = max(window.y0, y0), min(window.y1, y0 + chunk.shape[0])
+            sx0, sx1 = max(window.x0, x0), min(window.x1, x0 + chunk.shape[1])
+            out[sy0 - window.y0 : sy1 - window.y0, sx0 - window.x0 : sx1 - window.x0] = chunk[
+                sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0
+            ]
+        return out
 
 
 def _row_range(height: int, fraction: tuple[float, float]) -> tuple[int, int]:
@@ -185,11 +312,25 @@ def _collate(source: ArraySource | StoreSource, windows: Sequence[Window]) -> di
     return batch
 
 
+def _window_origin(rng: np.random.Generator, lo: int, hi: int, window: int, patch: int) -> tuple[int, int]:
+    """A window's range of patch starts ``[first, last]`` along one axis; see :meth:`PatchStream.windows`."""
+    # Window origins o run from lo - slack to hi (windows may stick out of the region); origin o holds
+    # the w(o) valid starts [max(o, lo), min(o + slack, hi)]. Drawing o with probability w(o) / sum(w)
+    # and then a start uniformly among its w(o) makes every start in [lo, hi] equally likely.
+    slack = window - patch
+    origins = np.arange(lo - slack, hi + 1)
+    counts = np.minimum(origins + slack, hi) - np.maximum(origins, lo) + 1
+    origin = int(origins[rng.choice(len(origins), p=counts / counts.sum())])
+    return max(origin, lo), min(origin + slack, hi)
+
+
 class PatchStream(IterableDataset):
     """Random training patches as dict batches; an ``IterableDataset`` for ``DataLoader(batch_size=None)``.
 
     Each batch holds ``batch_size`` patches of ``patch_size`` from one random acquisition, at uniform
-    random positions inside the training rows. Workers split the epoch's ``batches_per_epoch`` batches.
+    random positions inside the training rows (see :meth:`windows`). Workers split the epoch's
+    ``batches_per_epoch`` batches. The epoch lives in shared memory, so persistent workers see
+    :attr:`epoch` changes made in the training process.
     """
 
     def __init__(
@@ -202,6 +343,8 @@ class PatchStream(IterableDataset):
         rows: tuple[float, float],
         seed: int,
         epoch: int = 0,
+        patches_per_window: int = 1,
+        window_size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -210,7 +353,19 @@ class PatchStream(IterableDataset):
         self.batches_per_epoch = batches_per_epoch
         self.rows = rows
         self.seed = seed
+        self.patches_per_window = patches_per_window
+        self.window_size = window_size or (2 * patch_size[0], 2 * patch_size[1])
+        # A shared-memory scalar: a tensor in shared memory stays shared with forked and spawned
+        # DataLoader workers, which is how set_epoch reaches persistent workers.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.epoch = epoch
+        if any(w < p for w, p in zip(self.window_size, patch_size, strict=True)):
+            raise ConfigError(
+                "PatchDataModule window_size",
+                expected=f"at least the patch size {patch_size}",
+                found=repr(self.window_size),
+                fix="use window_size=None (twice the patch size)",
+            )
         for index, (height, width) in enumerate(source.shapes):
             y0, y1 = _row_range(height, rows)
             if y1 - y0 < patch_size[0] or width < patch_size[1]:
@@ -221,15 +376,45 @@ class PatchStream(IterableDataset):
                     fix="use a smaller patch_size or a larger training region (train_rows)",
                 )
 
+    @property
+    def epoch(self) -> int:
+        """The epoch whose patches are drawn (shared with the workers)."""
+        return int(self._epoch.item())
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch.fill_(int(value))
+
     def windows(self, batch_index: int) -> list[Window]:
-        """The patches of batch ``batch_index`` of the current epoch (deterministic)."""
+        """The patches of batch ``batch_index`` of the current epoch (deterministic).
+
+        With ``patches_per_window == 1`` every patch start is drawn independently and uniformly. With
+        ``k = patches_per_window > 1`` the batch is made of groups of ``k`` patches (the last group may
+        be smaller); a group draws a random ``window_size`` window, then its ``k`` starts independently
+        and uniformly among the starts whose patch lies inside the window and the training region. The
+        window is drawn with probability proportional to its number of such starts, so each single
+        patch start is still exactly uniform over the region (no bias at chunk or region borders); what
+        changes is the joint distribution: patches of one group lie within ``window_size`` of each
+        other (they overlap, and share the few zarr chunks under the window), so a batch is less
+        diverse than ``batch_size`` independent patches.
+        """
         rng = np.random.default_rng([self.seed, self.epoch, batch_index])
         source = int(rng.integers(len(self.source.shapes)))
         height, width = self.source.shapes[source]
         y_lo, y_hi = _row_range(height, self.rows)
         ph, pw = self.patch_size
-        ys = rng.integers(y_lo, y_hi - ph + 1, size=self.batch_size)
-        xs = rng.integers(0, width - pw + 1, size=self.batch_size)
+        if self.patches_per_window == 1:
+            ys = rng.integers(y_lo, y_hi - ph + 1, size=self.batch_size)
+            xs = rng.integers(0, width - pw + 1, size=self.batch_size)
+        else:
+            ys_list, xs_list = [], []
+            for start in range(0, self.batch_size, self.patches_per_window):
+                k = min(self.patches_per_window, self.batch_size - start)
+                y_first, y_last = _window_origin(rng, y_lo, y_hi - ph, self.window_size[0], ph)
+                x_first, x_last = _window_origin(rng, 0, width - pw, self.window_size[1], pw)
+                ys_list.append(rng.integers(y_first, y_last + 1, size=k))
+                xs_list.append(rng.integers(x_first, x_last + 1, size=k))
+            ys, xs = np.concatenate(ys_list), np.concatenate(xs_list)
         return [Window(source, int(y), int(y) + ph, int(x), int(x) + pw) for y, x in zip(ys, xs, strict=True)]
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
@@ -261,9 +446,16 @@ class PatchDataModule:
         Fractions ``(start, stop)`` of each acquisition's height used for training and validation
         (a spatial split; default top half / bottom half). ``val_rows=None``: no validation.
     num_workers
-        Background ``DataLoader`` workers (0: read in the training process).
+        Background ``DataLoader`` workers (0: read in the training process). They are persistent (kept
+        across epochs with their chunk caches) and prefetch ``prefetch_factor`` batches each.
     seed
         Seed of the patch positions (combined with the epoch, see :meth:`set_epoch`).
+    patches_per_window, window_size
+        Draw the patches of a batch in groups of ``patches_per_window`` sharing a random window of
+        ``window_size`` (int or ``(h, w)``; default twice the patch size), so that a group reads the few
+        chunks under one window; 1 (default): independent patches. See :meth:`PatchStream.windows`.
+    prefetch_factor
+        Batches prefetched per worker.
 
     Examples
     --------
@@ -288,6 +480,9 @@ class PatchDataModule:
         val_rows: tuple[float, float] | None = (0.5, 1.0),
         num_workers: int = 0,
         seed: int = 0,
+        patches_per_window: int = 1,
+        window_size: int | tuple[int, int] | None = None,
+        prefetch_factor: int = 4,
     ) -> None:
         patch = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
         if len(patch) != 2 or any(isinstance(p, bool) or not isinstance(p, int) or p < 1 for p in patch):
@@ -297,7 +492,13 @@ class PatchDataModule:
                 found=repr(patch_size),
                 fix="pass e.g. patch_size=32",
             )
-        for name, value in (("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch)):
+        checked = (
+            ("batch_size", batch_size),
+            ("batches_per_epoch", batches_per_epoch),
+            ("patches_per_window", patches_per_window),
+            ("prefetch_factor", prefetch_factor),
+        )
+        for name, value in checked:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(
                     f"PatchDataModule {name}", expected="int >= 1", found=repr(value), fix="use 1"
@@ -322,7 +523,9 @@ class PatchDataModule:
         self.val_rows = None if val_rows is None else (float(val_rows[0]), float(val_rows[1]))
         self.num_workers = num_workers
         self.seed = int(seed)
+        self.prefetch_factor = prefetch_factor
         self.epoch = 0
+        window = (window_size, window_size) if isinstance(window_size, int) else window_size
         self.stream = PatchStream(
             source,
             patch_size=self.patch_size,
@@ -330,7 +533,10 @@ class PatchDataModule:
             batches_per_epoch=batches_per_epoch,
             rows=self.train_rows,
             seed=self.seed,
+            patches_per_window=patches_per_window,
+            window_size=None if window is None else (int(window[0]), int(window[1])),
         )
+        self._train_loader: DataLoader | None = None
 
     @classmethod
     def from_arrays(
@@ -348,10 +554,18 @@ class PatchDataModule:
 
     @classmethod
     def from_store(
-        cls, path: str | os.PathLike[str], ids: Sequence[str] | None = None, **options: Any
+        cls,
+        path: str | os.PathLike[str],
+        ids: Sequence[str] | None = None,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        **options: Any,
     ) -> PatchDataModule:
-        """Patches streamed from the acquisitions ``ids`` (default: all) of the campaign store ``path``."""
-        return cls(StoreSource(path, ids), **options)
+        """Patches streamed from the acquisitions ``ids`` (default: all) of the campaign store ``path``.
+
+        ``cache_bytes`` bounds each reading process's decoded-chunk cache (see :class:`StoreSource`).
+        """
+        return cls(StoreSource(path, ids, cache_bytes=cache_bytes), **options)
 
     @property
     def wavelengths(self) -> np.ndarray:
@@ -364,14 +578,20 @@ class PatchDataModule:
         self.stream.epoch = self.epoch
 
     def train_dataloader(self) -> DataLoader:
-        """The current epoch's random training patches (read by ``num_workers`` background workers)."""
-        return DataLoader(
-            self.stream,
-            batch_size=None,
-            num_workers=self.num_workers,
-            persistent_workers=False,
-            prefetch_factor=4 if self.num_workers else None,
-        )
+        """The current epoch's random training patches (read by ``num_workers`` background workers).
+
+        The same ``DataLoader`` every call: its persistent workers keep their chunk caches and open
+        store across epochs, and read the epoch set by :meth:`set_epoch` when a new iteration starts.
+        """
+        if self._train_loader is None:
+            self._train_loader = DataLoader(
+                self.stream,
+                batch_size=None,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                prefetch_factor=self.prefetch_factor if self.num_workers else None,
+            )
+        return self._train_loader
 
     def val_dataloader(self) -> list[dict[str, torch.Tensor]] | None:
         """One batch per acquisition: its whole validation region (None without ``val_rows``)."""
