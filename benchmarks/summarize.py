@@ -1,0 +1,163 @@
+"""Summarise ``benchmarks/results/*.json`` as the README's results section.
+
+``python -m benchmarks.summarize`` prints the markdown; ``--write-readme`` replaces the text between the
+``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` markers of README.md with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**not met**"
+
+
+def _speed_rows() -> list[str]:
+    rows: list[str] = []
+    ingest = _load("ingest")
+    if ingest:
+        mb = ingest["peak_rss_bytes"] / 1e6
+        rows.append(
+            f"| ingest a {ingest['source']['gib']:.1f} GiB ENVI cube | peak RSS {mb:.0f} MB, "
+            f"{ingest['throughput_mb_per_s']:.0f} MB/s | < 1 GB RSS | {_verdict(mb < 1000)} |"
+        )
+    stats = _load("stats")
+    if stats:
+        through = stats["throughput"]
+        rows.append(
+            f"| statistics pass (moments + Gram) vs bare dask read-and-sum | "
+            f"{through['moments_fraction_of_bare']:.0%} of {through['bare_gb_per_s']:.2f} GB/s | ≥ 50 % | "
+            f"{_verdict(through['moments_fraction_of_bare'] >= 0.5)} |"
+        )
+        if "two_pass_fraction_of_bare" in through:
+            rows.append(
+                f"| full statistics job (+ histograms) vs bare read | "
+                f"{through['two_pass_fraction_of_bare']:.0%} | (≥ 50 %) | "
+                f"{_verdict(through['two_pass_fraction_of_bare'] >= 0.5)} |"
+            )
+        memory = stats["in_memory"]
+        rows.append(
+            f"| 0.25 M px × 61 bands vs in-memory sklearn reference ({memory['reference_s']:.1f} s) | "
+            f"{memory['speedup_from_pixels']:.0f}× from pixels, "
+            f"{memory['speedup_from_statistics']:.0f}× from merged statistics | ≥ 100× | "
+            f"{_verdict(memory['speedup_from_pixels'] >= 100)} from pixels |"
+        )
+        big = stats["big_store"]
+        rows.append(
+            f"| statistics over a {big['store_bytes'] / 1e9:.1f} GB store | peak RSS "
+            f"{big['peak_rss_bytes'] / 1e9:.2f} GB, {big['wall_s']:.0f} s | ≤ 2 GB RSS | "
+            f"{_verdict(big['peak_rss_bytes'] <= 2e9)} |"
+        )
+    training = _load("training")
+    if training:
+        slowdown = training["slowdown_streaming_vs_memory"]
+        rows.append(
+            f"| training steps/s streaming from zarr vs in memory ({training['device']}) | "
+            f"{slowdown:.2f}× slower ({training['streaming_steps_per_s']:.1f} vs "
+            f"{training['in_memory_steps_per_s']:.1f} steps/s) | ≤ 1.5× | {_verdict(slowdown <= 1.5)} |"
+        )
+    flows = _load("flows")
+    if flows:
+        export = flows["export"]
+        rows.append(
+            f"| export composites vs bare zarr read+write | {export['ratio_export_to_bare']:.0%} | ≥ 50 % | "
+            f"{_verdict(export['ratio_export_to_bare'] >= 0.5)} |"
+        )
+        overhead = flows["process_campaign"]
+        shape = "×".join(str(v) for v in overhead["acquisition_shape"])
+        rows.append(
+            f"| Prefect overhead, `process_campaign` over {overhead['acquisitions']} acquisitions of "
+            f"{shape} | {overhead['prefect_overhead_fraction']:.1%} of the run | < 5 % | "
+            f"{_verdict(overhead['prefect_overhead_fraction'] < 0.05)} |"
+        )
+    return rows
+
+
+def _quality_rows() -> list[str]:
+    quality = _load("quality")
+    if not quality:
+        return []
+    rows = [
+        "| task | separability | mRMR (seed) | all bands | random 3 (mean) |",
+        "|---|---|---|---|---|",
+    ]
+    for task in quality["tasks"]:
+        note = "" if task["in_bar"] else " ¹"
+        rows.append(
+            f"| {task['task']}{note} | {task['separability']:.4f} {task['separability_bands']} | "
+            f"{task['mrmr']:.4f} {task['mrmr_bands']} | {task['all_bands']:.4f} | "
+            f"{task['random_mean']:.4f} |"
+        )
+    summary = quality["summary"]
+    rows.append(
+        f"| **mean of the {summary['n_tasks']} bar tasks** | **{summary['separability_mean']:.4f}** "
+        f"(min {summary['separability_min']:.4f}) | {summary['mrmr_mean']:.4f} "
+        f"(min {summary['mrmr_min']:.4f}) | {summary['all_bands_mean']:.4f} | "
+        f"{summary['random_mean_mean']:.4f} |"
+    )
+    verdict = "PASS" if summary["passes"] else "FAIL"
+    rows += [
+        "",
+        f"Bar: separability mean ≥ {quality['goal']['mean']}, every task ≥ {quality['goal']['min']}: "
+        f"**{verdict}**. ¹ not in the bar: 3 positive pixels, 3-fold CV.",
+    ]
+    return rows
+
+
+def summary_markdown() -> str:
+    """The README's results section, from the JSON files."""
+    lines = [
+        "Measured on this project's 2-core CI machine, each goal as a ratio within one run "
+        "(`make bench` reruns everything and rewrites this section).",
+        "",
+        "| benchmark | result | goal | |",
+        "|---|---|---|---|",
+        *_speed_rows(),
+        "",
+        "Selection quality on the shared real scenes (`benchmarks/bench_quality.py`): AUROC of a "
+        "standardised logistic regression on the 3 selected bands, stratified 5-fold CV over pixels; "
+        "multi-class scenes one class against the rest.",
+        "",
+        *_quality_rows(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(markdown: str) -> None:
+    """Replace the marked section of README.md with ``markdown``."""
+    text = README.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md has no {START} ... {END} section to replace")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{markdown}{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--write-readme", action="store_true", help="rewrite README.md's section")
+    args = parser.parse_args(argv)
+    markdown = summary_markdown()
+    if args.write_readme:
+        write_readme(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
