@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -19,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from bandselect.errors import ConfigError, InputError, LabelError, NonFiniteError, ShapeError
+from bandselect.nodes.rx import mahalanobis_scores
 
 __all__ = [
     "BaselineResult",
@@ -202,12 +204,10 @@ def rx_auroc(
     if evaluate_flat is not None:
         features, labels = features[evaluate_flat], labels[evaluate_flat]
     _check_both_classes(labels, "mask (evaluated pixels)")
-    centred = features - mean
-    # eigh: the ridge-regularised covariance is symmetric positive definite; pinv-like and stable.
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    eigenvalues = np.maximum(eigenvalues, np.finfo(np.float64).tiny)
-    projected = centred @ eigenvectors
-    scores = np.einsum("ij,ij->i", projected / eigenvalues, projected)
+    # The RX node's float64 Mahalanobis solve; the ridge is already on the diagonal (eps=0).
+    scores = mahalanobis_scores(
+        torch.from_numpy(features), torch.from_numpy(mean), torch.from_numpy(covariance), eps=0.0
+    ).numpy()
     return float(roc_auc_score(labels, scores))
 
 
