@@ -46,7 +46,7 @@ from bandselect.evaluation.metrics import (
     random_band_baseline,
     rx_auroc,
 )
-from bandselect.evaluation.split import SpatialSplit, block_grid, spatial_block_split
+from bandselect.evaluation.split import SpatialSplit, _label_image, block_grid, spatial_block_split
 from bandselect.evaluation.stability import StabilityResult, band_stability
 from bandselect.spectral import validate_wavelengths
 
@@ -441,16 +441,7 @@ def _tiles(
 
 
 def _binary(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    labels = np.asarray(mask)
-    if labels.ndim == 3 and labels.shape[2] == 1:
-        labels = labels[..., 0]
-    if labels.shape != shape:
-        raise ShapeError(
-            "mask",
-            expected=f"shape {shape} (one label per pixel)",
-            found=f"shape {labels.shape}",
-            fix="pass (H, W)",
-        )
+    labels = _label_image(mask, shape)
     values = np.unique(labels)
     if labels.dtype != bool and not set(values.tolist()) <= {0, 1}:
         raise LabelError(

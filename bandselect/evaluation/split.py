@@ -96,7 +96,8 @@ def block_grid(
     return (row_of[:, None] * columns + column_of[None, :]).astype(np.int64)
 
 
-def _binary_labels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _label_image(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``mask`` as an ``(H, W)`` label array (a trailing axis of 1 dropped), checked against ``shape``."""
     labels = np.asarray(mask)
     if labels.ndim == 3 and labels.shape[2] == 1:
         labels = labels[..., 0]
@@ -107,7 +108,11 @@ def _binary_labels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
             found=f"shape {labels.shape}",
             fix="pass (H, W)",
         )
-    return labels > 0
+    return labels
+
+
+def _binary_labels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return _label_image(mask, shape) > 0
 
 
 def _choose_test_blocks(
