@@ -30,7 +30,6 @@ Example
 from __future__ import annotations
 
 import difflib
-import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,7 +39,7 @@ import yaml
 
 from bandselect.errors import ConfigError, FileFormatError, PipelineError
 from bandselect.names import DATA_NODE
-from bandselect.pipeline.node import Node
+from bandselect.pipeline.node import Node, _constructor_parameters
 from bandselect.pipeline.registry import get_node_class, registered_name
 
 if TYPE_CHECKING:
@@ -111,22 +110,7 @@ def load_yaml(source: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _required_keys(cls: type[Node]) -> set[str]:
-    required: set[str] = set()
-    for klass in cls.__mro__:
-        if klass is Node or not issubclass(klass, Node):
-            break
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters
-        required |= {
-            name
-            for name, p in params.items()
-            if name != "self" and p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        }
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            break
-    return required
+    return {name for name, p in _constructor_parameters(cls) if p.default is p.empty}
 
 
 def build_node(name: str, definition: object) -> Node:

@@ -182,22 +182,7 @@ class Node(nn.Module):
         also accepts the base class's named arguments, so those are followed up the MRO until a
         constructor without ``**kwargs`` (or :class:`Node` itself) is reached.
         """
-        keys: set[str] = set()
-        for klass in cls.__mro__:
-            if klass is Node or not issubclass(klass, Node):
-                break
-            init = klass.__dict__.get("__init__")
-            if init is None:
-                continue
-            params = inspect.signature(init).parameters
-            keys |= {
-                name
-                for name, p in params.items()
-                if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-            }
-            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                break
-        return keys
+        return {name for name, _ in _constructor_parameters(cls)}
 
     # -- ports ---------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -248,3 +233,27 @@ class Node(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+
+
+def _constructor_parameters(cls: type[Node]) -> list[tuple[str, inspect.Parameter]]:
+    """The named constructor arguments of ``cls`` (``self``, ``*args``, ``**kwargs`` excluded).
+
+    A constructor that forwards ``**kwargs`` to its base class also takes the base class's arguments,
+    so the MRO is followed until a constructor without ``**kwargs`` (or :class:`Node` itself).
+    """
+    parameters: list[tuple[str, inspect.Parameter]] = []
+    for klass in cls.__mro__:
+        if klass is Node or not issubclass(klass, Node):
+            break
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        parameters += [
+            (name, p)
+            for name, p in params.items()
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return parameters
