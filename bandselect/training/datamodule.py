@@ -157,6 +157,17 @@ def _check_patch_size(patch_size: object) -> tuple[int, int] | None:
     )
 
 
+def _set_batch_options(
+    module: Any, batch_size: object, patch_size: object, shuffle: object, seed: object, positive_label: Any
+) -> None:
+    """Check and set the batching options both data modules share."""
+    module.batch_size = _check_batch_size(batch_size)
+    module.patch_size = _check_patch_size(patch_size)
+    module.shuffle = bool(shuffle)
+    module.seed = int(seed)
+    module.positive_label = positive_label
+
+
 def _to_numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
@@ -259,11 +270,7 @@ class ArrayDataModule:
         seed: int = 0,
         positive_label: int | None = None,
     ) -> None:
-        self.batch_size = _check_batch_size(batch_size)
-        self.patch_size = _check_patch_size(patch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.positive_label = positive_label
+        _set_batch_options(self, batch_size, patch_size, shuffle, seed, positive_label)
         self.cube, self.mask = self._validate(cube, mask, "cube", "mask")
         n_bands = self.cube.shape[-1]
         self.wavelengths = torch.from_numpy(
@@ -441,11 +448,7 @@ class CampaignDataModule:
         positive_label: int | None = None,
         use_mask: bool | None = None,
     ) -> None:
-        self.batch_size = _check_batch_size(batch_size)
-        self.patch_size = _check_patch_size(patch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.positive_label = positive_label
+        _set_batch_options(self, batch_size, patch_size, shuffle, seed, positive_label)
         ids, opener = self._sources(store)
         val_ids = self._check_ids(list(val_acquisitions or []), ids, "val_acquisitions")
         train_ids = (
