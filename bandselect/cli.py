@@ -22,6 +22,7 @@ from bandselect.spectral import sensor_range
 
 if TYPE_CHECKING:
     from bandselect.flows import FlowSummary
+    from bandselect.flows.compare_selectors import ComparisonResult
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2
@@ -246,9 +247,10 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("config", type=Path, metavar="CONFIG.yaml", help="flow config")
     parser.add_argument(
         "--flow",
-        choices=("select-bands", "process-campaign"),
+        choices=("select-bands", "process-campaign", "compare-selectors"),
         default="select-bands",
-        help="which flow (default select-bands; process-campaign needs `archive:`)",
+        help="which flow (default select-bands; process-campaign needs `archive:`; compare-selectors "
+        "takes a config like configs/compare_selectors.yaml)",
     )
     parser.set_defaults(func=_cmd_run)
 
@@ -263,6 +265,25 @@ def _flow_environment(prefect_home: Path) -> None:
     if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
         prefect_home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(prefect_home.resolve())  # must be set before prefect is imported
+
+
+def _print_comparison(result: ComparisonResult) -> None:
+    print("\nleaderboard (held-out spatial blocks, best first):")
+    for record in result.records:
+        scores = ", ".join(
+            f"{key} {value:.4f}"
+            for key, value in record.items()
+            if key.endswith("auroc") and isinstance(value, float)
+        )
+        bands = ", ".join(f"{w:.0f}" for w in record["wavelengths_nm"])
+        flags = [record["status"]] if record["status"] != "ok" else []
+        if record.get("unstable"):
+            flags.append("unstable")
+        note = f"  [{'; '.join(flags)}]" if flags else ""
+        print(f"  {record['name']:<38} {scores}{f'  bands {bands} nm' if bands else ''}{note}")
+    print(f"\nMLflow parent run: {result.parent_run_id}  ({result.tracking_uri})")
+    print(f"HTML report:       bandselect report {result.parent_run_id} --tracking-uri {result.tracking_uri}")
+    print(f"files:             {result.output_dir}")
 
 
 def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> None:
@@ -343,6 +364,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _flow_environment(Path(args.config).resolve().parent / ".prefect")
     from bandselect.flows import ProcessCampaignConfig, SelectBandsConfig, load_config
 
+    if args.flow == "compare-selectors":
+        from bandselect.flows.compare_selectors import compare_selectors
+
+        _print_comparison(compare_selectors(args.config))
+        return EXIT_OK
     if args.flow == "process-campaign":
         from bandselect.flows import process_campaign
 
