@@ -26,10 +26,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bandselect._yaml import parse_yaml_mapping
 from bandselect.errors import ConfigError
 from bandselect.evaluation.compare import MEASURES, SELECTOR_TYPES, default_selector_specs
 
@@ -191,22 +191,13 @@ class CompareSelectorsConfig(_Strict):
             where = str(candidate)
         else:
             text, where = str(path_or_text), "YAML text"
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigError(
-                f"compare_selectors config ({where})",
-                expected="valid YAML",
-                found=str(error),
-                fix="fix the YAML",
-            ) from error
-        if not isinstance(data, dict):
-            raise ConfigError(
-                f"compare_selectors config ({where})",
-                expected="a mapping with at least scene: {path: ...}",
-                found=type(data).__name__,
-                fix="see configs/compare_selectors.yaml",
-            )
+        data = parse_yaml_mapping(
+            text,
+            f"compare_selectors config ({where})",
+            expected="a mapping with at least scene: {path: ...}",
+            fix="see configs/compare_selectors.yaml",
+            yaml_fix="fix the YAML",
+        )
         try:
             return cls.model_validate(data)
         except ValidationError as error:

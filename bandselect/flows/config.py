@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bandselect._yaml import parse_yaml_mapping
 from bandselect.errors import ConfigError
 from bandselect.stats import DEFAULT_N_BINS
 from bandselect.training.two_phase import load_recipe
@@ -288,20 +289,14 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[Con
                 found="no such file",
                 fix="check the path; start from configs/select_bands.yaml",
             )
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ConfigError(
-                f"config {path}", expected="valid YAML", found=str(error).splitlines()[0],
-                fix="fix the YAML syntax at the line named",
-            ) from error
-        if not isinstance(data, dict):
-            raise ConfigError(
-                f"config {path}",
-                expected="a mapping of settings (campaign, store, output, ...)",
-                found=type(data).__name__,
-                fix="start from configs/select_bands.yaml",
-            )
+        data = parse_yaml_mapping(
+            path.read_text(encoding="utf-8"),
+            f"config {path}",
+            expected="a mapping of settings (campaign, store, output, ...)",
+            fix="start from configs/select_bands.yaml",
+            describe=lambda error: str(error).splitlines()[0],
+            yaml_fix="fix the YAML syntax at the line named",
+        )
         data, where = _resolve_relative(data, path.resolve().parent), f"config {path}"
     try:
         return model.model_validate(data)

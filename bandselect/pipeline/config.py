@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from bandselect._yaml import parse_yaml_mapping
 from bandselect.errors import ConfigError, FileFormatError, PipelineError
 from bandselect.names import DATA_NODE
 from bandselect.pipeline.node import Node, _constructor_parameters
@@ -90,23 +91,16 @@ def load_yaml(source: str | os.PathLike[str]) -> dict[str, Any]:
     else:
         text = str(source)
         where = "YAML text"
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FileFormatError(
-            f"cannot parse {where}",
-            expected="valid YAML",
-            found=str(exc).replace("\n", " "),
-            fix="fix the YAML syntax (indentation, brackets, colons)",
-        ) from exc
-    if not isinstance(document, dict):
-        raise ConfigError(
-            f"pipeline configuration in {where}",
-            expected="a mapping with keys 'nodes' and 'connections'",
-            found=type(document).__name__,
-            fix="start the file with 'nodes:' and 'connections:'",
-        )
-    return document
+    return parse_yaml_mapping(
+        text,
+        f"pipeline configuration in {where}",
+        expected="a mapping with keys 'nodes' and 'connections'",
+        fix="start the file with 'nodes:' and 'connections:'",
+        yaml_what=f"cannot parse {where}",
+        yaml_error=FileFormatError,
+        describe=lambda error: str(error).replace("\n", " "),
+        yaml_fix="fix the YAML syntax (indentation, brackets, colons)",
+    )
 
 
 def _required_keys(cls: type[Node]) -> set[str]:

@@ -1,0 +1,54 @@
+"""YAML documents that must be a mapping, with house errors (used by pipeline and flow configs).
+
+Bottom layer (like ``errors.py``): imports nothing of bandselect but :mod:`bandselect.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from bandselect.errors import ConfigError, InputError
+
+
+def parse_yaml_mapping(
+    text: str,
+    what: str,
+    *,
+    expected: str,
+    fix: str,
+    yaml_fix: str,
+    yaml_what: str | None = None,
+    yaml_error: type[InputError] = ConfigError,
+    describe: Callable[[yaml.YAMLError], str] = str,
+) -> dict[str, Any]:
+    """``yaml.safe_load(text)``, which must give a mapping.
+
+    Parameters
+    ----------
+    text
+        The YAML text.
+    what
+        The document, as named in the :class:`ConfigError` raised when it is not a mapping.
+    expected, fix
+        That error's ``expected`` and ``fix``.
+    yaml_fix
+        ``fix`` of the error raised when the text is not YAML.
+    yaml_what, yaml_error, describe
+        That error's ``what`` (default ``what``), class (default :class:`ConfigError`) and how the
+        parser's exception is shown as ``found`` (default ``str``).
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise yaml_error(
+            what if yaml_what is None else yaml_what,
+            expected="valid YAML",
+            found=describe(error),
+            fix=yaml_fix,
+        ) from error
+    if not isinstance(document, dict):
+        raise ConfigError(what, expected=expected, found=type(document).__name__, fix=fix)
+    return document
