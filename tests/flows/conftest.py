@@ -91,7 +91,8 @@ def start_on_free_ports(directory: Path, *, worker_pool: str | None = None) -> R
     return RunningServers(config, records)
 
 
-TEST_POOL = "bandselect-test-pool"
+# The pool named in deployments/prefect.yaml, so the deployment test deploys that file as written.
+TEST_POOL = "bandselect-process"
 
 
 @pytest.fixture(scope="module")

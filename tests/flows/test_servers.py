@@ -10,10 +10,13 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
 from bandselect import servers as server_mode
+from bandselect.export import published_ids
+from bandselect.store import open_campaign
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -115,91 +118,80 @@ def test_flow_reports_to_prefect_and_mlflow_servers(servers, tmp_path: Path) -> 
     assert json.loads(stored[0].read_text())["indices"] == [1, 5]
 
 
-DEPLOYED_FLOW = """
-from pathlib import Path
+REPO = Path(__file__).resolve().parents[2]
 
-from prefect import flow
-
-from bandselect import tracking
-
-
-@flow(name="tiny-deployed")
-def tiny_deployed(config: dict) -> int:
-    archive = Path(config["archive"])
-    files = sorted(path.name for path in archive.iterdir())
-    with tracking.start_run("deployment-test", campaign=config["campaign"]):
-        tracking.log_params_flat({"config": config})
-        tracking.log_selection([0, 2], [450.0, 650.0], extra={"files": files})
-    return len(files)
-"""
-
-DEPLOY_AND_RUN = """
+RUN_DEPLOYMENT = """
 import sys
 
-from prefect import flow
 from prefect.deployments import run_deployment
 
-source, pool, archive = sys.argv[1:4]
-deployed = flow.from_source(source=source, entrypoint="tiny_deployed.py:tiny_deployed")
-deployment_id = deployed.deploy(
-    name="tiny-nightly",
-    work_pool_name=pool,
-    cron="0 2 * * *",
-    parameters={"config": {"campaign": "camp-d", "archive": archive}},
-)
-print("DEPLOYMENT", deployment_id, flush=True)
-run = run_deployment("tiny-deployed/tiny-nightly", timeout=300)
+run = run_deployment("process-campaign/process-campaign-nightly", timeout=500)
 print("FLOW_RUN", run.id, run.state.type.value, flush=True)
 """
 
 
-def test_deployment_run_through_the_api_on_a_process_pool(servers, tmp_path: Path) -> None:
-    """Register a cron deployment on the worker's process pool, trigger a run, check Prefect and MLflow."""
-    source = tmp_path / "source"
-    source.mkdir()
-    (source / "tiny_deployed.py").write_text(DEPLOYED_FLOW)
+def test_deployment_of_prefect_yaml_runs_process_campaign_on_the_pool(servers, tmp_path: Path) -> None:
+    """Deploy deployments/prefect.yaml as a user would, trigger a run through the API, check both servers."""
+    from bandselect.synthetic import make_scene
+
     archive = tmp_path / "archive"
     archive.mkdir()
-    for name in ("a.hdr", "b.hdr"):
-        (archive / name).write_text("ENVI\n")
-    script = tmp_path / "deploy_and_run.py"
-    script.write_text(DEPLOY_AND_RUN)
-    env = {**os.environ, **servers.environment, "PREFECT_HOME": str(tmp_path / "client-home")}
+    for index in range(2):
+        scene = make_scene(24, 32, n_bands=16, seed=index, anomaly_fraction=0.05)
+        np.savez(archive / f"scene_{index}.npz", cube=scene.cube, wavelengths_nm=scene.wavelengths_nm,
+                 mask=scene.mask.astype(np.uint8))
+    workdir = tmp_path / "work"
+    env = {
+        **os.environ,
+        **servers.environment,
+        "PREFECT_HOME": str(tmp_path / "client-home"),
+        "BANDSELECT_PROJECT_DIR": str(REPO),
+        "BANDSELECT_CAMPAIGN": "camp-d",
+        "BANDSELECT_ARCHIVE": str(archive),
+        "BANDSELECT_WORKDIR": str(workdir),
+    }
+    prefect = Path(sys.executable).with_name("prefect")
+    deploy = subprocess.run(
+        [str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    script = tmp_path / "run_deployment.py"
+    script.write_text(RUN_DEPLOYMENT)
     result = subprocess.run(
-        [sys.executable, str(script), str(source), servers.config.worker_pool, str(archive)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=560, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line[:1].isupper()}
-    deployment_id = lines["DEPLOYMENT"][0]
-    flow_run_id, state = lines["FLOW_RUN"]
+    flow_run_id, state = next(
+        line.split()[1:] for line in result.stdout.splitlines() if line.startswith("FLOW_RUN")
+    )
     assert state == "COMPLETED", Path(servers.records["prefect-worker"].log).read_text()[-3000:]
 
-    deployment = json.loads(_get(f"{servers.prefect_api_url}/deployments/{deployment_id}")[1])
-    assert deployment["work_pool_name"] == servers.config.worker_pool
-    assert [schedule["schedule"]["cron"] for schedule in deployment["schedules"]] == ["0 2 * * *"]
     flow_run = json.loads(_get(f"{servers.prefect_api_url}/flow_runs/{flow_run_id}")[1])
-    assert flow_run["deployment_id"] == deployment_id
     assert flow_run["state_type"] == "COMPLETED"
     assert flow_run["parameters"]["config"]["archive"] == str(archive)
+    deployment = json.loads(_get(f"{servers.prefect_api_url}/deployments/{flow_run['deployment_id']}")[1])
+    assert deployment["work_pool_name"] == servers.config.worker_pool
+    assert [schedule["schedule"]["cron"] for schedule in deployment["schedules"]] == ["0 2 * * *"]
+    # The flow did its job: both scenes ingested and exported.
+    assert len(open_campaign(workdir / "store.zarr").ids()) == 2
+    assert published_ids(workdir / "composites.zarr") == open_campaign(workdir / "store.zarr").ids()
 
     experiments = _post(f"{servers.mlflow_url}/api/2.0/mlflow/experiments/search", {"max_results": 50})
-    experiment_id = next(
-        e["experiment_id"] for e in experiments["experiments"] if e["name"] == "deployment-test"
-    )
+    experiment_ids = [e["experiment_id"] for e in experiments["experiments"]]
     found = _post(
         f"{servers.mlflow_url}/api/2.0/mlflow/runs/search",
-        {"experiment_ids": [experiment_id], "filter": f"tags.`prefect.flow_run_id` = '{flow_run_id}'"},
+        {"experiment_ids": experiment_ids, "filter": f"tags.`prefect.flow_run_id` = '{flow_run_id}'"},
     )
     (run,) = found["runs"]
+    assert run["info"]["status"] == "FINISHED"
+    tags = {tag["key"]: tag["value"] for tag in run["data"]["tags"]}
+    assert tags["bandselect.campaign"] == "camp-d"
     params = {param["key"]: param["value"] for param in run["data"]["params"]}
     assert params["config.archive"] == str(archive)
-    assert params["selection.indices"] == "[0, 2]"
-    assert run["info"]["status"] == "FINISHED"
+    listing = f"{servers.mlflow_url}/api/2.0/mlflow/artifacts/list?run_id={run['info']['run_id']}"
+    artifacts = json.loads(_get(listing)[1])
+    assert "selection.json" in {entry["path"] for entry in artifacts["files"]}
 
 
 def test_second_start_in_same_folder_is_refused(servers) -> None:
