@@ -9,6 +9,7 @@ exactly the weights of an uninterrupted run (on CPU).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -27,6 +28,10 @@ from bandselect.pipeline import Pipeline
 
 #: File name of the checkpoint written into ``checkpoint_dir`` after every epoch.
 CHECKPOINT_FILE = "last.pt"
+#: File name of the best epoch's weights (by ``monitor``), written into ``checkpoint_dir``.
+BEST_FILE = "best.pt"
+#: Suffix of metrics computed with every selector switched to its hard top-k selection.
+HARD_SUFFIX = "@hard"
 LOSS_PORT = "loss"
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -149,13 +154,31 @@ class GradientTrainer:
         Names of nodes with an ``unfreeze()`` method that may stay frozen. Any other such node that feeds
         a loss and has no trainable parameter is an error (the seed's "Issue 3": training would silently
         leave it untouched).
+    monitor
+        A validation metric key (``"node.port"``) that picks the best epoch, or None (keep the last
+        epoch). A key ending in ``"@hard"`` (e.g. ``"auroc.auroc@hard"``) is that metric computed in a
+        second validation pass with every selector node (a node with ``hard`` and
+        ``get_selection_weights``) switched to its hard top-``n_select`` selection: the selection a user
+        deploys, not the soft weights it was trained with. Those metrics are recorded in ``metrics`` too.
+    monitor_mode
+        ``"max"`` (default) or ``"min"``: whether larger monitored values are better.
+    monitor_from_epoch
+        The first epoch that may be chosen as best. None (default): the first epoch at which every
+        annealed node (one with ``temperature`` and ``temperature_min``) has reached its floor, so the
+        kept weights are the concentrated ones of the annealed schedule; 0 if nothing anneals.
+    restore_best
+        With ``monitor``: load the best epoch's weights into the pipeline when training ends (default
+        True). They are also written to ``checkpoint_dir/best.pt`` whenever they improve.
 
     Attributes
     ----------
     history
         One dict per completed epoch: ``epoch``, ``loss`` (mean training loss), ``val_loss``,
         ``metrics`` (``{"node.port": value}``), ``temperature`` (``{node: T}``), ``weights``
-        (``{node: soft weights as a list}``) for every node with ``get_selection_weights``.
+        (``{node: soft weights as a list}``) for every node with ``get_selection_weights``; with ``monitor``
+        also ``best`` (whether the epoch was the best so far).
+    best_epoch, best_value
+        The best epoch by ``monitor`` and its metric (None without ``monitor``).
     device
         The device used.
 
@@ -199,6 +222,10 @@ class GradientTrainer:
         seed: int = 0,
         progress: bool = True,
         allow_frozen: Sequence[str] = (),
+        monitor: str | None = None,
+        monitor_mode: str = "max",
+        monitor_from_epoch: int | None = None,
+        restore_best: bool = True,
     ) -> None:
         if not isinstance(pipeline, Pipeline):
             raise ConfigError(
@@ -229,6 +256,24 @@ class GradientTrainer:
             raise ConfigError(
                 "GradientTrainer max_epochs", expected="an int >= 1", found=repr(max_epochs), fix="pass 10"
             )
+        if monitor_mode not in ("max", "min"):
+            raise ConfigError(
+                "GradientTrainer monitor_mode",
+                expected="'max' or 'min'",
+                found=repr(monitor_mode),
+                fix="use monitor_mode='max' for AUROC",
+            )
+        if monitor_from_epoch is not None and (
+            isinstance(monitor_from_epoch, bool)
+            or not isinstance(monitor_from_epoch, int)
+            or monitor_from_epoch < 0
+        ):
+            raise ConfigError(
+                "GradientTrainer monitor_from_epoch",
+                expected="None or an int >= 0",
+                found=repr(monitor_from_epoch),
+                fix="leave it None (from the end of the annealing)",
+            )
         self.pipeline = pipeline
         self.datamodule = datamodule
         self.optimizer_name = optimizer
@@ -241,6 +286,23 @@ class GradientTrainer:
         self.allow_frozen = tuple(allow_frozen)
         self.loss_nodes = self._resolve_loss_nodes(loss_nodes)
         self.metric_nodes = self._resolve_metric_nodes(metric_nodes)
+        if monitor is not None:
+            base = monitor.removesuffix(HARD_SUFFIX)
+            known = {f"{n}.{p}" for n in self.metric_nodes for p in self.pipeline.nodes[n].OUTPUT_PORTS}
+            if base not in known:
+                raise ConfigError(
+                    "GradientTrainer monitor",
+                    expected=f"a metric key, one of {sorted(known)} (optionally with '{HARD_SUFFIX}')",
+                    found=repr(monitor),
+                    fix="add the metric node to the pipeline or pass monitor=None",
+                )
+        self.monitor = monitor
+        self.monitor_mode = monitor_mode
+        self.monitor_from_epoch = monitor_from_epoch
+        self.restore_best = bool(restore_best)
+        self.best_epoch: int | None = None
+        self.best_value: float | None = None
+        self._best_state: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
         self.optimizer: torch.optim.Optimizer | None = None
 
@@ -368,7 +430,11 @@ class GradientTrainer:
             "history": self.history,
             "rng": _rng_state(self.pipeline),
             "trainable": [n for n, p in self.pipeline.named_parameters() if p.requires_grad],
+            "best": {"epoch": self.best_epoch, "value": self.best_value, "model": self._best_state},
         }
+        self._atomic_save(state, path)
+
+    def _atomic_save(self, state: Mapping[str, Any], path: Path) -> None:
         handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(handle, "wb") as f:
@@ -402,6 +468,12 @@ class GradientTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = list(state["history"])
         _set_rng_state(self.pipeline, state["rng"])
+        best = state.get("best") or {}
+        self.best_epoch, self.best_value, self._best_state = (
+            best.get("epoch"),
+            best.get("value"),
+            best.get("model"),
+        )
         return int(state["epoch"]) + 1
 
     # -- loop ------------------------------------------------------------------------------------
@@ -476,11 +548,34 @@ class GradientTrainer:
             )
         return total / count
 
+    def _selectors(self) -> list[Any]:
+        return [
+            node
+            for node in self.pipeline.nodes.values()
+            if hasattr(node, "hard") and callable(getattr(node, "get_selection_weights", None))
+        ]
+
     def _validate(self) -> tuple[float | None, dict[str, float]]:
         make = getattr(self.datamodule, "val_dataloader", None)
         loader = make() if callable(make) else None
         if loader is None:
             return None, {}
+        loader = list(loader)
+        loss, metrics = self._validation_pass(loader)
+        if self.monitor is not None and self.monitor.endswith(HARD_SUFFIX):
+            selectors = self._selectors()
+            previous = [node.hard for node in selectors]
+            try:
+                for node in selectors:
+                    node.hard = True
+                _, hard = self._validation_pass(loader)
+            finally:
+                for node, value in zip(selectors, previous, strict=True):
+                    node.hard = value
+            metrics.update({f"{k}{HARD_SUFFIX}": v for k, v in hard.items()})
+        return loss, metrics
+
+    def _validation_pass(self, loader: Sequence[Any]) -> tuple[float | None, dict[str, float]]:
         self.pipeline.eval()
         losses: list[float] = []
         values: dict[str, list[float]] = {}
@@ -505,6 +600,41 @@ class GradientTrainer:
             if callable(getattr(node, "get_selection_weights", None)):
                 weights[name] = node.get_selection_weights(hard=False).detach().cpu().tolist()
         return temperatures, weights
+
+    def _first_monitored_epoch(self) -> int:
+        if self.monitor_from_epoch is not None:
+            return self.monitor_from_epoch
+        first = 0
+        for node in self.pipeline.nodes.values():
+            floor = getattr(node, "temperature_min", None)
+            update = getattr(node, "update_temperature", None)
+            if floor is None or not callable(update):
+                continue
+            saved = node.temperature
+            epoch = 0
+            while epoch < self.max_epochs - 1 and update(epoch) > floor:
+                epoch += 1
+            node.temperature = saved
+            first = max(first, epoch)
+        return first
+
+    def _track_best(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        if self.monitor is None or epoch < self._first_monitored_epoch():
+            return False
+        value = metrics.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return False
+        better = self.best_value is None or (
+            value > self.best_value if self.monitor_mode == "max" else value < self.best_value
+        )
+        if better:
+            self.best_epoch, self.best_value = epoch, float(value)
+            self._best_state = {k: v.detach().cpu().clone() for k, v in self.pipeline.state_dict().items()}
+            if self.checkpoint_dir is not None:
+                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                best = {"epoch": epoch, "value": self.best_value, "model": self._best_state}
+                self._atomic_save(best, self.checkpoint_dir / BEST_FILE)
+        return better
 
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
         """Train for ``max_epochs`` (or the remaining epochs of a checkpointed run).
@@ -540,6 +670,7 @@ class GradientTrainer:
             np.random.seed(self.seed % 2**32)
             random.seed(self.seed)
             self.history = []
+            self.best_epoch, self.best_value, self._best_state = None, None, None
             start = 0
         epochs = tqdm(
             range(start, self.max_epochs),
@@ -558,6 +689,7 @@ class GradientTrainer:
                 set_epoch(epoch)
             train_loss = self._train_epoch(epoch)
             val_loss, metrics = self._validate()
+            is_best = self._track_best(epoch, metrics)
             temperatures, weights = self._snapshot()
             entry = {
                 "epoch": epoch,
@@ -567,8 +699,14 @@ class GradientTrainer:
                 "temperature": temperatures,
                 "weights": weights,
             }
+            if self.monitor is not None:
+                entry["best"] = is_best
             self.history.append(entry)
             self._save_checkpoint(epoch)
             epochs.set_postfix({"loss": f"{train_loss:.4g}", **{k: f"{v:.4f}" for k, v in metrics.items()}})
+        if self.restore_best and self._best_state is not None:
+            # Restore the best epoch's weights (parameters and buffers, e.g. the temperature).
+            state = copy.copy(self._best_state)
+            self.pipeline.load_state_dict(state)
         self.pipeline.eval()
         return self.history

@@ -73,7 +73,10 @@ class TwoPhaseConfig(BaseModel):
 
     ``pipeline`` is a YAML path, YAML text or the parsed mapping in the seed's form; ``input_channels:
     auto`` in a node's config is replaced by the data's band count. ``selector`` names the
-    SoftChannelSelector node.
+    SoftChannelSelector node. ``monitor``, ``monitor_from_epoch`` and ``restore_best`` are passed to
+    :class:`~bandselect.training.GradientTrainer`: e.g. ``monitor: auroc.auroc@hard`` keeps the epoch
+    whose hard top-``n_select`` selection scores best on the validation rows (among the epochs after the
+    temperature reached its floor); None keeps the last epoch.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
@@ -89,6 +92,9 @@ class TwoPhaseConfig(BaseModel):
     checkpoint_dir: str | None = None
     resume: bool = False
     progress: bool = False
+    monitor: str | None = None
+    monitor_from_epoch: int | None = None
+    restore_best: bool = True
 
 
 @dataclass
@@ -105,6 +111,8 @@ class TwoPhaseResult:
         Hard top-``n_select`` band indices after phase 1 (variance initialisation) and after phase 2.
     val_auroc_before, val_auroc_after
         Validation AUROC of RX on those bands (background from the training region).
+    best_epoch
+        The epoch whose weights were kept (by ``monitor``); None when the last epoch was kept.
     """
 
     pipeline: Pipeline
@@ -113,6 +121,7 @@ class TwoPhaseResult:
     final_selection: np.ndarray
     val_auroc_before: float
     val_auroc_after: float
+    best_epoch: int | None = None
 
 
 class _RegionBatches:
@@ -273,6 +282,9 @@ def train_two_phase(config: TwoPhaseConfig | dict[str, Any]) -> TwoPhaseResult:
         device=config.device,
         seed=config.seed,
         progress=config.progress,
+        monitor=config.monitor,
+        monitor_from_epoch=config.monitor_from_epoch,
+        restore_best=config.restore_best,
     )
     history = trainer.fit(resume=config.resume)
     final = _hard_selection(selector)
@@ -284,4 +296,5 @@ def train_two_phase(config: TwoPhaseConfig | dict[str, Any]) -> TwoPhaseResult:
         final_selection=final,
         val_auroc_before=before,
         val_auroc_after=after,
+        best_epoch=trainer.best_epoch if config.restore_best else None,
     )
