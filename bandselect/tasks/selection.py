@@ -311,6 +311,7 @@ def train_pipeline(
         device=training["device"],
         seed=training["seed"],
         progress=False,
+        monitor=training.get("monitor"),
     )
     history = trainer.fit()
     pipeline.to("cpu")
