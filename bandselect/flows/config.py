@@ -92,7 +92,7 @@ class TrainingSettings(BaseModel):
     train_rows: tuple[float, float] = (0.0, 0.5)
     val_rows: tuple[float, float] | None = (0.5, 1.0)
     #: Validation metric that picks the epoch whose weights are kept (GradientTrainer ``monitor``), e.g.
-    #: ``auroc.auroc@hard``; None keeps the last epoch.
+    #: ``auroc.auroc:hard``; None keeps the last epoch.
     monitor: str | None = None
 
 
@@ -342,7 +342,7 @@ def demo_config(directory: str | os.PathLike[str]) -> SelectBandsConfig:
         pipeline=copy.deepcopy(DEMO_PIPELINE),
         statistics=StatisticsSettings(n_bins=512),
         training=TrainingSettings(
-            epochs=20, lr=0.2, patch_size=48, batch_size=4, batches_per_epoch=8, monitor="auroc.auroc@hard"
+            epochs=20, lr=0.2, patch_size=48, batch_size=4, batches_per_epoch=8, monitor="auroc.auroc:hard"
         ),
         tracking=TrackingSettings(tracking_uri=f"sqlite:///{database}", experiment="bandselect-demo"),
     )

@@ -31,7 +31,7 @@ CHECKPOINT_FILE = "last.pt"
 #: File name of the best epoch's weights (by ``monitor``), written into ``checkpoint_dir``.
 BEST_FILE = "best.pt"
 #: Suffix of metrics computed with every selector switched to its hard top-k selection.
-HARD_SUFFIX = "@hard"
+HARD_SUFFIX = ":hard"  # MLflow metric names allow ":" (not "@")
 LOSS_PORT = "loss"
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -156,7 +156,7 @@ class GradientTrainer:
         leave it untouched).
     monitor
         A validation metric key (``"node.port"``) that picks the best epoch, or None (keep the last
-        epoch). A key ending in ``"@hard"`` (e.g. ``"auroc.auroc@hard"``) is that metric computed in a
+        epoch). A key ending in ``":hard"`` (e.g. ``"auroc.auroc:hard"``) is that metric computed in a
         second validation pass with every selector node (a node with ``hard`` and
         ``get_selection_weights``) switched to its hard top-``n_select`` selection: the selection a user
         deploys, not the soft weights it was trained with. Those metrics are recorded in ``metrics`` too.

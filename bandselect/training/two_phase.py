@@ -74,7 +74,7 @@ class TwoPhaseConfig(BaseModel):
     ``pipeline`` is a YAML path, YAML text or the parsed mapping in the seed's form; ``input_channels:
     auto`` in a node's config is replaced by the data's band count. ``selector`` names the
     SoftChannelSelector node. ``monitor``, ``monitor_from_epoch`` and ``restore_best`` are passed to
-    :class:`~bandselect.training.GradientTrainer`: e.g. ``monitor: auroc.auroc@hard`` keeps the epoch
+    :class:`~bandselect.training.GradientTrainer`: e.g. ``monitor: auroc.auroc:hard`` keeps the epoch
     whose hard top-``n_select`` selection scores best on the validation rows (among the epochs after the
     temperature reached its floor); None keeps the last epoch.
     """

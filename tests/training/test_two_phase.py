@@ -110,7 +110,7 @@ def test_recipe_yaml_defines_the_seed_pipeline_with_rx() -> None:
 
 
 def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Path) -> None:
-    """monitor="auroc.auroc@hard": hard-selection metrics are recorded, the best epoch at the temperature
+    """monitor="auroc.auroc:hard": hard-selection metrics are recorded, the best epoch at the temperature
     floor is restored (and written to best.pt), and a resumed run keeps the same best epoch and weights."""
     import torch
 
@@ -126,9 +126,9 @@ def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Pa
     }
     full = train_two_phase(recipe_config(data, epochs=12, device="cpu", checkpoint_dir=str(tmp_path / "a")))
     metrics = full.history[-1]["metrics"]
-    assert "auroc.auroc@hard" in metrics and "auroc.auroc" in metrics
+    assert "auroc.auroc:hard" in metrics and "auroc.auroc" in metrics
     eligible = [h for h in full.history if h["temperature"]["selector"] == pytest.approx(0.7)]
-    best = max(eligible, key=lambda h: h["metrics"]["auroc.auroc@hard"])
+    best = max(eligible, key=lambda h: h["metrics"]["auroc.auroc:hard"])
     assert full.best_epoch == best["epoch"] and best["best"]
     assert not any(h["best"] for h in full.history if h["epoch"] < eligible[0]["epoch"])
     kept = full.pipeline.nodes["selector"].channel_logits.detach()
