@@ -86,8 +86,10 @@ def main() -> None:
     parser.add_argument("--bands", type=int, default=61)
     parser.add_argument("--patch", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=48, help="gradient steps per measurement")
-    parser.add_argument("--epochs", type=int, default=3)
+    # 240 steps: long enough that the first reads of each chunk (a cold cache, a one-off cost of any
+    # run) do not dominate; real trainings run thousands of steps.
+    parser.add_argument("--steps", type=int, default=240, help="gradient steps per measurement")
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="DataLoader workers for the streaming run")
     parser.add_argument("--cache-mib", type=int, default=256, help="chunk cache per reading process")
     parser.add_argument("--small-cache-mib", type=float, default=None, help="default: 1/8 of the data")
