@@ -248,9 +248,11 @@ def plot_weight_evolution(
     wavelengths_nm: Sequence[float] | np.ndarray,
     n_select: int,
     *,
+    selected: Sequence[int] | np.ndarray | None = None,
+    kept_epoch: int | None = None,
     title: str = "Channel weights during training",
 ) -> Figure:
-    """Heatmap of channel weights, epoch × wavelength, with the final top-``n_select`` bands marked.
+    """Heatmap of channel weights, epoch × wavelength, with the selected bands marked.
 
     Parameters
     ----------
@@ -259,8 +261,14 @@ def plot_weight_evolution(
     wavelengths_nm
         ``(C,)`` band centres in nm.
     n_select
-        How many bands the selector keeps; the largest final weights are marked with triangles
-        above the last epoch and listed in the title.
+        How many bands the selector keeps.
+    selected
+        The bands finally selected (e.g. the hard top-k of a kept best epoch). None: the
+        ``n_select`` largest weights of the marked epoch. They are marked with triangles above the
+        heatmap and listed in the title.
+    kept_epoch
+        Zero-based row of the epoch whose weights were kept (a best-epoch restore), outlined on the
+        heatmap. None: the last epoch.
     title
         Figure title.
 
@@ -282,6 +290,12 @@ def plot_weight_evolution(
             "n_select", expected=f"an integer in [1, {wl.size}]", found=n_select, fix="pass the selector's k"
         )
     n_epochs = matrix.shape[0]
+    row = n_epochs - 1 if kept_epoch is None else int(kept_epoch)
+    if not 0 <= row < n_epochs:
+        raise InputError(
+            "kept_epoch", expected=f"a row in [0, {n_epochs - 1}]", found=kept_epoch,
+            fix="pass the zero-based index of the kept epoch in the weights",
+        )
     fig = Figure(figsize=(9.0, 4.2 + min(n_epochs, 60) * 0.02), layout="constrained")
     ax = fig.add_subplot()
     half = _band_width(wl) / 2.0
@@ -295,11 +309,14 @@ def plot_weight_evolution(
     )
     colourbar = fig.colorbar(image, ax=ax, pad=0.02)
     colourbar.set_label("channel weight")
-    final = np.argsort(-matrix[-1], kind="stable")[: int(n_select)]
-    final_sorted = np.sort(final)
+    if selected is None:
+        picks = np.argsort(-matrix[row], kind="stable")[: int(n_select)]
+    else:
+        picks = np.asarray(selected, dtype=np.int64)
+    picks = np.sort(picks)
     ax.plot(
-        wl[final_sorted],
-        np.full(final_sorted.size, n_epochs + 0.5),
+        wl[picks],
+        np.full(picks.size, n_epochs + 0.5),
         linestyle="none",
         marker="v",
         markersize=9,
@@ -307,11 +324,20 @@ def plot_weight_evolution(
         markeredgecolor="white",
         clip_on=False,
     )
+    if kept_epoch is not None:
+        # Epoch rows are drawn at y = 1..E (1-based, as the axis labels read).
+        ax.axhspan(row + 0.5, row + 1.5, fill=False, edgecolor=PICK_COLOUR, linewidth=1.5)
+        ax.annotate(
+            f"kept: epoch {row + 1}", xy=(wl[-1] + half, row + 1), xytext=(-4, 0),
+            textcoords="offset points", ha="right", va="center", color="white", fontsize=9,
+        )
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel("epoch")
     ax.yaxis.get_major_locator().set_params(integer=True)
-    picked = ", ".join(f"{wl[i]:.0f}" for i in final_sorted)
-    fig.suptitle(f"{title}\n\u25bc top {int(n_select)} weights at the last epoch: {picked} nm", fontsize=12)
+    picked = ", ".join(f"{wl[i]:.0f}" for i in picks)
+    which = "selected" if selected is not None else f"top {int(n_select)} weights"
+    when = "the last epoch" if kept_epoch is None else f"kept epoch {row + 1}"
+    fig.suptitle(f"{title}\n\u25bc {which} ({when}): {picked} nm", fontsize=12)
     return fig
 
 

@@ -267,6 +267,8 @@ def _history_rows(history: Sequence[Mapping[str, Any]], selector: str) -> list[d
         weights = (entry.get("weights") or {}).get(selector)
         if weights is not None:
             row["weights"] = [float(w) for w in weights]
+        if "best" in entry:
+            row["best"] = bool(entry["best"])
         rows.append(row)
     return rows
 

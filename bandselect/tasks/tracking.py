@@ -74,9 +74,17 @@ def make_plots(
         if temperatures:
             figure = plot_temperature_schedule(temperatures, training.temperature_min)
             written.append(save_figure(figure, folder / "temperature_schedule.png"))
-        weights = [row["weights"] for row in training.history if "weights" in row]
-        if weights:
-            figure = plot_weight_evolution(np.asarray(weights), wavelengths, len(selection.indices))
+        rows = [row for row in training.history if "weights" in row]
+        if rows:
+            # With a best-epoch restore, the selection comes from the last epoch flagged best.
+            kept = [index for index, row in enumerate(rows) if row.get("best")]
+            figure = plot_weight_evolution(
+                np.asarray([row["weights"] for row in rows]),
+                wavelengths,
+                len(selection.indices),
+                selected=selection.indices,
+                kept_epoch=kept[-1] if kept else None,
+            )
             written.append(save_figure(figure, folder / "weight_evolution.png"))
     shown = list(acquisition_ids)[:_PREVIEWS_IN_FIGURE]
     if shown:

@@ -80,6 +80,20 @@ def test_weight_evolution(tmp_path) -> None:
         plot_weight_evolution(weights[:, :10], WAVELENGTHS, 3)
 
 
+def test_weight_evolution_marks_the_kept_epoch_and_the_selected_bands(tmp_path) -> None:
+    # A best-epoch restore: the selection comes from epoch 8, not from the last epoch's weights.
+    weights = np.zeros((12, 60))
+    weights[:, 5] = 2.9
+    fig = plot_weight_evolution(weights, WAVELENGTHS, 3, selected=[40, 10, 20], kept_epoch=7)
+    _check_png(fig, tmp_path / "kept.png")
+    title = fig.get_suptitle()
+    picked = ", ".join(f"{WAVELENGTHS[i]:.0f}" for i in (10, 20, 40))
+    assert title.endswith(f"selected (kept epoch 8): {picked} nm")  # not the last epoch's top band
+    assert "kept: epoch 8" in _all_text(fig)
+    with pytest.raises(InputError):
+        plot_weight_evolution(weights, WAVELENGTHS, 3, kept_epoch=12)
+
+
 def test_rgb_previews(tmp_path) -> None:
     rng = np.random.default_rng(3)
     previews = {name: rng.random((20, 30, 3)) for name in ("separability", "mrmr", "random")}
