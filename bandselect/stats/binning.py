@@ -153,34 +153,6 @@ def validate_edges(edges: Any, n_bands: int) -> np.ndarray:
     return e
 
 
-def bin_indices(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bin index per value with ``numpy.histogram`` semantics, out-of-range values clipped to the ends.
-
-    Returns ``(index (N, C) int64, clipped (N, C) bool)``. Bins are ``[e_i, e_{i+1})``, the last closed.
-    Uniform edges use the arithmetic formula with one correction step against the actual edges (as
-    ``numpy.histogram`` does); other edges a per-band ``searchsorted``.
-    """
-    n_bins = edges.shape[1] - 1
-    low = edges[:, 0]
-    high = edges[:, -1]
-    width = (high - low) / n_bins
-    clipped = (values < low) | (values > high)
-    if np.allclose(np.diff(edges, axis=1), width[:, None], rtol=1e-6, atol=0.0):
-        index = ((values - low) * (1.0 / width)).astype(np.int64)
-        np.clip(index, 0, n_bins - 1, out=index)
-        flat_edges = edges.reshape(-1)
-        base = (np.arange(edges.shape[0], dtype=np.int64) * (n_bins + 1))[None, :] + index
-        index -= (values < flat_edges[base]) & (index > 0)
-        base = (np.arange(edges.shape[0], dtype=np.int64) * (n_bins + 1))[None, :] + index
-        index += (values >= flat_edges[base + 1]) & (index < n_bins - 1)
-        return index, clipped
-    index = np.empty(values.shape, np.int64)
-    for band in range(edges.shape[0]):
-        index[:, band] = np.searchsorted(edges[band], values[:, band], side="right") - 1
-    np.clip(index, 0, n_bins - 1, out=index)
-    return index, clipped
-
-
 def leading_flat(array: Any, lead: tuple[int, ...], name: str) -> np.ndarray:
     """Flatten a mask-like array with the cube's leading shape (or with a trailing singleton)."""
     a = to_numpy(array)
