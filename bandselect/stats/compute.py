@@ -193,6 +193,18 @@ def _run(graphs: list[Any], scheduler_address: str | None, scheduler: Any) -> tu
     return dask.compute(*graphs, scheduler=scheduler)
 
 
+def _histogram_pass(blocks: list[tuple[int, tuple[Any, Any, Any]]], edges: np.ndarray,
+                    nan_policy: NanPolicy, fraction: float | None, seed: int, split_every: int,
+                    scheduler_address: str | None, scheduler: Any) -> HistogramPartial:
+    """One graph binning every block on ``edges`` (subsample keys as in the moments pass), one compute."""
+    edges_node = dask.delayed(edges, pure=True)
+    partials = [dask.delayed(_histogram_partial, pure=True)(cube, mask, valid, edges_node, nan_policy,
+                                                             fraction, seed, (d, i))
+                for i, (d, (cube, mask, valid)) in enumerate(blocks)]
+    (hist,) = _run([_tree(partials, _merge_histograms, int(split_every))], scheduler_address, scheduler)
+    return hist
+
+
 def compute_statistics(
     source: Any,
     *,
@@ -252,11 +264,8 @@ def compute_statistics(
         return stats
 
     edges = histogram_edges(stats.minimum, stats.maximum, int(n_bins))
-    edges_node = dask.delayed(edges, pure=True)
-    partials = [dask.delayed(_histogram_partial, pure=True)(cube, mask, valid, edges_node, nan_policy,
-                                                             fraction, seed, (d, i))
-                for i, (d, (cube, mask, valid)) in enumerate(blocks)]
-    (hist,) = _run([_tree(partials, _merge_histograms, int(split_every))], scheduler_address, scheduler)
+    hist = _histogram_pass(blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address,
+                           scheduler)
     return stats.with_histograms(edges, *hist)
 
 
@@ -282,9 +291,5 @@ def compute_histograms(
     edges = validate_edges(hist_edges, _check_bands(datasets))
     fraction = _fraction(datasets, max_pixels)
     blocks = [(d, b) for d, ds in enumerate(datasets) for b in _blocks(ds)]
-    edges_node = dask.delayed(edges, pure=True)
-    partials = [dask.delayed(_histogram_partial, pure=True)(cube, mask, valid, edges_node, nan_policy,
-                                                             fraction, seed, (d, i))
-                for i, (d, (cube, mask, valid)) in enumerate(blocks)]
-    (hist,) = _run([_tree(partials, _merge_histograms, int(split_every))], scheduler_address, scheduler)
-    return hist
+    return _histogram_pass(blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address,
+                           scheduler)
