@@ -57,6 +57,7 @@ __all__ = [
     "log_history",
     "log_params_flat",
     "log_selection",
+    "resolve_tracking_uri",
     "start_run",
     "tracking_uri_default",
 ]
@@ -96,6 +97,14 @@ def tracking_uri_default(project_dir: str | os.PathLike[str]) -> str:
     folder = Path(project_dir).resolve() / MLFLOW_DIRNAME
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(configured: str | None, project_dir: str | os.PathLike[str]) -> str:
+    """The tracking URI a run logs to: ``configured`` when set, else ``$MLFLOW_TRACKING_URI`` when set, else
+    the embedded store of ``project_dir`` (:func:`tracking_uri_default`, only then created)."""
+    if configured:
+        return configured
+    return os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri_default(project_dir)
 
 
 def artifact_location_for(tracking_uri: str) -> str | None:

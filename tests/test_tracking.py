@@ -43,6 +43,17 @@ def test_tracking_uri_default_is_absolute_sqlite(tmp_path: Path) -> None:
     assert tracking.artifact_location_for("http://127.0.0.1:5000") is None
 
 
+def test_resolve_tracking_uri_prefers_config_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    assert tracking.resolve_tracking_uri("http://configured:5000", tmp_path) == "http://configured:5000"
+    assert tracking.resolve_tracking_uri(None, tmp_path) == "http://tracking:5000"
+    assert not (tmp_path / tracking.MLFLOW_DIRNAME).exists()  # the embedded store is not created
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking.resolve_tracking_uri("", tmp_path) == tracking.tracking_uri_default(tmp_path)
+
+
 def test_flatten_params_nested_lists_and_scalars() -> None:
     flat = tracking.flatten_params(
         {

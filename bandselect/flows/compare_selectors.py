@@ -226,17 +226,6 @@ class ComparisonResult(BaseModel):
     records: list[dict[str, Any]]
 
 
-def _tracking_uri(config: CompareSelectorsConfig) -> str:
-    from bandselect.tracking import tracking_uri_default
-
-    if config.tracking_uri:
-        return config.tracking_uri
-    environment = os.environ.get("MLFLOW_TRACKING_URI")
-    if environment:
-        return environment
-    return tracking_uri_default(Path.cwd())
-
-
 def _coerce(
     config: CompareSelectorsConfig | dict[str, Any] | str | os.PathLike[str],
 ) -> CompareSelectorsConfig:
@@ -296,7 +285,7 @@ def compare_selectors(
         folds=settings.folds,
         seed=settings.seed,
     )
-    uri = _tracking_uri(settings)
+    uri = tracking.resolve_tracking_uri(settings.tracking_uri, Path.cwd())
     logged_config = settings.model_dump(mode="json")
     logged_config["selectors"] = selectors
     logged_config["tracking_uri"] = uri

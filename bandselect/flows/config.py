@@ -230,13 +230,9 @@ class FlowConfig(BaseModel):
 
     def tracking_uri(self) -> str:
         """The MLflow tracking URI this run logs to."""
-        from bandselect.tracking import tracking_uri_default
+        from bandselect.tracking import resolve_tracking_uri
 
-        if self.tracking.tracking_uri:
-            return self.tracking.tracking_uri
-        if os.environ.get("MLFLOW_TRACKING_URI"):
-            return os.environ["MLFLOW_TRACKING_URI"]
-        return tracking_uri_default(self.resolved_work_dir)
+        return resolve_tracking_uri(self.tracking.tracking_uri, self.resolved_work_dir)
 
 
 class SelectBandsConfig(FlowConfig):

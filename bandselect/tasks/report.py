@@ -35,9 +35,9 @@ _SHOWN_TAGS = (
 
 def default_tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` when set, else the embedded store of the current folder (as the flows use)."""
-    from bandselect.tracking import tracking_uri_default
+    from bandselect.tracking import resolve_tracking_uri
 
-    return os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri_default(Path.cwd())
+    return resolve_tracking_uri(None, Path.cwd())
 
 
 def _read_json(path: Path) -> Any:
