@@ -96,14 +96,14 @@ def block_grid(
     return (row_of[:, None] * columns + column_of[None, :]).astype(np.int64)
 
 
-def _label_image(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _label_image(mask: np.ndarray, shape: tuple[int, int], what: str = "mask") -> np.ndarray:
     """``mask`` as an ``(H, W)`` label array (a trailing axis of 1 dropped), checked against ``shape``."""
     labels = np.asarray(mask)
     if labels.ndim == 3 and labels.shape[2] == 1:
         labels = labels[..., 0]
     if labels.shape != shape:
         raise ShapeError(
-            "mask",
+            what,
             expected=f"shape {shape} (one label per pixel)",
             found=f"shape {labels.shape}",
             fix="pass (H, W)",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bandselect.errors import ConfigError, InputError, LabelError, ShapeError
-from bandselect.evaluation.split import block_grid
+from bandselect.evaluation.split import _label_image, block_grid
 from bandselect.spectral import validate_wavelengths
 
 __all__ = ["SelectFunction", "StabilityResult", "band_stability", "consistency_index", "tolerant_matches"]
@@ -155,17 +155,6 @@ def _check_selection(indices: object, n_bands: int, k: int | None, where: str) -
     return array.astype(np.int64)
 
 
-def _labels_of(mask: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
-    labels = np.asarray(mask)
-    if labels.shape == (*shape, 1):
-        labels = labels[..., 0]
-    if labels.shape != shape:
-        raise ShapeError(
-            what, expected=f"shape {shape}", found=f"shape {labels.shape}", fix="pass one label per pixel"
-        )
-    return labels
-
-
 def _pieces_from_blocks(
     cube: np.ndarray,
     mask: np.ndarray,
@@ -268,7 +257,7 @@ def band_stability(
             )
         if mask is None:
             raise LabelError("mask", expected="(H, W) labels of the cube", found="None", fix="pass mask=")
-        labels = _labels_of(mask, cube.shape[:2], "mask")
+        labels = _label_image(mask, cube.shape[:2], "mask")
         pieces = _pieces_from_blocks(cube, labels, n_blocks, block_size)
         full_cube, full_mask = cube, labels
     else:
@@ -290,7 +279,7 @@ def band_stability(
                     fix="pass cubes",
                 )
             pieces.append(
-                (piece_cube, _labels_of(piece_mask, piece_cube.shape[:2], f"acquisition {number} mask"))
+                (piece_cube, _label_image(piece_mask, piece_cube.shape[:2], f"acquisition {number} mask"))
             )
         if len(pieces) < 2:
             raise ConfigError(
