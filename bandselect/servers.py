@@ -202,6 +202,11 @@ def environment(config: ServerConfig) -> dict[str, str]:
     return env
 
 
+def _exports(config: ServerConfig) -> str:
+    """:func:`environment` as shell ``export`` lines (``servers.env`` and ``start``/``env`` output)."""
+    return "".join(f"export {key}={value}\n" for key, value in environment(config).items())
+
+
 def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Command line and extra environment of each service, run with this interpreter."""
     python = sys.executable
@@ -367,8 +372,7 @@ def _write_state(config: ServerConfig, records: Mapping[str, ServiceRecord]) -> 
     pids.mkdir(exist_ok=True)
     for name, record in records.items():
         (pids / f"{name}.pid").write_text(f"{record.pid}\n")
-    exports = "".join(f"export {key}={value}\n" for key, value in environment(config).items())
-    (config.directory / ENV_FILE).write_text(exports)
+    (config.directory / ENV_FILE).write_text(_exports(config))
 
 
 def _live_process(record: ServiceRecord) -> psutil.Process | None:
@@ -673,7 +677,7 @@ def run_command(args: argparse.Namespace) -> int:
         if config.dask_dashboard_url and config.with_dask:
             _stderr(f"Dask dashboard: {config.dask_dashboard_url}")
         _stderr(f"Export these (or `source {config.directory / ENV_FILE}`):")
-        print("".join(f"export {key}={value}\n" for key, value in environment(config).items()), end="")
+        print(_exports(config), end="")
         return 0
     if args.action == "stop":
         stopped = stop_servers(args.dir, timeout_s=args.timeout or 15.0, progress=_stderr)
@@ -688,7 +692,7 @@ def run_command(args: argparse.Namespace) -> int:
                 found="no servers.json",
                 fix="python -m bandselect.servers start",
             )
-        print("".join(f"export {key}={value}\n" for key, value in environment(config).items()), end="")
+        print(_exports(config), end="")
         return 0
     report = status(args.dir)
     if args.json:

@@ -85,3 +85,13 @@ def test_start_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> 
     assert code == 2
     assert server_mode.status(tmp_path / "s") == {}
     assert not (tmp_path / "s" / "logs").exists()
+
+
+def test_env_prints_the_recorded_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = server_mode.ServerConfig(tmp_path, prefect_port=14200, mlflow_port=15000, with_dask=False)
+    server_mode._write_state(config, {})
+    expected = "".join(f"export {k}={v}\n" for k, v in server_mode.environment(config).items())
+    assert (tmp_path / server_mode.ENV_FILE).read_text() == expected
+    assert server_mode.main(["env", "--dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == expected
+    assert "export MLFLOW_TRACKING_URI=http://127.0.0.1:15000\n" in expected
