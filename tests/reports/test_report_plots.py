@@ -49,6 +49,10 @@ def test_band_scores(tmp_path) -> None:
         assert f"{wavelength:.0f}" in text
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {"fisher", "auc", "search window", "selected band"} <= set(labels)
+    plotted = {line.get_label(): line for line in ax.get_lines()}
+    for name, values in scores.items():  # each score min-max scaled to [0, 1] across bands
+        np.testing.assert_array_equal(plotted[name].get_xdata(), WAVELENGTHS)
+        np.testing.assert_allclose(plotted[name].get_ydata(), (values - values.min()) / np.ptp(values))
 
 
 def test_band_scores_rejects_mismatched_scores() -> None:
