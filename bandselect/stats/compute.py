@@ -92,6 +92,9 @@ def _merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
 
 def _tree(parts: list[Any], merge: Any, split_every: int) -> Any:
     """Merge delayed partials in a tree of fan-in ``split_every`` (depth log_f(n))."""
+    # Checked here, where a fan-in below 2 would loop forever, so every entry point is covered.
+    if int(split_every) < 2:
+        raise InputError("split_every", expected="an integer >= 2", found=split_every, fix="pass 8")
     while len(parts) > 1:
         groups = [parts[i:i + split_every] for i in range(0, len(parts), split_every)]
         parts = [dask.delayed(merge, pure=True)(*group) if len(group) > 1 else group[0] for group in groups]
@@ -250,8 +253,6 @@ def compute_statistics(
     datasets = _datasets(source, acquisitions, first_n)
     n_bands = _check_bands(datasets)
     fraction = _fraction(datasets, max_pixels)
-    if int(split_every) < 2:
-        raise InputError("split_every", expected="an integer >= 2", found=split_every, fix="pass 8")
     blocks = [(d, b) for d, ds in enumerate(datasets) for b in _blocks(ds)]
     edges = None if hist_edges is None else validate_edges(hist_edges, n_bands)
     edges_node = None if edges is None else dask.delayed(edges, pure=True)

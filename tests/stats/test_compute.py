@@ -115,6 +115,17 @@ def test_bad_sources() -> None:
         compute_statistics(np.zeros((3, 3, 2)))
 
 
+def test_fan_in_below_two_is_refused_by_both_passes(tmp_path) -> None:
+    # A fan-in of 1 would never shrink the reduction tree: both entry points must refuse it.
+    cube, mask = _scene(5)
+    ds = _zarr_dataset(tmp_path, cube, mask)
+    edges = histogram_edges(cube.reshape(-1, 7).min(0), cube.reshape(-1, 7).max(0), 8)
+    with pytest.raises(InputError, match="split_every"):
+        compute_statistics(ds, n_bins=8, split_every=1)
+    with pytest.raises(InputError, match="split_every"):
+        compute_histograms(ds, edges, split_every=1)
+
+
 @pytest.mark.slow
 def test_distributed_local_cluster_equals_in_memory(tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
