@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bandselect._yaml import parse_yaml_mapping
 from bandselect.errors import ConfigError
 from bandselect.evaluation.compare import MEASURES, SELECTOR_TYPES, default_selector_specs
+from bandselect.flows.config import validate_model
 
 __all__ = [
     "CompareSelectorsConfig",
@@ -198,18 +199,17 @@ class CompareSelectorsConfig(_Strict):
             fix="see configs/compare_selectors.yaml",
             yaml_fix="fix the YAML",
         )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
-            )
-            raise ConfigError(
-                f"compare_selectors config ({where})",
-                expected="a valid configuration",
-                found=problems,
-                fix="see configs/compare_selectors.yaml",
-            ) from error
+        return _validated(data, f"compare_selectors config ({where})")
+
+
+def _validated(data: Any, where: str) -> CompareSelectorsConfig:
+    return validate_model(
+        CompareSelectorsConfig,
+        data,
+        where,
+        expected="a valid configuration",
+        fix="see configs/compare_selectors.yaml",
+    )
 
 
 class ComparisonResult(BaseModel):
@@ -232,15 +232,7 @@ def _coerce(
     if isinstance(config, CompareSelectorsConfig):
         return config
     if isinstance(config, dict):
-        try:
-            return CompareSelectorsConfig.model_validate(config)
-        except ValidationError as error:
-            raise ConfigError(
-                "compare_selectors config",
-                expected="a valid configuration",
-                found=str(error),
-                fix="see configs/compare_selectors.yaml",
-            ) from error
+        return _validated(config, "compare_selectors config")
     return CompareSelectorsConfig.from_yaml(config)
 
 

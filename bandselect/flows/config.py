@@ -297,6 +297,22 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[Con
             yaml_fix="fix the YAML syntax at the line named",
         )
         data, where = _resolve_relative(data, path.resolve().parent), f"config {path}"
+    fields = ", ".join(sorted(model.model_fields))
+    return validate_model(
+        model,
+        data,
+        where,
+        expected=f"a valid {model.__name__} (fields: {fields})",
+        fix="correct the fields named above; see configs/select_bands.yaml for every setting",
+    )
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_model(model: type[ModelT], data: Any, where: str, *, expected: str, fix: str) -> ModelT:
+    """``model.model_validate(data)``; a :class:`ConfigError` naming every invalid field, with what was
+    found, when it fails (used by every flow config)."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -305,13 +321,7 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[Con
             + (f" (found {item['input']!r})" if item["type"] != "missing" else "")
             for item in error.errors()
         )
-        fields = ", ".join(sorted(model.model_fields))
-        raise ConfigError(
-            where,
-            expected=f"a valid {model.__name__} (fields: {fields})",
-            found=problems,
-            fix="correct the fields named above; see configs/select_bands.yaml for every setting",
-        ) from error
+        raise ConfigError(where, expected=expected, found=problems, fix=fix) from error
 
 
 #: The demo's pipeline: the two-phase recipe (``bandselect/recipes/two_phase.yaml``): a
