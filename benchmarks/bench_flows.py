@@ -127,7 +127,7 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
         log_flow_run,
         update_statistics,
     )
-    from bandselect.tasks.export import batches
+    from bandselect.tasks.export import batches, status_counts
     from bandselect.tasks.locking import locked
 
     config = load_config(config_data, ProcessCampaignConfig)
@@ -157,10 +157,7 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
                 run.info.run_id, config.model_dump(mode="json"), selection, None, wavelengths,
                 {"acquisition_ids": ids}, plots, [r.preview for r in records if r.preview],
             )
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record.status] = counts.get(record.status, 0) + 1
-    return counts
+    return status_counts(records)
 
 
 def bench_overhead(root: Path, n_acquisitions: int, size: int, n_bands: int) -> dict[str, object]:

@@ -29,7 +29,7 @@ from bandselect.tasks import (
     train_selectors,
     update_statistics,
 )
-from bandselect.tasks.export import batches
+from bandselect.tasks.export import batches, status_counts
 from bandselect.tasks.locking import locked
 
 from .config import FlowConfig
@@ -129,9 +129,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 for batch in batches(ids, config.export.batch_size)
             ]
             records: list[ExportRecord] = [record for future in futures for record in future.result()]
-            exported: dict[str, int] = {"published": 0, "replaced": 0, "skipped": 0}
-            for record in records:
-                exported[record.status] = exported.get(record.status, 0) + 1
+            exported = {"published": 0, "replaced": 0, "skipped": 0, **status_counts(records)}
             plots = draw_plots(str(config.plots_dir), wavelengths, selection, training, output, ids)
             summary = FlowSummary(
                 campaign=config.campaign, store=store, output=output, plots_dir=str(config.plots_dir),

@@ -9,7 +9,8 @@ crash redo only the unfinished acquisitions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prefect import task
@@ -20,7 +21,7 @@ from bandselect.export import CompositeSpec, export_composite
 from bandselect.store import open_campaign
 from bandselect.tasks._logging import run_logger
 
-__all__ = ["ExportRecord", "batches", "export_batch", "export_composites"]
+__all__ = ["ExportRecord", "batches", "export_batch", "export_composites", "status_counts"]
 
 
 class ExportRecord(BaseModel):
@@ -37,6 +38,11 @@ def batches(ids: Sequence[str], size: int) -> list[list[str]]:
     """``ids`` cut into consecutive batches of at most ``size``."""
     step = max(1, int(size))
     return [list(ids[i : i + step]) for i in range(0, len(ids), step)]
+
+
+def status_counts(records: Iterable[ExportRecord]) -> dict[str, int]:
+    """How many records have each status (``published``, ``replaced``, ``skipped``)."""
+    return dict(Counter(record.status for record in records))
 
 
 def export_batch(
@@ -77,8 +83,5 @@ def export_composites(
 ) -> list[ExportRecord]:
     """Prefect task over :func:`export_batch` (retried: I/O errors on shared storage are transient)."""
     records = export_batch(store, acquisition_ids, output, spec, preview_dir, percentiles, attrs)
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record.status] = counts.get(record.status, 0) + 1
-    run_logger(__name__).info("exported %d acquisitions: %s", len(records), counts)
+    run_logger(__name__).info("exported %d acquisitions: %s", len(records), status_counts(records))
     return records
