@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,10 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bandselect.errors import BandSelectError
-from bandselect.names import VAR_MASK, VAR_VALID
+from bandselect.names import VAR_CUBE, VAR_MASK, VAR_VALID
 from bandselect.spectral import sensor_range
 
 if TYPE_CHECKING:
+    import dask.array as da
+
     from bandselect.flows import FlowSummary
     from bandselect.flows.compare_selectors import ComparisonResult
 
@@ -155,23 +158,30 @@ def campaign_summary(store: str | Path) -> str:
         lines.append(f"wavelengths: {sensor_range(wavelengths)}")
     for acquisition_id in ids:
         dataset = campaign.open(acquisition_id)
-        height, width, n_bands = (int(s) for s in dataset["cube"].shape)
+        height, width, n_bands = (int(s) for s in dataset[VAR_CUBE].shape)
         parts = [f"{height}×{width}×{n_bands}"]
         if VAR_MASK in dataset:
-            values, counts = np.unique(np.asarray(dataset[VAR_MASK].values), return_counts=True)
-            parts.append(
-                "labels "
-                + ", ".join(f"{v}: {c}" for v, c in zip(values.tolist(), counts.tolist(), strict=True))
-            )
+            counts = _label_counts(dataset[VAR_MASK].data)
+            parts.append("labels " + ", ".join(f"{v}: {c}" for v, c in sorted(counts.items())))
         else:
             parts.append("no labels")
         if VAR_VALID in dataset:
-            invalid = int((~np.asarray(dataset[VAR_VALID].values)).sum())
+            # Reduced chunk by chunk by Dask: the (y, x) array is never loaded whole.
+            invalid = int((~dataset[VAR_VALID].data).sum().compute())
             parts.append(f"{invalid} invalid pixels")
         source = dataset.attrs.get(ATTR_SOURCE_FILE) or dataset.attrs.get(ATTR_SOURCE_FORMAT, "")
         parts.append(str(source))
         lines.append(f"  {acquisition_id}  " + "  ".join(parts))
     return "\n".join(lines)
+
+
+def _label_counts(mask: da.Array) -> Counter[int]:
+    """Pixels per label value, counted one stored chunk at a time (a mask may not fit in memory)."""
+    counts: Counter[int] = Counter()
+    for block in mask.blocks.ravel():
+        values, block_counts = np.unique(np.asarray(block.compute()), return_counts=True)
+        counts.update(dict(zip(values.tolist(), block_counts.tolist(), strict=True)))
+    return counts
 
 
 # -- synth -----------------------------------------------------------------------------------------------

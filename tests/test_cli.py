@@ -75,13 +75,23 @@ def test_bad_input_exits_2_with_the_message_and_no_traceback(
 
 def test_info_lists_shapes_wavelengths_and_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "c.zarr"
-    main(["ingest", str(cube_file(tmp_path / "a.npz")), "--store", str(store), "--quiet"])
+    # Chunks of 4×4: the label counts and the invalid pixels are summed over several chunks.
+    main(["ingest", str(cube_file(tmp_path / "a.npz")), "--store", str(store), "--chunk", "4", "--quiet"])
     capsys.readouterr()
     assert main(["info", str(store)]) == 0
     out = capsys.readouterr().out
     labels = np.load(tmp_path / "a.npz")["gt"]
     assert "1 acquisition" in out and "450.0–700.0 nm (6 bands)" in out and "12×10×6" in out
     assert f"0: {(labels == 0).sum()}, 1: {(labels == 1).sum()}" in out
+    cube = np.ones((12, 10, 6), dtype=np.float32)
+    cube[[0, 5, 11], [1, 9, 4], 2] = np.nan
+    np.savez(tmp_path / "nan.npz", cube=cube, wavelengths_nm=np.linspace(450, 700, 6))
+    args = ["ingest", str(tmp_path / "nan.npz"), "--store", str(store), "--chunk", "4", "--quiet"]
+    assert main([*args, "--mask-nonfinite"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "2 acquisitions" in out and "no labels  3 invalid pixels" in out
 
 
 def test_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
