@@ -102,11 +102,17 @@ def _add_ingest(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="store bands sorted by wavelength when a source lists them out of order",
     )
+    _add_write_options(parser)
+    parser.set_defaults(func=_cmd_ingest)
+
+
+def _add_write_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that writes acquisitions into a campaign store (ingest, synth)."""
+    # 256 is bandselect.store.DEFAULT_CHUNK_YX, not imported here: building the parser stays light.
     parser.add_argument(
         "--chunk", type=int, default=256, metavar="N", help="spatial chunk size in pixels (N×N; default 256)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_cmd_ingest)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -207,10 +213,7 @@ def _add_synth(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help="fraction of pixels in anomalies (default 0.005)",
     )
-    parser.add_argument(
-        "--chunk", type=int, default=256, metavar="N", help="spatial chunk size (default 256)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_write_options(parser)
     parser.set_defaults(func=_cmd_synth)
 
 
