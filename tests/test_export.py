@@ -25,6 +25,7 @@ from bandselect.export import (
 )
 from bandselect.store import open_campaign
 from bandselect.store.campaign import STAGING_DIR
+from bandselect.store.writer import host_tag
 from bandselect.synthetic import write_campaign
 
 
@@ -77,19 +78,12 @@ def test_crash_leftover_is_ignored_and_cleaned(campaign, tmp_path: Path) -> None
     spec = CompositeSpec.create([9, 5, 1], campaign.wavelengths, selector="fixed")
     export_composite(campaign, campaign.ids()[0], output, spec)
     # A staging directory of a process that no longer exists (pid 2**22 + 1 is beyond pid_max here).
-    leftover = output / STAGING_DIR / f"{_host()}-{2**22 + 1}-deadbeef0000"
+    leftover = output / STAGING_DIR / f"{host_tag()}-{2**22 + 1}-deadbeef0000"
     (leftover / VAR_COMPOSITE).mkdir(parents=True)
     assert published_ids(output) == [campaign.ids()[0]]
     export_composite(campaign, campaign.ids()[1], output, spec)
     assert not leftover.exists()
     assert published_ids(output) == campaign.ids()
-
-
-def _host() -> str:
-    import re
-    import socket
-
-    return re.sub(r"[^A-Za-z0-9]+", "", socket.gethostname())[:32] or "host"
 
 
 def test_bad_output_and_bad_bands(campaign, tmp_path: Path) -> None:
