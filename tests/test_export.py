@@ -23,6 +23,7 @@ from bandselect.export import (
     published_ids,
     read_composite,
 )
+from bandselect.render import to_uint8_rgb
 from bandselect.store import open_campaign
 from bandselect.store.campaign import STAGING_DIR
 from bandselect.store.writer import host_tag
@@ -58,8 +59,9 @@ def test_publish_skip_replace_with_provenance(campaign, tmp_path: Path) -> None:
     assert composite.attrs[ATTR_CONFIG_HASH] == spec.config_hash
     assert composite.attrs[ATTR_SELECTED_WAVELENGTHS] == [float(wavelengths[i]) for i in (9, 5, 1)]
     stamp = composite.attrs[ATTR_EXPORTED_AT]
-    image = mpl_image.imread(result.preview)
-    assert image.shape[:2] == cube.shape[:2]
+    image = mpl_image.imread(result.preview)  # PNG as floats in [0, 1]
+    expected = to_uint8_rgb(cube[:, :, [9, 5, 1]], (1.0, 99.0))  # the default stretch, full size
+    np.testing.assert_array_equal(np.round(image[..., :3] * 255).astype(np.uint8), expected)
 
     again = export_composite(campaign, first_id, output, spec, preview_dir=tmp_path / "png")
     assert again.status == "skipped"
