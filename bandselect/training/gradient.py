@@ -524,7 +524,7 @@ class GradientTrainer:
         self.pipeline.train()
         total, count = 0.0, 0
         for batch_index, raw in enumerate(self.datamodule.train_dataloader()):
-            self._check_mask(raw, self._needed)
+            self._check_mask(raw, self.loss_nodes)
             batch = _to_device(raw, self.device)
             outputs = self.pipeline(outputs=self.loss_nodes, **batch)
             loss = self._losses(outputs)
@@ -532,10 +532,11 @@ class GradientTrainer:
                 raise self._nan_error(epoch, batch_index, "the training loss")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            for group in self.optimizer.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None and not torch.isfinite(p.grad).all():
-                        raise self._nan_error(epoch, batch_index, "a gradient")
+            # One device sync for all gradients instead of one per parameter.
+            grads = [p.grad for group in self.optimizer.param_groups for p in group["params"]]
+            grads = [g for g in grads if g is not None]
+            if grads and not torch.stack([torch.isfinite(g).all() for g in grads]).all():
+                raise self._nan_error(epoch, batch_index, "a gradient")
             self.optimizer.step()
             total += float(loss.detach())
             count += 1
@@ -619,7 +620,7 @@ class GradientTrainer:
         return first
 
     def _track_best(self, epoch: int, metrics: Mapping[str, float]) -> bool:
-        if self.monitor is None or epoch < self._first_monitored_epoch():
+        if self.monitor is None or epoch < self._monitor_start:
             return False
         value = metrics.get(self.monitor)
         if value is None or not math.isfinite(value):
@@ -660,7 +661,6 @@ class GradientTrainer:
         """
         self.pipeline.to(self.device)
         parameters = self._trainable_parameters()
-        self._needed = list(self.loss_nodes)
         options: dict[str, Any] = {"lr": self.lr}
         self.optimizer = OPTIMIZERS[self.optimizer_name](parameters, **options)
         if resume:
@@ -672,6 +672,8 @@ class GradientTrainer:
             self.history = []
             self.best_epoch, self.best_value, self._best_state = None, None, None
             start = 0
+        # The schedule is fixed for the run: simulate it once, not every epoch.
+        self._monitor_start = self._first_monitored_epoch()
         epochs = tqdm(
             range(start, self.max_epochs),
             initial=start,

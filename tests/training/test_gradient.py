@@ -154,3 +154,26 @@ def test_nan_loss_stops_with_epoch_batch_and_keeps_the_last_good_checkpoint(scen
     kept = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
     assert kept["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+
+
+class _InfiniteGradientLoss(Node):
+    """A finite loss (0) whose gradient is NaN: sqrt'(0) = inf times abs'(0) = 0."""
+
+    INPUT_PORTS = (PortSpec("weights", torch.float32, ("C",)),)
+    OUTPUT_PORTS = (PortSpec("loss", torch.float32, ()),)
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": torch.sqrt((weights - weights.detach()).abs().sum())}
+
+
+def test_non_finite_gradient_stops_at_the_first_batch(scene) -> None:
+    pipeline = _pipeline()
+    pipeline.add_node(_InfiniteGradientLoss(), name="bad_gradient")
+    pipeline.connect(("selector.weights", "bad_gradient.weights"))
+    before = pipeline.nodes["selector"].channel_logits.clone()
+    with pytest.raises(TrainingError, match=r"a gradient is not finite at epoch 0, batch 0"):
+        _trainer(pipeline, _datamodule(scene), 2).fit()
+    assert torch.equal(pipeline.nodes["selector"].channel_logits, before)  # no step was taken
