@@ -530,8 +530,8 @@ class Pipeline(nn.Module):
         """
         values = self._check_data(data)
         to_run = set(self.nodes) if outputs is None else self._closure(outputs)
-        result = self._execute(to_run, values)
-        return {name: result[name] for name in self.topological_order() if name in to_run}
+        result = self._execute(to_run, values)  # filled in topological order, after the data entry
+        return {name: out for name, out in result.items() if name != DATA_NODE}
 
     def run(self, *, outputs: Sequence[str] | None = None, **data: Any) -> dict[str, dict[str, Any]]:
         """Same as calling the pipeline: see :meth:`forward`."""
