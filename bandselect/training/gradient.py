@@ -561,9 +561,11 @@ class GradientTrainer:
         loader = make() if callable(make) else None
         if loader is None:
             return None, {}
-        loader = list(loader)
+        hard_pass = self.monitor is not None and self.monitor.endswith(HARD_SUFFIX)
+        if hard_pass:
+            loader = list(loader)  # replayed by the hard pass; otherwise streamed, not held in memory
         loss, metrics = self._validation_pass(loader)
-        if self.monitor is not None and self.monitor.endswith(HARD_SUFFIX):
+        if hard_pass:
             selectors = self._selectors()
             previous = [node.hard for node in selectors]
             try:
@@ -576,7 +578,7 @@ class GradientTrainer:
             metrics.update({f"{k}{HARD_SUFFIX}": v for k, v in hard.items()})
         return loss, metrics
 
-    def _validation_pass(self, loader: Sequence[Any]) -> tuple[float | None, dict[str, float]]:
+    def _validation_pass(self, loader: Iterable[Any]) -> tuple[float | None, dict[str, float]]:
         self.pipeline.eval()
         losses: list[float] = []
         values: dict[str, list[float]] = {}
