@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError
 from bandselect.names import DATA_NODE, PORT_MASK
 from bandselect.pipeline import Pipeline
+from bandselect.selectors._validation import check_float, check_int
 
 #: File name of the checkpoint written into ``checkpoint_dir`` after every epoch.
 CHECKPOINT_FILE = "last.pt"
@@ -248,14 +249,8 @@ class GradientTrainer:
                 found=repr(optimizer),
                 fix="use optimizer='adam'",
             )
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0 or not math.isfinite(lr):
-            raise ConfigError(
-                "GradientTrainer lr", expected="a finite number > 0", found=repr(lr), fix="pass lr=0.01"
-            )
-        if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
-            raise ConfigError(
-                "GradientTrainer max_epochs", expected="an int >= 1", found=repr(max_epochs), fix="pass 10"
-            )
+        lr = check_float("GradientTrainer", "lr", lr, minimum=0.0, strict_minimum=True)
+        max_epochs = check_int("GradientTrainer", "max_epochs", max_epochs, minimum=1)
         if monitor_mode not in ("max", "min"):
             raise ConfigError(
                 "GradientTrainer monitor_mode",
@@ -263,16 +258,9 @@ class GradientTrainer:
                 found=repr(monitor_mode),
                 fix="use monitor_mode='max' for AUROC",
             )
-        if monitor_from_epoch is not None and (
-            isinstance(monitor_from_epoch, bool)
-            or not isinstance(monitor_from_epoch, int)
-            or monitor_from_epoch < 0
-        ):
-            raise ConfigError(
-                "GradientTrainer monitor_from_epoch",
-                expected="None or an int >= 0",
-                found=repr(monitor_from_epoch),
-                fix="leave it None (from the end of the annealing)",
+        if monitor_from_epoch is not None:
+            monitor_from_epoch = check_int(
+                "GradientTrainer", "monitor_from_epoch", monitor_from_epoch, minimum=0
             )
         self.pipeline = pipeline
         self.datamodule = datamodule

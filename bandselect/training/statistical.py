@@ -20,6 +20,7 @@ import torch
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError, WavelengthError
 from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
 from bandselect.pipeline import Pipeline, StatisticsRequest
+from bandselect.selectors._validation import check_int
 from bandselect.stats import DEFAULT_N_BINS, BandStatistics, histogram_edges
 
 
@@ -152,15 +153,8 @@ class StatisticalTrainer:
                 found=type(datamodule).__name__,
                 fix="pass an ArrayDataModule or CampaignDataModule",
             )
-        if max_batches is not None and (
-            isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
-        ):
-            raise ConfigError(
-                "max_batches",
-                expected="a positive int or None",
-                found=repr(max_batches),
-                fix="pass max_batches=None to use every batch",
-            )
+        if max_batches is not None:
+            max_batches = check_int("StatisticalTrainer", "max_batches", max_batches, minimum=1)
         self.pipeline = pipeline
         self.datamodule = datamodule
         self.max_batches = max_batches

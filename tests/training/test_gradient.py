@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bandselect.errors import LabelError, TrainingError
+from bandselect.errors import ConfigError, LabelError, TrainingError
 from bandselect.nodes import AUROC, AnomalyBCELoss, RXDetector, ScoreToLogit
 from bandselect.pipeline import Node, Pipeline, PortSpec
 from bandselect.selectors import SelectorDiversityRegularizer, SoftChannelSelector
@@ -177,3 +177,19 @@ def test_non_finite_gradient_stops_at_the_first_batch(scene) -> None:
     with pytest.raises(TrainingError, match=r"a gradient is not finite at epoch 0, batch 0"):
         _trainer(pipeline, _datamodule(scene), 2).fit()
     assert torch.equal(pipeline.nodes["selector"].channel_logits, before)  # no step was taken
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("lr", 0.0),
+        ("lr", float("nan")),
+        ("lr", True),
+        ("max_epochs", 0),
+        ("max_epochs", 2.0),
+        ("monitor_from_epoch", -1),
+    ],
+)
+def test_bad_numeric_options_are_refused_by_name(scene, option: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=rf"'{option}' parameter of GradientTrainer"):
+        GradientTrainer(_pipeline(), _datamodule(scene), progress=False, **{option: value})
