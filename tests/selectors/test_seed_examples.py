@@ -168,6 +168,18 @@ def test_yaml_soft_channel_selector_with_rx_defined(
     out = pipeline.run(cube=torch.from_numpy(samson["cube"][:1]))
     assert out["rx"]["scores"].shape == (1, 47, 47, 1)
     assert out["entropy_loss"]["loss"].ndim == 0 and out["diversity_loss"]["loss"].ndim == 0
+    # Evaluation mode: deterministic weights 3·softmax(logits / T_init), T_init = 5.0, feeding both losses.
+    logits = selector.channel_logits.double().numpy()
+    p = np.exp((logits - logits.max()) / 5.0)
+    weights = 3.0 * p / p.sum()
+    np.testing.assert_allclose(out["selector"]["weights"].numpy(), weights, rtol=1e-5)
+    q = weights / weights.sum()
+    entropy = -float((q * np.log(q)).sum())
+    assert float(out["entropy_loss"]["loss"]) == pytest.approx(-0.01 * entropy, rel=1e-4)
+    excess = np.maximum(weights - 1.0, 0.0)
+    assert float(out["diversity_loss"]["loss"]) == pytest.approx(
+        0.05 * float((excess**2).sum()), rel=1e-4, abs=1e-9
+    )
 
 
 # ------------------------------------------------------------------------------------ TopKIndices
