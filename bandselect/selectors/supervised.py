@@ -215,7 +215,7 @@ class _SupervisedBandSelector(BandSelectorBase):
 
         Same code path as the statistical initialisation: a first pass of
         :meth:`BandStatistics.from_arrays <bandselect.stats.BandStatistics.from_arrays>` gives each band's
-        min/max, a second pass builds per-class histograms on
+        moments and min/max, a second pass bins only, building per-class histograms on
         ``histogram_edges(minimum, maximum, DEFAULT_N_BINS)`` (the statistics engine's default bins),
         then :meth:`fit_from_statistics` selects.
 
@@ -231,7 +231,12 @@ class _SupervisedBandSelector(BandSelectorBase):
         -------
         self
         """
-        from bandselect.stats import DEFAULT_N_BINS, BandStatistics, histogram_edges
+        from bandselect.stats import (
+            DEFAULT_N_BINS,
+            BandStatistics,
+            histogram_edges,
+            histograms_from_arrays,
+        )
 
         tensor = validate_cube(cube, n_channels=self.num_spectral_bands)
         labels = validate_mask(mask, tuple(tensor.shape), required=True, owner=type(self).__name__)
@@ -242,8 +247,8 @@ class _SupervisedBandSelector(BandSelectorBase):
         first = BandStatistics.from_arrays(values, label_array)
         self._check_labels(first)
         edges = histogram_edges(first.minimum, first.maximum, DEFAULT_N_BINS)
-        stats = BandStatistics.from_arrays(values, label_array, hist_edges=edges)
-        self.fit_from_statistics(stats, wavelengths=wavelengths)
+        histograms = histograms_from_arrays(values, label_array, hist_edges=edges)
+        self.fit_from_statistics(first.with_histograms(edges, *histograms), wavelengths=wavelengths)
         return self
 
     # -- inference ----------------------------------------------------------------------------------

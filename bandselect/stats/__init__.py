@@ -7,7 +7,12 @@ incremental campaign updates; scores and selections are derived from merged stat
 from __future__ import annotations
 
 from bandselect.stats.binning import DEFAULT_N_BINS, histogram_edges
-from bandselect.stats.compute import compute_histograms, compute_statistics
+from bandselect.stats.compute import (
+    compute_histograms,
+    compute_statistics,
+    histograms_from_arrays,
+    merge_histograms,
+)
 from bandselect.stats.incremental import (
     CampaignStatistics,
     load_campaign_statistics,
@@ -24,7 +29,9 @@ __all__ = [
     "compute_histograms",
     "compute_statistics",
     "histogram_edges",
+    "histograms_from_arrays",
     "load_campaign_statistics",
+    "merge_histograms",
     "mrmr_select",
     "separability_select",
     "update_campaign_statistics",

@@ -60,15 +60,37 @@ def _moment_partial(block: np.ndarray, mask: np.ndarray | None, valid: np.ndarra
     return BandStatistics._from_pixels(pixels, labels, edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
 
 
-def _histogram_partial(block: np.ndarray, mask: np.ndarray | None, valid: np.ndarray | None,
-                       edges: np.ndarray, nan_policy: NanPolicy, fraction: float | None, seed: int,
-                       key: tuple[int, ...]) -> HistogramPartial:
-    pixels, labels, _, _ = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
+def _bin_pixels(pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> HistogramPartial:
     classes, class_index = class_layout(labels)
     accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges, moments=False)
     accumulator.add_all(pixels, class_index)
     result = accumulator.result()
     return classes, result["histograms"], result["n_clipped"]
+
+
+def _histogram_partial(block: np.ndarray, mask: np.ndarray | None, valid: np.ndarray | None,
+                       edges: np.ndarray, nan_policy: NanPolicy, fraction: float | None, seed: int,
+                       key: tuple[int, ...]) -> HistogramPartial:
+    pixels, labels, _, _ = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
+    return _bin_pixels(pixels, labels, edges)
+
+
+def histograms_from_arrays(cube: Any, mask: Any = None, *, hist_edges: Any, valid: Any = None,
+                           nan_policy: NanPolicy = "raise") -> HistogramPartial:
+    """Per-class histograms of one chunk, without the moments: the second pass of a streamed job.
+
+    Inputs are as for :meth:`BandStatistics.from_arrays`. Merge the results with
+    :func:`merge_histograms` and attach them to the first pass's statistics with
+    :meth:`BandStatistics.with_histograms`, so the moments are computed once.
+
+    Returns
+    -------
+    tuple
+        ``classes`` ``(K,)``, ``histograms`` ``(K, C, n_bins)`` and ``n_clipped`` ``(K, C)`` (int64).
+    """
+    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
+    edges = validate_edges(hist_edges, prepared.pixels.shape[1])
+    return _bin_pixels(prepared.pixels, prepared.labels, edges)
 
 
 def _merge_statistics(*parts: BandStatistics) -> BandStatistics:
@@ -78,7 +100,8 @@ def _merge_statistics(*parts: BandStatistics) -> BandStatistics:
     return out
 
 
-def _merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
+def merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
+    """Sum histogram partials (:func:`histograms_from_arrays`) over any split of the pixels."""
     classes = np.unique(np.concatenate([p[0] for p in parts])).astype(np.int64)
     n_bands, n_bins = parts[0][1].shape[1:]
     hist = np.zeros((classes.size, n_bands, n_bins), np.int64)
@@ -204,7 +227,7 @@ def _histogram_pass(blocks: list[tuple[int, tuple[Any, Any, Any]]], edges: np.nd
     partials = [dask.delayed(_histogram_partial, pure=True)(cube, mask, valid, edges_node, nan_policy,
                                                              fraction, seed, (d, i))
                 for i, (d, (cube, mask, valid)) in enumerate(blocks)]
-    (hist,) = _run([_tree(partials, _merge_histograms, int(split_every))], scheduler_address, scheduler)
+    (hist,) = _run([_tree(partials, merge_histograms, int(split_every))], scheduler_address, scheduler)
     return hist
 
 

@@ -21,7 +21,14 @@ from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingEr
 from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
 from bandselect.pipeline import Pipeline, StatisticsRequest
 from bandselect.selectors._validation import check_int
-from bandselect.stats import DEFAULT_N_BINS, BandStatistics, histogram_edges
+from bandselect.stats import (
+    DEFAULT_N_BINS,
+    BandStatistics,
+    histogram_edges,
+    histograms_from_arrays,
+    merge_histograms,
+)
+from bandselect.stats.compute import HistogramPartial
 
 
 class DataModule(Protocol):
@@ -210,7 +217,9 @@ class StatisticalTrainer:
         requests: Mapping[str, StatisticsRequest],
         edges: Mapping[str, np.ndarray] | None,
         wavelengths: dict[str, Any],
-    ) -> dict[str, BandStatistics]:
+    ) -> dict[str, Any]:
+        """One pass over the training batches: merged statistics per node, or merged histogram partials
+        (:data:`HistogramPartial`) per node when ``edges`` are given."""
         ports: list[tuple[str, str]] = []
         for name in wave:
             request = requests[name]
@@ -234,7 +243,12 @@ class StatisticalTrainer:
             values = self.pipeline.port_values(ports, **batch)
             for name in wave:
                 partial = self._partial(name, requests[name], values, batch, edges, wavelengths)
-                merged[name] = partial if name not in merged else merged[name].merge(partial)
+                if name not in merged:
+                    merged[name] = partial
+                elif edges is None:
+                    merged[name] = merged[name].merge(partial)
+                else:
+                    merged[name] = merge_histograms(merged[name], partial)
         if n_batches == 0:
             raise TrainingError(
                 f"cannot initialise {', '.join(wave)}",
@@ -252,7 +266,7 @@ class StatisticalTrainer:
         batch: Mapping[str, Any],
         edges: Mapping[str, np.ndarray] | None,
         wavelengths: dict[str, Any],
-    ) -> BandStatistics:
+    ) -> BandStatistics | HistogramPartial:
         kind = type(self.pipeline.nodes[name]).__name__
         source = self.pipeline.source_of(name, request.cube_port)
         cube = values.get((name, request.cube_port))
@@ -291,8 +305,9 @@ class StatisticalTrainer:
                     found=f"{_as_numpy(first).tolist()} and {_as_numpy(current).tolist()}",
                     fix="use acquisitions of one sensor configuration in one datamodule",
                 )
-        hist_edges = None if edges is None else edges[name]
-        return BandStatistics.from_arrays(cube, mask, hist_edges=hist_edges)
+        if edges is None:
+            return BandStatistics.from_arrays(cube, mask)
+        return histograms_from_arrays(cube, mask, hist_edges=edges[name])
 
     def _fit_wave(self, wave: Sequence[str], requests: Mapping[str, StatisticsRequest]) -> None:
         wavelengths: dict[str, Any] = {}
@@ -305,8 +320,10 @@ class StatisticalTrainer:
                 )
                 for name in with_histograms
             }
-            # The second pass recomputes every moment along with the histograms, so its result is complete.
-            stats.update(self._pass(with_histograms, requests, edges, wavelengths))
+            # The second pass bins only; the moments of the first pass are kept, not recomputed.
+            histograms = self._pass(with_histograms, requests, edges, wavelengths)
+            for name in with_histograms:
+                stats[name] = stats[name].with_histograms(edges[name], *histograms[name])
         for name in wave:
             self.pipeline.nodes[name].fit_from_statistics(stats[name], wavelengths=wavelengths.get(name))
             self.statistics_[name] = stats[name]

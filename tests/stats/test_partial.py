@@ -13,7 +13,7 @@ from bandselect.errors import (
     NonFiniteError,
     ShapeError,
 )
-from bandselect.stats import BandStatistics, histogram_edges
+from bandselect.stats import BandStatistics, histogram_edges, histograms_from_arrays, merge_histograms
 
 
 def _assert_same(a: BandStatistics, b: BandStatistics, rtol: float = 1e-9) -> None:
@@ -199,3 +199,19 @@ def test_values_outside_edges_are_clipped_and_counted() -> None:
     stats = BandStatistics.from_arrays(x, hist_edges=np.array([[2.0, 5.0, 8.0]]))
     # 0, 1 below and 9, 10 above go to the end bins: [0..4], [5..10]
     assert stats.histograms.tolist() == [[[5, 6]]] and stats.n_clipped.tolist() == [[4]]
+
+
+def test_histogram_only_partials_attach_to_first_pass_moments() -> None:
+    # The streamed second pass bins without recomputing moments: merged over any split and attached
+    # with with_histograms, it must equal a one-pass computation with the edges known up front.
+    rng = np.random.default_rng(11)
+    cube = rng.normal(size=(3, 20, 17, 5)).astype(np.float32)
+    mask = rng.random((3, 20, 17)) < 0.3
+    edges = histogram_edges(cube.reshape(-1, 5).min(0), cube.reshape(-1, 5).max(0), 32)
+    first_pass = BandStatistics.from_arrays(cube, mask)
+    parts = [histograms_from_arrays(cube[i], mask[i], hist_edges=edges) for i in (2, 0, 1)]
+    combined = first_pass.with_histograms(edges, *merge_histograms(*parts))
+    one_pass = BandStatistics.from_arrays(cube, mask, hist_edges=edges)
+    _assert_same(combined, one_pass)
+    np.testing.assert_array_equal(combined.histograms, one_pass.histograms)
+    np.testing.assert_allclose(combined.auc, one_pass.auc)
