@@ -80,9 +80,7 @@ def validate_wavelengths(wavelengths_nm: object, n_bands: int | None = None) -> 
     return wl
 
 
-def nearest_band(
-    wavelengths_nm: object, target_nm: float, tolerance_nm: float = DEFAULT_TOLERANCE_NM
-) -> int:
+def nearest_band(wavelengths_nm: object, target_nm: float, tolerance_nm: float = DEFAULT_TOLERANCE_NM) -> int:
     """Index of the band nearest to ``target_nm`` (ties go to the lower index).
 
     Raises

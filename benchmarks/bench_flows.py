@@ -139,7 +139,12 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
         stats = update_statistics.fn(store, config.statistics.n_bins)
         with tracking.start_run("bandselect", campaign="bench", tracking_uri=config.tracking_uri()) as run:
             state = initialise_selectors.fn(
-                store, config.pipeline_mapping(), str(work), stats.acquisition_ids, None, None,
+                store,
+                config.pipeline_mapping(),
+                str(work),
+                stats.acquisition_ids,
+                None,
+                None,
                 config.statistics.n_bins,
             )
             selection = describe_selection.fn(store, state, stats.acquisition_ids)
@@ -154,8 +159,14 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
             ]
             plots = draw_plots.fn(str(config.plots_dir), wavelengths, selection, None, output, ids)
             log_flow_run.fn(
-                run.info.run_id, config.model_dump(mode="json"), selection, None, wavelengths,
-                {"acquisition_ids": ids}, plots, [r.preview for r in records if r.preview],
+                run.info.run_id,
+                config.model_dump(mode="json"),
+                selection,
+                None,
+                wavelengths,
+                {"acquisition_ids": ids},
+                plots,
+                [r.preview for r in records if r.preview],
             )
     return status_counts(records)
 
@@ -219,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "flows",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {
-                "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
             },
             "export": bench_export(root, args.export_acquisitions, args.export_size, args.repeats),
             "process_campaign": bench_overhead(

@@ -74,8 +74,13 @@ def tasks(data_dir: Path = DATA_DIR) -> Iterator[Task]:
             if label is None:
                 yield Task(scene, pixels, (gt.reshape(-1) > 0).astype(int), stats, in_bar)
             else:
-                yield Task(f"{scene}:{label}", pixels, (gt.reshape(-1) == label).astype(int),
-                           stats.one_vs_rest(label), in_bar)
+                yield Task(
+                    f"{scene}:{label}",
+                    pixels,
+                    (gt.reshape(-1) == label).astype(int),
+                    stats.one_vs_rest(label),
+                    in_bar,
+                )
 
 
 def cv_auroc(pixels: np.ndarray, labels: np.ndarray, bands: np.ndarray | None = None) -> float:
@@ -97,18 +102,25 @@ def evaluate(task: Task, n_random: int = N_RANDOM, seed: int = 0) -> dict[str, o
     mrmr_ms = 1e3 * (time.perf_counter() - start)
     rng = np.random.default_rng(seed)
     n_bands = task.pixels.shape[1]
-    random_draws = [cv_auroc(task.pixels, task.labels, rng.choice(n_bands, K, replace=False))
-                    for _ in range(n_random)]
+    random_draws = [
+        cv_auroc(task.pixels, task.labels, rng.choice(n_bands, K, replace=False)) for _ in range(n_random)
+    ]
     return {
-        "task": task.name, "in_bar": task.in_bar, "n_pixels": int(task.labels.size),
-        "n_positive": int(task.labels.sum()), "n_bands": n_bands,
+        "task": task.name,
+        "in_bar": task.in_bar,
+        "n_pixels": int(task.labels.size),
+        "n_positive": int(task.labels.sum()),
+        "n_bands": n_bands,
         "cv_folds": int(min(5, np.bincount(task.labels).min())),
         "separability": cv_auroc(task.pixels, task.labels, separability.indices),
-        "separability_bands": separability.indices.tolist(), "separability_ms": separability_ms,
+        "separability_bands": separability.indices.tolist(),
+        "separability_ms": separability_ms,
         "mrmr": cv_auroc(task.pixels, task.labels, mrmr.indices),
-        "mrmr_bands": mrmr.indices.tolist(), "mrmr_ms": mrmr_ms,
+        "mrmr_bands": mrmr.indices.tolist(),
+        "mrmr_ms": mrmr_ms,
         "all_bands": cv_auroc(task.pixels, task.labels),
-        "random_mean": float(np.mean(random_draws)), "random_min": float(np.min(random_draws)),
+        "random_mean": float(np.mean(random_draws)),
+        "random_min": float(np.min(random_draws)),
     }
 
 
@@ -119,26 +131,35 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
         values = [float(r[key]) for r in bar]
         summary[f"{key}_mean"] = float(np.mean(values)) if values else None
         summary[f"{key}_min"] = float(np.min(values)) if values else None
-    summary["passes"] = bool(bar) and summary["separability_mean"] >= GOAL_MEAN and \
-        summary["separability_min"] >= GOAL_MIN
+    summary["passes"] = (
+        bool(bar) and summary["separability_mean"] >= GOAL_MEAN and summary["separability_min"] >= GOAL_MIN
+    )
     return summary
 
 
 def markdown(rows: list[dict[str, object]], summary: dict[str, object]) -> str:
-    lines = ["| task | separability (bands) | mRMR (bands) | all bands | random 3 (mean) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| task | separability (bands) | mRMR (bands) | all bands | random 3 (mean) |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         note = "" if r["in_bar"] else " ¹"
-        lines.append(f"| {r['task']}{note} | {r['separability']:.4f} {r['separability_bands']} | "
-                     f"{r['mrmr']:.4f} {r['mrmr_bands']} | {r['all_bands']:.4f} | {r['random_mean']:.4f} |")
-    lines.append(f"| **mean of the {summary['n_tasks']} bar tasks** | **{summary['separability_mean']:.4f}** "
-                 f"(min {summary['separability_min']:.4f}) | {summary['mrmr_mean']:.4f} "
-                 f"(min {summary['mrmr_min']:.4f}) | {summary['all_bands_mean']:.4f} | "
-                 f"{summary['random_mean_mean']:.4f} |")
+        lines.append(
+            f"| {r['task']}{note} | {r['separability']:.4f} {r['separability_bands']} | "
+            f"{r['mrmr']:.4f} {r['mrmr_bands']} | {r['all_bands']:.4f} | {r['random_mean']:.4f} |"
+        )
+    lines.append(
+        f"| **mean of the {summary['n_tasks']} bar tasks** | **{summary['separability_mean']:.4f}** "
+        f"(min {summary['separability_min']:.4f}) | {summary['mrmr_mean']:.4f} "
+        f"(min {summary['mrmr_min']:.4f}) | {summary['all_bands_mean']:.4f} | "
+        f"{summary['random_mean_mean']:.4f} |"
+    )
     lines.append("")
-    lines.append(f"AUROC of a standardised logistic regression on {K} bands, stratified 5-fold CV over "
-                 f"pixels. Bar: separability mean ≥ {GOAL_MEAN}, every task ≥ {GOAL_MIN}: "
-                 f"{'PASS' if summary['passes'] else 'FAIL'}.")
+    lines.append(
+        f"AUROC of a standardised logistic regression on {K} bands, stratified 5-fold CV over "
+        f"pixels. Bar: separability mean ≥ {GOAL_MEAN}, every task ≥ {GOAL_MIN}: "
+        f"{'PASS' if summary['passes'] else 'FAIL'}."
+    )
     lines.append("¹ not in the bar: 3 positive pixels, 3-fold CV (one positive per test fold).")
     return "\n".join(lines) + "\n"
 
@@ -148,9 +169,16 @@ def main() -> dict[str, object]:
     if not rows:
         raise SystemExit(f"no shared scenes under {DATA_DIR}")
     summary = summarise(rows)
-    result = {"benchmark": "quality", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": platform.platform(), "k": K, "n_random": N_RANDOM,
-              "goal": {"mean": GOAL_MEAN, "min": GOAL_MIN}, "summary": summary, "tasks": rows}
+    result = {
+        "benchmark": "quality",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.platform(),
+        "k": K,
+        "n_random": N_RANDOM,
+        "goal": {"mean": GOAL_MEAN, "min": GOAL_MIN},
+        "summary": summary,
+        "tasks": rows,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "quality.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(rows, summary)

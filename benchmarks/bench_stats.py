@@ -103,12 +103,21 @@ def throughput(tmp: Path, n_acquisitions: int = 4, size: int = 1024, rounds: int
         moments.append(_timed(lambda: compute_statistics(campaign, n_bins=None)))
         full.append(_timed(lambda: compute_statistics(campaign)))
     b, m, f = min(bare), min(moments), min(full)
-    return {"store_bytes": nbytes, "bare_read_sum_s": b, "moments_pass_s": m,
-            "two_pass_with_histograms_s": f, "bare_gb_per_s": nbytes / b / 1e9,
-            "moments_gb_per_s": nbytes / m / 1e9, "two_pass_gb_per_s": nbytes / f / 1e9,
-            "moments_fraction_of_bare": b / m, "two_pass_fraction_of_bare": b / f,
-            "goal_fraction": 0.5, "rounds": rounds, "load_average_1min_before": load,
-            "all_s": {"bare": bare, "moments": moments, "two_pass": full}}
+    return {
+        "store_bytes": nbytes,
+        "bare_read_sum_s": b,
+        "moments_pass_s": m,
+        "two_pass_with_histograms_s": f,
+        "bare_gb_per_s": nbytes / b / 1e9,
+        "moments_gb_per_s": nbytes / m / 1e9,
+        "two_pass_gb_per_s": nbytes / f / 1e9,
+        "moments_fraction_of_bare": b / m,
+        "two_pass_fraction_of_bare": b / f,
+        "goal_fraction": 0.5,
+        "rounds": rounds,
+        "load_average_1min_before": load,
+        "all_s": {"bare": bare, "moments": moments, "two_pass": full},
+    }
 
 
 def _reference(x: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,7 +138,7 @@ def _reference(x: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, n
 def in_memory(n_pixels: int = 250_000, n_bins: int = 2048) -> dict[str, object]:
     rng = np.random.default_rng(0)
     y = rng.random(n_pixels) < 0.05
-    x = (rng.normal(size=(n_pixels, N_BANDS)) + 0.4 * y[:, None] * (np.arange(N_BANDS) % 7 == 0))
+    x = rng.normal(size=(n_pixels, N_BANDS)) + 0.4 * y[:, None] * (np.arange(N_BANDS) % 7 == 0)
     x = x.astype(np.float32)
     load = os.getloadavg()[0]
     start = time.perf_counter()
@@ -157,19 +166,26 @@ def in_memory(n_pixels: int = 250_000, n_bins: int = 2048) -> dict[str, object]:
     start = time.perf_counter()
     auc, mi, corr = stats.auc, stats.mi, stats.correlation
     scores_s = time.perf_counter() - start
-    return {"n_pixels": n_pixels, "n_bands": N_BANDS, "n_bins": n_bins, "reference_s": reference_s,
-            "protocol": "pass 1 per-band min/max (edges), pass 2 one BandStatistics.from_arrays with "
-                        "hist_edges; median of 5 runs",
-            "ours_from_pixels_s": pixels_s, "threads": default_threads,
-            "ours_from_pixels_one_thread_s": one_thread_s,
-            "ours_scores_from_statistics_s": scores_s,
-            "speedup_from_pixels": reference_s / pixels_s,
-            "speedup_from_pixels_one_thread": reference_s / one_thread_s,
-            "speedup_from_statistics": reference_s / scores_s,
-            "max_abs_auc_diff": float(np.abs(auc - ref_auc).max()),
-            "max_abs_mi_diff": float(np.abs(mi - ref_mi).max()),
-            "max_abs_corr_diff": float(np.abs(corr - ref_corr).max()), "goal_speedup": 100,
-            "load_average_1min_before": load}
+    return {
+        "n_pixels": n_pixels,
+        "n_bands": N_BANDS,
+        "n_bins": n_bins,
+        "reference_s": reference_s,
+        "protocol": "pass 1 per-band min/max (edges), pass 2 one BandStatistics.from_arrays with "
+        "hist_edges; median of 5 runs",
+        "ours_from_pixels_s": pixels_s,
+        "threads": default_threads,
+        "ours_from_pixels_one_thread_s": one_thread_s,
+        "ours_scores_from_statistics_s": scores_s,
+        "speedup_from_pixels": reference_s / pixels_s,
+        "speedup_from_pixels_one_thread": reference_s / one_thread_s,
+        "speedup_from_statistics": reference_s / scores_s,
+        "max_abs_auc_diff": float(np.abs(auc - ref_auc).max()),
+        "max_abs_mi_diff": float(np.abs(mi - ref_mi).max()),
+        "max_abs_corr_diff": float(np.abs(corr - ref_corr).max()),
+        "goal_speedup": 100,
+        "load_average_1min_before": load,
+    }
 
 
 def big_store(tmp: Path, size_gib: float) -> dict[str, object]:
@@ -187,11 +203,17 @@ def big_store(tmp: Path, size_gib: float) -> dict[str, object]:
     child = json.loads(run.stdout.strip().splitlines()[-1])
     peak_kib = re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr)
     nbytes = _store_bytes(campaign)
-    return {"store_bytes": nbytes, "n_acquisitions": n, "write_s": write_s, "wall_s": child["wall_s"],
-            "gb_per_s_two_pass": nbytes / child["wall_s"] / 1e9, "pixels": child["count"],
-            "peak_rss_bytes": None if peak_kib is None else int(peak_kib.group(1)) * 1024,
-            "measured_with": "/usr/bin/time -v" if timer.exists() else "none",
-            "goal_peak_rss_bytes": 2 * 10**9}
+    return {
+        "store_bytes": nbytes,
+        "n_acquisitions": n,
+        "write_s": write_s,
+        "wall_s": child["wall_s"],
+        "gb_per_s_two_pass": nbytes / child["wall_s"] / 1e9,
+        "pixels": child["count"],
+        "peak_rss_bytes": None if peak_kib is None else int(peak_kib.group(1)) * 1024,
+        "measured_with": "/usr/bin/time -v" if timer.exists() else "none",
+        "goal_peak_rss_bytes": 2 * 10**9,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -202,9 +224,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_stats_", dir=args.tmp))
     try:
         result: dict[str, object] = {
-            "benchmark": "stats", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": platform.platform(), "cpus": os.cpu_count(),
-            "in_memory": in_memory(), "throughput": throughput(tmp)}
+            "benchmark": "stats",
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": platform.platform(),
+            "cpus": os.cpu_count(),
+            "in_memory": in_memory(),
+            "throughput": throughput(tmp),
+        }
         print(json.dumps(result["in_memory"], indent=1))
         print(json.dumps(result["throughput"], indent=1))
         if args.big_gib > 0:

@@ -110,7 +110,11 @@ def test_demo_runs_the_main_flow_as_a_user_would(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     completed = subprocess.run(
         [sys.executable, "-m", "bandselect.cli", "demo"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "3 acquisitions" in completed.stdout and "550 nm" in completed.stdout

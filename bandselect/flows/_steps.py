@@ -72,8 +72,12 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
         ingest: IngestReport | None = None
         if config.archive is not None:
             ingest = ingest_archive(
-                str(config.archive), store, config.ingest.wavelengths, config.ingest.mask_nonfinite,
-                config.ingest.sort_bands, config.ingest.chunk,
+                str(config.archive),
+                store,
+                config.ingest.wavelengths,
+                config.ingest.mask_nonfinite,
+                config.ingest.sort_bands,
+                config.ingest.chunk,
             )
         if not Path(store).exists():
             raise StoreError(
@@ -104,8 +108,13 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
         ) as run:
             run_id = run.info.run_id
             state = initialise_selectors(
-                store, config.pipeline_mapping(), str(work_dir), statistics.acquisition_ids,
-                config.selector, config.positive_label, config.statistics.n_bins,
+                store,
+                config.pipeline_mapping(),
+                str(work_dir),
+                statistics.acquisition_ids,
+                config.selector,
+                config.positive_label,
+                config.statistics.n_bins,
             )
             training = None
             if state.learnable:
@@ -132,11 +141,21 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
             exported = {"published": 0, "replaced": 0, "skipped": 0, **status_counts(records)}
             plots = draw_plots(str(config.plots_dir), wavelengths, selection, training, output, ids)
             summary = FlowSummary(
-                campaign=config.campaign, store=store, output=output, plots_dir=str(config.plots_dir),
-                previews_dir=previews_dir, plots=plots, tracking_uri=uri,
+                campaign=config.campaign,
+                store=store,
+                output=output,
+                plots_dir=str(config.plots_dir),
+                previews_dir=previews_dir,
+                plots=plots,
+                tracking_uri=uri,
                 experiment=config.tracking.experiment,
-                mlflow_run_id=run_id, flow_run_id=flow_run_id, acquisition_ids=ids, selection=selection,
-                exported=exported, ingest=ingest, trained=training is not None,
+                mlflow_run_id=run_id,
+                flow_run_id=flow_run_id,
+                acquisition_ids=ids,
+                selection=selection,
+                exported=exported,
+                ingest=ingest,
+                trained=training is not None,
             )
             log_flow_run(
                 run_id,

@@ -293,7 +293,9 @@ def plot_weight_evolution(
     row = n_epochs - 1 if kept_epoch is None else int(kept_epoch)
     if not 0 <= row < n_epochs:
         raise InputError(
-            "kept_epoch", expected=f"a row in [0, {n_epochs - 1}]", found=kept_epoch,
+            "kept_epoch",
+            expected=f"a row in [0, {n_epochs - 1}]",
+            found=kept_epoch,
             fix="pass the zero-based index of the kept epoch in the weights",
         )
     fig = Figure(figsize=(9.0, 4.2 + min(n_epochs, 60) * 0.02), layout="constrained")
@@ -328,8 +330,14 @@ def plot_weight_evolution(
         # Epoch rows are drawn at y = 1..E (1-based, as the axis labels read).
         ax.axhspan(row + 0.5, row + 1.5, fill=False, edgecolor=PICK_COLOUR, linewidth=1.5)
         ax.annotate(
-            f"kept: epoch {row + 1}", xy=(wl[-1] + half, row + 1), xytext=(-4, 0),
-            textcoords="offset points", ha="right", va="center", color="white", fontsize=9,
+            f"kept: epoch {row + 1}",
+            xy=(wl[-1] + half, row + 1),
+            xytext=(-4, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            color="white",
+            fontsize=9,
         )
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel("epoch")

@@ -124,7 +124,11 @@ class SoftChannelSelector(Node):
             owner, "temperature_init", temperature_init, minimum=0.0, strict_minimum=True
         )
         temperature_min = check_float(
-            owner, "temperature_min", temperature_min, minimum=0.0, maximum=temperature_init,
+            owner,
+            "temperature_min",
+            temperature_min,
+            minimum=0.0,
+            maximum=temperature_init,
             strict_minimum=True,
         )
         temperature_decay = check_float(

@@ -302,8 +302,6 @@ class _SupervisedBandSelector(BandSelectorBase):
         return {"rgb_image": self._compose_rgb(tensor, indices), "band_info": band_info}
 
 
-
-
 @register_node
 class SupervisedCIRBandSelector(_SupervisedBandSelector):
     """Supervised CIR band selection: one band in each of the NIR, Red and Green windows.
@@ -545,4 +543,3 @@ class SupervisedFullSpectrumBandSelector(_SupervisedBandSelector):
             criterion=criterion,
             k=k,
         )
-

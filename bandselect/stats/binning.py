@@ -27,8 +27,9 @@ class PreparedPixels(NamedTuple):
     n_invalid: int
 
 
-def prepare_pixels(cube: Any, mask: Any = None, *, valid: Any = None,
-                   nan_policy: NanPolicy = "raise") -> PreparedPixels:
+def prepare_pixels(
+    cube: Any, mask: Any = None, *, valid: Any = None, nan_policy: NanPolicy = "raise"
+) -> PreparedPixels:
     """Flatten a ``(..., C)`` cube to pixels, apply ``valid`` and the NaN policy, read the labels.
 
     Raises
@@ -39,16 +40,28 @@ def prepare_pixels(cube: Any, mask: Any = None, *, valid: Any = None,
         NaN/Inf pixels with ``nan_policy="raise"``.
     """
     if nan_policy not in ("raise", "omit"):
-        raise InputError("nan_policy", expected='"raise" or "omit"', found=repr(nan_policy),
-                         fix='pass nan_policy="omit" or "raise"')
+        raise InputError(
+            "nan_policy",
+            expected='"raise" or "omit"',
+            found=repr(nan_policy),
+            fix='pass nan_policy="omit" or "raise"',
+        )
     values = to_numpy(cube)
     if values.ndim < 1 or values.shape[-1] < 1:
-        raise ShapeError("cube", expected="(..., C) with C >= 1 bands last", found=str(values.shape),
-                         fix="put the band axis last, e.g. cube.transpose(1, 2, 0) for (C, H, W)")
+        raise ShapeError(
+            "cube",
+            expected="(..., C) with C >= 1 bands last",
+            found=str(values.shape),
+            fix="put the band axis last, e.g. cube.transpose(1, 2, 0) for (C, H, W)",
+        )
     numeric = np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_
     if not numeric or np.iscomplexobj(values):
-        raise DTypeError("cube", expected="a real numeric dtype", found=str(values.dtype),
-                         fix="convert the cube to float32")
+        raise DTypeError(
+            "cube",
+            expected="a real numeric dtype",
+            found=str(values.dtype),
+            fix="convert the cube to float32",
+        )
     n_bands = values.shape[-1]
     lead = values.shape[:-1]
     pixels = values.reshape(-1, n_bands)
@@ -68,8 +81,11 @@ def prepare_pixels(cube: Any, mask: Any = None, *, valid: Any = None,
         if n_bad:
             if nan_policy == "raise":
                 raise NonFiniteError(
-                    "cube", expected="finite values", found=f"{n_bad} pixels with NaN/Inf",
-                    fix='pass nan_policy="omit" to leave them out (they are counted), or a valid mask')
+                    "cube",
+                    expected="finite values",
+                    found=f"{n_bad} pixels with NaN/Inf",
+                    fix='pass nan_policy="omit" to leave them out (they are counted), or a valid mask',
+                )
             n_nonfinite = n_bad
             keep = finite if keep is None else keep & finite
     if keep is not None and not keep.all():
@@ -78,8 +94,9 @@ def prepare_pixels(cube: Any, mask: Any = None, *, valid: Any = None,
     return PreparedPixels(pixels, labels, n_nonfinite, n_invalid)
 
 
-def class_histograms(data: np.ndarray, labels: np.ndarray, classes: np.ndarray,
-                     edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def class_histograms(
+    data: np.ndarray, labels: np.ndarray, classes: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-class per-band histograms ``(K, C, n_bins)`` and clipped counts ``(K, C)`` (int64).
 
     ``classes`` must hold every label present. Values outside the edges go to the end bins and are
@@ -120,18 +137,28 @@ def histogram_edges(minimum: Any, maximum: Any, n_bins: int = DEFAULT_N_BINS) ->
     low = np.asarray(to_numpy(minimum), dtype=np.float64).reshape(-1)
     high = np.asarray(to_numpy(maximum), dtype=np.float64).reshape(-1)
     if low.shape != high.shape:
-        raise ShapeError("histogram range", expected="minimum and maximum of equal length",
-                         found=f"{low.size} and {high.size}", fix="pass per-band min and max of one cube")
+        raise ShapeError(
+            "histogram range",
+            expected="minimum and maximum of equal length",
+            found=f"{low.size} and {high.size}",
+            fix="pass per-band min and max of one cube",
+        )
     if int(n_bins) < 1:
         raise InputError("n_bins", expected="an integer >= 1", found=n_bins, fix="pass e.g. n_bins=2048")
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        raise NonFiniteError("histogram range", expected="finite per-band min and max",
-                             found="NaN/Inf (no pixels, or non-finite data)",
-                             fix="compute the first pass on finite pixels of at least one class")
+        raise NonFiniteError(
+            "histogram range",
+            expected="finite per-band min and max",
+            found="NaN/Inf (no pixels, or non-finite data)",
+            fix="compute the first pass on finite pixels of at least one class",
+        )
     if np.any(high < low):
-        raise InputError("histogram range", expected="minimum <= maximum for every band",
-                         found=f"{int((high < low).sum())} bands with minimum > maximum",
-                         fix="pass the first pass's minimum and maximum in that order")
+        raise InputError(
+            "histogram range",
+            expected="minimum <= maximum for every band",
+            found=f"{int((high < low).sum())} bands with minimum > maximum",
+            fix="pass the first pass's minimum and maximum in that order",
+        )
     flat = high <= low
     low = np.where(flat, low - 0.5, low)
     high = np.where(flat, high + 0.5, high)
@@ -144,12 +171,19 @@ def histogram_edges(minimum: Any, maximum: Any, n_bins: int = DEFAULT_N_BINS) ->
 def validate_edges(edges: Any, n_bands: int) -> np.ndarray:
     e = np.asarray(to_numpy(edges), dtype=np.float64)
     if e.ndim != 2 or e.shape[0] != n_bands or e.shape[1] < 2:
-        raise ShapeError("hist_edges", expected=f"(C={n_bands}, n_bins + 1) with n_bins >= 1",
-                         found=str(e.shape), fix="build them with histogram_edges(min, max, n_bins)")
+        raise ShapeError(
+            "hist_edges",
+            expected=f"(C={n_bands}, n_bins + 1) with n_bins >= 1",
+            found=str(e.shape),
+            fix="build them with histogram_edges(min, max, n_bins)",
+        )
     if not np.all(np.isfinite(e)) or np.any(np.diff(e, axis=1) <= 0):
-        raise InputError("hist_edges", expected="finite, strictly increasing edges per band",
-                         found="NaN/Inf or non-increasing edges",
-                         fix="build them with histogram_edges(min, max, n_bins)")
+        raise InputError(
+            "hist_edges",
+            expected="finite, strictly increasing edges per band",
+            found="NaN/Inf or non-increasing edges",
+            fix="build them with histogram_edges(min, max, n_bins)",
+        )
     return e
 
 
@@ -159,8 +193,12 @@ def leading_flat(array: Any, lead: tuple[int, ...], name: str) -> np.ndarray:
     if a.shape == (*lead, 1):
         a = a.reshape(lead)
     if a.shape != lead:
-        raise ShapeError(name, expected=f"the cube's leading shape {lead} (or {(*lead, 1)})",
-                         found=str(a.shape), fix=f"pass one {name} value per pixel")
+        raise ShapeError(
+            name,
+            expected=f"the cube's leading shape {lead} (or {(*lead, 1)})",
+            found=str(a.shape),
+            fix=f"pass one {name} value per pixel",
+        )
     return a.reshape(-1)
 
 
@@ -172,5 +210,9 @@ def labels_from_mask(mask: Any, lead: tuple[int, ...]) -> np.ndarray:
         return m.astype(np.int64, copy=False)
     if np.issubdtype(m.dtype, np.floating) and np.all(np.isfinite(m)) and np.all(m == np.round(m)):
         return m.astype(np.int64)
-    raise DTypeError("mask", expected="bool or integer labels (0 = negative)", found=str(m.dtype),
-                     fix="pass mask.astype(bool) for a binary mask or integer class ids")
+    raise DTypeError(
+        "mask",
+        expected="bool or integer labels (0 = negative)",
+        found=str(m.dtype),
+        fix="pass mask.astype(bool) for a binary mask or integer class ids",
+    )

@@ -42,8 +42,13 @@ def _subsample(n_pixels: int, fraction: float | None, seed: int, key: tuple[int,
 
 
 def _prepared(
-    block: np.ndarray, mask: np.ndarray | None, valid: np.ndarray | None, nan_policy: NanPolicy,
-    fraction: float | None, seed: int, key: tuple[int, ...],
+    block: np.ndarray,
+    mask: np.ndarray | None,
+    valid: np.ndarray | None,
+    nan_policy: NanPolicy,
+    fraction: float | None,
+    seed: int,
+    key: tuple[int, ...],
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     prepared = prepare_pixels(block, mask, valid=valid, nan_policy=nan_policy)
     pixels, labels = prepared.pixels, prepared.labels
@@ -53,9 +58,16 @@ def _prepared(
     return pixels, labels, prepared.n_nonfinite, prepared.n_invalid
 
 
-def _moment_partial(block: np.ndarray, mask: np.ndarray | None, valid: np.ndarray | None,
-                    edges: np.ndarray | None, nan_policy: NanPolicy, fraction: float | None, seed: int,
-                    key: tuple[int, ...]) -> BandStatistics:
+def _moment_partial(
+    block: np.ndarray,
+    mask: np.ndarray | None,
+    valid: np.ndarray | None,
+    edges: np.ndarray | None,
+    nan_policy: NanPolicy,
+    fraction: float | None,
+    seed: int,
+    key: tuple[int, ...],
+) -> BandStatistics:
     pixels, labels, n_nonfinite, n_invalid = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
     return BandStatistics._from_pixels(pixels, labels, edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
 
@@ -68,15 +80,23 @@ def _bin_pixels(pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> Hi
     return classes, result["histograms"], result["n_clipped"]
 
 
-def _histogram_partial(block: np.ndarray, mask: np.ndarray | None, valid: np.ndarray | None,
-                       edges: np.ndarray, nan_policy: NanPolicy, fraction: float | None, seed: int,
-                       key: tuple[int, ...]) -> HistogramPartial:
+def _histogram_partial(
+    block: np.ndarray,
+    mask: np.ndarray | None,
+    valid: np.ndarray | None,
+    edges: np.ndarray,
+    nan_policy: NanPolicy,
+    fraction: float | None,
+    seed: int,
+    key: tuple[int, ...],
+) -> HistogramPartial:
     pixels, labels, _, _ = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
     return _bin_pixels(pixels, labels, edges)
 
 
-def histograms_from_arrays(cube: Any, mask: Any = None, *, hist_edges: Any, valid: Any = None,
-                           nan_policy: NanPolicy = "raise") -> HistogramPartial:
+def histograms_from_arrays(
+    cube: Any, mask: Any = None, *, hist_edges: Any, valid: Any = None, nan_policy: NanPolicy = "raise"
+) -> HistogramPartial:
     """Per-class histograms of one chunk, without the moments: the second pass of a streamed job.
 
     Inputs are as for :meth:`BandStatistics.from_arrays`. Merge the results with
@@ -119,7 +139,7 @@ def _tree(parts: list[Any], merge: Any, split_every: int) -> Any:
     if int(split_every) < 2:
         raise InputError("split_every", expected="an integer >= 2", found=split_every, fix="pass 8")
     while len(parts) > 1:
-        groups = [parts[i:i + split_every] for i in range(0, len(parts), split_every)]
+        groups = [parts[i : i + split_every] for i in range(0, len(parts), split_every)]
         parts = [dask.delayed(merge, pure=True)(*group) if len(group) > 1 else group[0] for group in groups]
     return parts[0]
 
@@ -128,13 +148,20 @@ def _datasets(source: Any, acquisitions: Sequence[str] | None, first_n: int | No
     """The xarray Datasets to reduce: a single Dataset, or a campaign's acquisitions."""
     if hasattr(source, "data_vars") and VAR_CUBE in getattr(source, "data_vars", {}):
         if acquisitions is not None:
-            raise InputError("acquisitions", expected="None for a single Dataset", found=list(acquisitions),
-                             fix="pass a campaign to select acquisitions")
+            raise InputError(
+                "acquisitions",
+                expected="None for a single Dataset",
+                found=list(acquisitions),
+                fix="pass a campaign to select acquisitions",
+            )
         return [source]
     if not (hasattr(source, "ids") and hasattr(source, "open")):
-        raise InputError("source", expected=f"a campaign (ids(), open(id)) or an xarray.Dataset with "
-                         f"'{VAR_CUBE}'", found=type(source).__name__,
-                         fix="pass bandselect.store.open_campaign(path) or an acquisition Dataset")
+        raise InputError(
+            "source",
+            expected=f"a campaign (ids(), open(id)) or an xarray.Dataset with '{VAR_CUBE}'",
+            found=type(source).__name__,
+            fix="pass bandselect.store.open_campaign(path) or an acquisition Dataset",
+        )
     available = list(source.ids())
     if acquisitions is None:
         ids = available
@@ -142,15 +169,23 @@ def _datasets(source: Any, acquisitions: Sequence[str] | None, first_n: int | No
         ids = list(acquisitions)
         unknown = [i for i in ids if i not in set(available)]
         if unknown:
-            raise InputError("acquisitions", expected=f"ids of the campaign ({len(available)} published)",
-                             found=f"unknown ids {unknown[:5]}", fix="pass ids from campaign.ids()")
+            raise InputError(
+                "acquisitions",
+                expected=f"ids of the campaign ({len(available)} published)",
+                found=f"unknown ids {unknown[:5]}",
+                fix="pass ids from campaign.ids()",
+            )
     if first_n is not None:
         if int(first_n) < 1:
             raise InputError("first_n", expected="an integer >= 1", found=first_n, fix="pass e.g. first_n=4")
         ids = ids[: int(first_n)]
     if not ids:
-        raise InputError("source", expected="at least one acquisition", found="none",
-                         fix="append acquisitions to the campaign, or check the acquisitions argument")
+        raise InputError(
+            "source",
+            expected="at least one acquisition",
+            found="none",
+            fix="append acquisitions to the campaign, or check the acquisitions argument",
+        )
     return [source.open(i) for i in ids]
 
 
@@ -179,9 +214,13 @@ def _blocks(ds: Any) -> list[tuple[Any, Any, Any]]:
     out = []
     for iy in range(cube.numblocks[0]):
         for ix in range(cube.numblocks[1]):
-            out.append((cube_blocks[iy, ix, 0],
-                        None if extras[0] is None else extras[0][iy, ix],
-                        None if extras[1] is None else extras[1][iy, ix]))
+            out.append(
+                (
+                    cube_blocks[iy, ix, 0],
+                    None if extras[0] is None else extras[0][iy, ix],
+                    None if extras[1] is None else extras[1][iy, ix],
+                )
+            )
     return out
 
 
@@ -189,8 +228,12 @@ def _fraction(datasets: list[Any], max_pixels: int | None) -> float | None:
     if max_pixels is None:
         return None
     if int(max_pixels) < 1:
-        raise InputError("max_pixels", expected="an integer >= 1 or None", found=max_pixels,
-                         fix="pass e.g. max_pixels=1_000_000")
+        raise InputError(
+            "max_pixels",
+            expected="an integer >= 1 or None",
+            found=max_pixels,
+            fix="pass e.g. max_pixels=1_000_000",
+        )
     total = sum(int(ds.sizes[DIM_Y]) * int(ds.sizes[DIM_X]) for ds in datasets)
     return min(1.0, int(max_pixels) / max(total, 1))
 
@@ -198,9 +241,12 @@ def _fraction(datasets: list[Any], max_pixels: int | None) -> float | None:
 def _check_bands(datasets: list[Any]) -> int:
     counts = {int(ds.sizes[DIM_BAND]) for ds in datasets}
     if len(counts) != 1:
-        raise ShapeError("acquisitions", expected="the same number of bands in every acquisition",
-                         found=f"band counts {sorted(counts)}",
-                         fix="reduce acquisitions of one sensor together")
+        raise ShapeError(
+            "acquisitions",
+            expected="the same number of bands in every acquisition",
+            found=f"band counts {sorted(counts)}",
+            fix="reduce acquisitions of one sensor together",
+        )
     return counts.pop()
 
 
@@ -219,14 +265,24 @@ def _run(graphs: list[Any], scheduler_address: str | None, scheduler: Any) -> tu
     return dask.compute(*graphs, scheduler=scheduler)
 
 
-def _histogram_pass(blocks: list[tuple[int, tuple[Any, Any, Any]]], edges: np.ndarray,
-                    nan_policy: NanPolicy, fraction: float | None, seed: int, split_every: int,
-                    scheduler_address: str | None, scheduler: Any) -> HistogramPartial:
+def _histogram_pass(
+    blocks: list[tuple[int, tuple[Any, Any, Any]]],
+    edges: np.ndarray,
+    nan_policy: NanPolicy,
+    fraction: float | None,
+    seed: int,
+    split_every: int,
+    scheduler_address: str | None,
+    scheduler: Any,
+) -> HistogramPartial:
     """One graph binning every block on ``edges`` (subsample keys as in the moments pass), one compute."""
     edges_node = dask.delayed(edges, pure=True)
-    partials = [dask.delayed(_histogram_partial, pure=True)(cube, mask, valid, edges_node, nan_policy,
-                                                             fraction, seed, (d, i))
-                for i, (d, (cube, mask, valid)) in enumerate(blocks)]
+    partials = [
+        dask.delayed(_histogram_partial, pure=True)(
+            cube, mask, valid, edges_node, nan_policy, fraction, seed, (d, i)
+        )
+        for i, (d, (cube, mask, valid)) in enumerate(blocks)
+    ]
     (hist,) = _run([_tree(partials, merge_histograms, int(split_every))], scheduler_address, scheduler)
     return hist
 
@@ -280,16 +336,20 @@ def compute_statistics(
     edges = None if hist_edges is None else validate_edges(hist_edges, n_bands)
     edges_node = None if edges is None else dask.delayed(edges, pure=True)
 
-    partials = [dask.delayed(_moment_partial, pure=True)(cube, mask, valid, edges_node, nan_policy,
-                                                          fraction, seed, (d, i))
-                for i, (d, (cube, mask, valid)) in enumerate(blocks)]
+    partials = [
+        dask.delayed(_moment_partial, pure=True)(
+            cube, mask, valid, edges_node, nan_policy, fraction, seed, (d, i)
+        )
+        for i, (d, (cube, mask, valid)) in enumerate(blocks)
+    ]
     (stats,) = _run([_tree(partials, _merge_statistics, int(split_every))], scheduler_address, scheduler)
     if edges is not None or n_bins is None or stats.count == 0:
         return stats
 
     edges = histogram_edges(stats.minimum, stats.maximum, int(n_bins))
-    hist = _histogram_pass(blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address,
-                           scheduler)
+    hist = _histogram_pass(
+        blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address, scheduler
+    )
     return stats.with_histograms(edges, *hist)
 
 
@@ -315,5 +375,6 @@ def compute_histograms(
     edges = validate_edges(hist_edges, _check_bands(datasets))
     fraction = _fraction(datasets, max_pixels)
     blocks = [(d, b) for d, ds in enumerate(datasets) for b in _blocks(ds)]
-    return _histogram_pass(blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address,
-                           scheduler)
+    return _histogram_pass(
+        blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address, scheduler
+    )

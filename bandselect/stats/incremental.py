@@ -89,16 +89,26 @@ def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
         version = int(manifest["version"])
         name = str(manifest["statistics_file"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FileFormatError(f"statistics manifest {manifest_path}", expected="a JSON manifest",
-                              found=f"{type(exc).__name__}: {exc}",
-                              fix=f"delete {directory} to recompute the statistics") from exc
+        raise FileFormatError(
+            f"statistics manifest {manifest_path}",
+            expected="a JSON manifest",
+            found=f"{type(exc).__name__}: {exc}",
+            fix=f"delete {directory} to recompute the statistics",
+        ) from exc
     if version != MANIFEST_VERSION or Path(name).name != name:
-        raise FileFormatError(f"statistics manifest {manifest_path}", expected=f"version {MANIFEST_VERSION}",
-                              found=f"version {version}, file {name!r}",
-                              fix=f"delete {directory} to recompute the statistics")
+        raise FileFormatError(
+            f"statistics manifest {manifest_path}",
+            expected=f"version {MANIFEST_VERSION}",
+            found=f"version {version}, file {name!r}",
+            fix=f"delete {directory} to recompute the statistics",
+        )
     stats = BandStatistics.load(directory / name)
-    return CampaignStatistics(stats=stats, acquisition_ids=tuple(manifest["acquisition_ids"]),
-                              n_bins=int(manifest["n_bins"]), nan_policy=str(manifest["nan_policy"]))
+    return CampaignStatistics(
+        stats=stats,
+        acquisition_ids=tuple(manifest["acquisition_ids"]),
+        n_bins=int(manifest["n_bins"]),
+        nan_policy=str(manifest["nan_policy"]),
+    )
 
 
 def _save(campaign: Any, result: CampaignStatistics) -> None:
@@ -113,9 +123,14 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
             previous = None
     name = f"statistics-{secrets.token_hex(8)}.npz"
     result.stats.save(directory / name)
-    manifest = {"version": MANIFEST_VERSION, "statistics_file": name,
-                "acquisition_ids": list(result.acquisition_ids), "n_bins": result.n_bins,
-                "nan_policy": result.nan_policy, "count": result.stats.count}
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "statistics_file": name,
+        "acquisition_ids": list(result.acquisition_ids),
+        "n_bins": result.n_bins,
+        "nan_policy": result.nan_policy,
+        "count": result.stats.count,
+    }
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
     try:
         with os.fdopen(fd, "w") as handle:
@@ -166,13 +181,20 @@ def update_campaign_statistics(
         Also written to ``<store>/.bandselect_stats``.
     """
     if not (hasattr(campaign, "ids") and hasattr(campaign, "open") and hasattr(campaign, "path")):
-        raise InputError("campaign", expected="a campaign with path, ids() and open(id)",
-                         found=type(campaign).__name__, fix="pass bandselect.store.open_campaign(path)")
+        raise InputError(
+            "campaign",
+            expected="a campaign with path, ids() and open(id)",
+            found=type(campaign).__name__,
+            fix="pass bandselect.store.open_campaign(path)",
+        )
     wanted = sorted(campaign.ids() if acquisitions is None else set(acquisitions))
     stored = load_campaign_statistics(campaign)
     published = set(campaign.ids())
-    if stored is not None and (stored.n_bins != int(n_bins) or stored.nan_policy != nan_policy
-                               or not set(stored.acquisition_ids) <= published):
+    if stored is not None and (
+        stored.n_bins != int(n_bins)
+        or stored.nan_policy != nan_policy
+        or not set(stored.acquisition_ids) <= published
+    ):
         stored = None  # different settings, or acquisitions removed: start again
     run = {"nan_policy": nan_policy, "scheduler_address": scheduler_address, "scheduler": scheduler}
     if not np.isfinite(headroom) or headroom < 0:
@@ -181,8 +203,13 @@ def update_campaign_statistics(
         stats = compute_statistics(campaign, n_bins=None, acquisitions=wanted, **run)
         edges = _edges(stats, int(n_bins), headroom)
         stats = stats.with_histograms(edges, *compute_histograms(campaign, edges, acquisitions=wanted, **run))
-        result = CampaignStatistics(stats=stats, acquisition_ids=tuple(wanted), n_bins=int(n_bins),
-                                    nan_policy=nan_policy, computed_ids=tuple(wanted))
+        result = CampaignStatistics(
+            stats=stats,
+            acquisition_ids=tuple(wanted),
+            n_bins=int(n_bins),
+            nan_policy=nan_policy,
+            computed_ids=tuple(wanted),
+        )
         _save(campaign, result)
         return result
     new = [i for i in wanted if i not in set(stored.acquisition_ids)]
@@ -196,7 +223,13 @@ def update_campaign_statistics(
         edges = _edges(merged, int(n_bins), headroom)
         histograms = compute_histograms(campaign, edges, acquisitions=covered, **run)
         merged = merged.with_histograms(edges, *histograms)
-    result = CampaignStatistics(stats=merged, acquisition_ids=covered, n_bins=int(n_bins),
-                                nan_policy=nan_policy, computed_ids=tuple(new), histograms_rebuilt=rebuilt)
+    result = CampaignStatistics(
+        stats=merged,
+        acquisition_ids=covered,
+        n_bins=int(n_bins),
+        nan_policy=nan_policy,
+        computed_ids=tuple(new),
+        histograms_rebuilt=rebuilt,
+    )
     _save(campaign, result)
     return result

@@ -267,8 +267,9 @@ class ChunkAccumulator:
         Whether to accumulate moments and min/max (False: histograms only).
     """
 
-    def __init__(self, n_bands: int, n_classes: int, edges: np.ndarray | None, *,
-                 moments: bool = True) -> None:
+    def __init__(
+        self, n_bands: int, n_classes: int, edges: np.ndarray | None, *, moments: bool = True
+    ) -> None:
         k, c = int(n_classes), int(n_bands)
         self.n_bands, self.n_classes, self.moments = c, k, moments
         self.n = np.zeros(k, np.int64)
@@ -292,12 +293,16 @@ class ChunkAccumulator:
         starts = range(0, pixels.shape[0], rows)
         if self.moments:
             for start in starts:
-                self._add_moments_slab(pixels[start:start + rows],
-                                       None if class_index is None else class_index[start:start + rows])
+                self._add_moments_slab(
+                    pixels[start : start + rows],
+                    None if class_index is None else class_index[start : start + rows],
+                )
         if self.binner is not None:
             for start in starts:
-                self._add_histogram_slab(pixels[start:start + rows],
-                                         None if class_index is None else class_index[start:start + rows])
+                self._add_histogram_slab(
+                    pixels[start : start + rows],
+                    None if class_index is None else class_index[start : start + rows],
+                )
             self.flush()
 
     def add(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
@@ -328,7 +333,7 @@ class ChunkAccumulator:
             self.binner.add(slab, class_index, self.hist_counts)
             return
         batch = scratch("batch_index", (self._batch_rows, self.n_bands), np.int64)
-        self.binner.index(slab, class_index, batch[self._batch:self._batch + rows])
+        self.binner.index(slab, class_index, batch[self._batch : self._batch + rows])
         self._batch += rows
 
     def flush(self) -> None:
@@ -336,7 +341,7 @@ class ChunkAccumulator:
         if self.binner is None or self._batch == 0:
             return
         batch = scratch("batch_index", (self._batch_rows, self.n_bands), np.int64)
-        self.hist_counts += np.bincount(batch[:self._batch].reshape(-1), minlength=self.binner.size)
+        self.hist_counts += np.bincount(batch[: self._batch].reshape(-1), minlength=self.binner.size)
         self._batch = 0
 
     def _add_moments(self, k: int, block: np.ndarray) -> None:
@@ -362,6 +367,12 @@ class ChunkAccumulator:
         histograms = clipped = None
         if self.binner is not None:
             histograms, clipped = self.binner.split(self.hist_counts)
-        return {"counts": self.n.copy(), "class_means": means, "class_comoments": comoments,
-                "class_minimum": self.low, "class_maximum": self.high,
-                "histograms": histograms, "n_clipped": clipped}
+        return {
+            "counts": self.n.copy(),
+            "class_means": means,
+            "class_comoments": comoments,
+            "class_minimum": self.low,
+            "class_maximum": self.high,
+            "histograms": histograms,
+            "n_clipped": clipped,
+        }

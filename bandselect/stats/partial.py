@@ -85,8 +85,17 @@ class BandStatistics:
     n_invalid: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("classes", "counts", "class_means", "class_comoments", "class_minimum",
-                     "class_maximum", "hist_edges", "histograms", "n_clipped"):
+        for name in (
+            "classes",
+            "counts",
+            "class_means",
+            "class_comoments",
+            "class_minimum",
+            "class_maximum",
+            "hist_edges",
+            "histograms",
+            "n_clipped",
+        ):
             value = getattr(self, name)
             if value is not None:
                 value = np.array(value, copy=True)
@@ -149,13 +158,26 @@ class BandStatistics:
         """
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
         edges = None if hist_edges is None else validate_edges(hist_edges, prepared.pixels.shape[1])
-        return cls._from_pixels(prepared.pixels, prepared.labels, edges,
-                                n_nonfinite=prepared.n_nonfinite, n_invalid=prepared.n_invalid,
-                                n_threads=parallel_threads(prepared.pixels.size))
+        return cls._from_pixels(
+            prepared.pixels,
+            prepared.labels,
+            edges,
+            n_nonfinite=prepared.n_nonfinite,
+            n_invalid=prepared.n_invalid,
+            n_threads=parallel_threads(prepared.pixels.size),
+        )
 
     @classmethod
-    def _from_pixels(cls, pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray | None, *,
-                     n_nonfinite: int, n_invalid: int, n_threads: int = 1) -> BandStatistics:
+    def _from_pixels(
+        cls,
+        pixels: np.ndarray,
+        labels: np.ndarray,
+        edges: np.ndarray | None,
+        *,
+        n_nonfinite: int,
+        n_invalid: int,
+        n_threads: int = 1,
+    ) -> BandStatistics:
         # One pass over the pixels, slab by slab, with running sums kept in place (kernels module):
         # per-slab BandStatistics and their merges used to cost more than the arithmetic. Dask tasks
         # call this with n_threads=1 (Dask parallelises over chunks); from_arrays splits large inputs
@@ -190,12 +212,20 @@ class BandStatistics:
         hist = np.asarray(histograms, np.int64)
         if hist.shape != (hist_classes.size, self.n_bands, edges.shape[1] - 1):
             expected = (hist_classes.size, self.n_bands, edges.shape[1] - 1)
-            raise ShapeError("histograms", expected=str(expected), found=str(hist.shape),
-                             fix="pass histograms computed on hist_edges")
+            raise ShapeError(
+                "histograms",
+                expected=str(expected),
+                found=str(hist.shape),
+                fix="pass histograms computed on hist_edges",
+            )
         extra = np.setdiff1d(hist_classes, self.classes)
         if extra.size:
-            raise InputError("histograms", expected=f"classes among {self.classes.tolist()}",
-                             found=f"classes {extra.tolist()}", fix="compute both passes on the same pixels")
+            raise InputError(
+                "histograms",
+                expected=f"classes among {self.classes.tolist()}",
+                found=f"classes {extra.tolist()}",
+                fix="compute both passes on the same pixels",
+            )
         out_hist = np.zeros((self.classes.size, *hist.shape[1:]), np.int64)
         out_clipped = np.zeros((self.classes.size, self.n_bands), np.int64)
         pos = np.searchsorted(self.classes, hist_classes)
@@ -215,20 +245,33 @@ class BandStatistics:
             One side has histograms and the other not, or their edges differ.
         """
         if not isinstance(other, BandStatistics):
-            raise InputError("merge", expected="a BandStatistics", found=type(other).__name__,
-                             fix="merge statistics built with BandStatistics.from_arrays")
+            raise InputError(
+                "merge",
+                expected="a BandStatistics",
+                found=type(other).__name__,
+                fix="merge statistics built with BandStatistics.from_arrays",
+            )
         if other.n_bands != self.n_bands:
-            raise ShapeError("merge", expected=f"statistics of {self.n_bands} bands",
-                             found=f"{other.n_bands} bands",
-                             fix="merge only statistics of cubes from the same sensor/band subset")
+            raise ShapeError(
+                "merge",
+                expected=f"statistics of {self.n_bands} bands",
+                found=f"{other.n_bands} bands",
+                fix="merge only statistics of cubes from the same sensor/band subset",
+            )
         if (self.hist_edges is None) != (other.hist_edges is None):
-            raise InputError("merge", expected="both statistics with histograms, or neither",
-                             found="one with histograms and one without",
-                             fix="compute both passes with the same hist_edges")
+            raise InputError(
+                "merge",
+                expected="both statistics with histograms, or neither",
+                found="one with histograms and one without",
+                fix="compute both passes with the same hist_edges",
+            )
         if self.hist_edges is not None and not np.array_equal(self.hist_edges, other.hist_edges):
-            raise InputError("merge", expected="identical histogram edges",
-                             found="different edges (bins or ranges)",
-                             fix="build every partial with the same histogram_edges(...) array")
+            raise InputError(
+                "merge",
+                expected="identical histogram edges",
+                found="different edges (bins or ranges)",
+                fix="build every partial with the same histogram_edges(...) array",
+            )
         classes = np.union1d(self.classes, other.classes).astype(np.int64)
         parts = [self._aligned(classes), other._aligned(classes)]
         (na, ma, ca, lo_a, hi_a, ha, cla), (nb, mb, cb, lo_b, hi_b, hb, clb) = parts
@@ -240,11 +283,18 @@ class BandStatistics:
         means = ma + delta * weight_b[:, None]
         comoments = ca + cb + cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
         return BandStatistics(
-            classes=classes, counts=n, class_means=means, class_comoments=comoments,
-            class_minimum=np.minimum(lo_a, lo_b), class_maximum=np.maximum(hi_a, hi_b),
-            hist_edges=self.hist_edges, histograms=None if ha is None else ha + hb,
+            classes=classes,
+            counts=n,
+            class_means=means,
+            class_comoments=comoments,
+            class_minimum=np.minimum(lo_a, lo_b),
+            class_maximum=np.maximum(hi_a, hi_b),
+            hist_edges=self.hist_edges,
+            histograms=None if ha is None else ha + hb,
             n_clipped=None if cla is None else cla + clb,
-            n_nonfinite=self.n_nonfinite + other.n_nonfinite, n_invalid=self.n_invalid + other.n_invalid)
+            n_nonfinite=self.n_nonfinite + other.n_nonfinite,
+            n_invalid=self.n_invalid + other.n_invalid,
+        )
 
     def _aligned(self, classes: np.ndarray) -> tuple[Any, ...]:
         """Arrays re-indexed on ``classes`` (a superset of ours), zeros/±inf for absent classes."""
@@ -270,10 +320,15 @@ class BandStatistics:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
-            "format_version": np.asarray(FORMAT_VERSION), "classes": self.classes, "counts": self.counts,
-            "class_means": self.class_means, "class_comoments": self.class_comoments,
-            "class_minimum": self.class_minimum, "class_maximum": self.class_maximum,
-            "n_nonfinite": np.asarray(self.n_nonfinite), "n_invalid": np.asarray(self.n_invalid),
+            "format_version": np.asarray(FORMAT_VERSION),
+            "classes": self.classes,
+            "counts": self.counts,
+            "class_means": self.class_means,
+            "class_comoments": self.class_comoments,
+            "class_minimum": self.class_minimum,
+            "class_maximum": self.class_maximum,
+            "n_nonfinite": np.asarray(self.n_nonfinite),
+            "n_invalid": np.asarray(self.n_invalid),
         }
         if self.hist_edges is not None:
             arrays.update(hist_edges=self.hist_edges, histograms=self.histograms, n_clipped=self.n_clipped)
@@ -302,21 +357,36 @@ class BandStatistics:
                 content = {key: data[key] for key in data.files}
         except (OSError, ValueError) as exc:
             raise FileFormatError(
-                f"statistics file {source}", expected="a .npz written by BandStatistics.save",
-                found=f"{type(exc).__name__}: {exc}", fix="recompute the statistics") from exc
+                f"statistics file {source}",
+                expected="a .npz written by BandStatistics.save",
+                found=f"{type(exc).__name__}: {exc}",
+                fix="recompute the statistics",
+            ) from exc
         version = int(content.get("format_version", -1))
         if version != FORMAT_VERSION:
-            raise FileFormatError(f"statistics file {source}", expected=f"format version {FORMAT_VERSION}",
-                                  found=f"version {version}", fix="recompute the statistics")
+            raise FileFormatError(
+                f"statistics file {source}",
+                expected=f"format version {FORMAT_VERSION}",
+                found=f"version {version}",
+                fix="recompute the statistics",
+            )
         required = ("classes", "counts", "class_means", "class_comoments", "class_minimum", "class_maximum")
         missing = [key for key in required if key not in content]
         if missing:
-            raise FileFormatError(f"statistics file {source}", expected="all statistics arrays",
-                                  found=f"missing {missing}", fix="recompute the statistics")
-        return cls(**{key: content[key] for key in required},
-                   hist_edges=content.get("hist_edges"), histograms=content.get("histograms"),
-                   n_clipped=content.get("n_clipped"), n_nonfinite=int(content["n_nonfinite"]),
-                   n_invalid=int(content["n_invalid"]))
+            raise FileFormatError(
+                f"statistics file {source}",
+                expected="all statistics arrays",
+                found=f"missing {missing}",
+                fix="recompute the statistics",
+            )
+        return cls(
+            **{key: content[key] for key in required},
+            hist_edges=content.get("hist_edges"),
+            histograms=content.get("histograms"),
+            n_clipped=content.get("n_clipped"),
+            n_nonfinite=int(content["n_nonfinite"]),
+            n_invalid=int(content["n_invalid"]),
+        )
 
     # ------------------------------------------------------------------ basic properties
     @property
@@ -342,9 +412,12 @@ class BandStatistics:
     def _class_index(self, label: int) -> int:
         hits = np.flatnonzero(self.classes == int(label))
         if hits.size == 0 or self.counts[hits[0]] == 0:
-            raise LabelError(f"class {int(label)}", expected="a class present in the mask",
-                             found=f"classes {self.classes.tolist()} with counts {self.counts.tolist()}",
-                             fix="choose a label that occurs in the mask, or check the mask")
+            raise LabelError(
+                f"class {int(label)}",
+                expected="a class present in the mask",
+                found=f"classes {self.classes.tolist()} with counts {self.counts.tolist()}",
+                fix="choose a label that occurs in the mask, or check the mask",
+            )
         return int(hits[0])
 
     def class_count(self, label: int) -> int:
@@ -411,8 +484,12 @@ class BandStatistics:
         """``(C, C)`` population covariance over all pixels."""
         n, _, comoment, constant = self._pooled(np.ones(self.classes.size, bool))
         if n == 0:
-            raise InputError("covariance", expected="statistics of at least one pixel", found="no pixels",
-                             fix="compute statistics on a non-empty cube")
+            raise InputError(
+                "covariance",
+                expected="statistics of at least one pixel",
+                found="no pixels",
+                fix="compute statistics on a non-empty cube",
+            )
         return _clean(comoment / n, constant)
 
     @property
@@ -454,11 +531,19 @@ class BandStatistics:
         positive = self.classes > 0
         found = f"classes {self.classes.tolist()} with counts {self.counts.tolist()}"
         if self.counts[negative].sum() == 0:
-            raise LabelError("negative class 0", expected="pixels labelled 0 (negative) in the mask",
-                             found=found, fix="use stats.one_vs_rest(label) for a mask without background")
+            raise LabelError(
+                "negative class 0",
+                expected="pixels labelled 0 (negative) in the mask",
+                found=found,
+                fix="use stats.one_vs_rest(label) for a mask without background",
+            )
         if self.counts[positive].sum() == 0:
-            raise LabelError("positive class (label > 0)", expected="pixels labelled > 0 in the mask",
-                             found=found, fix="pass a mask with at least one positive pixel")
+            raise LabelError(
+                "positive class (label > 0)",
+                expected="pixels labelled > 0 in the mask",
+                found=found,
+                fix="pass a mask with at least one positive pixel",
+            )
         groups = []
         for rows in (negative, positive):
             n, mu, comoment, constant = self._pooled(rows)
@@ -467,9 +552,12 @@ class BandStatistics:
 
     def _binary_histograms(self) -> tuple[np.ndarray, np.ndarray]:
         if self.histograms is None:
-            raise InputError("AUC/MI", expected="statistics with histograms",
-                             found="statistics without histograms",
-                             fix="compute them with hist_edges=histogram_edges(...) (two passes)")
+            raise InputError(
+                "AUC/MI",
+                expected="statistics with histograms",
+                found="statistics without histograms",
+                fix="compute them with hist_edges=histogram_edges(...) (two passes)",
+            )
         self.binary_groups()  # validates that both classes are present
         return self.histograms[self.classes == 0].sum(axis=0), self.histograms[self.classes > 0].sum(axis=0)
 
@@ -502,30 +590,47 @@ class BandStatistics:
         self._class_index(label)
         rows = self.classes == int(label)
         if self.counts[~rows].sum() == 0:
-            raise LabelError(f"one_vs_rest({int(label)})", expected="at least one other class with pixels",
-                             found=f"classes {self.classes.tolist()} with counts {self.counts.tolist()}",
-                             fix="use a mask with more than one class")
+            raise LabelError(
+                f"one_vs_rest({int(label)})",
+                expected="at least one other class with pixels",
+                found=f"classes {self.classes.tolist()} with counts {self.counts.tolist()}",
+                fix="use a mask with more than one class",
+            )
         arrays = []
         for group in (~rows, rows):
             n, mu, comoment, _ = self._pooled(group)
-            arrays.append((n, mu, comoment, self.class_minimum[group].min(axis=0),
-                           self.class_maximum[group].max(axis=0),
-                           None if self.histograms is None else self.histograms[group].sum(axis=0),
-                           None if self.n_clipped is None else self.n_clipped[group].sum(axis=0)))
+            arrays.append(
+                (
+                    n,
+                    mu,
+                    comoment,
+                    self.class_minimum[group].min(axis=0),
+                    self.class_maximum[group].max(axis=0),
+                    None if self.histograms is None else self.histograms[group].sum(axis=0),
+                    None if self.n_clipped is None else self.n_clipped[group].sum(axis=0),
+                )
+            )
         stacked = list(zip(*arrays, strict=True))
         return BandStatistics(
-            classes=np.array([0, 1], np.int64), counts=np.array(stacked[0], np.int64),
-            class_means=np.stack(stacked[1]), class_comoments=np.stack(stacked[2]),
-            class_minimum=np.stack(stacked[3]), class_maximum=np.stack(stacked[4]),
+            classes=np.array([0, 1], np.int64),
+            counts=np.array(stacked[0], np.int64),
+            class_means=np.stack(stacked[1]),
+            class_comoments=np.stack(stacked[2]),
+            class_minimum=np.stack(stacked[3]),
+            class_maximum=np.stack(stacked[4]),
             hist_edges=self.hist_edges,
             histograms=None if self.histograms is None else np.stack(stacked[5]),
             n_clipped=None if self.n_clipped is None else np.stack(stacked[6]),
-            n_nonfinite=self.n_nonfinite, n_invalid=self.n_invalid)
+            n_nonfinite=self.n_nonfinite,
+            n_invalid=self.n_invalid,
+        )
 
     def __repr__(self) -> str:
-        return (f"BandStatistics(n_bands={self.n_bands}, count={self.count}, "
-                f"classes={self.classes.tolist()}, n_bins={self.n_bins}, "
-                f"n_nonfinite={self.n_nonfinite}, n_invalid={self.n_invalid})")
+        return (
+            f"BandStatistics(n_bands={self.n_bands}, count={self.count}, "
+            f"classes={self.classes.tolist()}, n_bins={self.n_bins}, "
+            f"n_nonfinite={self.n_nonfinite}, n_invalid={self.n_invalid})"
+        )
 
 
 def _clean(covariance: np.ndarray, constant: np.ndarray) -> np.ndarray:

@@ -63,8 +63,12 @@ class Selection:
 
 def _check_stats(stats: Any) -> BandStatistics:
     if not isinstance(stats, BandStatistics):
-        raise InputError("stats", expected="a BandStatistics", found=type(stats).__name__,
-                         fix="build it with BandStatistics.from_arrays or compute_statistics")
+        raise InputError(
+            "stats",
+            expected="a BandStatistics",
+            found=type(stats).__name__,
+            fix="build it with BandStatistics.from_arrays or compute_statistics",
+        )
     return stats
 
 
@@ -74,23 +78,36 @@ def _candidate_sets(n_bands: int, k: Any, windows: Sequence[Any] | None) -> list
         raise ConfigError("k", expected="an integer >= 1", found=repr(k), fix="pass e.g. k=3")
     k = int(k)
     if k > n_bands:
-        raise ConfigError("k", expected=f"at most the number of bands ({n_bands})", found=k,
-                          fix=f"pass k <= {n_bands}")
+        raise ConfigError(
+            "k", expected=f"at most the number of bands ({n_bands})", found=k, fix=f"pass k <= {n_bands}"
+        )
     if windows is None:
         return [np.arange(n_bands, dtype=np.int64)] * k
     windows = list(windows)
     if len(windows) != k:
-        raise ConfigError("windows", expected=f"one window per selected band (k={k})",
-                          found=f"{len(windows)} windows", fix="pass k=len(windows)")
+        raise ConfigError(
+            "windows",
+            expected=f"one window per selected band (k={k})",
+            found=f"{len(windows)} windows",
+            fix="pass k=len(windows)",
+        )
     out = []
     for i, window in enumerate(windows):
         idx = np.asarray(window).reshape(-1)
         if idx.size == 0:
-            raise WavelengthError(f"window {i}", expected="at least one band index", found="no bands",
-                                  fix="widen or move the window (spectral.window_indices names the range)")
+            raise WavelengthError(
+                f"window {i}",
+                expected="at least one band index",
+                found="no bands",
+                fix="widen or move the window (spectral.window_indices names the range)",
+            )
         if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= n_bands:
-            raise WavelengthError(f"window {i}", expected=f"integer band indices in [0, {n_bands})",
-                                  found=f"{idx.tolist()[:8]}", fix="map windows with spectral.window_indices")
+            raise WavelengthError(
+                f"window {i}",
+                expected=f"integer band indices in [0, {n_bands})",
+                found=f"{idx.tolist()[:8]}",
+                fix="map windows with spectral.window_indices",
+            )
         out.append(np.unique(idx.astype(np.int64)))
     return out
 
@@ -99,9 +116,12 @@ def _available(candidates: np.ndarray, picked: list[int], constant: np.ndarray, 
     """Unpicked candidates, non-constant ones first (constant bands are only a last resort)."""
     free = candidates[~np.isin(candidates, picked)]
     if free.size == 0:
-        raise WavelengthError(f"window {step}", expected="a band not already picked by an earlier window",
-                              found=f"only bands {candidates.tolist()}, all picked",
-                              fix="widen the window or make the windows disjoint")
+        raise WavelengthError(
+            f"window {step}",
+            expected="a band not already picked by an earlier window",
+            found=f"only bands {candidates.tolist()}, all picked",
+            fix="widen the window or make the windows disjoint",
+        )
     informative = free[~constant[free]]
     return informative if informative.size else free[:1]
 
@@ -109,16 +129,23 @@ def _available(candidates: np.ndarray, picked: list[int], constant: np.ndarray, 
 def _relevance(stats: BandStatistics, weights: Sequence[float]) -> tuple[np.ndarray, ...]:
     w = np.asarray(weights, dtype=np.float64).reshape(-1)
     if w.size != 3 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ConfigError("score_weights", expected="three non-negative weights (fisher, auc, mi), sum > 0",
-                          found=repr(tuple(weights)), fix="pass e.g. score_weights=(1, 1, 1)")
+        raise ConfigError(
+            "score_weights",
+            expected="three non-negative weights (fisher, auc, mi), sum > 0",
+            found=repr(tuple(weights)),
+            fix="pass e.g. score_weights=(1, 1, 1)",
+        )
     fisher = stats.fisher
     zeros = np.zeros(stats.n_bands)
     if stats.has_histograms:
         auc, mi = stats.auc, stats.mi
     elif w[1] > 0 or w[2] > 0:
-        raise InputError("statistics", expected="histograms for the AUC and MI scores",
-                         found="statistics without histograms",
-                         fix="compute them with n_bins (two passes), or pass score_weights=(1, 0, 0)")
+        raise InputError(
+            "statistics",
+            expected="histograms for the AUC and MI scores",
+            found="statistics without histograms",
+            fix="compute them with n_bins (two passes), or pass score_weights=(1, 0, 0)",
+        )
     else:
         auc, mi = zeros, zeros
     constant = stats.constant_bands
@@ -163,8 +190,12 @@ def mrmr_select(
     stats = _check_stats(stats)
     candidate_sets = _candidate_sets(stats.n_bands, k, windows)
     if not np.isfinite(lambda_penalty) or lambda_penalty < 0:
-        raise ConfigError("lambda_penalty", expected="a finite value >= 0", found=lambda_penalty,
-                          fix="pass e.g. lambda_penalty=0.5")
+        raise ConfigError(
+            "lambda_penalty",
+            expected="a finite value >= 0",
+            found=lambda_penalty,
+            fix="pass e.g. lambda_penalty=0.5",
+        )
     combined, fisher, auc, mi = _relevance(stats, score_weights)
     redundancy = np.abs(stats.correlation)
     constant = stats.constant_bands
@@ -178,8 +209,15 @@ def mrmr_select(
         best = int(np.argmax(value))  # first maximum: free is ascending, so ties go to the lower index
         picked.append(int(free[best]))
         objective += float(value[best])
-    return Selection(indices=np.asarray(picked, np.int64), band_scores=combined, fisher=fisher, auc=auc,
-                     mi=mi, objective=objective, criterion="mrmr")
+    return Selection(
+        indices=np.asarray(picked, np.int64),
+        band_scores=combined,
+        fisher=fisher,
+        auc=auc,
+        mi=mi,
+        objective=objective,
+        criterion="mrmr",
+    )
 
 
 class _GaussianPair:
@@ -276,11 +314,16 @@ def separability_select(
     if not np.isfinite(ridge) or ridge <= 0:
         raise ConfigError("ridge", expected="a finite value > 0", found=ridge, fix="pass e.g. ridge=1e-6")
     if not np.isfinite(prior_pixels) or prior_pixels < 0:
-        raise ConfigError("prior_pixels", expected="a finite value >= 0", found=prior_pixels,
-                          fix="pass e.g. prior_pixels=30")
+        raise ConfigError(
+            "prior_pixels",
+            expected="a finite value >= 0",
+            found=prior_pixels,
+            fix="pass e.g. prior_pixels=30",
+        )
     if not np.isfinite(shrinkage) or not 0.0 <= shrinkage <= 1.0:
-        raise ConfigError("shrinkage", expected="a value in [0, 1]", found=shrinkage,
-                          fix="pass e.g. shrinkage=0.25")
+        raise ConfigError(
+            "shrinkage", expected="a value in [0, 1]", found=shrinkage, fix="pass e.g. shrinkage=0.25"
+        )
     model = _GaussianPair(stats, ridge, prior_pixels, shrinkage)
     constant = stats.constant_bands
     picked: list[int] = []
@@ -292,7 +335,7 @@ def separability_select(
     for _ in range(max_rounds):
         trials: list[np.ndarray] = []
         for position, candidates in enumerate(candidate_sets):
-            others = picked[:position] + picked[position + 1:]
+            others = picked[:position] + picked[position + 1 :]
             free = _available(candidates, others, constant, position)
             free = free[free != picked[position]]
             if free.size:
@@ -309,8 +352,15 @@ def separability_select(
         best = float(values[top])
         picked = [int(i) for i in trial_sets[top]]
     combined, fisher, auc, mi = _relevance_for_report(stats)
-    return Selection(indices=np.asarray(picked, np.int64), band_scores=combined, fisher=fisher, auc=auc,
-                     mi=mi, objective=best, criterion="separability")
+    return Selection(
+        indices=np.asarray(picked, np.int64),
+        band_scores=combined,
+        fisher=fisher,
+        auc=auc,
+        mi=mi,
+        objective=best,
+        criterion="separability",
+    )
 
 
 def _relevance_for_report(stats: BandStatistics) -> tuple[np.ndarray, ...]:

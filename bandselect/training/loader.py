@@ -539,9 +539,7 @@ class PatchDataModule:
         self._train_loader: DataLoader | None = None
 
     @classmethod
-    def from_arrays(
-        cls, cube: Any, mask: Any = None, *, wavelengths: Any, **options: Any
-    ) -> PatchDataModule:
+    def from_arrays(cls, cube: Any, mask: Any = None, *, wavelengths: Any, **options: Any) -> PatchDataModule:
         """Patches from in-memory ``(H, W, C)`` (or ``(B, H, W, C)``) arrays and ``(H, W)`` masks."""
         cubes = np.asarray(cube, dtype=np.float32)
         cubes = cubes[None] if cubes.ndim == 3 else cubes

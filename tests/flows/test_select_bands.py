@@ -41,7 +41,10 @@ def _config(store: Path, tmp_path: Path, uri: str, **overrides: object) -> Selec
 
 def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlflow_store: str) -> None:
     config = _config(
-        store, tmp_path, mlflow_store, pipeline=DEMO_PIPELINE,
+        store,
+        tmp_path,
+        mlflow_store,
+        pipeline=DEMO_PIPELINE,
         training={"epochs": 2, "patch_size": 16, "batches_per_epoch": 2},
     )
     summary = select_bands(config)

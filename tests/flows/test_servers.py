@@ -138,8 +138,12 @@ def test_deployment_of_prefect_yaml_runs_process_campaign_on_the_pool(servers, t
     archive.mkdir()
     for index in range(2):
         scene = make_scene(24, 32, n_bands=16, seed=index, anomaly_fraction=0.05)
-        np.savez(archive / f"scene_{index}.npz", cube=scene.cube, wavelengths_nm=scene.wavelengths_nm,
-                 mask=scene.mask.astype(np.uint8))
+        np.savez(
+            archive / f"scene_{index}.npz",
+            cube=scene.cube,
+            wavelengths_nm=scene.wavelengths_nm,
+            mask=scene.mask.astype(np.uint8),
+        )
     workdir = tmp_path / "work"
     env = {
         **os.environ,
@@ -153,7 +157,12 @@ def test_deployment_of_prefect_yaml_runs_process_campaign_on_the_pool(servers, t
     prefect = Path(sys.executable).with_name("prefect")
     deploy = subprocess.run(
         [str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
     script = tmp_path / "run_deployment.py"

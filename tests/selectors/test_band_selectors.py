@@ -72,9 +72,12 @@ def test_target_outside_sensor_range_names_the_range() -> None:
     message = str(info.value)
     assert "860.0 nm" in message and "400.0–700.0 nm" in message and "tolerance_nm" in message
     # Within tolerance it snaps; beyond it, an error (no silent snap to the edge).
-    assert CIRFalseColorSelector(nir_nm=720.0).forward(cube=torch.rand(1, 4, 4, 31), wavelengths=visible)[
-        "band_info"
-    ]["band_indices"][0] == 30
+    assert (
+        CIRFalseColorSelector(nir_nm=720.0).forward(cube=torch.rand(1, 4, 4, 31), wavelengths=visible)[
+            "band_info"
+        ]["band_indices"][0]
+        == 30
+    )
     with pytest.raises(WavelengthError):
         CIRFalseColorSelector(nir_nm=730.0, tolerance_nm=25.0).forward(
             cube=torch.rand(1, 4, 4, 31), wavelengths=visible
@@ -102,9 +105,7 @@ def test_cir_mapping_and_band_info() -> None:
 
 
 def test_integer_wavelengths_as_the_seed_declares_them() -> None:
-    out = BaselineFalseRGBSelector().forward(
-        cube=_ramp_cube(), wavelengths=WAVELENGTHS_61.to(torch.int32)
-    )
+    out = BaselineFalseRGBSelector().forward(cube=_ramp_cube(), wavelengths=WAVELENGTHS_61.to(torch.int32))
     assert out["band_info"]["band_indices"] == [25, 15, 5]
 
 
@@ -132,9 +133,12 @@ def test_high_contrast_picks_the_planted_textured_bands_in_rgb_order() -> None:
     assert info["band_wavelengths_nm"] == [660.0, 540.0, 460.0]
     assert info["windows_nm"] == [[610.0, 700.0], [500.0, 580.0], [440.0, 500.0]]
     # The Laplacian term decides between equal variances; without it the tie goes to the lower index.
-    assert HighContrastBandSelector(alpha=0.0).forward(cube=_texture_cube(), wavelengths=WAVELENGTHS_61)[
-        "band_info"
-    ]["band_indices"][0] == 22
+    assert (
+        HighContrastBandSelector(alpha=0.0).forward(cube=_texture_cube(), wavelengths=WAVELENGTHS_61)[
+            "band_info"
+        ]["band_indices"][0]
+        == 22
+    )
 
 
 def test_high_contrast_score_formula() -> None:

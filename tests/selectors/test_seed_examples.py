@@ -223,9 +223,7 @@ def test_baseline_false_rgb_example(
     from bandselect.selectors import BaselineFalseRGBSelector
 
     # Default: Red=650nm, Green=550nm, Blue=450nm
-    baseline = BaselineFalseRGBSelector(
-        target_wavelengths=(650.0, 550.0, 450.0)
-    )
+    baseline = BaselineFalseRGBSelector(target_wavelengths=(650.0, 550.0, 450.0))
 
     # Use in pipeline
     outputs = baseline.forward(cube=cube, wavelengths=wavelengths)

@@ -19,8 +19,9 @@ def _scene(seed: int, h: int = 37, w: int = 29, c: int = 7) -> tuple[np.ndarray,
     return cube, mask
 
 
-def _zarr_dataset(tmp_path, cube: np.ndarray, mask: np.ndarray | None = None,
-                  valid: np.ndarray | None = None) -> xr.Dataset:
+def _zarr_dataset(
+    tmp_path, cube: np.ndarray, mask: np.ndarray | None = None, valid: np.ndarray | None = None
+) -> xr.Dataset:
     variables = {VAR_CUBE: ((DIM_Y, DIM_X, DIM_BAND), cube)}
     if mask is not None:
         variables[VAR_MASK] = ((DIM_Y, DIM_X), mask)
@@ -131,7 +132,8 @@ def test_distributed_local_cluster_equals_in_memory(tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
     cube, mask = _scene(4)
     ds = _zarr_dataset(tmp_path, cube, mask)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         stats = compute_statistics(ds, n_bins=64, scheduler_address=cluster.scheduler_address)
     _assert_equal(stats, _reference(cube, mask))

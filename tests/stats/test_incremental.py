@@ -73,8 +73,13 @@ def test_changed_settings_recompute_and_corrupt_manifest_is_reported(tmp_path) -
     (statistics_dir(campaign) / "manifest.json").write_text("{not json")
     with pytest.raises(FileFormatError, match="delete"):
         load_campaign_statistics(campaign)
-    manifest = {"version": 1, "statistics_file": "../escape.npz", "acquisition_ids": [], "n_bins": 16,
-                "nan_policy": "raise"}
+    manifest = {
+        "version": 1,
+        "statistics_file": "../escape.npz",
+        "acquisition_ids": [],
+        "n_bins": 16,
+        "nan_policy": "raise",
+    }
     (statistics_dir(campaign) / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FileFormatError):
         load_campaign_statistics(campaign)
@@ -89,5 +94,6 @@ def test_stats_roundtrip_through_the_sidecar_keep_edges(tmp_path) -> None:
     span = first.maximum - first.minimum
     expected = histogram_edges(first.minimum - 0.05 * span, first.maximum + 0.05 * span, 32)
     np.testing.assert_allclose(stored.hist_edges, expected, rtol=1e-12)
-    np.testing.assert_array_equal(BandStatistics.load(next(statistics_dir(campaign).glob("*.npz"))).counts,
-                                  stored.counts)
+    np.testing.assert_array_equal(
+        BandStatistics.load(next(statistics_dir(campaign).glob("*.npz"))).counts, stored.counts
+    )

@@ -11,8 +11,9 @@ from bandselect.stats.binning import class_histograms
 from bandselect.stats.kernels import Binner, ChunkAccumulator, class_layout
 
 
-def _searchsorted_histograms(x: np.ndarray, labels: np.ndarray, classes: np.ndarray,
-                             edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _searchsorted_histograms(
+    x: np.ndarray, labels: np.ndarray, classes: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-band ``searchsorted`` on the given edges: ``numpy.histogram`` semantics, clipped to the ends."""
     n_bins = edges.shape[1] - 1
     hist = np.zeros((classes.size, x.shape[1], n_bins), np.int64)

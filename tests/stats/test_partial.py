@@ -76,8 +76,10 @@ def test_merge_any_split_any_order_equals_whole(seed: int) -> None:
     edges = histogram_edges(x.min(0), x.max(0), 64)
     whole = BandStatistics.from_arrays(x, labels, hist_edges=edges)
     cuts = np.sort(rng.choice(np.arange(1, 997), size=7, replace=False))
-    parts = [BandStatistics.from_arrays(xp, lp, hist_edges=edges)
-             for xp, lp in zip(np.split(x, cuts), np.split(labels, cuts), strict=True)]
+    parts = [
+        BandStatistics.from_arrays(xp, lp, hist_edges=edges)
+        for xp, lp in zip(np.split(x, cuts), np.split(labels, cuts), strict=True)
+    ]
     order = rng.permutation(len(parts))
     merged = parts[order[0]]
     for i in order[1:]:

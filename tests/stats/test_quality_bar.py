@@ -15,8 +15,16 @@ from bandselect.stats import BandStatistics, histogram_edges, separability_selec
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 #: The 8 tasks of the bar (MUUFL's 3 target pixels cannot be split into 5 stratified folds).
-BAR_TASKS = [("pavia_rosis_abu_beach4", None), ("samson", 1), ("samson", 2), ("samson", 3),
-             ("jasper_ridge", 1), ("jasper_ridge", 2), ("jasper_ridge", 3), ("jasper_ridge", 4)]
+BAR_TASKS = [
+    ("pavia_rosis_abu_beach4", None),
+    ("samson", 1),
+    ("samson", 2),
+    ("samson", 3),
+    ("jasper_ridge", 1),
+    ("jasper_ridge", 2),
+    ("jasper_ridge", 3),
+    ("jasper_ridge", 4),
+]
 
 
 def _auroc(pixels: np.ndarray, labels: np.ndarray) -> float:

@@ -35,7 +35,9 @@ def test_fisher_exact_on_raw_uint16_jasper() -> None:
     cube, gt = scene["cube"], scene["gt"]
     assert cube.dtype == np.uint16
     # Chunks merged in a scrambled order, as the Dask reduction would.
-    parts = [BandStatistics.from_arrays(cube[i:i + 13], gt[i:i + 13]) for i in range(0, cube.shape[0], 13)]
+    parts = [
+        BandStatistics.from_arrays(cube[i : i + 13], gt[i : i + 13]) for i in range(0, cube.shape[0], 13)
+    ]
     stats = parts[0]
     for part in parts[:0:-1]:
         stats = part.merge(stats)
@@ -60,8 +62,12 @@ def test_fisher_relation_to_f_classif() -> None:
 @pytest.mark.realdata
 @pytest.mark.parametrize(
     ("name", "labels"),
-    [("pavia_rosis_abu_beach4", [None]), ("muufl_gulfport_tgt", [None]), ("samson", [1, 3]),
-     ("jasper_ridge", [2, 4])],
+    [
+        ("pavia_rosis_abu_beach4", [None]),
+        ("muufl_gulfport_tgt", [None]),
+        ("samson", [1, 3]),
+        ("jasper_ridge", [2, 4]),
+    ],
 )
 def test_auc_matches_sklearn_on_real_scenes(name: str, labels: list[int | None]) -> None:
     scene = load_scene(name)
@@ -100,8 +106,9 @@ def test_mutual_information_equals_exact_plugin_on_same_bins() -> None:
     stats = _two_pass(x, y, n_bins=32)
     edges = stats.hist_edges
     for band in range(x.shape[1]):
-        joint = np.stack([np.histogram(x[y == c, band].astype(np.float64), bins=edges[band])[0]
-                          for c in (False, True)]).astype(np.float64)
+        joint = np.stack(
+            [np.histogram(x[y == c, band].astype(np.float64), bins=edges[band])[0] for c in (False, True)]
+        ).astype(np.float64)
         p = joint / joint.sum()
         outer = p.sum(1, keepdims=True) * p.sum(0, keepdims=True)
         nz = p > 0

@@ -88,9 +88,7 @@ def test_persistent_workers_follow_set_epoch(store: Path) -> None:
     # Resuming at epoch 2 in a fresh datamodule gives that epoch's patches.
     resumed = PatchDataModule.from_store(store, num_workers=1, **OPTIONS)
     resumed.set_epoch(2)
-    _assert_same(
-        [{k: v.numpy() for k, v in b.items()} for b in resumed.train_dataloader()], expected[-5:]
-    )
+    _assert_same([{k: v.numpy() for k, v in b.items()} for b in resumed.train_dataloader()], expected[-5:])
 
 
 def test_chunk_cache_is_bounded_and_lru() -> None:
