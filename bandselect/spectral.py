@@ -9,6 +9,8 @@ import numpy as np
 from bandselect.errors import WavelengthError
 
 DEFAULT_TOLERANCE_NM = 25.0
+#: Two wavelength grids are the same grid when every band centre agrees to this (the one grid rule).
+GRID_TOLERANCE_NM = 1e-6
 
 
 def _as_array(wavelengths_nm: object) -> np.ndarray:
@@ -131,3 +133,34 @@ def window_indices(wavelengths_nm: object, window_nm: Sequence[float]) -> np.nda
             fix="move or widen the window to overlap the sensor range",
         )
     return indices
+
+
+def same_grid(reference_nm: object, wavelengths_nm: object) -> bool:
+    """Whether two grids are the same: same band count, centres within :data:`GRID_TOLERANCE_NM`."""
+    a, b = _as_array(reference_nm), _as_array(wavelengths_nm)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0.0, atol=GRID_TOLERANCE_NM))
+
+
+def check_same_grid(
+    reference_nm: object | None,
+    wavelengths_nm: object,
+    what: str,
+    *,
+    reference: str,
+    fix: str = "all acquisitions of a campaign share one wavelength grid: use another store for this sensor",
+) -> None:
+    """Raise :class:`WavelengthError` unless both grids are the same (see :func:`same_grid`).
+
+    ``reference_nm=None`` (nothing to compare with yet) passes. ``reference`` names where the reference
+    grid comes from, e.g. ``"campaign pavia.zarr"``.
+    """
+    if reference_nm is None:
+        return
+    if not same_grid(reference_nm, wavelengths_nm):
+        a, b = _as_array(reference_nm), _as_array(wavelengths_nm)
+        raise WavelengthError(
+            what,
+            expected=f"the wavelength grid of {reference}: {sensor_range(a)}",
+            found=f"{sensor_range(b)}" + ("" if a.shape != b.shape else " with different band centres"),
+            fix=fix,
+        )

@@ -10,12 +10,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from bandselect.errors import PipelineError
+
+if TYPE_CHECKING:
+    from bandselect.selection import BandSelection
 
 #: Port value kinds beyond torch dtypes: ``"dict"`` for metadata dicts such as ``band_info``.
 PortDType = torch.dtype | Literal["dict", "any"]
@@ -257,3 +260,83 @@ def _constructor_parameters(cls: type[Node]) -> list[tuple[str, inspect.Paramete
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             break
     return parameters
+
+
+# -- capabilities --------------------------------------------------------------------------------------
+# What a node can do is a Protocol, checked with isinstance (never by probing attributes one by one), so
+# the trainers, the flows and the comparison agree on what "a selector" or "annealed" means.
+
+
+@runtime_checkable
+class BandSelector(Protocol):
+    """A node that chooses bands: ``selection(wavelengths_nm)`` returns its :class:`BandSelection`.
+
+    Every selector node implements it (fixed, data-driven, supervised and learnable ones); the
+    wavelengths are the grid the selection is made on (one per input channel).
+    """
+
+    def selection(self, wavelengths_nm: Any) -> BandSelection:
+        """The bands chosen, on the grid ``wavelengths_nm``."""
+        ...
+
+
+@runtime_checkable
+class Annealed(Protocol):
+    """A node with a temperature schedule the gradient trainer advances at the start of every epoch."""
+
+    temperature_min: float
+
+    @property
+    def temperature(self) -> float:
+        """The current temperature."""
+        ...
+
+    def update_temperature(self, epoch: int) -> float:
+        """Set and return the temperature of ``epoch``."""
+        ...
+
+
+@runtime_checkable
+class Freezable(Protocol):
+    """A node whose fitted state can be turned into trainable parameters and back (two-phase training)."""
+
+    @property
+    def is_trainable(self) -> bool:
+        """Whether the state is currently trainable."""
+        ...
+
+    def unfreeze(self) -> None:
+        """Make the state trainable (buffers become ``nn.Parameter`` s)."""
+        ...
+
+    def freeze(self) -> None:
+        """Make the state fixed again (same ``state_dict`` keys)."""
+        ...
+
+
+@runtime_checkable
+class WeightedSelector(Protocol):
+    """A learnable selector with soft channel weights and a hard top-``n_select`` mode."""
+
+    n_select: int
+    hard: bool
+
+    def get_selection_weights(self, hard: bool = False) -> torch.Tensor:
+        """Deterministic ``(C,)`` weights (hard: the top-``n_select`` mask)."""
+        ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """A node whose outputs are scalar metrics (the gradient trainer evaluates them on validation data)."""
+
+    is_metric: Literal[True]
+
+
+def is_loss_node(node: Node) -> bool:
+    """Whether ``node`` outputs a ``loss`` (summed by the gradient trainer)."""
+    return LOSS_PORT in node.OUTPUT_PORTS
+
+
+#: The output port every loss node (task loss, regularizer) declares.
+LOSS_PORT = "loss"

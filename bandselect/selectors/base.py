@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bandselect.errors import ShapeError
+from bandselect.errors import NotFittedError, ShapeError
 from bandselect.pipeline.node import Node, PortSpec
-from bandselect.selectors._validation import validate_cube, validate_node_wavelengths
+from bandselect.selection import BandSelection
+from bandselect.validation import validate_cube, validate_node_wavelengths
 
 RGB_ORDER = ("R", "G", "B")
 
@@ -30,6 +31,10 @@ class BandSelectorBase(Node):
     Subclasses implement ``forward(cube, wavelengths, **kwargs)`` returning ``{"rgb_image", "band_info"}``
     and use :meth:`_compose_rgb` to build the image, as the seed's "Creating Custom Selectors" shows.
     Keyword arguments given to ``__init__`` are recorded as the node's configuration.
+
+    To take part in flows, exports and comparisons a selector also implements
+    :meth:`selection` (the :class:`~bandselect.pipeline.node.BandSelector` protocol): the bands it chose
+    as one :class:`~bandselect.selection.BandSelection`, without running ``forward``.
 
     Parameters
     ----------
@@ -66,6 +71,35 @@ class BandSelectorBase(Node):
         raise NotImplementedError(
             f"{type(self).__name__} must implement forward(cube, wavelengths) returning "
             "{'rgb_image': ..., 'band_info': ...}"
+        )
+
+    def selection(self, wavelengths_nm: Any) -> BandSelection:
+        """The bands this selector chose, on the grid ``wavelengths_nm`` (implemented by subclasses).
+
+        Raises
+        ------
+        NotFittedError
+            The subclass does not implement it (or, in subclasses, has not been fitted yet).
+        """
+        raise NotFittedError(
+            f"{type(self).__name__}.selection",
+            expected="a selector that reports its bands as a BandSelection",
+            found="a custom selector without selection(wavelengths_nm)",
+            fix="implement selection() returning bandselect.selection.BandSelection.create(...) to use the "
+            "selector in flows, exports and comparisons",
+        )
+
+    def _selection(
+        self, indices: Sequence[int], wl: np.ndarray, *, strategy: str, **details: Any
+    ) -> BandSelection:
+        """A :class:`BandSelection` of this node on the validated grid ``wl`` (type and config filled in)."""
+        return BandSelection.create(
+            indices,
+            wl,
+            selector_type=type(self).__name__,
+            selector_config=self.config,
+            strategy=strategy,
+            **details,
         )
 
     # -- helpers for subclasses ------------------------------------------------------------------

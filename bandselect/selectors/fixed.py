@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bandselect.errors import NotFittedError
 from bandselect.pipeline.registry import register_node
-from bandselect.selectors._validation import check_float, check_float_tuple, check_windows
-from bandselect.selectors.base import BandSelectorBase
+from bandselect.selection import BandSelection
+from bandselect.selectors.base import RGB_ORDER, BandSelectorBase
 from bandselect.spectral import DEFAULT_TOLERANCE_NM, nearest_band, window_indices
+from bandselect.validation import check_float, check_float_tuple, check_windows, validate_node_wavelengths
 
 
 @register_node
@@ -65,11 +68,26 @@ class BaselineFalseRGBSelector(BandSelectorBase):
         self.target_wavelengths = tuple(targets)
         self.tolerance_nm = tolerance_nm
 
-    def _targets(self) -> tuple[float, float, float]:
-        return self.target_wavelengths  # type: ignore[return-value]
+    #: What each output channel shows (CIR names its source bands).
+    CHANNEL_MAPPING: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
-    def _extra_info(self) -> dict[str, Any]:
-        return {}
+    def selection(self, wavelengths_nm: Any) -> BandSelection:
+        """The bands nearest to the targets (R, G, B order) on the grid ``wavelengths_nm``.
+
+        Raises
+        ------
+        WavelengthError
+            No wavelengths, or a target farther than ``tolerance_nm`` from every band (names the range).
+        """
+        wl = validate_node_wavelengths(wavelengths_nm, None)
+        indices = [nearest_band(wl, target, self.tolerance_nm) for target in self.target_wavelengths]
+        return self._selection(
+            indices,
+            wl,
+            strategy=self.STRATEGY,
+            channel_names=RGB_ORDER,
+            channel_mapping=self.CHANNEL_MAPPING,
+        )
 
     def forward(self, cube: Any, wavelengths: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Compose the RGB image from the bands nearest to the targets.
@@ -80,16 +98,9 @@ class BaselineFalseRGBSelector(BandSelectorBase):
             ``rgb_image`` ``(B, H, W, 3)`` and ``band_info``.
         """
         tensor, wl = self._validate_inputs(cube, wavelengths)
-        targets = self._targets()
-        indices = [nearest_band(wl, target, self.tolerance_nm) for target in targets]
-        band_info: dict[str, Any] = {
-            "strategy": self.STRATEGY,
-            "band_indices": indices,
-            "band_wavelengths_nm": [float(wl[i]) for i in indices],
-            "target_wavelengths_nm": [float(t) for t in targets],
-        }
-        band_info.update(self._extra_info())
-        return {"rgb_image": self._compose_rgb(tensor, indices), "band_info": band_info}
+        selection = self.selection(wl)
+        band_info = selection.band_info(target_wavelengths_nm=[float(t) for t in self.target_wavelengths])
+        return {"rgb_image": self._compose_rgb(tensor, selection.output_indices), "band_info": band_info}
 
 
 @register_node
@@ -127,6 +138,7 @@ class CIRFalseColorSelector(BaselineFalseRGBSelector):
     """
 
     STRATEGY = "cir_false_color"
+    CHANNEL_MAPPING = MappingProxyType({"R": "NIR", "G": "Red", "B": "Green"})
 
     def __init__(
         self,
@@ -150,9 +162,6 @@ class CIRFalseColorSelector(BaselineFalseRGBSelector):
         self.target_wavelengths = (nir_nm, red_nm, green_nm)
         self.tolerance_nm = tolerance_nm
 
-    def _extra_info(self) -> dict[str, Any]:
-        return {"channel_mapping": {"R": "NIR", "G": "Red", "B": "Green"}}
-
 
 def _laplacian_energy(bands: torch.Tensor) -> torch.Tensor:
     """Mean absolute 5-point Laplacian per band of a ``(B, H, W, K)`` stack, over every sample.
@@ -174,8 +183,12 @@ class HighContrastBandSelector(BandSelectorBase):
 
     ``score(band) = variance(band) + alpha · mean |Laplacian(band)|`` with the 5-point Laplacian
     (replicate padding at the borders), both computed over every pixel of every sample of the batch.
-    The best band of each window is selected (ties to the lower index). Scores are recomputed on every
-    forward call; the node has no fitted state.
+    The best band of each window is selected (ties to the lower index). ``forward`` recomputes the
+    scores on every call, as the seed documents, and changes no state.
+
+    The selection the node *reports* (:meth:`selection`, used by flows, exports and comparisons) comes
+    from :meth:`fit` (a cube or batch of cubes) or :meth:`fit_from_statistics` (data-set-wide statistics
+    with contrast terms): the scores of every band are kept (in ``state_dict``), the picks derived from them.
 
     Parameters
     ----------
@@ -193,6 +206,11 @@ class HighContrastBandSelector(BandSelectorBase):
     - band_info: dict with ``strategy``, ``band_indices`` (R, G, B), ``band_wavelengths_nm``,
       ``windows_nm`` (R, G, B order) and ``scores`` (R, G, B)
 
+    Attributes
+    ----------
+    contrast_scores : (C,) float64 tensor or None
+        After fitting: ``variance + alpha · mean |Laplacian|`` of every band.
+
     Examples
     --------
     >>> import torch
@@ -200,12 +218,17 @@ class HighContrastBandSelector(BandSelectorBase):
     >>> high_contrast = HighContrastBandSelector(windows=((440, 500), (500, 580), (610, 700)), alpha=0.1)
     >>> cube = torch.rand(1, 8, 8, 61) * 0.01
     >>> cube[..., 22] = torch.rand(1, 8, 8)  # a textured band at 620 nm
-    >>> outputs = high_contrast.forward(cube=cube, wavelengths=torch.linspace(400.0, 1000.0, 61))
+    >>> wavelengths = torch.linspace(400.0, 1000.0, 61)
+    >>> outputs = high_contrast.forward(cube=cube, wavelengths=wavelengths)
     >>> outputs["band_info"]["band_indices"][0]
+    22
+    >>> high_contrast.fit(cube, wavelengths).selection(wavelengths).output_indices[0]
     22
     """
 
     STRATEGY = "high_contrast"
+    #: Pick order is window order (Blue, Green, Red); the image is R, G, B.
+    RGB_FROM_PICKS = (2, 1, 0)
 
     def __init__(
         self,
@@ -218,12 +241,85 @@ class HighContrastBandSelector(BandSelectorBase):
         super().__init__(windows=checked, alpha=alpha)
         self.windows = tuple(tuple(w) for w in checked)
         self.alpha = alpha
+        self.contrast_scores: torch.Tensor | None = None
+
+    # Fitted scores have one value per band, and the band count is only known at fit time: they travel
+    # in the module's extra state (a state_dict entry) instead of a fixed-size buffer.
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"contrast_scores": self.contrast_scores}
+
+    def set_extra_state(self, state: Any) -> None:
+        scores = state.get("contrast_scores") if isinstance(state, dict) else None
+        self.contrast_scores = None if scores is None else torch.as_tensor(scores, dtype=torch.float64)
 
     def band_scores(self, cube: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
         """``variance + alpha · mean |Laplacian|`` of the bands ``indices`` of a validated cube."""
         bands = cube.index_select(-1, torch.as_tensor(indices, dtype=torch.long, device=cube.device))
         variance = bands.to(torch.float64).reshape(-1, bands.shape[-1]).var(dim=0, unbiased=False)
         return variance + self.alpha * _laplacian_energy(bands)
+
+    def _picks(self, scores: torch.Tensor, wl: np.ndarray) -> list[int]:
+        """The best band of each window (Blue, Green, Red), ties to the lower index."""
+        picks = []
+        for window in self.windows:
+            candidates = window_indices(wl, window)
+            best = int(torch.argmax(scores[torch.as_tensor(candidates, dtype=torch.long)]))
+            picks.append(int(candidates[best]))
+        return picks
+
+    def fit(self, cube: Any, wavelengths: Any) -> HighContrastBandSelector:
+        """Score every band of ``cube`` (``(B, H, W, C)``, all samples together) and keep the scores.
+
+        The same scores ``forward`` computes on that batch; :meth:`selection` then reports its picks.
+        """
+        tensor, wl = self._validate_inputs(cube, wavelengths)
+        self.contrast_scores = self.band_scores(tensor, np.arange(tensor.shape[-1])).detach().cpu()
+        self._picks(self.contrast_scores, wl)  # every window must hold a band of this sensor
+        return self
+
+    def fit_from_statistics(self, stats: Any, *, wavelengths: Any = None) -> None:
+        """Keep the scores of data-set-wide statistics: ``variance + alpha · mean |Laplacian|``.
+
+        Parameters
+        ----------
+        stats : bandselect.stats.BandStatistics
+            Statistics with the Laplacian-energy terms (``compute_statistics(..., contrast=True)``).
+        wavelengths
+            The bands' wavelengths in nm.
+        """
+        wl = validate_node_wavelengths(wavelengths, int(stats.n_bands))
+        scores = np.asarray(stats.variance, np.float64) + self.alpha * np.asarray(stats.laplacian_energy)
+        self.contrast_scores = torch.from_numpy(scores)
+        self._picks(self.contrast_scores, wl)
+
+    def selection(self, wavelengths_nm: Any) -> BandSelection:
+        """The highest-contrast band of each window by the fitted scores (picks in window order B, G, R).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit` / :meth:`fit_from_statistics`.
+        WavelengthError
+            A window without a band of this sensor.
+        """
+        if self.contrast_scores is None:
+            raise NotFittedError(
+                type(self).__name__,
+                expected="fitted contrast scores (the selection of a data set, not of one batch)",
+                found="no fit yet",
+                fix="call fit(cube, wavelengths), or initialise it with StatisticalTrainer / the flows",
+            )
+        wl = validate_node_wavelengths(wavelengths_nm, int(self.contrast_scores.numel()))
+        picks = self._picks(self.contrast_scores, wl)
+        return self._selection(
+            picks,
+            wl,
+            strategy=self.STRATEGY,
+            output_indices=[picks[i] for i in self.RGB_FROM_PICKS],
+            channel_names=RGB_ORDER,
+            windows_nm=self.windows,
+            scores={"contrast": self.contrast_scores.numpy()},
+        )
 
     def forward(self, cube: Any, wavelengths: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Pick the highest-contrast band per window and compose the RGB image (R, G, B order)."""
@@ -236,7 +332,7 @@ class HighContrastBandSelector(BandSelectorBase):
             best = int(torch.argmax(window_scores))  # first maximum: ties to the lower index
             picks.append(int(candidates[best]))
             scores.append(float(window_scores[best]))
-        order = [2, 1, 0]  # windows are B, G, R; the image is R, G, B
+        order = self.RGB_FROM_PICKS
         indices = [picks[i] for i in order]
         band_info = {
             "strategy": self.STRATEGY,

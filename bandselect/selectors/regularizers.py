@@ -9,7 +9,7 @@ import torch
 from bandselect.errors import InputError, NonFiniteError, ShapeError
 from bandselect.pipeline.node import Node, PortSpec
 from bandselect.pipeline.registry import register_node
-from bandselect.selectors._validation import as_tensor, check_float
+from bandselect.validation import as_tensor, check_float
 
 WEIGHTS_PORT = PortSpec("weights", torch.float32, ("C",), "Channel selection weights")
 LOSS_PORT = PortSpec("loss", torch.float32, (), "Weighted regularisation loss (scalar)")

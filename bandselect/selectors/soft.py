@@ -11,13 +11,15 @@ from torch import nn
 from bandselect.errors import ConfigError, NonFiniteError, NotFittedError, ShapeError
 from bandselect.pipeline.node import Node, PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
-from bandselect.selectors._validation import (
+from bandselect.selection import BandSelection, false_colour_order
+from bandselect.validation import (
     as_tensor,
     check_bool,
     check_choice,
     check_float,
     check_int,
     validate_cube,
+    validate_node_wavelengths,
 )
 
 INIT_METHODS = ("uniform", "variance")
@@ -306,6 +308,33 @@ class SoftChannelSelector(Node):
         if hard:
             return top_k_mask(logits, self.n_select)
         return self.n_select * torch.softmax(logits / self.temperature, dim=0)
+
+    def selection(self, wavelengths_nm: Any) -> BandSelection:
+        """The hard selection: the ``n_select`` channels of largest deterministic weight.
+
+        Picks are in decreasing weight (ties to the lower index, :class:`TopKIndices`' rule); the output
+        order is decreasing wavelength, the false-colour convention, so a composite of the first three
+        shows the longest wavelength as red. The scores are the soft weights (``weight``) and the logits.
+
+        Raises
+        ------
+        NotFittedError
+            ``init_method="variance"`` before the statistical initialisation.
+        WavelengthError
+            Wavelengths missing or not ``input_channels`` of them.
+        """
+        weights = self.get_selection_weights(hard=False).cpu().to(torch.float64)
+        wl = validate_node_wavelengths(wavelengths_nm, self.input_channels)
+        picks = torch.sort(-weights, stable=True).indices[: self.n_select].tolist()
+        return BandSelection.create(
+            picks,
+            wl,
+            selector_type=type(self).__name__,
+            selector_config=self.config,
+            output_indices=false_colour_order(picks, wl),
+            scores={"weight": weights.numpy(), "logit": self.channel_logits.detach().cpu().double().numpy()},
+            strategy="soft_channel_selector",
+        )
 
     def _weights(self) -> torch.Tensor:
         logits = self.channel_logits

@@ -15,7 +15,17 @@ import torch
 from bandselect.errors import ConfigError, InputError, LabelError, NotFittedError, ShapeError
 from bandselect.pipeline.node import PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
-from bandselect.selectors._validation import (
+from bandselect.selection import BandSelection
+from bandselect.selectors.base import (
+    BAND_INFO_PORT,
+    CUBE_PORT,
+    RGB_ORDER,
+    RGB_PORT,
+    WAVELENGTHS_PORT,
+    BandSelectorBase,
+)
+from bandselect.spectral import window_indices
+from bandselect.validation import (
     check_choice,
     check_float,
     check_float_tuple,
@@ -25,8 +35,6 @@ from bandselect.selectors._validation import (
     validate_mask,
     validate_node_wavelengths,
 )
-from bandselect.selectors.base import BAND_INFO_PORT, CUBE_PORT, RGB_PORT, WAVELENGTHS_PORT, BandSelectorBase
-from bandselect.spectral import window_indices
 
 CRITERIA = ("mrmr", "separability")
 
@@ -252,9 +260,55 @@ class _SupervisedBandSelector(BandSelectorBase):
         return self
 
     # -- inference ----------------------------------------------------------------------------------
-    def _rgb_indices(self) -> list[int]:
-        picks = self.selected_indices.tolist()
-        return [int(picks[i]) for i in self.RGB_FROM_PICKS]
+    def _check_fitted(self) -> None:
+        if not self.is_initialized:
+            raise NotFittedError(
+                f"{type(self).__name__}",
+                expected="a fitted selector (supervised band selection needs labelled training data)",
+                found="no selection yet",
+                fix="run StatisticalTrainer(pipeline=..., datamodule=...).fit() or selector.fit(cube, mask, "
+                "wavelengths) first",
+            )
+
+    def selection(self, wavelengths_nm: Any) -> BandSelection:
+        """The fitted bands on the grid ``wavelengths_nm``: picks in window (or relevance) order, output
+        in R, G, B order (then any further picks), with the Fisher, AUC, MI and combined scores.
+
+        Raises
+        ------
+        NotFittedError
+            Before fitting.
+        WavelengthError
+            Wavelengths missing or not ``num_spectral_bands`` of them.
+        """
+        self._check_fitted()
+        wl = validate_node_wavelengths(wavelengths_nm, self.num_spectral_bands)
+        picks = [int(i) for i in self.selected_indices.tolist()]
+        rgb = [picks[i] for i in self.RGB_FROM_PICKS]
+        output = rgb + [i for i in picks if i not in rgb]
+        windows = () if self.windows is None else self.windows
+        mapping = {}
+        if self.windows is not None:
+            mapping = {
+                channel: self.WINDOW_NAMES[i]
+                for channel, i in zip(RGB_ORDER, self.RGB_FROM_PICKS, strict=True)
+            }
+        return self._selection(
+            picks,
+            wl,
+            strategy=self.STRATEGY,
+            output_indices=output,
+            channel_names=RGB_ORDER if len(output) == 3 else (),
+            channel_mapping=mapping,
+            windows_nm=windows,
+            scores={
+                "fisher": self.fisher_scores.double().numpy(),
+                "auc": self.auc_scores.double().numpy(),
+                "mi": self.mi_scores.double().numpy(),
+                "combined": self.band_scores.double().numpy(),
+            },
+            objective=float(self.objective),
+        )
 
     def forward(self, cube: Any, wavelengths: Any = None, mask: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Compose the RGB image from the fitted bands.
@@ -269,23 +323,12 @@ class _SupervisedBandSelector(BandSelectorBase):
         """
         tensor, wl = self._validate_inputs(cube, wavelengths, n_channels=self.num_spectral_bands)
         validate_mask(mask, tuple(tensor.shape), required=False, owner=type(self).__name__)
-        if not self.is_initialized:
-            raise NotFittedError(
-                f"{type(self).__name__}",
-                expected="a fitted selector (supervised band selection needs labelled training data)",
-                found="no selection yet",
-                fix="run StatisticalTrainer(pipeline=..., datamodule=...).fit() or selector.fit(cube, mask, "
-                "wavelengths) first",
-            )
-        indices = self._rgb_indices()
-        picks = self.selected_indices.tolist()
-        band_info: dict[str, Any] = {
-            "strategy": self.STRATEGY,
+        selection = self.selection(wl)
+        indices = list(selection.rgb_indices)
+        extra: dict[str, Any] = {
             "criterion": self.criterion,
-            "band_indices": indices,
-            "band_wavelengths_nm": [float(wl[i]) for i in indices],
-            "selected_indices": picks,
-            "selected_wavelengths_nm": [float(wl[i]) for i in picks],
+            "selected_indices": list(selection.indices),
+            "selected_wavelengths_nm": list(selection.wavelengths_nm),
             "fisher_scores": [float(self.fisher_scores[i]) for i in indices],
             "auc_scores": [float(self.auc_scores[i]) for i in indices],
             "mi_scores": [float(self.mi_scores[i]) for i in indices],
@@ -295,10 +338,10 @@ class _SupervisedBandSelector(BandSelectorBase):
             "lambda_penalty": self.lambda_penalty,
         }
         if self.windows is not None:
-            band_info["windows_nm"] = [list(self.windows[i]) for i in self.RGB_FROM_PICKS]
-            band_info["channel_mapping"] = {
-                channel: self.WINDOW_NAMES[i] for channel, i in zip("RGB", self.RGB_FROM_PICKS, strict=True)
-            }
+            extra["windows_nm"] = [list(self.windows[i]) for i in self.RGB_FROM_PICKS]
+        band_info = selection.band_info(**extra)
+        band_info["band_indices"] = indices
+        band_info["band_wavelengths_nm"] = [float(wl[i]) for i in indices]
         return {"rgb_image": self._compose_rgb(tensor, indices), "band_info": band_info}
 
 

@@ -28,13 +28,13 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from bandselect.errors import StoreError, WavelengthError
+from bandselect.errors import StoreError
 from bandselect.names import (
     COORD_WAVELENGTH,
     STORE_FORMAT_KEY,
     STORE_FORMAT_VERSION,
 )
-from bandselect.spectral import sensor_range
+from bandselect.spectral import check_same_grid
 from bandselect.store.layout import (
     DEFAULT_CHUNK_YX,
     AcquisitionSource,
@@ -48,7 +48,6 @@ STAGING_DIR = ".staging"
 #: A staging leftover older than this is removed even when its owner cannot be checked (other host).
 STALE_STAGING_SECONDS = 24 * 3600
 _ZARR_JSON = "zarr.json"
-_WAVELENGTH_ATOL_NM = 1e-6
 
 
 @dataclass(frozen=True)
@@ -344,25 +343,6 @@ def _not_a_store(store_path: Path, found: str) -> StoreError:
         found=found,
         fix="pass the path of a campaign store, or a new or empty directory to create one",
     )
-
-
-def check_same_grid(
-    reference_nm: np.ndarray | None, wavelengths_nm: np.ndarray, what: str, *, reference: str
-) -> None:
-    """Raise :class:`WavelengthError` unless both grids agree (to 1e-6 nm); no reference: no check."""
-    if reference_nm is None:
-        return
-    same = reference_nm.shape == np.shape(wavelengths_nm) and np.allclose(
-        reference_nm, wavelengths_nm, rtol=0.0, atol=_WAVELENGTH_ATOL_NM
-    )
-    if not same:
-        raise WavelengthError(
-            what,
-            expected=f"the wavelength grid of {reference}: {sensor_range(reference_nm)}",
-            found=f"{sensor_range(wavelengths_nm)}"
-            + ("" if np.shape(wavelengths_nm) != reference_nm.shape else " with different band centres"),
-            fix="all acquisitions of a campaign share one wavelength grid: use another store for this sensor",
-        )
 
 
 def _pid_alive(pid: int) -> bool:

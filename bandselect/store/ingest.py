@@ -16,7 +16,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from bandselect.errors import BandSelectError
-from bandselect.store.campaign import Campaign, check_same_grid, open_campaign
+from bandselect.spectral import check_same_grid
+from bandselect.store.campaign import Campaign, open_campaign
 from bandselect.store.layout import DEFAULT_CHUNK_YX, AcquisitionSource, check_chunk_yx
 from bandselect.store.readers import discover, open_source, parse_wavelengths
 from bandselect.store.writer import StagedAcquisition

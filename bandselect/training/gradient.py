@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError
 from bandselect.names import DATA_NODE, PORT_MASK
 from bandselect.pipeline import Pipeline
-from bandselect.selectors._validation import check_float, check_int
+from bandselect.validation import check_float, check_int
 
 #: File name of the checkpoint written into ``checkpoint_dir`` after every epoch.
 CHECKPOINT_FILE = "last.pt"

@@ -20,7 +20,6 @@ import torch
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError, WavelengthError
 from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
 from bandselect.pipeline import Pipeline, StatisticsRequest
-from bandselect.selectors._validation import check_int
 from bandselect.stats import (
     DEFAULT_N_BINS,
     BandStatistics,
@@ -29,6 +28,7 @@ from bandselect.stats import (
     merge_histograms,
 )
 from bandselect.stats.compute import HistogramPartial
+from bandselect.validation import check_int
 
 
 class DataModule(Protocol):

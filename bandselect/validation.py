@@ -1,7 +1,24 @@
-"""Input and argument validation shared by every selector node.
+"""Input and argument validation shared by every layer (selectors, statistics users, trainers, flows).
 
 Messages follow scikit-learn's habit for constructor arguments ("The 'n_select' parameter of
-SoftChannelSelector must be ...") and the house format (expected, found, fix) for data.
+SoftChannelSelector must be ...") and the house format (expected, found, fix) for data:
+
+- arguments: :func:`check_int`, :func:`check_float`, :func:`check_choice`, :func:`check_bool`,
+  :func:`check_float_tuple`, :func:`check_windows`;
+- data: :func:`as_tensor`, :func:`validate_cube` (``(B, H, W, C)``), :func:`validate_node_wavelengths`,
+  :func:`validate_mask`.
+
+The label rule lives in :mod:`bandselect.labels`, the wavelength-grid rule in :mod:`bandselect.spectral`.
+
+Examples
+--------
+>>> from bandselect.validation import check_int
+>>> check_int("MySelector", "k", 3, minimum=1)
+3
+>>> check_int("MySelector", "k", 0, minimum=1)
+Traceback (most recent call last):
+...
+bandselect.errors.ConfigError: The 'k' parameter of MySelector: expected an int in the range [1, inf], found 0. Fix: choose k >= 1
 """
 
 from __future__ import annotations
@@ -221,12 +238,13 @@ def validate_cube(
     return tensor
 
 
-def validate_node_wavelengths(wavelengths: Any, n_bands: int) -> np.ndarray:
-    """Check that wavelengths are present and describe exactly ``n_bands`` bands (float64 array)."""
+def validate_node_wavelengths(wavelengths: Any, n_bands: int | None) -> np.ndarray:
+    """Check that wavelengths are present (and describe exactly ``n_bands`` bands): a float64 array."""
     if wavelengths is None:
+        count = "" if n_bands is None else f"{n_bands} "
         raise WavelengthError(
             "input 'wavelengths'",
-            expected=f"a (C,) array of {n_bands} band wavelengths in nm",
+            expected=f"a (C,) array of {count}band wavelengths in nm",
             found="None",
             fix="connect data.wavelengths to this node or pass wavelengths=...",
         )
