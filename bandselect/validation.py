@@ -15,10 +15,11 @@ Examples
 >>> from bandselect.validation import check_int
 >>> check_int("MySelector", "k", 3, minimum=1)
 3
->>> check_int("MySelector", "k", 0, minimum=1)
-Traceback (most recent call last):
-...
-bandselect.errors.ConfigError: The 'k' parameter of MySelector: expected an int in the range [1, inf], found 0. Fix: choose k >= 1
+>>> try:
+...     check_int("MySelector", "k", 0, minimum=1)
+... except ValueError as error:
+...     print(error)
+The 'k' parameter of MySelector: expected an int in the range [1, inf], found 0. Fix: choose k >= 1
 """
 
 from __future__ import annotations
