@@ -291,6 +291,10 @@ class Annealed(Protocol):
         """The current temperature."""
         ...
 
+    def temperature_at(self, epoch: int) -> float:
+        """The temperature the schedule gives ``epoch`` (pure: no state changes)."""
+        ...
+
     def update_temperature(self, epoch: int) -> float:
         """Set and return the temperature of ``epoch``."""
         ...

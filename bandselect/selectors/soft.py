@@ -179,6 +179,14 @@ class SoftChannelSelector(Node):
         value = check_float(type(self).__name__, "temperature", value, minimum=0.0, strict_minimum=True)
         self._buffers["current_temperature"].fill_(value)
 
+    def temperature_at(self, epoch: int) -> float:
+        """The schedule's temperature at ``epoch``: ``max(temperature_min, temperature_init · decay ** epoch)``.
+
+        Pure: the node's temperature is not changed (the trainer asks it, e.g., when the floor is reached).
+        """
+        epoch = check_int(type(self).__name__, "epoch", epoch, minimum=0)
+        return max(self.temperature_min, self.temperature_init * self.temperature_decay**epoch)
+
     def update_temperature(self, epoch: int) -> float:
         """Anneal: ``T = max(temperature_min, temperature_init · temperature_decay ** epoch)``.
 
@@ -192,8 +200,7 @@ class SoftChannelSelector(Node):
         float
             The new temperature.
         """
-        epoch = check_int(type(self).__name__, "epoch", epoch, minimum=0)
-        value = max(self.temperature_min, self.temperature_init * self.temperature_decay**epoch)
+        value = self.temperature_at(epoch)
         self.temperature = value
         return value
 
