@@ -180,7 +180,7 @@ class SoftChannelSelector(Node):
         self._buffers["current_temperature"].fill_(value)
 
     def temperature_at(self, epoch: int) -> float:
-        """The schedule's temperature at ``epoch``: ``max(temperature_min, temperature_init · decay ** epoch)``.
+        """The temperature at ``epoch``: ``max(temperature_min, temperature_init · decay ** epoch)``.
 
         Pure: the node's temperature is not changed (the trainer asks it, e.g., when the floor is reached).
         """
