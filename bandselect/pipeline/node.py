@@ -129,6 +129,9 @@ class StatisticsRequest:
         Histogram bins per band when ``histograms`` is set (None: the statistics engine's default).
     wavelengths_port
         Input port carrying the wavelengths, passed to ``fit_from_statistics`` as ``wavelengths``.
+    contrast
+        Whether the spatial contrast terms are needed (``BandStatistics.laplacian_energy``); the cube
+        port's values must then be images ``(B, H, W, C)``.
     """
 
     cube_port: str
@@ -136,6 +139,7 @@ class StatisticsRequest:
     histograms: bool = False
     n_bins: int | None = None
     wavelengths_port: str | None = None
+    contrast: bool = False
 
 
 class Node(nn.Module):

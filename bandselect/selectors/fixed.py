@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from bandselect.errors import NotFittedError
+from bandselect.pipeline.node import StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection
 from bandselect.selectors.base import RGB_ORDER, BandSelectorBase
@@ -276,6 +277,15 @@ class HighContrastBandSelector(BandSelectorBase):
         self.contrast_scores = self.band_scores(tensor, np.arange(tensor.shape[-1])).detach().cpu()
         self._picks(self.contrast_scores, wl)  # every window must hold a band of this sensor
         return self
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether contrast scores were fitted (``forward`` works either way: it scores each batch)."""
+        return self.contrast_scores is not None
+
+    def statistics_request(self) -> StatisticsRequest:
+        """Moments and the spatial contrast terms of the ``cube`` input, with the wavelengths."""
+        return StatisticsRequest(cube_port="cube", wavelengths_port="wavelengths", contrast=True)
 
     def fit_from_statistics(self, stats: Any, *, wavelengths: Any = None) -> None:
         """Keep the scores of data-set-wide statistics: ``variance + alpha · mean |Laplacian|``.

@@ -26,6 +26,7 @@ from bandselect.stats.binning import (
 )
 from bandselect.stats.kernels import ChunkAccumulator, class_layout
 from bandselect.stats.partial import BandStatistics
+from bandselect.stats.spatial import laplacian_abs_sums_interior
 
 #: Partials merged per node of the reduction tree.
 SPLIT_EVERY = 8
@@ -224,6 +225,25 @@ def _blocks(ds: Any) -> list[tuple[Any, Any, Any]]:
     return out
 
 
+def _halo_blocks(ds: Any) -> list[Any]:
+    """Delayed ``(h + 2, w + 2, C)`` blocks of one acquisition's cube, each with a one-pixel halo of its
+    neighbours (edge pixels replicated at the image border), for the spatial contrast terms."""
+    import dask.array as da
+
+    cube = ds[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND).data
+    if not isinstance(cube, da.Array):
+        cube = da.from_array(np.asarray(cube), chunks=(512, 512, -1))
+    cube = cube.rechunk({2: -1})
+    padded = da.overlap.overlap(
+        cube, depth={0: 1, 1: 1, 2: 0}, boundary={0: "nearest", 1: "nearest", 2: "none"}
+    )
+    return list(padded.to_delayed().ravel())
+
+
+def _sum_contrast(*parts: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
 def _fraction(datasets: list[Any], max_pixels: int | None) -> float | None:
     if max_pixels is None:
         return None
@@ -300,6 +320,7 @@ def compute_statistics(
     scheduler_address: str | None = None,
     scheduler: Any = None,
     split_every: int = SPLIT_EVERY,
+    contrast: bool = False,
 ) -> BandStatistics:
     """Merged :class:`BandStatistics` of a campaign (or one acquisition Dataset), out of core.
 
@@ -328,6 +349,10 @@ def compute_statistics(
         Any ``dask.compute`` scheduler (default ``"threads"``).
     split_every
         Fan-in of the reduction tree.
+    contrast
+        Also sum the spatial contrast terms (``BandStatistics.laplacian_abs_sum``) over every pixel of
+        every acquisition (not subsampled; each chunk read with a one-pixel halo of its neighbours, so the
+        result equals the whole-image value whatever the chunking).
     """
     datasets = _datasets(source, acquisitions, first_n)
     n_bands = _check_bands(datasets)
@@ -342,7 +367,19 @@ def compute_statistics(
         )
         for i, (d, (cube, mask, valid)) in enumerate(blocks)
     ]
-    (stats,) = _run([_tree(partials, _merge_statistics, int(split_every))], scheduler_address, scheduler)
+    graphs = [_tree(partials, _merge_statistics, int(split_every))]
+    if contrast:
+        # The halo blocks share the chunk reads of the moments graph: one compute, one read of each chunk.
+        halo_parts = [
+            dask.delayed(laplacian_abs_sums_interior, pure=True)(block)
+            for ds in datasets
+            for block in _halo_blocks(ds)
+        ]
+        graphs.append(_tree(halo_parts, _sum_contrast, int(split_every)))
+    results = _run(graphs, scheduler_address, scheduler)
+    stats = results[0]
+    if contrast:
+        stats = stats.with_contrast(*results[1])
     if edges is not None or n_bins is None or stats.count == 0:
         return stats
 

@@ -34,6 +34,7 @@ from bandselect.stats import scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
 from bandselect.stats.kernels import SLAB_VALUES as SLAB_VALUES  # re-exported (moved to kernels)
 from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads
+from bandselect.stats.spatial import laplacian_abs_sums
 
 FORMAT_VERSION = 1
 
@@ -70,6 +71,10 @@ class BandStatistics:
         Pixels left out because a band was NaN/Inf (``nan_policy="omit"``).
     n_invalid
         Pixels left out by the ``valid`` mask.
+    laplacian_abs_sum, laplacian_count
+        Spatial contrast, when requested (``contrast=True``): ``(C,)`` sum of the absolute 5-point
+        Laplacian of every pixel of the images, and the number of pixels summed (see
+        :mod:`bandselect.stats.spatial`); None / 0 otherwise. :attr:`laplacian_energy` is their ratio.
     """
 
     classes: np.ndarray
@@ -83,6 +88,8 @@ class BandStatistics:
     n_clipped: np.ndarray | None = None
     n_nonfinite: int = 0
     n_invalid: int = 0
+    laplacian_abs_sum: np.ndarray | None = None
+    laplacian_count: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -95,6 +102,7 @@ class BandStatistics:
             "hist_edges",
             "histograms",
             "n_clipped",
+            "laplacian_abs_sum",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -128,6 +136,7 @@ class BandStatistics:
         hist_edges: Any = None,
         valid: Any = None,
         nan_policy: NanPolicy = "raise",
+        contrast: bool = False,
     ) -> BandStatistics:
         """Statistics of one chunk of pixels.
 
@@ -145,6 +154,9 @@ class BandStatistics:
         nan_policy
             ``"raise"`` (default): NaN/Inf pixels raise :class:`NonFiniteError`. ``"omit"``: pixels with
             any non-finite band are left out and counted in :attr:`n_nonfinite`.
+        contrast
+            Also sum the spatial contrast terms (:attr:`laplacian_abs_sum`): ``cube`` must then be images
+            ``(..., H, W, C)``, each image taken whole (edges replicated), every pixel counted.
 
         Shape
         -----
@@ -158,7 +170,7 @@ class BandStatistics:
         """
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
         edges = None if hist_edges is None else validate_edges(hist_edges, prepared.pixels.shape[1])
-        return cls._from_pixels(
+        out = cls._from_pixels(
             prepared.pixels,
             prepared.labels,
             edges,
@@ -166,6 +178,9 @@ class BandStatistics:
             n_invalid=prepared.n_invalid,
             n_threads=parallel_threads(prepared.pixels.size),
         )
+        if contrast:
+            out = out.with_contrast(*laplacian_abs_sums(cube))
+        return out
 
     @classmethod
     def _from_pixels(
@@ -198,6 +213,49 @@ class BandStatistics:
         else:
             out = block(bounds[0]) if bounds else cls.empty(pixels.shape[1], hist_edges=edges)
         return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+
+    def with_contrast(self, laplacian_abs_sum: Any, laplacian_count: int) -> BandStatistics:
+        """The same statistics with the spatial contrast terms of the same images attached.
+
+        Raises
+        ------
+        ShapeError
+            Not one sum per band.
+        """
+        total = np.asarray(laplacian_abs_sum, dtype=np.float64).reshape(-1)
+        if total.size != self.n_bands:
+            raise ShapeError(
+                "laplacian_abs_sum",
+                expected=f"{self.n_bands} values (one per band)",
+                found=f"{total.size} values",
+                fix="sum the contrast of the same cube",
+            )
+        return replace(self, laplacian_abs_sum=total, laplacian_count=int(laplacian_count))
+
+    @property
+    def has_contrast(self) -> bool:
+        """Whether the spatial contrast terms were accumulated."""
+        return self.laplacian_abs_sum is not None
+
+    @property
+    def laplacian_energy(self) -> np.ndarray:
+        """``(C,)`` mean absolute 5-point Laplacian per band (the HighContrast selector's edge term).
+
+        Raises
+        ------
+        InputError
+            The statistics were computed without ``contrast=True``.
+        """
+        if self.laplacian_abs_sum is None:
+            raise InputError(
+                "spatial contrast",
+                expected="statistics with the Laplacian terms",
+                found="statistics computed without contrast",
+                fix="compute them with contrast=True (BandStatistics.from_arrays or compute_statistics)",
+            )
+        if self.laplacian_count == 0:
+            return np.zeros(self.n_bands)
+        return self.laplacian_abs_sum / self.laplacian_count
 
     def with_histograms(
         self, hist_edges: Any, classes: Any, histograms: Any, n_clipped: Any
@@ -272,6 +330,16 @@ class BandStatistics:
                 found="different edges (bins or ranges)",
                 fix="build every partial with the same histogram_edges(...) array",
             )
+        if self.has_contrast != other.has_contrast:
+            raise InputError(
+                "merge",
+                expected="both statistics with the spatial contrast terms, or neither",
+                found="one with contrast and one without",
+                fix="compute every partial with the same contrast setting",
+            )
+        contrast = None
+        if self.laplacian_abs_sum is not None and other.laplacian_abs_sum is not None:
+            contrast = self.laplacian_abs_sum + other.laplacian_abs_sum
         classes = np.union1d(self.classes, other.classes).astype(np.int64)
         parts = [self._aligned(classes), other._aligned(classes)]
         (na, ma, ca, lo_a, hi_a, ha, cla), (nb, mb, cb, lo_b, hi_b, hb, clb) = parts
@@ -294,6 +362,8 @@ class BandStatistics:
             n_clipped=None if cla is None else cla + clb,
             n_nonfinite=self.n_nonfinite + other.n_nonfinite,
             n_invalid=self.n_invalid + other.n_invalid,
+            laplacian_abs_sum=contrast,
+            laplacian_count=self.laplacian_count + other.laplacian_count,
         )
 
     def _aligned(self, classes: np.ndarray) -> tuple[Any, ...]:
@@ -332,6 +402,10 @@ class BandStatistics:
         }
         if self.hist_edges is not None:
             arrays.update(hist_edges=self.hist_edges, histograms=self.histograms, n_clipped=self.n_clipped)
+        if self.laplacian_abs_sum is not None:
+            arrays.update(
+                laplacian_abs_sum=self.laplacian_abs_sum, laplacian_count=np.asarray(self.laplacian_count)
+            )
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -386,6 +460,8 @@ class BandStatistics:
             n_clipped=content.get("n_clipped"),
             n_nonfinite=int(content["n_nonfinite"]),
             n_invalid=int(content["n_invalid"]),
+            laplacian_abs_sum=content.get("laplacian_abs_sum"),
+            laplacian_count=int(content.get("laplacian_count", 0)),
         )
 
     # ------------------------------------------------------------------ basic properties
@@ -623,6 +699,8 @@ class BandStatistics:
             n_clipped=None if self.n_clipped is None else np.stack(stacked[6]),
             n_nonfinite=self.n_nonfinite,
             n_invalid=self.n_invalid,
+            laplacian_abs_sum=self.laplacian_abs_sum,
+            laplacian_count=self.laplacian_count,
         )
 
     def __repr__(self) -> str:
