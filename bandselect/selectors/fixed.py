@@ -271,11 +271,16 @@ class HighContrastBandSelector(BandSelectorBase):
     def fit(self, cube: Any, wavelengths: Any) -> HighContrastBandSelector:
         """Score every band of ``cube`` (``(B, H, W, C)``, all samples together) and keep the scores.
 
-        The same scores ``forward`` computes on that batch; :meth:`selection` then reports its picks.
+        The scores ``forward`` computes on that batch, made through the statistics engine
+        (:func:`bandselect.stats.statistics_of`) like the flows make them from a store; :meth:`selection`
+        then reports the picks.
         """
+        from bandselect.stats import statistics_of
+
         tensor, wl = self._validate_inputs(cube, wavelengths)
-        self.contrast_scores = self.band_scores(tensor, np.arange(tensor.shape[-1])).detach().cpu()
-        self._picks(self.contrast_scores, wl)  # every window must hold a band of this sensor
+        self.fit_from_statistics(
+            statistics_of(tensor.detach().cpu().numpy(), n_bins=None, contrast=True), wavelengths=wl
+        )
         return self
 
     @property

@@ -280,10 +280,10 @@ class SoftChannelSelector(Node):
 
         Uses the same code path as :class:`~bandselect.training.StatisticalTrainer`.
         """
-        from bandselect.stats import BandStatistics
+        from bandselect.stats import statistics_of
 
         cube = validate_cube(data, name="data", n_channels=self.input_channels)
-        self.fit_from_statistics(BandStatistics.from_arrays(cube.detach().cpu().numpy()))
+        self.fit_from_statistics(statistics_of(cube.detach().cpu().numpy(), n_bins=None))
         return self
 
     # -- selection ---------------------------------------------------------------------------------

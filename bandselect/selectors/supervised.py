@@ -183,7 +183,7 @@ class _SupervisedBandSelector(BandSelectorBase):
                 f"{owner} statistics",
                 expected="per-class histograms (AUC and MI need them)",
                 found="statistics without histograms",
-                fix="compute them in two passes: hist_edges=histogram_edges(first.minimum, first.maximum, n)",
+                fix="compute them with bandselect.stats.statistics_of(cube, mask) or compute_statistics",
             )
         candidates = self._window_candidates(wavelengths)
         if self.criterion == "mrmr":
@@ -221,11 +221,11 @@ class _SupervisedBandSelector(BandSelectorBase):
     def fit(self, cube: Any, mask: Any, wavelengths: Any = None) -> _SupervisedBandSelector:
         """Fit directly from a ``(B, H, W, C)`` cube and its mask (tensors or arrays).
 
-        Same code path as the statistical initialisation: a first pass of
-        :meth:`BandStatistics.from_arrays <bandselect.stats.BandStatistics.from_arrays>` gives each band's
-        moments and min/max, a second pass bins only, building per-class histograms on
-        ``histogram_edges(minimum, maximum, DEFAULT_N_BINS)`` (the statistics engine's default bins),
-        then :meth:`fit_from_statistics` selects.
+        Same code path as the statistical initialisation and the flows:
+        :func:`bandselect.stats.statistics_of` makes the statistics exactly as ``compute_statistics``
+        makes them from a campaign store (moments, then per-class histograms on the engine's binning rule
+        with its default bins), then :meth:`fit_from_statistics` selects. The same pixels in memory and in
+        a store give the same selection.
 
         Parameters
         ----------
@@ -239,12 +239,7 @@ class _SupervisedBandSelector(BandSelectorBase):
         -------
         self
         """
-        from bandselect.stats import (
-            DEFAULT_N_BINS,
-            BandStatistics,
-            histogram_edges,
-            histograms_from_arrays,
-        )
+        from bandselect.stats import DEFAULT_N_BINS, statistics_of
 
         tensor = validate_cube(cube, n_channels=self.num_spectral_bands)
         labels = validate_mask(mask, tuple(tensor.shape), required=True, owner=type(self).__name__)
@@ -252,11 +247,8 @@ class _SupervisedBandSelector(BandSelectorBase):
             validate_node_wavelengths(wavelengths, self.num_spectral_bands)
         values = tensor.detach().cpu().numpy()
         label_array = labels.detach().cpu().numpy()  # type: ignore[union-attr]
-        first = BandStatistics.from_arrays(values, label_array)
-        self._check_labels(first)
-        edges = histogram_edges(first.minimum, first.maximum, DEFAULT_N_BINS)
-        histograms = histograms_from_arrays(values, label_array, hist_edges=edges)
-        self.fit_from_statistics(first.with_histograms(edges, *histograms), wavelengths=wavelengths)
+        stats = statistics_of(values, label_array, n_bins=DEFAULT_N_BINS)
+        self.fit_from_statistics(stats, wavelengths=wavelengths)
         return self
 
     # -- inference ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from bandselect.stats.compute import (
     compute_statistics,
     histograms_from_arrays,
     merge_histograms,
+    statistics_of,
 )
 from bandselect.stats.incremental import (
     CampaignStatistics,
@@ -34,5 +35,6 @@ __all__ = [
     "merge_histograms",
     "mrmr_select",
     "separability_select",
+    "statistics_of",
     "update_campaign_statistics",
 ]

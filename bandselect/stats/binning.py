@@ -168,6 +168,43 @@ def histogram_edges(minimum: Any, maximum: Any, n_bins: int = DEFAULT_N_BINS) ->
     return edges
 
 
+def snapped_range(minimum: Any, maximum: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each band's ``[minimum, maximum]`` widened outward to multiples of a "nice" step.
+
+    The step is a tenth of the largest power of ten not above the band's span (span 1.87 → step 0.1,
+    span 9000 → step 100), so the range grows by less than a tenth of the span on each side. Data whose
+    range moves a little (a new acquisition of the same sensor) usually keeps the same snapped range.
+    """
+    low = np.asarray(to_numpy(minimum), dtype=np.float64).reshape(-1)
+    high = np.asarray(to_numpy(maximum), dtype=np.float64).reshape(-1)
+    span = high - low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(span > 0, 10.0 ** (np.floor(np.log10(np.where(span > 0, span, 1.0))) - 1.0), 1.0)
+    snapped_low = np.where(span > 0, np.floor(low / step) * step, low)
+    snapped_high = np.where(span > 0, np.ceil(high / step) * step, high)
+    # Rounding of low / step can move a snapped edge inside the data by one ulp: never let it.
+    return np.minimum(snapped_low, low), np.maximum(snapped_high, high)
+
+
+def data_edges(minimum: Any, maximum: Any, n_bins: int = DEFAULT_N_BINS) -> np.ndarray:
+    """The histogram edges of data with this per-band range: THE binning rule of the statistics engine.
+
+    ``histogram_edges`` over the :func:`snapped_range` of ``[minimum, maximum]``. Every path derives its
+    bins with it from the data's min/max (in-memory ``fit()``, ``compute_statistics`` over a store, the
+    campaign statistics of the flows, the streamed statistical trainer), so the same data always gets the
+    same bins, hence the same AUC and MI, hence the same selection. Because the range is snapped, adding
+    data whose values stay inside it keeps the bins (incremental statistics need no rebuild).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(data_edges([0.03], [1.87], n_bins=4), 6).tolist()
+    [[0.0, 0.475, 0.95, 1.425, 1.9]]
+    """
+    low, high = snapped_range(minimum, maximum)
+    return histogram_edges(low, high, n_bins)
+
+
 def validate_edges(edges: Any, n_bands: int) -> np.ndarray:
     e = np.asarray(to_numpy(edges), dtype=np.float64)
     if e.ndim != 2 or e.shape[0] != n_bands or e.shape[1] < 2:

@@ -3,7 +3,8 @@
 Each pass is one Dask graph over every acquisition and chunk — a partial per ``(y, x)`` chunk, merged in
 a tree of fan-in ``split_every`` — evaluated with ONE ``dask.compute``. With histograms there are two
 passes in all: pass 1 gives min/max, moments and the band Gram matrices per class; pass 2 bins the same
-pixels on edges spanning pass 1's min/max (histograms only, the moments are not recomputed).
+pixels on the edges the binning rule (:func:`~bandselect.stats.binning.data_edges`) gives pass 1's min/max
+(histograms only, the moments are not recomputed).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bandselect.names import DIM_BAND, DIM_X, DIM_Y, VAR_CUBE, VAR_MASK, VAR_VAL
 from bandselect.stats.binning import (
     DEFAULT_N_BINS,
     NanPolicy,
-    histogram_edges,
+    data_edges,
     prepare_pixels,
     validate_edges,
 )
@@ -112,6 +113,39 @@ def histograms_from_arrays(
     prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
     edges = validate_edges(hist_edges, prepared.pixels.shape[1])
     return _bin_pixels(prepared.pixels, prepared.labels, edges)
+
+
+def statistics_of(
+    cube: Any,
+    mask: Any = None,
+    *,
+    n_bins: int | None = DEFAULT_N_BINS,
+    contrast: bool = False,
+    valid: Any = None,
+    nan_policy: NanPolicy = "raise",
+) -> BandStatistics:
+    """Statistics of in-memory arrays, made exactly as :func:`compute_statistics` makes them from a store.
+
+    Moments (and the spatial contrast terms when ``contrast``), then per-class histograms on
+    ``data_edges(minimum, maximum, n_bins)`` (the binning rule) of the same pixels (``n_bins=None``:
+    none). The same data in memory and in a campaign store therefore gives the same statistics, bins
+    included, and the same selection.
+
+    Parameters
+    ----------
+    cube, mask, valid, nan_policy
+        As :meth:`BandStatistics.from_arrays` (``contrast`` needs images ``(..., H, W, C)``).
+    n_bins
+        Histogram bins per band, or None.
+    contrast
+        Also sum the spatial contrast terms.
+    """
+    first = BandStatistics.from_arrays(cube, mask, valid=valid, nan_policy=nan_policy, contrast=contrast)
+    if n_bins is None or first.count == 0:
+        return first
+    edges = data_edges(first.minimum, first.maximum, int(n_bins))
+    histograms = histograms_from_arrays(cube, mask, hist_edges=edges, valid=valid, nan_policy=nan_policy)
+    return first.with_histograms(edges, *histograms)
 
 
 def _merge_statistics(*parts: BandStatistics) -> BandStatistics:
@@ -383,7 +417,7 @@ def compute_statistics(
     if edges is not None or n_bins is None or stats.count == 0:
         return stats
 
-    edges = histogram_edges(stats.minimum, stats.maximum, int(n_bins))
+    edges = data_edges(stats.minimum, stats.maximum, int(n_bins))
     hist = _histogram_pass(
         blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address, scheduler
     )

@@ -6,13 +6,14 @@ The campaign store skips dot-directories, so the sidecar is never mistaken for a
 Writes are atomic: a new statistics file under a fresh name, then ``os.replace`` of the manifest; a
 failure leaves the previous good state.
 
-Histogram edges are fixed once per campaign, from the first computation's min/max widened by
-``headroom`` (5 % of the range on each side by default, so that a new acquisition of the same sensor
-rarely falls outside; the AUC stays within 1e-3 of scikit-learn with the default 2048 bins). When added
-acquisitions hold values outside them, the histograms of the *whole* campaign are rebuilt on edges
-spanning the merged min/max (one histogram-only pass; moments are merged, not recomputed). We chose this
-over clip-with-count because clipped values would pile up in the end bins and bias AUC and MI exactly
-for the bands whose range moved; the cost is paid only when the range actually grows.
+Histogram edges follow the statistics engine's one binning rule, :func:`~bandselect.stats.binning.data_edges`
+of the campaign's per-band min/max (the range snapped outward to "nice" steps), so the stored statistics
+have exactly the bins that ``fit()`` or ``compute_statistics`` give the same pixels — and the same
+scores. Acquisitions whose values stay inside the snapped range keep the bins; when the merged range
+needs other edges, the histograms of the *whole* campaign are rebuilt on them (one histogram-only pass;
+moments are merged, not recomputed). We chose this over clip-with-count because clipped values would pile
+up in the end bins and bias AUC and MI exactly for the bands whose range moved; the cost is paid only
+when the range actually grows.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bandselect.errors import FileFormatError, InputError
-from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, histogram_edges
+from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
 from bandselect.stats.compute import compute_histograms, compute_statistics
 from bandselect.stats.partial import BandStatistics
 
@@ -143,9 +144,8 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
         (directory / previous).unlink(missing_ok=True)
 
 
-def _edges(stats: BandStatistics, n_bins: int, headroom: float) -> np.ndarray:
-    span = stats.maximum - stats.minimum
-    return histogram_edges(stats.minimum - headroom * span, stats.maximum + headroom * span, n_bins)
+def _edges(stats: BandStatistics, n_bins: int) -> np.ndarray:
+    return data_edges(stats.minimum, stats.maximum, n_bins)
 
 
 def update_campaign_statistics(
@@ -156,7 +156,7 @@ def update_campaign_statistics(
     acquisitions: Sequence[str] | None = None,
     scheduler_address: str | None = None,
     scheduler: Any = None,
-    headroom: float = 0.05,
+    contrast: bool = False,
 ) -> CampaignStatistics:
     """Bring the campaign's stored statistics up to date, reading only acquisitions not yet covered.
 
@@ -172,8 +172,9 @@ def update_campaign_statistics(
         Ids that must be covered (default: all published). Stored ids outside this set are kept.
     scheduler_address, scheduler
         As :func:`~bandselect.stats.compute_statistics`.
-    headroom
-        Fraction of each band's range added below and above it when edges are (re)built.
+    contrast
+        Also keep the spatial contrast terms (HighContrast selectors need them); stored statistics without
+        them are recomputed when they are asked for.
 
     Returns
     -------
@@ -194,15 +195,14 @@ def update_campaign_statistics(
         stored.n_bins != int(n_bins)
         or stored.nan_policy != nan_policy
         or not set(stored.acquisition_ids) <= published
+        or (contrast and not stored.stats.has_contrast)
     ):
         stored = None  # different settings, or acquisitions removed: start again
     run = {"nan_policy": nan_policy, "scheduler_address": scheduler_address, "scheduler": scheduler}
-    if not np.isfinite(headroom) or headroom < 0:
-        raise InputError("headroom", expected="a finite value >= 0", found=headroom, fix="pass e.g. 0.05")
     if stored is None:
-        stats = compute_statistics(campaign, n_bins=None, acquisitions=wanted, **run)
-        edges = _edges(stats, int(n_bins), headroom)
-        stats = stats.with_histograms(edges, *compute_histograms(campaign, edges, acquisitions=wanted, **run))
+        stats = compute_statistics(
+            campaign, n_bins=int(n_bins), acquisitions=wanted, contrast=contrast, **run
+        )
         result = CampaignStatistics(
             stats=stats,
             acquisition_ids=tuple(wanted),
@@ -215,12 +215,17 @@ def update_campaign_statistics(
     new = [i for i in wanted if i not in set(stored.acquisition_ids)]
     if not new:
         return stored
-    part = compute_statistics(campaign, hist_edges=stored.stats.hist_edges, acquisitions=new, **run)
+    keep_contrast = stored.stats.has_contrast
+    part = compute_statistics(
+        campaign, hist_edges=stored.stats.hist_edges, acquisitions=new, contrast=keep_contrast, **run
+    )
     merged = stored.stats.merge(part)
     covered = tuple(sorted({*stored.acquisition_ids, *new}))
-    rebuilt = bool(part.n_clipped is not None and part.n_clipped.sum() > 0)
+    edges = _edges(merged, int(n_bins))
+    # The binning rule applies to the merged range: when it asks for other edges (values outside the
+    # stored ones, or a range that snaps differently), every histogram is rebuilt on them.
+    rebuilt = not np.array_equal(edges, merged.hist_edges)
     if rebuilt:
-        edges = _edges(merged, int(n_bins), headroom)
         histograms = compute_histograms(campaign, edges, acquisitions=covered, **run)
         merged = merged.with_histograms(edges, *histograms)
     result = CampaignStatistics(

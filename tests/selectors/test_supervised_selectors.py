@@ -13,7 +13,8 @@ from bandselect.selectors import (
     SupervisedFullSpectrumBandSelector,
     SupervisedWindowedFalseRGBSelector,
 )
-from bandselect.stats import BandStatistics, histogram_edges
+from bandselect.stats import BandStatistics
+from bandselect.stats.binning import data_edges
 
 
 @pytest.mark.parametrize("criterion", ["mrmr", "separability"])
@@ -83,7 +84,7 @@ def test_fit_and_fit_from_statistics_are_the_same_path() -> None:
     # Streamed: two batches merged, as the StatisticalTrainer does.
     halves = [(data.cube[i : i + 1].numpy(), data.mask[i : i + 1].numpy()) for i in range(2)]
     first = BandStatistics.from_arrays(*halves[0]).merge(BandStatistics.from_arrays(*halves[1]))
-    edges = histogram_edges(first.minimum, first.maximum, 2048)
+    edges = data_edges(first.minimum, first.maximum, 2048)  # the engine's binning rule
     stats = BandStatistics.from_arrays(*halves[0], hist_edges=edges).merge(
         BandStatistics.from_arrays(*halves[1], hist_edges=edges)
     )

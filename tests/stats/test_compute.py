@@ -9,6 +9,7 @@ import xarray as xr
 from bandselect.errors import InputError, NonFiniteError
 from bandselect.names import DIM_BAND, DIM_X, DIM_Y, VAR_CUBE, VAR_MASK, VAR_VALID
 from bandselect.stats import BandStatistics, compute_histograms, compute_statistics, histogram_edges
+from bandselect.stats.binning import data_edges
 from bandselect.store import make_acquisition, open_campaign
 
 
@@ -34,7 +35,7 @@ def _zarr_dataset(
 
 def _reference(cube: np.ndarray, mask: np.ndarray | None, n_bins: int = 64, **kw) -> BandStatistics:
     first = BandStatistics.from_arrays(cube, mask, **kw)
-    edges = histogram_edges(first.minimum, first.maximum, n_bins)
+    edges = data_edges(first.minimum, first.maximum, n_bins)  # the engine's binning rule
     return BandStatistics.from_arrays(cube, mask, hist_edges=edges, **kw)
 
 
