@@ -19,11 +19,11 @@ A selector whose wavelength targets or windows the sensor does not cover raises
 :class:`~bandselect.errors.WavelengthError`; its row stays in the leaderboard with the status
 ``"not applicable: <message>"`` and no scores (never a silent skip). Every other error propagates.
 
-Selector choices of the default set (see :func:`default_selector_specs`): ``SoftChannelSelector`` is taken
-as its **variance initialisation, hard top-k** (the bands its statistical initialisation ranks first,
-deterministic and label-free); gradient training needs a downstream loss and belongs to the two-phase
-training flow, whose selection can be compared by giving its bands to a fixed selector. ``TopKIndices``
-is a utility node, not a selector, and is refused.
+Every selector, whatever its type, goes through the same path: built from its spec, initialised from the
+statistics it requests of the train tiles (:func:`bandselect.training.fitting.fit_node`), then asked for
+its :class:`~bandselect.selection.BandSelection`. ``SoftChannelSelector`` in the default set is its
+**variance initialisation, hard top-k** (deterministic and label-free); an untrained uniform one is
+refused. ``TopKIndices`` is a utility node, not a selector, and is refused.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from bandselect.errors import ConfigError, LabelError, ShapeError, WavelengthError
 from bandselect.evaluation.metrics import (
@@ -48,7 +47,10 @@ from bandselect.evaluation.metrics import (
 )
 from bandselect.evaluation.split import SpatialSplit, _label_image, block_grid, spatial_block_split
 from bandselect.evaluation.stability import StabilityResult, band_stability
+from bandselect.labels import binary_labels
+from bandselect.selection import BandSelection
 from bandselect.spectral import validate_wavelengths
+from bandselect.training.fitting import fit_node
 
 __all__ = [
     "MEASURES",
@@ -57,7 +59,6 @@ __all__ = [
     "STATUS_OK",
     "Leaderboard",
     "LeaderboardRow",
-    "SelectionOutcome",
     "SelectorSpec",
     "SplitSettings",
     "StabilitySettings",
@@ -173,20 +174,13 @@ class StabilitySettings:
 
 
 @dataclass(frozen=True)
-class SelectionOutcome:
-    """Bands chosen by one selector: all picks (pick order) and the three shown as R, G, B."""
-
-    indices: np.ndarray
-    rgb_indices: np.ndarray
-
-
-@dataclass(frozen=True)
 class LeaderboardRow:
     """One leaderboard entry: a selector (``kind="selector"``) or a baseline (``"all_bands"``, ``"random"``).
 
     ``scores`` maps each measure to its value (NaN when not applicable); ``scores_std`` holds the standard
     deviation over draws for the random baseline. ``status`` is ``"ok"`` or
-    ``"not applicable: <error message>"``.
+    ``"not applicable: <error message>"``. A selector row that ran carries its :class:`BandSelection`;
+    the bands, wavelengths and composite bands are read from it.
     """
 
     name: str
@@ -195,9 +189,7 @@ class LeaderboardRow:
     scores: Mapping[str, float]
     selector_type: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
-    indices: tuple[int, ...] = ()
-    wavelengths_nm: tuple[float, ...] = ()
-    rgb_indices: tuple[int, ...] = ()
+    selection: BandSelection | None = None
     scores_std: Mapping[str, float] = field(default_factory=dict)
     stability: StabilityResult | None = None
 
@@ -205,6 +197,23 @@ class LeaderboardRow:
     def applicable(self) -> bool:
         """Whether the row has scores (its selector ran on this sensor)."""
         return self.status == STATUS_OK
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        """The selected bands in pick order (empty for baselines and rows that did not run)."""
+        return () if self.selection is None else self.selection.indices
+
+    @property
+    def wavelengths_nm(self) -> tuple[float, ...]:
+        """Wavelength of each pick."""
+        return () if self.selection is None else self.selection.wavelengths_nm
+
+    @property
+    def rgb_indices(self) -> tuple[int, ...]:
+        """The bands of the selector's composite, R, G, B (empty when it has fewer than three bands)."""
+        if self.selection is None or self.selection.k < 3:
+            return ()
+        return self.selection.rgb_indices
 
 
 @dataclass(frozen=True)
@@ -368,8 +377,12 @@ def _build(spec: SelectorSpec, n_bands: int) -> Any:
 
 def select_bands(
     spec: SelectorSpec, cube: np.ndarray, mask: np.ndarray, wavelengths_nm: np.ndarray
-) -> SelectionOutcome:
-    """Fit one selector on a batch of tiles and return its bands.
+) -> BandSelection:
+    """Fit one selector on a batch of tiles and return its selection.
+
+    The node is built from ``spec``, initialised from the statistics it requests of exactly these pixels
+    (:func:`bandselect.training.fitting.fit_node`, the in-memory twin of the flows' Dask statistics),
+    and asked for its :class:`BandSelection`: the same code path for every selector type.
 
     Parameters
     ----------
@@ -382,45 +395,18 @@ def select_bands(
     wavelengths_nm
         ``(C,)`` band centres.
 
-    Returns
-    -------
-    SelectionOutcome
-        All picks (pick order) and the R, G, B bands of the selector's own composite. For
-        ``SoftChannelSelector`` (variance initialisation, hard top-k) the picks are sorted by weight and
-        the composite shows the three heaviest bands with the longest wavelength as red.
-
     Raises
     ------
     WavelengthError
         The sensor does not cover the selector's targets or windows.
     """
     array = np.asarray(cube, dtype=np.float32)
-    labels = np.asarray(mask)
+    labels = binary_labels(mask)
     if array.ndim == 3:
         array, labels = array[None], labels[None]
     node = _build(spec, array.shape[-1])
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    wl = torch.from_numpy(np.asarray(wavelengths_nm, dtype=np.float64))
-    if spec.type == "SoftChannelSelector":
-        from bandselect.selectors import TopKIndices
-
-        node.fit(tensor)
-        weights = node.get_selection_weights(hard=False).to(torch.float64)
-        picks = TopKIndices(k=node.n_select).forward(weights=weights)["indices"].numpy()
-        if picks.size < 3:
-            raise ConfigError(
-                "SoftChannelSelector in a comparison",
-                expected="n_select >= 3 (three bands make the composite)",
-                found=f"n_select={picks.size}",
-                fix="set n_select: 3",
-            )
-        rgb = np.sort(picks[:3])[::-1]
-        return SelectionOutcome(indices=picks.astype(np.int64), rgb_indices=rgb.astype(np.int64))
-    if getattr(node, "requires_initial_fit", False):
-        node.fit(tensor, torch.from_numpy(labels > 0), wl)
-    band_info = node.forward(cube=tensor, wavelengths=wl)["band_info"]
-    picks = np.asarray(band_info.get("selected_indices", band_info["band_indices"]), dtype=np.int64)
-    return SelectionOutcome(indices=picks, rgb_indices=np.asarray(band_info["band_indices"], dtype=np.int64))
+    fit_node(node, array, labels, wavelengths_nm)
+    return node.selection(wavelengths_nm)
 
 
 def _tiles(
@@ -592,7 +578,7 @@ def compare_selections(
                 )
             )
             continue
-        ks.add(int(outcome.indices.size))
+        ks.add(outcome.k)
         scores = {m: functions[m](array, positive, outcome.indices) for m in measures}
         stability_result = None
         if stability.n_bootstrap > 0:
@@ -615,9 +601,7 @@ def compare_selections(
                 scores=scores,
                 selector_type=spec.type,
                 config=dict(spec.config),
-                indices=tuple(int(i) for i in outcome.indices),
-                wavelengths_nm=tuple(float(wavelengths_nm[i]) for i in outcome.indices),
-                rgb_indices=tuple(int(i) for i in outcome.rgb_indices),
+                selection=outcome,
                 stability=stability_result,
             )
         )
@@ -695,6 +679,6 @@ def _as_spec(name: object, spec: SelectorSpec | Mapping[str, Any]) -> SelectorSp
 
 def _select_function(spec: SelectorSpec) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     def select(cube: np.ndarray, mask: np.ndarray, wavelengths_nm: np.ndarray) -> np.ndarray:
-        return select_bands(spec, cube, mask, wavelengths_nm).indices
+        return np.asarray(select_bands(spec, cube, mask, wavelengths_nm).indices, dtype=np.int64)
 
     return select
