@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from bandselect.errors import ConfigError, ShapeError, StoreError
+from bandselect.errors import ConfigError, StoreError
 from bandselect.names import (
     COORD_WAVELENGTH,
     DIM_BAND,
@@ -49,6 +49,7 @@ from bandselect.names import (
     WAVELENGTH_UNITS,
 )
 from bandselect.render import save_png, to_uint8_rgb
+from bandselect.selection import BandSelection
 from bandselect.store.campaign import STAGING_DIR, Campaign
 from bandselect.store.layout import validate_acquisition_id
 from bandselect.store.writer import StagedAcquisition, staging_name
@@ -62,7 +63,6 @@ __all__ = [
     "ATTR_SOURCE_ACQUISITION",
     "COMPOSITES_FORMAT_KEY",
     "VAR_COMPOSITE",
-    "CompositeSpec",
     "ExportResult",
     "composite_config_hash",
     "export_composite",
@@ -80,6 +80,7 @@ ATTR_SELECTED_WAVELENGTHS = "selected_wavelengths_nm"
 ATTR_RGB_INDICES = "rgb_band_indices"
 ATTR_RGB_WAVELENGTHS = "rgb_wavelengths_nm"
 ATTR_SELECTOR = "selector"
+ATTR_SELECTION = "selection"  # the whole BandSelection (BandSelection.to_dict())
 ATTR_CONFIG_HASH = "config_hash"
 ATTR_EXPORTED_AT = "exported_at"
 ATTR_CAMPAIGN_STORE = "campaign_store"
@@ -88,79 +89,6 @@ RGB_CHANNELS = ("R", "G", "B")
 #: Longest side of a PNG preview in pixels (larger composites are subsampled by a whole stride).
 PREVIEW_MAX_SIDE = 1024
 _ZARR_JSON = "zarr.json"
-
-
-@dataclass(frozen=True)
-class CompositeSpec:
-    """What to export: three bands (R, G, B), the full selection and where it came from.
-
-    Attributes
-    ----------
-    rgb_indices
-        Source band index of the red, green and blue channel.
-    wavelengths_nm
-        The campaign's ``(C,)`` wavelength grid.
-    selected_indices
-        All selected bands (``k >= 3`` for selectors that pick more than three).
-    selector
-        Selector description, e.g. ``"selector: SupervisedWindowedFalseRGBSelector"``.
-    config_hash
-        Digest of everything that determines a composite's content (see :func:`composite_config_hash`).
-    """
-
-    rgb_indices: tuple[int, int, int]
-    wavelengths_nm: tuple[float, ...]
-    selected_indices: tuple[int, ...]
-    selector: str
-    config_hash: str
-
-    @classmethod
-    def create(
-        cls,
-        rgb_indices: Sequence[int],
-        wavelengths_nm: Sequence[float] | np.ndarray,
-        *,
-        selected_indices: Sequence[int] | None = None,
-        selector: str,
-        selector_config: Mapping[str, Any] | None = None,
-    ) -> CompositeSpec:
-        """Validate the bands and compute the config hash.
-
-        Raises
-        ------
-        ShapeError
-            Not three RGB bands, or an index outside the wavelength grid.
-        """
-        wavelengths = tuple(float(w) for w in np.asarray(wavelengths_nm, dtype=np.float64).ravel())
-        rgb = tuple(int(i) for i in rgb_indices)
-        picks = tuple(int(i) for i in (rgb if selected_indices is None else selected_indices))
-        if len(rgb) != 3:
-            raise ShapeError(
-                "composite bands",
-                expected="three band indices (R, G, B)",
-                found=f"{len(rgb)} indices {list(rgb)}",
-                fix="use a selector that picks at least three bands (n_select >= 3)",
-            )
-        bad = [i for i in (*rgb, *picks) if not 0 <= i < len(wavelengths)]
-        if bad:
-            raise ShapeError(
-                "composite bands",
-                expected=f"indices in [0, {len(wavelengths)})",
-                found=bad,
-                fix="pass indices of the campaign's bands",
-            )
-        digest = composite_config_hash(rgb, wavelengths, selector=selector, selector_config=selector_config)
-        return cls(rgb, wavelengths, picks, selector, digest)
-
-    @property
-    def rgb_wavelengths_nm(self) -> tuple[float, float, float]:
-        """Wavelength of the red, green and blue channel."""
-        return tuple(self.wavelengths_nm[i] for i in self.rgb_indices)  # type: ignore[return-value]
-
-    @property
-    def selected_wavelengths_nm(self) -> tuple[float, ...]:
-        """Wavelength of every selected band."""
-        return tuple(self.wavelengths_nm[i] for i in self.selected_indices)
 
 
 @dataclass(frozen=True)
@@ -178,22 +106,9 @@ class ExportResult:
     seconds: float
 
 
-def composite_config_hash(
-    rgb_indices: Sequence[int],
-    wavelengths_nm: Sequence[float],
-    *,
-    selector: str,
-    selector_config: Mapping[str, Any] | None = None,
-) -> str:
-    """Digest (16 hex digits) of what determines a composite: bands, wavelength grid, selector, format."""
-    payload = {
-        "format": COMPOSITES_FORMAT_VERSION,
-        "rgb_indices": [int(i) for i in rgb_indices],
-        "wavelengths_nm": [round(float(w), 6) for w in wavelengths_nm],
-        "selector": selector,
-        "selector_config": _jsonable(dict(selector_config or {})),
-    }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+def composite_config_hash(selection: BandSelection) -> str:
+    """Digest (16 hex digits) of what determines a composite: the selection and the composite format."""
+    text = json.dumps({"format": COMPOSITES_FORMAT_VERSION, "selection": selection.digest}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -287,7 +202,7 @@ def export_composite(
     campaign: Campaign,
     acquisition_id: str,
     output: str | os.PathLike[str],
-    spec: CompositeSpec,
+    selection: BandSelection,
     *,
     preview_dir: str | os.PathLike[str] | None = None,
     percentiles: Sequence[float] = (1.0, 99.0),
@@ -303,8 +218,8 @@ def export_composite(
         The acquisition to export.
     output
         The composites store (created when missing).
-    spec
-        Bands, selector and config hash (:meth:`CompositeSpec.create`).
+    selection
+        The bands to export: the composite shows ``selection.rgb_indices`` as R, G, B.
     preview_dir
         Folder of PNG previews (``<id>.png``, stretched per channel); ``None``: no preview.
     percentiles
@@ -321,44 +236,50 @@ def export_composite(
     StoreError
         The output is not a composites store, or publishing failed (the previous composite is kept).
     WavelengthError
-        The acquisition's wavelength grid differs from ``spec``'s.
+        The acquisition's wavelength grid differs from the selection's.
+    ShapeError
+        The selection holds fewer than three bands.
     """
     started = time.perf_counter()
     validate_acquisition_id(acquisition_id)
+    selection.rgb_indices  # noqa: B018 - fewer than three bands cannot make a composite: fail before any I/O
+    config_hash = composite_config_hash(selection)
     store = open_composites(output)
     preview = None if preview_dir is None else Path(preview_dir) / f"{acquisition_id}.png"
     previous = published_config_hash(store, acquisition_id)
-    if previous == spec.config_hash:
+    if previous == config_hash:
         if preview is not None and not preview.is_file():
             _write_preview(store / acquisition_id, preview, percentiles)
         return ExportResult(
             acquisition_id,
             "skipped",
-            spec.config_hash,
+            config_hash,
             None if preview is None else str(preview),
             time.perf_counter() - started,
         )
     publisher = _publisher(store)
     publisher.clean_staging()
     dataset = campaign.open(acquisition_id)
-    campaign.check_wavelengths(np.asarray(spec.wavelengths_nm), f"wavelengths of {acquisition_id}")
+    campaign.check_wavelengths(
+        np.asarray(selection.sensor_wavelengths_nm), f"wavelengths of {acquisition_id}"
+    )
     staged_path = store / STAGING_DIR / staging_name()
     staged_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _write_composite(dataset, staged_path, acquisition_id, spec, campaign, attrs)
+        _write_composite(dataset, staged_path, acquisition_id, selection, config_hash, campaign, attrs)
     except BaseException:
         shutil.rmtree(staged_path, ignore_errors=True)
         raise
-    staged = StagedAcquisition(staged_path, acquisition_id, spec.config_hash, acquisition_id)
+    staged = StagedAcquisition(staged_path, acquisition_id, config_hash, acquisition_id)
     status: Literal["published", "replaced"] = "published"
     if previous is not None:
         _retire(store, acquisition_id)
         status = "replaced"
     outcome = publisher.publish(staged)
-    if not outcome.created and published_config_hash(store, acquisition_id) != spec.config_hash:
+    if not outcome.created and published_config_hash(store, acquisition_id) != config_hash:
         raise StoreError(
             f"publishing the composite of {acquisition_id} in {store}",
-            expected=f"config hash {spec.config_hash}",
+            expected=f"config hash {config_hash}",
             found=f"another writer published {published_config_hash(store, acquisition_id)} concurrently",
             fix="run one export per output at a time (the flows hold a lock on the output)",
         )
@@ -367,7 +288,7 @@ def export_composite(
     return ExportResult(
         acquisition_id,
         status,
-        spec.config_hash,
+        config_hash,
         None if preview is None else str(preview),
         time.perf_counter() - started,
     )
@@ -377,23 +298,26 @@ def _write_composite(
     dataset: xr.Dataset,
     path: Path,
     acquisition_id: str,
-    spec: CompositeSpec,
+    selection: BandSelection,
+    config_hash: str,
     campaign: Campaign,
     attrs: Mapping[str, Any] | None,
 ) -> None:
     cube = dataset[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND)
-    bands = cube.isel({DIM_BAND: list(spec.rgb_indices)}).data  # lazy: whole-spectrum chunks, 3 bands kept
+    rgb = list(selection.rgb_indices)
+    bands = cube.isel({DIM_BAND: rgb}).data  # lazy: whole-spectrum chunks, 3 bands kept
     chunks = cube.data.chunks if hasattr(cube.data, "chunks") else None
     encoding_chunks = (chunks[0][0], chunks[1][0], 3) if chunks else None
     provenance = {
         ATTR_SOURCE_ACQUISITION: acquisition_id,
         ATTR_CAMPAIGN_STORE: str(Path(campaign.path).resolve()),
-        ATTR_SELECTED_INDICES: list(spec.selected_indices),
-        ATTR_SELECTED_WAVELENGTHS: list(spec.selected_wavelengths_nm),
-        ATTR_RGB_INDICES: list(spec.rgb_indices),
-        ATTR_RGB_WAVELENGTHS: list(spec.rgb_wavelengths_nm),
-        ATTR_SELECTOR: spec.selector,
-        ATTR_CONFIG_HASH: spec.config_hash,
+        ATTR_SELECTED_INDICES: list(selection.indices),
+        ATTR_SELECTED_WAVELENGTHS: list(selection.wavelengths_nm),
+        ATTR_RGB_INDICES: rgb,
+        ATTR_RGB_WAVELENGTHS: list(selection.rgb_wavelengths_nm),
+        ATTR_SELECTOR: selection.selector_type,
+        ATTR_SELECTION: selection.to_dict(),
+        ATTR_CONFIG_HASH: config_hash,
         ATTR_CHANNELS: list(RGB_CHANNELS),
         ATTR_EXPORTED_AT: datetime.now(UTC).isoformat(timespec="microseconds"),
         **{str(k): _jsonable(v) for k, v in (attrs or {}).items()},
@@ -401,10 +325,10 @@ def _write_composite(
     composite = xr.Dataset(
         {VAR_COMPOSITE: ((DIM_Y, DIM_X, DIM_RGB), bands.astype(np.float32))},
         coords={
-            DIM_BAND: (DIM_RGB, np.asarray(spec.rgb_indices, dtype=np.int64)),
+            DIM_BAND: (DIM_RGB, np.asarray(rgb, dtype=np.int64)),
             COORD_WAVELENGTH: (
                 DIM_RGB,
-                np.asarray(spec.rgb_wavelengths_nm, dtype=np.float64),
+                np.asarray(selection.rgb_wavelengths_nm, dtype=np.float64),
                 {"units": WAVELENGTH_UNITS},
             ),
         },

@@ -15,15 +15,17 @@ from bandselect.export import (
     ATTR_CONFIG_HASH,
     ATTR_EXPORTED_AT,
     ATTR_SELECTED_WAVELENGTHS,
+    ATTR_SELECTION,
     ATTR_SOURCE_ACQUISITION,
     VAR_COMPOSITE,
-    CompositeSpec,
+    composite_config_hash,
     export_composite,
     published_config_hash,
     published_ids,
     read_composite,
 )
 from bandselect.render import to_uint8_rgb
+from bandselect.selection import BandSelection
 from bandselect.store import open_campaign
 from bandselect.store.campaign import STAGING_DIR
 from bandselect.store.writer import host_tag
@@ -47,7 +49,7 @@ def _tree_digest(path: Path) -> str:
 def test_publish_skip_replace_with_provenance(campaign, tmp_path: Path) -> None:
     output = tmp_path / "composites.zarr"
     wavelengths = campaign.wavelengths
-    spec = CompositeSpec.create([9, 5, 1], wavelengths, selector="fixed")
+    spec = BandSelection.create([9, 5, 1], wavelengths, selector_type="fixed")
     before = _tree_digest(Path(campaign.path))
     first_id = campaign.ids()[0]
     result = export_composite(campaign, first_id, output, spec, preview_dir=tmp_path / "png")
@@ -56,8 +58,9 @@ def test_publish_skip_replace_with_provenance(campaign, tmp_path: Path) -> None:
     cube = campaign.open(first_id)["cube"].values
     np.testing.assert_array_equal(composite[VAR_COMPOSITE].values, cube[:, :, [9, 5, 1]])
     assert composite.attrs[ATTR_SOURCE_ACQUISITION] == first_id
-    assert composite.attrs[ATTR_CONFIG_HASH] == spec.config_hash
+    assert composite.attrs[ATTR_CONFIG_HASH] == composite_config_hash(spec)
     assert composite.attrs[ATTR_SELECTED_WAVELENGTHS] == [float(wavelengths[i]) for i in (9, 5, 1)]
+    assert BandSelection.from_dict(composite.attrs[ATTR_SELECTION]) == spec  # the whole selection travels
     stamp = composite.attrs[ATTR_EXPORTED_AT]
     image = mpl_image.imread(result.preview)  # PNG as floats in [0, 1]
     expected = to_uint8_rgb(cube[:, :, [9, 5, 1]], (1.0, 99.0))  # the default stretch, full size
@@ -67,17 +70,17 @@ def test_publish_skip_replace_with_provenance(campaign, tmp_path: Path) -> None:
     assert again.status == "skipped"
     assert read_composite(output, first_id).attrs[ATTR_EXPORTED_AT] == stamp
 
-    other = CompositeSpec.create([10, 5, 1], wavelengths, selector="fixed")
-    assert other.config_hash != spec.config_hash
+    other = BandSelection.create([10, 5, 1], wavelengths, selector_type="fixed")
+    assert composite_config_hash(other) != composite_config_hash(spec)
     assert export_composite(campaign, first_id, output, other).status == "replaced"
-    assert published_config_hash(output, first_id) == other.config_hash
+    assert published_config_hash(output, first_id) == composite_config_hash(other)
     assert published_ids(output) == [first_id]
     assert _tree_digest(Path(campaign.path)) == before  # the source store is only read
 
 
 def test_crash_leftover_is_ignored_and_cleaned(campaign, tmp_path: Path) -> None:
     output = tmp_path / "composites.zarr"
-    spec = CompositeSpec.create([9, 5, 1], campaign.wavelengths, selector="fixed")
+    spec = BandSelection.create([9, 5, 1], campaign.wavelengths, selector_type="fixed")
     export_composite(campaign, campaign.ids()[0], output, spec)
     # A staging directory of a process that no longer exists (pid 2**22 + 1 is beyond pid_max here).
     leftover = output / STAGING_DIR / f"{host_tag()}-{2**22 + 1}-deadbeef0000"
@@ -89,24 +92,30 @@ def test_crash_leftover_is_ignored_and_cleaned(campaign, tmp_path: Path) -> None
 
 
 def test_bad_output_and_bad_bands(campaign, tmp_path: Path) -> None:
-    spec = CompositeSpec.create([9, 5, 1], campaign.wavelengths, selector="fixed")
+    spec = BandSelection.create([9, 5, 1], campaign.wavelengths, selector_type="fixed")
     with pytest.raises(StoreError, match="composites store"):
         export_composite(campaign, campaign.ids()[0], campaign.path, spec)  # a campaign store
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "file.txt").write_text("x")
     with pytest.raises(StoreError, match="not a zarr group"):
         export_composite(campaign, campaign.ids()[0], tmp_path / "junk", spec)
-    with pytest.raises(ShapeError, match="three band indices"):
-        CompositeSpec.create([1, 2], campaign.wavelengths, selector="x")
-    with pytest.raises(ShapeError, match="indices in"):
-        CompositeSpec.create([1, 2, 99], campaign.wavelengths, selector="x")
+    with pytest.raises(ShapeError, match="at least three selected bands"):
+        export_composite(
+            campaign,
+            campaign.ids()[0],
+            tmp_path / "two.zarr",
+            BandSelection.create([1, 2], campaign.wavelengths, selector_type="x"),
+        )
+    assert not (tmp_path / "two.zarr").exists()  # refused before anything is written
+    with pytest.raises(ShapeError, match=r"indices in \[0, 12\)"):
+        BandSelection.create([1, 2, 99], campaign.wavelengths, selector_type="x")
     with pytest.raises(StoreError, match="acquisition id"):
         export_composite(campaign, "../escape", tmp_path / "out.zarr", spec)
 
 
 def test_source_store_opened_read_only(campaign, tmp_path: Path) -> None:
     mtimes = {p: p.stat().st_mtime_ns for p in Path(campaign.path).rglob("*")}
-    spec = CompositeSpec.create([3, 2, 1], campaign.wavelengths, selector="fixed")
+    spec = BandSelection.create([3, 2, 1], campaign.wavelengths, selector_type="fixed")
     for acquisition_id in open_campaign(campaign.path).ids():
         export_composite(campaign, acquisition_id, tmp_path / "o.zarr", spec, preview_dir=tmp_path)
     assert {p: p.stat().st_mtime_ns for p in Path(campaign.path).rglob("*")} == mtimes
