@@ -1,35 +1,59 @@
 # The two commands: `make demo` and `make test`. Each creates .venv when missing.
+# Every pip install uses constraints.txt: the tested set, pinned (pyproject.toml keeps compatible ranges).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CONSTRAINTS := constraints.txt
+PIP_INSTALL := $(BIN)/pip install --quiet -c $(CONSTRAINTS)
+RUFF_PATHS := bandselect tests benchmarks
 export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test lint venv clean bench
+.PHONY: venv demo test test-fast lint format-check format bench constraints clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch first, pinned: it takes the local CPU wheel instead of several GB of CUDA wheels
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) --upgrade pip
+	# torch first, pinned by the constraints: it takes the local CPU wheel instead of several GB of CUDA wheels
+	$(PIP_INSTALL) torch
+	# everything: the library, the orchestration stack (flows extra) and the development tools
+	$(PIP_INSTALL) -e '.[all,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/bandselect demo
 
+# The whole suite, as CI runs it.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# For development: skips the tests marked slow or servers (CI still runs everything).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not servers"
+
 lint: $(STAMP)
-	$(BIN)/ruff check bandselect tests benchmarks
+	$(BIN)/ruff check $(RUFF_PATHS)
+
+format-check: $(STAMP)
+	$(BIN)/ruff format --check $(RUFF_PATHS)
+
+format: $(STAMP)
+	$(BIN)/ruff format $(RUFF_PATHS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
 
+# Rewrites constraints.txt from the venv (keeping its header comments), e.g. after an intended upgrade.
+constraints: $(STAMP)
+	grep '^#' $(CONSTRAINTS) > $(CONSTRAINTS).new
+	$(BIN)/pip freeze --all --exclude-editable | grep -v -E '^(pip|wheel)==' \
+		| sed -E 's/^torch==([^+]*)\+.*/torch==\1/' >> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	touch $(STAMP)
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
