@@ -65,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--archive {args.archive} is not a folder")
 
     # Imported here: `--help` and argument errors answer without loading Prefect and the flows.
-    from bandselect.flows.process_campaign import process_campaign
     from prefect import serve
+
+    from bandselect.flows.process_campaign import process_campaign
 
     deployment = process_campaign.to_deployment(
         name=args.name,
