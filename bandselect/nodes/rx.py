@@ -35,29 +35,13 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from bandselect.errors import ConfigError, NonFiniteError, NotFittedError, ShapeError
+from bandselect.errors import NonFiniteError, NotFittedError, ShapeError
 from bandselect.pipeline.node import Node, PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
+from bandselect.validation import check_bool, check_choice, check_float, check_int, validate_cube
 
 Background = Literal["fitted", "batch"]
-
-
-def _check_cube(data: Any, channels: int, *, node: str) -> torch.Tensor:
-    if not isinstance(data, torch.Tensor):
-        raise ShapeError(
-            f"{node}.data must be a torch tensor",
-            expected="torch.Tensor (B, H, W, C) float32",
-            found=type(data).__name__,
-            fix="pass torch.as_tensor(cube, dtype=torch.float32)",
-        )
-    if data.ndim != 4 or data.shape[-1] != channels:
-        raise ShapeError(
-            f"{node}.data has the wrong shape",
-            expected=f"(B, H, W, {channels})",
-            found=tuple(data.shape),
-            fix=f"pass a BHWC cube with {channels} channels or set input_channels={data.shape[-1]}",
-        )
-    return data
+BACKGROUNDS = ("fitted", "batch")
 
 
 def mahalanobis_scores(
@@ -154,33 +138,17 @@ class RXDetector(Node):
         frozen: bool = True,
         background: Background = "fitted",
     ) -> None:
-        if isinstance(input_channels, bool) or not isinstance(input_channels, int) or input_channels < 1:
-            raise ConfigError(
-                "RXDetector input_channels must be a positive integer",
-                expected="int >= 1",
-                found=repr(input_channels),
-                fix="pass the channel count of the data port, e.g. input_channels=61",
-            )
-        if not isinstance(eps, int | float) or isinstance(eps, bool) or not eps >= 0:
-            raise ConfigError(
-                "RXDetector eps must be a non-negative number",
-                expected="float >= 0",
-                found=repr(eps),
-                fix="use the default eps=1e-3 (relative ridge)",
-            )
-        if background not in ("fitted", "batch"):
-            raise ConfigError(
-                "RXDetector background is unknown",
-                expected="'fitted' or 'batch'",
-                found=repr(background),
-                fix="use background='batch' behind a trainable selector, 'fitted' otherwise",
-            )
+        owner = type(self).__name__
+        input_channels = check_int(owner, "input_channels", input_channels, minimum=1)
+        eps = check_float(owner, "eps", eps, minimum=0.0)
+        frozen = check_bool(owner, "frozen", frozen)
+        background = check_choice(owner, "background", background, BACKGROUNDS)  # type: ignore[assignment]
         # Only fitted backgrounds need the StatisticalTrainer; set before Node.__init__ so the
         # `_initialized` buffer exists exactly when it is needed (stable state_dict keys per config).
         self.requires_initial_fit = background == "fitted"
         super().__init__(input_channels=input_channels, eps=eps, frozen=frozen, background=background)
         self.input_channels = input_channels
-        self.eps = float(eps)
+        self.eps = eps
         self.background = background
         mean = torch.zeros(input_channels)
         covariance = torch.eye(input_channels)
@@ -232,14 +200,13 @@ class RXDetector(Node):
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, data: torch.Tensor) -> dict[str, torch.Tensor]:
         """Score every pixel; see the class docstring for shapes."""
-        data = _check_cube(data, self.input_channels, node="RXDetector")
-        if not torch.isfinite(data).all():
-            raise NonFiniteError(
-                "RXDetector.data contains NaN or Inf",
-                expected="finite values",
-                found=f"{int((~torch.isfinite(data)).sum())} non-finite values",
-                fix="mask or impute non-finite pixels before the detector",
-            )
+        data = validate_cube(
+            data,
+            name="data",
+            n_channels=self.input_channels,
+            fix_channels=f"pass a (B, H, W, {self.input_channels}) cube, or build the detector with "
+            "input_channels set to the cube's channel count",
+        )
         batch, height, width, channels = data.shape
         pixels = data.reshape(-1, channels)
         if self.background == "batch":

@@ -1,22 +1,21 @@
-"""Pipelines of nodes: ports, graph, YAML configuration, node registry.
+"""Pipelines of nodes: ports, graph, YAML configuration, node registry, persistence.
 
-Public API: :class:`Node`, :class:`PortSpec`, :class:`PortRef`, :class:`StatisticsRequest`,
-:func:`check_ports_compatible` (``node.py``); :class:`Pipeline`, :class:`Connection`,
-:class:`DataSource` (``graph.py``); :func:`register_node`, :func:`get_node_class`,
-:func:`available_nodes` (``registry.py``); :func:`load_yaml`, :func:`pipeline_from_config`,
-:func:`pipeline_to_config` (``config.py``).
+One job per module, imports pointing one way (see :mod:`bandselect.pipeline.graph`):
+
+- ``node.py``: :class:`Node`, :class:`PortSpec`, :class:`PortRef`, :class:`StatisticsRequest`,
+  :func:`check_ports_compatible` and the capability protocols;
+- ``registry.py``: :func:`register_node`, :func:`get_node_class`, :func:`available_nodes`;
+- ``config.py``: the YAML form without graphs: :func:`load_yaml`, :func:`build_node`, :func:`dump_yaml`;
+- ``graph.py``: :class:`PipelineGraph` (nodes, connections, checks, execution), :class:`Connection`,
+  :class:`DataSource`;
+- ``persistence.py``: :class:`Pipeline` (the graph plus ``from_yaml``/``to_yaml``/``save``/``load``),
+  :func:`pipeline_from_config`, :func:`pipeline_to_config`.
 """
 
 from __future__ import annotations
 
-from bandselect.pipeline.config import (
-    build_node,
-    dump_yaml,
-    load_yaml,
-    pipeline_from_config,
-    pipeline_to_config,
-)
-from bandselect.pipeline.graph import CONFIG_FILE, WEIGHTS_FILE, Connection, DataSource, Pipeline
+from bandselect.pipeline.config import build_node, dump_yaml, load_yaml
+from bandselect.pipeline.graph import Connection, DataSource, PipelineGraph
 from bandselect.pipeline.node import (
     Node,
     PortDType,
@@ -24,6 +23,14 @@ from bandselect.pipeline.node import (
     PortSpec,
     StatisticsRequest,
     check_ports_compatible,
+)
+from bandselect.pipeline.persistence import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    Pipeline,
+    SuppliedNode,
+    pipeline_from_config,
+    pipeline_to_config,
 )
 from bandselect.pipeline.registry import (
     ENTRY_POINT_GROUP,
@@ -42,10 +49,12 @@ __all__ = [
     "DataSource",
     "Node",
     "Pipeline",
+    "PipelineGraph",
     "PortDType",
     "PortRef",
     "PortSpec",
     "StatisticsRequest",
+    "SuppliedNode",
     "available_nodes",
     "build_node",
     "check_ports_compatible",

@@ -1,4 +1,4 @@
-"""YAML configuration of pipelines, in the seed's form.
+"""The YAML form of pipelines, in the seed's layout: text <-> plain structure <-> node definitions.
 
 .. code-block:: yaml
 
@@ -15,10 +15,14 @@
       - [data.cube, selector.data]     # data.cube, data.mask, data.wavelengths: the data source
       - [selector.weights, top_k.weights]
 
-Files are read with ``yaml.safe_load``; node types come only from the registry. Every mistake is a
-:class:`~bandselect.errors.ConfigError` (structure, unknown type, unknown or missing config key) or a
-:class:`~bandselect.errors.PipelineError` (undefined node, unknown port, incompatible ports, cycle) naming
-what is wrong and where. Config values are validated by the node constructors themselves.
+This module knows nothing of graphs: it parses text (:func:`load_yaml`, ``yaml.safe_load``), checks the
+structure (:func:`check_structure`), builds one node from its definition (:func:`build_node`, node types
+only from the registry) and writes definitions and text back (:func:`node_definition`,
+:func:`dump_yaml`). Turning a structure into a :class:`~bandselect.pipeline.Pipeline` and back is
+:mod:`bandselect.pipeline.persistence`, which imports this module (never the reverse).
+
+Every mistake is a :class:`~bandselect.errors.ConfigError` (structure, unknown type, unknown or missing
+config key) naming what is wrong and where; config values are validated by the node constructors.
 
 Example
 -------
@@ -29,22 +33,19 @@ Example
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from bandselect._yaml import parse_yaml_mapping
-from bandselect.errors import ConfigError, FileFormatError, PipelineError
+from bandselect.errors import ConfigError, FileFormatError
 from bandselect.names import DATA_NODE
+from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node, _constructor_parameters
 from bandselect.pipeline.registry import get_node_class, registered_name
-
-if TYPE_CHECKING:
-    from bandselect.pipeline.graph import Pipeline
 
 TOP_LEVEL_KEYS = ("nodes", "connections")
 NODE_KEYS = ("type", "config")
@@ -62,8 +63,8 @@ def load_yaml(source: str | os.PathLike[str]) -> dict[str, Any]:
     Returns
     -------
     dict
-        The mapping with ``nodes`` and ``connections`` (checked for structure by
-        :func:`pipeline_from_config`, not here).
+        The mapping with ``nodes`` and ``connections`` (its structure is checked by
+        :func:`check_structure`, not here).
 
     Raises
     ------
@@ -155,8 +156,7 @@ def build_node(name: str, definition: object) -> Node:
     accepted = cls.config_keys()
     for key in config:
         if key not in accepted:
-            close = difflib.get_close_matches(str(key), sorted(accepted), n=3, cutoff=0.6)
-            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            hint = did_you_mean(str(key), sorted(accepted))
             raise ConfigError(
                 f"unknown config key {key!r} for node {name!r} ({type_name})",
                 expected=f"keys among {sorted(accepted)}",
@@ -179,19 +179,44 @@ def build_node(name: str, definition: object) -> Node:
         raise
 
 
-def pipeline_from_config(config: Mapping[str, Any]) -> Pipeline:
-    """Build a :class:`~bandselect.pipeline.Pipeline` from the parsed YAML structure.
+def check_data_name(name: object, where: str) -> None:
+    """Refuse the reserved name ``data`` for a node (``where``: which mapping named it)."""
+    if name == DATA_NODE:
+        raise ConfigError(
+            f"node name {DATA_NODE!r} in {where}",
+            expected=f"any name but {DATA_NODE!r}",
+            found=repr(name),
+            fix=f"{DATA_NODE!r} is the built-in data source (data.cube, data.mask, data.wavelengths); "
+            "rename the node",
+        )
+
+
+def check_structure(config: object) -> tuple[dict[str, object], list[tuple[str, str]]]:
+    """Check the top-level structure of a parsed configuration.
+
+    Parameters
+    ----------
+    config
+        The mapping :func:`load_yaml` returns (or one built in code).
+
+    Returns
+    -------
+    definitions : dict
+        Node name -> its (not yet checked) definition, in file order.
+    connections : list of (str, str)
+        The ``(source, target)`` pairs as written (``"node.port"`` each), in file order.
 
     Raises
     ------
     ConfigError
-        Malformed structure, unknown node type or config key.
-    PipelineError
-        A connection names an undefined node (the message says to add its definition), an unknown port,
-        incompatible ports, or closes a cycle.
-    """
-    from bandselect.pipeline.graph import Pipeline
+        Not a mapping, unknown top-level key, ``nodes`` not a mapping, ``connections`` not a list of
+        string pairs, or a node named ``data``.
 
+    Examples
+    --------
+    >>> check_structure({"nodes": {"s": {"type": "T"}}, "connections": [["data.cube", "s.cube"]]})
+    ({'s': {'type': 'T'}}, [('data.cube', 's.cube')])
+    """
     if not isinstance(config, Mapping):
         raise ConfigError(
             "pipeline configuration",
@@ -223,17 +248,9 @@ def pipeline_from_config(config: Mapping[str, Any]) -> Pipeline:
             found=type(connections).__name__,
             fix="write 'connections:' followed by '- [data.cube, selector.data]' lines",
         )
-    pipeline = Pipeline()
-    for name, definition in nodes.items():
-        if name == DATA_NODE:
-            raise ConfigError(
-                f"node name {DATA_NODE!r} in 'nodes'",
-                expected=f"any name but {DATA_NODE!r}",
-                found=repr(name),
-                fix=f"{DATA_NODE!r} is the built-in data source (data.cube, data.mask, data.wavelengths); "
-                "rename the node",
-            )
-        pipeline.add_node(build_node(str(name), definition), name=str(name))
+    for name in nodes:
+        check_data_name(name, "'nodes'")
+    pairs: list[tuple[str, str]] = []
     for index, pair in enumerate(connections):
         if (
             not isinstance(pair, list | tuple)
@@ -246,11 +263,8 @@ def pipeline_from_config(config: Mapping[str, Any]) -> Pipeline:
                 found=repr(pair),
                 fix="write each connection as '- [data.cube, selector.data]'",
             )
-        try:
-            pipeline.connect((pair[0], pair[1]))
-        except PipelineError as exc:
-            raise PipelineError(f"connection #{index + 1} [{pair[0]}, {pair[1]}]: {exc}") from exc
-    return pipeline
+        pairs.append((pair[0], pair[1]))
+    return {str(name): definition for name, definition in nodes.items()}, pairs
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -285,16 +299,18 @@ _Dumper.add_representer(
 )
 
 
-def pipeline_to_config(pipeline: Pipeline) -> dict[str, Any]:
-    """The YAML structure of ``pipeline`` (node types by registered name, config as plain values)."""
-    nodes: dict[str, Any] = {}
-    for name, node in pipeline.nodes.items():
-        nodes[name] = {
-            "type": registered_name(type(node)),
-            "config": {k: _plain(v, f"config {k!r} of node {name!r}") for k, v in node.config.items()},
-        }
-    connections = [[c.source, c.target] for c in pipeline.connections]
-    return {"nodes": nodes, "connections": connections}
+def node_definition(name: str, node: Node) -> dict[str, Any]:
+    """The YAML definition ``{type, config}`` of ``node`` (registered type name, plain config values).
+
+    Raises
+    ------
+    ConfigError
+        The node's class is not registered, or a config value has no YAML form.
+    """
+    return {
+        "type": registered_name(type(node)),
+        "config": {k: _plain(v, f"config {k!r} of node {name!r}") for k, v in node.config.items()},
+    }
 
 
 def _flow_leaves(value: Any) -> Any:

@@ -1,25 +1,33 @@
-"""The pipeline graph: nodes, connections between their ports, execution in dependency order, save/load."""
+"""The pipeline graph: nodes, connections between their ports, the checks, execution in dependency order.
+
+This module knows nothing of YAML or files. :class:`PipelineGraph` is the graph and its execution;
+:class:`bandselect.pipeline.Pipeline` (in :mod:`bandselect.pipeline.persistence`) is this class plus the
+YAML form and ``save``/``load``, and is what users build. Inside ``bandselect.pipeline`` every import
+points one way, at module level, never from inside a function::
+
+    _hints, node  <-  registry  <-  config  <-+
+    _hints, node  <-  graph  <----------------+-  persistence  <-  __init__
+
+so any module can be imported first, in any order (``tests/pipeline/test_import_graph.py`` proves it).
+Ordering uses :class:`graphlib.TopologicalSorter`, also for naming the cycle a connection would close.
+"""
 
 from __future__ import annotations
 
-import os
+import graphlib
+import heapq
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from bandselect.errors import FileFormatError, PipelineError
+from bandselect.errors import PipelineError
 from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
+from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node, PortRef, PortSpec, check_ports_compatible
-
-#: File names written by :meth:`Pipeline.save`.
-CONFIG_FILE = "pipeline.yaml"
-WEIGHTS_FILE = "weights.pt"
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -70,15 +78,17 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
-def _close_matches(name: str, candidates: Iterable[str]) -> str:
-    import difflib
+def _starting_at(cycle: list[str], first: str) -> list[str]:
+    """The cycle ``[a, b, c]`` (a feeds b feeds c feeds a) rotated to start at ``first``."""
+    index = cycle.index(first)
+    return cycle[index:] + cycle[:index]
 
-    close = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
-    return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
 
+class PipelineGraph(nn.Module):
+    """A graph of :class:`~bandselect.pipeline.Node` s connected port to port, and its execution.
 
-class Pipeline(nn.Module):
-    """A graph of :class:`~bandselect.pipeline.Node` s connected port to port.
+    Users build :class:`bandselect.pipeline.Pipeline`, which is this class plus the YAML form and
+    ``save``/``load``; this class alone is the graph, for code that needs no persistence.
 
     The reserved source node ``data`` provides the ports ``cube``, ``mask`` and ``wavelengths``; their
     values are the keyword arguments of :meth:`run`. Nodes run in topological order; each receives the
@@ -93,7 +103,7 @@ class Pipeline(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from bandselect.pipeline import Node, PortSpec, Pipeline
+    >>> from bandselect.pipeline import Node, PortSpec, PipelineGraph
     >>> class Scale(Node):
     ...     INPUT_PORTS = (PortSpec("cube", torch.float32, ("B", "H", "W", "C")),)
     ...     OUTPUT_PORTS = (PortSpec("scaled", torch.float32, ("B", "H", "W", "C")),)
@@ -102,7 +112,7 @@ class Pipeline(nn.Module):
     ...         self.factor = factor
     ...     def forward(self, cube):
     ...         return {"scaled": cube * self.factor}
-    >>> pipeline = Pipeline()
+    >>> pipeline = PipelineGraph()
     >>> scale = Scale(factor=3.0)
     >>> pipeline.add_node(scale)
     'scale'
@@ -229,8 +239,8 @@ class Pipeline(nn.Module):
                 f"node {name!r} is not defined",
                 expected=f"one of {[DATA_NODE, *self.nodes]}",
                 found=repr(name),
-                fix=f"{_close_matches(name, [DATA_NODE, *self.nodes])}add a node definition named "
-                f"{name!r} (in YAML: under 'nodes:' with its 'type' and 'config')",
+                fix=f"{did_you_mean(name, [DATA_NODE, *self.nodes])}add a node definition named {name!r} "
+                f"first: pipeline.add_node(node, name={name!r})",
             )
         return self.nodes[name]  # type: ignore[return-value]
 
@@ -273,7 +283,7 @@ class Pipeline(nn.Module):
                 )
             else:
                 found = f"no port {port!r} on {type(node).__name__}"
-                fix = f"{_close_matches(port, [*wanted, *other])}check the node's port table"
+                fix = f"{did_you_mean(port, [*wanted, *other])}check the node's port table"
             raise PipelineError(
                 f"unknown {kind} port {label!r} ({type(node).__name__})",
                 expected=f"one of the {kind} ports {sorted(wanted)}",
@@ -334,12 +344,14 @@ class Pipeline(nn.Module):
                     fix="an input takes one source; insert a node that combines the values",
                 )
         if src_name is not None and dst_name is not None:
-            path = self._path(dst_name, src_name)
-            if path is not None:
+            cycle = self._cycle(extra=(src_name, dst_name))
+            if cycle is not None:
+                # The graph was acyclic, so the cycle runs through the new edge: name it from its target.
+                cycle = _starting_at(cycle, dst_name) if dst_name in cycle else cycle
                 raise PipelineError(
                     f"connecting {where} closes a cycle",
                     expected="an acyclic graph",
-                    found="cycle " + " → ".join([*path, dst_name]),
+                    found="cycle " + " → ".join([*cycle, cycle[0]]),
                     fix="remove one connection of the cycle",
                 )
         # All checks passed: only now add nodes given by reference.
@@ -349,21 +361,24 @@ class Pipeline(nn.Module):
             dst_name = self.add_node(dst_node)
         self._connections.append(Connection(src_name, src_port, dst_name, dst_port))
 
-    def _downstream(self, name: str) -> list[str]:
-        return list(dict.fromkeys(c.target_node for c in self._connections if c.source_node == name))
+    def _sorter(self, extra: tuple[str, str] | None = None) -> graphlib.TopologicalSorter[str]:
+        """The dependency graph (node -> the nodes feeding it), with one ``(source, target)`` edge added."""
+        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+        for name in self.nodes:
+            sorter.add(name)
+        edges = [(c.source_node, c.target_node) for c in self._connections]
+        for source, target in [*edges, *([extra] if extra is not None else [])]:
+            if source != DATA_NODE:
+                sorter.add(target, source)
+        return sorter
 
-    def _path(self, start: str, goal: str) -> list[str] | None:
-        """A path of node names from ``start`` to ``goal`` along connections, or None."""
-        stack: list[tuple[str, list[str]]] = [(start, [start])]
-        seen: set[str] = set()
-        while stack:
-            current, path = stack.pop()
-            if current == goal:
-                return path
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend((nxt, [*path, nxt]) for nxt in self._downstream(current))
+    def _cycle(self, extra: tuple[str, str] | None = None) -> list[str] | None:
+        """One cycle ``[a, b, ...]`` (each node feeds the next, the last feeds the first), or None."""
+        try:
+            self._sorter(extra).prepare()
+        except graphlib.CycleError as error:
+            # graphlib reports [a, b, ..., a]: each node an immediate predecessor of the next.
+            return list(error.args[1][:-1])
         return None
 
     # -- graph queries ---------------------------------------------------------------------------
@@ -384,34 +399,29 @@ class Pipeline(nn.Module):
         PipelineError
             The graph has a cycle (``connect`` refuses them, so only a corrupted graph gets here).
         """
-        names = list(self.nodes)
-        indegree = {n: 0 for n in names}
-        for c in self._connections:
-            if c.source_node != DATA_NODE:
-                indegree[c.target_node] += 1
-        ready = [n for n in names if indegree[n] == 0]
-        order: list[str] = []
-        while ready:
-            current = ready.pop(0)
-            order.append(current)
-            for c in self._connections:
-                if c.source_node == current:
-                    indegree[c.target_node] -= 1
-                    if indegree[c.target_node] == 0:
-                        ready.append(c.target_node)
-            ready.sort(key=names.index)
-        if len(order) != len(names):
-            left = [n for n in names if n not in order]
-            cycle = next(
-                (path for n in left for m in self._downstream(n) if (path := self._path(m, n)) is not None),
-                left,
-            )
+        rank = {name: index for index, name in enumerate(self.nodes)}
+        sorter = self._sorter()
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as error:
+            cycle = list(error.args[1][:-1])
+            cycle = _starting_at(cycle, min(cycle, key=rank.__getitem__))
             raise PipelineError(
                 "the pipeline has a cycle",
                 expected="an acyclic graph",
                 found="cycle " + " → ".join([*cycle, cycle[0]]),
                 fix="remove one connection of the cycle",
-            )
+            ) from error
+        # graphlib hands out every ready node at once; taking them one at a time, earliest added first,
+        # keeps the documented tie-break (and the order does not depend on graphlib's internals).
+        ready: list[tuple[int, str]] = []
+        order: list[str] = []
+        while sorter.is_active():
+            for name in sorter.get_ready():
+                heapq.heappush(ready, (rank[name], name))
+            _, current = heapq.heappop(ready)
+            order.append(current)
+            sorter.done(current)
         return order
 
     def upstream_of(self, name: str) -> set[str]:
@@ -563,99 +573,6 @@ class Pipeline(nn.Module):
             if source is not None and source[1] in outputs.get(source[0], {}):
                 found[key] = outputs[source[0]][source[1]]
         return found
-
-    # -- persistence -----------------------------------------------------------------------------
-    def to_config(self) -> dict[str, Any]:
-        """The pipeline as the seed's YAML structure (``nodes``, ``connections``), plain Python values."""
-        from bandselect.pipeline.config import pipeline_to_config
-
-        return pipeline_to_config(self)
-
-    def to_yaml(self) -> str:
-        """The pipeline as YAML text in the seed's form."""
-        from bandselect.pipeline.config import dump_yaml
-
-        return dump_yaml(self.to_config())
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Pipeline:
-        """Build a pipeline from the parsed YAML structure (see :mod:`bandselect.pipeline.config`)."""
-        from bandselect.pipeline.config import pipeline_from_config
-
-        return pipeline_from_config(config)
-
-    @classmethod
-    def from_yaml(cls, source: str | os.PathLike[str]) -> Pipeline:
-        """Build a pipeline from a YAML file path or YAML text (see :func:`load_yaml`)."""
-        from bandselect.pipeline.config import load_yaml, pipeline_from_config
-
-        return pipeline_from_config(load_yaml(source))
-
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``pipeline.yaml`` and ``weights.pt`` (the ``state_dict``) into ``directory``.
-
-        Both files are written under temporary names first and then renamed into place, so a failure
-        (unserialisable config, full disk) leaves a previous save untouched.
-
-        Returns
-        -------
-        pathlib.Path
-            The directory.
-        """
-        target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
-        text = self.to_yaml()  # before writing anything: fails on unregistered nodes or odd config
-        state = self.state_dict()
-        temporaries: list[tuple[Path, Path]] = []
-        try:
-            for final, write in (
-                (target / CONFIG_FILE, lambda f: f.write(text.encode("utf-8"))),
-                (target / WEIGHTS_FILE, lambda f: torch.save(state, f)),
-            ):
-                handle, temp_name = tempfile.mkstemp(prefix=f".{final.name}.", dir=target)
-                temporaries.append((Path(temp_name), final))
-                with os.fdopen(handle, "wb") as f:
-                    write(f)
-                    f.flush()
-                    os.fsync(f.fileno())
-            for temp, final in temporaries:
-                os.replace(temp, final)
-        finally:
-            for temp, _ in temporaries:
-                temp.unlink(missing_ok=True)
-        return target
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> Pipeline:
-        """Rebuild a pipeline saved with :meth:`save` and load its weights (``weights_only=True``).
-
-        Raises
-        ------
-        FileFormatError
-            A file is missing or the weights do not fit the rebuilt pipeline.
-        """
-        source = Path(directory)
-        config_path, weights_path = source / CONFIG_FILE, source / WEIGHTS_FILE
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise FileFormatError(
-                    f"cannot load pipeline from {source}",
-                    expected=f"{CONFIG_FILE} and {WEIGHTS_FILE} in the directory",
-                    found=f"{path.name} missing",
-                    fix="pass a directory written by Pipeline.save",
-                )
-        pipeline = cls.from_yaml(config_path)
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        try:
-            pipeline.load_state_dict(state)
-        except RuntimeError as exc:
-            raise FileFormatError(
-                f"cannot load {weights_path}",
-                expected=f"weights matching the pipeline in {CONFIG_FILE}",
-                found=str(exc).replace("\n", " "),
-                fix="save the pipeline again, or load weights written by the same configuration",
-            ) from exc
-        return pipeline
 
     def extra_repr(self) -> str:
         return "connections=[" + ", ".join(str(c) for c in self._connections) + "]"

@@ -30,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -38,6 +37,7 @@ from collections.abc import Callable
 from typing import TypeVar, overload
 
 from bandselect.errors import ConfigError, PipelineError
+from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node
 
 #: Entry-point group in which installed distributions declare plugin node types.
@@ -216,13 +216,12 @@ def get_node_class(name: str) -> type[Node]:
     if name in _plugins():
         return _load_plugin(name)
     known = available_nodes()
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "check the spelling."
+    hint = did_you_mean(name, known) or "check the spelling. "
     raise ConfigError(
         f"unknown node type {name!r}",
         expected=f"a registered node type ({', '.join(known) or 'none registered'})",
         found=repr(name),
-        fix=f"{hint} Node types come from bandselect.pipeline.register_node or plugins in the "
+        fix=f"{hint}Node types come from bandselect.pipeline.register_node or plugins in the "
         f"{ENTRY_POINT_GROUP!r} entry-point group",
     )
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from bandselect.errors import ConfigError, LabelError, NotFittedError, ShapeError
+from bandselect.errors import ConfigError, LabelError, NonFiniteError, NotFittedError, ShapeError
 from bandselect.nodes import AUROC, AnomalyBCELoss, RXDetector, ScoreToLogit, binary_auroc
 from bandselect.pipeline.registry import get_node_class
 from bandselect.stats import BandStatistics
@@ -120,6 +120,66 @@ def test_bce_loss_values_pos_weight_and_missing_mask() -> None:
         AnomalyBCELoss()(logits=logits)
     with pytest.raises(ConfigError):
         AnomalyBCELoss(pos_weight="auto")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"input_channels": 0},
+            "The 'input_channels' parameter of RXDetector: expected an int in the range [1, inf], found 0. "
+            "Fix: choose input_channels >= 1",
+        ),
+        (
+            {"input_channels": 3.0},
+            "The 'input_channels' parameter of RXDetector: expected an int in the range [1, inf], "
+            "found 3.0 of type float. Fix: pass input_channels as a whole number",
+        ),
+        (
+            {"input_channels": 3, "eps": -1e-3},
+            "The 'eps' parameter of RXDetector: expected a finite float in the range [0, inf], found -0.001. "
+            "Fix: choose eps inside that range",
+        ),
+        (
+            {"input_channels": 3, "frozen": "yes"},
+            "The 'frozen' parameter of RXDetector: expected a bool, found 'yes' of type str. "
+            "Fix: pass frozen=True or frozen=False",
+        ),
+        (
+            {"input_channels": 3, "background": "local"},
+            "The 'background' parameter of RXDetector: expected a str among ['batch', 'fitted'], "
+            "found 'local'. Fix: pass one of 'fitted', 'batch'",
+        ),
+    ],
+)
+def test_rx_argument_errors_use_the_house_form(arguments: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        RXDetector(**arguments)
+    assert str(info.value) == message
+    assert info.value.expected is not None and info.value.found is not None and info.value.fix
+
+
+def test_rx_data_errors_use_the_house_form() -> None:
+    rx = RXDetector(input_channels=3, background="batch")
+    with pytest.raises(ShapeError) as info:
+        rx(data=torch.zeros(1, 2, 2, 4))
+    assert str(info.value) == (
+        "input 'data': expected (B, H, W, C) with C=3, found shape (1, 2, 2, 4) (C=4). "
+        "Fix: pass a (B, H, W, 3) cube, or build the detector with input_channels set to the cube's "
+        "channel count"
+    )
+    with pytest.raises(ShapeError, match=r"input 'data': expected a rank-4 \(B, H, W, C\) tensor with C=3"):
+        rx(data=torch.zeros(2, 2, 3))
+    cube = torch.ones(1, 2, 2, 3)
+    cube[0, 1, 1, 2] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"input 'data': expected finite values, found 1 NaN/Inf"):
+        rx(data=cube)
+    # Arrays are accepted like tensors, and give the same scores.
+    pixels, _ = _scene()
+    detector = RXDetector(input_channels=5, background="batch")
+    torch.testing.assert_close(
+        detector(data=pixels.numpy())["scores"], detector(data=pixels)["scores"], rtol=0, atol=0
+    )
 
 
 def test_score_to_logit_standardizes_and_learns() -> None:

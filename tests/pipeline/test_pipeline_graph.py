@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bandselect.errors import ConfigError, FileFormatError, PipelineError
-from bandselect.pipeline import Node, Pipeline, PortSpec, register_node
+from bandselect.pipeline import Connection, Node, Pipeline, PipelineGraph, PortSpec, register_node
 
 CUBE = ("B", "H", "W", "C")
 
@@ -224,6 +224,37 @@ def test_cycle_is_refused_and_named() -> None:
     with pytest.raises(PipelineError, match=r"cycle a → a"):
         pipeline.connect(("a.cube", "a.cube"))
     assert pipeline.topological_order() == ["a", "b", "c"]
+
+
+def test_ties_go_to_the_earliest_added_node_one_at_a_time() -> None:
+    pipeline = Pipeline()
+    for name in ("x", "y", "z", "w"):
+        pipeline.add_node(Scale(), name=name)
+    pipeline.connect(("y.cube", "x.cube"))
+    # x becomes ready once y ran and was added before z and w: it goes next (not after the first "wave").
+    assert pipeline.topological_order() == ["y", "x", "z", "w"]
+    pipeline.connect(("w.cube", "y.cube"))
+    assert pipeline.topological_order() == ["z", "w", "y", "x"]
+
+
+def test_a_corrupted_cycle_is_named_from_the_earliest_added_node() -> None:
+    pipeline = Pipeline()
+    for name in ("p", "a", "b", "c"):
+        pipeline.add_node(Scale(), name=name)
+    pipeline.connect(("b.cube", "c.cube"), ("a.cube", "b.cube"), ("data.cube", "a.cube"))
+    pipeline._connections.append(Connection("c", "cube", "a", "cube"))  # what connect() refuses
+    with pytest.raises(PipelineError, match=r"the pipeline has a cycle: .*found cycle a → b → c → a\."):
+        pipeline.topological_order()
+
+
+def test_the_graph_alone_has_no_persistence_and_pipeline_adds_no_state() -> None:
+    graph = PipelineGraph()
+    graph.connect(("data.cube", Scale(2.0).cube))
+    assert graph.run(cube=torch.ones(1, 1, 1, 2))["scale"]["cube"].tolist() == [[[[2.0, 2.0]]]]
+    assert not hasattr(graph, "to_yaml") and not hasattr(PipelineGraph, "load")
+    pipeline, *_ = _weighted_pipeline()
+    assert isinstance(pipeline, PipelineGraph)
+    assert set(pipeline.state_dict()) == {"nodes.weights.logits"}
 
 
 def test_missing_inputs_are_named() -> None:

@@ -4,8 +4,10 @@ Every Python snippet of the seed appears below in order, as written, with only t
 (``cuvis_ai.node.*`` → ``bandselect.selectors``, ``cuvis_ai_core.training`` → ``bandselect.training``).
 Lines marked ``# filled:`` fill the seed's "..." parts (the pipeline, the datamodule, ``train_epoch``,
 ``max_epochs``); assertions after a snippet check its documented result. The seed's YAML files
-(``spec/seed_yaml``) are loaded as written; the first gets a definition of its undefined ``rx`` node
-and nothing else, the AdaCLIP one a small sink node with an ``rgb_input`` port.
+(``spec/seed_yaml``) are loaded as written, from the files: ``top_k_indices.yaml`` and
+``supervised_cir.yaml`` need nothing else; ``soft_channel_selector.yaml`` and ``baseline_false_rgb.yaml``
+connect to nodes the seed never defines (``rx``, ``adaclip``), which the loader takes from ``nodes=``: an
+``RXDetector`` and a small sink node with an ``rgb_input`` port standing in for AdaCLIP.
 
 Data: the Samson scene (401–889 nm, 156 bands) from ../shared/data, reduced to 61 bands evenly spread
 over the sensor range to match the seed's 61-channel examples, split into 4 frames of 47 × 47 pixels.
@@ -14,7 +16,7 @@ Labels: tree (class 2) = positive.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,21 @@ import torch
 import yaml
 from selector_fixtures import load_real
 
-from bandselect.pipeline import Node, Pipeline, PortSpec
-from bandselect.pipeline.registry import register_node, unregister_node
+from bandselect.errors import PipelineError
+from bandselect.pipeline import Node, Pipeline, PortSpec, SuppliedNode
+from bandselect.pipeline.config import node_definition
 from bandselect.training import ArrayDataModule
 
 SEED_YAML = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "seed_yaml"
 N_BANDS = 61
+
+
+@pytest.fixture
+def seed_yaml() -> Path:
+    """The folder of the seed's YAML files, or skip when ../shared is not mounted."""
+    if not SEED_YAML.is_dir():
+        pytest.skip(f"the seed's YAML files are absent ({SEED_YAML}): ../shared is not mounted here")
+    return SEED_YAML
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +156,15 @@ def test_scenario_2_inspect_selected_channels(
     assert "Selected channels: tensor([" in capsys.readouterr().out
 
 
-def test_yaml_soft_channel_selector_with_rx_defined(
-    datamodule: ArrayDataModule, samson: dict[str, np.ndarray]
+def test_yaml_soft_channel_selector_with_rx_supplied(
+    seed_yaml: Path, datamodule: ArrayDataModule, samson: dict[str, np.ndarray]
 ) -> None:
-    config = yaml.safe_load((SEED_YAML / "soft_channel_selector.yaml").read_text())
-    # The one addition: the seed's downstream `rx` node, which it does not define.
-    config["nodes"]["rx"] = {"type": "RXDetector", "config": {"input_channels": 61, "background": "batch"}}
-    pipeline = Pipeline.from_config(config)
+    from bandselect.nodes import RXDetector
+
+    # The file as written; the seed's downstream `rx` node, which it does not define, comes from nodes=.
+    rx = RXDetector(input_channels=61, background="batch")
+    pipeline = Pipeline.from_yaml(seed_yaml / "soft_channel_selector.yaml", nodes={"rx": rx})
+    assert pipeline.nodes["rx"] is rx
     selector = pipeline.nodes["selector"]
     assert type(selector).__name__ == "SoftChannelSelector"
     assert selector.config["init_method"] == "variance" and selector.hard is False
@@ -206,8 +219,8 @@ def test_top_k_indices_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == "Top 3 channels: tensor([15, 28, 41])"
 
 
-def test_yaml_top_k_indices(cube: torch.Tensor) -> None:
-    pipeline = Pipeline.from_yaml(SEED_YAML / "top_k_indices.yaml")
+def test_yaml_top_k_indices(seed_yaml: Path, cube: torch.Tensor) -> None:
+    pipeline = Pipeline.from_yaml(seed_yaml / "top_k_indices.yaml")
     assert pipeline.nodes["top_k"].k == 3
     assert [str(c) for c in pipeline.connections] == ["selector.weights → top_k.weights"]
     # The seed's fragment leaves selector.data unconnected; a runnable pipeline feeds it the cube.
@@ -252,20 +265,12 @@ class AdaClipSink(Node):
         return {"received": {"shape": tuple(rgb_input.shape), "max": float(rgb_input.max())}}
 
 
-@pytest.fixture
-def adaclip_type() -> Iterator[str]:
-    name = "SeedTestAdaClipSink"
-    register_node(AdaClipSink, name=name)
-    yield name
-    unregister_node(name)
-
-
 def test_yaml_baseline_false_rgb_into_adaclip(
-    adaclip_type: str, cube: torch.Tensor, wavelengths: torch.Tensor
+    seed_yaml: Path, cube: torch.Tensor, wavelengths: torch.Tensor
 ) -> None:
-    config = yaml.safe_load((SEED_YAML / "baseline_false_rgb.yaml").read_text())
-    config["nodes"]["adaclip"] = {"type": adaclip_type, "config": {}}  # the one addition
-    pipeline = Pipeline.from_config(config)
+    # The file as written; the `adaclip` node it feeds comes from nodes= (a ready, unregistered node).
+    pipeline = Pipeline.from_yaml(seed_yaml / "baseline_false_rgb.yaml", nodes={"adaclip": AdaClipSink()})
+    assert pipeline.topological_order() == ["baseline_rgb", "adaclip"]
     out = pipeline.run(cube=cube, wavelengths=wavelengths)
     assert out["adaclip"]["received"] == {"shape": (2, 47, 47, 3), "max": 1.0}
     assert out["baseline_rgb"]["band_info"]["target_wavelengths_nm"] == [650.0, 550.0, 450.0]
@@ -368,17 +373,62 @@ def test_supervised_cir_example(
 
 
 def test_yaml_supervised_cir(
-    datamodule: ArrayDataModule, cube: torch.Tensor, wavelengths: torch.Tensor
+    seed_yaml: Path, datamodule: ArrayDataModule, cube: torch.Tensor, wavelengths: torch.Tensor
 ) -> None:
     from bandselect.training import StatisticalTrainer
 
-    pipeline = Pipeline.from_yaml(SEED_YAML / "supervised_cir.yaml")
+    pipeline = Pipeline.from_yaml(seed_yaml / "supervised_cir.yaml")
     node = pipeline.nodes["supervised_cir"]
     assert node.windows == ((840.0, 910.0), (650.0, 720.0), (500.0, 570.0)) and node.lambda_penalty == 0.5
     StatisticalTrainer(pipeline=pipeline, datamodule=datamodule).fit()
     out = pipeline.run(cube=cube, wavelengths=wavelengths)["supervised_cir"]
     assert out["rgb_image"].shape == (2, 47, 47, 3)
     assert out["band_info"]["band_indices"] == node.selected_indices.tolist()
+
+
+# ------------------------------------------------------------------------------------ the YAML files
+#: Each seed YAML file: None when it loads as written, else the node it connects to without defining it
+#: and the connection that names it.
+SEED_FILES: dict[str, tuple[str, str] | None] = {
+    "top_k_indices.yaml": None,
+    "supervised_cir.yaml": None,
+    "soft_channel_selector.yaml": ("rx", "connection #2 [selector.selected, rx.data]"),
+    "baseline_false_rgb.yaml": ("adaclip", "connection #3 [baseline_rgb.rgb_image, adaclip.rgb_input]"),
+}
+
+
+def _supplied(name: str) -> SuppliedNode:
+    from bandselect.nodes import RXDetector
+
+    return {"rx": RXDetector(input_channels=61), "adaclip": AdaClipSink()}[name]
+
+
+@pytest.mark.parametrize("file_name", sorted(SEED_FILES))
+def test_each_seed_yaml_file_loads_as_written(seed_yaml: Path, file_name: str) -> None:
+    assert sorted(path.name for path in seed_yaml.glob("*.yaml")) == sorted(SEED_FILES)  # none untested
+    path = seed_yaml / file_name
+    missing = SEED_FILES[file_name]
+    if missing is None:
+        pipeline = Pipeline.from_yaml(path)
+    else:
+        name, connection = missing
+        with pytest.raises(PipelineError) as info:
+            Pipeline.from_yaml(path)
+        assert f"{connection}: node {name!r} is not defined" in str(info.value)
+        assert f"nodes={{{name!r}: NodeType(...)}}" in str(info.value)  # the fix says how to supply it
+        node = _supplied(name)
+        pipeline = Pipeline.from_yaml(path, nodes={name: node})
+        assert pipeline.nodes[name] is node
+    # As written: every node the file defines with its type and config, every connection in file order.
+    written = yaml.safe_load(path.read_text())
+    assert list(pipeline.nodes) == [*written["nodes"], *([missing[0]] if missing else [])]
+    assert [[c.source, c.target] for c in pipeline.connections] == written["connections"]
+    for name, definition in written["nodes"].items():
+        built = node_definition(name, pipeline.nodes[name])
+        assert built["type"] == definition["type"]
+        assert {key: built["config"][key] for key in definition.get("config") or {}} == (
+            definition.get("config") or {}
+        )
 
 
 def test_supervised_full_spectrum_example(
