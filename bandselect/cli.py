@@ -437,7 +437,7 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     import os
 
-    from bandselect.tasks.report import write_run_report
+    from bandselect.tracking.report import write_run_report
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stdout to the page path
     print(write_run_report(args.run_id, tracking_uri=args.tracking_uri, out_dir=args.out))

@@ -128,7 +128,7 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
         update_statistics,
     )
     from bandselect.tasks.export import batches, status_counts
-    from bandselect.tasks.locking import locked
+    from bandselect.store.locking import locked
 
     config = load_config(config_data, ProcessCampaignConfig)
     store, output, work = str(config.store), str(config.output), config.resolved_work_dir

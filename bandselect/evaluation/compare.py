@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from bandselect.errors import ConfigError, LabelError, ShapeError, WavelengthError
 from bandselect.evaluation.metrics import (
@@ -155,22 +156,24 @@ def default_selector_specs(k: int = 3) -> dict[str, SelectorSpec]:
     return specs
 
 
-@dataclass(frozen=True)
-class SplitSettings:
+class SplitSettings(BaseModel):
     """The spatial train/test split: a ``n_blocks`` grid, ``test_fraction`` of the blocks held out."""
 
-    n_blocks: tuple[int, int] = (4, 4)
-    test_fraction: float = 0.25
-    seed: int = 0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_blocks: tuple[int, int] = Field((4, 4), description="block grid (rows, columns) cutting the scene")
+    test_fraction: float = Field(0.25, gt=0.0, lt=1.0, description="fraction of the blocks held out")
+    seed: int = Field(0, description="seed of the draw of the test blocks")
 
 
-@dataclass(frozen=True)
-class StabilitySettings:
+class StabilitySettings(BaseModel):
     """Band stability bootstrap (see :func:`~bandselect.evaluation.band_stability`); 0 resamples skip it."""
 
-    n_bootstrap: int = 20
-    tolerance_bands: int = 1
-    seed: int = 0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_bootstrap: int = Field(20, ge=0, description="bootstrap resamples of the train tiles (0: skip)")
+    tolerance_bands: int = Field(1, ge=0, description="picks this many bands apart count as the same")
+    seed: int = Field(0, description="seed of the resamples")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from bandselect import tracking
 from bandselect.errors import StoreError
 from bandselect.export import open_composites
 from bandselect.store import open_campaign
+from bandselect.store.locking import locked
 from bandselect.tasks import (
     ExportRecord,
     IngestReport,
@@ -30,7 +31,6 @@ from bandselect.tasks import (
     update_statistics,
 )
 from bandselect.tasks.export import batches, status_counts
-from bandselect.tasks.locking import locked
 
 from .config import FlowConfig
 

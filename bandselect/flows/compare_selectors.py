@@ -31,7 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bandselect._yaml import parse_yaml_mapping
 from bandselect.errors import ConfigError
-from bandselect.evaluation.compare import MEASURES, SELECTOR_TYPES, default_selector_specs
+from bandselect.evaluation.compare import (
+    MEASURES,
+    SELECTOR_TYPES,
+    SplitSettings,
+    StabilitySettings,
+    default_selector_specs,
+)
 from bandselect.flows.config import validate_model
 
 __all__ = [
@@ -39,8 +45,6 @@ __all__ = [
     "ComparisonResult",
     "SceneConfig",
     "SelectorConfig",
-    "SplitConfig",
-    "StabilityConfig",
     "compare_selectors",
 ]
 
@@ -73,22 +77,6 @@ class SelectorConfig(_Strict):
         if value not in SELECTOR_TYPES:
             raise ValueError(f"unknown selector type {value!r}; expected one of {', '.join(SELECTOR_TYPES)}")
         return value
-
-
-class SplitConfig(_Strict):
-    """Spatial split: a ``n_blocks`` grid, ``test_fraction`` of the blocks held out, drawn with ``seed``."""
-
-    n_blocks: tuple[int, int] = (4, 4)
-    test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
-    seed: int = 0
-
-
-class StabilityConfig(_Strict):
-    """Bootstrap over the train tiles (refitting each selector); ``n_bootstrap: 0`` skips stability."""
-
-    n_bootstrap: int = Field(default=20, ge=0)
-    tolerance_bands: int = Field(default=1, ge=0)
-    seed: int = 0
 
 
 class CompareSelectorsConfig(_Strict):
@@ -125,8 +113,8 @@ class CompareSelectorsConfig(_Strict):
     campaign: str | None = None
     k: int = Field(default=3, ge=3)
     selectors: dict[str, SelectorConfig] | None = None
-    split: SplitConfig = SplitConfig()
-    stability: StabilityConfig = StabilityConfig()
+    split: SplitSettings = SplitSettings()
+    stability: StabilitySettings = StabilitySettings()
     measures: tuple[str, ...] = MEASURES
     n_random_draws: int = Field(default=20, ge=1)
     folds: int = Field(default=5, ge=2)
@@ -270,8 +258,8 @@ def compare_selectors(
         selectors,
         acquisition=settings.scene.acquisition,
         label=settings.scene.label,
-        split=settings.split.model_dump(),
-        stability=settings.stability.model_dump(),
+        split=settings.split,
+        stability=settings.stability,
         measures=list(settings.measures),
         n_random_draws=settings.n_random_draws,
         folds=settings.folds,

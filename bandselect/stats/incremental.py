@@ -19,9 +19,7 @@ when the range actually grows.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bandselect.atomic import atomic_path
 from bandselect.errors import FileFormatError, InputError
 from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
 from bandselect.stats.compute import compute_histograms, compute_statistics
@@ -132,14 +131,8 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
         "nan_policy": result.nan_policy,
         "count": result.stats.count,
     }
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(manifest, handle, indent=1)
-        os.replace(tmp, manifest_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(manifest_path) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     if previous and previous != name and Path(previous).name == previous:
         (directory / previous).unlink(missing_ok=True)
 

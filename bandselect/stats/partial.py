@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bandselect.atomic import atomic_path
 from bandselect.errors import (
     FileFormatError,
     InputError,
@@ -406,14 +406,8 @@ class BandStatistics:
             arrays.update(
                 laplacian_abs_sum=self.laplacian_abs_sum, laplacian_count=np.asarray(self.laplacian_count)
             )
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(target) as temporary, open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
         return target
 
     @classmethod

@@ -1,7 +1,8 @@
 """MLflow tracking helpers: one run per flow run, generic dicts and arrays in.
 
-This module (with ``tasks/``, ``flows/`` and ``cli.py``) is the only place that imports MLflow. It knows
-nothing of selector classes: callers pass plain dicts, sequences and arrays.
+The :mod:`bandselect.tracking` package (with ``tasks/``, ``flows/`` and ``cli.py``) is the only place that
+imports MLflow. These helpers know nothing of selector classes: callers pass plain dicts, sequences and
+arrays (:mod:`bandselect.tracking.flow_run` logs a :class:`~bandselect.selection.BandSelection`).
 
 Every ``log_*`` helper takes an optional ``run_id``. Without it the helper logs to the run opened by
 :func:`start_run` in the calling thread; MLflow's active run is thread-local, so code running in another

@@ -1,4 +1,4 @@
-"""Task: ingest the new files of an archive folder into a campaign store, one file at a time.
+"""Ingest the new files of an archive folder into a campaign store, one file at a time.
 
 Unlike :func:`bandselect.store.ingest` (all or nothing per call), a scheduled run must not let one bad
 file block a night's data: each new file is ingested on its own, a corrupt or truncated file is reported
@@ -14,17 +14,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from bandselect.atomic import atomic_path
 from bandselect.errors import BandSelectError
-from bandselect.render import atomic_path
-from bandselect.store import ingest_files, open_campaign
+from bandselect.store.campaign import open_campaign
+from bandselect.store.ingest import ingest_files
 from bandselect.store.readers import discover
-from bandselect.tasks._logging import run_logger
 
-__all__ = ["LEDGER_NAME", "FileFailure", "IngestReport", "ingest_archive", "ingest_new_files"]
+__all__ = ["LEDGER_NAME", "FileFailure", "IngestReport", "ingest_new_files"]
 
 LEDGER_NAME = ".bandselect_ingest.json"
 
@@ -129,36 +127,4 @@ def ingest_new_files(
         changed = True
     if changed:
         _save_ledger(store_path, ledger)
-    return report
-
-
-@task(name="ingest-archive", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def ingest_archive(
-    archive: str,
-    store: str,
-    wavelengths: list[float] | None = None,
-    mask_nonfinite: bool = False,
-    sort_bands: bool = False,
-    chunk_yx: int = 256,
-) -> IngestReport:
-    """Prefect task over :func:`ingest_new_files`; per-file failures are logged as warnings."""
-    report = ingest_new_files(
-        archive,
-        store,
-        wavelengths=wavelengths,
-        mask_nonfinite=mask_nonfinite,
-        sort_bands=sort_bands,
-        chunk_yx=chunk_yx,
-    )
-    logger = run_logger(__name__)
-    logger.info(
-        "ingest %s: %d new, %d already stored, %d unchanged files, %d failed",
-        archive,
-        len(report.added),
-        len(report.already_present),
-        report.unchanged_files,
-        len(report.failures),
-    )
-    for failure in report.failures:
-        logger.warning("skipped %s: %s: %s", failure.path, failure.error_type, failure.message)
     return report

@@ -1,0 +1,150 @@
+"""A selector comparison in MLflow: the parent run (the flow run) and one finished child run per selector.
+
+Parent: the config as params, per-selector and baseline metrics, the leaderboard files and charts,
+previews and stability plots. Child (per selector): type and config as params, the measures and
+stability as metrics, ``selection.json``, its preview and stability plot. Runs are addressed by id
+(callers may run in worker threads, where MLflow's active run is not visible).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
+
+from bandselect.evaluation.compare import Leaderboard, LeaderboardRow
+from bandselect.reports.comparison import ComparisonFigures
+from bandselect.tracking import runs
+
+__all__ = [
+    "TAG_NOT_APPLICABLE",
+    "TAG_ROLE",
+    "TAG_SELECTOR_TYPE",
+    "TAG_STATUS",
+    "TAG_UNSTABLE",
+    "TAG_UNSTABLE_SELECTORS",
+    "log_comparison",
+]
+
+TAG_STATUS = "bandselect.status"
+TAG_UNSTABLE = "bandselect.stability.unstable"
+TAG_UNSTABLE_SELECTORS = "bandselect.unstable_selectors"
+TAG_NOT_APPLICABLE = "bandselect.not_applicable_selectors"
+TAG_SELECTOR_TYPE = "bandselect.selector_type"
+TAG_ROLE = "bandselect.role"
+_MLFLOW_PARENT_TAG = "mlflow.parentRunId"
+
+
+def log_comparison(
+    leaderboard: Leaderboard,
+    figures: ComparisonFigures,
+    parent_run_id: str,
+    config: Mapping[str, Any],
+) -> dict[str, str]:
+    """Log the comparison to the open parent run and create one finished child run per selector.
+
+    Parent: ``config`` as params, per-selector and baseline metrics (``<name>/<measure>``), the
+    leaderboard JSON/CSV and charts, the previews side by side, the stability plots, tags listing the
+    unstable and the not-applicable selectors. Child (per selector): type and config as params, the
+    measures and stability as metrics, ``selection.json``, its RGB preview and stability plot.
+
+    Returns
+    -------
+    dict of str to str
+        Selector name → child run id.
+    """
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    runs.log_params_flat(config, run_id=parent_run_id)
+    timestamp = int(time.time() * 1000)
+    parent_metrics: list[Metric] = []
+    for row in leaderboard.rows:
+        if not row.applicable:
+            continue
+        prefix = row.name if row.kind == "selector" else f"baseline/{row.kind}"
+        for measure, value in row.scores.items():
+            parent_metrics.append(Metric(f"{prefix}/{measure}", float(value), timestamp, 0))
+        for measure, value in row.scores_std.items():
+            parent_metrics.append(Metric(f"{prefix}/{measure}_std", float(value), timestamp, 0))
+    unstable = [
+        row.name for row in leaderboard.selector_rows if row.stability is not None and row.stability.unstable
+    ]
+    not_applicable = [row.name for row in leaderboard.selector_rows if not row.applicable]
+    client.log_batch(
+        parent_run_id,
+        metrics=parent_metrics,
+        tags=[
+            RunTag(TAG_ROLE, "comparison"),
+            RunTag(TAG_UNSTABLE_SELECTORS, json.dumps(unstable)),
+            RunTag(TAG_NOT_APPLICABLE, json.dumps(not_applicable)),
+        ],
+    )
+    runs.log_file(figures.leaderboard_json, run_id=parent_run_id)
+    runs.log_file(figures.leaderboard_csv, run_id=parent_run_id)
+    for path in figures.leaderboard.values():
+        runs.log_file(path, "plots", run_id=parent_run_id)
+    if figures.rgb_previews is not None:
+        runs.log_file(figures.rgb_previews, "plots", run_id=parent_run_id)
+    for path in figures.stability.values():
+        runs.log_file(path, "plots/stability", run_id=parent_run_id)
+
+    inherited = {
+        key: value
+        for key, value in parent.data.tags.items()
+        if key.startswith("prefect.") or key == runs.TAG_CAMPAIGN
+    }
+    children: dict[str, str] = {}
+    for row in leaderboard.selector_rows:
+        tags = {**inherited, _MLFLOW_PARENT_TAG: parent_run_id, TAG_STATUS: row.status}
+        tags[TAG_SELECTOR_TYPE] = str(row.selector_type)
+        tags[TAG_ROLE] = "selector"
+        child = client.create_run(parent.info.experiment_id, run_name=row.name, tags=tags)
+        child_id = child.info.run_id
+        try:
+            runs.log_params_flat(
+                {"selector": {"type": row.selector_type, "config": dict(row.config)}}, run_id=child_id
+            )
+            if row.applicable:
+                _log_child_results(client, child_id, row, leaderboard, figures)
+        except BaseException:
+            client.set_terminated(child_id, "FAILED")
+            raise
+        client.set_terminated(child_id, "FINISHED")
+        children[row.name] = child_id
+    return children
+
+
+def _log_child_results(
+    client: Any, run_id: str, row: LeaderboardRow, leaderboard: Leaderboard, figures: ComparisonFigures
+) -> None:
+    timestamp = int(time.time() * 1000)
+    metrics = [Metric(measure, float(value), timestamp, 0) for measure, value in row.scores.items()]
+    tags = []
+    if row.stability is not None:
+        metrics.append(Metric("stability/index", float(row.stability.score), timestamp, 0))
+        metrics.append(Metric("stability/unstable", float(row.stability.unstable), timestamp, 0))
+        tags.append(RunTag(TAG_UNSTABLE, json.dumps(bool(row.stability.unstable))))
+    client.log_batch(run_id, metrics=metrics, tags=tags)
+    extra: dict[str, Any] = {
+        "selector": row.name,
+        "selector_type": row.selector_type,
+        "rgb_indices": list(row.rgb_indices),
+        "rgb_wavelengths_nm": [float(leaderboard.wavelengths_nm[i]) for i in row.rgb_indices],
+        "scores": dict(row.scores),
+    }
+    if row.stability is not None:
+        extra["stability"] = {
+            "index": row.stability.score,
+            "unstable": row.stability.unstable,
+            "reason": row.stability.reason,
+            "frequency": row.stability.frequency,
+        }
+    runs.log_selection(list(row.indices), list(row.wavelengths_nm), extra=extra, run_id=run_id)
+    if row.name in figures.selector_previews:
+        runs.log_file(figures.selector_previews[row.name], "plots", run_id=run_id)
+    if row.name in figures.stability:
+        runs.log_file(figures.stability[row.name], "plots/stability", run_id=run_id)
