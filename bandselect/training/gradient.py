@@ -452,7 +452,9 @@ class GradientTrainer:
             loss=loss,
             val_loss=val_loss,
             metrics=metrics,
-            temperature={n: node.temperature for n, node in nodes.items() if isinstance(node, Annealed)},
+            temperature={
+                n: float(node.temperature) for n, node in nodes.items() if isinstance(node, Annealed)
+            },
             weights={
                 n: tuple(node.get_selection_weights(hard=False).detach().cpu().tolist())
                 for n, node in nodes.items()
