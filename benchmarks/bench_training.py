@@ -38,13 +38,13 @@ from bandselect.store import open_campaign
 from bandselect.synthetic import write_campaign
 from bandselect.training.gradient import GradientTrainer, resolve_device
 from bandselect.training.loader import PatchDataModule
-from bandselect.training.two_phase import _pipeline_config, load_recipe
+from bandselect.training.two_phase import resolve_pipeline
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 
 
 def _pipeline(n_bands: int) -> Pipeline:
-    pipeline = Pipeline.from_config(_pipeline_config(load_recipe()["pipeline"], n_bands))
+    pipeline = resolve_pipeline(None, n_bands)  # the recipe's pipeline
     selector = pipeline.nodes["selector"]
     # Logits from the data are not needed for timing: a uniform start, trainable.
     selector.fit_from_statistics(_UniformVariance(n_bands))

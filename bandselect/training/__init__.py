@@ -1,22 +1,37 @@
-"""Training: statistical initialisation of pipeline nodes and the datamodules feeding it.
+"""Training: statistical initialisation, gradient training and the two-phase recipe that joins them.
 
-Public API: :class:`StatisticalTrainer`, :func:`initialize_from_statistics` (``statistical.py``);
-:class:`ArrayDataModule`, :class:`CampaignDataModule`, :class:`BatchIterable` (``datamodule.py``);
-:class:`GradientTrainer` (``gradient.py``).
+Public API: :func:`train_two_phase`, :class:`TrainingData`, :class:`TwoPhaseResult` (``two_phase.py``);
+:class:`TrainingConfig` (``config.py``, defaults in ``bandselect/recipes/two_phase.yaml``);
+:class:`StatisticalTrainer`, :func:`initialize_from_statistics` (``statistical.py``);
+:class:`GradientTrainer` (``gradient.py``, with ``checkpoint.py`` and ``monitor.py``);
+:class:`EpochRecord` (``records.py``); the datamodule protocols :class:`DataModule`,
+:class:`ValidationDataModule`, :class:`EpochAwareDataModule` (``protocols.py``);
+:class:`ArrayDataModule`, :class:`CampaignDataModule`, :class:`BatchIterable` (``datamodule.py``).
 """
 
 from __future__ import annotations
 
+from bandselect.training.config import TrainingConfig
 from bandselect.training.datamodule import ArrayDataModule, BatchIterable, CampaignDataModule
 from bandselect.training.gradient import GradientTrainer
-from bandselect.training.statistical import DataModule, StatisticalTrainer, initialize_from_statistics
+from bandselect.training.protocols import DataModule, EpochAwareDataModule, ValidationDataModule
+from bandselect.training.records import EpochRecord
+from bandselect.training.statistical import StatisticalTrainer, initialize_from_statistics
+from bandselect.training.two_phase import TrainingData, TwoPhaseResult, train_two_phase
 
 __all__ = [
     "ArrayDataModule",
     "BatchIterable",
     "CampaignDataModule",
     "DataModule",
+    "EpochAwareDataModule",
+    "EpochRecord",
     "GradientTrainer",
     "StatisticalTrainer",
+    "TrainingConfig",
+    "TrainingData",
+    "TwoPhaseResult",
+    "ValidationDataModule",
     "initialize_from_statistics",
+    "train_two_phase",
 ]

@@ -1,39 +1,49 @@
 """Gradient training of a pipeline: a plain, readable PyTorch loop.
 
-Per epoch: ``update_temperature(epoch)`` on every node that has it, one pass over the training batches
-(sum of the loss nodes → backward → optimizer step), one pass over the validation batches (loss and
-metric nodes, no gradients), a history entry, and an atomic checkpoint. A run resumed from the
-checkpoint continues the temperature schedule, the optimizer and every random generator, so it ends with
-exactly the weights of an uninterrupted run (on CPU).
+Per epoch: ``update_temperature(epoch)`` on every :class:`~bandselect.pipeline.node.Annealed` node, one
+pass over the training batches (sum of the loss nodes → backward → optimizer step), one pass over the
+validation batches (loss and metric nodes, no gradients), an :class:`EpochRecord`, the best-epoch
+monitor (``monitor.py``) and an atomic checkpoint (``checkpoint.py``). A run resumed from the checkpoint
+continues the temperature schedule, the optimizer and every random generator, so it ends with exactly the
+weights of an uninterrupted run (on CPU).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError
+from bandselect.errors import ConfigError, LabelError, TrainingError
 from bandselect.names import DATA_NODE, PORT_MASK
 from bandselect.pipeline import Pipeline
+from bandselect.pipeline.node import LOSS_PORT, Annealed, WeightedSelector
+from bandselect.training.checkpoint import (
+    CHECKPOINT_FILE,
+    Checkpoint,
+    capture_rng,
+    read_checkpoint,
+    restore_rng,
+    trainable_names,
+)
+from bandselect.training.monitor import HARD_SUFFIX, BestEpochMonitor, floor_epoch, hard_selections
+from bandselect.training.protocols import DataModule, EpochAwareDataModule, ValidationDataModule
+from bandselect.training.records import EpochRecord
+from bandselect.training.roles import loss_node_names, metric_node_names, trainable_parameters
 from bandselect.validation import check_float, check_int
 
-#: File name of the checkpoint written into ``checkpoint_dir`` after every epoch.
-CHECKPOINT_FILE = "last.pt"
-#: File name of the best epoch's weights (by ``monitor``), written into ``checkpoint_dir``.
-BEST_FILE = "best.pt"
-#: Suffix of metrics computed with every selector switched to its hard top-k selection.
-HARD_SUFFIX = ":hard"  # MLflow metric names allow ":" (not "@")
-LOSS_PORT = "loss"
+if TYPE_CHECKING:
+    from bandselect.training.config import TrainingConfig
+
+__all__ = ["OPTIMIZERS", "GradientTrainer", "resolve_device"]
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
@@ -70,49 +80,6 @@ def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def _generators(pipeline: Pipeline) -> dict[str, torch.Generator]:
-    """Every ``torch.Generator`` a node keeps (e.g. a selector's Gumbel noise), keyed ``node.attribute``."""
-    found: dict[str, torch.Generator] = {}
-    for name, node in pipeline.nodes.items():
-        for attribute, value in vars(node).items():
-            if isinstance(value, torch.Generator):
-                found[f"{name}.{attribute}"] = value
-    return found
-
-
-def _rng_state(pipeline: Pipeline) -> dict[str, Any]:
-    numpy_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:]],
-        "python": random.getstate(),
-        "generators": {k: g.get_state() for k, g in _generators(pipeline).items()},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(pipeline: Pipeline, state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    generators = _generators(pipeline)
-    for key, value in state["generators"].items():
-        if key not in generators:
-            raise TrainingError(
-                "cannot restore the checkpoint's random generators",
-                expected=f"a generator at {key} in the pipeline",
-                found=f"generators {sorted(generators)}",
-                fix="resume with the same pipeline configuration that wrote the checkpoint",
-            )
-        generators[key].set_state(value)
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _scalar(value: Any) -> float:
     if isinstance(value, torch.Tensor):
         return float(value.detach().double().mean().item())
@@ -127,13 +94,15 @@ class GradientTrainer:
     pipeline
         The pipeline; nodes are trained in place.
     datamodule
-        ``train_dataloader()`` (and optionally ``val_dataloader()``) yielding ``{"cube", "mask",
-        "wavelengths"}`` dicts. ``train_dataloader()`` is called once per epoch; a datamodule with
-        ``set_epoch(epoch)`` is told the epoch first (so random patches differ per epoch yet a resumed run
-        draws the same ones).
+        A :class:`~bandselect.training.protocols.DataModule`: ``train_dataloader()`` yielding ``{"cube",
+        "mask", "wavelengths"}`` dicts, called once per epoch. With ``val_dataloader()``
+        (:class:`~bandselect.training.protocols.ValidationDataModule`) losses and metrics are evaluated
+        on validation batches; with ``set_epoch(epoch)``
+        (:class:`~bandselect.training.protocols.EpochAwareDataModule`) it is told the epoch first (so
+        random patches differ per epoch yet a resumed run draws the same ones).
     loss_nodes
         Names of the nodes whose ``loss`` outputs are summed (task loss + regularizers). Default: every
-        node with an output port named ``loss``.
+        loss node (:func:`~bandselect.pipeline.node.is_loss_node`).
     optimizer
         ``"adam"``, ``"adamw"`` or ``"sgd"``, over every parameter with ``requires_grad``.
     lr
@@ -142,7 +111,8 @@ class GradientTrainer:
         Number of epochs (a resumed run continues up to it).
     metric_nodes
         Nodes evaluated on validation batches (their scalar outputs are averaged over the batches and
-        recorded as ``"node.port"``). Default: nodes whose class sets ``is_metric = True`` (e.g. ``AUROC``).
+        recorded as ``"node.port"``). Default: every :class:`~bandselect.pipeline.node.Metric` node
+        (e.g. ``AUROC``).
     checkpoint_dir
         Where ``last.pt`` is written atomically after each epoch (None: no checkpoints).
     device
@@ -152,21 +122,22 @@ class GradientTrainer:
     progress
         Show a progress bar over epochs with the last loss and metrics.
     allow_frozen
-        Names of nodes with an ``unfreeze()`` method that may stay frozen. Any other such node that feeds
-        a loss and has no trainable parameter is an error (the seed's "Issue 3": training would silently
-        leave it untouched).
+        Names of :class:`~bandselect.pipeline.node.Freezable` nodes that may stay frozen. Any other
+        frozen one that feeds a loss is an error (the seed's "Issue 3": training would silently leave it
+        untouched).
     monitor
         A validation metric key (``"node.port"``) that picks the best epoch, or None (keep the last
         epoch). A key ending in ``":hard"`` (e.g. ``"auroc.auroc:hard"``) is that metric computed in a
-        second validation pass with every selector node (a node with ``hard`` and
-        ``get_selection_weights``) switched to its hard top-``n_select`` selection: the selection a user
-        deploys, not the soft weights it was trained with. Those metrics are recorded in ``metrics`` too.
+        second validation pass with every :class:`~bandselect.pipeline.node.WeightedSelector` switched
+        to its hard top-``n_select`` selection (see :mod:`bandselect.training.monitor`). Those metrics
+        are recorded too.
     monitor_mode
         ``"max"`` (default) or ``"min"``: whether larger monitored values are better.
     monitor_from_epoch
         The first epoch that may be chosen as best. None (default): the first epoch at which every
-        annealed node (one with ``temperature`` and ``temperature_min``) has reached its floor, so the
-        kept weights are the concentrated ones of the annealed schedule; 0 if nothing anneals.
+        :class:`~bandselect.pipeline.node.Annealed` node's schedule has reached its floor
+        (:func:`~bandselect.training.monitor.floor_epoch`, computed without changing any node); 0 if
+        nothing anneals.
     restore_best
         With ``monitor``: load the best epoch's weights into the pipeline when training ends (default
         True). They are also written to ``checkpoint_dir/best.pt`` whenever they improve.
@@ -174,10 +145,7 @@ class GradientTrainer:
     Attributes
     ----------
     history
-        One dict per completed epoch: ``epoch``, ``loss`` (mean training loss), ``val_loss``,
-        ``metrics`` (``{"node.port": value}``), ``temperature`` (``{node: T}``), ``weights``
-        (``{node: soft weights as a list}``) for every node with ``get_selection_weights``; with ``monitor``
-        also ``best`` (whether the epoch was the best so far).
+        One :class:`~bandselect.training.records.EpochRecord` per completed epoch.
     best_epoch, best_value
         The best epoch by ``monitor`` and its metric (None without ``monitor``).
     device
@@ -204,14 +172,14 @@ class GradientTrainer:
     >>> dm = ArrayDataModule(cube, mask, wavelengths=[450.0, 550.0, 650.0, 750.0])
     >>> trainer = GradientTrainer(pipeline, dm, lr=0.1, max_epochs=3, progress=False, device="cpu")
     >>> history = trainer.fit()
-    >>> len(history), history[-1]["loss"] < history[0]["loss"]
+    >>> len(history), history[-1].loss < history[0].loss
     (3, True)
     """
 
     def __init__(
         self,
         pipeline: Pipeline,
-        datamodule: Any,
+        datamodule: DataModule,
         *,
         loss_nodes: Sequence[str] | None = None,
         optimizer: str = "adam",
@@ -235,10 +203,10 @@ class GradientTrainer:
                 found=type(pipeline).__name__,
                 fix="build the nodes into a Pipeline first",
             )
-        if not callable(getattr(datamodule, "train_dataloader", None)):
+        if not isinstance(datamodule, DataModule):
             raise ConfigError(
                 "GradientTrainer datamodule",
-                expected="an object with train_dataloader()",
+                expected="a DataModule (an object with train_dataloader())",
                 found=type(datamodule).__name__,
                 fix="pass an ArrayDataModule, CampaignDataModule or PatchDataModule",
             )
@@ -272,8 +240,8 @@ class GradientTrainer:
         self.seed = int(seed)
         self.progress = bool(progress)
         self.allow_frozen = tuple(allow_frozen)
-        self.loss_nodes = self._resolve_loss_nodes(loss_nodes)
-        self.metric_nodes = self._resolve_metric_nodes(metric_nodes)
+        self.loss_nodes = loss_node_names(pipeline, loss_nodes)
+        self.metric_nodes = metric_node_names(pipeline, metric_nodes)
         if monitor is not None:
             base = monitor.removesuffix(HARD_SUFFIX)
             known = {f"{n}.{p}" for n in self.metric_nodes for p in self.pipeline.nodes[n].OUTPUT_PORTS}
@@ -288,117 +256,40 @@ class GradientTrainer:
         self.monitor_mode = monitor_mode
         self.monitor_from_epoch = monitor_from_epoch
         self.restore_best = bool(restore_best)
-        self.best_epoch: int | None = None
-        self.best_value: float | None = None
-        self._best_state: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.best_monitor: BestEpochMonitor | None = None
+        self.history: list[EpochRecord] = []
         self.optimizer: torch.optim.Optimizer | None = None
 
-    # -- configuration checks --------------------------------------------------------------------
-    def _resolve_loss_nodes(self, loss_nodes: Sequence[str] | None) -> list[str]:
-        nodes = self.pipeline.nodes
-        if loss_nodes is None:
-            names = [n for n in self.pipeline.topological_order() if LOSS_PORT in nodes[n].OUTPUT_PORTS]
-            if not names:
-                raise TrainingError(
-                    "the pipeline has no loss node",
-                    expected="at least one node with an output port named 'loss'",
-                    found=f"nodes {list(nodes)}",
-                    fix="add a loss node (e.g. AnomalyBCELoss) and connect it, or pass loss_nodes=[...]",
-                )
-        else:
-            names = list(loss_nodes)
-            if not names:
-                raise TrainingError(
-                    "loss_nodes is empty", expected="at least one loss node", found="[]", fix="leave it None"
-                )
-        for name in names:
-            if name not in nodes:
-                raise PipelineError(
-                    f"loss node {name!r} is not in the pipeline",
-                    expected=f"one of {list(nodes)}",
-                    found=repr(name),
-                    fix="check the name passed in loss_nodes",
-                )
-            if LOSS_PORT not in nodes[name].OUTPUT_PORTS:
-                raise TrainingError(
-                    f"node {name!r} ({type(nodes[name]).__name__}) is not a loss node",
-                    expected="an output port named 'loss'",
-                    found=f"outputs {sorted(nodes[name].OUTPUT_PORTS)}",
-                    fix="list only loss nodes in loss_nodes",
-                )
-            self._check_inputs_connected(name, "loss")
-        return names
+    @classmethod
+    def from_config(
+        cls,
+        pipeline: Pipeline,
+        datamodule: DataModule,
+        config: TrainingConfig,
+        *,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> GradientTrainer:
+        """A trainer with the optimisation and monitor settings of a :class:`TrainingConfig`.
 
-    def _check_inputs_connected(self, name: str, role: str) -> None:
-        node = self.pipeline.nodes[name]
-        missing = [
-            port
-            for port, spec in node.INPUT_PORTS.items()
-            if not spec.optional and self.pipeline.source_of(name, port) is None
-        ]
-        if missing:
-            raise TrainingError(
-                f"{role} node {name!r} ({type(node).__name__}) is not connected",
-                expected=f"connections into its inputs {sorted(node.INPUT_PORTS)}",
-                found=f"nothing feeds {', '.join(f'{name}.{p}' for p in missing)}",
-                fix=f"connect them, e.g. pipeline.connect(('head.logits', '{name}.{missing[0]}'))",
-            )
-
-    def _resolve_metric_nodes(self, metric_nodes: Sequence[str] | None) -> list[str]:
-        nodes = self.pipeline.nodes
-        if metric_nodes is None:
-            names = [n for n in self.pipeline.topological_order() if getattr(nodes[n], "is_metric", False)]
-        else:
-            names = list(metric_nodes)
-        for name in names:
-            if name not in nodes:
-                raise PipelineError(
-                    f"metric node {name!r} is not in the pipeline",
-                    expected=f"one of {list(nodes)}",
-                    found=repr(name),
-                    fix="check the name passed in metric_nodes",
-                )
-            self._check_inputs_connected(name, "metric")
-        return names
-
-    def _trainable_parameters(self) -> list[torch.nn.Parameter]:
-        nodes = self.pipeline.nodes
-        feeding = set(self.loss_nodes)
-        for name in self.loss_nodes:
-            feeding |= self.pipeline.upstream_of(name)
-        frozen = [
-            name
-            for name in self.pipeline.topological_order()
-            if name in feeding
-            and callable(getattr(nodes[name], "unfreeze", None))
-            and name not in self.allow_frozen
-            and not any(p.requires_grad for p in nodes[name].parameters())
-        ]
-        if frozen:
-            calls = "; ".join(f"pipeline.nodes[{n!r}].unfreeze()" for n in frozen)
-            raise TrainingError(
-                f"node {frozen[0]!r} ({type(nodes[frozen[0]]).__name__}) is frozen: it has no trainable "
-                "parameters, so gradient training would leave it unchanged",
-                expected="its learnable state unfrozen after the statistical initialisation",
-                found=f"frozen nodes {frozen}",
-                fix=f"call {calls} before training (or list it in allow_frozen=[...])",
-            )
-        parameters = [p for p in self.pipeline.parameters() if p.requires_grad]
-        if not parameters:
-            candidates = [n for n in nodes if callable(getattr(nodes[n], "unfreeze", None))]
-            fix = (
-                "call " + "; ".join(f"pipeline.nodes[{n!r}].unfreeze()" for n in candidates)
-                if candidates
-                else "add a node with trainable parameters"
-            )
-            raise TrainingError(
-                "the pipeline has no trainable parameters",
-                expected="at least one parameter with requires_grad",
-                found="none (every node frozen)",
-                fix=fix,
-            )
-        return parameters
+        The config's data settings (patches, rows) describe the datamodule, which is built separately
+        (see :func:`~bandselect.training.train_two_phase`).
+        """
+        return cls(
+            pipeline,
+            datamodule,
+            optimizer=config.optimizer,
+            lr=config.lr,
+            max_epochs=config.epochs,
+            checkpoint_dir=checkpoint_dir,
+            device=config.device,
+            seed=config.seed,
+            progress=progress,
+            monitor=config.monitor,
+            monitor_mode=config.monitor_mode,
+            monitor_from_epoch=config.monitor_from_epoch,
+            restore_best=config.restore_best,
+        )
 
     # -- checkpoints -----------------------------------------------------------------------------
     @property
@@ -406,63 +297,42 @@ class GradientTrainer:
         """``checkpoint_dir / "last.pt"``, or None without a checkpoint directory."""
         return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_FILE
 
+    @property
+    def best_epoch(self) -> int | None:
+        """The best epoch by ``monitor`` (None without a monitor or before an eligible epoch)."""
+        return None if self.best_monitor is None else self.best_monitor.best_epoch
+
+    @property
+    def best_value(self) -> float | None:
+        """The monitored metric at :attr:`best_epoch`."""
+        return None if self.best_monitor is None else self.best_monitor.best_value
+
     def _save_checkpoint(self, epoch: int) -> None:
         path = self.checkpoint_path
         if path is None or self.optimizer is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "epoch": epoch,
-            "model": self.pipeline.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "history": self.history,
-            "rng": _rng_state(self.pipeline),
-            "trainable": [n for n, p in self.pipeline.named_parameters() if p.requires_grad],
-            "best": {"epoch": self.best_epoch, "value": self.best_value, "model": self._best_state},
-        }
-        self._atomic_save(state, path)
+        Checkpoint(
+            epoch=epoch,
+            model=self.pipeline.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            history=self.history,
+            rng=capture_rng(self.pipeline),
+            trainable=trainable_names(self.pipeline),
+            best={} if self.best_monitor is None else self.best_monitor.state_dict(),
+        ).save(path)
 
-    def _atomic_save(self, state: Mapping[str, Any], path: Path) -> None:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp_name, path)  # atomic: a crash leaves the previous checkpoint intact
-        finally:
-            Path(temp_name).unlink(missing_ok=True)
-
-    def _load_checkpoint(self) -> int:
-        path = self.checkpoint_path
-        if path is None or not path.is_file():
-            raise TrainingError(
-                "cannot resume",
-                expected=f"a checkpoint {CHECKPOINT_FILE} in checkpoint_dir",
-                found="no checkpoint_dir" if path is None else f"no file {path}",
-                fix="pass the checkpoint_dir of the interrupted run, or fit(resume=False)",
-            )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        trainable = [n for n, p in self.pipeline.named_parameters() if p.requires_grad]
-        if trainable != state["trainable"]:
-            raise TrainingError(
-                "cannot resume: the pipeline's trainable parameters differ from the checkpoint's",
-                expected=f"trainable {state['trainable']}",
-                found=f"trainable {trainable}",
-                fix="unfreeze the same nodes as in the interrupted run before resuming",
-            )
-        self.pipeline.load_state_dict(state["model"])
-        assert self.optimizer is not None
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.history = list(state["history"])
-        _set_rng_state(self.pipeline, state["rng"])
-        best = state.get("best") or {}
-        self.best_epoch, self.best_value, self._best_state = (
-            best.get("epoch"),
-            best.get("value"),
-            best.get("model"),
-        )
-        return int(state["epoch"]) + 1
+    def _resume(self) -> int:
+        """Load the checkpoint into the pipeline, optimizer, history, generators and monitor; next epoch."""
+        checkpoint = read_checkpoint(self.checkpoint_path)
+        checkpoint.check_resumable(self.pipeline)
+        self.pipeline.load_state_dict(checkpoint.model)
+        assert self.optimizer is not None  # created by fit() before resuming
+        self.optimizer.load_state_dict(checkpoint.optimizer)
+        self.history = list(checkpoint.history)
+        restore_rng(self.pipeline, checkpoint.rng)
+        if self.best_monitor is not None:
+            self.best_monitor.load_state_dict(checkpoint.best)
+        return checkpoint.epoch + 1
 
     # -- loop ------------------------------------------------------------------------------------
     def _check_mask(self, batch: Mapping[str, Any], names: Iterable[str]) -> None:
@@ -491,7 +361,7 @@ class GradientTrainer:
                     fix="reduce the loss to a scalar in the node's forward",
                 )
             total = value.reshape(()) if total is None else total + value.reshape(())
-        assert total is not None
+        assert total is not None  # loss_nodes is never empty (checked in __init__)
         return total
 
     def _nan_error(self, epoch: int, batch_index: int, what: str) -> TrainingError:
@@ -508,7 +378,7 @@ class GradientTrainer:
         )
 
     def _train_epoch(self, epoch: int) -> float:
-        assert self.optimizer is not None
+        assert self.optimizer is not None  # created by fit()
         self.pipeline.train()
         total, count = 0.0, 0
         for batch_index, raw in enumerate(self.datamodule.train_dataloader()):
@@ -537,32 +407,19 @@ class GradientTrainer:
             )
         return total / count
 
-    def _selectors(self) -> list[Any]:
-        return [
-            node
-            for node in self.pipeline.nodes.values()
-            if hasattr(node, "hard") and callable(getattr(node, "get_selection_weights", None))
-        ]
-
     def _validate(self) -> tuple[float | None, dict[str, float]]:
-        make = getattr(self.datamodule, "val_dataloader", None)
-        loader = make() if callable(make) else None
+        if not isinstance(self.datamodule, ValidationDataModule):
+            return None, {}
+        loader = self.datamodule.val_dataloader()
         if loader is None:
             return None, {}
-        hard_pass = self.monitor is not None and self.monitor.endswith(HARD_SUFFIX)
+        hard_pass = self.best_monitor is not None and self.best_monitor.needs_hard_pass
         if hard_pass:
             loader = list(loader)  # replayed by the hard pass; otherwise streamed, not held in memory
         loss, metrics = self._validation_pass(loader)
         if hard_pass:
-            selectors = self._selectors()
-            previous = [node.hard for node in selectors]
-            try:
-                for node in selectors:
-                    node.hard = True
+            with hard_selections(self.pipeline):
                 _, hard = self._validation_pass(loader)
-            finally:
-                for node, value in zip(selectors, previous, strict=True):
-                    node.hard = value
             metrics.update({f"{k}{HARD_SUFFIX}": v for k, v in hard.items()})
         return loss, metrics
 
@@ -579,66 +436,46 @@ class GradientTrainer:
                 for name in self.metric_nodes:
                     for port, value in outputs[name].items():
                         values.setdefault(f"{name}.{port}", []).append(_scalar(value))
+        # NaN marks a batch without both classes: averaged over the others, NaN only when all are.
         metrics = {k: float(np.nanmean(v)) if not all(np.isnan(v)) else math.nan for k, v in values.items()}
         return (float(np.mean(losses)) if losses else None), metrics
 
-    def _snapshot(self) -> tuple[dict[str, float], dict[str, list[float]]]:
-        temperatures: dict[str, float] = {}
-        weights: dict[str, list[float]] = {}
-        for name, node in self.pipeline.nodes.items():
-            if hasattr(node, "temperature") and callable(getattr(node, "update_temperature", None)):
-                temperatures[name] = float(node.temperature)
-            if callable(getattr(node, "get_selection_weights", None)):
-                weights[name] = node.get_selection_weights(hard=False).detach().cpu().tolist()
-        return temperatures, weights
-
-    def _first_monitored_epoch(self) -> int:
-        if self.monitor_from_epoch is not None:
-            return self.monitor_from_epoch
-        first = 0
-        for node in self.pipeline.nodes.values():
-            floor = getattr(node, "temperature_min", None)
-            update = getattr(node, "update_temperature", None)
-            if floor is None or not callable(update):
-                continue
-            saved = node.temperature
-            epoch = 0
-            while epoch < self.max_epochs - 1 and update(epoch) > floor:
-                epoch += 1
-            node.temperature = saved
-            first = max(first, epoch)
-        return first
-
-    def _track_best(self, epoch: int, metrics: Mapping[str, float]) -> bool:
-        if self.monitor is None or epoch < self._monitor_start:
-            return False
-        value = metrics.get(self.monitor)
-        if value is None or not math.isfinite(value):
-            return False
-        better = self.best_value is None or (
-            value > self.best_value if self.monitor_mode == "max" else value < self.best_value
+    def _record(
+        self, epoch: int, loss: float, val_loss: float | None, metrics: dict[str, float]
+    ) -> EpochRecord:
+        nodes = self.pipeline.nodes
+        best = None
+        if self.best_monitor is not None:
+            best = self.best_monitor.update(epoch, metrics, self.pipeline)
+        return EpochRecord(
+            epoch=epoch,
+            loss=loss,
+            val_loss=val_loss,
+            metrics=metrics,
+            temperature={
+                n: float(node.temperature) for n, node in nodes.items() if isinstance(node, Annealed)
+            },
+            weights={
+                n: tuple(node.get_selection_weights(hard=False).detach().cpu().tolist())
+                for n, node in nodes.items()
+                if isinstance(node, WeightedSelector)
+            },
+            best=best,
         )
-        if better:
-            self.best_epoch, self.best_value = epoch, float(value)
-            self._best_state = {k: v.detach().cpu().clone() for k, v in self.pipeline.state_dict().items()}
-            if self.checkpoint_dir is not None:
-                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-                best = {"epoch": epoch, "value": self.best_value, "model": self._best_state}
-                self._atomic_save(best, self.checkpoint_dir / BEST_FILE)
-        return better
 
-    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+    def fit(self, resume: bool = False) -> list[EpochRecord]:
         """Train for ``max_epochs`` (or the remaining epochs of a checkpointed run).
 
         Parameters
         ----------
         resume
             Continue from ``checkpoint_dir/last.pt``: weights, optimizer state, history, the random
-            generators and the epoch counter (so the temperature schedule continues).
+            generators, the best epoch so far and the epoch counter (so the temperature schedule
+            continues).
 
         Returns
         -------
-        list of dict
+        list of EpochRecord
             :attr:`history`.
 
         Raises
@@ -650,20 +487,26 @@ class GradientTrainer:
             A loss or metric node needs ``data.mask`` and the batches carry none.
         """
         self.pipeline.to(self.device)
-        parameters = self._trainable_parameters()
-        options: dict[str, Any] = {"lr": self.lr}
-        self.optimizer = OPTIMIZERS[self.optimizer_name](parameters, **options)
+        parameters = trainable_parameters(self.pipeline, self.loss_nodes, self.allow_frozen)
+        self.optimizer = OPTIMIZERS[self.optimizer_name](parameters, lr=self.lr)
+        self.best_monitor = None
+        if self.monitor is not None:
+            first = self.monitor_from_epoch
+            self.best_monitor = BestEpochMonitor(
+                self.monitor,
+                self.monitor_mode,  # type: ignore[arg-type]  # checked in __init__
+                floor_epoch(self.pipeline, self.max_epochs) if first is None else first,
+                self.checkpoint_dir,
+            )
         if resume:
-            start = self._load_checkpoint()
+            start = self._resume()
         else:
             torch.manual_seed(self.seed)
             np.random.seed(self.seed % 2**32)
             random.seed(self.seed)
             self.history = []
-            self.best_epoch, self.best_value, self._best_state = None, None, None
             start = 0
-        # The schedule is fixed for the run: simulate it once, not every epoch.
-        self._monitor_start = self._first_monitored_epoch()
+        annealed = [node for node in self.pipeline.nodes.values() if isinstance(node, Annealed)]
         epochs = tqdm(
             range(start, self.max_epochs),
             initial=start,
@@ -672,33 +515,17 @@ class GradientTrainer:
             disable=not self.progress,
         )
         for epoch in epochs:
-            for node in self.pipeline.nodes.values():
-                update = getattr(node, "update_temperature", None)
-                if callable(update):
-                    update(epoch)
-            set_epoch = getattr(self.datamodule, "set_epoch", None)
-            if callable(set_epoch):
-                set_epoch(epoch)
+            for node in annealed:
+                node.update_temperature(epoch)
+            if isinstance(self.datamodule, EpochAwareDataModule):
+                self.datamodule.set_epoch(epoch)
             train_loss = self._train_epoch(epoch)
             val_loss, metrics = self._validate()
-            is_best = self._track_best(epoch, metrics)
-            temperatures, weights = self._snapshot()
-            entry = {
-                "epoch": epoch,
-                "loss": train_loss,
-                "val_loss": val_loss,
-                "metrics": metrics,
-                "temperature": temperatures,
-                "weights": weights,
-            }
-            if self.monitor is not None:
-                entry["best"] = is_best
-            self.history.append(entry)
+            self.history.append(self._record(epoch, train_loss, val_loss, metrics))
             self._save_checkpoint(epoch)
             epochs.set_postfix({"loss": f"{train_loss:.4g}", **{k: f"{v:.4f}" for k, v in metrics.items()}})
-        if self.restore_best and self._best_state is not None:
-            # Restore the best epoch's weights (parameters and buffers, e.g. the temperature).
-            state = copy.copy(self._best_state)
-            self.pipeline.load_state_dict(state)
+        if self.restore_best and self.best_monitor is not None:
+            # The best epoch's parameters and buffers (e.g. the temperature).
+            self.best_monitor.restore(self.pipeline)
         self.pipeline.eval()
         return self.history

@@ -11,8 +11,8 @@ Two routes lead to the same ``node.fit_from_statistics(stats, wavelengths=...)``
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,13 +28,10 @@ from bandselect.stats import (
     merge_histograms,
 )
 from bandselect.stats.compute import HistogramPartial
+from bandselect.training.protocols import DataModule
 from bandselect.validation import check_int
 
-
-class DataModule(Protocol):
-    """What the trainers need from a datamodule: batches ``{"cube", "mask" (optional), "wavelengths"}``."""
-
-    def train_dataloader(self) -> Iterable[Mapping[str, Any]]: ...
+__all__ = ["DataModule", "StatisticalTrainer", "initialize_from_statistics"]
 
 
 def _as_numpy(value: Any) -> np.ndarray:
@@ -108,9 +105,14 @@ class StatisticalTrainer:
     pipeline
         The pipeline whose nodes to initialise.
     datamodule
-        Anything with ``train_dataloader()`` yielding ``{"cube", "mask" (optional), "wavelengths"}`` dicts.
+        A :class:`~bandselect.training.protocols.DataModule`: ``train_dataloader()`` yielding ``{"cube",
+        "mask" (optional), "wavelengths"}`` dicts.
     max_batches
         Use only the first ``max_batches`` batches per pass (None: all).
+    nodes
+        Names of the nodes to initialise (default: every node with ``requires_initial_fit``); the nodes
+        upstream of them must be initialised already. :func:`~bandselect.training.train_two_phase` passes
+        the ones not initialised yet.
     progress
         Show a tqdm progress bar per pass.
 
@@ -144,6 +146,7 @@ class StatisticalTrainer:
         datamodule: DataModule,
         max_batches: int | None = None,
         *,
+        nodes: Sequence[str] | None = None,
         progress: bool = False,
     ) -> None:
         if not isinstance(pipeline, Pipeline):
@@ -153,25 +156,49 @@ class StatisticalTrainer:
                 found=type(pipeline).__name__,
                 fix="build the nodes into a Pipeline first",
             )
-        if not callable(getattr(datamodule, "train_dataloader", None)):
+        if not isinstance(datamodule, DataModule):
             raise ConfigError(
                 "StatisticalTrainer datamodule",
-                expected="an object with train_dataloader()",
+                expected="a DataModule (an object with train_dataloader())",
                 found=type(datamodule).__name__,
                 fix="pass an ArrayDataModule or CampaignDataModule",
             )
         if max_batches is not None:
             max_batches = check_int("StatisticalTrainer", "max_batches", max_batches, minimum=1)
+        if nodes is not None:
+            nodes = list(nodes)
+            unknown = [n for n in nodes if n not in pipeline.nodes]
+            if unknown:
+                raise PipelineError(
+                    f"cannot initialise nodes {unknown}",
+                    expected=f"names among {list(pipeline.nodes)}",
+                    found=unknown,
+                    fix="pass names of nodes in the pipeline",
+                )
+            needless = [n for n in nodes if not pipeline.nodes[n].requires_initial_fit]
+            if needless:
+                raise ConfigError(
+                    f"nodes {needless} need no statistical initialisation",
+                    expected="nodes with requires_initial_fit",
+                    found=[type(pipeline.nodes[n]).__name__ for n in needless],
+                    fix="list only nodes that require an initial fit, or pass nodes=None",
+                )
         self.pipeline = pipeline
         self.datamodule = datamodule
         self.max_batches = max_batches
+        self.nodes = nodes
         self.progress = progress
         self.statistics_: dict[str, BandStatistics] = {}
 
     def fit(self) -> list[str]:
         """Initialise the nodes; return their names in the order they were initialised."""
         pipeline = self.pipeline
-        pending = [name for name in pipeline.topological_order() if pipeline.nodes[name].requires_initial_fit]
+        wanted = self.nodes
+        pending = [
+            name
+            for name in pipeline.topological_order()
+            if pipeline.nodes[name].requires_initial_fit and (wanted is None or name in wanted)
+        ]
         requests = {name: _request_of(pipeline, name) for name in pending}
         for name in pending:
             _check_connected(pipeline, name, requests[name])
@@ -205,7 +232,7 @@ class StatisticalTrainer:
         if self.progress:
             from tqdm.auto import tqdm
 
-            total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
+            total = len(loader) if isinstance(loader, Sized) else None
             if total is not None and self.max_batches is not None:
                 total = min(total, self.max_batches)
             batches = tqdm(batches, desc=description, total=total)

@@ -1,137 +1,160 @@
-"""The two-phase recipe: statistical initialisation → ``unfreeze()`` → gradient training with RX.
+"""The two-phase recipe, one entry point: statistical initialisation → ``unfreeze()`` → gradient training.
 
-Phase 1 runs :class:`~bandselect.training.StatisticalTrainer` over the training region (variance
-initialisation of the SoftChannelSelector). Phase 2 unfreezes the selector and runs
-:class:`~bandselect.training.GradientTrainer` on random training patches: the selection feeds an RX
-detector (``background="batch"``, so RX always sees the statistics of the currently weighted data), a
-score-to-logit head and a BCE loss against the anomaly mask, plus the entropy and diversity regularizers.
+:func:`train_two_phase` is what the flows, the CLI and notebooks call. Phase 1 runs
+:class:`~bandselect.training.StatisticalTrainer` over the training rows for the nodes that are not yet
+initialised (the flows initialise them from Dask statistics of the store first, so there it does
+nothing). Phase 2 unfreezes every :class:`~bandselect.pipeline.node.Freezable` node, runs
+:class:`~bandselect.training.GradientTrainer` on random training patches and freezes them back, so the
+trained pipeline has the structure of an initialised one (same ``state_dict`` keys, buffers). With the
+shipped recipe the selection feeds an RX detector (``background="batch"``, so RX always sees the
+statistics of the currently weighted data), a score-to-logit head and a BCE loss against the anomaly mask,
+plus the entropy and diversity regularizers.
 
-Before and after, the hard top-``n_select`` selection is judged the same way: global RX on only those
-bands, background statistics from the training region, AUROC on the validation region (a spatial split,
-see :class:`~bandselect.training.loader.PatchDataModule`).
+Before and after, the selector's :class:`~bandselect.selection.BandSelection` is judged the same way:
+global RX on only those bands, background statistics from the training rows, AUROC on the validation rows
+(a spatial split, see :class:`~bandselect.training.config.TrainingConfig`).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bandselect.errors import ConfigError, PipelineError
+from bandselect.errors import ConfigError, LabelError, PipelineError
 from bandselect.evaluation.metrics import rx_auroc
 from bandselect.names import PORT_CUBE, PORT_MASK
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import load_yaml
+from bandselect.pipeline.node import BandSelector, Freezable, WeightedSelector
+from bandselect.selection import BandSelection
+from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
 from bandselect.training.gradient import GradientTrainer
 from bandselect.training.loader import PatchDataModule
+from bandselect.training.records import EpochRecord
 from bandselect.training.statistical import StatisticalTrainer
 
-#: The recipe shipped inside the package (pipeline, data and training sections), so an installed wheel
-#: has it too.
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "two_phase.yaml"
+__all__ = [
+    "AUTO",
+    "DEFAULT_RECIPE",
+    "TrainingData",
+    "TwoPhaseResult",
+    "load_recipe",
+    "resolve_pipeline",
+    "selection_auroc",
+    "train_two_phase",
+]
+
+#: The value of a node's channel count that the data's band count replaces.
 AUTO = "auto"
+#: The node options ``auto`` may stand for (the learnable selectors and RX; the supervised selectors).
+AUTO_KEYS = ("input_channels", "num_spectral_bands")
 
 
-class DataConfig(BaseModel):
-    """Where the data comes from and how it is cut into patches.
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """Where the training data comes from: a campaign store (and acquisition ids) or in-memory arrays.
 
-    Exactly one of ``store`` (a campaign store path) or ``cube`` (an ``(H, W, C)`` or ``(B, H, W, C)``
-    array, with ``mask`` and ``wavelengths``) is given.
+    Build one with :meth:`from_store` or :meth:`from_arrays`; :meth:`datamodule` cuts it into patches
+    as a :class:`~bandselect.training.config.TrainingConfig` says.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = TrainingData.from_arrays(np.zeros((8, 8, 4), np.float32), wavelengths_nm=[1, 2, 3, 4])
+    >>> data.store is None, data.cube.shape
+    (True, (8, 8, 4))
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    store: Path | None = None
+    acquisition_ids: tuple[str, ...] | None = None
+    cube: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    wavelengths_nm: np.ndarray | None = None
 
-    store: str | None = None
-    ids: list[str] | None = None
-    cube: Any = None
-    mask: Any = None
-    wavelengths: Any = None
-    patch_size: int | tuple[int, int] = 32
-    batch_size: int = 4
-    batches_per_epoch: int = 8
-    train_rows: tuple[float, float] = (0.0, 0.5)
-    val_rows: tuple[float, float] = (0.5, 1.0)
-    num_workers: int = 0
+    @classmethod
+    def from_store(
+        cls, path: str | os.PathLike[str], acquisition_ids: Sequence[str] | None = None
+    ) -> TrainingData:
+        """The acquisitions ``acquisition_ids`` (default: all) of the campaign store ``path``."""
+        ids = None if acquisition_ids is None else tuple(str(i) for i in acquisition_ids)
+        if ids is not None and not ids:
+            raise ConfigError(
+                f"training data from {path}",
+                expected="at least one acquisition id, or None for all",
+                found="an empty list",
+                fix="pass acquisition_ids=None to train on every acquisition",
+            )
+        return cls(store=Path(path), acquisition_ids=ids)
 
-    @model_validator(mode="after")
-    def _one_source(self) -> DataConfig:
-        if (self.store is None) == (self.cube is None):
-            raise ValueError("give exactly one data source: store=<campaign path> or cube=<array>")
-        if self.cube is not None and self.wavelengths is None:
-            raise ValueError("in-memory data needs wavelengths=<(C,) array in nm>")
-        return self
+    @classmethod
+    def from_arrays(cls, cube: Any, mask: Any = None, *, wavelengths_nm: Any) -> TrainingData:
+        """An ``(H, W, C)`` or ``(B, H, W, C)`` cube, its ``(H, W)`` / ``(B, H, W)`` mask and ``(C,)`` nm."""
+        return cls(
+            cube=np.asarray(cube, dtype=np.float32),
+            mask=None if mask is None else np.asarray(mask),
+            wavelengths_nm=np.asarray(wavelengths_nm, dtype=np.float64),
+        )
 
-
-class TwoPhaseConfig(BaseModel):
-    """Configuration of :func:`train_two_phase`.
-
-    ``pipeline`` is a YAML path, YAML text or the parsed mapping in the seed's form; ``input_channels:
-    auto`` in a node's config is replaced by the data's band count. ``selector`` names the
-    SoftChannelSelector node. ``monitor``, ``monitor_from_epoch`` and ``restore_best`` are passed to
-    :class:`~bandselect.training.GradientTrainer`: e.g. ``monitor: auroc.auroc:hard`` keeps the epoch
-    whose hard top-``n_select`` selection scores best on the validation rows (among the epochs after the
-    temperature reached its floor); None keeps the last epoch.
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
-
-    pipeline: Any = None
-    data: DataConfig
-    selector: str = "selector"
-    epochs: int = Field(30, ge=1)
-    lr: float = Field(0.05, gt=0)
-    optimizer: str = "adam"
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_dir: str | None = None
-    resume: bool = False
-    progress: bool = False
-    monitor: str | None = None
-    monitor_from_epoch: int | None = None
-    restore_best: bool = True
+    def datamodule(self, config: TrainingConfig) -> PatchDataModule:
+        """Random training patches and whole validation regions, as ``config`` says."""
+        options = config.patch_options()
+        if self.store is not None:
+            ids = None if self.acquisition_ids is None else list(self.acquisition_ids)
+            return PatchDataModule.from_store(self.store, ids, **options)
+        return PatchDataModule.from_arrays(self.cube, self.mask, wavelengths=self.wavelengths_nm, **options)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class TwoPhaseResult:
     """What :func:`train_two_phase` returns.
 
     Attributes
     ----------
     pipeline
-        The trained pipeline (evaluation mode).
+        The trained pipeline: on the CPU, in evaluation mode, every freezable node frozen again.
+    selector
+        The name of the selector node whose selections are reported.
+    config
+        The training configuration used.
     history
-        The gradient trainer's per-epoch history (loss, metrics, temperature, channel weights).
-    initial_selection, final_selection
-        Hard top-``n_select`` band indices after phase 1 (variance initialisation) and after phase 2.
+        The gradient phase's :class:`~bandselect.training.records.EpochRecord` per epoch.
+    selection_before, selection_after
+        The selector's :class:`~bandselect.selection.BandSelection` after phase 1 (e.g. the variance
+        initialisation) and after phase 2 (the kept epoch's weights).
     val_auroc_before, val_auroc_after
-        Validation AUROC of RX on those bands (background from the training region).
+        Validation AUROC of global RX on those bands (background from the training rows), averaged over
+        acquisitions; None without validation rows or with ``evaluate=False``.
     best_epoch
         The epoch whose weights were kept (by ``monitor``); None when the last epoch was kept.
     """
 
     pipeline: Pipeline
-    history: list[dict[str, Any]]
-    initial_selection: np.ndarray
-    final_selection: np.ndarray
-    val_auroc_before: float
-    val_auroc_after: float
+    selector: str
+    config: TrainingConfig
+    history: list[EpochRecord]
+    selection_before: BandSelection
+    selection_after: BandSelection
+    val_auroc_before: float | None
+    val_auroc_after: float | None
     best_epoch: int | None = None
 
 
 class _RegionBatches:
-    """A datamodule over the training region, in row blocks (phase 1 statistics, bounded memory)."""
+    """A datamodule over the training rows, in row blocks (phase 1 statistics, bounded memory)."""
 
     def __init__(self, datamodule: PatchDataModule, block_rows: int) -> None:
         self.datamodule = datamodule
         self.block_rows = block_rows
 
     def train_dataloader(self) -> list[dict[str, Any]]:
+        # To become PatchDataModule.region_batches(train_rows, block_rows) once the data path offers it
+        # (issue 10, deliverable 2); until then the loader's window helpers.
         from bandselect.training.loader import Window, _collate, _row_range
 
         source = self.datamodule.source
@@ -144,157 +167,222 @@ class _RegionBatches:
         return batches
 
 
-def load_recipe(path: str | os.PathLike[str] = DEFAULT_RECIPE) -> dict[str, Any]:
-    """Read a recipe YAML (``pipeline``, ``data``, ``training`` sections) with ``yaml.safe_load``."""
-    with open(path, encoding="utf-8") as f:
-        recipe = yaml.safe_load(f)
-    if not isinstance(recipe, dict) or "pipeline" not in recipe:
-        raise ConfigError(
-            f"recipe {path}",
-            expected="a mapping with a 'pipeline' section (and optional 'data', 'training')",
-            found=type(recipe).__name__,
-            fix="start from bandselect/recipes/two_phase.yaml",
-        )
-    return recipe
+def resolve_pipeline(
+    source: Pipeline | Mapping[str, Any] | str | os.PathLike[str] | None, n_bands: int
+) -> Pipeline:
+    """The pipeline to train: a :class:`Pipeline` as it is, or built from its configuration.
 
-
-def recipe_config(
-    data: dict[str, Any], path: str | os.PathLike[str] = DEFAULT_RECIPE, **overrides: Any
-) -> TwoPhaseConfig:
-    """A :class:`TwoPhaseConfig` from a recipe YAML: its pipeline, data and training sections.
-
-    ``data`` (e.g. ``{"store": path}`` or ``{"cube": ..., "mask": ..., "wavelengths": ...}``) is merged
-    over the recipe's data section; ``overrides`` over its training section (``epochs=5``, ...).
+    Parameters
+    ----------
+    source
+        A :class:`Pipeline` (used as it is, trained in place); a mapping in the seed's form, or a recipe
+        mapping with a ``pipeline`` section; a YAML path or text of either; None: the shipped recipe's
+        pipeline. In a configuration, ``input_channels: auto`` and ``num_spectral_bands: auto`` become
+        ``n_bands``.
+    n_bands
+        The data's band count.
     """
-    recipe = load_recipe(path)
-    fields = {**(recipe.get("training") or {}), **overrides}
-    fields["epochs"] = fields.pop("epochs", 30)
-    return TwoPhaseConfig(
-        pipeline=recipe["pipeline"], data=DataConfig(**{**(recipe.get("data") or {}), **data}), **fields
-    )
-
-
-def _pipeline_config(source: Any, n_bands: int) -> dict[str, Any]:
+    if isinstance(source, Pipeline):
+        return source
     if source is None:
-        source = load_recipe()["pipeline"]
-    config = copy.deepcopy(source) if isinstance(source, dict) else load_yaml(source)
+        config: dict[str, Any] = load_recipe()["pipeline"]
+    elif isinstance(source, Mapping):
+        config = copy.deepcopy(dict(source))
+    else:
+        config = load_yaml(source)
     if "pipeline" in config and "nodes" not in config:
         config = config["pipeline"]
-    for node in config.get("nodes", {}).values():
+    for node in (config.get("nodes") or {}).values():
         options = node.get("config") or {}
-        if options.get("input_channels") == AUTO:
-            options["input_channels"] = n_bands
-    return config
+        for key in AUTO_KEYS:
+            if options.get(key) == AUTO:
+                options[key] = n_bands
+    return Pipeline.from_config(config)
 
 
-def _datamodule(data: DataConfig, seed: int) -> PatchDataModule:
-    options = {
-        "patch_size": data.patch_size,
-        "batch_size": data.batch_size,
-        "batches_per_epoch": data.batches_per_epoch,
-        "train_rows": data.train_rows,
-        "val_rows": data.val_rows,
-        "num_workers": data.num_workers,
-        "seed": seed,
-    }
-    if data.store is not None:
-        return PatchDataModule.from_store(data.store, data.ids, **options)
-    return PatchDataModule.from_arrays(data.cube, data.mask, wavelengths=data.wavelengths, **options)
-
-
-def selection_auroc(datamodule: PatchDataModule, indices: np.ndarray) -> float:
+def selection_auroc(datamodule: PatchDataModule, indices: Sequence[int]) -> float | None:
     """Mean over acquisitions of the validation AUROC of global RX on the bands ``indices``.
 
-    The RX background comes from the training region, the AUROC from the validation region.
+    The RX background comes from the training rows, the AUROC from the validation rows; None without
+    validation rows.
+
+    Raises
+    ------
+    LabelError
+        The data has no mask to compute an AUROC against.
     """
+    if datamodule.val_rows is None:
+        return None
+    picks = np.asarray(indices, dtype=np.int64)
     values = []
     for source in range(len(datamodule.source.shapes)):
         train = datamodule.full_region(datamodule.train_rows, source)
         val = datamodule.full_region(datamodule.val_rows, source)
+        if PORT_MASK not in train:
+            raise LabelError(
+                "two-phase evaluation",
+                expected="a label mask to compute the validation AUROC against",
+                found="data without a mask",
+                fix="give the training data its anomaly mask, or set val_rows: null",
+            )
         cube = np.concatenate([train[PORT_CUBE][0].numpy(), val[PORT_CUBE][0].numpy()], axis=0)
         mask = np.concatenate(
             [train[PORT_MASK][0, ..., 0].numpy(), val[PORT_MASK][0, ..., 0].numpy()], axis=0
         )
         is_train = np.zeros(mask.shape, bool)
         is_train[: train[PORT_CUBE].shape[1]] = True
-        values.append(rx_auroc(cube, mask, indices, background=is_train, evaluate=~is_train))
+        values.append(rx_auroc(cube, mask, picks, background=is_train, evaluate=~is_train))
     return float(np.mean(values))
 
 
-def _hard_selection(selector: Any) -> np.ndarray:
-    weights = selector.get_selection_weights(hard=False).cpu()
-    # Top-n by weight, largest first, ties to the lower index (TopKIndices' rule).
-    order = np.argsort(-weights.numpy(), kind="stable")
-    return order[: selector.n_select].astype(np.int64)
+def _selector_name(pipeline: Pipeline, selector: str | None) -> str:
+    nodes = pipeline.nodes
+    if selector is not None:
+        if selector not in nodes:
+            raise PipelineError(
+                f"selector node {selector!r} is not in the pipeline",
+                expected=f"one of {list(nodes)}",
+                found=repr(selector),
+                fix="pass the name of the pipeline's selector node as selector=...",
+            )
+        if not isinstance(nodes[selector], BandSelector):
+            raise PipelineError(
+                f"node {selector!r} ({type(nodes[selector]).__name__}) is not a band selector",
+                expected="a node with selection(wavelengths_nm)",
+                found=type(nodes[selector]).__name__,
+                fix="pass the name of the selector node, e.g. a SoftChannelSelector",
+            )
+        return selector
+    learnable = [
+        name
+        for name, node in nodes.items()
+        if isinstance(node, WeightedSelector) and isinstance(node, BandSelector)
+    ]
+    if len(learnable) != 1:
+        raise PipelineError(
+            "cannot tell which node is the selector to train",
+            expected="exactly one learnable selector (e.g. a SoftChannelSelector)",
+            found=f"{learnable}" if learnable else f"none among {list(nodes)}",
+            fix="pass selector=<node name>" if learnable else "add a learnable selector to the pipeline",
+        )
+    return learnable[0]
 
 
-def train_two_phase(config: TwoPhaseConfig | dict[str, Any]) -> TwoPhaseResult:
-    """Run the two-phase recipe and report the selection's RX AUROC before and after gradient training.
+def train_two_phase(
+    pipeline: Pipeline | Mapping[str, Any] | str | os.PathLike[str] | None,
+    data: TrainingData | str | os.PathLike[str],
+    training: TrainingConfig | Mapping[str, Any] | None = None,
+    *,
+    selector: str | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    evaluate: bool = True,
+) -> TwoPhaseResult:
+    """Train a pipeline in two phases and report its selection before and after.
 
     Parameters
     ----------
-    config
-        A :class:`TwoPhaseConfig` or a mapping validated into one.
+    pipeline
+        A :class:`Pipeline` (trained in place), its configuration (mapping, YAML path or text; ``auto``
+        channel counts take the data's band count, see :func:`resolve_pipeline`), or None for the shipped
+        recipe's pipeline.
+    data
+        :class:`TrainingData`, or the path of a campaign store (every acquisition).
+    training
+        A :class:`~bandselect.training.config.TrainingConfig`, a mapping of fields overriding the recipe's
+        defaults, or None (the defaults).
+    selector
+        The selector node whose selection is reported; None: the pipeline's only learnable selector.
+    checkpoint_dir
+        Where the gradient trainer writes ``last.pt`` after every epoch (and ``best.pt``).
+    resume
+        Continue the interrupted run in ``checkpoint_dir`` (phase 1 is skipped for nodes already
+        initialised; the checkpoint restores the rest).
+    progress
+        Progress bars for both phases.
+    evaluate
+        Compute the before/after validation AUROC (False: skip it, e.g. when the caller evaluates).
 
     Returns
     -------
     TwoPhaseResult
 
+    Raises
+    ------
+    ConfigError
+        Invalid training settings (each named).
+    PipelineError
+        The selector is missing, not a selector, or ambiguous.
+    TrainingError, LabelError
+        From the trainers (non-finite loss, frozen nodes, missing labels, ...).
+
     Examples
     --------
     >>> from bandselect.synthetic import make_scene
     >>> scene = make_scene(48, 48, n_bands=16, seed=0, anomaly_fraction=0.02)
-    >>> result = train_two_phase({"data": {"cube": scene.cube, "mask": scene.mask,
-    ...     "wavelengths": scene.wavelengths_nm, "patch_size": 16, "batches_per_epoch": 2}, "epochs": 2})
-    >>> len(result.history), len(result.final_selection)
+    >>> data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
+    >>> result = train_two_phase(None, data, {"epochs": 2, "patch_size": 16, "batches_per_epoch": 2})
+    >>> len(result.history), len(result.selection_after.indices)
     (2, 3)
     """
-    if not isinstance(config, TwoPhaseConfig):
-        config = TwoPhaseConfig.model_validate(config)
-    datamodule = _datamodule(config.data, config.seed)
-    n_bands = int(datamodule.wavelengths.size)
-    pipeline = Pipeline.from_config(_pipeline_config(config.pipeline, n_bands))
-    if config.selector not in pipeline.nodes:
-        raise PipelineError(
-            f"selector node {config.selector!r} is not in the pipeline",
-            expected=f"one of {list(pipeline.nodes)}",
-            found=repr(config.selector),
-            fix="name the SoftChannelSelector node in TwoPhaseConfig.selector",
+    config = training_config(training)
+    if isinstance(data, TrainingData):
+        source = data
+    elif isinstance(data, str | os.PathLike):
+        source = TrainingData.from_store(data)
+    else:
+        raise ConfigError(
+            "train_two_phase data",
+            expected="TrainingData or the path of a campaign store",
+            found=type(data).__name__,
+            fix="pass TrainingData.from_arrays(cube, mask, wavelengths_nm=...) or a store path",
         )
-    selector = pipeline.nodes[config.selector]
+    datamodule = source.datamodule(config)
+    wavelengths = datamodule.wavelengths
+    trained = resolve_pipeline(pipeline, int(wavelengths.size))
+    name = _selector_name(trained, selector)
+    node = trained.nodes[name]
+    assert isinstance(node, BandSelector)  # checked by _selector_name
 
-    # Phase 1: statistical initialisation over the training region only.
-    block_rows = datamodule.patch_size[0]
-    StatisticalTrainer(pipeline=pipeline, datamodule=_RegionBatches(datamodule, block_rows)).fit()
-    selector.eval()
-    initial = _hard_selection(selector)
-    before = selection_auroc(datamodule, initial)
+    # Phase 1: statistical initialisation over the training rows, only where still needed.
+    pending = [
+        n
+        for n in trained.topological_order()
+        if trained.nodes[n].requires_initial_fit and not trained.nodes[n].is_initialized
+    ]
+    if pending:
+        block_rows = datamodule.patch_size[0]
+        StatisticalTrainer(
+            trained, _RegionBatches(datamodule, block_rows), nodes=pending, progress=progress
+        ).fit()
+    trained.eval()
+    before = node.selection(wavelengths)
+    auroc_before = selection_auroc(datamodule, before.indices) if evaluate else None
 
-    # Phase 2: unfreeze → gradient training.
-    selector.unfreeze()
-    trainer = GradientTrainer(
-        pipeline,
-        datamodule,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        max_epochs=config.epochs,
-        checkpoint_dir=config.checkpoint_dir,
-        device=config.device,
-        seed=config.seed,
-        progress=config.progress,
-        monitor=config.monitor,
-        monitor_from_epoch=config.monitor_from_epoch,
-        restore_best=config.restore_best,
-    )
-    history = trainer.fit(resume=config.resume)
-    final = _hard_selection(selector)
-    after = selection_auroc(datamodule, final)
+    # Phase 2: unfreeze → gradient training → freeze back (saved like an initialised pipeline).
+    freezable = [n for n in trained.nodes.values() if isinstance(n, Freezable)]
+    for each in freezable:
+        each.unfreeze()
+    try:
+        trainer = GradientTrainer.from_config(
+            trained, datamodule, config, checkpoint_dir=checkpoint_dir, progress=progress
+        )
+        history = trainer.fit(resume=resume)
+    finally:
+        trained.to("cpu")
+        for each in freezable:
+            each.freeze()
+        trained.eval()
+    after = node.selection(wavelengths)
     return TwoPhaseResult(
-        pipeline=pipeline,
+        pipeline=trained,
+        selector=name,
+        config=config,
         history=history,
-        initial_selection=initial,
-        final_selection=final,
-        val_auroc_before=before,
-        val_auroc_after=after,
+        selection_before=before,
+        selection_after=after,
+        val_auroc_before=auroc_before,
+        val_auroc_after=selection_auroc(datamodule, after.indices) if evaluate else None,
         best_epoch=trainer.best_epoch if config.restore_best else None,
     )

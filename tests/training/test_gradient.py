@@ -13,7 +13,8 @@ from bandselect.nodes import AUROC, AnomalyBCELoss, RXDetector, ScoreToLogit
 from bandselect.pipeline import Node, Pipeline, PortSpec
 from bandselect.selectors import SelectorDiversityRegularizer, SoftChannelSelector
 from bandselect.synthetic import make_scene
-from bandselect.training.gradient import CHECKPOINT_FILE, GradientTrainer, resolve_device
+from bandselect.training.checkpoint import CHECKPOINT_FILE
+from bandselect.training.gradient import GradientTrainer, resolve_device
 from bandselect.training.loader import PatchDataModule
 
 N_BANDS = 12
@@ -72,12 +73,21 @@ def _trainer(
 def test_history_temperature_schedule_and_metrics(scene, tmp_path: Path) -> None:
     pipeline = _pipeline()
     history = _trainer(pipeline, _datamodule(scene), 4, tmp_path).fit()
-    temperatures = [h["temperature"]["selector"] for h in history]
+    temperatures = [h.temperature["selector"] for h in history]
     assert temperatures == pytest.approx([5.0 * 0.8**e for e in range(4)])
     for entry in history:
-        assert set(entry) == {"epoch", "loss", "val_loss", "metrics", "temperature", "weights"}
-        assert 0.5 < entry["metrics"]["auroc.auroc"] <= 1.0
-        assert sum(entry["weights"]["selector"]) == pytest.approx(3.0, abs=1e-4)
+        assert set(entry.to_dict()) == {
+            "epoch",
+            "loss",
+            "val_loss",
+            "metrics",
+            "temperature",
+            "weights",
+            "best",
+        }
+        assert entry.best is None  # no monitor
+        assert 0.5 < entry.metrics["auroc.auroc"] <= 1.0
+        assert sum(entry.weights["selector"]) == pytest.approx(3.0, abs=1e-4)
     assert (tmp_path / CHECKPOINT_FILE).is_file()
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -93,7 +103,7 @@ def test_resumed_run_equals_uninterrupted_run(scene, tmp_path: Path) -> None:
 
     for key, value in full.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
-    assert [h["loss"] for h in resumed_history] == [h["loss"] for h in full_history]
+    assert [h.loss for h in resumed_history] == [h.loss for h in full_history]
     assert resumed.nodes["selector"].temperature == full.nodes["selector"].temperature
 
 

@@ -168,6 +168,30 @@ def test_fitted_node_upstream_is_initialised_first() -> None:
     np.testing.assert_allclose(probe.fitted_variance.numpy(), pixels.var(axis=0), rtol=1e-5)
 
 
+def test_only_the_listed_nodes_are_initialised() -> None:
+    """nodes=[...]: train_two_phase passes the nodes not yet initialised (e.g. by Dask statistics)."""
+    frames = _frames()
+    pipeline = Pipeline()
+    center, probe = Center(N_BANDS), VarianceProbe(N_BANDS)
+    pipeline.add_node(center, name="center")
+    pipeline.add_node(probe, name="probe")
+    pipeline.connect(
+        ("data.cube", center.cube), (center.cube, probe.cube), ("data.wavelengths", probe.wavelengths)
+    )
+    center.mean.fill_(1.0)  # initialised elsewhere: must stay as it is
+    center._mark_initialized()
+    dm = ArrayDataModule(frames, wavelengths=WAVELENGTHS)
+    assert StatisticalTrainer(pipeline=pipeline, datamodule=dm, nodes=["probe"]).fit() == ["probe"]
+    np.testing.assert_array_equal(center.mean.numpy(), 1.0)
+    pixels = frames.astype(np.float64).reshape(-1, N_BANDS)
+    np.testing.assert_allclose(probe.mean.numpy(), pixels.mean(axis=0) - 1.0, rtol=1e-5, atol=1e-6)
+    with pytest.raises(PipelineError, match=r"cannot initialise nodes \['nope'\]"):
+        StatisticalTrainer(pipeline=pipeline, datamodule=dm, nodes=["nope"])
+    pipeline.add_node(Scale(), name="scale")
+    with pytest.raises(ConfigError, match=r"nodes \['scale'\] need no statistical initialisation"):
+        StatisticalTrainer(pipeline=pipeline, datamodule=dm, nodes=["scale"])
+
+
 def test_max_batches_and_batching_do_not_change_the_answer() -> None:
     frames = _frames(4)
     pixels = frames.astype(np.float64).reshape(-1, N_BANDS)

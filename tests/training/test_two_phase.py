@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from bandselect.synthetic import make_scene
-from bandselect.training.two_phase import DEFAULT_RECIPE, load_recipe, recipe_config, train_two_phase
+from bandselect.training import TrainingData, train_two_phase
+from bandselect.training.config import DEFAULT_RECIPE, load_recipe
 
 N_SELECT = 3
 
@@ -25,8 +26,8 @@ def _check_schedule_and_concentration(result, recipe: dict) -> None:
         max(selector["temperature_min"], selector["temperature_init"] * selector["temperature_decay"] ** e)
         for e in range(len(result.history))
     ]
-    assert [h["temperature"]["selector"] for h in result.history] == pytest.approx(expected, rel=1e-6)
-    initial = np.sort(result.history[0]["weights"]["selector"])[::-1]
+    assert [h.temperature["selector"] for h in result.history] == pytest.approx(expected, rel=1e-6)
+    initial = np.sort(result.history[0].weights["selector"])[::-1]
     kept = result.pipeline.nodes["selector"].get_selection_weights(hard=False).detach().numpy()
     final = np.sort(kept)[::-1]
     print(
@@ -35,7 +36,7 @@ def _check_schedule_and_concentration(result, recipe: dict) -> None:
     )
     # The kept epoch is at the temperature floor, where the weights are concentrated.
     floor = recipe["pipeline"]["nodes"]["selector"]["config"]["temperature_min"]
-    assert result.history[result.best_epoch]["temperature"]["selector"] == pytest.approx(floor)
+    assert result.history[result.best_epoch].temperature["selector"] == pytest.approx(floor)
     # Concentrated on n_select channels (most of the budget, >> the first epoch's), no collapse onto one
     # channel (diversity regularizer): measured top-3 >= 1.76, largest <= 1.97 of the budget 3.
     assert final[:N_SELECT].sum() >= 0.55 * N_SELECT
@@ -43,7 +44,7 @@ def _check_schedule_and_concentration(result, recipe: dict) -> None:
     assert final[0] <= 0.75 * N_SELECT
     # The kept selection is the hard top-n_select of the kept weights.
     assert sorted(np.argsort(-kept, kind="stable")[:N_SELECT].tolist()) == sorted(
-        result.final_selection.tolist()
+        result.selection_after.indices
     )
 
 
@@ -51,20 +52,12 @@ def _check_schedule_and_concentration(result, recipe: dict) -> None:
 @pytest.mark.slow
 def test_pavia_trained_selection_beats_variance_init(load_shared) -> None:
     data = load_shared("pavia_rosis_abu_beach4")
-    config = recipe_config(
-        {
-            "cube": data["cube"],
-            "mask": data["gt"],
-            "wavelengths": data["wavelengths_nm"],
-            "batches_per_epoch": 4,
-        },
-        device="cpu",
-    )
-    result = train_two_phase(config)
+    arrays = TrainingData.from_arrays(data["cube"], data["gt"], wavelengths_nm=data["wavelengths_nm"])
+    result = train_two_phase(None, arrays, {"batches_per_epoch": 4, "device": "cpu"})
     print(
-        f"pavia RX val AUROC: variance init {result.initial_selection.tolist()} -> "
+        f"pavia RX val AUROC: variance init {list(result.selection_before.indices)} -> "
         f"{result.val_auroc_before:.4f}, "
-        f"trained {result.final_selection.tolist()} -> {result.val_auroc_after:.4f}"
+        f"trained {list(result.selection_after.indices)} -> {result.val_auroc_after:.4f}"
     )
     # Measured gains 0.0064-0.0088 over 3 seeds.
     assert result.val_auroc_after > result.val_auroc_before + 0.005
@@ -79,12 +72,11 @@ def test_synthetic_campaign_streamed_from_store(tmp_path: Path) -> None:
     campaign = write_campaign(
         tmp_path / "campaign", n_acquisitions=3, height=96, width=128, seed=0, anomaly_fraction=0.01
     )
-    config = recipe_config({"store": str(tmp_path / "campaign")}, epochs=20, device="cpu")
-    result = train_two_phase(config)
+    result = train_two_phase(None, tmp_path / "campaign", {"epochs": 20, "device": "cpu"})
     planted = list(campaign.open(campaign.ids()[0]).attrs[ATTR_DISCRIMINATIVE_BANDS])
     print(
-        f"synthetic RX val AUROC: variance init {result.initial_selection.tolist()} -> "
-        f"{result.val_auroc_before:.4f}, trained {result.final_selection.tolist()} -> "
+        f"synthetic RX val AUROC: variance init {list(result.selection_before.indices)} -> "
+        f"{result.val_auroc_before:.4f}, trained {list(result.selection_after.indices)} -> "
         f"{result.val_auroc_after:.4f} (planted bands {planted})"
     )
     # The variance init picks the bright NIR plateau (no planted band, AUROC ~0.50); trained: >= 0.99.
@@ -92,7 +84,7 @@ def test_synthetic_campaign_streamed_from_store(tmp_path: Path) -> None:
     assert result.val_auroc_after > 0.99
     # At least one planted band; RX also needs a non-planted reference band (anomalies are the background
     # darkened in the planted bands, like a shadow in planted bands only), so not all three are planted.
-    assert set(result.final_selection.tolist()) & set(planted)
+    assert set(result.selection_after.indices) & set(planted)
     _check_schedule_and_concentration(result, load_recipe(DEFAULT_RECIPE))
 
 
@@ -114,31 +106,109 @@ def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Pa
     floor is restored (and written to best.pt), and a resumed run keeps the same best epoch and weights."""
     import torch
 
-    from bandselect.training.gradient import BEST_FILE
+    from bandselect.training.monitor import BEST_FILE
 
     scene = make_scene(48, 48, n_bands=16, seed=0, anomaly_fraction=0.02)
-    data = {
-        "cube": scene.cube,
-        "mask": scene.mask,
-        "wavelengths": scene.wavelengths_nm,
-        "patch_size": 16,
-        "batches_per_epoch": 2,
-    }
-    full = train_two_phase(recipe_config(data, epochs=12, device="cpu", checkpoint_dir=str(tmp_path / "a")))
-    metrics = full.history[-1]["metrics"]
+    data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
+    options = {"patch_size": 16, "batches_per_epoch": 2, "device": "cpu"}
+    full = train_two_phase(None, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "a")
+    metrics = full.history[-1].metrics
     assert "auroc.auroc:hard" in metrics and "auroc.auroc" in metrics
-    eligible = [h for h in full.history if h["temperature"]["selector"] == pytest.approx(0.7)]
-    best = max(eligible, key=lambda h: h["metrics"]["auroc.auroc:hard"])
-    assert full.best_epoch == best["epoch"] and best["best"]
-    assert not any(h["best"] for h in full.history if h["epoch"] < eligible[0]["epoch"])
+    eligible = [h for h in full.history if h.temperature["selector"] == pytest.approx(0.7)]
+    best = max(eligible, key=lambda h: h.metrics["auroc.auroc:hard"])
+    assert full.best_epoch == best.epoch and best.best
+    assert not any(h.best for h in full.history if h.epoch < eligible[0].epoch)
     kept = full.pipeline.nodes["selector"].channel_logits.detach()
     saved = torch.load(tmp_path / "a" / BEST_FILE, weights_only=True)
     assert saved["epoch"] == full.best_epoch
     assert torch.equal(saved["model"]["nodes.selector.channel_logits"], kept)
 
-    train_two_phase(recipe_config(data, epochs=10, device="cpu", checkpoint_dir=str(tmp_path / "b")))
+    train_two_phase(None, data, {**options, "epochs": 10}, checkpoint_dir=tmp_path / "b")
     resumed = train_two_phase(
-        recipe_config(data, epochs=12, device="cpu", checkpoint_dir=str(tmp_path / "b"), resume=True)
+        None, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "b", resume=True
     )
     assert resumed.best_epoch == full.best_epoch
     assert torch.equal(resumed.pipeline.nodes["selector"].channel_logits.detach(), kept)
+
+
+# -- the entry point's contract, on small data ---------------------------------------------------------
+SMALL = {"epochs": 2, "patch_size": 16, "batches_per_epoch": 2, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def small_scene():
+    return make_scene(48, 48, n_bands=16, seed=0, anomaly_fraction=0.02)
+
+
+def _arrays(scene) -> TrainingData:
+    return TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
+
+
+def test_in_memory_arrays_report_band_selections_before_and_after(small_scene) -> None:
+    from bandselect.selection import BandSelection
+    from bandselect.training import EpochRecord, TrainingConfig
+
+    result = train_two_phase(None, _arrays(small_scene), SMALL)
+    assert result.config == TrainingConfig(**SMALL) and result.selector == "selector"
+    assert len(result.history) == 2 and all(isinstance(r, EpochRecord) for r in result.history)
+    # Phase 1 is the variance initialisation over the training rows (the top half) only.
+    variance = small_scene.cube[:24].reshape(-1, 16).astype(np.float64).var(axis=0)
+    assert isinstance(result.selection_before, BandSelection)
+    assert result.selection_before.indices == tuple(np.argsort(-variance, kind="stable")[:N_SELECT].tolist())
+    selector = result.pipeline.nodes["selector"]
+    assert result.selection_after == selector.selection(small_scene.wavelengths_nm)
+    assert result.selection_after.selector_type == "SoftChannelSelector"
+    assert 0.0 <= result.val_auroc_before <= 1.0 and 0.0 <= result.val_auroc_after <= 1.0
+    assert not selector.is_trainable and not selector.training
+    assert all(t.device.type == "cpu" for t in result.pipeline.state_dict().values())
+
+
+def test_an_initialised_pipeline_skips_phase_one(small_scene) -> None:
+    """The flows' path: nodes initialised from store-wide statistics are not re-initialised."""
+    from bandselect.stats import BandStatistics
+    from bandselect.training import initialize_from_statistics
+    from bandselect.training.two_phase import resolve_pipeline
+
+    pipeline = resolve_pipeline(None, 16)
+    initialize_from_statistics(pipeline, BandStatistics.from_arrays(small_scene.cube[None]))
+    logits = pipeline.nodes["selector"].channel_logits.clone()
+    result = train_two_phase(pipeline, _arrays(small_scene), {**SMALL, "epochs": 1})
+    # The whole scene's variances, not the training rows' (what phase 1 would have computed).
+    np.testing.assert_array_equal(result.selection_before.scores["logit"], logits.double().numpy())
+    top_half = np.log(small_scene.cube[:24].reshape(-1, 16).astype(np.float64).var(axis=0) + 1e-6)
+    assert not np.allclose(top_half, logits.double().numpy(), atol=1e-3)
+
+
+def test_a_store_and_acquisition_ids(tmp_path: Path) -> None:
+    from bandselect.synthetic import write_campaign
+    from bandselect.training import TrainingConfig
+
+    campaign = write_campaign(tmp_path / "c", n_acquisitions=2, height=32, width=32, n_bands=12, seed=1)
+    first = campaign.ids()[0]
+    data = TrainingData.from_store(tmp_path / "c", [first])
+    assert len(data.datamodule(TrainingConfig(**SMALL)).source.shapes) == 1
+    result = train_two_phase(None, data, {**SMALL, "epochs": 1, "val_rows": None, "monitor": None})
+    assert result.val_auroc_before is None and result.val_auroc_after is None and result.best_epoch is None
+    assert len(result.selection_after.sensor_wavelengths_nm) == 12
+    every = train_two_phase(None, str(tmp_path / "c"), {**SMALL, "epochs": 1}, evaluate=False)
+    assert every.val_auroc_after is None and len(every.history) == 1
+
+
+def test_bad_arguments_are_named(small_scene) -> None:
+    from bandselect.errors import ConfigError, PipelineError
+
+    data = _arrays(small_scene)
+    with pytest.raises(ConfigError, match=r"epochs: Input should be greater than or equal to 1"):
+        train_two_phase(None, data, {"epochs": 0})
+    with pytest.raises(ConfigError, match="TrainingData or the path of a campaign store"):
+        train_two_phase(None, 42, SMALL)  # type: ignore[arg-type]
+    with pytest.raises(PipelineError, match=r"selector node 'nope' is not in the pipeline"):
+        train_two_phase(None, data, SMALL, selector="nope")
+    with pytest.raises(PipelineError, match=r"node 'rx' \(RXDetector\) is not a band selector"):
+        train_two_phase(None, data, SMALL, selector="rx")
+    without = {
+        "nodes": {"rx": {"type": "RXDetector", "config": {"input_channels": "auto", "background": "batch"}}},
+        "connections": [["data.cube", "rx.data"]],
+    }
+    with pytest.raises(PipelineError, match=r"exactly one learnable selector.*found none"):
+        train_two_phase(without, data, SMALL)
