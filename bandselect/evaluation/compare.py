@@ -49,6 +49,7 @@ from bandselect.evaluation.metrics import (
 from bandselect.evaluation.split import SpatialSplit, _label_image, block_grid, spatial_block_split
 from bandselect.evaluation.stability import StabilityResult, band_stability
 from bandselect.labels import binary_labels
+from bandselect.pipeline.config import resolve_band_counts
 from bandselect.selection import BandSelection
 from bandselect.spectral import validate_wavelengths
 from bandselect.training.fitting import fit_node
@@ -87,11 +88,6 @@ SELECTOR_TYPES: tuple[str, ...] = (
 )
 STATUS_OK = "ok"
 NOT_APPLICABLE = "not applicable"
-_SUPERVISED = {
-    "SupervisedCIRBandSelector",
-    "SupervisedWindowedFalseRGBSelector",
-    "SupervisedFullSpectrumBandSelector",
-}
 
 
 @dataclass(frozen=True)
@@ -353,20 +349,16 @@ def _json_float(value: float) -> float | None:
 def _build(spec: SelectorSpec, n_bands: int) -> Any:
     from bandselect.pipeline.registry import get_node_class
 
-    config = dict(spec.config)
-    if spec.type in _SUPERVISED:
-        config.setdefault("num_spectral_bands", n_bands)
-    elif spec.type == "SoftChannelSelector":
-        config.setdefault("input_channels", n_bands)
-        if config.get("init_method", "uniform") != "variance":
-            raise ConfigError(
-                "SoftChannelSelector in a comparison",
-                expected="init_method='variance' (compared as its variance initialisation, hard top-k)",
-                found=f"init_method={config.get('init_method', 'uniform')!r}: untrained uniform logits "
-                "would pick the first k bands",
-                fix="set init_method: variance, or compare a trained selection through a fixed selector",
-            )
     cls = get_node_class(spec.type)
+    config = resolve_band_counts(spec.config, n_bands, node_type=cls)
+    if spec.type == "SoftChannelSelector" and config.get("init_method", "uniform") != "variance":
+        raise ConfigError(
+            "SoftChannelSelector in a comparison",
+            expected="init_method='variance' (compared as its variance initialisation, hard top-k)",
+            found=f"init_method={config.get('init_method', 'uniform')!r}: untrained uniform logits "
+            "would pick the first k bands",
+            fix="set init_method: variance, or compare a trained selection through a fixed selector",
+        )
     try:
         return cls(**config)
     except TypeError as error:

@@ -47,6 +47,11 @@ from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node, _constructor_parameters
 from bandselect.pipeline.registry import get_node_class, registered_name
 
+#: The value of a node's band-count option that the data's band count replaces.
+AUTO = "auto"
+#: Constructor options that hold the number of input bands (learnable selectors, RX, supervised selectors).
+BAND_COUNT_KEYS = ("input_channels", "num_spectral_bands")
+
 TOP_LEVEL_KEYS = ("nodes", "connections")
 NODE_KEYS = ("type", "config")
 
@@ -102,6 +107,53 @@ def load_yaml(source: str | os.PathLike[str]) -> dict[str, Any]:
         describe=lambda error: str(error).replace("\n", " "),
         yaml_fix="fix the YAML syntax (indentation, brackets, colons)",
     )
+
+
+def resolve_band_counts(
+    options: Mapping[str, Any], n_bands: int, *, node_type: type[Node] | None = None
+) -> dict[str, Any]:
+    """A node's options with ``auto`` band counts (:data:`BAND_COUNT_KEYS`) set to ``n_bands``.
+
+    With ``node_type``, a band-count option the constructor takes but ``options`` omits is filled in too
+    (a comparison names selectors without knowing the sensor). The one place where ``auto`` is resolved.
+
+    Examples
+    --------
+    >>> resolve_band_counts({"n_select": 3, "input_channels": "auto"}, 61)
+    {'n_select': 3, 'input_channels': 61}
+    """
+    resolved = dict(options)
+    for key in BAND_COUNT_KEYS:
+        if resolved.get(key) == AUTO:
+            resolved[key] = int(n_bands)
+        elif node_type is not None and key not in resolved and key in node_type.config_keys():
+            resolved[key] = int(n_bands)
+    return resolved
+
+
+def resolve_pipeline_band_counts(config: Mapping[str, Any], n_bands: int) -> dict[str, Any]:
+    """A copy of a pipeline structure with every node's ``auto`` band counts set to ``n_bands``.
+
+    A mapping with a ``pipeline`` section (a recipe or flow config) gives that section. Raises
+    :class:`ConfigError` when the structure has no ``nodes``.
+    """
+    structure = dict(config)
+    if "pipeline" in structure and "nodes" not in structure:
+        structure = dict(structure["pipeline"])
+    nodes = structure.get("nodes")
+    if not isinstance(nodes, Mapping) or not nodes:
+        raise ConfigError(
+            "pipeline",
+            expected="a mapping with 'nodes' (and 'connections') in the seed's form",
+            found=f"keys {sorted(structure)}",
+            fix="see configs/select_bands.yaml for an example",
+        )
+    resolved_nodes: dict[str, Any] = {}
+    for name, definition in nodes.items():
+        if isinstance(definition, Mapping) and isinstance(definition.get("config"), Mapping):
+            definition = {**definition, "config": resolve_band_counts(definition["config"], n_bands)}
+        resolved_nodes[name] = definition
+    return {**structure, "nodes": resolved_nodes}
 
 
 def _required_keys(cls: type[Node]) -> set[str]:

@@ -17,7 +17,6 @@ global RX on only those bands, background statistics from the training rows, AUR
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from bandselect.errors import ConfigError, LabelError, PipelineError
 from bandselect.evaluation.metrics import rx_auroc
 from bandselect.names import PORT_CUBE, PORT_MASK
 from bandselect.pipeline import Pipeline
-from bandselect.pipeline.config import load_yaml
+from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_counts
 from bandselect.pipeline.node import BandSelector, Freezable, WeightedSelector
 from bandselect.selection import BandSelection
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
@@ -49,11 +48,6 @@ __all__ = [
     "selection_auroc",
     "train_two_phase",
 ]
-
-#: The value of a node's channel count that the data's band count replaces.
-AUTO = "auto"
-#: The node options ``auto`` may stand for (the learnable selectors and RX; the supervised selectors).
-AUTO_KEYS = ("input_channels", "num_spectral_bands")
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,16 +181,10 @@ def resolve_pipeline(
     if source is None:
         config: dict[str, Any] = load_recipe()["pipeline"]
     elif isinstance(source, Mapping):
-        config = copy.deepcopy(dict(source))
+        config = dict(source)
     else:
         config = load_yaml(source)
-    if "pipeline" in config and "nodes" not in config:
-        config = config["pipeline"]
-    for node in (config.get("nodes") or {}).values():
-        options = node.get("config") or {}
-        for key in AUTO_KEYS:
-            if options.get(key) == AUTO:
-                options[key] = n_bands
+    config = resolve_pipeline_band_counts(config, n_bands)
     return Pipeline.from_config(config)
 
 

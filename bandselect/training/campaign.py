@@ -1,0 +1,323 @@
+"""Selection on a campaign store: initialise a pipeline from the campaign statistics, train it, report it.
+
+The steps the flows run between the statistics and the export, as library calls (the tasks wrap them):
+
+1. :func:`initialise_on_campaign`: build the pipeline from its configuration (``auto`` band counts from
+   the store), initialise every node that asks for statistics from the campaign's stored statistics
+   (Dask over the store, :mod:`bandselect.stats.incremental`), save it.
+2. :func:`train_on_campaign`: when the pipeline is learnable, the two-phase recipe's second phase on
+   the store (:func:`bandselect.training.train_two_phase`, the one entry point), save it with its history.
+3. :func:`saved_selection`: the selector's :class:`~bandselect.selection.BandSelection` on the store's grid.
+
+Each saved pipeline lives under ``<work>/pipelines/<step>-<key>``, where ``key`` is a digest of everything
+the result depends on (store, acquisition ids, statistics settings, pipeline config, positive label; plus
+the training settings for a trained pipeline). An existing directory *is* the finished work: a re-run with
+the same content loads it instead of recomputing. Directories are written under a temporary name and
+published by one rename, so a crash never leaves half a pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bandselect.errors import PipelineError
+from bandselect.labels import check_positive_label
+from bandselect.pipeline import CONFIG_FILE, Pipeline
+from bandselect.pipeline.config import resolve_pipeline_band_counts
+from bandselect.pipeline.node import Annealed, BandSelector, Freezable, is_loss_node
+from bandselect.selection import BandSelection
+from bandselect.stats import BandStatistics, load_campaign_statistics
+from bandselect.store import open_campaign
+from bandselect.training.config import TrainingConfig
+from bandselect.training.records import EpochRecord
+from bandselect.training.statistical import initialize_from_statistics
+from bandselect.training.two_phase import TrainingData, train_two_phase
+
+__all__ = [
+    "SavedPipeline",
+    "TrainedPipeline",
+    "content_key",
+    "find_selector",
+    "initialise_on_campaign",
+    "is_learnable",
+    "saved_selection",
+    "train_on_campaign",
+]
+
+STATE_FILE = "state.json"
+HISTORY_FILE = "history.json"
+
+
+@dataclass(frozen=True)
+class SavedPipeline:
+    """A pipeline saved under a content key: where, and what it holds.
+
+    Attributes
+    ----------
+    directory
+        The folder with ``pipeline.yaml`` and ``weights.pt``.
+    key
+        The content key the folder is named by.
+    selector, selector_type
+        The selector node's name and class.
+    learnable
+        Whether the pipeline has a freezable node and a loss (gradient training applies).
+    initialised
+        The nodes initialised from the campaign statistics.
+    """
+
+    directory: str
+    key: str
+    selector: str
+    selector_type: str
+    learnable: bool
+    initialised: tuple[str, ...]
+
+    def to_json(self) -> str:
+        """JSON text (``state.json``)."""
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> SavedPipeline:
+        """Rebuild from :meth:`to_json` text."""
+        content = json.loads(text)
+        return cls(**{**content, "initialised": tuple(content["initialised"])})
+
+
+@dataclass(frozen=True)
+class TrainedPipeline:
+    """A trained pipeline and its per-epoch history.
+
+    Attributes
+    ----------
+    saved
+        The trained pipeline's folder (same structure as the initialised one).
+    history
+        One :class:`~bandselect.training.records.EpochRecord` per epoch.
+    temperature_min
+        The selector's annealing floor, when it anneals (drawn in the temperature plot).
+    best_epoch
+        The epoch whose weights were kept, or None (the last).
+    """
+
+    saved: SavedPipeline
+    history: tuple[EpochRecord, ...]
+    temperature_min: float | None = None
+    best_epoch: int | None = None
+
+    def to_json(self) -> str:
+        """JSON text (``history.json``)."""
+        return json.dumps(
+            {
+                "saved": asdict(self.saved),
+                "history": [record.to_dict() for record in self.history],
+                "temperature_min": self.temperature_min,
+                "best_epoch": self.best_epoch,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainedPipeline:
+        """Rebuild from :meth:`to_json` text."""
+        content = json.loads(text)
+        saved = content["saved"]
+        return cls(
+            saved=SavedPipeline(**{**saved, "initialised": tuple(saved["initialised"])}),
+            history=tuple(EpochRecord.from_dict(row) for row in content["history"]),
+            temperature_min=content.get("temperature_min"),
+            best_epoch=content.get("best_epoch"),
+        )
+
+
+def content_key(*parts: Any) -> str:
+    """A 24-hex-digit digest of JSON-able parts (sorted keys)."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def find_selector(pipeline: Pipeline, name: str | None) -> str:
+    """The selector node: ``name`` when given, else the first :class:`BandSelector` in topological order.
+
+    Raises
+    ------
+    PipelineError
+        ``name`` is not a node or not a selector, or the pipeline has no selector.
+    """
+    nodes = pipeline.nodes
+    if name is not None:
+        if name not in nodes:
+            raise PipelineError(
+                f"selector node {name!r}",
+                expected=f"one of {list(nodes)}",
+                found=repr(name),
+                fix="set `selector:` in the flow config to the selector's node name",
+            )
+        if not isinstance(nodes[name], BandSelector):
+            raise PipelineError(
+                f"node {name!r} ({type(nodes[name]).__name__}) is not a band selector",
+                expected="a node with selection(wavelengths_nm)",
+                found=type(nodes[name]).__name__,
+                fix="set `selector:` to the name of a selector node",
+            )
+        return name
+    for candidate in pipeline.topological_order():
+        if isinstance(nodes[candidate], BandSelector):
+            return candidate
+    raise PipelineError(
+        "pipeline selector",
+        expected="a band selector node (a fixed, supervised or learnable selector)",
+        found=f"nodes {[type(n).__name__ for n in nodes.values()]}",
+        fix="add a selector node to the pipeline",
+    )
+
+
+def is_learnable(pipeline: Pipeline) -> bool:
+    """Whether gradient training applies: a freezable node and a loss node."""
+    nodes = list(pipeline.nodes.values())
+    return any(isinstance(n, Freezable) for n in nodes) and any(is_loss_node(n) for n in nodes)
+
+
+def _campaign_statistics(store: str, ids: Sequence[str], positive_label: int | None) -> BandStatistics:
+    stored = load_campaign_statistics(open_campaign(store))
+    if stored is None or not set(ids) <= set(stored.acquisition_ids):
+        raise PipelineError(
+            f"statistics of {store}",
+            expected=f"statistics covering the {len(ids)} acquisitions to select on",
+            found="none stored" if stored is None else f"{len(stored.acquisition_ids)} acquisitions covered",
+            fix="bring them up to date first (bandselect.stats.update_campaign_statistics)",
+        )
+    check_positive_label(stored.stats.classes, positive_label, what=f"label masks of {store}")
+    return stored.stats if positive_label is None else stored.stats.one_vs_rest(int(positive_label))
+
+
+def _publish(pipeline: Pipeline, directory: Path, files: Mapping[str, str]) -> None:
+    """Save ``pipeline`` and ``files`` under a temporary name, then rename into place; a concurrent
+    identical result already there wins."""
+    staging = directory.with_name(f".{directory.name}.{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    pipeline.save(staging)
+    for name, text in files.items():
+        (staging / name).write_text(text, encoding="utf-8")
+    try:
+        os.rename(staging, directory)
+    except OSError:
+        if not (directory / CONFIG_FILE).is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def initialise_on_campaign(
+    store: str,
+    pipeline_config: Mapping[str, Any],
+    work_dir: str | os.PathLike[str],
+    acquisition_ids: Sequence[str],
+    *,
+    selector: str | None = None,
+    positive_label: int | None = None,
+    n_bins: int = 0,
+) -> SavedPipeline:
+    """Build the pipeline, initialise its nodes from the campaign statistics and save it (or reuse it).
+
+    Parameters
+    ----------
+    store
+        The campaign store; its statistics must cover ``acquisition_ids``.
+    pipeline_config
+        The pipeline in the seed's YAML form (``auto`` band counts take the store's).
+    work_dir
+        Where ``pipelines/init-<key>`` is saved.
+    acquisition_ids
+        The acquisitions the selection is made on.
+    selector
+        The selector node's name (None: the first selector).
+    positive_label
+        Which class is positive for supervised nodes (None: labels > 0).
+    n_bins
+        The statistics' histogram bins (part of the content key).
+    """
+    wavelengths = open_campaign(store).wavelengths
+    if wavelengths is None:
+        raise PipelineError(
+            f"campaign {store}", expected="at least one acquisition", found="none", fix="ingest data first"
+        )
+    mapping = resolve_pipeline_band_counts(pipeline_config, int(wavelengths.size))
+    key = content_key(
+        "init", str(Path(store).resolve()), sorted(acquisition_ids), n_bins, mapping, positive_label
+    )
+    directory = Path(work_dir) / "pipelines" / f"init-{key}"
+    if (directory / STATE_FILE).is_file():
+        return SavedPipeline.from_json((directory / STATE_FILE).read_text(encoding="utf-8"))
+    pipeline = Pipeline.from_config(mapping)
+    name = find_selector(pipeline, selector)
+    stats = _campaign_statistics(store, acquisition_ids, positive_label)
+    initialised = initialize_from_statistics(pipeline, stats, wavelengths)
+    saved = SavedPipeline(
+        directory=str(directory),
+        key=key,
+        selector=name,
+        selector_type=type(pipeline.nodes[name]).__name__,
+        learnable=is_learnable(pipeline),
+        initialised=tuple(initialised),
+    )
+    _publish(pipeline, directory, {STATE_FILE: saved.to_json()})
+    return saved
+
+
+def train_on_campaign(
+    store: str,
+    saved: SavedPipeline,
+    work_dir: str | os.PathLike[str],
+    acquisition_ids: Sequence[str],
+    training: TrainingConfig,
+) -> TrainedPipeline:
+    """Gradient phase of the two-phase recipe on the store's patches; save the result (or reuse it).
+
+    The initialised pipeline is trained by :func:`bandselect.training.train_two_phase` (phase 1 has
+    nothing left to do: the nodes were initialised from the campaign statistics) and saved under
+    ``pipelines/trained-<key>`` with its history.
+    """
+    key = content_key("train", saved.key, training.model_dump(mode="json"))
+    directory = Path(work_dir) / "pipelines" / f"trained-{key}"
+    if (directory / HISTORY_FILE).is_file():
+        return TrainedPipeline.from_json((directory / HISTORY_FILE).read_text(encoding="utf-8"))
+    result = train_two_phase(
+        Pipeline.load(saved.directory),
+        TrainingData.from_store(store, acquisition_ids),
+        training,
+        selector=saved.selector,
+        evaluate=False,
+    )
+    node = result.pipeline.nodes[saved.selector]
+    trained = TrainedPipeline(
+        saved=SavedPipeline(**{**asdict(saved), "directory": str(directory), "key": key}),
+        history=tuple(result.history),
+        temperature_min=float(node.temperature_min) if isinstance(node, Annealed) else None,
+        best_epoch=result.best_epoch,
+    )
+    _publish(
+        result.pipeline, directory, {STATE_FILE: trained.saved.to_json(), HISTORY_FILE: trained.to_json()}
+    )
+    return trained
+
+
+def saved_selection(store: str, saved: SavedPipeline) -> BandSelection:
+    """The selection of a saved pipeline's selector on the campaign's wavelength grid."""
+    pipeline = Pipeline.load(saved.directory)
+    pipeline.eval()
+    node = pipeline.nodes[saved.selector]
+    if not isinstance(node, BandSelector):
+        raise PipelineError(
+            f"selector node {saved.selector!r} ({saved.selector_type})",
+            expected="a band selector",
+            found=saved.selector_type,
+            fix="name the selector node in `selector:`",
+        )
+    return node.selection(open_campaign(store).wavelengths)
