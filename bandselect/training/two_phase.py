@@ -29,7 +29,7 @@ from bandselect.names import PORT_CUBE, PORT_MASK
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import load_yaml
 from bandselect.training.gradient import GradientTrainer
-from bandselect.training.loader import PatchDataModule
+from bandselect.training.patches import PatchDataModule
 from bandselect.training.statistical import StatisticalTrainer
 
 #: The recipe shipped inside the package (pipeline, data and training sections), so an installed wheel
@@ -132,7 +132,9 @@ class _RegionBatches:
         self.block_rows = block_rows
 
     def train_dataloader(self) -> list[dict[str, Any]]:
-        from bandselect.training.loader import Window, _collate, _row_range
+        from bandselect.store import Window
+        from bandselect.training.samplers import collate as _collate
+        from bandselect.training.samplers import row_range as _row_range
 
         source = self.datamodule.source
         batches = []

@@ -14,7 +14,7 @@ from bandselect.pipeline import Node, Pipeline, PortSpec
 from bandselect.selectors import SelectorDiversityRegularizer, SoftChannelSelector
 from bandselect.synthetic import make_scene
 from bandselect.training.gradient import CHECKPOINT_FILE, GradientTrainer, resolve_device
-from bandselect.training.loader import PatchDataModule
+from bandselect.training.patches import PatchDataModule
 
 N_BANDS = 12
 
