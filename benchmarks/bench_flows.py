@@ -118,6 +118,7 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
     from bandselect import tracking
     from bandselect.flows import ProcessCampaignConfig, load_config
     from bandselect.store import open_campaign
+    from bandselect.store.locking import locked
     from bandselect.tasks import (
         describe_selection,
         draw_plots,
@@ -128,7 +129,6 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
         update_statistics,
     )
     from bandselect.tasks.export import batches, status_counts
-    from bandselect.store.locking import locked
 
     config = load_config(config_data, ProcessCampaignConfig)
     store, output, work = str(config.store), str(config.output), config.resolved_work_dir

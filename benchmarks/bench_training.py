@@ -37,7 +37,7 @@ from bandselect.pipeline import Pipeline
 from bandselect.store import open_campaign
 from bandselect.synthetic import write_campaign
 from bandselect.training.gradient import GradientTrainer, resolve_device
-from bandselect.training.loader import PatchDataModule
+from bandselect.training.patches import PatchDataModule
 from bandselect.training.two_phase import resolve_pipeline
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"

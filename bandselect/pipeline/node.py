@@ -341,6 +341,15 @@ class Metric(Protocol):
     is_metric: Literal[True]
 
 
+def needs_statistics(node: Node) -> bool:
+    """Whether ``node`` asks for a statistical initialisation it has not had yet.
+
+    A node asks by returning a :class:`StatisticsRequest` from ``statistics_request()``; it has had one
+    when ``is_initialized``. The trainers and the flows initialise exactly these nodes.
+    """
+    return node.statistics_request() is not None and not node.is_initialized
+
+
 def is_loss_node(node: Node) -> bool:
     """Whether ``node`` outputs a ``loss`` (summed by the gradient trainer)."""
     return LOSS_PORT in node.OUTPUT_PORTS

@@ -6,7 +6,7 @@ incremental campaign updates; scores and selections are derived from merged stat
 
 from __future__ import annotations
 
-from bandselect.stats.binning import DEFAULT_N_BINS, histogram_edges
+from bandselect.stats.binning import DEFAULT_N_BINS, data_edges, histogram_edges
 from bandselect.stats.compute import (
     compute_histograms,
     compute_statistics,
@@ -29,6 +29,7 @@ __all__ = [
     "Selection",
     "compute_histograms",
     "compute_statistics",
+    "data_edges",
     "histogram_edges",
     "histograms_from_arrays",
     "load_campaign_statistics",

@@ -5,6 +5,10 @@
 >>> campaign = open_campaign("campaign.zarr")              # doctest: +SKIP
 >>> ds = campaign.open(ids[0])                              # lazy, Dask-backed  # doctest: +SKIP
 
+The store hands out windows: :class:`Window`, read by the sources of one protocol (:class:`WindowSource`):
+:class:`StoreSource` (a campaign store, through the chunk reader and its :class:`ChunkCache`),
+:class:`ArraySource` (in memory) and :class:`DatasetSource` (xarray Datasets in the store layout).
+
 Cubes are stored as float32 with their raw values (integer sources such as uint16 are converted without
 scaling, so a round trip is exact after the float32 cast).
 """
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from bandselect.errors import StoreError
 from bandselect.store.campaign import AppendResult, Campaign, open_campaign
+from bandselect.store.chunk_reader import DEFAULT_CACHE_BYTES, ChunkCache, StoreSource
 from bandselect.store.ingest import IngestResult, ingest, ingest_files
 from bandselect.store.layout import (
     DEFAULT_CHUNK_YX,
@@ -24,6 +29,15 @@ from bandselect.store.layout import (
     source_from_dataset,
 )
 from bandselect.store.readers import open_source, parse_wavelengths
+from bandselect.store.windows import (
+    ArraySource,
+    DatasetSource,
+    Window,
+    WindowSource,
+    check_acquisition_ids,
+    dataset_ids,
+    stack_frames,
+)
 
 
 def create_campaign(path: str | os.PathLike[str], exist_ok: bool = True) -> Campaign:
@@ -45,12 +59,21 @@ def create_campaign(path: str | os.PathLike[str], exist_ok: bool = True) -> Camp
 
 
 __all__ = [
+    "DEFAULT_CACHE_BYTES",
     "DEFAULT_CHUNK_YX",
     "AcquisitionSource",
     "AppendResult",
+    "ArraySource",
     "Campaign",
+    "ChunkCache",
+    "DatasetSource",
     "IngestResult",
+    "StoreSource",
+    "Window",
+    "WindowSource",
+    "check_acquisition_ids",
     "create_campaign",
+    "dataset_ids",
     "ingest",
     "ingest_files",
     "make_acquisition",
@@ -58,4 +81,5 @@ __all__ = [
     "open_source",
     "parse_wavelengths",
     "source_from_dataset",
+    "stack_frames",
 ]

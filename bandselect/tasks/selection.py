@@ -35,7 +35,7 @@ from bandselect.stats import load_campaign_statistics
 from bandselect.store import open_campaign
 from bandselect.tasks._logging import run_logger
 from bandselect.training import GradientTrainer, initialize_from_statistics
-from bandselect.training.loader import PatchDataModule
+from bandselect.training.patches import PatchDataModule
 
 __all__ = [
     "AUTO",

@@ -236,7 +236,7 @@ class TrainingConfig(BaseModel):
         return self
 
     def patch_options(self) -> dict[str, Any]:
-        """The keyword arguments of :class:`~bandselect.training.loader.PatchDataModule` it sets."""
+        """The keyword arguments of :class:`~bandselect.training.patches.PatchDataModule` it sets."""
         return {
             "patch_size": self.patch_size,
             "batch_size": self.batch_size,

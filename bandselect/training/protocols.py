@@ -2,7 +2,7 @@
 
 The trainers check these with ``isinstance`` (never by probing attributes), so any object with the right
 methods works: :class:`~bandselect.training.ArrayDataModule`,
-:class:`~bandselect.training.CampaignDataModule`, :class:`~bandselect.training.loader.PatchDataModule`,
+:class:`~bandselect.training.CampaignDataModule`, :class:`~bandselect.training.patches.PatchDataModule`,
 or a user's own.
 """
 

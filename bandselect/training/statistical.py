@@ -20,10 +20,11 @@ import torch
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError, WavelengthError
 from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
 from bandselect.pipeline import Pipeline, StatisticsRequest
+from bandselect.pipeline.node import needs_statistics
 from bandselect.stats import (
     DEFAULT_N_BINS,
     BandStatistics,
-    histogram_edges,
+    data_edges,
     histograms_from_arrays,
     merge_histograms,
 )
@@ -89,12 +90,14 @@ def _check_connected(pipeline: Pipeline, name: str, request: StatisticsRequest) 
 class StatisticalTrainer:
     """Initialise every node that needs it from data-set-wide statistics of the training data.
 
-    For each node with ``requires_initial_fit``, in dependency order, the datamodule's
+    For each node that asks for statistics and has not had them
+    (:func:`~bandselect.pipeline.node.needs_statistics`), in dependency order, the datamodule's
     ``train_dataloader()`` batches are passed through the (already initialised) upstream nodes; the
     values arriving at the node's requested ports are reduced batch by batch into
     :class:`~bandselect.stats.BandStatistics` partials and merged, so memory stays bounded by one batch.
-    When the node asks for histograms (AUC, MI), a second pass bins the values between the first pass's
-    per-band minimum and maximum. Then ``node.fit_from_statistics(stats, wavelengths=...)`` runs.
+    When the node asks for histograms (AUC, MI), a second pass bins the values on the edges the engine's
+    binning rule (:func:`~bandselect.stats.binning.data_edges`) gives the first pass's per-band minimum
+    and maximum. Then ``node.fit_from_statistics(stats, wavelengths=...)`` runs.
 
     Nodes that do not depend on each other are initialised from the same passes. Upstream nodes run in
     evaluation mode without gradients (no Gumbel noise, deterministic); the pipeline's train/eval mode
@@ -110,7 +113,7 @@ class StatisticalTrainer:
     max_batches
         Use only the first ``max_batches`` batches per pass (None: all).
     nodes
-        Names of the nodes to initialise (default: every node with ``requires_initial_fit``); the nodes
+        Names of the nodes to initialise (default: every node that needs statistics); the nodes
         upstream of them must be initialised already. :func:`~bandselect.training.train_two_phase` passes
         the ones not initialised yet.
     progress
@@ -175,11 +178,11 @@ class StatisticalTrainer:
                     found=unknown,
                     fix="pass names of nodes in the pipeline",
                 )
-            needless = [n for n in nodes if not pipeline.nodes[n].requires_initial_fit]
+            needless = [n for n in nodes if pipeline.nodes[n].statistics_request() is None]
             if needless:
                 raise ConfigError(
                     f"nodes {needless} need no statistical initialisation",
-                    expected="nodes with requires_initial_fit",
+                    expected="nodes that request statistics (statistics_request() not None)",
                     found=[type(pipeline.nodes[n]).__name__ for n in needless],
                     fix="list only nodes that require an initial fit, or pass nodes=None",
                 )
@@ -197,7 +200,8 @@ class StatisticalTrainer:
         pending = [
             name
             for name in pipeline.topological_order()
-            if pipeline.nodes[name].requires_initial_fit and (wanted is None or name in wanted)
+            if (wanted is None and needs_statistics(pipeline.nodes[name]))
+            or (wanted is not None and name in wanted)
         ]
         requests = {name: _request_of(pipeline, name) for name in pending}
         for name in pending:
@@ -333,7 +337,7 @@ class StatisticalTrainer:
                     fix="use acquisitions of one sensor configuration in one datamodule",
                 )
         if edges is None:
-            return BandStatistics.from_arrays(cube, mask)
+            return BandStatistics.from_arrays(cube, mask, contrast=request.contrast)
         return histograms_from_arrays(cube, mask, hist_edges=edges[name])
 
     def _fit_wave(self, wave: Sequence[str], requests: Mapping[str, StatisticsRequest]) -> None:
@@ -342,7 +346,7 @@ class StatisticalTrainer:
         with_histograms = [name for name in wave if requests[name].histograms]
         if with_histograms:
             edges = {
-                name: histogram_edges(
+                name: data_edges(
                     stats[name].minimum, stats[name].maximum, requests[name].n_bins or DEFAULT_N_BINS
                 )
                 for name in with_histograms
@@ -379,7 +383,7 @@ def initialize_from_statistics(
     wavelengths
         ``(C,)`` band wavelengths in nm, passed to nodes that request wavelengths.
     nodes
-        Names of the nodes to initialise (default: every node with ``requires_initial_fit``).
+        Names of the nodes to initialise (default: every node that needs statistics).
 
     Returns
     -------
@@ -414,7 +418,7 @@ def initialize_from_statistics(
     """
     order = pipeline.topological_order()
     if nodes is None:
-        names = [n for n in order if pipeline.nodes[n].requires_initial_fit]
+        names = [n for n in order if needs_statistics(pipeline.nodes[n])]
     else:
         unknown = [n for n in nodes if n not in pipeline.nodes]
         if unknown:
@@ -455,6 +459,13 @@ def initialize_from_statistics(
                     found=f"classes {np.asarray(stats.classes).tolist()}",
                     fix="compute the statistics over acquisitions with a mask",
                 )
+        if request.contrast and not stats.has_contrast:
+            raise ConfigError(
+                f"node {name!r} ({kind}) needs the spatial contrast terms",
+                expected="statistics with contrast (Laplacian energy)",
+                found="statistics without them",
+                fix="compute them with contrast=True, e.g. compute_statistics(..., contrast=True)",
+            )
         if request.histograms and not stats.has_histograms:
             raise ConfigError(
                 f"node {name!r} ({kind}) needs per-class histograms (AUC, MI)",

@@ -30,11 +30,11 @@ from bandselect.evaluation.metrics import rx_auroc
 from bandselect.names import PORT_CUBE, PORT_MASK
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_counts
-from bandselect.pipeline.node import BandSelector, Freezable, WeightedSelector
+from bandselect.pipeline.node import BandSelector, Freezable, WeightedSelector, needs_statistics
 from bandselect.selection import BandSelection
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
 from bandselect.training.gradient import GradientTrainer
-from bandselect.training.loader import PatchDataModule
+from bandselect.training.patches import PatchDataModule
 from bandselect.training.records import EpochRecord
 from bandselect.training.statistical import StatisticalTrainer
 
@@ -139,26 +139,14 @@ class TwoPhaseResult:
     best_epoch: int | None = None
 
 
-class _RegionBatches:
-    """A datamodule over the training rows, in row blocks (phase 1 statistics, bounded memory)."""
+@dataclass(frozen=True)
+class _TrainingRows:
+    """The training rows in exact row blocks, as a datamodule (phase 1 statistics, one block in memory)."""
 
-    def __init__(self, datamodule: PatchDataModule, block_rows: int) -> None:
-        self.datamodule = datamodule
-        self.block_rows = block_rows
+    batches: Sequence[dict[str, Any]]
 
-    def train_dataloader(self) -> list[dict[str, Any]]:
-        # To become PatchDataModule.region_batches(train_rows, block_rows) once the data path offers it
-        # (issue 10, deliverable 2); until then the loader's window helpers.
-        from bandselect.training.loader import Window, _collate, _row_range
-
-        source = self.datamodule.source
-        batches = []
-        for index, (height, width) in enumerate(source.shapes):
-            y0, y1 = _row_range(height, self.datamodule.train_rows)
-            for start in range(y0, y1, self.block_rows):
-                window = Window(index, start, min(start + self.block_rows, y1), 0, width)
-                batches.append(_collate(source, [window]))
-        return batches
+    def train_dataloader(self) -> Sequence[dict[str, Any]]:
+        return self.batches
 
 
 def resolve_pipeline(
@@ -334,16 +322,10 @@ def train_two_phase(
     assert isinstance(node, BandSelector)  # checked by _selector_name
 
     # Phase 1: statistical initialisation over the training rows, only where still needed.
-    pending = [
-        n
-        for n in trained.topological_order()
-        if trained.nodes[n].requires_initial_fit and not trained.nodes[n].is_initialized
-    ]
+    pending = [n for n in trained.topological_order() if needs_statistics(trained.nodes[n])]
     if pending:
-        block_rows = datamodule.patch_size[0]
-        StatisticalTrainer(
-            trained, _RegionBatches(datamodule, block_rows), nodes=pending, progress=progress
-        ).fit()
+        region = _TrainingRows(datamodule.region_batches(config.train_rows, datamodule.patch_size[0]))
+        StatisticalTrainer(trained, region, nodes=pending, progress=progress).fit()
     trained.eval()
     before = node.selection(wavelengths)
     auroc_before = selection_auroc(datamodule, before.indices) if evaluate else None

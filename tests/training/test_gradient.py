@@ -15,7 +15,7 @@ from bandselect.selectors import SelectorDiversityRegularizer, SoftChannelSelect
 from bandselect.synthetic import make_scene
 from bandselect.training.checkpoint import CHECKPOINT_FILE
 from bandselect.training.gradient import GradientTrainer, resolve_device
-from bandselect.training.loader import PatchDataModule
+from bandselect.training.patches import PatchDataModule
 
 N_BANDS = 12
 

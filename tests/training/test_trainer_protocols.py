@@ -18,8 +18,8 @@ from bandselect.pipeline.node import Annealed, Freezable, WeightedSelector
 from bandselect.synthetic import make_scene
 from bandselect.training import EpochRecord, GradientTrainer, TrainingData, train_two_phase
 from bandselect.training.checkpoint import CHECKPOINT_FILE, read_checkpoint
-from bandselect.training.loader import PatchDataModule
 from bandselect.training.monitor import floor_epoch, hard_selections
+from bandselect.training.patches import PatchDataModule
 from bandselect.training.roles import is_metric_node
 from bandselect.training.two_phase import resolve_pipeline
 

@@ -1,4 +1,4 @@
-"""PatchDataModule streaming: the chunk cache is bounded and returns the patches of uncached reads."""
+"""PatchDataModule streaming: cached reads return the patches of uncached reads; workers follow the epoch."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bandselect.errors import ConfigError
-from bandselect.training.loader import ChunkCache, PatchDataModule
+from bandselect.errors import ConfigError, LabelError
+from bandselect.store import make_acquisition, open_campaign
+from bandselect.training import PatchDataModule
 
 OPTIONS = {"patch_size": 8, "batch_size": 6, "batches_per_epoch": 5, "val_rows": (0.5, 1.0), "seed": 3}
 
@@ -91,21 +92,6 @@ def test_persistent_workers_follow_set_epoch(store: Path) -> None:
     _assert_same([{k: v.numpy() for k, v in b.items()} for b in resumed.train_dataloader()], expected[-5:])
 
 
-def test_chunk_cache_is_bounded_and_lru() -> None:
-    cache = ChunkCache(max_bytes=3 * 80)
-    for key in range(5):
-        cache.put(key, np.full(10, key, np.float64))  # 80 bytes each
-        assert cache.nbytes <= cache.max_bytes
-    assert len(cache) == 3 and cache.lookup(0) is None and cache.lookup(1) is None
-    assert cache.lookup(2) is not None  # 2 is now the most recently used: 3 is evicted next
-    cache.put(5, np.zeros(10))
-    assert cache.lookup(3) is None and cache.lookup(2) is not None
-    cache.put("big", np.zeros(100))  # larger than the whole cache: not kept, nothing evicted
-    assert cache.lookup("big") is None and len(cache) == 3
-    with pytest.raises(ConfigError, match="cache_bytes"):
-        ChunkCache(-1)
-
-
 def test_window_sampling_is_uniform_per_patch_and_local_per_group() -> None:
     cube = np.zeros((40, 50, 2), np.float32)
     options = {"patch_size": 4, "batch_size": 8, "batches_per_epoch": 4000, "val_rows": None}
@@ -129,3 +115,55 @@ def test_window_sampling_is_uniform_per_patch_and_local_per_group() -> None:
         assert chi2 < n + 6 * np.sqrt(2 * n), chi2
     with pytest.raises(ConfigError, match="window_size"):
         PatchDataModule.from_arrays(cube, wavelengths=[1.0, 2.0], window_size=3, **options)
+
+
+def _three_classes(height: int = 24, width: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((height, width, 3), dtype=np.float32), rng.integers(0, 3, (height, width)).astype(
+        np.int16
+    )
+
+
+def test_positive_label_is_honoured_in_patches_validation_and_regions(tmp_path: Path) -> None:
+    cube, labels = _three_classes()
+    options = {"patch_size": 6, "batch_size": 4, "batches_per_epoch": 3, "seed": 1}
+    default = PatchDataModule.from_arrays(cube, labels, wavelengths=[1.0, 2.0, 3.0], **options)
+    only_two = PatchDataModule.from_arrays(
+        cube, labels, wavelengths=[1.0, 2.0, 3.0], positive_label=2, **options
+    )
+    for dm, rule in ((default, labels > 0), (only_two, labels == 2)):
+        for b, batch in enumerate(dm.train_dataloader()):
+            for window, mask in zip(dm.stream.windows(b), batch["mask"].numpy()[..., 0], strict=True):
+                np.testing.assert_array_equal(mask, rule[window.y0 : window.y1, window.x0 : window.x1])
+        (val,) = dm.val_dataloader()
+        np.testing.assert_array_equal(val["mask"].numpy()[0, ..., 0], rule[12:])
+        np.testing.assert_array_equal(dm.region((0.0, 0.5))["mask"].numpy()[0, ..., 0], rule[:12])
+    with pytest.raises(LabelError, match=r"positive_label=7.*classes \[0, 1, 2\]"):
+        PatchDataModule.from_arrays(cube, labels, wavelengths=[1.0, 2.0, 3.0], positive_label=7, **options)
+    # The same rule for a store: class 2 of the stored integer masks.
+    campaign = open_campaign(tmp_path / "c", create=True)
+    campaign.append(make_acquisition(cube, [1.0, 2.0, 3.0], labels, attrs={"name": "scene"}), chunk_yx=(8, 8))
+    stored = PatchDataModule.from_store(tmp_path / "c", positive_label=2, **options)
+    for got, want in zip(stored.train_dataloader(), only_two.train_dataloader(), strict=True):
+        np.testing.assert_array_equal(got["mask"].numpy(), want["mask"].numpy())
+        np.testing.assert_array_equal(got["cube"].numpy(), want["cube"].numpy())
+    with pytest.raises(LabelError, match="positive_label=7"):
+        PatchDataModule.from_store(tmp_path / "c", positive_label=7, **options)
+
+
+def test_region_batches_tile_the_rows_of_every_acquisition_exactly() -> None:
+    cubes = np.stack([_three_classes(seed=s)[0] for s in range(2)])
+    masks = np.stack([_three_classes(seed=s)[1] for s in range(2)])
+    dm = PatchDataModule.from_arrays(cubes, masks, wavelengths=[1.0, 2.0, 3.0], patch_size=5)
+    batches = dm.region_batches(dm.train_rows, block_rows=5)
+    assert len(batches) == 2 * 3  # rows 0:12 of each acquisition: blocks of 5, 5, 2
+    assert [tuple(b["cube"].shape) for b in batches] == [(1, 5, 20, 3), (1, 5, 20, 3), (1, 2, 20, 3)] * 2
+    for source in range(2):
+        rows = np.concatenate([b["cube"].numpy()[0] for b in list(batches)[3 * source : 3 * source + 3]])
+        np.testing.assert_array_equal(rows, cubes[source, :12])
+        region = dm.region(dm.train_rows, source)
+        np.testing.assert_array_equal(region["cube"].numpy()[0], cubes[source, :12])
+        np.testing.assert_array_equal(region["mask"].numpy()[0, ..., 0], masks[source, :12] > 0)
+        assert dm.full_region(dm.val_rows, source)["cube"].shape == (1, 12, 20, 3)
+    with pytest.raises(ConfigError, match="block_rows"):
+        dm.region_batches(dm.train_rows, block_rows=0)

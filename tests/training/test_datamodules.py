@@ -205,12 +205,15 @@ def test_statistical_trainer_over_campaign_matches_numpy() -> None:
     importlib.util.find_spec("bandselect.store") is None, reason="bandselect.store not written yet"
 )
 def test_campaign_store_path(tmp_path) -> None:
-    from bandselect.store import open_campaign
+    from bandselect.store import StoreSource, open_campaign
 
     campaign = open_campaign(tmp_path / "campaign.zarr", create=True)
     ids = [campaign.append(_dataset(4, 6, seed).compute()) for seed in range(2)]
     dm = CampaignDataModule(tmp_path / "campaign.zarr", batch_size=2)
     assert sorted(dm.acquisitions) == sorted(ids)
+    assert isinstance(dm.source, StoreSource)  # the store's chunk reader, not xarray isel per item
+    with pytest.raises(LabelError, match=r"positive_label=3.*classes \[0, 1, 2\]"):
+        CampaignDataModule(campaign, positive_label=3)
     batches = list(dm.train_dataloader())
     expected = np.concatenate([campaign.open(i)["cube"].values.reshape(-1, 3) for i in ids])
     np.testing.assert_array_equal(_sorted_rows(_pixels(batches)), _sorted_rows(expected))
