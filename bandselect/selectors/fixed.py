@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bandselect.errors import NotFittedError
+from bandselect.errors import NotFittedError, WavelengthError
 from bandselect.pipeline.node import StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection
@@ -184,7 +184,8 @@ class HighContrastBandSelector(BandSelectorBase):
 
     ``score(band) = variance(band) + alpha · mean |Laplacian(band)|`` with the 5-point Laplacian
     (replicate padding at the borders), both computed over every pixel of every sample of the batch.
-    The best band of each window is selected (ties to the lower index). ``forward`` recomputes the
+    The best band of each window is selected (ties to the lower index; a band shared by two windows goes
+    to the earlier one, which keeps the three channels distinct). ``forward`` recomputes the
     scores on every call, as the seed documents, and changes no state.
 
     The selection the node *reports* (:meth:`selection`, used by flows, exports and comparisons) comes
@@ -260,12 +261,24 @@ class HighContrastBandSelector(BandSelectorBase):
         return variance + self.alpha * _laplacian_energy(bands)
 
     def _picks(self, scores: torch.Tensor, wl: np.ndarray) -> list[int]:
-        """The best band of each window (Blue, Green, Red), ties to the lower index."""
-        picks = []
+        """The best band of each window (Blue, Green, Red), ties to the lower index.
+
+        Windows may share a band (the default ones meet at 500 nm): a window takes its best band that
+        no earlier window took, so the three channels always show three distinct bands.
+        """
+        picks: list[int] = []
         for window in self.windows:
             candidates = window_indices(wl, window)
-            best = int(torch.argmax(scores[torch.as_tensor(candidates, dtype=torch.long)]))
-            picks.append(int(candidates[best]))
+            free = candidates[~np.isin(candidates, picks)]
+            if free.size == 0:
+                raise WavelengthError(
+                    f"window {window[0]:g}–{window[1]:g} nm",
+                    expected="a band not already shown by an earlier window",
+                    found=f"only bands {candidates.tolist()}, all taken",
+                    fix="widen the window or make the windows disjoint",
+                )
+            best = int(torch.argmax(scores[torch.as_tensor(free, dtype=torch.long)]))
+            picks.append(int(free[best]))
         return picks
 
     def fit(self, cube: Any, wavelengths: Any) -> HighContrastBandSelector:
@@ -339,14 +352,10 @@ class HighContrastBandSelector(BandSelectorBase):
     def forward(self, cube: Any, wavelengths: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Pick the highest-contrast band per window and compose the RGB image (R, G, B order)."""
         tensor, wl = self._validate_inputs(cube, wavelengths)
-        picks: list[int] = []
-        scores: list[float] = []
-        for window in self.windows:  # Blue, Green, Red
-            candidates = window_indices(wl, window)
-            window_scores = self.band_scores(tensor, candidates)
-            best = int(torch.argmax(window_scores))  # first maximum: ties to the lower index
-            picks.append(int(candidates[best]))
-            scores.append(float(window_scores[best]))
+        candidates = np.unique(np.concatenate([window_indices(wl, window) for window in self.windows]))
+        scores = torch.full((tensor.shape[-1],), -torch.inf, dtype=torch.float64)
+        scores[torch.as_tensor(candidates, dtype=torch.long)] = self.band_scores(tensor, candidates).cpu()
+        picks = self._picks(scores, wl)
         order = self.RGB_FROM_PICKS
         indices = [picks[i] for i in order]
         band_info = {
@@ -354,6 +363,6 @@ class HighContrastBandSelector(BandSelectorBase):
             "band_indices": indices,
             "band_wavelengths_nm": [float(wl[i]) for i in indices],
             "windows_nm": [list(self.windows[i]) for i in order],
-            "scores": [scores[i] for i in order],
+            "scores": [float(scores[i]) for i in indices],
         }
         return {"rgb_image": self._compose_rgb(tensor, indices), "band_info": band_info}

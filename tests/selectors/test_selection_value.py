@@ -201,3 +201,18 @@ def test_rgb_of_fewer_than_three_bands_and_unknown_scores() -> None:
         two.score("fisher")
     with pytest.raises(ConfigError, match="format"):
         BandSelection.from_dict({"indices": [1]})
+
+
+def test_high_contrast_windows_sharing_a_band_show_three_distinct_bands() -> None:
+    # The default Blue (440-500) and Green (500-580) windows share the 500 nm band: make it the most
+    # textured band of both. Blue (the earlier window) takes it; Green takes its own next best.
+    generator = torch.Generator().manual_seed(0)
+    cube = torch.rand(1, 12, 12, 61, generator=generator) * 0.01
+    cube[..., 10] = torch.rand(1, 12, 12, generator=generator)  # 500 nm
+    cube[..., 14] = 0.5 * torch.rand(1, 12, 12, generator=generator)  # 540 nm, the Green runner-up
+    node = HighContrastBandSelector()
+    info = node.forward(cube=cube, wavelengths=WAVELENGTHS_61)["band_info"]
+    selection = node.fit(cube, WAVELENGTHS_61).selection(WAVELENGTHS_61)
+    assert selection.indices[:2] == (10, 14)  # Blue, Green
+    assert list(selection.output_indices) == info["band_indices"]
+    assert len(set(info["band_indices"])) == 3

@@ -10,7 +10,7 @@ import torch
 
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError
 from bandselect.pipeline import Node, Pipeline, PortSpec, StatisticsRequest
-from bandselect.stats import BandStatistics, histogram_edges
+from bandselect.stats import BandStatistics, data_edges
 from bandselect.training import ArrayDataModule, StatisticalTrainer, initialize_from_statistics
 
 CUBE = ("B", "H", "W", "C")
@@ -221,7 +221,7 @@ def test_histogram_two_pass() -> None:
     assert stats is not None and stats.has_histograms
     pixels = frames.astype(np.float64).reshape(-1, N_BANDS)
     flat_labels = labels.reshape(-1)
-    edges = histogram_edges(pixels.min(axis=0), pixels.max(axis=0), 16)
+    edges = data_edges(pixels.min(axis=0), pixels.max(axis=0), 16)  # the engine's binning rule
     np.testing.assert_allclose(stats.hist_edges, edges)
     assert stats.classes.tolist() == [0, 1]
     for k, positive in enumerate((False, True)):
