@@ -313,7 +313,7 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
     how = "statistical initialisation + gradient training" if summary.trained else "statistics"
     lines = [
         "",
-        f"selected bands ({selection.selector}: {selection.selector_type}, {how}): {bands}",
+        f"selected bands ({summary.selector}: {selection.selector_type}, {how}): {bands}",
         f"composite channels: {rgb}",
     ]
     if planted:

@@ -50,7 +50,7 @@ from bandselect.names import (
 )
 from bandselect.render import save_png, to_uint8_rgb
 from bandselect.selection import BandSelection
-from bandselect.store.campaign import STAGING_DIR, Campaign
+from bandselect.store.campaign import STAGING_DIR, Campaign, open_campaign
 from bandselect.store.layout import validate_acquisition_id
 from bandselect.store.writer import StagedAcquisition, staging_name
 
@@ -65,11 +65,13 @@ __all__ = [
     "VAR_COMPOSITE",
     "ExportResult",
     "composite_config_hash",
+    "export_batch",
     "export_composite",
     "open_composites",
     "published_config_hash",
     "published_ids",
     "read_composite",
+    "status_counts",
 ]
 
 COMPOSITES_FORMAT_KEY = "bandselect_composites"
@@ -292,6 +294,40 @@ def export_composite(
         None if preview is None else str(preview),
         time.perf_counter() - started,
     )
+
+
+def export_batch(
+    store: str | os.PathLike[str],
+    acquisition_ids: Sequence[str],
+    output: str | os.PathLike[str],
+    selection: BandSelection,
+    *,
+    preview_dir: str | os.PathLike[str] | None = None,
+    percentiles: Sequence[float] = (1.0, 99.0),
+    attrs: Mapping[str, Any] | None = None,
+) -> list[ExportResult]:
+    """Export the composites of ``acquisition_ids`` one after the other (:func:`export_composite` each)."""
+    campaign = open_campaign(store)
+    return [
+        export_composite(
+            campaign,
+            acquisition_id,
+            output,
+            selection,
+            preview_dir=preview_dir,
+            percentiles=percentiles,
+            attrs=attrs,
+        )
+        for acquisition_id in acquisition_ids
+    ]
+
+
+def status_counts(results: Sequence[ExportResult]) -> dict[str, int]:
+    """How many exports ended with each status (``published``, ``replaced``, ``skipped``; zeros kept)."""
+    counts = {"published": 0, "replaced": 0, "skipped": 0}
+    for result in results:
+        counts[result.status] += 1
+    return counts
 
 
 def _write_composite(

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from bandselect.errors import (
     ConfigError,
@@ -283,3 +284,32 @@ def validate_mask(
             fix="pass a bool or integer mask",
         )
     return tensor
+
+
+def _problems(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+    problems = []
+    for item in error.errors():
+        location = (*prefix, *item["loc"])
+        cause = (item.get("ctx") or {}).get("error")
+        # A nested library config model that raised its own ConfigError (e.g. TrainingConfig inside a
+        # flow config): report its fields under the outer location, as pydantic would for a plain model.
+        if isinstance(cause, ConfigError) and isinstance(cause.__cause__, ValidationError):
+            problems.extend(_problems(cause.__cause__, location))
+            continue
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if not location:  # a model-level check names its fields in its message
+            problems.append(message)
+            continue
+        where = ".".join(str(part) for part in location)
+        found = "" if item["type"] == "missing" else f" (found {item['input']!r})"
+        problems.append(f"{where}: {message}{found}")
+    return problems
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Every problem of a pydantic error as ``field: message (found value)``, joined by ``; ``.
+
+    Model-level checks (e.g. overlapping rows) have no field location; their messages name the fields.
+    Nested library config models keep their field paths (``training.epochs: ...``).
+    """
+    return "; ".join(_problems(error))

@@ -39,13 +39,14 @@ RGB = (45, 30, 15)
 def bench_export(root: Path, n_acquisitions: int, size: int, repeats: int) -> dict[str, object]:
     import zarr
 
-    from bandselect.export import CompositeSpec, export_composite
+    from bandselect.export import export_composite
+    from bandselect.selection import BandSelection
     from bandselect.synthetic import write_campaign
 
     campaign = write_campaign(root / "export.zarr", n_acquisitions, size, size, seed=1, chunk_yx=256)
     ids = campaign.ids()
     nbytes = sum(int(np.prod(campaign.open(i)["cube"].shape)) * 4 for i in ids)
-    spec = CompositeSpec.create(RGB, campaign.wavelengths, selector="bench")
+    spec = BandSelection.create(RGB, campaign.wavelengths, selector_type="bench")
 
     def bare(target: Path) -> None:
         out = zarr.open_group(str(target), mode="w", zarr_format=3)
@@ -116,19 +117,20 @@ def _config(root: Path, archive: Path, name: str) -> dict[str, object]:
 def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
     """The flow's steps as plain function calls (each task's ``.fn``), same order and logging."""
     from bandselect import tracking
+    from bandselect.export import composite_config_hash, status_counts
     from bandselect.flows import ProcessCampaignConfig, load_config
     from bandselect.store import open_campaign
     from bandselect.store.locking import locked
     from bandselect.tasks import (
-        describe_selection,
+        batches,
         draw_plots,
         export_composites,
         ingest_archive,
         initialise_selectors,
         log_flow_run,
+        selection_of,
         update_statistics,
     )
-    from bandselect.tasks.export import batches, status_counts
 
     config = load_config(config_data, ProcessCampaignConfig)
     store, output, work = str(config.store), str(config.output), config.resolved_work_dir
@@ -138,33 +140,28 @@ def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
         ids = open_campaign(store).ids()
         stats = update_statistics.fn(store, config.statistics.n_bins)
         with tracking.start_run("bandselect", campaign="bench", tracking_uri=config.tracking_uri()) as run:
-            state = initialise_selectors.fn(
-                store,
-                config.pipeline_mapping(),
-                str(work),
-                stats.acquisition_ids,
-                None,
-                None,
-                config.statistics.n_bins,
+            ids_covered = list(stats.acquisition_ids)
+            saved = initialise_selectors.fn(
+                store, config.pipeline_mapping(), str(work), ids_covered, None, None, config.statistics.n_bins
             )
-            selection = describe_selection.fn(store, state, stats.acquisition_ids)
-            wavelengths = [float(w) for w in open_campaign(store).wavelengths]
-            spec = selection.composite_spec(wavelengths)
+            selection = selection_of.fn(store, saved)
             records = [
                 record
                 for batch in batches(ids, config.export.batch_size)
                 for record in export_composites.fn(
-                    store, batch, output, spec, str(config.previews_dir), config.export.percentiles, {}
+                    store, batch, output, selection, str(config.previews_dir), config.export.percentiles, {}
                 )
             ]
-            plots = draw_plots.fn(str(config.plots_dir), wavelengths, selection, None, output, ids)
+            plots = draw_plots.fn(str(config.plots_dir), store, selection, saved.selector, None, output, ids)
             log_flow_run.fn(
                 run.info.run_id,
                 config.model_dump(mode="json"),
                 selection,
+                saved.selector,
+                saved.directory,
                 None,
-                wavelengths,
                 {"acquisition_ids": ids},
+                {"config_hash": composite_config_hash(selection), "trained": False},
                 plots,
                 [r.preview for r in records if r.preview],
             )

@@ -7,36 +7,41 @@ ingest (optional) → statistics → statistical initialisation → gradient tra
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from bandselect import tracking
 from bandselect.errors import StoreError
-from bandselect.export import open_composites
+from bandselect.export import composite_config_hash, open_composites, status_counts
+from bandselect.pipeline import Pipeline
+from bandselect.pipeline.config import resolve_pipeline_band_counts
+from bandselect.selection import BandSelection
+from bandselect.stats import StatisticsSummary
 from bandselect.store import open_campaign
+from bandselect.store.archive import IngestReport
 from bandselect.store.locking import locked
 from bandselect.tasks import (
-    ExportRecord,
-    IngestReport,
-    SelectionSummary,
-    describe_selection,
+    batches,
     draw_plots,
     export_composites,
     ingest_archive,
     initialise_selectors,
     log_flow_run,
+    selection_of,
     train_selectors,
     update_statistics,
 )
-from bandselect.tasks.export import batches, status_counts
 
 from .config import FlowConfig
 
 
 class FlowSummary(BaseModel):
     """What a flow run did and where its results are."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     campaign: str
     store: str
@@ -49,10 +54,20 @@ class FlowSummary(BaseModel):
     mlflow_run_id: str
     flow_run_id: str | None
     acquisition_ids: list[str]
-    selection: SelectionSummary
+    selector: str
+    selection: BandSelection
+    config_hash: str
     exported: dict[str, int]
     ingest: IngestReport | None
+    statistics: StatisticsSummary
     trained: bool
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-able content (``summary.json``): the selection as :meth:`BandSelection.to_dict`."""
+        content = self.model_dump(mode="json", exclude={"selection", "statistics"})
+        content["selection"] = self.selection.to_dict()
+        content["statistics"] = asdict(self.statistics)
+        return content
 
 
 def _flow_run_id() -> str | None:
@@ -60,6 +75,13 @@ def _flow_run_id() -> str | None:
 
     value = flow_run.get_id()
     return None if value is None else str(value)
+
+
+def _statistics_needs(config: FlowConfig, n_bands: int) -> bool:
+    """Whether a node of the pipeline asks for the spatial contrast terms (built once, before any work)."""
+    pipeline = Pipeline.from_config(resolve_pipeline_band_counts(config.pipeline_mapping(), n_bands))
+    requests = [node.statistics_request() for node in pipeline.nodes.values()]
+    return any(request is not None and request.contrast for request in requests)
 
 
 def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
@@ -95,8 +117,13 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 found="none" + (f"; {len(ingest.failures)} archive files failed" if ingest else ""),
                 fix="add readable cubes to the archive (see the ingest report above)",
             )
+        wavelengths = campaign.wavelengths
         statistics = update_statistics(
-            store, config.statistics.n_bins, config.statistics.nan_policy, config.statistics.scheduler_address
+            store,
+            config.statistics.n_bins,
+            config.statistics.nan_policy,
+            config.statistics.scheduler_address,
+            _statistics_needs(config, len(wavelengths)),  # type: ignore[arg-type]
         )
         uri = config.tracking_uri()
         flow_run_id = _flow_run_id()
@@ -107,39 +134,43 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
             tags={"bandselect.flow": run_name_prefix, "bandselect.store": store, "bandselect.output": output},
         ) as run:
             run_id = run.info.run_id
-            state = initialise_selectors(
+            ids_covered = list(statistics.acquisition_ids)
+            saved = initialise_selectors(
                 store,
                 config.pipeline_mapping(),
                 str(work_dir),
-                statistics.acquisition_ids,
+                ids_covered,
                 config.selector,
                 config.positive_label,
                 config.statistics.n_bins,
             )
-            training = None
-            if state.learnable:
-                training = train_selectors(
-                    store, state, str(work_dir), statistics.acquisition_ids, config.training.model_dump()
-                )
-                state = training.state
-            selection = describe_selection(
-                store, state, statistics.acquisition_ids, config.positive_label, training is not None
-            )
-            wavelengths = [float(w) for w in campaign.wavelengths]  # type: ignore[union-attr]
-            spec = selection.composite_spec(wavelengths)
+            trained = None
+            if saved.learnable:
+                trained = train_selectors(store, saved, str(work_dir), ids_covered, config.training)
+                saved = trained.saved
+            selection = selection_of(store, saved)
+            config_hash = composite_config_hash(selection)
             previews_dir = str(config.previews_dir) if config.export.previews else None
             attrs: dict[str, Any] = {"campaign": config.campaign, "mlflow_run_id": run_id}
             if flow_run_id:
                 attrs["prefect_flow_run_id"] = flow_run_id
             futures = [
                 export_composites.submit(
-                    store, batch, output, spec, previews_dir, config.export.percentiles, attrs
+                    store, batch, output, selection, previews_dir, config.export.percentiles, attrs
                 )
                 for batch in batches(ids, config.export.batch_size)
             ]
-            records: list[ExportRecord] = [record for future in futures for record in future.result()]
-            exported = {"published": 0, "replaced": 0, "skipped": 0, **status_counts(records)}
-            plots = draw_plots(str(config.plots_dir), wavelengths, selection, training, output, ids)
+            results = [result for future in futures for result in future.result()]
+            plots = draw_plots(
+                str(config.plots_dir),
+                store,
+                selection,
+                saved.selector,
+                trained,
+                output,
+                ids,
+                config.positive_label,
+            )
             summary = FlowSummary(
                 campaign=config.campaign,
                 store=store,
@@ -152,22 +183,24 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 mlflow_run_id=run_id,
                 flow_run_id=flow_run_id,
                 acquisition_ids=ids,
+                selector=saved.selector,
                 selection=selection,
-                exported=exported,
+                config_hash=config_hash,
+                exported=status_counts(results),
                 ingest=ingest,
-                trained=training is not None,
+                statistics=statistics,
+                trained=trained is not None,
             )
             log_flow_run(
                 run_id,
                 config.model_dump(mode="json"),
                 selection,
-                training,
-                wavelengths,
-                {
-                    **summary.model_dump(mode="json", exclude={"selection"}),
-                    "statistics": statistics.model_dump(),
-                },
+                saved.selector,
+                saved.directory,
+                trained,
+                summary.to_json_dict(),
+                {"config_hash": config_hash, "trained": trained is not None},
                 plots,
-                [record.preview for record in records if record.preview],
+                [result.preview for result in results if result.preview],
             )
     return summary

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bandselect._yaml import parse_yaml_mapping
 from bandselect.errors import ConfigError
 from bandselect.stats import DEFAULT_N_BINS
-from bandselect.training.two_phase import load_recipe
+from bandselect.training.config import TrainingConfig, load_recipe
+from bandselect.validation import describe_validation_error
 
 __all__ = [
     "DEFAULT_PIPELINE",
@@ -30,7 +31,6 @@ __all__ = [
     "SelectBandsConfig",
     "StatisticsSettings",
     "TrackingSettings",
-    "TrainingSettings",
     "demo_config",
     "load_config",
 ]
@@ -74,26 +74,6 @@ class StatisticsSettings(BaseModel):
     n_bins: int = Field(DEFAULT_N_BINS, ge=2)
     nan_policy: Literal["raise", "omit"] = "raise"
     scheduler_address: str | None = None
-
-
-class TrainingSettings(BaseModel):
-    """Gradient phase (used only when the pipeline has a learnable selector and a loss)."""
-
-    model_config = _STRICT
-
-    epochs: int = Field(10, ge=1)
-    lr: float = Field(0.05, gt=0)
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    seed: int = Field(0, ge=0)
-    device: str = "auto"  # CUDA when present, else CPU
-    patch_size: int = Field(32, ge=1)
-    batch_size: int = Field(4, ge=1)
-    batches_per_epoch: int = Field(8, ge=1)
-    train_rows: tuple[float, float] = (0.0, 0.5)
-    val_rows: tuple[float, float] | None = (0.5, 1.0)
-    #: Validation metric that picks the epoch whose weights are kept (GradientTrainer ``monitor``), e.g.
-    #: ``auroc.auroc:hard``; None keeps the last epoch.
-    monitor: str | None = None
 
 
 class TrackingSettings(BaseModel):
@@ -164,7 +144,7 @@ class FlowConfig(BaseModel):
     positive_label: int | None = Field(None, ge=1)
     ingest: IngestSettings = IngestSettings()
     statistics: StatisticsSettings = StatisticsSettings()
-    training: TrainingSettings = TrainingSettings()
+    training: TrainingConfig = TrainingConfig()
     tracking: TrackingSettings = TrackingSettings()
     export: ExportSettings = ExportSettings()
     lock_timeout_s: float = Field(3600.0, gt=0)
@@ -316,11 +296,7 @@ def validate_model(model: type[ModelT], data: Any, where: str, *, expected: str,
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
-            + (f" (found {item['input']!r})" if item["type"] != "missing" else "")
-            for item in error.errors()
-        )
+        problems = describe_validation_error(error)
         raise ConfigError(where, expected=expected, found=problems, fix=fix) from error
 
 
@@ -347,8 +323,6 @@ def demo_config(directory: str | os.PathLike[str]) -> SelectBandsConfig:
         output=root / "composites.zarr",
         pipeline=copy.deepcopy(DEMO_PIPELINE),
         statistics=StatisticsSettings(n_bins=512),
-        training=TrainingSettings(
-            epochs=20, lr=0.2, patch_size=48, batch_size=4, batches_per_epoch=8, monitor="auroc.auroc:hard"
-        ),
+        training=TrainingConfig(epochs=20),  # the recipe's schedule, 20 epochs
         tracking=TrackingSettings(tracking_uri=f"sqlite:///{database}", experiment="bandselect-demo"),
     )

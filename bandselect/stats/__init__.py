@@ -16,6 +16,7 @@ from bandselect.stats.compute import (
 )
 from bandselect.stats.incremental import (
     CampaignStatistics,
+    StatisticsSummary,
     load_campaign_statistics,
     update_campaign_statistics,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "BandStatistics",
     "CampaignStatistics",
     "Selection",
+    "StatisticsSummary",
     "compute_histograms",
     "compute_statistics",
     "data_edges",

@@ -66,6 +66,42 @@ class CampaignStatistics:
     histograms_rebuilt: bool = False
 
 
+@dataclass(frozen=True)
+class StatisticsSummary:
+    """A small description of a campaign's statistics (the statistics themselves stay in the store).
+
+    What a flow step passes on and logs: the ids covered and read, the bins, the classes and pixels.
+    """
+
+    store: str
+    acquisition_ids: tuple[str, ...]
+    computed_ids: tuple[str, ...]
+    n_bins: int
+    classes: tuple[int, ...]
+    class_counts: tuple[int, ...]
+    count: int
+    histograms_rebuilt: bool
+    contrast: bool
+    scheduler: str
+
+    @classmethod
+    def of(cls, result: CampaignStatistics, store: str, scheduler: str) -> StatisticsSummary:
+        """The summary of ``result`` (statistics of ``store`` computed on ``scheduler``)."""
+        stats = result.stats
+        return cls(
+            store=str(store),
+            acquisition_ids=tuple(result.acquisition_ids),
+            computed_ids=tuple(result.computed_ids),
+            n_bins=result.n_bins,
+            classes=tuple(int(c) for c in stats.classes),
+            class_counts=tuple(int(stats.class_count(int(c))) for c in stats.classes),
+            count=int(stats.count),
+            histograms_rebuilt=result.histograms_rebuilt,
+            contrast=stats.has_contrast,
+            scheduler=scheduler,
+        )
+
+
 def statistics_dir(campaign: Any) -> Path:
     """Sidecar directory of a campaign (``<store>/.bandselect_stats``)."""
     path = getattr(campaign, "path", campaign)

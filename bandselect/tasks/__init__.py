@@ -1,6 +1,6 @@
-"""Prefect tasks: thin, typed wrappers over the library (each body is testable with ``task.fn(...)``).
+"""Prefect tasks: thin, typed wrappers over one library call each (each body testable with ``task.fn``).
 
-Tasks pass store paths and small results (ids, summaries, histories), never cubes.
+Tasks pass store paths and small results (ids, summaries, selections, histories), never cubes.
 """
 
 from __future__ import annotations
@@ -11,28 +11,15 @@ from bandselect.tasks.compare import (
     publish_table_task,
     render_comparison_task,
 )
-from bandselect.tasks.export import ExportRecord, export_composites
-from bandselect.tasks.ingest import IngestReport, ingest_archive
-from bandselect.tasks.selection import (
-    PipelineState,
-    SelectionSummary,
-    TrainingOutcome,
-    describe_selection,
-    initialise_selectors,
-    train_selectors,
-)
-from bandselect.tasks.statistics import StatisticsSummary, update_statistics
+from bandselect.tasks.export import batches, export_composites
+from bandselect.tasks.ingest import ingest_archive
+from bandselect.tasks.selection import initialise_selectors, selection_of, train_selectors
+from bandselect.tasks.statistics import update_statistics
 from bandselect.tasks.tracking import draw_plots, log_flow_run
 
 __all__ = [
-    "ExportRecord",
-    "IngestReport",
-    "PipelineState",
-    "SelectionSummary",
-    "StatisticsSummary",
-    "TrainingOutcome",
+    "batches",
     "compare_task",
-    "describe_selection",
     "draw_plots",
     "export_composites",
     "ingest_archive",
@@ -41,6 +28,7 @@ __all__ = [
     "log_flow_run",
     "publish_table_task",
     "render_comparison_task",
+    "selection_of",
     "train_selectors",
     "update_statistics",
 ]

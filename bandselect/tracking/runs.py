@@ -51,6 +51,7 @@ __all__ = [
     "TAG_FLOW_RUN_URL",
     "TAG_TRUNCATED_PARAMS",
     "artifact_location_for",
+    "current_tracking_uri",
     "flatten_params",
     "log_directory",
     "log_figure",
@@ -229,8 +230,13 @@ def _run_id(run_id: str | None) -> str:
     return active.info.run_id
 
 
+def current_tracking_uri() -> str:
+    """The tracking URI this process logs to (set by :func:`start_run` or ``MLFLOW_TRACKING_URI``)."""
+    return mlflow.get_tracking_uri()
+
+
 def _client() -> MlflowClient:
-    return MlflowClient(tracking_uri=mlflow.get_tracking_uri())
+    return MlflowClient(tracking_uri=current_tracking_uri())
 
 
 def _scalar_text(value: object) -> str:

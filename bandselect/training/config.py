@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from bandselect.errors import ConfigError
+from bandselect.validation import describe_validation_error
 
 __all__ = [
     "DEFAULT_RECIPE",
@@ -246,23 +247,6 @@ class TrainingConfig(BaseModel):
             "num_workers": self.num_workers,
             "seed": self.seed,
         }
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """Every problem of a pydantic error as ``field: message (found value)``, joined by ``; ``.
-
-    Model-level checks (e.g. overlapping rows) have no field location; their messages name the fields.
-    """
-    problems = []
-    for item in error.errors():
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if not item["loc"]:  # a model-level check names its fields in its message
-            problems.append(message)
-            continue
-        where = ".".join(str(part) for part in item["loc"])
-        found = "" if item["type"] == "missing" else f" (found {item['input']!r})"
-        problems.append(f"{where}: {message}{found}")
-    return "; ".join(problems)
 
 
 def training_config(value: TrainingConfig | Mapping[str, Any] | None = None) -> TrainingConfig:

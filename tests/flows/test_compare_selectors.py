@@ -19,7 +19,12 @@ from bandselect.cli import main
 from bandselect.errors import ConfigError
 from bandselect.evaluation.compare import SelectorSpec, compare_selections
 from bandselect.flows.compare_selectors import CompareSelectorsConfig, compare_selectors
-from bandselect.tasks.compare import TAG_NOT_APPLICABLE, TAG_STATUS, TAG_UNSTABLE, TAG_UNSTABLE_SELECTORS
+from bandselect.tracking.comparison import (
+    TAG_NOT_APPLICABLE,
+    TAG_STATUS,
+    TAG_UNSTABLE,
+    TAG_UNSTABLE_SELECTORS,
+)
 
 PAVIA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pavia_rosis_abu_beach4"
 PAVIA_NPZ = PAVIA / "pavia_rosis_abu_beach4.npz"

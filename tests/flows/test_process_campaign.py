@@ -10,8 +10,8 @@ import pytest
 
 from bandselect.export import published_config_hash, published_ids, read_composite
 from bandselect.flows import ProcessCampaignConfig, load_config, process_campaign
+from bandselect.store.archive import ingest_new_files
 from bandselect.synthetic import make_scene
-from bandselect.tasks.ingest import ingest_new_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -84,8 +84,8 @@ def test_incremental_runs_skip_corrupt_files_and_export_only_new(tmp_path: Path,
     third = process_campaign(load_config(changed, ProcessCampaignConfig))
     assert third.exported == {"published": 0, "replaced": 3, "skipped": 0}
     hashes = {published_config_hash(data["output"], i) for i in third.acquisition_ids}
-    assert hashes == {third.selection.config_hash}
-    assert third.selection.config_hash != first.selection.config_hash
+    assert hashes == {third.config_hash}
+    assert third.config_hash != first.config_hash
     assert fingerprints(archive) == {**sources, "scene_c.npz": fingerprints(archive)["scene_c.npz"]}
 
 

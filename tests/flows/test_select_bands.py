@@ -63,7 +63,7 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     assert params["pipeline.selector.n_select"] == "3"
     assert params["pipeline.rx.background"] == "batch"
     assert params["config.training.epochs"] == "2"
-    assert json.loads(params["selection.indices"]) == selection.indices
+    assert json.loads(params["selection.indices"]) == list(selection.indices)
     assert json.loads(params["selection.wavelengths_nm"]) == pytest.approx(selection.wavelengths_nm)
     history = client.get_metric_history(summary.mlflow_run_id, "loss")
     assert [m.step for m in history] == [0, 1]
@@ -73,7 +73,7 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
 
     artifacts = Path(client.download_artifacts(summary.mlflow_run_id, "", str(tmp_path / "artifacts")))
     content = json.loads((artifacts / "selection.json").read_text())
-    assert content["indices"] == selection.indices
+    assert content["indices"] == list(selection.indices)
     assert content["rgb_wavelengths_nm"] == pytest.approx(selection.rgb_wavelengths_nm)
     assert content["config_hash"] == published_config_hash(config.output, summary.acquisition_ids[0])
     for name in ("band_scores", "temperature_schedule", "weight_evolution", "rgb_previews"):

@@ -1,0 +1,43 @@
+"""Task: ingest the new files of an archive folder (:func:`bandselect.store.archive.ingest_new_files`)."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from bandselect.store.archive import IngestReport, ingest_new_files
+from bandselect.tasks._logging import run_logger
+
+__all__ = ["ingest_archive"]
+
+
+@task(name="ingest-archive", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def ingest_archive(
+    archive: str,
+    store: str,
+    wavelengths: list[float] | None = None,
+    mask_nonfinite: bool = False,
+    sort_bands: bool = False,
+    chunk_yx: int = 256,
+) -> IngestReport:
+    """Ingest the archive's new or changed files one by one; per-file failures are logged as warnings."""
+    report = ingest_new_files(
+        archive,
+        store,
+        wavelengths=wavelengths,
+        mask_nonfinite=mask_nonfinite,
+        sort_bands=sort_bands,
+        chunk_yx=chunk_yx,
+    )
+    logger = run_logger(__name__)
+    logger.info(
+        "ingest %s: %d new, %d already stored, %d unchanged files, %d failed",
+        archive,
+        len(report.added),
+        len(report.already_present),
+        report.unchanged_files,
+        len(report.failures),
+    )
+    for failure in report.failures:
+        logger.warning("skipped %s: %s: %s", failure.path, failure.error_type, failure.message)
+    return report
