@@ -10,10 +10,11 @@ pixels on the edges the binning rule (:func:`~bandselect.stats.binning.data_edge
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import dask
 import numpy as np
+import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from bandselect.errors import InputError, ShapeError
@@ -179,9 +180,23 @@ def _tree(parts: list[Any], merge: Any, split_every: int) -> Any:
     return parts[0]
 
 
+@runtime_checkable
+class CampaignReader(Protocol):
+    """What the statistics engine needs of a campaign: its acquisition ids and each one as a Dataset
+    (:class:`bandselect.store.Campaign` is one; ``stats`` does not import ``store``)."""
+
+    def ids(self) -> list[str]:
+        """Published acquisition ids."""
+        ...
+
+    def open(self, acquisition_id: str) -> xr.Dataset:
+        """One acquisition, lazily."""
+        ...
+
+
 def _datasets(source: Any, acquisitions: Sequence[str] | None, first_n: int | None) -> list[Any]:
     """The xarray Datasets to reduce: a single Dataset, or a campaign's acquisitions."""
-    if hasattr(source, "data_vars") and VAR_CUBE in getattr(source, "data_vars", {}):
+    if isinstance(source, xr.Dataset) and VAR_CUBE in source.data_vars:
         if acquisitions is not None:
             raise InputError(
                 "acquisitions",
@@ -190,7 +205,7 @@ def _datasets(source: Any, acquisitions: Sequence[str] | None, first_n: int | No
                 fix="pass a campaign to select acquisitions",
             )
         return [source]
-    if not (hasattr(source, "ids") and hasattr(source, "open")):
+    if not isinstance(source, CampaignReader):
         raise InputError(
             "source",
             expected=f"a campaign (ids(), open(id)) or an xarray.Dataset with '{VAR_CUBE}'",

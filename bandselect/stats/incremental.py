@@ -19,18 +19,19 @@ when the range actually grows.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from bandselect.atomic import atomic_path
 from bandselect.errors import FileFormatError, InputError
 from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
-from bandselect.stats.compute import compute_histograms, compute_statistics
+from bandselect.stats.compute import CampaignReader, compute_histograms, compute_statistics
 from bandselect.stats.partial import BandStatistics
 
 SIDECAR_DIR = ".bandselect_stats"
@@ -102,9 +103,19 @@ class StatisticsSummary:
         )
 
 
-def statistics_dir(campaign: Any) -> Path:
-    """Sidecar directory of a campaign (``<store>/.bandselect_stats``)."""
-    path = getattr(campaign, "path", campaign)
+@runtime_checkable
+class CampaignStore(CampaignReader, Protocol):
+    """A campaign on disk: ids, acquisitions, and the path its statistics sidecar lives under."""
+
+    @property
+    def path(self) -> Path:
+        """The store's root."""
+        ...
+
+
+def statistics_dir(campaign: CampaignStore | str | os.PathLike[str]) -> Path:
+    """Sidecar directory of a campaign or a store path (``<store>/.bandselect_stats``)."""
+    path = campaign.path if isinstance(campaign, CampaignStore) else campaign
     return Path(path) / SIDECAR_DIR
 
 
@@ -210,7 +221,7 @@ def update_campaign_statistics(
     CampaignStatistics
         Also written to ``<store>/.bandselect_stats``.
     """
-    if not (hasattr(campaign, "ids") and hasattr(campaign, "open") and hasattr(campaign, "path")):
+    if not isinstance(campaign, CampaignStore):
         raise InputError(
             "campaign",
             expected="a campaign with path, ids() and open(id)",

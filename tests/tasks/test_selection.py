@@ -1,0 +1,57 @@
+"""initialise_selectors.fn, train_selectors.fn, selection_of.fn: the flow's selection steps on a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bandselect.names import ATTR_DISCRIMINATIVE_BANDS
+from bandselect.store import Campaign
+from bandselect.tasks import initialise_selectors, selection_of, train_selectors, update_statistics
+from bandselect.training import TrainingConfig
+from bandselect.training.config import load_recipe
+
+SUPERVISED = {
+    "nodes": {
+        "selector": {
+            "type": "SupervisedFullSpectrumBandSelector",
+            "config": {"num_spectral_bands": "auto", "criterion": "separability", "k": 3},
+        }
+    },
+    "connections": [
+        ["data.cube", "selector.cube"],
+        ["data.wavelengths", "selector.wavelengths"],
+        ["data.mask", "selector.mask"],
+    ],
+}
+
+
+def test_supervised_pipeline_is_initialised_once_and_reports_a_planted_band(
+    campaign: Campaign, tmp_path: Path
+) -> None:
+    store = str(campaign.path)
+    summary = update_statistics.fn(store, 64)
+    ids = list(summary.acquisition_ids)
+    saved = initialise_selectors.fn(store, SUPERVISED, str(tmp_path), ids, None, None, 64)
+    assert saved.selector == "selector" and not saved.learnable and saved.initialised == ("selector",)
+    assert initialise_selectors.fn(store, SUPERVISED, str(tmp_path), ids, None, None, 64) == saved  # reused
+    selection = selection_of.fn(store, saved)
+    planted = set(campaign.open(ids[0]).attrs[ATTR_DISCRIMINATIVE_BANDS])
+    assert selection.k == 3 and planted & set(selection.indices)
+    assert selection.selector_type == "SupervisedFullSpectrumBandSelector"
+
+
+def test_learnable_pipeline_trains_and_keeps_its_history(campaign: Campaign, tmp_path: Path) -> None:
+    store = str(campaign.path)
+    ids = list(update_statistics.fn(store, 64).acquisition_ids)
+    saved = initialise_selectors.fn(store, load_recipe()["pipeline"], str(tmp_path), ids, None, None, 64)
+    assert saved.learnable and saved.selector_type == "SoftChannelSelector"
+    training = TrainingConfig(epochs=3, patch_size=16, batches_per_epoch=2, monitor=None, device="cpu")
+    trained = train_selectors.fn(store, saved, str(tmp_path), ids, training)
+    assert [record.epoch for record in trained.history] == [0, 1, 2]
+    assert trained.temperature_min == 0.7 and trained.saved.directory != saved.directory
+    weights = np.asarray(trained.history[-1].weights["selector"])
+    selection = selection_of.fn(store, trained.saved)
+    assert sorted(selection.indices) == sorted(np.argsort(-weights, kind="stable")[:3].tolist())
+    assert train_selectors.fn(store, saved, str(tmp_path), ids, training) == trained  # reused
