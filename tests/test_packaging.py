@@ -31,7 +31,7 @@ PACKAGE = ROOT / "bandselect"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 #: The orchestration layer: may import the ``flows`` extra. Everything else in bandselect/ is the library.
-ORCHESTRATION_PATHS = ("tasks", "flows", "tracking.py", "cli.py", "servers.py")
+ORCHESTRATION_PATHS = ("tasks", "flows", "tracking", "cli.py", "servers.py")
 #: Declared although never imported, each for a stated reason.
 RUNTIME_ONLY = {
     "sqlalchemy": "flows",  # capped below 2.1: MLflow 3 warns with it

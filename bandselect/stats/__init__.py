@@ -21,13 +21,13 @@ from bandselect.stats.incremental import (
     update_campaign_statistics,
 )
 from bandselect.stats.partial import BandStatistics
-from bandselect.stats.selection import Selection, mrmr_select, separability_select
+from bandselect.stats.selection import ScoredSubset, mrmr_select, separability_select
 
 __all__ = [
     "DEFAULT_N_BINS",
     "BandStatistics",
     "CampaignStatistics",
-    "Selection",
+    "ScoredSubset",
     "StatisticsSummary",
     "compute_histograms",
     "compute_statistics",

@@ -25,8 +25,12 @@ DEFAULT_PRIOR_PIXELS = 30.0
 
 
 @dataclass(frozen=True, eq=False)
-class Selection:
-    """Result of a supervised band selection.
+class ScoredSubset:
+    """What a subset search returns: the picked band indices and the per-band scores behind them.
+
+    An algorithm's output on statistics, not a selection: the supervised selector nodes keep it in their
+    buffers and report it as a :class:`~bandselect.selection.BandSelection` (with wavelengths, output
+    order and their own type and config).
 
     Attributes
     ----------
@@ -164,7 +168,7 @@ def mrmr_select(
     windows: Sequence[Any] | None = None,
     score_weights: Sequence[float] = (1.0, 1.0, 1.0),
     lambda_penalty: float = 0.5,
-) -> Selection:
+) -> ScoredSubset:
     """Greedy minimum-redundancy maximum-relevance selection (the selector spec's method).
 
     Each relevance (Fisher, symmetric AUC, MI) is min-max rescaled to [0, 1] across bands (a constant
@@ -209,7 +213,7 @@ def mrmr_select(
         best = int(np.argmax(value))  # first maximum: free is ascending, so ties go to the lower index
         picked.append(int(free[best]))
         objective += float(value[best])
-    return Selection(
+    return ScoredSubset(
         indices=np.asarray(picked, np.int64),
         band_scores=combined,
         fisher=fisher,
@@ -267,7 +271,7 @@ def separability_select(
     prior_pixels: float = DEFAULT_PRIOR_PIXELS,
     shrinkage: float = DEFAULT_SHRINKAGE,
     max_rounds: int = 50,
-) -> Selection:
+) -> ScoredSubset:
     """Bands maximising the Bhattacharyya distance between the two class Gaussians.
 
     ``D = ⅛ δᵀ Σ⁻¹ δ + ½ ln(det Σ / √(det Σ0 det Σ1))`` with ``Σ = (Σ0 + Σ1)/2`` on the candidate subset.
@@ -352,7 +356,7 @@ def separability_select(
         best = float(values[top])
         picked = [int(i) for i in trial_sets[top]]
     combined, fisher, auc, mi = _relevance_for_report(stats)
-    return Selection(
+    return ScoredSubset(
         indices=np.asarray(picked, np.int64),
         band_scores=combined,
         fisher=fisher,
