@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_cubes import SHARED_DATA_DIR, load_shared_cube
 
-#: ``../shared/data`` beside the checkout; ``BANDSELECT_SHARED_DATA`` overrides it.
-SHARED_DATA_DIR = Path(
-    os.environ.get("BANDSELECT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
-)
 SHARED_CUBES = ("pavia_rosis_abu_beach4", "samson", "jasper_ridge", "muufl_gulfport_tgt")
 
 
@@ -30,11 +26,4 @@ def shared_data_dir() -> Path:
 def load_shared(shared_data_dir: Path) -> Callable[[str], dict[str, np.ndarray]]:
     """``load_shared(name)`` -> the arrays of ``<name>/<name>.npz`` (``cube``, ``wavelengths_nm``, ...)."""
 
-    def load(name: str) -> dict[str, np.ndarray]:
-        path = shared_data_dir / name / f"{name}.npz"
-        if not path.is_file():
-            pytest.skip(f"real cube {path} is absent")
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-
-    return load
+    return load_shared_cube

@@ -1,35 +1,16 @@
-"""Figures and HTML reports for band selection runs (matplotlib without pyplot; no MLflow here)."""
+"""Figures and HTML reports for band selection runs (matplotlib without pyplot; no MLflow here).
+
+- :mod:`~bandselect.reports.plots`: one figure each (band scores, temperature, weights, previews,
+  leaderboard, stability) from arrays; :func:`save_figure` writes a PNG atomically.
+- :mod:`~bandselect.reports.figures`: a flow run's figures, from its ``BandSelection`` and history.
+- :mod:`~bandselect.reports.comparison`: a comparison's leaderboard files, charts and previews.
+- :mod:`~bandselect.reports.html`: a self-contained HTML page.
+"""
 
 from __future__ import annotations
 
-from bandselect.reports.html import (
-    ReportImage,
-    ReportSection,
-    ReportTable,
-    render_html_report,
-    write_html_report,
-)
-from bandselect.reports.plots import (
-    plot_band_scores,
-    plot_band_stability,
-    plot_leaderboard,
-    plot_rgb_previews,
-    plot_temperature_schedule,
-    plot_weight_evolution,
-    save_figure,
-)
+from bandselect.reports import html, plots
+from bandselect.reports.html import *  # noqa: F403 - the package's face is its modules' public names
+from bandselect.reports.plots import *  # noqa: F403
 
-__all__ = [
-    "ReportImage",
-    "ReportSection",
-    "ReportTable",
-    "plot_band_scores",
-    "plot_band_stability",
-    "plot_leaderboard",
-    "plot_rgb_previews",
-    "plot_temperature_schedule",
-    "plot_weight_evolution",
-    "render_html_report",
-    "save_figure",
-    "write_html_report",
-]
+__all__ = [*html.__all__, *plots.__all__]

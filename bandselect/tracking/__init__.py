@@ -12,44 +12,7 @@ Only this package, ``tasks/``, ``flows/`` and ``cli.py`` import MLflow.
 
 from __future__ import annotations
 
-from bandselect.tracking.runs import (
-    MLFLOW_DIRNAME,
-    TAG_CAMPAIGN,
-    TAG_FLOW_RUN_ID,
-    TAG_FLOW_RUN_NAME,
-    TAG_FLOW_RUN_URL,
-    TAG_TRUNCATED_PARAMS,
-    artifact_location_for,
-    current_tracking_uri,
-    flatten_params,
-    log_directory,
-    log_figure,
-    log_file,
-    log_history,
-    log_params_flat,
-    log_selection,
-    resolve_tracking_uri,
-    start_run,
-    tracking_uri_default,
-)
+from bandselect.tracking import runs
+from bandselect.tracking.runs import *  # noqa: F403 - the package's face: the generic helpers of runs.py
 
-__all__ = [
-    "MLFLOW_DIRNAME",
-    "TAG_CAMPAIGN",
-    "TAG_FLOW_RUN_ID",
-    "TAG_FLOW_RUN_NAME",
-    "TAG_FLOW_RUN_URL",
-    "TAG_TRUNCATED_PARAMS",
-    "artifact_location_for",
-    "current_tracking_uri",
-    "flatten_params",
-    "log_directory",
-    "log_figure",
-    "log_file",
-    "log_history",
-    "log_params_flat",
-    "log_selection",
-    "resolve_tracking_uri",
-    "start_run",
-    "tracking_uri_default",
-]
+__all__ = list(runs.__all__)

@@ -37,6 +37,7 @@ from bandselect.stats import BandStatistics, load_campaign_statistics
 from bandselect.store import open_campaign
 from bandselect.training.config import TrainingConfig
 from bandselect.training.records import EpochRecord
+from bandselect.training.roles import selector_node
 from bandselect.training.statistical import initialize_from_statistics
 from bandselect.training.two_phase import TrainingData, train_two_phase
 
@@ -44,7 +45,6 @@ __all__ = [
     "SavedPipeline",
     "TrainedPipeline",
     "content_key",
-    "find_selector",
     "initialise_on_campaign",
     "is_learnable",
     "saved_selection",
@@ -143,42 +143,6 @@ def content_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def find_selector(pipeline: Pipeline, name: str | None) -> str:
-    """The selector node: ``name`` when given, else the first :class:`BandSelector` in topological order.
-
-    Raises
-    ------
-    PipelineError
-        ``name`` is not a node or not a selector, or the pipeline has no selector.
-    """
-    nodes = pipeline.nodes
-    if name is not None:
-        if name not in nodes:
-            raise PipelineError(
-                f"selector node {name!r}",
-                expected=f"one of {list(nodes)}",
-                found=repr(name),
-                fix="set `selector:` in the flow config to the selector's node name",
-            )
-        if not isinstance(nodes[name], BandSelector):
-            raise PipelineError(
-                f"node {name!r} ({type(nodes[name]).__name__}) is not a band selector",
-                expected="a node with selection(wavelengths_nm)",
-                found=type(nodes[name]).__name__,
-                fix="set `selector:` to the name of a selector node",
-            )
-        return name
-    for candidate in pipeline.topological_order():
-        if isinstance(nodes[candidate], BandSelector):
-            return candidate
-    raise PipelineError(
-        "pipeline selector",
-        expected="a band selector node (a fixed, supervised or learnable selector)",
-        found=f"nodes {[type(n).__name__ for n in nodes.values()]}",
-        fix="add a selector node to the pipeline",
-    )
-
-
 def is_learnable(pipeline: Pipeline) -> bool:
     """Whether gradient training applies: a freezable node and a loss node."""
     nodes = list(pipeline.nodes.values())
@@ -256,7 +220,7 @@ def initialise_on_campaign(
     if (directory / STATE_FILE).is_file():
         return SavedPipeline.from_json((directory / STATE_FILE).read_text(encoding="utf-8"))
     pipeline = Pipeline.from_config(mapping)
-    name = find_selector(pipeline, selector)
+    name = selector_node(pipeline, selector)
     stats = _campaign_statistics(store, acquisition_ids, positive_label)
     initialised = initialize_from_statistics(pipeline, stats, wavelengths)
     saved = SavedPipeline(

@@ -11,9 +11,81 @@ import torch
 
 from bandselect.errors import PipelineError, TrainingError
 from bandselect.pipeline import Node, Pipeline
-from bandselect.pipeline.node import LOSS_PORT, Freezable, Metric, is_loss_node
+from bandselect.pipeline.node import (
+    LOSS_PORT,
+    BandSelector,
+    Freezable,
+    Metric,
+    WeightedSelector,
+    is_loss_node,
+)
 
-__all__ = ["is_metric_node", "loss_node_names", "metric_node_names", "trainable_parameters"]
+__all__ = [
+    "check_node_name",
+    "is_metric_node",
+    "loss_node_names",
+    "metric_node_names",
+    "selector_node",
+    "trainable_parameters",
+]
+
+
+def check_node_name(pipeline: Pipeline, name: str, role: str, fix: str) -> None:
+    """Raise :class:`PipelineError` unless ``name`` is a node of ``pipeline`` (``role`` names its use)."""
+    if name not in pipeline.nodes:
+        raise PipelineError(
+            f"{role} node {name!r} is not in the pipeline",
+            expected=f"one of {list(pipeline.nodes)}",
+            found=repr(name),
+            fix=fix,
+        )
+
+
+def selector_node(pipeline: Pipeline, name: str | None = None, *, learnable: bool = False) -> str:
+    """The selector node whose selection is reported.
+
+    ``name`` when given (it must be a :class:`~bandselect.pipeline.node.BandSelector`); else the first
+    selector in topological order, or with ``learnable`` the pipeline's only learnable one (a selector
+    that is also a :class:`~bandselect.pipeline.node.WeightedSelector`).
+
+    Raises
+    ------
+    PipelineError
+        ``name`` is not a node or not a selector; no selector; several learnable ones and no ``name``.
+    """
+    nodes = pipeline.nodes
+    if name is not None:
+        check_node_name(pipeline, name, "selector", "name the pipeline's selector node (`selector:`)")
+        if not isinstance(nodes[name], BandSelector):
+            raise PipelineError(
+                f"node {name!r} ({type(nodes[name]).__name__}) is not a band selector",
+                expected="a node with selection(wavelengths_nm)",
+                found=type(nodes[name]).__name__,
+                fix="name the selector node, e.g. a SoftChannelSelector or a supervised selector",
+            )
+        return name
+    order = pipeline.topological_order()
+    if learnable:
+        candidates = [
+            n for n in order if isinstance(nodes[n], BandSelector) and isinstance(nodes[n], WeightedSelector)
+        ]
+        if len(candidates) == 1:
+            return candidates[0]
+        raise PipelineError(
+            "cannot tell which node is the selector to train",
+            expected="exactly one learnable selector (e.g. a SoftChannelSelector)",
+            found=f"{candidates}" if candidates else f"none among {list(nodes)}",
+            fix="pass selector=<node name>" if candidates else "add a learnable selector to the pipeline",
+        )
+    for candidate in order:
+        if isinstance(nodes[candidate], BandSelector):
+            return candidate
+    raise PipelineError(
+        "pipeline selector",
+        expected="a band selector node (a fixed, supervised or learnable selector)",
+        found=f"nodes {[type(n).__name__ for n in nodes.values()]}",
+        fix="add a selector node to the pipeline",
+    )
 
 
 def is_metric_node(node: Node) -> bool:
@@ -68,13 +140,7 @@ def loss_node_names(pipeline: Pipeline, loss_nodes: Sequence[str] | None) -> lis
                 "loss_nodes is empty", expected="at least one loss node", found="[]", fix="leave it None"
             )
     for name in names:
-        if name not in nodes:
-            raise PipelineError(
-                f"loss node {name!r} is not in the pipeline",
-                expected=f"one of {list(nodes)}",
-                found=repr(name),
-                fix="check the name passed in loss_nodes",
-            )
+        check_node_name(pipeline, name, "loss", "check the name passed in loss_nodes")
         if not is_loss_node(nodes[name]):
             raise TrainingError(
                 f"node {name!r} ({type(nodes[name]).__name__}) is not a loss node",
@@ -102,13 +168,7 @@ def metric_node_names(pipeline: Pipeline, metric_nodes: Sequence[str] | None) ->
     else:
         names = list(metric_nodes)
     for name in names:
-        if name not in nodes:
-            raise PipelineError(
-                f"metric node {name!r} is not in the pipeline",
-                expected=f"one of {list(nodes)}",
-                found=repr(name),
-                fix="check the name passed in metric_nodes",
-            )
+        check_node_name(pipeline, name, "metric", "check the name passed in metric_nodes")
         _check_inputs_connected(pipeline, name, "metric")
     return names
 

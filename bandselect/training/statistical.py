@@ -64,27 +64,20 @@ def _request_of(pipeline: Pipeline, name: str) -> StatisticsRequest:
 
 def _check_connected(pipeline: Pipeline, name: str, request: StatisticsRequest) -> None:
     kind = type(pipeline.nodes[name]).__name__
-    if pipeline.source_of(name, request.cube_port) is None:
-        raise PipelineError(
-            f"node {name!r} ({kind}) needs data on input {request.cube_port!r} for its initialisation",
-            expected="a connection feeding it",
-            found="no connection",
-            fix=f"connect it, e.g. pipeline.connect(('data.cube', '{name}.{request.cube_port}'))",
-        )
-    if request.mask_port is not None and pipeline.source_of(name, request.mask_port) is None:
-        raise LabelError(
-            f"node {name!r} ({kind}) needs labels on input {request.mask_port!r} for its initialisation",
-            expected="a connection feeding the mask",
-            found="no connection",
-            fix=f"connect the labels: pipeline.connect(('data.mask', '{name}.{request.mask_port}'))",
-        )
-    if request.wavelengths_port is not None and pipeline.source_of(name, request.wavelengths_port) is None:
-        raise WavelengthError(
-            f"node {name!r} ({kind}) needs wavelengths on input {request.wavelengths_port!r}",
-            expected="a connection feeding them",
-            found="no connection",
-            fix=f"connect them: pipeline.connect(('data.wavelengths', '{name}.{request.wavelengths_port}'))",
-        )
+    # (port, what it carries, the error type, the data port that usually feeds it)
+    needs = [
+        (request.cube_port, "data", PipelineError, "cube"),
+        (request.mask_port, "labels", LabelError, "mask"),
+        (request.wavelengths_port, "wavelengths", WavelengthError, "wavelengths"),
+    ]
+    for port, what, error, data_port in needs:
+        if port is not None and pipeline.source_of(name, port) is None:
+            raise error(
+                f"node {name!r} ({kind}) needs {what} on input {port!r} for its initialisation",
+                expected=f"a connection feeding the {what}",
+                found="no connection",
+                fix=f"connect the {what}: pipeline.connect(('data.{data_port}', '{name}.{port}'))",
+            )
 
 
 class StatisticalTrainer:

@@ -25,17 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from bandselect.errors import ConfigError, LabelError, PipelineError
+from bandselect.errors import ConfigError, LabelError
 from bandselect.evaluation.metrics import rx_auroc
 from bandselect.names import PORT_CUBE, PORT_MASK
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_counts
-from bandselect.pipeline.node import BandSelector, Freezable, WeightedSelector, needs_statistics
+from bandselect.pipeline.node import BandSelector, Freezable, needs_statistics
 from bandselect.selection import BandSelection
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
 from bandselect.training.gradient import GradientTrainer
 from bandselect.training.patches import PatchDataModule
 from bandselect.training.records import EpochRecord
+from bandselect.training.roles import selector_node
 from bandselect.training.statistical import StatisticalTrainer
 
 __all__ = [
@@ -211,39 +212,6 @@ def selection_auroc(datamodule: PatchDataModule, indices: Sequence[int]) -> floa
     return float(np.mean(values))
 
 
-def _selector_name(pipeline: Pipeline, selector: str | None) -> str:
-    nodes = pipeline.nodes
-    if selector is not None:
-        if selector not in nodes:
-            raise PipelineError(
-                f"selector node {selector!r} is not in the pipeline",
-                expected=f"one of {list(nodes)}",
-                found=repr(selector),
-                fix="pass the name of the pipeline's selector node as selector=...",
-            )
-        if not isinstance(nodes[selector], BandSelector):
-            raise PipelineError(
-                f"node {selector!r} ({type(nodes[selector]).__name__}) is not a band selector",
-                expected="a node with selection(wavelengths_nm)",
-                found=type(nodes[selector]).__name__,
-                fix="pass the name of the selector node, e.g. a SoftChannelSelector",
-            )
-        return selector
-    learnable = [
-        name
-        for name, node in nodes.items()
-        if isinstance(node, WeightedSelector) and isinstance(node, BandSelector)
-    ]
-    if len(learnable) != 1:
-        raise PipelineError(
-            "cannot tell which node is the selector to train",
-            expected="exactly one learnable selector (e.g. a SoftChannelSelector)",
-            found=f"{learnable}" if learnable else f"none among {list(nodes)}",
-            fix="pass selector=<node name>" if learnable else "add a learnable selector to the pipeline",
-        )
-    return learnable[0]
-
-
 def train_two_phase(
     pipeline: Pipeline | Mapping[str, Any] | str | os.PathLike[str] | None,
     data: TrainingData | str | os.PathLike[str],
@@ -317,9 +285,9 @@ def train_two_phase(
     datamodule = source.datamodule(config)
     wavelengths = datamodule.wavelengths
     trained = resolve_pipeline(pipeline, int(wavelengths.size))
-    name = _selector_name(trained, selector)
+    name = selector_node(trained, selector, learnable=True)
     node = trained.nodes[name]
-    assert isinstance(node, BandSelector)  # checked by _selector_name
+    assert isinstance(node, BandSelector)  # checked by selector_node
 
     # Phase 1: statistical initialisation over the training rows, only where still needed.
     pending = [n for n in trained.topological_order() if needs_statistics(trained.nodes[n])]

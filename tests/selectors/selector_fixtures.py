@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
+from shared_cubes import load_shared_cube
 
 #: 61 bands, 400–1000 nm in 10 nm steps: band i is at 400 + 10·i nm.
 WAVELENGTHS_61 = torch.linspace(400.0, 1000.0, 61)
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @dataclass
@@ -51,8 +49,4 @@ def labelled_cube(
 
 def load_real(name: str) -> dict[str, np.ndarray]:
     """Load a cube from ../shared/data, or skip when the folder is absent."""
-    path = SHARED_DATA / name / f"{name}.npz"
-    if not path.is_file():
-        pytest.skip(f"real data {path} is absent (../shared/data is not mounted in this checkout)")
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    return load_shared_cube(name)

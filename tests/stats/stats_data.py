@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-import pytest
+from shared_cubes import SHARED_DATA_DIR, load_shared_cube
 
-DATA_DIR = Path(
-    os.environ.get("BANDSELECT_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")
-)
+DATA_DIR = SHARED_DATA_DIR
 
 
 def load_scene(name: str) -> dict[str, np.ndarray]:
     """Arrays of ``../shared/data/<name>/<name>.npz``; skips the test with a reason when absent."""
-    path = DATA_DIR / name / f"{name}.npz"
-    if not path.is_file():
-        pytest.skip(f"real scene {path} is absent (../shared/data not available here)")
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    return load_shared_cube(name)
 
 
 def planted(n: int = 6000, n_bands: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
