@@ -181,21 +181,18 @@ class BandSelection:
                 fix="list every picked band exactly once in output_indices",
             )
         names = tuple(str(n) for n in channel_names)
-        if names and len(names) != len(order):
-            raise ShapeError(
-                "selection channel names",
-                expected=f"{len(order)} names (one per output channel)",
-                found=list(names),
-                fix="name every output channel, or none",
-            )
         windows = tuple((float(w[0]), float(w[1])) for w in (windows_nm or ()))
-        if windows and len(windows) != len(picks):
-            raise ShapeError(
-                "selection windows",
-                expected=f"{len(picks)} windows (one per pick)",
-                found=len(windows),
-                fix="give one window per pick, or none",
-            )
+        for what, values, count, per in (
+            ("channel names", names, len(order), "output channel"),
+            ("windows", windows, len(picks), "pick"),
+        ):
+            if values and len(values) != count:
+                raise ShapeError(
+                    f"selection {what}",
+                    expected=f"{count} {what} (one per {per})",
+                    found=list(values),
+                    fix=f"give one per {per}, or none",
+                )
         vectors: dict[str, tuple[float, ...]] = {}
         for name, values in (scores or {}).items():
             vector = np.asarray(values, dtype=np.float64).reshape(-1)

@@ -116,44 +116,36 @@ def _config(root: Path, archive: Path, name: str) -> dict[str, object]:
 
 def _plain_run(config_data: dict[str, object]) -> dict[str, int]:
     """The flow's steps as plain function calls (each task's ``.fn``), same order and logging."""
-    from bandselect import tracking
+    from bandselect import tasks, tracking
     from bandselect.export import composite_config_hash, status_counts
     from bandselect.flows import ProcessCampaignConfig, load_config
     from bandselect.store import open_campaign
     from bandselect.store.locking import locked
-    from bandselect.tasks import (
-        batches,
-        draw_plots,
-        export_composites,
-        ingest_archive,
-        initialise_selectors,
-        log_flow_run,
-        selection_of,
-        update_statistics,
-    )
 
     config = load_config(config_data, ProcessCampaignConfig)
     store, output, work = str(config.store), str(config.output), config.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
     with locked([config.store, config.output]):
-        ingest_archive.fn(str(config.archive), store)
+        tasks.ingest_archive.fn(str(config.archive), store)
         ids = open_campaign(store).ids()
-        stats = update_statistics.fn(store, config.statistics.n_bins)
+        stats = tasks.update_statistics.fn(store, config.statistics.n_bins)
         with tracking.start_run("bandselect", campaign="bench", tracking_uri=config.tracking_uri()) as run:
             ids_covered = list(stats.acquisition_ids)
-            saved = initialise_selectors.fn(
+            saved = tasks.initialise_selectors.fn(
                 store, config.pipeline_mapping(), str(work), ids_covered, None, None, config.statistics.n_bins
             )
-            selection = selection_of.fn(store, saved)
+            selection = tasks.selection_of.fn(store, saved)
             records = [
                 record
-                for batch in batches(ids, config.export.batch_size)
-                for record in export_composites.fn(
+                for batch in tasks.batches(ids, config.export.batch_size)
+                for record in tasks.export_composites.fn(
                     store, batch, output, selection, str(config.previews_dir), config.export.percentiles, {}
                 )
             ]
-            plots = draw_plots.fn(str(config.plots_dir), store, selection, saved.selector, None, output, ids)
-            log_flow_run.fn(
+            plots = tasks.draw_plots.fn(
+                str(config.plots_dir), store, selection, saved.selector, None, output, ids
+            )
+            tasks.log_flow_run.fn(
                 run.info.run_id,
                 config.model_dump(mode="json"),
                 selection,

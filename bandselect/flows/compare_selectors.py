@@ -29,7 +29,7 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bandselect._yaml import parse_yaml_mapping
+from bandselect._yaml import parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError
 from bandselect.evaluation.compare import (
     MEASURES,
@@ -167,19 +167,9 @@ class CompareSelectorsConfig(_Strict):
         ConfigError
             Unreadable YAML or a config that does not validate; the message lists every problem.
         """
-        candidate = Path(path_or_text) if not str(path_or_text).lstrip().startswith("{") else None
-        if candidate is not None and "\n" not in str(path_or_text) and candidate.suffix in {".yaml", ".yml"}:
-            if not candidate.is_file():
-                raise ConfigError(
-                    f"compare_selectors config {candidate}",
-                    expected="an existing YAML file",
-                    found="none",
-                    fix="check the path",
-                )
-            text = candidate.read_text(encoding="utf-8")
-            where = str(candidate)
-        else:
-            text, where = str(path_or_text), "YAML text"
+        text, where = read_yaml_source(
+            path_or_text, "compare_selectors config", error=ConfigError, fix="check the path"
+        )
         data = parse_yaml_mapping(
             text,
             f"compare_selectors config ({where})",

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bandselect._yaml import parse_yaml_mapping
+from bandselect._yaml import parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError
 from bandselect.stats import DEFAULT_N_BINS
 from bandselect.training.config import TrainingConfig, load_recipe
@@ -261,15 +261,11 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[Con
         data, where = source, "config"
     else:
         path = Path(source)
-        if not path.is_file():
-            raise ConfigError(
-                f"config {path}",
-                expected="an existing YAML file",
-                found="no such file",
-                fix="check the path; start from configs/select_bands.yaml",
-            )
+        text, _ = read_yaml_source(
+            path, "config", error=ConfigError, fix="check the path; start from configs/select_bands.yaml"
+        )
         data = parse_yaml_mapping(
-            path.read_text(encoding="utf-8"),
+            text,
             f"config {path}",
             expected="a mapping of settings (campaign, store, output, ...)",
             fix="start from configs/select_bands.yaml",

@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bandselect._yaml import parse_yaml_mapping
+from bandselect._yaml import parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError, FileFormatError
 from bandselect.names import DATA_NODE
 from bandselect.pipeline._hints import did_you_mean
@@ -78,25 +77,7 @@ def load_yaml(source: str | os.PathLike[str]) -> dict[str, Any]:
     ConfigError
         The document is not a mapping.
     """
-    is_path = isinstance(source, os.PathLike) or (
-        isinstance(source, str)
-        and "\n" not in source
-        and (source.endswith((".yaml", ".yml")) or Path(source).is_file())
-    )
-    if is_path:
-        path = Path(source)
-        if not path.is_file():
-            raise FileFormatError(
-                f"cannot read pipeline configuration {str(path)!r}",
-                expected="an existing YAML file",
-                found="no such file",
-                fix="check the path",
-            )
-        text = path.read_text(encoding="utf-8")
-        where = str(path)
-    else:
-        text = str(source)
-        where = "YAML text"
+    text, where = read_yaml_source(source, "pipeline configuration", fix="check the path")
     return parse_yaml_mapping(
         text,
         f"pipeline configuration in {where}",

@@ -38,6 +38,31 @@ from bandselect.validation import (
 
 CRITERIA = ("mrmr", "separability")
 
+#: The fitted attributes every supervised selector documents (filled into the class docstrings).
+_FITTED_ATTRIBUTES = """Attributes
+    ----------
+    All are buffers, saved in ``state_dict``.
+
+    selected_indices : (n_picks,) int64
+        The selected bands in pick order (one per window, in window order); -1 before fitting.
+    fisher_scores, auc_scores, mi_scores : (C,) float32
+        Raw relevance per band: Fisher ``(μ1 − μ0)² / (σ1² + σ0²)``, symmetric AUC ``max(AUC, 1 − AUC)``,
+        mutual information in nats (AUC and MI from the statistics engine's per-class histograms).
+    band_scores : (C,) float32
+        Combined relevance ``Σ w_i · rescaled_score_i / Σ w_i`` (each score rescaled to [0, 1]).
+    correlation : (C, C) float32
+        Pearson correlation of the bands over all training pixels (the mRMR redundancy term).
+    objective : () float64
+        The criterion's value for the selected subset.
+"""
+
+
+def _document_fitted_attributes(cls: type) -> type:
+    """Fill the shared Attributes section into a supervised selector's docstring (written once)."""
+    cls.__doc__ = (cls.__doc__ or "").replace("%(fitted_attributes)s", _FITTED_ATTRIBUTES)
+    return cls
+
+
 MASK_PORT = PortSpec(
     "mask",
     torch.bool,
@@ -338,6 +363,7 @@ class _SupervisedBandSelector(BandSelectorBase):
 
 
 @register_node
+@_document_fitted_attributes
 class SupervisedCIRBandSelector(_SupervisedBandSelector):
     """Supervised CIR band selection: one band in each of the NIR, Red and Green windows.
 
@@ -367,21 +393,7 @@ class SupervisedCIRBandSelector(_SupervisedBandSelector):
     - band_info: dict (``strategy``, ``band_indices`` in R, G, B order, ``band_wavelengths_nm``,
       ``windows_nm``, ``channel_mapping``, per-band scores of the shown bands, ...)
 
-    Attributes
-    ----------
-    All are buffers, saved in ``state_dict``.
-
-    selected_indices : (n_picks,) int64
-        The selected bands in pick order (one per window, in window order); -1 before fitting.
-    fisher_scores, auc_scores, mi_scores : (C,) float32
-        Raw relevance per band: Fisher ``(μ1 − μ0)² / (σ1² + σ0²)``, symmetric AUC ``max(AUC, 1 − AUC)``,
-        mutual information in nats (AUC and MI from the statistics engine's per-class histograms).
-    band_scores : (C,) float32
-        Combined relevance ``Σ w_i · rescaled_score_i / Σ w_i`` (each score rescaled to [0, 1]).
-    correlation : (C, C) float32
-        Pearson correlation of the bands over all training pixels (the mRMR redundancy term).
-    objective : () float64
-        The criterion's value for the selected subset.
+    %(fitted_attributes)s
 
     Examples
     --------
@@ -423,6 +435,7 @@ class SupervisedCIRBandSelector(_SupervisedBandSelector):
 
 
 @register_node
+@_document_fitted_attributes
 class SupervisedWindowedFalseRGBSelector(_SupervisedBandSelector):
     """Supervised band selection constrained to the visible Blue, Green and Red windows.
 
@@ -449,21 +462,7 @@ class SupervisedWindowedFalseRGBSelector(_SupervisedBandSelector):
     - rgb_image: ``(B, H, W, 3)`` float32 in [0, 1], channels R, G, B
     - band_info: dict (``band_indices`` in R, G, B order, ...)
 
-    Attributes
-    ----------
-    All are buffers, saved in ``state_dict``.
-
-    selected_indices : (n_picks,) int64
-        The selected bands in pick order (one per window, in window order); -1 before fitting.
-    fisher_scores, auc_scores, mi_scores : (C,) float32
-        Raw relevance per band: Fisher ``(μ1 − μ0)² / (σ1² + σ0²)``, symmetric AUC ``max(AUC, 1 − AUC)``,
-        mutual information in nats (AUC and MI from the statistics engine's per-class histograms).
-    band_scores : (C,) float32
-        Combined relevance ``Σ w_i · rescaled_score_i / Σ w_i`` (each score rescaled to [0, 1]).
-    correlation : (C, C) float32
-        Pearson correlation of the bands over all training pixels (the mRMR redundancy term).
-    objective : () float64
-        The criterion's value for the selected subset.
+    %(fitted_attributes)s
 
     Examples
     --------
@@ -503,6 +502,7 @@ class SupervisedWindowedFalseRGBSelector(_SupervisedBandSelector):
 
 
 @register_node
+@_document_fitted_attributes
 class SupervisedFullSpectrumBandSelector(_SupervisedBandSelector):
     """Supervised selection of ``k`` bands anywhere in the spectrum (no window constraint).
 
@@ -528,21 +528,7 @@ class SupervisedFullSpectrumBandSelector(_SupervisedBandSelector):
     - rgb_image: ``(B, H, W, 3)`` float32 in [0, 1]: picks 1, 2, 3 as R, G, B
     - band_info: dict (``band_indices`` = first three picks, ``selected_indices`` = all ``k``, ...)
 
-    Attributes
-    ----------
-    All are buffers, saved in ``state_dict``.
-
-    selected_indices : (n_picks,) int64
-        The selected bands in pick order (one per window, in window order); -1 before fitting.
-    fisher_scores, auc_scores, mi_scores : (C,) float32
-        Raw relevance per band: Fisher ``(μ1 − μ0)² / (σ1² + σ0²)``, symmetric AUC ``max(AUC, 1 − AUC)``,
-        mutual information in nats (AUC and MI from the statistics engine's per-class histograms).
-    band_scores : (C,) float32
-        Combined relevance ``Σ w_i · rescaled_score_i / Σ w_i`` (each score rescaled to [0, 1]).
-    correlation : (C, C) float32
-        Pearson correlation of the bands over all training pixels (the mRMR redundancy term).
-    objective : () float64
-        The criterion's value for the selected subset.
+    %(fitted_attributes)s
 
     Examples
     --------

@@ -427,31 +427,29 @@ def initialize_from_statistics(
         kind = type(node).__name__
         request = _request_of(pipeline, name)
         _check_connected(pipeline, name, request)
-        source = pipeline.source_of(name, request.cube_port)
-        if source != (DATA_NODE, PORT_CUBE):
-            raise PipelineError(
-                f"node {name!r} ({kind}) cannot be initialised from precomputed statistics",
-                expected=f"its input {request.cube_port!r} fed directly by data.cube",
-                found=f"it is fed by {source[0]}.{source[1]}" if source else "no connection",
-                fix="statistics of the raw cube do not describe a transformed input; initialise it with "
-                "StatisticalTrainer(pipeline=..., datamodule=...).fit()",
-            )
-        if request.mask_port is not None:
-            mask_source = pipeline.source_of(name, request.mask_port)
-            if mask_source != (DATA_NODE, PORT_MASK):
+        # Statistics of the store describe data.cube/mask/wavelengths: each requested port must be fed by
+        # them directly (a transforming node in between changes what the node would see).
+        for port, data_port in (
+            (request.cube_port, PORT_CUBE),
+            (request.mask_port, PORT_MASK),
+            (request.wavelengths_port, PORT_WAVELENGTHS),
+        ):
+            source = None if port is None else pipeline.source_of(name, port)
+            if port is not None and source != (DATA_NODE, data_port):
                 raise PipelineError(
                     f"node {name!r} ({kind}) cannot be initialised from precomputed statistics",
-                    expected=f"its input {request.mask_port!r} fed directly by data.mask",
-                    found=f"it is fed by {mask_source[0]}.{mask_source[1]}" if mask_source else "nothing",
-                    fix="initialise it with StatisticalTrainer(pipeline=..., datamodule=...).fit()",
+                    expected=f"its input {port!r} fed directly by data.{data_port}",
+                    found=f"it is fed by {source[0]}.{source[1]}" if source else "no connection",
+                    fix="statistics of the raw data do not describe a transformed input; initialise it with "
+                    "StatisticalTrainer(pipeline=..., datamodule=...).fit()",
                 )
-            if np.asarray(stats.classes).size < 2:
-                raise LabelError(
-                    f"node {name!r} ({kind}) needs labelled statistics",
-                    expected="statistics computed with a label mask (classes 0 and > 0)",
-                    found=f"classes {np.asarray(stats.classes).tolist()}",
-                    fix="compute the statistics over acquisitions with a mask",
-                )
+        if request.mask_port is not None and np.asarray(stats.classes).size < 2:
+            raise LabelError(
+                f"node {name!r} ({kind}) needs labelled statistics",
+                expected="statistics computed with a label mask (classes 0 and > 0)",
+                found=f"classes {np.asarray(stats.classes).tolist()}",
+                fix="compute the statistics over acquisitions with a mask",
+            )
         if request.contrast and not stats.has_contrast:
             raise ConfigError(
                 f"node {name!r} ({kind}) needs the spatial contrast terms",
@@ -466,20 +464,12 @@ def initialize_from_statistics(
                 found="statistics without histograms",
                 fix="compute them with histograms, e.g. compute_statistics(..., n_bins=...)",
             )
-        if request.wavelengths_port is not None:
-            if wavelengths is None:
-                raise WavelengthError(
-                    f"node {name!r} ({kind}) needs wavelengths",
-                    expected="wavelengths=... (one per band, nm)",
-                    found="None",
-                    fix="pass the campaign's wavelengths, e.g. campaign.wavelengths",
-                )
-            if pipeline.source_of(name, request.wavelengths_port) != (DATA_NODE, PORT_WAVELENGTHS):
-                raise PipelineError(
-                    f"node {name!r} ({kind}) cannot be initialised from precomputed statistics",
-                    expected=f"its input {request.wavelengths_port!r} fed directly by data.wavelengths",
-                    found=f"{pipeline.source_of(name, request.wavelengths_port)}",
-                    fix="initialise it with StatisticalTrainer(pipeline=..., datamodule=...).fit()",
-                )
+        if request.wavelengths_port is not None and wavelengths is None:
+            raise WavelengthError(
+                f"node {name!r} ({kind}) needs wavelengths",
+                expected="wavelengths=... (one per band, nm)",
+                found="None",
+                fix="pass the campaign's wavelengths, e.g. campaign.wavelengths",
+            )
         node.fit_from_statistics(stats, wavelengths=wavelengths if request.wavelengths_port else None)
     return names

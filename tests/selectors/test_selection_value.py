@@ -184,7 +184,7 @@ def test_custom_selector_without_selection_says_how_to_add_it() -> None:
         ({"indices": [0, 61]}, ShapeError, r"\[0, 61\)"),
         ({"indices": [3, 3]}, ShapeError, "distinct bands"),
         ({"indices": [1, 2], "output_indices": [1, 3]}, ShapeError, "permutation"),
-        ({"indices": [1, 2], "channel_names": ["R"]}, ShapeError, "2 names"),
+        ({"indices": [1, 2], "channel_names": ["R"]}, ShapeError, "2 channel names"),
         ({"indices": [1, 2], "scores": {"x": [1.0]}}, ShapeError, "61 values"),
     ],
 )
