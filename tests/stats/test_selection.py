@@ -9,7 +9,7 @@ import pytest
 from stats_data import jointly_separating, load_scene, planted
 
 from bandselect.errors import ConfigError, InputError, LabelError, WavelengthError
-from bandselect.stats import BandStatistics, Selection, histogram_edges, mrmr_select, separability_select
+from bandselect.stats import BandStatistics, ScoredSubset, histogram_edges, mrmr_select, separability_select
 from bandselect.stats.scores import rescale_unit
 
 
@@ -21,7 +21,7 @@ def _stats(x: np.ndarray, y: np.ndarray, n_bins: int = 256) -> BandStatistics:
 def test_mrmr_picks_planted_bands_not_the_redundant_copy() -> None:
     stats = _stats(*planted())
     selection = mrmr_select(stats, 2)
-    assert isinstance(selection, Selection) and selection.criterion == "mrmr"
+    assert isinstance(selection, ScoredSubset) and selection.criterion == "mrmr"
     assert selection.indices.tolist() == [3, 9]
     assert selection.indices.dtype == np.int64
     assert stats.correlation[3, 7] > 0.85 and stats.auc[7] > stats.auc[0] + 0.2  # a relevant, redundant copy
