@@ -12,7 +12,6 @@ from shared_cubes import load_shared_cube
 WAVELENGTHS_61 = torch.linspace(400.0, 1000.0, 61)
 
 
-
 @dataclass
 class Labelled:
     cube: torch.Tensor  # (B, H, W, C)
