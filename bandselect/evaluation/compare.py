@@ -28,9 +28,6 @@ refused. ``TopKIndices`` is a utility node, not a selector, and is refused.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +37,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from bandselect.errors import ConfigError, LabelError, ShapeError, WavelengthError
+from bandselect.evaluation.leaderboard import (
+    MEASURE_LABELS,
+    MEASURES,
+    NOT_APPLICABLE,
+    STATUS_OK,
+    Leaderboard,
+    LeaderboardRow,
+)
 from bandselect.evaluation.metrics import (
     logistic_auroc,
     logistic_holdout_auroc,
@@ -47,7 +52,7 @@ from bandselect.evaluation.metrics import (
     rx_auroc,
 )
 from bandselect.evaluation.split import SpatialSplit, _label_image, block_grid, spatial_block_split
-from bandselect.evaluation.stability import StabilityResult, band_stability
+from bandselect.evaluation.stability import band_stability
 from bandselect.labels import binary_labels
 from bandselect.pipeline.config import resolve_band_counts
 from bandselect.selection import BandSelection
@@ -70,13 +75,6 @@ __all__ = [
 ]
 
 #: Measures, in leaderboard order; the first is the one rows are ranked by.
-MEASURES: tuple[str, ...] = ("logistic_auroc", "rx_auroc", "logistic_holdout_auroc")
-MEASURE_LABELS: Mapping[str, str] = {
-    "logistic_auroc": "logistic regression, 5-fold CV within the test blocks",
-    "rx_auroc": "RX detector on the test blocks, background from train negatives",
-    "logistic_holdout_auroc": "logistic regression fitted on train blocks, scored on test blocks",
-}
-#: Node types a comparison accepts (``TopKIndices`` and the regularizers are not selectors).
 SELECTOR_TYPES: tuple[str, ...] = (
     "SoftChannelSelector",
     "BaselineFalseRGBSelector",
@@ -86,8 +84,6 @@ SELECTOR_TYPES: tuple[str, ...] = (
     "SupervisedWindowedFalseRGBSelector",
     "SupervisedFullSpectrumBandSelector",
 )
-STATUS_OK = "ok"
-NOT_APPLICABLE = "not applicable"
 
 
 @dataclass(frozen=True)
@@ -170,179 +166,6 @@ class StabilitySettings(BaseModel):
     n_bootstrap: int = Field(20, ge=0, description="bootstrap resamples of the train tiles (0: skip)")
     tolerance_bands: int = Field(1, ge=0, description="picks this many bands apart count as the same")
     seed: int = Field(0, description="seed of the resamples")
-
-
-@dataclass(frozen=True)
-class LeaderboardRow:
-    """One leaderboard entry: a selector (``kind="selector"``) or a baseline (``"all_bands"``, ``"random"``).
-
-    ``scores`` maps each measure to its value (NaN when not applicable); ``scores_std`` holds the standard
-    deviation over draws for the random baseline. ``status`` is ``"ok"`` or
-    ``"not applicable: <error message>"``. A selector row that ran carries its :class:`BandSelection`;
-    the bands, wavelengths and composite bands are read from it.
-    """
-
-    name: str
-    kind: str
-    status: str
-    scores: Mapping[str, float]
-    selector_type: str | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
-    selection: BandSelection | None = None
-    scores_std: Mapping[str, float] = field(default_factory=dict)
-    stability: StabilityResult | None = None
-
-    @property
-    def applicable(self) -> bool:
-        """Whether the row has scores (its selector ran on this sensor)."""
-        return self.status == STATUS_OK
-
-    @property
-    def indices(self) -> tuple[int, ...]:
-        """The selected bands in pick order (empty for baselines and rows that did not run)."""
-        return () if self.selection is None else self.selection.indices
-
-    @property
-    def wavelengths_nm(self) -> tuple[float, ...]:
-        """Wavelength of each pick."""
-        return () if self.selection is None else self.selection.wavelengths_nm
-
-    @property
-    def rgb_indices(self) -> tuple[int, ...]:
-        """The bands of the selector's composite, R, G, B (empty when it has fewer than three bands)."""
-        if self.selection is None or self.selection.k < 3:
-            return ()
-        return self.selection.rgb_indices
-
-
-@dataclass(frozen=True)
-class Leaderboard:
-    """Outcome of :func:`compare_selections`.
-
-    Attributes
-    ----------
-    rows
-        Applicable rows best first by ``measures[0]`` (selectors and baselines together), then the
-        rows that are not applicable.
-    measures
-        The measures, ranking measure first.
-    wavelengths_nm
-        ``(C,)`` band centres of the scene.
-    split
-        The train/test pixel masks.
-    summary
-        Pixel and positive counts of each part, the split and stability settings.
-    """
-
-    rows: tuple[LeaderboardRow, ...]
-    measures: tuple[str, ...]
-    wavelengths_nm: np.ndarray
-    split: SpatialSplit
-    summary: Mapping[str, Any]
-
-    def row(self, name: str) -> LeaderboardRow:
-        """The row called ``name``."""
-        for row in self.rows:
-            if row.name == name:
-                return row
-        raise ConfigError(
-            "leaderboard row",
-            expected=f"one of {[r.name for r in self.rows]}",
-            found=repr(name),
-            fix="use a selector or baseline name from the comparison",
-        )
-
-    @property
-    def selector_rows(self) -> list[LeaderboardRow]:
-        """The selector rows (applicable or not), in leaderboard order."""
-        return [row for row in self.rows if row.kind == "selector"]
-
-    def records(self) -> list[dict[str, Any]]:
-        """JSON-able rows (``leaderboard.json``): rank, name, kind, status, bands, scores, stability."""
-        records = []
-        rank = 0
-        for row in self.rows:
-            if row.kind == "selector" and row.applicable:
-                rank += 1
-            record: dict[str, Any] = {
-                "rank": rank if row.kind == "selector" and row.applicable else None,
-                "name": row.name,
-                "kind": row.kind,
-                "selector_type": row.selector_type,
-                "status": row.status,
-                "bands": list(row.indices),
-                "wavelengths_nm": [round(w, 2) for w in row.wavelengths_nm],
-            }
-            for measure in self.measures:
-                record[measure] = _json_float(row.scores.get(measure, math.nan))
-                if row.kind == "random":
-                    record[f"{measure}_std"] = _json_float(row.scores_std.get(measure, math.nan))
-            stability = row.stability
-            record["stability_index"] = None if stability is None else round(stability.score, 4)
-            record["unstable"] = None if stability is None else stability.unstable
-            record["stability_reason"] = None if stability is None else stability.reason
-            records.append(record)
-        return records
-
-    def table(self) -> tuple[list[str], list[list[Any]]]:
-        """Columns and display rows (bands as text, NaN as empty) for HTML/Prefect tables and CSV."""
-        columns = ["rank", "name", "kind", "status", "bands", "wavelengths (nm)", *self.measures]
-        columns += ["stability index", "unstable"]
-        rows = []
-        for record in self.records():
-            scores = []
-            for measure in self.measures:
-                value = record[measure]
-                if value is not None and f"{measure}_std" in record and record[f"{measure}_std"] is not None:
-                    scores.append(f"{value:.4f} ± {record[f'{measure}_std']:.4f}")
-                else:
-                    scores.append("" if value is None else round(value, 4))
-            rows.append(
-                [
-                    "" if record["rank"] is None else record["rank"],
-                    record["name"],
-                    record["kind"],
-                    record["status"],
-                    " ".join(str(b) for b in record["bands"]),
-                    " ".join(f"{w:.0f}" for w in record["wavelengths_nm"]),
-                    *scores,
-                    "" if record["stability_index"] is None else record["stability_index"],
-                    "" if record["unstable"] is None else record["unstable"],
-                ]
-            )
-        return columns, rows
-
-    def to_json(self) -> str:
-        """``{"measures": [...], "summary": {...}, "rows": records()}`` as indented JSON."""
-        return json.dumps(
-            {"measures": list(self.measures), "summary": dict(self.summary), "rows": self.records()}, indent=2
-        )
-
-    def to_csv(self) -> str:
-        """The :meth:`table` as CSV text."""
-        columns, rows = self.table()
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return buffer.getvalue()
-
-    def chart_rows(self, measure: str | None = None) -> list[dict[str, Any]]:
-        """Rows for :func:`bandselect.reports.plot_leaderboard` (applicable rows only)."""
-        measure = measure or self.measures[0]
-        rows = []
-        for row in self.rows:
-            if not row.applicable:
-                continue
-            entry: dict[str, Any] = {"name": row.name, "kind": row.kind, measure: row.scores[measure]}
-            if row.kind == "random":
-                entry[f"{measure}_std"] = row.scores_std[measure]
-            rows.append(entry)
-        return rows
-
-
-def _json_float(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 # -- selecting -------------------------------------------------------------------------------------------

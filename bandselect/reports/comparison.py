@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bandselect.atomic import atomic_path
-from bandselect.evaluation.compare import MEASURE_LABELS, Leaderboard, LeaderboardRow
+from bandselect.evaluation.leaderboard import MEASURE_LABELS, Leaderboard, LeaderboardRow
 from bandselect.evaluation.scene import LabelledScene
 from bandselect.render import composite
 from bandselect.reports.plots import plot_band_stability, plot_leaderboard, plot_rgb_previews, save_figure

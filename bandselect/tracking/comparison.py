@@ -16,7 +16,7 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-from bandselect.evaluation.compare import Leaderboard, LeaderboardRow
+from bandselect.evaluation.leaderboard import Leaderboard, LeaderboardRow
 from bandselect.reports.comparison import ComparisonFigures
 from bandselect.tracking import runs
 
