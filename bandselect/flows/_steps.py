@@ -202,5 +202,8 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 {"config_hash": config_hash, "trained": trained is not None},
                 plots,
                 [result.preview for result in results if result.preview],
+                (config.campaign, store, ids),
+                "composite",
+                config.tracking.registered_model,
             )
     return summary

@@ -77,13 +77,21 @@ class StatisticsSettings(BaseModel):
 
 
 class TrackingSettings(BaseModel):
-    """MLflow: ``tracking_uri`` ``None`` means ``$MLFLOW_TRACKING_URI`` when set, else a sqlite store in
-    the work folder (``<work>/.mlflow/mlflow.db``)."""
+    """MLflow: ``tracking_uri`` ``None`` means ``$MLFLOW_TRACKING_URI`` when set, else the working
+    folder's sqlite store (``./.mlflow/mlflow.db``), one store for every flow run from that folder, so a
+    campaign's runs (selections, trainings, comparisons) compare in one MLflow UI."""
 
     model_config = _STRICT
 
-    tracking_uri: str | None = None
-    experiment: str = "bandselect"
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; null: $MLFLOW_TRACKING_URI when set, else the working folder's "
+        "store ./.mlflow/mlflow.db, shared by every flow run from that folder.",
+    )
+    experiment: str = Field("bandselect", description="MLflow experiment of the runs.")
+    registered_model: str | None = Field(
+        None, description="Register each run's selection model under this name (null: log it only)."
+    )
 
 
 class ExportSettings(BaseModel):
@@ -212,7 +220,7 @@ class FlowConfig(BaseModel):
         """The MLflow tracking URI this run logs to."""
         from bandselect.tracking import resolve_tracking_uri
 
-        return resolve_tracking_uri(self.tracking.tracking_uri, self.resolved_work_dir)
+        return resolve_tracking_uri(self.tracking.tracking_uri, Path.cwd())
 
 
 class SelectBandsConfig(FlowConfig):

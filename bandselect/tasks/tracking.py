@@ -62,9 +62,16 @@ def log_flow_run(
     extra_selection: dict[str, Any],
     plots: list[str],
     previews: list[str],
-) -> None:
-    """Log everything that describes (and reproduces) the flow run into its MLflow run."""
-    log_run(
+    campaign: tuple[str, str, list[str]] | None = None,
+    model_product: str = "composite",
+    registered_model: str | None = None,
+) -> str:
+    """Log everything that describes (and reproduces) the flow run into its MLflow run; the model URI."""
+    example = None
+    if campaign is not None:  # a small crop of the first acquisition, stored with the model
+        dataset = open_campaign(campaign[1]).open(campaign[2][0])
+        example = dataset["cube"].isel(y=slice(0, 8), x=slice(0, 8)).values
+    return log_run(
         run_id,
         config,
         selection,
@@ -75,4 +82,8 @@ def log_flow_run(
         extra_selection=extra_selection,
         plots=plots,
         previews=previews,
+        campaign=campaign,
+        model_product=model_product,
+        registered_model=registered_model,
+        input_example=example,
     )

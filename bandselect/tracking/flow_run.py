@@ -3,13 +3,17 @@
 Params: the flow config (``config.*``) and every pipeline node's type and config (``pipeline.<node>.*``).
 Selection: indices and wavelengths as params and tags, the whole
 :class:`~bandselect.selection.BandSelection` as ``selection.json``. Metrics: per epoch, the training and
-validation loss, the validation metrics, the selector's temperature and channel weights. Artifacts: the
-flow config (``config.yaml``), a run summary, the acquisition ids, the saved pipeline (``pipeline/``), the
-plots and a few RGB previews.
+validation loss, the validation (and test) metrics and the selector's temperature — a handful of charts;
+the per-band channel weights of every epoch are one table (``training/weights.csv`` and ``.json``), not
+one metric per band. Input: the campaign store as the run's dataset (name, digest). Model: the selection
+as an MLflow pyfunc model (``model/``, optionally registered). Artifacts: the flow config
+(``config.yaml``), a run summary, the acquisition ids, the saved pipeline (``pipeline/``), the plots and a
+few RGB previews.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -17,24 +21,37 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.data.sources import LocalArtifactDatasetSource
+from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from bandselect.pipeline import CONFIG_FILE, load_yaml
 from bandselect.selection import BandSelection
 from bandselect.tracking import runs
+from bandselect.tracking.selection_model import log_selection_model
 from bandselect.training.records import EpochRecord
 
-__all__ = ["MAX_LOGGED_PREVIEWS", "history_rows", "log_band_selection", "log_flow_run"]
+__all__ = [
+    "MAX_LOGGED_PREVIEWS",
+    "campaign_dataset_digest",
+    "history_rows",
+    "log_band_selection",
+    "log_campaign_input",
+    "log_flow_run",
+    "weights_table",
+]
 
 #: RGB previews logged one by one (all of them are in the composites' preview folder).
 MAX_LOGGED_PREVIEWS = 16
 
 
 def history_rows(history: Sequence[EpochRecord], selector: str) -> list[dict[str, Any]]:
-    """The records as the per-epoch rows :func:`bandselect.tracking.log_history` logs.
+    """The records as the per-epoch metric rows :func:`bandselect.tracking.log_history` logs.
 
-    Scalars: ``loss``, ``val_loss``, every finite validation metric (``node.port`` keys), the selector's
-    ``temperature``; one array: the selector's ``weights`` (one metric per band).
+    ``loss``, ``val_loss``, every finite validation metric (``node.port`` keys) and the selector's
+    ``temperature``; the channel weights go to :func:`weights_table` instead.
     """
     rows = []
     for record in history:
@@ -42,10 +59,50 @@ def history_rows(history: Sequence[EpochRecord], selector: str) -> list[dict[str
         row.update(record.finite_metrics())
         if selector in record.temperature:
             row["temperature"] = record.temperature[selector]
-        if selector in record.weights:
-            row["weights"] = list(record.weights[selector])
         rows.append(row)
     return rows
+
+
+def weights_table(
+    history: Sequence[EpochRecord], selector: str, wavelengths_nm: Sequence[float]
+) -> dict[str, Any]:
+    """The selector's channel weights of every epoch as one table: ``wavelengths_nm`` and ``rows``
+    (``epoch``, ``best``, ``weights``); empty rows when the selector has no weights."""
+    rows = [
+        {"epoch": record.epoch, "best": record.best, "weights": list(record.weights[selector])}
+        for record in history
+        if selector in record.weights
+    ]
+    return {"selector": selector, "wavelengths_nm": list(wavelengths_nm), "rows": rows}
+
+
+def _weights_csv(table: Mapping[str, Any]) -> str:
+    header = ["epoch", "best", *(f"{w:.1f}nm" for w in table["wavelengths_nm"])]
+    lines = [",".join(header)]
+    for row in table["rows"]:
+        best = "" if row["best"] is None else str(bool(row["best"])).lower()
+        lines.append(",".join([str(row["epoch"]), best, *(f"{w:.6g}" for w in row["weights"])]))
+    return "\n".join(lines) + "\n"
+
+
+def campaign_dataset_digest(acquisition_ids: Sequence[str]) -> str:
+    """A digest of a campaign's content: its acquisition ids derive from their content, so their sorted
+    list identifies what the run read (16 hex digits)."""
+    return hashlib.sha256("\n".join(sorted(acquisition_ids)).encode()).hexdigest()[:16]
+
+
+def log_campaign_input(
+    run_id: str, store: str | os.PathLike[str], name: str, acquisition_ids: Sequence[str]
+) -> None:
+    """Record the campaign store as the run's input dataset (name, digest, source path)."""
+    dataset = MetaDataset(
+        LocalArtifactDatasetSource(str(Path(store).resolve())),
+        name=name,
+        digest=campaign_dataset_digest(acquisition_ids),
+    )
+    context = InputTag(key=MLFLOW_DATASET_CONTEXT, value="selection")
+    client = MlflowClient(tracking_uri=runs.current_tracking_uri())
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])])
 
 
 def log_band_selection(
@@ -86,7 +143,11 @@ def log_flow_run(
     extra_selection: Mapping[str, Any] | None = None,
     plots: Sequence[str | os.PathLike[str]] = (),
     previews: Sequence[str | os.PathLike[str]] = (),
-) -> None:
+    campaign: tuple[str, str | os.PathLike[str], Sequence[str]] | None = None,
+    model_product: str = "composite",
+    registered_model: str | None = None,
+    input_example: Any = None,
+) -> str:
     """Log one flow run into the MLflow run ``run_id`` (see the module docstring for the layout).
 
     Parameters
@@ -109,14 +170,27 @@ def log_flow_run(
         More content for ``selection.json`` (the export's config hash, whether it was trained, ...).
     plots, previews
         PNG files; at most :data:`MAX_LOGGED_PREVIEWS` previews.
+    campaign
+        ``(name, store path, acquisition ids)``: logged as the run's input dataset.
+    model_product, registered_model, input_example
+        The selection model's default product, the name to register it under (None: not registered) and
+        a small cube stored with it (see :func:`~bandselect.tracking.selection_model.log_selection_model`).
+
+    Returns
+    -------
+    str
+        The logged model's URI.
     """
     runs.log_params_flat(dict(config), prefix="config", run_id=run_id)
     runs.log_params_flat(_node_configs(pipeline_dir), prefix="pipeline", run_id=run_id)
     log_band_selection(selection, extra={"selector": selector, **(extra_selection or {})}, run_id=run_id)
-    if history:
-        labels = [f"{w:06.1f}nm" for w in selection.sensor_wavelengths_nm]
-        runs.log_history(history_rows(history, selector), band_labels=labels, run_id=run_id)
     client = MlflowClient(tracking_uri=runs.current_tracking_uri())
+    if history:
+        runs.log_history(history_rows(history, selector), run_id=run_id)
+        table = weights_table(history, selector, selection.sensor_wavelengths_nm)
+        if table["rows"]:
+            client.log_dict(run_id, table, "training/weights.json")
+            client.log_text(run_id, _weights_csv(table), "training/weights.csv")
     client.log_text(run_id, yaml.safe_dump(dict(config), sort_keys=False), "config.yaml")
     if summary is not None:
         client.log_dict(run_id, dict(summary), "summary.json")
@@ -127,3 +201,12 @@ def log_flow_run(
         runs.log_file(path, "plots", run_id=run_id)
     for path in list(previews)[:MAX_LOGGED_PREVIEWS]:
         runs.log_file(path, "previews", run_id=run_id)
+    if campaign is not None:
+        log_campaign_input(run_id, campaign[1], campaign[0], campaign[2])
+    return log_selection_model(
+        run_id,
+        selection,
+        product=model_product,
+        registered_name=registered_model,
+        input_example=input_example,
+    )

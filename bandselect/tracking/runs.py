@@ -53,6 +53,8 @@ __all__ = [
     "artifact_location_for",
     "current_tracking_uri",
     "flatten_params",
+    "flow_run_page",
+    "flow_run_ui_url",
     "log_directory",
     "log_figure",
     "log_file",
@@ -151,17 +153,48 @@ def _prefect_tags() -> dict[str, str]:
     name = flow_run.get_name()
     if name:
         tags[TAG_FLOW_RUN_NAME] = str(name)
-    url = flow_run.get_flow_run_ui_url()
+    url = flow_run_ui_url()
     if url:
-        tags[TAG_FLOW_RUN_URL] = str(url)
+        tags[TAG_FLOW_RUN_URL] = url
     return tags
+
+
+def flow_run_ui_url() -> str | None:
+    """The Prefect UI page of the current flow run, or None outside one or without a UI.
+
+    Prefect's own helper writes ``None/flow-runs/...`` when no UI URL is configured (the ephemeral API);
+    a link that opens nothing is worse than none.
+    """
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_UI_URL
+
+    return flow_run_page(PREFECT_UI_URL.value(), flow_run.get_id())
+
+
+def flow_run_page(ui_url: str | None, flow_run_id: str | None) -> str | None:
+    """The page of flow run ``flow_run_id`` on the Prefect UI at ``ui_url``; None when either is missing."""
+    if flow_run_id is None or not ui_url:
+        return None
+    return f"{str(ui_url).rstrip('/')}/flow-runs/flow-run/{flow_run_id}"
+
+
+#: MLflow 3's UI opens an experiment in its GenAI view unless this tag says otherwise; band selection is
+#: model training ("Model training" in the UI).
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def _ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location_for(tracking_uri))
+    if experiment is None:
+        return client.create_experiment(
+            name,
+            artifact_location=artifact_location_for(tracking_uri),
+            tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND},
+        )
+    if TAG_EXPERIMENT_KIND not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
+    return experiment.experiment_id
 
 
 @contextmanager

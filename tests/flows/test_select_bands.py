@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 from matplotlib import image as mpl_image
@@ -15,6 +16,7 @@ from bandselect.errors import ConfigError
 from bandselect.export import published_config_hash, published_ids, read_composite
 from bandselect.flows import SelectBandsConfig, load_config, select_bands
 from bandselect.flows.config import DEMO_PIPELINE
+from bandselect.store import open_campaign
 from bandselect.synthetic import write_campaign
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -68,14 +70,29 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     history = client.get_metric_history(summary.mlflow_run_id, "loss")
     assert [m.step for m in history] == [0, 1]
     assert len(client.get_metric_history(summary.mlflow_run_id, "temperature")) == 2
-    assert any(key.startswith("weight/") for key in run.data.metrics)
+    # A handful of charts: the 24 channel weights per epoch are one table, not 24 metrics.
+    assert not any(key.startswith("weight/") for key in run.data.metrics)
     assert "auroc.auroc" in run.data.metrics
+    # The campaign store is the run's input dataset.
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "camp-t" and dataset_input.dataset.digest
 
     artifacts = Path(client.download_artifacts(summary.mlflow_run_id, "", str(tmp_path / "artifacts")))
     content = json.loads((artifacts / "selection.json").read_text())
     assert content["indices"] == list(selection.indices)
     assert content["rgb_wavelengths_nm"] == pytest.approx(selection.rgb_wavelengths_nm)
     assert content["config_hash"] == published_config_hash(config.output, summary.acquisition_ids[0])
+    weights = json.loads((artifacts / "training" / "weights.json").read_text())
+    assert [row["epoch"] for row in weights["rows"]] == [0, 1] and len(weights["wavelengths_nm"]) == 24
+    assert all(len(row["weights"]) == 24 for row in weights["rows"])
+    assert (artifacts / "training" / "weights.csv").read_text().startswith("epoch,best,")
+    # The selection as an MLflow model reproduces the exported composite bit for bit.
+    model = mlflow.pyfunc.load_model(f"runs:/{summary.mlflow_run_id}/model")
+    first = summary.acquisition_ids[0]
+    cube = open_campaign(config.store).open(first)["cube"].values
+    np.testing.assert_array_equal(
+        model.predict(cube), read_composite(config.output, first)["composite"].values
+    )
     for name in ("band_scores", "temperature_schedule", "weight_evolution", "rgb_previews"):
         image = mpl_image.imread(artifacts / "plots" / f"{name}.png")
         assert image.ndim == 3 and image.shape[0] > 100

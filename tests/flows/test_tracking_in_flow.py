@@ -37,3 +37,19 @@ def test_run_tagged_with_flow_run_id_and_name(mlflow_store: str) -> None:
     assert run.data.params["selector.k"] == "2"
     assert run.data.metrics["weight/1"] == 0.5
     assert run.info.status == "FINISHED"
+    # The test harness serves a UI: the tag links to the flow run's page on it.
+    assert run.data.tags[tracking.TAG_FLOW_RUN_URL].endswith(f"/flow-runs/flow-run/{flow_run_id}")
+    assert run.data.tags[tracking.TAG_FLOW_RUN_URL].startswith("http://127.0.0.1:")
+    # The experiment opens on MLflow's "Model training" view, not GenAI.
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_flow_run_url_absent_without_a_ui() -> None:
+    # The ephemeral API has no UI (PREFECT_UI_URL unset): no "None/flow-runs/..." link, no link at all.
+    assert tracking.flow_run_page(None, "f0664b2b") is None
+    assert tracking.flow_run_page("http://127.0.0.1:4200/", None) is None
+    assert (
+        tracking.flow_run_page("http://127.0.0.1:4200/", "f0")
+        == "http://127.0.0.1:4200/flow-runs/flow-run/f0"
+    )
