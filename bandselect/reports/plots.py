@@ -87,6 +87,57 @@ def _band_width(wavelengths_nm: np.ndarray) -> float:
     return float(np.median(np.diff(wavelengths_nm))) if wavelengths_nm.size > 1 else 10.0
 
 
+#: A step between neighbouring bands this many times the median step is a spectral gap (water-absorption
+#: bands a sensor or its processing dropped): plots leave it empty instead of bridging it.
+GAP_FACTOR = 2.0
+
+
+def spectral_gaps(wavelengths_nm: np.ndarray) -> np.ndarray:
+    """Indices ``i`` where a gap lies between band ``i`` and band ``i + 1`` (see :data:`GAP_FACTOR`)."""
+    if wavelengths_nm.size < 3:
+        return np.zeros(0, dtype=np.int64)
+    steps = np.diff(wavelengths_nm)
+    return np.flatnonzero(steps > GAP_FACTOR * float(np.median(steps))).astype(np.int64)
+
+
+def band_edges(wavelengths_nm: np.ndarray) -> np.ndarray:
+    """``(C, 2)`` lower and upper edge of each band's column: half-way to its neighbours, or half the median
+    step at the sensor's ends and beside a gap, so every column sits on its true wavelength."""
+    half = _band_width(wavelengths_nm) / 2.0
+    middles = (wavelengths_nm[:-1] + wavelengths_nm[1:]) / 2.0
+    lower = np.concatenate([[wavelengths_nm[0] - half], middles])
+    upper = np.concatenate([middles, [wavelengths_nm[-1] + half]])
+    for gap in spectral_gaps(wavelengths_nm):
+        upper[gap] = wavelengths_nm[gap] + half
+        lower[gap + 1] = wavelengths_nm[gap + 1] - half
+    return np.stack([lower, upper], axis=1)
+
+
+def _broken_at_gaps(wavelengths_nm: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The curve with a NaN point inserted in every spectral gap, so the line is not drawn across it."""
+    gaps = spectral_gaps(wavelengths_nm)
+    if gaps.size == 0:
+        return wavelengths_nm, values
+    where = gaps + 1
+    x = np.insert(wavelengths_nm, where, (wavelengths_nm[gaps] + wavelengths_nm[gaps + 1]) / 2.0)
+    return x, np.insert(values.astype(np.float64), where, np.nan)
+
+
+def _shade_gaps(ax: Any, wavelengths_nm: np.ndarray) -> None:
+    """Hatch the spectral gaps (no band measured there) so an empty stretch reads as missing data."""
+    edges = band_edges(wavelengths_nm)
+    for number, gap in enumerate(spectral_gaps(wavelengths_nm)):
+        ax.axvspan(
+            edges[gap, 1],
+            edges[gap + 1, 0],
+            facecolor="none",
+            edgecolor="#BBBBBB",
+            hatch="//",
+            linewidth=0,
+            label="no bands (gap)" if number == 0 else None,
+        )
+
+
 def _label_groups(wavelengths: np.ndarray, min_gap: float) -> list[list[float]]:
     """Group sorted wavelengths closer than ``min_gap`` so their labels share one text."""
     groups: list[list[float]] = []
@@ -183,7 +234,8 @@ def plot_band_scores(
             finite = series[np.isfinite(series)]
             span = float(finite.max() - finite.min()) if finite.size else 0.0
             series = (series - finite.min()) / span if span > 0 else np.zeros_like(series)
-        ax.plot(wl, series, color=PALETTE[number % len(PALETTE)], linewidth=1.8, label=name)
+        ax.plot(*_broken_at_gaps(wl, series), color=PALETTE[number % len(PALETTE)], linewidth=1.8, label=name)
+    _shade_gaps(ax, wl)
     _mark_picks(ax, wl, picks_array, label="selected band")
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel("score (min–max scaled per score, 0–1)" if normalize else "score")
@@ -301,14 +353,17 @@ def plot_weight_evolution(
     fig = Figure(figsize=(9.0, 4.2 + min(n_epochs, 60) * 0.02), layout="constrained")
     ax = fig.add_subplot()
     half = _band_width(wl) / 2.0
-    image = ax.imshow(
-        matrix,
-        aspect="auto",
-        origin="lower",
-        interpolation="nearest",
-        cmap="viridis",
-        extent=(wl[0] - half, wl[-1] + half, 0.5, n_epochs + 0.5),
-    )
+    # One column per band at its true wavelength (pcolormesh over band edges; gaps stay empty): with
+    # imshow the columns would be spread evenly and sit tens of nm off around absorption gaps.
+    edges = band_edges(wl)
+    x = np.empty(2 * wl.size)
+    x[0::2], x[1::2] = edges[:, 0], edges[:, 1]
+    padded = np.full((n_epochs, 2 * wl.size - 1), np.nan)
+    padded[:, 0::2] = matrix  # the cells between one band's upper edge and the next one's lower edge
+    y = np.arange(0.5, n_epochs + 1.0, 1.0)
+    image = ax.pcolormesh(x, y, np.ma.masked_invalid(padded), cmap="viridis", shading="flat")
+    ax.set_xlim(wl[0] - half, wl[-1] + half)
+    _shade_gaps(ax, wl)
     colourbar = fig.colorbar(image, ax=ax, pad=0.02)
     colourbar.set_label("channel weight")
     if selected is None:

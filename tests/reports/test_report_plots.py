@@ -138,3 +138,28 @@ def test_band_stability_flag(tmp_path) -> None:
     stable = plot_band_stability(WAVELENGTHS, frequency, [12], False)
     _check_png(stable, tmp_path / "stable.png")
     assert "UNSTABLE" not in _all_text(stable) and "stable" in _all_text(stable)
+
+
+def test_columns_sit_at_true_wavelengths_and_lines_break_at_gaps() -> None:
+    from matplotlib.collections import QuadMesh
+
+    from bandselect.reports.plots import band_edges, spectral_gaps
+
+    # 10 nm steps with a 300 nm water-absorption gap between 800 and 1100 nm.
+    wl = np.concatenate([np.arange(400.0, 810.0, 10.0), np.arange(1100.0, 1310.0, 10.0)])
+    assert spectral_gaps(wl).tolist() == [40]
+    edges = band_edges(wl)
+    assert edges[40].tolist() == [795.0, 805.0] and edges[41].tolist() == [1095.0, 1105.0]
+    weights = np.zeros((3, wl.size))
+    weights[:, 45] = 1.0  # the band at 1140 nm
+    fig = plot_weight_evolution(weights, wl, 1, selected=[45])
+    (mesh,) = [c for c in fig.axes[0].collections if isinstance(c, QuadMesh)]
+    row = mesh.get_array().reshape(3, -1)[0]
+    x = mesh.get_coordinates()[0, :, 0]  # cell edges along wavelength
+    hot = int(np.nanargmax(np.ma.filled(row, np.nan)))
+    assert (x[hot], x[hot + 1]) == (1135.0, 1145.0)  # the bright column is on 1140 nm, not shifted
+    fig = plot_band_scores(wl, {"fisher": np.arange(wl.size, dtype=float)}, [45])
+    line = fig.axes[0].get_lines()[0]
+    x_line, y_line = line.get_xdata(), line.get_ydata()
+    gap = np.flatnonzero(np.isnan(y_line))
+    assert gap.size == 1 and 800.0 < x_line[gap[0]] < 1100.0  # the curve is not drawn across the gap
