@@ -199,7 +199,11 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 saved.directory,
                 trained,
                 summary.to_json_dict(),
-                {"config_hash": config_hash, "trained": trained is not None},
+                {
+                    "config_hash": config_hash,
+                    "trained": trained is not None,
+                    "kept_epoch": None if trained is None else trained.best_epoch,
+                },
                 plots,
                 [result.preview for result in results if result.preview],
                 (config.campaign, store, ids),

@@ -197,11 +197,7 @@ def write_run_report(
                 )
             )
     else:
-        metrics = {key: round(value, 6) for key, value in run.data.metrics.items()}
-        tables = [_key_values(run.data.params, "params")] if run.data.params else []
-        if metrics:
-            tables.append(_key_values(metrics, "metrics (last value)"))
-        sections.append(ReportSection("Selection", paragraphs=_selection_paragraphs(folder), tables=tables))
+        sections.extend(_plain_run_sections(client, run, folder, shown))
     seen = {_digest(path) for path in shown}
     rest = _images(folder, exclude=shown, seen=seen)
     if rest:
@@ -229,6 +225,58 @@ def write_run_report(
             )
         )
     return write_html_report(out / REPORT_FILENAME, title, sections)
+
+
+_LEADING_PLOTS = ("band_scores.png", "rgb_previews.png", "weight_evolution.png", "temperature_schedule.png")
+
+
+def _kept_epoch_metrics(client: Any, run: Any, epoch: int | None) -> dict[str, float]:
+    """Each metric at the kept epoch (its step), else its last value: the numbers that go with the
+    selection, not those of whatever epoch training ended on."""
+    values: dict[str, float] = {}
+    for key, last in run.data.metrics.items():
+        value = last
+        if epoch is not None:
+            at_epoch = [m.value for m in client.get_metric_history(run.info.run_id, key) if m.step == epoch]
+            value = at_epoch[-1] if at_epoch else last
+        values[key] = round(float(value), 6)
+    return values
+
+
+def _plain_run_sections(client: Any, run: Any, folder: Path, shown: list[Path]) -> list[ReportSection]:
+    """A flow run's page: the selection and its plots first, then the kept epoch's metrics, then params."""
+    content = _read_json(folder / "selection.json") if (folder / "selection.json").is_file() else {}
+    kept = content.get("kept_epoch")
+    paragraphs = _selection_paragraphs(folder)
+    if content.get("rgb_wavelengths_nm"):
+        paragraphs.append(
+            "Composite: "
+            + ", ".join(
+                f"{channel} {w:.1f} nm"
+                for channel, w in zip("RGB", content["rgb_wavelengths_nm"], strict=False)
+            )
+        )
+    if content.get("selector_type"):
+        trained = "trained (two-phase)" if content.get("trained") else "fitted from statistics"
+        paragraphs.append(f"Selector {content.get('selector', '')} ({content['selector_type']}), {trained}.")
+    if kept is not None:
+        paragraphs.append(f"Weights kept from epoch {int(kept) + 1} (the best by the validation monitor).")
+    plots = [folder / "plots" / name for name in _LEADING_PLOTS if (folder / "plots" / name).is_file()]
+    shown += plots
+    sections = [
+        ReportSection(
+            "Selection",
+            paragraphs=paragraphs,
+            images=[ReportImage(path, caption=path.name) for path in plots],
+        )
+    ]
+    metrics = _kept_epoch_metrics(client, run, None if kept is None else int(kept))
+    if metrics:
+        caption = "metrics (last value)" if kept is None else f"metrics of the kept epoch ({int(kept) + 1})"
+        sections.append(ReportSection("Metrics", tables=[_key_values(metrics, caption)]))
+    if run.data.params:
+        sections.append(ReportSection("Parameters", tables=[_key_values(run.data.params, "params")]))
+    return sections
 
 
 def _fresh(folder: Path) -> Path:
