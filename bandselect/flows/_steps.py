@@ -18,6 +18,7 @@ from bandselect.errors import StoreError
 from bandselect.export import composite_config_hash, open_composites, status_counts
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import resolve_pipeline_band_counts
+from bandselect.reports.markdown import flow_run_markdown
 from bandselect.selection import BandSelection
 from bandselect.stats import StatisticsSummary
 from bandselect.store import open_campaign
@@ -34,6 +35,8 @@ from bandselect.tasks import (
     train_selectors,
     update_statistics,
 )
+from bandselect.tasks.artifacts import publish_summary, tag_flow_run
+from bandselect.tracking import mlflow_run_link
 
 from .config import FlowConfig
 
@@ -144,6 +147,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 config.positive_label,
                 config.statistics.n_bins,
             )
+            tag_flow_run(f"campaign:{config.campaign}", f"selector:{saved.selector_type}")
             trained = None
             if saved.learnable:
                 trained = train_selectors(store, saved, str(work_dir), ids_covered, config.training)
@@ -210,4 +214,17 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 "composite",
                 config.tracking.registered_model,
             )
+            markdown = flow_run_markdown(
+                campaign=config.campaign,
+                flow=run_name_prefix,
+                selector=saved.selector,
+                selection=selection,
+                trained=trained is not None,
+                kept_epoch=None if trained is None else trained.best_epoch,
+                acquisitions=ids,
+                exported=summary.exported,
+                output=output,
+                mlflow_link=mlflow_run_link(uri, run.info.experiment_id, run_id),
+            )
+            publish_summary(config.campaign, markdown, uri, run.info.experiment_id, run_id)
     return summary

@@ -43,6 +43,8 @@ __all__ = [
     "weights_table",
 ]
 
+#: The selector's class, on every flow run's MLflow run (filter and group runs by it).
+TAG_SELECTOR_TYPE = "bandselect.selector_type"
 #: RGB previews logged one by one (all of them are in the composites' preview folder).
 MAX_LOGGED_PREVIEWS = 16
 
@@ -185,6 +187,7 @@ def log_flow_run(
     runs.log_params_flat(_node_configs(pipeline_dir), prefix="pipeline", run_id=run_id)
     log_band_selection(selection, extra={"selector": selector, **(extra_selection or {})}, run_id=run_id)
     client = MlflowClient(tracking_uri=runs.current_tracking_uri())
+    client.set_tag(run_id, TAG_SELECTOR_TYPE, selection.selector_type)
     if history:
         runs.log_history(history_rows(history, selector), run_id=run_id)
         table = weights_table(history, selector, selection.sensor_wavelengths_nm)

@@ -61,6 +61,7 @@ __all__ = [
     "log_history",
     "log_params_flat",
     "log_selection",
+    "mlflow_run_link",
     "resolve_tracking_uri",
     "start_run",
     "tracking_uri_default",
@@ -182,6 +183,17 @@ def flow_run_page(ui_url: str | None, flow_run_id: str | None) -> str | None:
 #: model training ("Model training" in the UI).
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
+
+
+#: Where ``mlflow ui`` serves by default: the link of a run in a local (sqlite) store points there.
+LOCAL_UI_URL = "http://127.0.0.1:5000"
+
+
+def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI page of a run: on the tracking server, or where ``mlflow ui`` serves a local store."""
+    parsed = urlparse(tracking_uri)
+    base = tracking_uri.rstrip("/") if parsed.scheme in ("http", "https") else LOCAL_UI_URL
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def _ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:

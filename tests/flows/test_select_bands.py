@@ -73,6 +73,21 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     # A handful of charts: the 24 channel weights per epoch are one table, not 24 metrics.
     assert not any(key.startswith("weight/") for key in run.data.metrics)
     assert "auroc.auroc" in run.data.metrics
+    assert run.data.tags["bandselect.selector_type"] == "SoftChannelSelector"
+    # The Prefect API lists the run's markdown summary and the link to its MLflow run; the run is tagged.
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as prefect_client:
+        flow_run = prefect_client.read_flow_run(summary.flow_run_id)
+        artifacts_of_run = prefect_client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
+    assert {"campaign:camp-t", "selector:SoftChannelSelector"} <= set(flow_run.tags)
+    by_key = {artifact.key: artifact for artifact in artifacts_of_run}
+    assert {"camp-t-summary", "camp-t-mlflow-run"} <= set(by_key)
+    assert f"{selection.rgb_wavelengths_nm[0]:.1f}" in by_key["camp-t-summary"].data
+    assert f"/runs/{summary.mlflow_run_id})" in by_key["camp-t-mlflow-run"].data  # a markdown link
     # The campaign store is the run's input dataset.
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "camp-t" and dataset_input.dataset.digest
