@@ -211,7 +211,13 @@ def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]
     """Command line and extra environment of each service, run with this interpreter."""
     python = sys.executable
     root = config.directory
-    prefect_env = {"PREFECT_HOME": str(root / "prefect")}
+    # The UI's scripts call the API at PREFECT_UI_API_URL, which defaults to port 4200: on any other port
+    # the pages load and then show "Can't connect to Server API" without it.
+    prefect_env = {
+        "PREFECT_HOME": str(root / "prefect"),
+        "PREFECT_UI_API_URL": config.prefect_api_url,
+        "PREFECT_UI_URL": config.prefect_api_url.removesuffix("/api"),
+    }
     commands: dict[str, tuple[list[str], dict[str, str]]] = {
         "prefect": (
             [python, "-m", "prefect", "server", "start",

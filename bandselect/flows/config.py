@@ -142,20 +142,33 @@ class FlowConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    campaign: str = Field(min_length=1)
-    store: Path
-    output: Path
-    archive: Path | None = None
-    work_dir: Path | None = None
-    pipeline: dict[str, Any] | str | None = None
-    selector: str | None = None
-    positive_label: int | None = Field(None, ge=1)
-    ingest: IngestSettings = IngestSettings()
-    statistics: StatisticsSettings = StatisticsSettings()
-    training: TrainingConfig = TrainingConfig()
-    tracking: TrackingSettings = TrackingSettings()
-    export: ExportSettings = ExportSettings()
-    lock_timeout_s: float = Field(3600.0, gt=0)
+    # The descriptions are what the Prefect UI's run form shows next to each field: plain text.
+    campaign: str = Field(min_length=1, description="Campaign name (tags in Prefect and MLflow, provenance).")
+    store: Path = Field(description="Campaign store (zarr); created from the archive when missing.")
+    output: Path = Field(description="Products store (zarr), one group per acquisition.")
+    archive: Path | None = Field(
+        None, description="Folder of source cubes to ingest first (read only); empty: use the store as it is."
+    )
+    work_dir: Path | None = Field(
+        None, description="Saved pipelines, plots and previews; empty: <output>.work next to the output."
+    )
+    pipeline: dict[str, Any] | str | None = Field(
+        None,
+        description="Pipeline in the seed's YAML form (a mapping, or the path of a YAML file); empty: a "
+        "supervised selector in blue, green and red windows. 'auto' band counts take the store's.",
+    )
+    selector: str | None = Field(None, description="Name of the selector node; empty: the first selector.")
+    positive_label: int | None = Field(
+        None, ge=1, description="Mask class that is the target; empty: every label > 0 is positive."
+    )
+    ingest: IngestSettings = Field(IngestSettings(), description="How archive files are read.")
+    statistics: StatisticsSettings = Field(StatisticsSettings(), description="Campaign statistics.")
+    training: TrainingConfig = Field(TrainingConfig(), description="Training of learnable selectors.")
+    tracking: TrackingSettings = Field(TrackingSettings(), description="MLflow.")
+    export: ExportSettings = Field(ExportSettings(), description="Products and previews.")
+    lock_timeout_s: float = Field(
+        3600.0, gt=0, description="Seconds to wait for another run holding the store/output lock."
+    )
 
     @model_validator(mode="after")
     def _distinct_paths(self) -> FlowConfig:

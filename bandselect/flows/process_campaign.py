@@ -28,8 +28,8 @@ def process_campaign(config: ProcessCampaignConfig | dict[str, Any]) -> FlowSumm
     Parameters
     ----------
     config
-        A :class:`~bandselect.flows.config.ProcessCampaignConfig` or a mapping with at least ``campaign``,
-        ``archive``, ``store`` and ``output`` (what the deployments pass).
+        The flow's settings: at least campaign, archive, store and output (what the deployments pass);
+        see configs/select_bands.yaml for every other setting.
 
     Returns
     -------

@@ -25,12 +25,13 @@ def select_bands(config: SelectBandsConfig | dict[str, Any]) -> FlowSummary:
     Parameters
     ----------
     config
-        A :class:`~bandselect.flows.config.SelectBandsConfig` (or a mapping validated into one).
+        The flow's settings: campaign, store, output, and optionally archive, pipeline, training,
+        tracking and export (see configs/select_bands.yaml).
 
     Returns
     -------
     FlowSummary
-        Paths of the store, composites, plots and previews; the MLflow run; the selection.
+        Paths of the store, products, plots and previews; the MLflow run; the selection.
     """
     if not isinstance(config, SelectBandsConfig):
         config = load_config(dict(config), SelectBandsConfig)

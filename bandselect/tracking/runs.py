@@ -189,11 +189,18 @@ EXPERIMENT_KIND = "custom_model_development"
 LOCAL_UI_URL = "http://127.0.0.1:5000"
 
 
+UI_WORKFLOW = "machine_learning"
+
+
 def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    """The MLflow UI page of a run: on the tracking server, or where ``mlflow ui`` serves a local store."""
+    """The MLflow UI page of a run: on the tracking server, or where ``mlflow ui`` serves a local store.
+
+    The link opens the UI's "Model training" view: without ``workflowType`` the MLflow 3 UI falls back
+    to the browser's last choice, GenAI on a fresh browser, which hides metrics behind trace panels.
+    """
     parsed = urlparse(tracking_uri)
     base = tracking_uri.rstrip("/") if parsed.scheme in ("http", "https") else LOCAL_UI_URL
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType={UI_WORKFLOW}"
 
 
 def _ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
@@ -452,7 +459,9 @@ def log_selection(
                 fix="pass wavelengths_nm[indices], not the sensor's full wavelength axis",
             )
         content["wavelengths_nm"] = [float(w) for w in wavelength_array]
-        params[f"{prefix}.wavelengths_nm"] = json.dumps(content["wavelengths_nm"])
+        # Params and tags are read by people: 0.01 nm is finer than any sensor's band centres are
+        # known; the exact values are in the JSON artifact.
+        params[f"{prefix}.wavelengths_nm"] = json.dumps([round(w, 2) for w in content["wavelengths_nm"]])
     if band_scores is not None:
         content["band_scores"] = [float(s) for s in np.asarray(band_scores, dtype=np.float64).ravel()]
     if objective is not None:

@@ -14,15 +14,13 @@ The model is written "from code" (MLflow's recommended form, no pickled object):
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
-from mlflow.models import ModelSignature
-from mlflow.tracking import MlflowClient
+from mlflow.models import Model, ModelSignature
 from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
 from bandselect.errors import ConfigError, ShapeError
@@ -108,7 +106,7 @@ def log_selection_model(
     registered_name: str | None = None,
     input_example: np.ndarray | None = None,
 ) -> str:
-    """Log ``selection`` as an MLflow model under the run's ``model/`` artifacts; register it when named.
+    """Log ``selection`` as an MLflow model of the run (named ``model``); register it when named.
 
     Parameters
     ----------
@@ -126,7 +124,7 @@ def log_selection_model(
     Returns
     -------
     str
-        The model URI, ``runs:/<run_id>/model``.
+        The model URI, ``models:/<model_id>``.
     """
     if product not in PRODUCTS:
         raise ConfigError(
@@ -135,23 +133,24 @@ def log_selection_model(
             found=repr(product),
             fix="use 'composite' or 'kband'",
         )
-    client = MlflowClient(tracking_uri=mlflow.get_tracking_uri())
     with tempfile.TemporaryDirectory() as folder:
         artifact = Path(folder) / _SELECTION_FILE
         artifact.write_text(
             json.dumps({"selection": selection.to_dict(), "product": product}), encoding="utf-8"
         )
-        model_dir = os.path.join(folder, MODEL_ARTIFACT)
-        mlflow.pyfunc.save_model(
-            model_dir,
+        # Model.log (not save_model + log_artifacts): an MLflow 3 logged model, listed under the
+        # run's "Logged models" and in the experiment's Models tab, addressed by ``models:/<id>``.
+        info = Model.log(
+            artifact_path=None,
+            flavor=mlflow.pyfunc,
+            name=MODEL_ARTIFACT,
+            run_id=run_id,
+            registered_model_name=registered_name or None,
             python_model=str(Path(__file__).with_name("_model_code.py")),
             artifacts={"selection": str(artifact)},
             signature=_signature(selection, product),
             input_example=None if input_example is None else np.asarray(input_example, dtype=np.float32),
             pip_requirements=["bandselect"],
+            tags={"bandselect.product": product, "bandselect.k": str(selection.k)},
         )
-        client.log_artifacts(run_id, model_dir, MODEL_ARTIFACT)
-    uri = f"runs:/{run_id}/{MODEL_ARTIFACT}"
-    if registered_name:
-        mlflow.register_model(uri, registered_name)
-    return uri
+    return str(info.model_uri)

@@ -66,7 +66,8 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     assert params["pipeline.rx.background"] == "batch"
     assert params["config.training.epochs"] == "2"
     assert json.loads(params["selection.indices"]) == list(selection.indices)
-    assert json.loads(params["selection.wavelengths_nm"]) == pytest.approx(selection.wavelengths_nm)
+    shown = json.loads(params["selection.wavelengths_nm"])  # rounded to 0.01 nm for people
+    assert shown == pytest.approx(selection.wavelengths_nm, abs=0.005)
     history = client.get_metric_history(summary.mlflow_run_id, "loss")
     assert [m.step for m in history] == [0, 1]
     assert len(client.get_metric_history(summary.mlflow_run_id, "temperature")) == 2
@@ -87,7 +88,7 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     by_key = {artifact.key: artifact for artifact in artifacts_of_run}
     assert {"camp-t-summary", "camp-t-mlflow-run"} <= set(by_key)
     assert f"{selection.rgb_wavelengths_nm[0]:.1f}" in by_key["camp-t-summary"].data
-    assert f"/runs/{summary.mlflow_run_id})" in by_key["camp-t-mlflow-run"].data  # a markdown link
+    assert f"/runs/{summary.mlflow_run_id}?workflowType=machine_learning)" in by_key["camp-t-mlflow-run"].data
     # The campaign store is the run's input dataset.
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "camp-t" and dataset_input.dataset.digest
