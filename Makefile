@@ -11,7 +11,7 @@ export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: venv demo test test-fast lint format-check format bench constraints clean
+.PHONY: venv browser demo test test-fast lint format-check format bench constraints clean
 
 venv: $(STAMP)
 
@@ -27,8 +27,19 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	$(BIN)/bandselect demo
 
+# Debian's chromium renders the Prefect and MLflow UIs for the browser test (tests/flows/test_browser.py).
+# Installed from the distribution's packages when missing and this runs as root; otherwise the command
+# to run is printed and that one test skips with the same reason. Nothing downloads a browser by itself.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+	else echo "chromium missing: run 'sudo apt-get install -y chromium' for the browser test"; fi
+
 # The whole suite, as CI runs it.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # For development: skips the tests marked slow or servers (CI still runs everything).

@@ -108,7 +108,8 @@ def test_selected_wavelengths_show_in_prefect_and_mlflow_uis(servers, tmp_path: 
     page = _chromium(f"{ui}/artifacts/artifact/{summary_artifact['id']}", screenshot=tmp_path / "prefect.png")
     assert all(w in page for w in wavelengths), wavelengths
     run_page = _chromium(f"{ui}/runs/flow-run/{summary['flow_run_id']}", screenshot=tmp_path / "flow-run.png")
-    assert "browser" in run_page  # the run and its tags render (campaign:browser)
+    assert "campaign:browser" in run_page  # the run's tags
+    assert all(w in run_page for w in wavelengths), wavelengths  # the selection's log line
 
     # MLflow: the run page (selection params and tags).
     experiment_id = _get_json(f"{servers.mlflow_url}/api/2.0/mlflow/runs/get?run_id={summary['run_id']}")[
