@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from bandselect._yaml import parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError
+from bandselect.settings import SettingsModel
 from bandselect.stats import DEFAULT_N_BINS
 from bandselect.training.config import TrainingConfig, load_recipe
 from bandselect.validation import describe_validation_error
@@ -51,13 +52,21 @@ DEFAULT_PIPELINE: dict[str, Any] = {
     ],
 }
 
-_STRICT = ConfigDict(extra="forbid")
 
+class IngestSettings(SettingsModel):
+    """How archive files are read (see :func:`bandselect.store.ingest`).
 
-class IngestSettings(BaseModel):
-    """How archive files are read (see :func:`bandselect.store.ingest`)."""
-
-    model_config = _STRICT
+    Attributes
+    ----------
+    wavelengths
+        Band centres in nm for files whose header has none (one per band); ``None``: the header's.
+    mask_nonfinite
+        Store NaN/inf pixels masked instead of refusing the file.
+    sort_bands
+        Reorder bands by wavelength when a file lists them out of order (instead of refusing it).
+    chunk
+        Spatial chunk edge of the campaign store, in pixels.
+    """
 
     wavelengths: list[float] | None = None
     mask_nonfinite: bool = False
@@ -65,39 +74,57 @@ class IngestSettings(BaseModel):
     chunk: int = Field(256, ge=1)
 
 
-class StatisticsSettings(BaseModel):
-    """Campaign statistics: histogram bins, NaN policy, Dask scheduler (``None``: in-process, or
-    ``$BANDSELECT_DASK_ADDRESS`` when set)."""
+class StatisticsSettings(SettingsModel):
+    """Campaign statistics (histograms and moments per class, computed with Dask).
 
-    model_config = _STRICT
+    Attributes
+    ----------
+    n_bins
+        Histogram bins per band (mutual information, ROC AUC).
+    nan_policy
+        ``raise``: a NaN in a labelled pixel is an error; ``omit``: such pixels are left out.
+    scheduler_address
+        A Dask scheduler (``tcp://host:8786``); ``None``: ``$BANDSELECT_DASK_ADDRESS`` when set, else
+        in process.
+    """
 
     n_bins: int = Field(DEFAULT_N_BINS, ge=2)
     nan_policy: Literal["raise", "omit"] = "raise"
     scheduler_address: str | None = None
 
 
-class TrackingSettings(BaseModel):
-    """MLflow: ``tracking_uri`` ``None`` means ``$MLFLOW_TRACKING_URI`` when set, else the working
-    folder's sqlite store (``./.mlflow/mlflow.db``), one store for every flow run from that folder, so a
-    campaign's runs (selections, trainings, comparisons) compare in one MLflow UI."""
+class TrackingSettings(SettingsModel):
+    """Where runs are recorded in MLflow.
 
-    model_config = _STRICT
+    Attributes
+    ----------
+    tracking_uri
+        MLflow tracking URI; ``None``: ``$MLFLOW_TRACKING_URI`` when set, else the working folder's store
+        ``./.mlflow/mlflow.db``, shared by every flow run from that folder so a campaign's runs compare
+        in one MLflow UI.
+    experiment
+        MLflow experiment of the runs.
+    registered_model
+        Register each run's selection model under this name; ``None``: log it only.
+    """
 
-    tracking_uri: str | None = Field(
-        None,
-        description="MLflow tracking URI; null: $MLFLOW_TRACKING_URI when set, else the working folder's "
-        "store ./.mlflow/mlflow.db, shared by every flow run from that folder.",
-    )
-    experiment: str = Field("bandselect", description="MLflow experiment of the runs.")
-    registered_model: str | None = Field(
-        None, description="Register each run's selection model under this name (null: log it only)."
-    )
+    tracking_uri: str | None = None
+    experiment: str = "bandselect"
+    registered_model: str | None = None
 
 
-class ExportSettings(BaseModel):
-    """Composite export: PNG previews, their contrast stretch, acquisitions per export task run."""
+class ExportSettings(SettingsModel):
+    """Composite export and previews.
 
-    model_config = _STRICT
+    Attributes
+    ----------
+    previews
+        Write a PNG preview of every composite.
+    percentiles
+        Contrast stretch of the previews: low and high percentile per channel.
+    batch_size
+        Acquisitions per export task run.
+    """
 
     previews: bool = True
     percentiles: tuple[float, float] = (1.0, 99.0)
@@ -111,64 +138,59 @@ class ExportSettings(BaseModel):
         return value
 
 
-class FlowConfig(BaseModel):
+class FlowConfig(SettingsModel):
     """Settings shared by the flows.
 
     Attributes
     ----------
     campaign
-        Campaign name (MLflow tag, provenance).
+        Campaign name (tags in Prefect and MLflow, provenance).
     store
         Campaign store (zarr); created from ``archive`` when missing.
     output
-        Composites store (zarr), one group per acquisition.
+        Products store (zarr), one group per acquisition.
     archive
         Folder of source cubes to ingest first (read only); ``None``: use the store as it is.
     work_dir
-        Saved pipelines, plots, PNG previews and the default MLflow store; default: ``<output>.work``
-        next to the output.
+        Saved pipelines, plots and PNG previews; ``None``: ``<output>.work`` next to the output.
     pipeline
         Pipeline in the seed's YAML form: a mapping, or the path of a YAML file (with a ``pipeline:``
-        section or ``nodes``/``connections`` at the top); ``None``: :data:`DEFAULT_PIPELINE`.
-        ``input_channels: auto`` / ``num_spectral_bands: auto`` take the campaign's band count.
+        section or ``nodes``/``connections`` at the top); ``None``: a supervised selector in blue, green
+        and red windows (:data:`DEFAULT_PIPELINE`). ``input_channels: auto`` /
+        ``num_spectral_bands: auto`` take the campaign's band count.
     selector
         Name of the selector node; ``None``: the first band selector of the pipeline.
     positive_label
         Which mask class is the target for supervised selectors: ``None`` means labels > 0 are positive
         (binary masks); an int makes that class positive and every other class negative.
+    ingest
+        How archive files are read.
+    statistics
+        Campaign statistics.
+    training
+        Training of learnable selectors (patches, split, optimiser, schedule).
+    tracking
+        MLflow.
+    export
+        Products and previews.
     lock_timeout_s
-        How long a run waits for another run holding the store/output lock.
+        Seconds to wait for another run holding the store/output lock.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    # The descriptions are what the Prefect UI's run form shows next to each field: plain text.
-    campaign: str = Field(min_length=1, description="Campaign name (tags in Prefect and MLflow, provenance).")
-    store: Path = Field(description="Campaign store (zarr); created from the archive when missing.")
-    output: Path = Field(description="Products store (zarr), one group per acquisition.")
-    archive: Path | None = Field(
-        None, description="Folder of source cubes to ingest first (read only); empty: use the store as it is."
-    )
-    work_dir: Path | None = Field(
-        None, description="Saved pipelines, plots and previews; empty: <output>.work next to the output."
-    )
-    pipeline: dict[str, Any] | str | None = Field(
-        None,
-        description="Pipeline in the seed's YAML form (a mapping, or the path of a YAML file); empty: a "
-        "supervised selector in blue, green and red windows. 'auto' band counts take the store's.",
-    )
-    selector: str | None = Field(None, description="Name of the selector node; empty: the first selector.")
-    positive_label: int | None = Field(
-        None, ge=1, description="Mask class that is the target; empty: every label > 0 is positive."
-    )
-    ingest: IngestSettings = Field(IngestSettings(), description="How archive files are read.")
-    statistics: StatisticsSettings = Field(StatisticsSettings(), description="Campaign statistics.")
-    training: TrainingConfig = Field(TrainingConfig(), description="Training of learnable selectors.")
-    tracking: TrackingSettings = Field(TrackingSettings(), description="MLflow.")
-    export: ExportSettings = Field(ExportSettings(), description="Products and previews.")
-    lock_timeout_s: float = Field(
-        3600.0, gt=0, description="Seconds to wait for another run holding the store/output lock."
-    )
+    campaign: str = Field(min_length=1)
+    store: Path
+    output: Path
+    archive: Path | None = None
+    work_dir: Path | None = None
+    pipeline: dict[str, Any] | str | None = None
+    selector: str | None = None
+    positive_label: int | None = Field(None, ge=1)
+    ingest: IngestSettings = IngestSettings()
+    statistics: StatisticsSettings = StatisticsSettings()
+    training: TrainingConfig = TrainingConfig()
+    tracking: TrackingSettings = TrackingSettings()
+    export: ExportSettings = ExportSettings()
+    lock_timeout_s: float = Field(3600.0, gt=0)
 
     @model_validator(mode="after")
     def _distinct_paths(self) -> FlowConfig:
@@ -237,11 +259,12 @@ class FlowConfig(BaseModel):
 
 
 class SelectBandsConfig(FlowConfig):
-    """Config of :func:`bandselect.flows.select_bands` (``archive`` optional)."""
+    """Settings of the select-bands flow (:func:`bandselect.flows.select_bands`); ``archive`` optional."""
 
 
 class ProcessCampaignConfig(FlowConfig):
-    """Config of :func:`bandselect.flows.process_campaign` (``archive`` required: it is watched)."""
+    """Settings of the scheduled process-campaign flow (:func:`bandselect.flows.process_campaign`);
+    ``archive`` required: it is watched for new files."""
 
     archive: Path  # type: ignore[assignment]
 
