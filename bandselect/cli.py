@@ -272,9 +272,9 @@ def _flow_environment(prefect_home: Path) -> None:
     """Quiet, local defaults for the embedded mode; never overrides what the user set."""
     import os
 
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from bandselect._prefect_env import set_local_defaults
+
+    set_local_defaults()
     if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
         prefect_home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(prefect_home.resolve())  # must be set before prefect is imported

@@ -6,10 +6,21 @@ caller's input are also ``ValueError`` so generic handlers keep working.
 
 from __future__ import annotations
 
+#: The longest ``expected``/``found`` text a message carries: a message never echoes unbounded input.
+MAX_PART = 600
+
+
+def bounded(text: object, limit: int = MAX_PART) -> str:
+    """``str(text)``, cut to ``limit`` characters with the cut said (``... [12345 characters]``)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... [{len(text)} characters]"
+
 
 def format_message(what: str, *, expected: object, found: object, fix: str) -> str:
     """Build the house error message: ``what: expected ..., found .... Fix: ...``."""
-    return f"{what}: expected {expected}, found {found}. Fix: {fix}"
+    return f"{bounded(what)}: expected {bounded(expected)}, found {bounded(found)}. Fix: {fix}"
 
 
 class BandSelectError(Exception):

@@ -25,6 +25,7 @@ The 'k' parameter of MySelector: expected an int in the range [1, inf], found 0.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -286,6 +287,12 @@ def validate_mask(
     return tensor
 
 
+# Inputs are shown abbreviated: a config's values can be huge (a list of thousands of numbers).
+_INPUT_REPR = reprlib.Repr()
+_INPUT_REPR.maxlevel, _INPUT_REPR.maxlist, _INPUT_REPR.maxtuple, _INPUT_REPR.maxdict = 3, 8, 8, 8
+_INPUT_REPR.maxstring = _INPUT_REPR.maxother = 120
+
+
 def _problems(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
     problems = []
     for item in error.errors():
@@ -301,7 +308,7 @@ def _problems(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]
             problems.append(message)
             continue
         where = ".".join(str(part) for part in location)
-        found = "" if item["type"] == "missing" else f" (found {item['input']!r})"
+        found = "" if item["type"] == "missing" else f" (found {_INPUT_REPR.repr(item['input'])})"
         problems.append(f"{where}: {message}{found}")
     return problems
 

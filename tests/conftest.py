@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 from shared_cubes import SHARED_DATA_DIR, load_shared_cube
 
+from bandselect._prefect_env import set_local_defaults
+
+set_local_defaults()  # the test process and the CLI subprocesses it starts
+
 SHARED_CUBES = ("pavia_rosis_abu_beach4", "samson", "jasper_ridge", "muufl_gulfport_tgt")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# First: sets Prefect's environment defaults before prefect is imported (it reads its settings once).
+import bandselect._prefect_env  # noqa: F401
 from bandselect.flows._steps import FlowSummary
 from bandselect.flows.compare_selectors import CompareSelectorsConfig, ComparisonResult, compare_selectors
 from bandselect.flows.config import ProcessCampaignConfig, SelectBandsConfig, load_config

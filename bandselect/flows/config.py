@@ -1,4 +1,4 @@
-"""Flow configs: one pydantic model per flow, loadable from YAML (``yaml.safe_load``).
+"""Flow configs: one pydantic model per flow, loadable from YAML (bounded, see ``bandselect._yaml``).
 
 Relative paths in a YAML file are taken relative to that file's folder. Only ``campaign``, ``store`` and
 ``output`` (and ``archive`` for :class:`ProcessCampaignConfig`) are required; everything else has a
@@ -12,10 +12,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from bandselect._yaml import parse_yaml_mapping, read_yaml_source
+from bandselect._yaml import load_yaml_text, parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError
 from bandselect.settings import SettingsModel
 from bandselect.stats import DEFAULT_N_BINS
@@ -239,7 +238,11 @@ class FlowConfig(SettingsModel):
                     found=f"{self.pipeline!r} (no such file)",
                     fix="give the path relative to the config file, or inline the nodes/connections",
                 )
-            mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+            mapping = load_yaml_text(
+                path.read_text(encoding="utf-8"),
+                f"pipeline file {path}",
+                fix="fix the YAML at the line named (indentation, brackets, colons)",
+            )
         if isinstance(mapping, dict) and "pipeline" in mapping and "nodes" not in mapping:
             mapping = mapping["pipeline"]
         if not isinstance(mapping, dict) or "nodes" not in mapping:
@@ -313,7 +316,6 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[Con
             f"config {path}",
             expected="a mapping of settings (campaign, store, output, ...)",
             fix="start from configs/select_bands.yaml",
-            describe=lambda error: str(error).splitlines()[0],
             yaml_fix="fix the YAML syntax at the line named",
         )
         data, where = _resolve_relative(data, path.resolve().parent), f"config {path}"

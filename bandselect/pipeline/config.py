@@ -85,7 +85,6 @@ def load_yaml(source: str | os.PathLike[str]) -> dict[str, Any]:
         fix="start the file with 'nodes:' and 'connections:'",
         yaml_what=f"cannot parse {where}",
         yaml_error=FileFormatError,
-        describe=lambda error: str(error).replace("\n", " "),
         yaml_fix="fix the YAML syntax (indentation, brackets, colons)",
     )
 

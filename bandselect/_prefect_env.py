@@ -1,0 +1,30 @@
+"""Environment defaults for running flows locally; set before Prefect is imported, never overriding.
+
+Prefect reads its settings from the environment when it is first imported, so these take effect only
+if nothing imported ``prefect`` earlier: importing this module sets them (``bandselect.flows`` imports it
+first thing; the CLI before any Prefect import).
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Seconds Prefect waits for its temporary (ephemeral) API server. Its default, 20 s, is too short on a
+#: loaded 2-core machine: the server's start (database migrations, app import) then takes 30-60 s.
+EPHEMERAL_STARTUP_TIMEOUT_S = 180
+
+DEFAULTS = {
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(EPHEMERAL_STARTUP_TIMEOUT_S),
+}
+
+
+def set_local_defaults() -> None:
+    """Set :data:`DEFAULTS` in ``os.environ`` where the user has not set them."""
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+set_local_defaults()
