@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bandselect import tracking
+from bandselect._prefect_env import guard_ephemeral_server
 from bandselect.errors import StoreError
 from bandselect.export import composite_config_hash, open_composites, status_counts
 from bandselect.pipeline import Pipeline
@@ -89,6 +90,7 @@ def _statistics_needs(config: FlowConfig, n_bands: int) -> bool:
 
 def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
     """Run the shared steps for ``config`` (inside a Prefect flow run)."""
+    guard_ephemeral_server()  # a killed run must not leave Prefect's temporary server behind
     store, output = str(config.store), str(config.output)
     work_dir = config.resolved_work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
