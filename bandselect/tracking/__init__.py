@@ -8,6 +8,7 @@ Only this package, ``tasks/``, ``flows/`` and ``cli.py`` import MLflow.
   ``log_training_history``, ``log_flow_run``).
 - :mod:`~bandselect.tracking.comparison`: a selector comparison as a parent run with child runs.
 - :mod:`~bandselect.tracking.report`: an HTML page from a run (``bandselect report``).
+- :mod:`~bandselect.tracking.liveness`: runs left ``RUNNING`` by a killed process, ended ``KILLED``.
 """
 
 from __future__ import annotations

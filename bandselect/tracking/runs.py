@@ -39,6 +39,7 @@ from mlflow.utils.validation import (
 )
 
 from bandselect.errors import BandSelectError, ConfigError, ShapeError
+from bandselect.tracking.liveness import TAG_PROCESS, end_dead_runs, process_tag
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -244,7 +245,9 @@ def start_run(
     Yields
     ------
     mlflow.ActiveRun
-        The run; it ends ``FINISHED``, or ``FAILED`` when the block raises.
+        The run; it ends ``FINISHED``, or ``FAILED`` when the block raises. A run whose process is
+        killed is ended ``KILLED`` by the next run started in the experiment
+        (:mod:`bandselect.tracking.liveness`).
     """
     if not experiment or not isinstance(experiment, str):
         raise ConfigError(
@@ -258,8 +261,10 @@ def start_run(
     uri = mlflow.get_tracking_uri()
     client = MlflowClient(tracking_uri=uri)
     experiment_id = _ensure_experiment(client, experiment, uri)
+    end_dead_runs(client, experiment_id)  # runs left RUNNING by a killed process
     all_tags = {key: str(value) for key, value in (tags or {}).items()}
     all_tags.update(_prefect_tags())
+    all_tags[TAG_PROCESS] = process_tag()
     if campaign is not None:
         all_tags[TAG_CAMPAIGN] = campaign
     if run_name is None:
