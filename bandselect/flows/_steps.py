@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bandselect import tracking
-from bandselect._prefect_env import guard_ephemeral_server
 from bandselect.errors import StoreError
 from bandselect.export import composite_config_hash, open_composites, status_counts
 from bandselect.pipeline import Pipeline
@@ -39,6 +38,7 @@ from bandselect.tasks import (
 from bandselect.tasks.artifacts import publish_summary, tag_flow_run
 from bandselect.tracking import mlflow_run_link
 
+from ._ephemeral import guard_ephemeral_server
 from .config import FlowConfig
 
 
