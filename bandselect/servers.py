@@ -355,12 +355,28 @@ def _state_path(directory: Path) -> Path:
 
 
 def _read_state(directory: Path) -> tuple[ServerConfig | None, dict[str, ServiceRecord]]:
+    """The recorded config and services; ``(None, {})`` when nothing was started.
+
+    Raises
+    ------
+    ServerError
+        ``servers.json`` exists but is not what ``start`` writes (truncated, edited, another tool's).
+    """
     path = _state_path(directory)
     if not path.exists():
         return None, {}
-    state = json.loads(path.read_text())
-    config = ServerConfig(**state["config"])
-    records = {name: ServiceRecord(**record) for name, record in state["services"].items()}
+    try:
+        state = json.loads(path.read_text())
+        config = ServerConfig(**state["config"])
+        records = {name: ServiceRecord(**record) for name, record in state["services"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
+        raise ServerError(
+            f"server state {path}",
+            expected="the servers.json written by `servers start`",
+            found=f"an unreadable file ({type(error).__name__}: {error})",
+            fix=f"run `python -m bandselect.servers stop --dir {directory}` (it stops what runs there "
+            "without the file), then start again",
+        ) from error
     return config, records
 
 
@@ -548,28 +564,98 @@ def _terminate(record: ServiceRecord, timeout_s: float, say: Callable[[str], Non
         members = [process, *process.children(recursive=True)]
     except psutil.NoSuchProcess:
         members = [process]
+    # The group id is the leader's pid (start_new_session).
+    _terminate_members(record.name, record.pid, members, timeout_s, say)
+    return True
+
+
+# What each service's leader runs: a process group holding one of these, with its working folder in
+# the state folder, is one of ours even when servers.json is lost.
+_SERVICE_SIGNATURES = {
+    "prefect": ("prefect", "server"),
+    "prefect-worker": ("prefect", "worker"),
+    "mlflow": ("mlflow", "server"),
+    "dask-scheduler": ("dask", "scheduler"),
+    "dask-worker": ("dask", "worker"),
+}
+
+
+def _service_name(command: Sequence[str]) -> str | None:
+    for name, (module, verb) in _SERVICE_SIGNATURES.items():
+        for index in range(len(command) - 2):
+            if command[index] == "-m" and command[index + 1] == module and command[index + 2] == verb:
+                return name
+    return None
+
+
+def _recorded_leaders(directory: Path, records: Mapping[str, ServiceRecord]) -> dict[int, str]:
+    """Leader pids (= process group ids) from the records and from ``pids/*.pid``, which survive a
+    corrupt ``servers.json``."""
+    leaders = {record.pid: name for name, record in records.items()}
+    for pid_file in sorted((directory / "pids").glob("*.pid")):
+        text = pid_file.read_text(errors="replace").strip()
+        if text.isdigit():
+            leaders.setdefault(int(text), pid_file.stem)
+    return leaders
+
+
+def _leftover_groups(
+    directory: Path, leaders: Mapping[int, str]
+) -> dict[int, tuple[str, list[psutil.Process]]]:
+    """Process groups of our services still running in ``directory``: ``{pgid: (name, members)}``.
+
+    Finds what the recorded leaders no longer account for: the children of a leader that died (they
+    keep its group, whose id is the leader's pid) and every service when ``servers.json`` is
+    unreadable. Only processes whose working folder is ``directory`` are considered.
+    """
+    folder = str(directory.resolve())
+    groups: dict[int, list[psutil.Process]] = {}
+    names: dict[int, str] = {}
+    for process in psutil.process_iter(["pid", "cwd", "cmdline"]):
+        if process.pid == os.getpid() or process.info["cwd"] != folder:
+            continue
+        try:
+            pgid = os.getpgid(process.pid)
+        except ProcessLookupError:
+            continue
+        groups.setdefault(pgid, []).append(process)
+        name = _service_name(process.info["cmdline"] or [])
+        if name is not None:
+            names.setdefault(pgid, name)
+    own_group = os.getpgid(0)
+    return {
+        pgid: (names.get(pgid) or leaders[pgid], members)
+        for pgid, members in groups.items()
+        # A group is ours when it is a recorded leader's or one of its processes runs a service (a
+        # shell sitting in the folder is neither), and never the caller's own group.
+        if pgid != own_group and (pgid in names or pgid in leaders)
+    }
+
+
+def _terminate_members(
+    label: str, pgid: int, members: list[psutil.Process], timeout_s: float, say: Callable[[str], None]
+) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(record.pid, signal.SIGTERM)  # the group id is the leader's pid (start_new_session)
-    for member in members[1:]:  # children that left the group
+        os.killpg(pgid, signal.SIGTERM)
+    for member in members:  # members that left the group
         with contextlib.suppress(psutil.NoSuchProcess):
             member.terminate()
     _, alive = psutil.wait_procs(members, timeout=timeout_s)
     if alive:
-        say(f"{record.name} ignored SIGTERM for {timeout_s:g} s: SIGKILL")
+        say(f"{label} ignored SIGTERM for {timeout_s:g} s: SIGKILL")
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(record.pid, signal.SIGKILL)
+            os.killpg(pgid, signal.SIGKILL)
         for member in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 member.kill()
         _, alive = psutil.wait_procs(alive, timeout=10.0)
     if alive:
         raise ServerError(
-            f"{record.name} server",
+            f"{label} server",
             expected="stopped after SIGKILL",
             found=f"pids {[p.pid for p in alive]} still alive",
             fix="check for processes in uninterruptible sleep (ps -o stat)",
         )
-    return True
 
 
 def stop_servers(
@@ -578,7 +664,11 @@ def stop_servers(
     timeout_s: float = 15.0,
     progress: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Stop the services recorded in ``<directory>/servers.json``, last started first.
+    """Stop the services started in ``directory``: every process of every service, last started first.
+
+    Each recorded service is stopped with its whole process group (a server's workers too); then any
+    group of ours still running in the folder (children of a leader that died, or every service when
+    ``servers.json`` is unreadable) is stopped the same way.
 
     Parameters
     ----------
@@ -595,17 +685,26 @@ def stop_servers(
         Names of the services that were running and are now stopped.
     """
     say = progress or (lambda line: None)
-    config, records = _read_state(Path(directory))
+    folder = Path(directory)
+    try:
+        _, records = _read_state(folder)
+    except ServerError as error:
+        say(f"{error}: stopping the services found running in {folder.resolve()}")
+        records = {}
     stopped = []
     for name in reversed(SERVICE_NAMES):
         record = records.get(name)
         if record is not None and _terminate(record, timeout_s, say):
             stopped.append(name)
             say(f"stopped {name} (pid {record.pid})")
-    if config is not None:
-        for name in records:
-            (config.directory / "pids" / f"{name}.pid").unlink(missing_ok=True)
-        _state_path(config.directory).unlink(missing_ok=True)
+    if folder.is_dir():
+        for pgid, (name, members) in _leftover_groups(folder, _recorded_leaders(folder, records)).items():
+            _terminate_members(name, pgid, members, timeout_s, say)
+            stopped.append(name)
+            say(f"stopped {name} (process group {pgid}, {len(members)} processes left behind)")
+    for name in {*records, *SERVICE_NAMES}:
+        (folder / "pids" / f"{name}.pid").unlink(missing_ok=True)
+    _state_path(folder).unlink(missing_ok=True)
     return stopped
 
 
