@@ -1,8 +1,10 @@
 """The steps shared by ``select_bands`` and ``process_campaign``, called inside a flow run.
 
 ingest (optional) → statistics → statistical initialisation → gradient training (learnable pipelines)
-→ selection → export of every acquisition (skipping those already published with the same config hash)
-→ plots → MLflow. The whole run holds the store and output locks.
+→ selection → export of every product of every acquisition (skipping those already published with the
+same config hash) → plots → MLflow. The whole run holds the store and product locks. Products the
+pipeline cannot feed (a composite from a selection of fewer than three bands) are refused before the
+statistics (before the ingest too when the store already exists), and again before anything is exported.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pydantic import BaseModel, ConfigDict
 
 from bandselect import tracking
 from bandselect.errors import StoreError
-from bandselect.export import composite_config_hash, open_composites, status_counts
+from bandselect.export import ExportResult, status_counts
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import resolve_pipeline_band_counts
+from bandselect.products import check_products, open_product_stores, planned_band_count, product_config_hash
+from bandselect.products.plan import describe_node
 from bandselect.selection import BandSelection
 from bandselect.stats import StatisticsSummary
 from bandselect.store import open_campaign
@@ -26,7 +30,7 @@ from bandselect.store.locking import locked
 from bandselect.tasks import (
     batches,
     draw_plots,
-    export_composites,
+    export_products,
     ingest_archive,
     initialise_selectors,
     log_flow_run,
@@ -34,6 +38,7 @@ from bandselect.tasks import (
     train_selectors,
     update_statistics,
 )
+from bandselect.training.roles import selector_node
 
 from .config import FlowConfig
 
@@ -58,6 +63,10 @@ class FlowSummary(BaseModel):
     selection: BandSelection
     config_hash: str
     exported: dict[str, int]
+    products: dict[str, str] = {}
+    config_hashes: dict[str, str] = {}
+    exported_by_product: dict[str, dict[str, int]] = {}
+    geotiff_dir: str | None = None
     ingest: IngestReport | None
     statistics: StatisticsSummary
     trained: bool
@@ -84,13 +93,39 @@ def _statistics_needs(config: FlowConfig, n_bands: int) -> bool:
     return any(request is not None and request.contrast for request in requests)
 
 
+def _check_products(config: FlowConfig, wavelengths_nm: object) -> None:
+    """Refuse products the pipeline's selector cannot feed, from the pipeline alone (no data read).
+
+    Raises
+    ------
+    ConfigError
+        E.g. ``products: [composite]`` with a selector of one or two bands.
+    """
+    grid = list(wavelengths_nm)  # type: ignore[call-overload]
+    pipeline = Pipeline.from_config(resolve_pipeline_band_counts(config.pipeline_mapping(), len(grid)))
+    name = selector_node(pipeline, config.selector)
+    node = pipeline.nodes[name]
+    check_products(planned_band_count(node, grid), config.export.products, what=describe_node(name, node))
+
+
+def _by_product(results: list[ExportResult]) -> dict[str, dict[str, int]]:
+    kinds = dict.fromkeys(result.product for result in results)
+    return {kind: status_counts([r for r in results if r.product == kind]) for kind in kinds}
+
+
 def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
     """Run the shared steps for ``config`` (inside a Prefect flow run)."""
     store, output = str(config.store), str(config.output)
     work_dir = config.resolved_work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
-    open_composites(output)  # fail early (before any work) when the output is something else
-    with locked([config.store, config.output], timeout_s=config.lock_timeout_s):
+    plan = config.product_plan()
+    open_product_stores(plan)  # fail early (before any work) when an output is something else
+    checked = False
+    existing = open_campaign(store).wavelengths if (Path(store) / "zarr.json").is_file() else None
+    if existing is not None:
+        _check_products(config, existing)
+        checked = True
+    with locked([config.store, *plan.outputs.values()], timeout_s=config.lock_timeout_s):
         ingest: IngestReport | None = None
         if config.archive is not None:
             ingest = ingest_archive(
@@ -100,6 +135,9 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 config.ingest.mask_nonfinite,
                 config.ingest.sort_bands,
                 config.ingest.chunk,
+                config.ingest.byte_order,
+                config.ingest.allow_trailing_bytes,
+                config.ingest.reader,
             )
         if not Path(store).exists():
             raise StoreError(
@@ -118,6 +156,8 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 fix="add readable cubes to the archive (see the ingest report above)",
             )
         wavelengths = campaign.wavelengths
+        if not checked:
+            _check_products(config, wavelengths)
         statistics = update_statistics(
             store,
             config.statistics.n_bins,
@@ -149,14 +189,18 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 trained = train_selectors(store, saved, str(work_dir), ids_covered, config.training)
                 saved = trained.saved
             selection = selection_of(store, saved)
-            config_hash = composite_config_hash(selection)
-            previews_dir = str(config.previews_dir) if config.export.previews else None
+            # Before any export task: a failing check publishes nothing.
+            check_products(selection.k, plan.kinds, what=f"the {selection.selector_type} selection")
+            config_hashes = {kind: product_config_hash(kind, selection) for kind in plan.kinds}
+            config_hash = config_hashes[plan.kinds[0]]
+            with_composite = "composite" in plan.outputs
+            previews_dir = str(config.previews_dir) if config.export.previews and with_composite else None
             attrs: dict[str, Any] = {"campaign": config.campaign, "mlflow_run_id": run_id}
             if flow_run_id:
                 attrs["prefect_flow_run_id"] = flow_run_id
             futures = [
-                export_composites.submit(
-                    store, batch, output, selection, previews_dir, config.export.percentiles, attrs
+                export_products.submit(
+                    store, batch, selection, plan, previews_dir, config.export.percentiles, attrs
                 )
                 for batch in batches(ids, config.export.batch_size)
             ]
@@ -167,8 +211,8 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 selection,
                 saved.selector,
                 trained,
-                output,
-                ids,
+                plan.outputs.get("composite", output),
+                ids if with_composite else [],
                 config.positive_label,
             )
             summary = FlowSummary(
@@ -187,6 +231,10 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 selection=selection,
                 config_hash=config_hash,
                 exported=status_counts(results),
+                products=dict(plan.outputs),
+                config_hashes=config_hashes,
+                exported_by_product=_by_product(results),
+                geotiff_dir=plan.geotiff_dir,
                 ingest=ingest,
                 statistics=statistics,
                 trained=trained is not None,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bandselect._yaml import parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError
+from bandselect.products.plan import GeoTiffMode, ProductKind, ProductPlan
 from bandselect.stats import DEFAULT_N_BINS
 from bandselect.training.config import TrainingConfig, load_recipe
 from bandselect.validation import describe_validation_error
@@ -55,7 +56,9 @@ _STRICT = ConfigDict(extra="forbid")
 
 
 class IngestSettings(BaseModel):
-    """How archive files are read (see :func:`bandselect.store.ingest`)."""
+    """How archive files are read (see :func:`bandselect.store.ingest`): ``byte_order`` overrides ENVI
+    headers' (``little``/``big``), ``allow_trailing_bytes`` accepts ENVI data files longer than their
+    header says, ``reader: gdal`` reads every file through GDAL."""
 
     model_config = _STRICT
 
@@ -63,6 +66,9 @@ class IngestSettings(BaseModel):
     mask_nonfinite: bool = False
     sort_bands: bool = False
     chunk: int = Field(256, ge=1)
+    byte_order: Literal["little", "big"] | None = None
+    allow_trailing_bytes: bool = False
+    reader: Literal["auto", "gdal"] = "auto"
 
 
 class StatisticsSettings(BaseModel):
@@ -87,10 +93,33 @@ class TrackingSettings(BaseModel):
 
 
 class ExportSettings(BaseModel):
-    """Composite export: PNG previews, their contrast stretch, acquisitions per export task run."""
+    """What a run exports and how.
+
+    Attributes
+    ----------
+    products
+        ``composite`` (RGB composites, the default) and/or ``bands`` (the reduced cube of the k selected
+        bands). The first product listed is written to the flow's ``output``; the others to
+        ``outputs[kind]``, by default ``<output stem>-<kind>.zarr`` beside it.
+    outputs
+        Paths of the products' zarr stores, by kind (optional; see ``products``).
+    geotiff
+        ``none``; ``tiff`` or ``cog`` (Cloud-Optimised): one georeferenced GeoTIFF per acquisition and
+        product in ``geotiff_dir/<kind>/<acquisition id>.tif``, band descriptions = wavelengths.
+    geotiff_dir
+        Folder of the GeoTIFFs; default ``<output stem>-geotiff`` beside the output.
+    previews, percentiles
+        PNG previews of the composites and their contrast stretch.
+    batch_size
+        Acquisitions per export task run.
+    """
 
     model_config = _STRICT
 
+    products: list[ProductKind] = Field(default_factory=lambda: ["composite"], min_length=1)
+    outputs: dict[ProductKind, Path] = Field(default_factory=dict)
+    geotiff: GeoTiffMode = "none"
+    geotiff_dir: Path | None = None
     previews: bool = True
     percentiles: tuple[float, float] = (1.0, 99.0)
     batch_size: int = Field(32, ge=1)
@@ -100,6 +129,13 @@ class ExportSettings(BaseModel):
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not 0.0 <= value[0] < value[1] <= 100.0:
             raise ValueError("percentiles must satisfy 0 <= low < high <= 100, e.g. [1, 99]")
+        return value
+
+    @field_validator("products")
+    @classmethod
+    def _distinct(cls, value: list[ProductKind]) -> list[ProductKind]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each product once, e.g. [composite, bands] (found {value})")
         return value
 
 
@@ -113,7 +149,8 @@ class FlowConfig(BaseModel):
     store
         Campaign store (zarr); created from ``archive`` when missing.
     output
-        Composites store (zarr), one group per acquisition.
+        Store (zarr) of the first product of ``export.products`` (by default the composites), one group
+        per acquisition; see :class:`ExportSettings` for the other products and GeoTIFFs.
     archive
         Folder of source cubes to ingest first (read only); ``None``: use the store as it is.
     work_dir
@@ -156,7 +193,29 @@ class FlowConfig(BaseModel):
             raise ValueError("store and output must be different paths (e.g. store.zarr and composites.zarr)")
         if self.archive is not None and self.archive.expanduser().absolute() in (store, output):
             raise ValueError("archive must be the folder of source files, not the store or the output")
+        plan = self.product_plan()
+        written = [Path(p).expanduser().absolute() for p in plan.outputs.values()]
+        if plan.geotiff_dir is not None:
+            written.append(Path(plan.geotiff_dir).expanduser().absolute())
+        sources = {store} | ({self.archive.expanduser().absolute()} if self.archive is not None else set())
+        if len(set(written)) != len(written) or sources & set(written):
+            raise ValueError(
+                "every product (export.products, export.outputs, export.geotiff_dir) needs a path of its "
+                "own, apart from the store and the archive"
+            )
         return self
+
+    def product_plan(self) -> ProductPlan:
+        """The products to export and where (see :class:`ExportSettings`)."""
+        stem = self.output.name.removesuffix(".zarr")
+        outputs: dict[str, str] = {}
+        for position, kind in enumerate(self.export.products):
+            default = self.output if position == 0 else self.output.with_name(f"{stem}-{kind}.zarr")
+            outputs[kind] = str(self.export.outputs.get(kind, default))
+        geotiff_dir = None
+        if self.export.geotiff != "none":
+            geotiff_dir = str(self.export.geotiff_dir or self.output.with_name(f"{stem}-geotiff"))
+        return ProductPlan(outputs, geotiff=self.export.geotiff, geotiff_dir=geotiff_dir)
 
     @property
     def resolved_work_dir(self) -> Path:
@@ -239,7 +298,21 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     pipeline = resolved.get("pipeline")
     if isinstance(pipeline, str) and not Path(pipeline).expanduser().is_absolute():
         resolved["pipeline"] = os.path.normpath(base / pipeline)
+    export = resolved.get("export")
+    if isinstance(export, dict):
+        export = dict(export)
+        if isinstance(export.get("outputs"), dict):
+            export["outputs"] = {k: _relative_to(v, base) for k, v in export["outputs"].items()}
+        if "geotiff_dir" in export:
+            export["geotiff_dir"] = _relative_to(export["geotiff_dir"], base)
+        resolved["export"] = export
     return resolved
+
+
+def _relative_to(value: Any, base: Path) -> Any:
+    if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        return os.path.normpath(base / value)
+    return value
 
 
 def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[ConfigT]) -> ConfigT:
