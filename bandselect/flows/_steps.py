@@ -4,7 +4,8 @@ ingest (optional) → statistics → statistical initialisation → gradient tra
 → selection → export of every product of every acquisition (skipping those already published with the
 same config hash) → plots → MLflow. The whole run holds the store and product locks. Products the
 pipeline cannot feed (a composite from a selection of fewer than three bands) are refused before the
-statistics (before the ingest too when the store already exists), and again before anything is exported.
+statistics (before the ingest too when the band grid is known: an existing store, or ``ingest.wavelengths``),
+and again before anything is exported.
 """
 
 from __future__ import annotations
@@ -117,14 +118,17 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
     """Run the shared steps for ``config`` (inside a Prefect flow run)."""
     store, output = str(config.store), str(config.output)
     work_dir = config.resolved_work_dir
-    work_dir.mkdir(parents=True, exist_ok=True)
     plan = config.product_plan()
+    # Before any work (and before any output is created): the products the pipeline cannot feed, when
+    # the band grid is known already (an existing campaign, or wavelengths given); else after the ingest.
+    known = open_campaign(store).wavelengths if (Path(store) / "zarr.json").is_file() else None
+    if known is None and config.ingest.wavelengths is not None:
+        known = config.ingest.wavelengths
+    checked = known is not None
+    if known is not None:
+        _check_products(config, known)
     open_product_stores(plan)  # fail early (before any work) when an output is something else
-    checked = False
-    existing = open_campaign(store).wavelengths if (Path(store) / "zarr.json").is_file() else None
-    if existing is not None:
-        _check_products(config, existing)
-        checked = True
+    work_dir.mkdir(parents=True, exist_ok=True)
     with locked([config.store, *plan.outputs.values()], timeout_s=config.lock_timeout_s):
         ingest: IngestReport | None = None
         if config.archive is not None:

@@ -226,7 +226,7 @@ class FixedWavelengthSelector(BandSelectorBase):
             or (len(target_wavelengths) == 0)
         ):
             raise ConfigError(
-                f"{owner}(target_wavelengths=...)",
+                f"The 'target_wavelengths' parameter of {owner}",
                 expected="a non-empty sequence of wavelengths in nm (one per output channel)",
                 found=repr(target_wavelengths),
                 fix="pass e.g. target_wavelengths=[450, 550, 650, 750, 850]",
@@ -237,7 +237,7 @@ class FixedWavelengthSelector(BandSelectorBase):
         ]
         if len(set(targets)) != len(targets):
             raise ConfigError(
-                f"{owner}(target_wavelengths=...)",
+                f"The 'target_wavelengths' parameter of {owner}",
                 expected="distinct targets",
                 found=targets,
                 fix="list each target wavelength once",
