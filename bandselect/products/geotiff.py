@@ -60,13 +60,15 @@ def geotiff_config_hash(product_config_hash: str, mode: Literal["tiff", "cog"]) 
 def published_geotiff_hash(path: str | os.PathLike[str]) -> str | None:
     """The config-hash tag of a published GeoTIFF; ``None`` when there is no (readable) file."""
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     if not Path(path).is_file():
         return None
     try:
-        with rasterio.open(path) as dataset:
-            return dataset.tags().get(TAG_CONFIG_HASH)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a product without map information
+            with rasterio.open(path) as dataset:
+                return dataset.tags().get(TAG_CONFIG_HASH)
     except RasterioIOError:
         return None  # a damaged file is rewritten
 
