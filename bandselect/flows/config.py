@@ -138,6 +138,15 @@ class ExportSettings(BaseModel):
             raise ValueError(f"each product once, e.g. [composite, bands] (found {value})")
         return value
 
+    @model_validator(mode="after")
+    def _outputs_of_products(self) -> ExportSettings:
+        extra = sorted(set(self.outputs) - set(self.products))
+        if extra:
+            raise ValueError(
+                f"outputs names {extra}, which products does not list: add it to products or drop it"
+            )
+        return self
+
 
 class FlowConfig(BaseModel):
     """Settings shared by the flows.

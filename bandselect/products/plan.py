@@ -43,8 +43,8 @@ GEOTIFF_MODES: tuple[str, ...] = get_args(GeoTiffMode)
 #: The fewest selected bands each product can be made from.
 MIN_BANDS: Mapping[str, int] = {"composite": 3, "bands": 1}
 
-#: What each product needs, for messages.
-_NEEDS = {"composite": "three bands (R, G, B)", "bands": "one band"}
+#: What the bands of each product are, for messages.
+_USES = {"composite": "R, G and B", "bands": "the cube's bands"}
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def check_products(n_bands: int | None, kinds: Sequence[str], *, what: str = "th
     kind = short[0]
     raise ConfigError(
         f"export product {kind!r}",
-        expected=f"a selection of at least {_NEEDS[kind]} (a {kind} needs {MIN_BANDS[kind]})",
+        expected=f"a selection of at least {MIN_BANDS[kind]} bands ({_USES[kind]})",
         found=f"{what} selects {n_bands} band{'s' if n_bands != 1 else ''}",
         fix="export the selected bands as a k-band cube instead (export.products: [bands]), or select "
         f"{MIN_BANDS[kind]} bands or more",

@@ -73,8 +73,12 @@ def _fitting_units(values: np.ndarray) -> list[str]:
     return [unit for unit in ("nm", "um") if _in_range(values * _NM_PER_UNIT[unit])]
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:,.6g}"
+
+
 def _span(values: np.ndarray) -> str:
-    return f"{float(values.min()):,.6g}–{float(values.max()):,.6g}"
+    return f"{_number(float(values.min()))}–{_number(float(values.max()))}"
 
 
 def _scaled(values: np.ndarray, unit: str) -> np.ndarray:

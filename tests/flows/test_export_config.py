@@ -54,6 +54,7 @@ def test_paths_in_a_yaml_file_are_relative_to_it(tmp_path: Path) -> None:
         ({"geotiff": "png"}, "geotiff"),
         ({"products": ["composite", "bands"], "outputs": {"bands": "OUT"}}, "a path of its own"),
         ({"products": ["bands"], "outputs": {"bands": "STORE"}}, "a path of its own"),
+        ({"products": ["composite"], "outputs": {"bands": "OUT"}}, "products does not list"),
     ],
 )
 def test_bad_export_settings(tmp_path: Path, export: dict[str, object], match: str) -> None:

@@ -190,7 +190,9 @@ def test_a_product_the_selection_cannot_feed_is_refused_before_any_write(
         open_campaign(georeferenced).wavelengths
     )
     plan = ProductPlan({"bands": str(tmp_path / "b.zarr"), "composite": str(tmp_path / "c.zarr")})
-    with pytest.raises(ConfigError, match=r"'composite'.*at least three bands.*selects 2 bands") as raised:
+    with pytest.raises(
+        ConfigError, match=r"'composite'.*at least 3 bands \(R, G and B\).*selects 2 bands"
+    ) as raised:
         export_products(georeferenced, open_campaign(georeferenced).ids(), two, plan)
     assert "products: [bands]" in str(raised.value)
     assert not (tmp_path / "b.zarr").exists() and not (tmp_path / "c.zarr").exists()

@@ -124,7 +124,7 @@ def test_data_file_sizes_name_both_numbers(write_envi: WriteEnvi, tmp_path: Path
     ("values", "units", "match"),
     [
         # The cases: nm values under "Micrometers" would store 366,551–1,048,421 nm.
-        (np.linspace(366.551, 1048.421, 5), "Micrometers", r"366,551–1\.04842e\+06 nm.*look like nm"),
+        (np.linspace(366.551, 1048.421, 5), "Micrometers", r"366,551–1,048,421 nm.*look like nm"),
         (np.linspace(0.4, 0.9, 5), "Nanometers", r"0\.4–0\.9 nm.*look like µm"),
         ([-450.0, 460, 470, 480, 490], "nm", r"negative values \(the first at band 0: -450\)"),
         ([30.0, 40, 50, 60, 70], None, r"values 30–70 and no units"),
