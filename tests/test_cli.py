@@ -24,6 +24,14 @@ GRID_61 = np.linspace(430.0, 910.0, 61)
 MAP_INFO = "{UTM, 1.0, 1.0, 500000.0, 4100000.0, 2.0, 2.0, 33, North, WGS-84, units=Meters}"
 
 
+def user_environment() -> dict[str, str]:
+    """The environment of a user's shell: no Prefect/MLflow settings of the test session. The ephemeral
+    Prefect server gets 3 minutes to start (20 s by default), which a loaded 2-core CI machine can need."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+    return env
+
+
 def envi_scene(folder: Path, name: str, seed: int, *, byte_order: bool = False) -> Path:
     """An ENVI scene as PlantCV writes them: no 'byte order' line (unless asked), with map info."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -165,7 +173,7 @@ def test_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo_runs_the_main_flow_as_a_user_would(tmp_path: Path) -> None:
     # A subprocess, as a user runs it: the demo sets PREFECT_HOME and starts an ephemeral API, which
     # must not leak into the rest of the test session.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env = user_environment()
     completed = subprocess.run(
         [sys.executable, "-m", "bandselect.cli", "demo"],
         cwd=tmp_path,
@@ -228,7 +236,7 @@ statistics: {n_bins: 64}
 export: {products: [bands], geotiff: cog}
 """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env = user_environment()
     completed = subprocess.run(
         [sys.executable, "-m", "bandselect.cli", "run", str(config)],
         cwd=tmp_path,
