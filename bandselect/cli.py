@@ -37,7 +37,7 @@ Hyperspectral band selection over campaign stores.
 A campaign store is a zarr directory with one group per acquisition (cube (y, x, band) float32,
 wavelengths in nm, optional label mask). Typical use:
 
-  bandselect ingest scenes/ --store campaign.zarr     # ENVI, .npz, .npy or .mat files or folders
+  bandselect ingest scenes/ --store campaign.zarr     # ENVI, GeoTIFF, HDF5, .npz, .npy, .mat; folders
   bandselect info campaign.zarr                       # what is in a store
   bandselect synth synth.zarr --acquisitions 4 --height 512 --width 512
   bandselect demo                                     # select bands on a synthetic campaign (.demo/)
@@ -80,9 +80,12 @@ def _add_ingest(subparsers: argparse._SubParsersAction) -> None:
         description="Add cubes to a campaign store (created if missing). Every file is validated before "
         "anything is written; a call that fails writes nothing. Ingesting the same content again is a "
         "no-op. Integer cubes (e.g. uint16) are stored as float32 with their raw values.",
-        epilog="formats: ENVI (.hdr + .raw/.img/.bil/.bsq/.bip/.dat, BIL/BIP/BSQ), NumPy .npz (cube, "
-        "wavelengths_nm, optional mask or gt), .npy (cube only; needs --wavelengths), MATLAB v5/v7 .mat "
-        "(v7.3/HDF5 is not supported).",
+        epilog="formats: ENVI (.hdr + .raw/.img/.bil/.bsq/.bip/.dat, BIL/BIP/BSQ; 'bbl' and 'data ignore "
+        "value' honoured, 'map info' kept), GeoTIFF/COG (.tif/.tiff, via rasterio/GDAL; wavelengths from "
+        "band metadata or descriptions), HDF5 (.h5/.hdf5/.he5, via h5py), NumPy .npz (cube, wavelengths_nm, "
+        "optional mask or gt), .npy (cube only; needs --wavelengths), MATLAB .mat (v5/v7 via SciPy, v7.3 "
+        "via h5py); --reader gdal reads any raster GDAL opens. Wavelengths must lie in 200-25,000 nm "
+        "after unit conversion. See docs/formats.md.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
     parser.add_argument("--store", required=True, metavar="STORE", help="campaign store directory")
@@ -101,6 +104,24 @@ def _add_ingest(subparsers: argparse._SubParsersAction) -> None:
         "--sort-bands",
         action="store_true",
         help="store bands sorted by wavelength when a source lists them out of order",
+    )
+    parser.add_argument(
+        "--byte-order",
+        choices=("little", "big"),
+        help="read raw ENVI data in this byte order, whatever the header says (a header without "
+        "'byte order' is read as little-endian, the ENVI default, and the assumption recorded)",
+    )
+    parser.add_argument(
+        "--allow-trailing-bytes",
+        action="store_true",
+        help="accept ENVI data files longer than their header describes (the extra bytes are ignored)",
+    )
+    parser.add_argument(
+        "--reader",
+        choices=("auto", "gdal"),
+        default="auto",
+        help="auto: each format's reader (default); gdal: read every file through GDAL (rasterio), e.g. an "
+        "ENVI file GDAL reads differently, or any raster format GDAL opens",
     )
     _add_write_options(parser)
     parser.set_defaults(func=_cmd_ingest)
@@ -126,6 +147,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         sort_bands=args.sort_bands,
         chunk_yx=args.chunk,
         progress=not args.quiet,
+        byte_order=args.byte_order,
+        allow_trailing_bytes=args.allow_trailing_bytes,
+        reader=args.reader,
     )
     for result in results:
         status = "added" if result.created else "already present"
@@ -306,26 +330,27 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
         f"{index} ({wavelength:.0f} nm)"
         for index, wavelength in zip(selection.indices, selection.wavelengths_nm, strict=True)
     )
-    rgb = ", ".join(
-        f"{channel} {wavelength:.0f} nm"
-        for channel, wavelength in zip("RGB", selection.rgb_wavelengths_nm, strict=True)
-    )
     how = "statistical initialisation + gradient training" if summary.trained else "statistics"
-    lines = [
-        "",
-        f"selected bands ({summary.selector}: {selection.selector_type}, {how}): {bands}",
-        f"composite channels: {rgb}",
-    ]
+    lines = ["", f"selected bands ({summary.selector}: {selection.selector_type}, {how}): {bands}"]
+    if "composite" in (summary.products or {"composite": summary.output}):
+        rgb = ", ".join(
+            f"{channel} {wavelength:.0f} nm"
+            for channel, wavelength in zip("RGB", selection.rgb_wavelengths_nm, strict=True)
+        )
+        lines.append(f"composite channels: {rgb}")
     if planted:
         lines.append(planted)
     if summary.ingest is not None and summary.ingest.failures:
         lines.append(f"skipped {len(summary.ingest.failures)} unreadable archive files:")
         lines.extend(f"  {f.path}: {f.error_type}: {f.message}" for f in summary.ingest.failures)
-    lines += [
-        "",
-        f"campaign store:   {summary.store}  ({len(summary.acquisition_ids)} acquisitions)",
-        f"composites:       {summary.output}  ({exported})",
-    ]
+    lines += ["", f"campaign store:   {summary.store}  ({len(summary.acquisition_ids)} acquisitions)"]
+    labels = {"composite": "composites:", "bands": "k-band cubes:"}
+    for kind, path in (summary.products or {"composite": summary.output}).items():
+        counts = summary.exported_by_product.get(kind, summary.exported)
+        done = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        lines.append(f"{labels.get(kind, kind + ':'):<17} {path}  ({done or exported})")
+    if summary.geotiff_dir:
+        lines.append(f"GeoTIFFs:         {summary.geotiff_dir}/<product>/<acquisition>.tif")
     if summary.previews_dir:
         lines.append(f"RGB previews:     {summary.previews_dir}/<acquisition>.png")
     lines.append("plots:            " + ("\n                  ".join(summary.plots) or "none"))

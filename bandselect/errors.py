@@ -72,6 +72,10 @@ class FileFormatError(InputError):
     """A file is missing, unreadable, truncated, or of an unknown type."""
 
 
+class GeoreferenceError(InputError):
+    """A CRS or transform is unreadable, or acquisitions of different CRSs meet in one campaign."""
+
+
 class StoreError(BandSelectError):
     """A campaign store is missing, not a campaign store, or inconsistent."""
 

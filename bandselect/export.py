@@ -1,11 +1,16 @@
 """Export RGB composites of a campaign: a zarr store of ``(y, x, rgb)`` groups plus PNG previews.
 
+This module also holds the publishing machinery every product store shares (:func:`open_product_store`,
+:func:`publish_group`, :func:`published_config_hash`): the k-band cubes and GeoTIFFs of
+:mod:`bandselect.products` use it as the composites do.
+
 Layout: ``<output>`` is a zarr v3 group whose attributes carry :data:`COMPOSITES_FORMAT_KEY`; each
 exported acquisition is a child group named by its source acquisition id, holding ``composite``
 ``(y, x, rgb)`` float32 (the three selected bands' raw values, channels R, G, B along ``rgb``) with
 coordinates ``band`` (source band index of each channel) and ``wavelength`` (nm) on ``rgb``, and
 provenance attributes:
 source acquisition id, selected band indices and wavelengths, selector, config hash, export time.
+A georeferenced acquisition's composite carries its ``spatial_ref`` coordinate (same CRS and transform).
 
 Publishing reuses the campaign store's machinery (:meth:`bandselect.store.Campaign.publish`): a group is
 written completely under ``<output>/.staging/<host>-<pid>-<random>`` and made visible by one atomic
@@ -27,7 +32,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +56,7 @@ from bandselect.names import (
 from bandselect.render import save_png, to_uint8_rgb
 from bandselect.selection import BandSelection
 from bandselect.store.campaign import STAGING_DIR, Campaign, open_campaign
+from bandselect.store.georef import georeference_of, with_georeference
 from bandselect.store.layout import validate_acquisition_id
 from bandselect.store.writer import StagedAcquisition, staging_name
 
@@ -64,10 +70,14 @@ __all__ = [
     "COMPOSITES_FORMAT_KEY",
     "VAR_COMPOSITE",
     "ExportResult",
+    "ExportStatus",
     "composite_config_hash",
     "export_batch",
     "export_composite",
     "open_composites",
+    "open_product_store",
+    "product_provenance",
+    "publish_group",
     "published_config_hash",
     "published_ids",
     "read_composite",
@@ -93,19 +103,26 @@ PREVIEW_MAX_SIDE = 1024
 _ZARR_JSON = "zarr.json"
 
 
+ExportStatus = Literal["published", "replaced", "skipped"]
+
+
 @dataclass(frozen=True)
 class ExportResult:
-    """Outcome of one acquisition's export.
+    """Outcome of one acquisition's export of one product.
 
     ``status`` is ``"published"`` (new), ``"replaced"`` (published before under another config hash) or
-    ``"skipped"`` (already published with this config hash; nothing read or written).
+    ``"skipped"`` (already published with this config hash; nothing read or written). ``product`` names
+    what was exported (``"composite"``, ``"bands"``, ``"composite-geotiff"``, ``"bands-geotiff"``) and
+    ``path`` where it is (``None``: the group of that id in the product store).
     """
 
     acquisition_id: str
-    status: Literal["published", "replaced", "skipped"]
+    status: ExportStatus
     config_hash: str
     preview: str | None
     seconds: float
+    product: str = "composite"
+    path: str | None = None
 
 
 def composite_config_hash(selection: BandSelection) -> str:
@@ -136,41 +153,58 @@ def open_composites(path: str | os.PathLike[str], create: bool = True) -> Path:
     StoreError
         The path exists and is not a composites store (e.g. a campaign store or another folder).
     """
+    return open_product_store(
+        path, COMPOSITES_FORMAT_KEY, COMPOSITES_FORMAT_VERSION, "composites store", create=create
+    )
+
+
+def open_product_store(
+    path: str | os.PathLike[str], format_key: str, version: int, label: str, *, create: bool = True
+) -> Path:
+    """Open (or create) a product store: a zarr group whose attributes carry ``format_key: version``.
+
+    Raises
+    ------
+    StoreError
+        The path exists and is not that kind of store (another product, a campaign store, a folder).
+    """
     store = Path(path)
     marker = store / _ZARR_JSON
     if marker.is_file():
         try:
             attributes = json.loads(marker.read_text(encoding="utf-8")).get("attributes", {})
         except (OSError, ValueError) as error:
-            raise _not_composites(store, f"an unreadable {_ZARR_JSON} ({error})") from error
-        if attributes.get(COMPOSITES_FORMAT_KEY) != COMPOSITES_FORMAT_VERSION:
-            found = f"a zarr group without {COMPOSITES_FORMAT_KEY}={COMPOSITES_FORMAT_VERSION}"
-            raise _not_composites(store, found)
+            raise _not_a_product_store(
+                store, label, format_key, f"an unreadable {_ZARR_JSON} ({error})"
+            ) from error
+        if attributes.get(format_key) != version:
+            found = f"a zarr group without {format_key}={version}"
+            raise _not_a_product_store(store, label, format_key, found)
         return store
     if store.exists() and (not store.is_dir() or any(store.iterdir())):
-        raise _not_composites(store, "a non-empty folder that is not a zarr group")
+        raise _not_a_product_store(store, label, format_key, "a non-empty folder that is not a zarr group")
     if not create:
         raise StoreError(
-            f"composites store {store}",
-            expected="an existing composites store",
+            f"{label} {store}",
+            expected=f"an existing {label}",
             found="no such path",
             fix="export first (bandselect run CONFIG.yaml) or check the path",
         )
     store.mkdir(parents=True, exist_ok=True)
     try:
-        marker_attrs = {COMPOSITES_FORMAT_KEY: COMPOSITES_FORMAT_VERSION}
-        zarr.open_group(str(store), mode="w-", zarr_format=3, attributes=marker_attrs)
+        zarr.open_group(str(store), mode="w-", zarr_format=3, attributes={format_key: version})
     except FileExistsError:  # another process created it first
         pass
     return store
 
 
-def _not_composites(store: Path, found: str) -> StoreError:
+def _not_a_product_store(store: Path, label: str, format_key: str, found: str) -> StoreError:
     return StoreError(
-        f"composites store {store}",
-        expected=f"a composites store (a zarr group whose attributes carry {COMPOSITES_FORMAT_KEY!r})",
+        f"{label} {store}",
+        expected=f"a {label} (a zarr group whose attributes carry {format_key!r})",
         found=found,
-        fix="choose a new output path (e.g. composites.zarr); never point the output at a campaign store",
+        fix="choose a new output path for each product (e.g. composites.zarr, bands.zarr); never point an "
+        "output at a campaign store or at another product's store",
     )
 
 
@@ -248,44 +282,16 @@ def export_composite(
     config_hash = composite_config_hash(selection)
     store = open_composites(output)
     preview = None if preview_dir is None else Path(preview_dir) / f"{acquisition_id}.png"
-    previous = published_config_hash(store, acquisition_id)
-    if previous == config_hash:
-        if preview is not None and not preview.is_file():
-            _write_preview(store / acquisition_id, preview, percentiles)
-        return ExportResult(
-            acquisition_id,
-            "skipped",
-            config_hash,
-            None if preview is None else str(preview),
-            time.perf_counter() - started,
+
+    def write(staged_path: Path) -> None:
+        dataset = campaign.open(acquisition_id)
+        campaign.check_wavelengths(
+            np.asarray(selection.sensor_wavelengths_nm), f"wavelengths of {acquisition_id}"
         )
-    publisher = _publisher(store)
-    publisher.clean_staging()
-    dataset = campaign.open(acquisition_id)
-    campaign.check_wavelengths(
-        np.asarray(selection.sensor_wavelengths_nm), f"wavelengths of {acquisition_id}"
-    )
-    staged_path = store / STAGING_DIR / staging_name()
-    staged_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
         _write_composite(dataset, staged_path, acquisition_id, selection, config_hash, campaign, attrs)
-    except BaseException:
-        shutil.rmtree(staged_path, ignore_errors=True)
-        raise
-    staged = StagedAcquisition(staged_path, acquisition_id, config_hash, acquisition_id)
-    status: Literal["published", "replaced"] = "published"
-    if previous is not None:
-        _retire(store, acquisition_id)
-        status = "replaced"
-    outcome = publisher.publish(staged)
-    if not outcome.created and published_config_hash(store, acquisition_id) != config_hash:
-        raise StoreError(
-            f"publishing the composite of {acquisition_id} in {store}",
-            expected=f"config hash {config_hash}",
-            found=f"another writer published {published_config_hash(store, acquisition_id)} concurrently",
-            fix="run one export per output at a time (the flows hold a lock on the output)",
-        )
-    if preview is not None:
+
+    status = publish_group(store, acquisition_id, config_hash, write, what="composite")
+    if preview is not None and (status != "skipped" or not preview.is_file()):
         _write_preview(store / acquisition_id, preview, percentiles)
     return ExportResult(
         acquisition_id,
@@ -294,6 +300,48 @@ def export_composite(
         None if preview is None else str(preview),
         time.perf_counter() - started,
     )
+
+
+def publish_group(
+    store: Path, acquisition_id: str, config_hash: str, write: Callable[[Path], None], *, what: str
+) -> ExportStatus:
+    """Publish one product group atomically: skipped when published with ``config_hash``, else written by
+    ``write(staging_path)`` (a complete zarr group) and made visible by one rename.
+
+    A group published under another config hash is first moved into the staging area (one rename), so a
+    crash between the two renames leaves the acquisition absent, never mixed.
+
+    Raises
+    ------
+    StoreError
+        Publishing failed, or another writer published another config hash concurrently.
+    """
+    previous = published_config_hash(store, acquisition_id)
+    if previous == config_hash:
+        return "skipped"
+    publisher = _publisher(store)
+    publisher.clean_staging()
+    staged_path = store / STAGING_DIR / staging_name()
+    staged_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write(staged_path)
+    except BaseException:
+        shutil.rmtree(staged_path, ignore_errors=True)
+        raise
+    staged = StagedAcquisition(staged_path, acquisition_id, config_hash, acquisition_id)
+    status: ExportStatus = "published"
+    if previous is not None:
+        _retire(store, acquisition_id)
+        status = "replaced"
+    outcome = publisher.publish(staged)
+    if not outcome.created and published_config_hash(store, acquisition_id) != config_hash:
+        raise StoreError(
+            f"publishing the {what} of {acquisition_id} in {store}",
+            expected=f"config hash {config_hash}",
+            found=f"another writer published {published_config_hash(store, acquisition_id)} concurrently",
+            fix="run one export per output at a time (the flows hold a lock on the output)",
+        )
+    return status
 
 
 def export_batch(
@@ -330,6 +378,29 @@ def status_counts(results: Sequence[ExportResult]) -> dict[str, int]:
     return counts
 
 
+def product_provenance(
+    acquisition_id: str,
+    campaign: Campaign,
+    selection: BandSelection,
+    config_hash: str,
+    attrs: Mapping[str, Any] | None,
+    specific: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The provenance attributes of a product group: source, selection, config hash, export time."""
+    return {
+        ATTR_SOURCE_ACQUISITION: acquisition_id,
+        ATTR_CAMPAIGN_STORE: str(Path(campaign.path).resolve()),
+        ATTR_SELECTED_INDICES: list(selection.indices),
+        ATTR_SELECTED_WAVELENGTHS: list(selection.wavelengths_nm),
+        **dict(specific or {}),
+        ATTR_SELECTOR: selection.selector_type,
+        ATTR_SELECTION: selection.to_dict(),
+        ATTR_CONFIG_HASH: config_hash,
+        ATTR_EXPORTED_AT: datetime.now(UTC).isoformat(timespec="microseconds"),
+        **{str(k): _jsonable(v) for k, v in (attrs or {}).items()},
+    }
+
+
 def _write_composite(
     dataset: xr.Dataset,
     path: Path,
@@ -344,20 +415,18 @@ def _write_composite(
     bands = cube.isel({DIM_BAND: rgb}).data  # lazy: whole-spectrum chunks, 3 bands kept
     chunks = cube.data.chunks if hasattr(cube.data, "chunks") else None
     encoding_chunks = (chunks[0][0], chunks[1][0], 3) if chunks else None
-    provenance = {
-        ATTR_SOURCE_ACQUISITION: acquisition_id,
-        ATTR_CAMPAIGN_STORE: str(Path(campaign.path).resolve()),
-        ATTR_SELECTED_INDICES: list(selection.indices),
-        ATTR_SELECTED_WAVELENGTHS: list(selection.wavelengths_nm),
-        ATTR_RGB_INDICES: rgb,
-        ATTR_RGB_WAVELENGTHS: list(selection.rgb_wavelengths_nm),
-        ATTR_SELECTOR: selection.selector_type,
-        ATTR_SELECTION: selection.to_dict(),
-        ATTR_CONFIG_HASH: config_hash,
-        ATTR_CHANNELS: list(RGB_CHANNELS),
-        ATTR_EXPORTED_AT: datetime.now(UTC).isoformat(timespec="microseconds"),
-        **{str(k): _jsonable(v) for k, v in (attrs or {}).items()},
-    }
+    provenance = product_provenance(
+        acquisition_id,
+        campaign,
+        selection,
+        config_hash,
+        attrs,
+        {
+            ATTR_RGB_INDICES: rgb,
+            ATTR_RGB_WAVELENGTHS: list(selection.rgb_wavelengths_nm),
+            ATTR_CHANNELS: list(RGB_CHANNELS),
+        },
+    )
     composite = xr.Dataset(
         {VAR_COMPOSITE: ((DIM_Y, DIM_X, DIM_RGB), bands.astype(np.float32))},
         coords={
@@ -370,6 +439,7 @@ def _write_composite(
         },
         attrs=provenance,
     )
+    composite = with_georeference(composite, georeference_of(dataset))
     encoding = {VAR_COMPOSITE: {"chunks": encoding_chunks}} if encoding_chunks else None
     composite.to_zarr(str(path), mode="w-", consolidated=False, zarr_format=3, encoding=encoding)
 
@@ -410,4 +480,4 @@ def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Da
             found=f"none in {store} ({len(published_ids(store))} published)",
             fix="list them with bandselect.export.published_ids(output)",
         )
-    return xr.open_zarr(str(store), group=acquisition_id, consolidated=False)
+    return xr.open_zarr(str(store), group=acquisition_id, consolidated=False, decode_coords="all")

@@ -32,6 +32,18 @@ ATTR_SOURCE_WAVELENGTH_UNITS = "source_wavelength_units"  # units as the source 
 ATTR_SOURCE_BAND_ORDER = "source_band_order"  # source band index of each stored band, when re-sorted
 ATTR_DISCRIMINATIVE_BANDS = "discriminative_bands"  # synthetic scenes: band indices of the planted answer
 
+# Ingest corrections, recorded with the acquisition (what the reader did that the source did not say).
+ATTR_INGEST_WARNINGS = "ingest_warnings"  # list of one-line notes (defaults assumed, units inferred, ...)
+ATTR_SOURCE_BYTE_ORDER = "source_byte_order"  # "little" or "big": how a raw binary source was read
+ATTR_DROPPED_BANDS = "dropped_bad_bands"  # source band indices left out (ENVI bad band list, "bbl")
+ATTR_DATA_IGNORE_VALUE = "data_ignore_value"  # the source's no-data value; those pixels are not valid
+ATTR_SOURCE_AXIS_ORDER = "source_axis_order"  # axis order of the source array, e.g. "band,y,x"
+
+# Georeference, after rioxarray's convention: a scalar coordinate whose attributes hold the CRS (WKT) and
+# the affine transform (GDAL order), named by the ``grid_mapping`` attribute of every (y, x) variable.
+COORD_SPATIAL_REF = "spatial_ref"
+ATTR_GRID_MAPPING = "grid_mapping"
+
 # Store-level marker: a zarr group is a campaign store when its attributes carry this key.
 STORE_FORMAT_KEY = "bandselect_campaign"
 STORE_FORMAT_VERSION = 1

@@ -1,4 +1,5 @@
-"""The bandselect command line: ingest, info, synth, demo, errors without tracebacks, --help."""
+"""The bandselect command line: ingest (every format and option), info, synth, demo, run (the seed's
+"3-10 channels" use case end to end), errors without tracebacks, --help."""
 
 from __future__ import annotations
 
@@ -9,9 +10,40 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+from rasterio.crs import CRS
+from spectral.io import envi
 
 from bandselect.cli import main
+from bandselect.names import ATTR_INGEST_WARNINGS, ATTR_SOURCE_BYTE_ORDER
+from bandselect.products import read_bands
 from bandselect.store import open_campaign
+
+#: The synthetic VNIR grid of the seed's use case: 61 bands, 430-910 nm.
+GRID_61 = np.linspace(430.0, 910.0, 61)
+MAP_INFO = "{UTM, 1.0, 1.0, 500000.0, 4100000.0, 2.0, 2.0, 33, North, WGS-84, units=Meters}"
+
+
+def user_environment() -> dict[str, str]:
+    """The environment of a user's shell: no Prefect/MLflow settings of the test session. The ephemeral
+    Prefect server gets 3 minutes to start (20 s by default), which a loaded 2-core CI machine can need."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+    return env
+
+
+def envi_scene(folder: Path, name: str, seed: int, *, byte_order: bool = False) -> Path:
+    """An ENVI scene as PlantCV writes them: no 'byte order' line (unless asked), with map info."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    cube = rng.integers(0, 4000, (16, 12, 61)).astype(np.uint16)
+    header = folder / f"{name}.hdr"
+    metadata = {"wavelength": list(GRID_61), "wavelength units": "nm", "map info": MAP_INFO}
+    envi.save_image(str(header), cube, interleave="bil", ext=".raw", metadata=metadata, force=True)
+    if not byte_order:
+        lines = [line for line in header.read_text().splitlines() if not line.startswith("byte order")]
+        header.write_text("\n".join(lines) + "\n")
+    return header
 
 
 def cube_file(path: Path, seed: int = 0) -> Path:
@@ -57,6 +89,40 @@ def test_ingest_with_wavelengths_option(tmp_path: Path, capsys: pytest.CaptureFi
     )
     [acquisition_id] = open_campaign(store).ids()
     np.testing.assert_array_equal(open_campaign(store).open(acquisition_id)["wavelength"], [500, 600, 700])
+
+
+def test_ingest_options_for_envi_and_gdal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    header = envi_scene(tmp_path / "in", "plantcv", 0)
+    store = tmp_path / "c.zarr"
+    assert main(["ingest", str(header), "--store", str(store), "--quiet"]) == 0  # was exit 2 in the seed
+    [first] = open_campaign(store).ids()
+    attrs = open_campaign(store).open(first).attrs
+    assert attrs[ATTR_SOURCE_BYTE_ORDER] == "little" and "ENVI default" in attrs[ATTR_INGEST_WARNINGS][0]
+    other = tmp_path / "other.zarr"
+    assert main(["ingest", str(header), "--store", str(other), "--byte-order", "big", "--quiet"]) == 0
+    [swapped] = open_campaign(other).ids()
+    assert swapped != first  # other values: another acquisition
+    through_gdal = tmp_path / "gdal.zarr"
+    assert main(["ingest", str(header), "--store", str(through_gdal), "--reader", "gdal", "--quiet"]) == 0
+    [via_gdal] = open_campaign(through_gdal).ids()
+    assert via_gdal.rsplit("-", 1)[1] == first.rsplit("-", 1)[1]  # the same content either way
+    data = header.with_suffix(".raw")
+    data.write_bytes(data.read_bytes() + b"\0" * 100)
+    capsys.readouterr()
+    assert main(["ingest", str(header), "--store", str(tmp_path / "t.zarr"), "--quiet"]) == 2
+    assert "--allow-trailing-bytes" in capsys.readouterr().err
+    args = ["ingest", str(header), "--store", str(tmp_path / "t.zarr"), "--allow-trailing-bytes", "--quiet"]
+    assert main(args) == 0
+
+
+def test_a_long_wavelength_list_on_the_command_line(tmp_path: Path) -> None:
+    grid = np.round(np.linspace(400.0, 2500.0, 224), 4)
+    np.save(tmp_path / "c.npy", np.ones((4, 4, 224), dtype=np.float32))
+    listing = ",".join(str(v) for v in grid)  # the documented form; >60 values used to be an OSError
+    args = ["ingest", str(tmp_path / "c.npy"), "--store", str(tmp_path / "c.zarr"), "--wavelengths", listing]
+    assert main([*args, "--quiet"]) == 0
+    [acquisition_id] = open_campaign(tmp_path / "c.zarr").ids()
+    np.testing.assert_array_equal(open_campaign(tmp_path / "c.zarr").open(acquisition_id)["wavelength"], grid)
 
 
 def test_bad_input_exits_2_with_the_message_and_no_traceback(
@@ -107,7 +173,7 @@ def test_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_demo_runs_the_main_flow_as_a_user_would(tmp_path: Path) -> None:
     # A subprocess, as a user runs it: the demo sets PREFECT_HOME and starts an ephemeral API, which
     # must not leak into the rest of the test session.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env = user_environment()
     completed = subprocess.run(
         [sys.executable, "-m", "bandselect.cli", "demo"],
         cwd=tmp_path,
@@ -129,5 +195,67 @@ def test_entry_point_help_reads_well() -> None:
         timeout=120,
     )
     assert completed.returncode == 0
-    for text in ("--store STORE", "--wavelengths FILE_OR_LIST", "--mask-nonfinite", "ENVI", "writes nothing"):
+    for text in (
+        "--store STORE",
+        "--wavelengths FILE_OR_LIST",
+        "--mask-nonfinite",
+        "--byte-order {little,big}",
+        "--allow-trailing-bytes",
+        "--reader {auto,gdal}",
+        "ENVI",
+        "GeoTIFF",
+        "HDF5",
+        "v7.3",
+        "writes nothing",
+    ):
         assert text in completed.stdout
+
+
+@pytest.mark.slow
+def test_the_seeds_use_case_from_the_command_line(tmp_path: Path) -> None:
+    """ "Reduce 61+ channels to manageable subsets (3-10 channels)": an archive of ENVI scenes (as PlantCV
+    writes them) → `bandselect run` → a 5-band cube per acquisition, in zarr and as georeferenced COGs."""
+    for index in range(2):
+        envi_scene(tmp_path / "archive" / f"day{index}", f"scene{index}", index)
+    config = tmp_path / "five_bands.yaml"
+    config.write_text(
+        """\
+campaign: seed-use-case
+archive: archive
+store: campaign.zarr
+output: five-bands.zarr
+pipeline:
+  nodes:
+    selector:
+      type: FixedWavelengthSelector
+      config: {target_wavelengths: [450, 550, 650, 750, 850]}
+  connections:
+    - [data.cube, selector.cube]
+    - [data.wavelengths, selector.wavelengths]
+statistics: {n_bins: 64}
+export: {products: [bands], geotiff: cog}
+"""
+    )
+    env = user_environment()
+    completed = subprocess.run(
+        [sys.executable, "-m", "bandselect.cli", "run", str(config)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "k-band cubes:" in completed.stdout and "2 published" in completed.stdout
+    assert "composite channels" not in completed.stdout  # no composite asked for
+    ids = open_campaign(tmp_path / "campaign.zarr").ids()
+    assert len(ids) == 2
+    expected = [int(np.argmin(np.abs(GRID_61 - target))) for target in (450, 550, 650, 750, 850)]
+    for acquisition_id in ids:
+        product = read_bands(tmp_path / "five-bands.zarr", acquisition_id)
+        assert product["cube"].shape == (16, 12, 5)
+        np.testing.assert_array_equal(product["wavelength"].values, GRID_61[expected])
+        with rasterio.open(tmp_path / "five-bands-geotiff" / "bands" / f"{acquisition_id}.tif") as dataset:
+            assert dataset.count == 5 and dataset.crs == CRS.from_epsg(32633)
+            assert tuple(dataset.transform)[:6] == (2.0, 0.0, 500000.0, 0.0, -2.0, 4100000.0)
+            assert dataset.descriptions == tuple(f"{w:g} nm" for w in GRID_61[expected])

@@ -1,8 +1,11 @@
 """The steps shared by ``select_bands`` and ``process_campaign``, called inside a flow run.
 
 ingest (optional) → statistics → statistical initialisation → gradient training (learnable pipelines)
-→ selection → export of every acquisition (skipping those already published with the same config hash)
-→ plots → MLflow. The whole run holds the store and output locks.
+→ selection → export of every product of every acquisition (skipping those already published with the
+same config hash) → plots → MLflow. The whole run holds the store and product locks. Products the
+pipeline cannot feed (a composite from a selection of fewer than three bands) are refused before the
+statistics (before the ingest too when the band grid is known: an existing store, or ``ingest.wavelengths``),
+and again before anything is exported.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from pydantic import BaseModel, ConfigDict
 
 from bandselect import tracking
 from bandselect.errors import StoreError
-from bandselect.export import composite_config_hash, open_composites, status_counts
+from bandselect.export import ExportResult, status_counts
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import resolve_pipeline_band_counts
+from bandselect.products import check_products, open_product_stores, planned_band_count, product_config_hash
+from bandselect.products.plan import describe_node
 from bandselect.reports.markdown import flow_run_markdown
 from bandselect.selection import BandSelection
 from bandselect.stats import StatisticsSummary
@@ -27,7 +32,7 @@ from bandselect.store.locking import locked
 from bandselect.tasks import (
     batches,
     draw_plots,
-    export_composites,
+    export_products,
     ingest_archive,
     initialise_selectors,
     log_flow_run,
@@ -37,6 +42,7 @@ from bandselect.tasks import (
 )
 from bandselect.tasks.artifacts import publish_summary, tag_flow_run
 from bandselect.tracking import mlflow_run_link
+from bandselect.training.roles import selector_node
 
 from ._ephemeral import guard_ephemeral_server
 from .config import FlowConfig
@@ -62,6 +68,10 @@ class FlowSummary(BaseModel):
     selection: BandSelection
     config_hash: str
     exported: dict[str, int]
+    products: dict[str, str] = {}
+    config_hashes: dict[str, str] = {}
+    exported_by_product: dict[str, dict[str, int]] = {}
+    geotiff_dir: str | None = None
     ingest: IngestReport | None
     statistics: StatisticsSummary
     trained: bool
@@ -88,14 +98,43 @@ def _statistics_needs(config: FlowConfig, n_bands: int) -> bool:
     return any(request is not None and request.contrast for request in requests)
 
 
+def _check_products(config: FlowConfig, wavelengths_nm: object) -> None:
+    """Refuse products the pipeline's selector cannot feed, from the pipeline alone (no data read).
+
+    Raises
+    ------
+    ConfigError
+        E.g. ``products: [composite]`` with a selector of one or two bands.
+    """
+    grid = list(wavelengths_nm)  # type: ignore[call-overload]
+    pipeline = Pipeline.from_config(resolve_pipeline_band_counts(config.pipeline_mapping(), len(grid)))
+    name = selector_node(pipeline, config.selector)
+    node = pipeline.nodes[name]
+    check_products(planned_band_count(node, grid), config.export.products, what=describe_node(name, node))
+
+
+def _by_product(results: list[ExportResult]) -> dict[str, dict[str, int]]:
+    kinds = dict.fromkeys(result.product for result in results)
+    return {kind: status_counts([r for r in results if r.product == kind]) for kind in kinds}
+
+
 def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
     """Run the shared steps for ``config`` (inside a Prefect flow run)."""
     guard_ephemeral_server()  # a killed run must not leave Prefect's temporary server behind
     store, output = str(config.store), str(config.output)
     work_dir = config.resolved_work_dir
+    plan = config.product_plan()
+    # Before any work (and before any output is created): the products the pipeline cannot feed, when
+    # the band grid is known already (an existing campaign, or wavelengths given); else after the ingest.
+    known = open_campaign(store).wavelengths if (Path(store) / "zarr.json").is_file() else None
+    if known is None and config.ingest.wavelengths is not None:
+        known = config.ingest.wavelengths
+    checked = known is not None
+    if known is not None:
+        _check_products(config, known)
+    open_product_stores(plan)  # fail early (before any work) when an output is something else
     work_dir.mkdir(parents=True, exist_ok=True)
-    open_composites(output)  # fail early (before any work) when the output is something else
-    with locked([config.store, config.output], timeout_s=config.lock_timeout_s):
+    with locked([config.store, *plan.outputs.values()], timeout_s=config.lock_timeout_s):
         ingest: IngestReport | None = None
         if config.archive is not None:
             ingest = ingest_archive(
@@ -105,6 +144,9 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 config.ingest.mask_nonfinite,
                 config.ingest.sort_bands,
                 config.ingest.chunk,
+                config.ingest.byte_order,
+                config.ingest.allow_trailing_bytes,
+                config.ingest.reader,
             )
         if not Path(store).exists():
             raise StoreError(
@@ -123,6 +165,8 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 fix="add readable cubes to the archive (see the ingest report above)",
             )
         wavelengths = campaign.wavelengths
+        if not checked:
+            _check_products(config, wavelengths)
         statistics = update_statistics(
             store,
             config.statistics.n_bins,
@@ -155,14 +199,18 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 trained = train_selectors(store, saved, str(work_dir), ids_covered, config.training)
                 saved = trained.saved
             selection = selection_of(store, saved)
-            config_hash = composite_config_hash(selection)
-            previews_dir = str(config.previews_dir) if config.export.previews else None
+            # Before any export task: a failing check publishes nothing.
+            check_products(selection.k, plan.kinds, what=f"the {selection.selector_type} selection")
+            config_hashes = {kind: product_config_hash(kind, selection) for kind in plan.kinds}
+            config_hash = config_hashes[plan.kinds[0]]
+            with_composite = "composite" in plan.outputs
+            previews_dir = str(config.previews_dir) if config.export.previews and with_composite else None
             attrs: dict[str, Any] = {"campaign": config.campaign, "mlflow_run_id": run_id}
             if flow_run_id:
                 attrs["prefect_flow_run_id"] = flow_run_id
             futures = [
-                export_composites.submit(
-                    store, batch, output, selection, previews_dir, config.export.percentiles, attrs
+                export_products.submit(
+                    store, batch, selection, plan, previews_dir, config.export.percentiles, attrs
                 )
                 for batch in batches(ids, config.export.batch_size)
             ]
@@ -173,8 +221,8 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 selection,
                 saved.selector,
                 trained,
-                output,
-                ids,
+                plan.outputs.get("composite", output),
+                ids if with_composite else [],
                 config.positive_label,
             )
             summary = FlowSummary(
@@ -193,6 +241,10 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 selection=selection,
                 config_hash=config_hash,
                 exported=status_counts(results),
+                products=dict(plan.outputs),
+                config_hashes=config_hashes,
+                exported_by_product=_by_product(results),
+                geotiff_dir=plan.geotiff_dir,
                 ingest=ingest,
                 statistics=statistics,
                 trained=trained is not None,
@@ -213,7 +265,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 plots,
                 [result.preview for result in results if result.preview],
                 (config.campaign, store, ids),
-                "composite",
+                config.export.products[0],  # the model makes the run's main product
                 config.tracking.registered_model,
             )
             markdown = flow_run_markdown(

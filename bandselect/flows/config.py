@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from bandselect._yaml import load_yaml_text, parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError
+from bandselect.products.plan import GeoTiffMode, ProductKind, ProductPlan
 from bandselect.settings import SettingsModel
 from bandselect.stats import DEFAULT_N_BINS
 from bandselect.training.config import TrainingConfig, load_recipe
@@ -65,12 +66,22 @@ class IngestSettings(SettingsModel):
         Reorder bands by wavelength when a file lists them out of order (instead of refusing it).
     chunk
         Spatial chunk edge of the campaign store, in pixels.
+    byte_order
+        ``little`` or ``big``: overrides ENVI headers' byte order; ``None``: the header's (little-endian
+        when it has none, recorded as a warning).
+    allow_trailing_bytes
+        Accept ENVI data files longer than their header says (recorded); else such a file is refused.
+    reader
+        ``auto`` (by file type) or ``gdal`` (every file through GDAL/rasterio).
     """
 
     wavelengths: list[float] | None = None
     mask_nonfinite: bool = False
     sort_bands: bool = False
     chunk: int = Field(256, ge=1)
+    byte_order: Literal["little", "big"] | None = None
+    allow_trailing_bytes: bool = False
+    reader: Literal["auto", "gdal"] = "auto"
 
 
 class StatisticsSettings(SettingsModel):
@@ -113,10 +124,21 @@ class TrackingSettings(SettingsModel):
 
 
 class ExportSettings(SettingsModel):
-    """Composite export and previews.
+    """What a run exports and how.
 
     Attributes
     ----------
+    products
+        ``composite`` (RGB composites, the default) and/or ``bands`` (the reduced cube of the k selected
+        bands). The first product listed is written to the flow's ``output``; the others to
+        ``outputs[kind]``, by default ``<output stem>-<kind>.zarr`` beside it.
+    outputs
+        Paths of the products' zarr stores, by kind (optional; see ``products``).
+    geotiff
+        ``none``; ``tiff`` or ``cog`` (Cloud-Optimised): one georeferenced GeoTIFF per acquisition and
+        product in ``geotiff_dir/<kind>/<acquisition id>.tif``, band descriptions = wavelengths.
+    geotiff_dir
+        Folder of the GeoTIFFs; default ``<output stem>-geotiff`` beside the output.
     previews
         Write a PNG preview of every composite.
     percentiles
@@ -125,6 +147,10 @@ class ExportSettings(SettingsModel):
         Acquisitions per export task run.
     """
 
+    products: list[ProductKind] = Field(default_factory=lambda: ["composite"], min_length=1)
+    outputs: dict[ProductKind, Path] = Field(default_factory=dict)
+    geotiff: GeoTiffMode = "none"
+    geotiff_dir: Path | None = None
     previews: bool = True
     percentiles: tuple[float, float] = (1.0, 99.0)
     batch_size: int = Field(32, ge=1)
@@ -135,6 +161,22 @@ class ExportSettings(SettingsModel):
         if not 0.0 <= value[0] < value[1] <= 100.0:
             raise ValueError("percentiles must satisfy 0 <= low < high <= 100, e.g. [1, 99]")
         return value
+
+    @field_validator("products")
+    @classmethod
+    def _distinct(cls, value: list[ProductKind]) -> list[ProductKind]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each product once, e.g. [composite, bands] (found {value})")
+        return value
+
+    @model_validator(mode="after")
+    def _outputs_of_products(self) -> ExportSettings:
+        extra = sorted(set(self.outputs) - set(self.products))
+        if extra:
+            raise ValueError(
+                f"outputs names {extra}, which products does not list: add it to products or drop it"
+            )
+        return self
 
 
 class FlowConfig(SettingsModel):
@@ -147,7 +189,8 @@ class FlowConfig(SettingsModel):
     store
         Campaign store (zarr); created from ``archive`` when missing.
     output
-        Products store (zarr), one group per acquisition.
+        Store (zarr) of the first product of ``export.products`` (by default the composites), one group
+        per acquisition; see ``export`` for the other products and GeoTIFFs.
     archive
         Folder of source cubes to ingest first (read only); ``None``: use the store as it is.
     work_dir
@@ -198,7 +241,29 @@ class FlowConfig(SettingsModel):
             raise ValueError("store and output must be different paths (e.g. store.zarr and composites.zarr)")
         if self.archive is not None and self.archive.expanduser().absolute() in (store, output):
             raise ValueError("archive must be the folder of source files, not the store or the output")
+        plan = self.product_plan()
+        written = [Path(p).expanduser().absolute() for p in plan.outputs.values()]
+        if plan.geotiff_dir is not None:
+            written.append(Path(plan.geotiff_dir).expanduser().absolute())
+        sources = {store} | ({self.archive.expanduser().absolute()} if self.archive is not None else set())
+        if len(set(written)) != len(written) or sources & set(written):
+            raise ValueError(
+                "every product (export.products, export.outputs, export.geotiff_dir) needs a path of its "
+                "own, apart from the store and the archive"
+            )
         return self
+
+    def product_plan(self) -> ProductPlan:
+        """The products to export and where (see :class:`ExportSettings`)."""
+        stem = self.output.name.removesuffix(".zarr")
+        outputs: dict[str, str] = {}
+        for position, kind in enumerate(self.export.products):
+            default = self.output if position == 0 else self.output.with_name(f"{stem}-{kind}.zarr")
+            outputs[kind] = str(self.export.outputs.get(kind, default))
+        geotiff_dir = None
+        if self.export.geotiff != "none":
+            geotiff_dir = str(self.export.geotiff_dir or self.output.with_name(f"{stem}-geotiff"))
+        return ProductPlan(outputs, geotiff=self.export.geotiff, geotiff_dir=geotiff_dir)
 
     @property
     def resolved_work_dir(self) -> Path:
@@ -286,7 +351,21 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     pipeline = resolved.get("pipeline")
     if isinstance(pipeline, str) and not Path(pipeline).expanduser().is_absolute():
         resolved["pipeline"] = os.path.normpath(base / pipeline)
+    export = resolved.get("export")
+    if isinstance(export, dict):
+        export = dict(export)
+        if isinstance(export.get("outputs"), dict):
+            export["outputs"] = {k: _relative_to(v, base) for k, v in export["outputs"].items()}
+        if "geotiff_dir" in export:
+            export["geotiff_dir"] = _relative_to(export["geotiff_dir"], base)
+        resolved["export"] = export
     return resolved
+
+
+def _relative_to(value: Any, base: Path) -> Any:
+    if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        return os.path.normpath(base / value)
+    return value
 
 
 def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[ConfigT]) -> ConfigT:

@@ -9,7 +9,7 @@ all map to this package:
 - :mod:`~bandselect.selectors.soft`: ``SoftChannelSelector``, ``TopKIndices``
 - :mod:`~bandselect.selectors.base`: ``BandSelectorBase`` (with ``_compose_rgb``)
 - :mod:`~bandselect.selectors.fixed`: ``BaselineFalseRGBSelector``, ``CIRFalseColorSelector``,
-  ``HighContrastBandSelector``
+  ``HighContrastBandSelector``, and beyond the seed ``FixedWavelengthSelector`` (any number of targets)
 - :mod:`~bandselect.selectors.supervised`: ``SupervisedCIRBandSelector``,
   ``SupervisedWindowedFalseRGBSelector``, ``SupervisedFullSpectrumBandSelector``
 - :mod:`~bandselect.selectors.regularizers`: ``SelectorEntropyRegularizer``, ``SelectorDiversityRegularizer``
@@ -21,6 +21,7 @@ from bandselect.selectors.base import BandSelectorBase
 from bandselect.selectors.fixed import (
     BaselineFalseRGBSelector,
     CIRFalseColorSelector,
+    FixedWavelengthSelector,
     HighContrastBandSelector,
 )
 from bandselect.selectors.regularizers import SelectorDiversityRegularizer, SelectorEntropyRegularizer
@@ -35,6 +36,7 @@ __all__ = [
     "BandSelectorBase",
     "BaselineFalseRGBSelector",
     "CIRFalseColorSelector",
+    "FixedWavelengthSelector",
     "HighContrastBandSelector",
     "SelectorDiversityRegularizer",
     "SelectorEntropyRegularizer",

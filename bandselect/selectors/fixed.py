@@ -1,4 +1,5 @@
-"""Unsupervised band selectors: fixed wavelengths (true colour, CIR) and high spatial contrast."""
+"""Unsupervised band selectors: fixed wavelengths (true colour, CIR, any number of targets) and high
+spatial contrast."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bandselect.errors import NotFittedError, WavelengthError
-from bandselect.pipeline.node import StatisticsRequest
+from bandselect.errors import ConfigError, NotFittedError, WavelengthError
+from bandselect.pipeline.node import PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection
-from bandselect.selectors.base import RGB_ORDER, BandSelectorBase
+from bandselect.selectors.base import BAND_INFO_PORT, RGB_ORDER, BandSelectorBase
 from bandselect.spectral import DEFAULT_TOLERANCE_NM, nearest_band, window_indices
 from bandselect.validation import check_float, check_float_tuple, check_windows, validate_node_wavelengths
 
@@ -162,6 +163,126 @@ class CIRFalseColorSelector(BaselineFalseRGBSelector):
         self.green_nm = green_nm
         self.target_wavelengths = (nir_nm, red_nm, green_nm)
         self.tolerance_nm = tolerance_nm
+
+
+SELECTED_PORT = PortSpec(
+    "selected", torch.float32, ("B", "H", "W", "k"), "The selected bands (raw values), in target order"
+)
+
+
+@register_node
+class FixedWavelengthSelector(BandSelectorBase):
+    """Fixed-wavelength band selection with any number of targets: a true dimension reduction.
+
+    The n-channel counterpart of :class:`BaselineFalseRGBSelector` (same nearest-band rule, ties to the
+    lower index, the same tolerance error naming the sensor range): the seed's "reduce 61+ channels to
+    manageable subsets (3-10 channels)" with bands chosen by wavelength. Its :class:`BandSelection` feeds
+    the k-band product (``export.products: [bands]``); with three or more targets the first three also
+    make an RGB composite. The default targets are the baseline's (650, 550, 450 nm).
+
+    Parameters
+    ----------
+    target_wavelengths : sequence of float, default (650.0, 550.0, 450.0)
+        One target wavelength (nm) per output channel, in output order; at least one. Two targets that
+        fall on the same band are an error.
+    tolerance_nm : float, default 25.0
+        Largest accepted distance between a target and its nearest band.
+
+    Shape
+    -----
+    - cube: ``(B, H, W, C)`` float32
+    - wavelengths: ``(C,)`` nm
+    - selected: ``(B, H, W, k)`` float32, the raw values of the k selected bands in target order (no
+      normalisation: a reduced cube, not an image)
+    - band_info: dict with ``strategy``, ``band_indices`` and ``band_wavelengths_nm`` (target order),
+      ``target_wavelengths_nm``
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bandselect.selectors import FixedWavelengthSelector
+    >>> wavelengths = torch.linspace(400.0, 1000.0, 61)  # 10 nm steps
+    >>> five = FixedWavelengthSelector(target_wavelengths=(450, 550, 650, 750, 850))
+    >>> outputs = five.forward(cube=torch.rand(2, 8, 8, 61), wavelengths=wavelengths)
+    >>> outputs["band_info"]["band_indices"], tuple(outputs["selected"].shape)
+    ([5, 15, 25, 35, 45], (2, 8, 8, 5))
+    >>> five.selection(wavelengths).k
+    5
+    """
+
+    STRATEGY = "fixed_wavelengths"
+    OUTPUT_PORTS = (SELECTED_PORT, BAND_INFO_PORT)
+
+    def __init__(
+        self,
+        target_wavelengths: Sequence[float] = (650.0, 550.0, 450.0),
+        *,
+        tolerance_nm: float = DEFAULT_TOLERANCE_NM,
+    ) -> None:
+        owner = type(self).__name__
+        if (
+            isinstance(target_wavelengths, str | bytes)
+            or not isinstance(target_wavelengths, Sequence)
+            or (len(target_wavelengths) == 0)
+        ):
+            raise ConfigError(
+                f"The 'target_wavelengths' parameter of {owner}",
+                expected="a non-empty sequence of wavelengths in nm (one per output channel)",
+                found=repr(target_wavelengths),
+                fix="pass e.g. target_wavelengths=[450, 550, 650, 750, 850]",
+            )
+        targets = [
+            check_float(owner, f"target_wavelengths[{i}]", value, minimum=0.0, strict_minimum=True)
+            for i, value in enumerate(target_wavelengths)
+        ]
+        if len(set(targets)) != len(targets):
+            raise ConfigError(
+                f"The 'target_wavelengths' parameter of {owner}",
+                expected="distinct targets",
+                found=targets,
+                fix="list each target wavelength once",
+            )
+        tolerance_nm = check_float(owner, "tolerance_nm", tolerance_nm, minimum=0.0)
+        super().__init__(target_wavelengths=targets, tolerance_nm=tolerance_nm)
+        self.target_wavelengths = tuple(targets)
+        self.tolerance_nm = tolerance_nm
+
+    def selection(self, wavelengths_nm: Any) -> BandSelection:
+        """The bands nearest to the targets (target order) on the grid ``wavelengths_nm``.
+
+        Raises
+        ------
+        WavelengthError
+            No wavelengths, a target farther than ``tolerance_nm`` from every band (names the range), or
+            two targets whose nearest band is the same.
+        """
+        wl = validate_node_wavelengths(wavelengths_nm, None)
+        indices = [nearest_band(wl, target, self.tolerance_nm) for target in self.target_wavelengths]
+        for position, index in enumerate(indices):
+            first = indices.index(index)
+            if first != position:
+                targets = (self.target_wavelengths[first], self.target_wavelengths[position])
+                raise WavelengthError(
+                    f"targets {targets[0]:g} and {targets[1]:g} nm",
+                    expected="targets whose nearest bands differ",
+                    found=f"both nearest to band {index} ({wl[index]:.1f} nm)",
+                    fix="choose targets farther apart than the sensor's band spacing",
+                )
+        return self._selection(indices, wl, strategy=self.STRATEGY)
+
+    def forward(self, cube: Any, wavelengths: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """The selected bands of the cube (raw values, target order) and their metadata.
+
+        Returns
+        -------
+        dict
+            ``selected`` ``(B, H, W, k)`` and ``band_info``.
+        """
+        tensor, wl = self._validate_inputs(cube, wavelengths)
+        selection = self.selection(wl)
+        index = torch.as_tensor(list(selection.output_indices), dtype=torch.long, device=tensor.device)
+        band_info = selection.band_info(target_wavelengths_nm=[float(t) for t in self.target_wavelengths])
+        return {"selected": tensor.index_select(-1, index).to(torch.float32), "band_info": band_info}
 
 
 def _laplacian_energy(bands: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from bandselect.errors import BandSelectError
 from bandselect.store.campaign import open_campaign
 from bandselect.store.ingest import ingest_files
 from bandselect.store.readers import discover
+from bandselect.store.sources import ByteOrder, ReaderChoice
 
 __all__ = ["LEDGER_NAME", "FileFailure", "IngestReport", "ingest_new_files"]
 
@@ -80,6 +81,9 @@ def ingest_new_files(
     mask_nonfinite: bool = False,
     sort_bands: bool = False,
     chunk_yx: int = 256,
+    byte_order: ByteOrder | None = None,
+    allow_trailing_bytes: bool = False,
+    reader: ReaderChoice = "auto",
 ) -> IngestReport:
     """Ingest the archive's files that are new or changed since the last run, one file at a time.
 
@@ -89,7 +93,7 @@ def ingest_new_files(
         Folder of source cubes (walked recursively; never written).
     store
         Campaign store (created when missing).
-    wavelengths, mask_nonfinite, sort_bands, chunk_yx
+    wavelengths, mask_nonfinite, sort_bands, chunk_yx, byte_order, allow_trailing_bytes, reader
         As :func:`bandselect.store.ingest`.
 
     Returns
@@ -118,6 +122,9 @@ def ingest_new_files(
                 mask_nonfinite=mask_nonfinite,
                 sort_bands=sort_bands,
                 chunk_yx=chunk_yx,
+                byte_order=byte_order,
+                allow_trailing_bytes=allow_trailing_bytes,
+                reader=reader,
             )
         except (BandSelectError, OSError) as error:
             report.failures.append(FileFailure(path=key, error_type=type(error).__name__, message=str(error)))

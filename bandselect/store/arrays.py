@@ -1,4 +1,5 @@
-"""NumPy ``.npz``/``.npy`` (streamed by rows, compressed or not) and MATLAB v5/v7 ``.mat`` (via SciPy)."""
+"""NumPy ``.npz``/``.npy`` (streamed by rows, compressed or not) and MATLAB ``.mat``: v5/v7 via SciPy,
+v7.3 (HDF5) via h5py (:mod:`bandselect.store.hdf5`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import IO, Any
 import numpy as np
 
 from bandselect.errors import DTypeError, FileFormatError
+from bandselect.store.hdf5 import WAVELENGTH_NAMES, is_hdf5, read_hdf5, unique_label_name
 from bandselect.store.layout import AcquisitionSource, Block
 from bandselect.store.sources import (
     ReaderOptions,
@@ -21,10 +23,7 @@ from bandselect.store.sources import (
     resolve_grid,
 )
 
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_MAT_WAVELENGTH_KEYS = ("wavelengths_nm", "wavelength_nm", "wavelengths", "wavelength", "wl", "lambda")
-_MAT_MASK_KEYS = ("mask", "gt", "labels", "groundtruth", "ground_truth")
-_NPZ_MASK_MEMBERS = ("mask.npy", "gt.npy")
+_NPZ_MASK_NAMES = ("mask", "gt")
 
 
 def _npy_header(handle: IO[bytes], what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -100,8 +99,9 @@ def read_npz(path: Path, *, options: ReaderOptions) -> AcquisitionSource:
             found_nm = None
             if "wavelengths_nm.npy" in members:
                 found_nm = _npz_member(archive, "wavelengths_nm.npy", path)
-            mask_member = next((m for m in _NPZ_MASK_MEMBERS if m in members), None)
-            mask = _npz_member(archive, mask_member, path) if mask_member else None
+            arrays = {m.removesuffix(".npy") for m in members}
+            mask_name = unique_label_name([n for n in _NPZ_MASK_NAMES if n in arrays], path.name)
+            mask = _npz_member(archive, f"{mask_name}.npy", path) if mask_name else None
             cube_whole = _npz_member(archive, "cube.npy", path) if fortran else None
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise FileFormatError(
@@ -117,6 +117,7 @@ def read_npz(path: Path, *, options: ReaderOptions) -> AcquisitionSource:
         n_bands,
         path.name,
         fix="save 'wavelengths_nm' in the archive or pass wavelengths= (CLI --wavelengths FILE_OR_LIST)",
+        units_from="the array name 'wavelengths_nm', which means nm",
     )
     if cube_whole is not None:
         # Fortran-ordered cubes cannot be streamed by rows; they are read whole (small files in practice).
@@ -191,23 +192,17 @@ def read_npy(path: Path, *, options: ReaderOptions) -> AcquisitionSource:
 
 
 def read_mat(path: Path, *, options: ReaderOptions) -> AcquisitionSource:
-    """Open a MATLAB v5/v7 ``.mat`` (loaded whole). See :func:`open_source`.
+    """Open a MATLAB ``.mat``: v5/v7 via SciPy (loaded whole), v7.3 via h5py (streamed by rows).
 
     The cube is the variable ``cube`` or the only 3-D numeric variable; wavelengths come from the first
-    of ``wavelengths_nm, wavelength_nm, wavelengths, wavelength, wl, lambda``; labels from the first of
-    ``mask, gt, labels, groundtruth, ground_truth``.
+    of ``wavelengths_nm, wavelength_nm, wavelengths, wavelength, wl, lambda``; labels from the one of
+    ``mask, gt, labels, groundtruth, ground_truth`` present (two of them are a :class:`LabelError`).
+    See :func:`open_source`.
     """
+    if is_hdf5(path):
+        return read_hdf5(path, options=options, matlab=True)
     import scipy.io  # imported here: only .mat ingest needs it
 
-    with open(path, "rb") as handle:
-        head = handle.read(520)
-    if head[:8] == _HDF5_SIGNATURE or head[512:520] == _HDF5_SIGNATURE:
-        raise FileFormatError(
-            f"MATLAB file {path}",
-            expected="a MATLAB v5/v7 .mat file",
-            found="a v7.3 (HDF5) file, which needs h5py (not a bandselect dependency)",
-            fix="re-save it in MATLAB with save(file, ..., '-v7'), or convert it to .npz",
-        )
     try:
         variables = scipy.io.loadmat(str(path))
     except (ValueError, TypeError, OSError, NotImplementedError, zlib.error) as error:
@@ -230,7 +225,7 @@ def read_mat(path: Path, *, options: ReaderOptions) -> AcquisitionSource:
             )
         cube = arrays[three_d[0]]
     height, width, n_bands = check_cube_header(tuple(cube.shape), cube.dtype, f"cube of {path.name}")
-    key = next((k for k in _MAT_WAVELENGTH_KEYS if k in arrays), None)
+    key = next((k for k in WAVELENGTH_NAMES if k in arrays), None)
     found = None if key is None else np.asarray(arrays[key], dtype=np.float64).ravel()
     units = "nm" if key is not None and key.endswith("_nm") else None
     grid = resolve_grid(
@@ -240,8 +235,9 @@ def read_mat(path: Path, *, options: ReaderOptions) -> AcquisitionSource:
         n_bands,
         path.name,
         fix="save a variable 'wavelengths_nm' in the file or pass wavelengths= (CLI --wavelengths)",
+        units_from="the variable's name (a name ending in _nm means nm)",
     )
-    mask_key = next((k for k in _MAT_MASK_KEYS if k in arrays), None)
+    mask_key = unique_label_name(arrays, path.name)
     mask = arrays[mask_key] if mask_key else None
     return finish_source(
         path,

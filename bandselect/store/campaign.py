@@ -35,6 +35,7 @@ from bandselect.names import (
     STORE_FORMAT_VERSION,
 )
 from bandselect.spectral import check_same_grid
+from bandselect.store.georef import check_campaign_crs
 from bandselect.store.layout import (
     DEFAULT_CHUNK_YX,
     AcquisitionSource,
@@ -117,7 +118,10 @@ class Campaign:
                 found=f"no such acquisition ({len(known)} present: {shown or 'none'})",
                 fix="list the ids with Campaign.ids() or `bandselect info STORE`",
             )
-        dataset = xr.open_zarr(str(self.path), group=acquisition_id, consolidated=False, chunks={})
+        # decode_coords="all": the georeference (``spatial_ref``, named by ``grid_mapping``) is a coordinate.
+        dataset = xr.open_zarr(
+            str(self.path), group=acquisition_id, consolidated=False, chunks={}, decode_coords="all"
+        )
         # The wavelength grid is tiny and used everywhere: load it instead of leaving a Dask array.
         return dataset.assign_coords({COORD_WAVELENGTH: dataset[COORD_WAVELENGTH].load()})
 
@@ -207,6 +211,7 @@ class Campaign:
     ) -> StagedAcquisition:
         """Write ``source`` under the staging area without publishing it (see :meth:`publish`)."""
         self.check_wavelengths(source.wavelengths_nm, f"wavelengths of {source.name}")
+        check_campaign_crs(self.path, self.ids(), source.georeference, f"CRS of {source.name}")
         self.clean_staging()
         return stage_acquisition(
             self.path / STAGING_DIR, source, chunk_yx=chunk_yx, mask_nonfinite=mask_nonfinite, on_rows=on_rows

@@ -1,4 +1,18 @@
-"""ENVI images (BIL, BIP, BSQ; any byte order): header parsed by SPy, rows read with plain file reads.
+"""ENVI images (BIL, BIP, BSQ): header parsed by SPy and checked field by field
+(:mod:`bandselect.store.envi_header`), rows read with plain reads.
+
+Every field the reader relies on is checked on its own, so a bad header gets a message about *that*
+field: ``lines``, ``samples``, ``bands`` (positive integers), ``data type`` (a real ENVI type), ``header
+offset`` (default 0), ``interleave``, ``byte order`` (0 or 1; a header without it is read as
+little-endian, the ENVI default, and the assumption is recorded in the acquisition's
+``ingest_warnings``; ``byte_order=`` / ``--byte-order`` overrides it), ``file compression`` (must be
+off), ``bbl`` (bad bands are left out and recorded), ``data ignore value`` (those pixels are stored as
+invalid), ``wavelength`` / ``wavelength units``. ``map info`` (or a ``coordinate system string``) is read
+through GDAL, which knows ENVI's projections, into the acquisition's georeference.
+
+The data file's size must match the header exactly (``header offset`` + lines × samples × bands × item
+size): shorter is a truncated file; longer is an error too, because it usually means a wrong band or line
+count, unless ``allow_trailing_bytes`` says the file carries a trailer.
 
 Plain reads rather than a memory map: the pages a memory map touches count towards the resident size,
 which would grow to the whole file during a multi-GB ingest.
@@ -8,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
-from bandselect.errors import DTypeError, FileFormatError, WavelengthError
-from bandselect.store.layout import AcquisitionSource, Block, check_cube_dtype
+from bandselect.errors import FileFormatError
+from bandselect.names import ATTR_SOURCE_BYTE_ORDER
+from bandselect.store.envi_header import EnviHeader, parse_header, read_header
+from bandselect.store.layout import AcquisitionSource, Block
 from bandselect.store.sources import ReaderOptions, finish_source, read_into, resolve_grid
 
 ENVI_HEADER_SUFFIX = ".hdr"
@@ -27,7 +43,8 @@ def find_header(data: Path) -> Path | None:
     return None
 
 
-def _find_envi_data(header: Path) -> Path | None:
+def find_envi_data(header: Path) -> Path | None:
+    """The data file beside an ENVI header (same name without suffix, or with a known data suffix)."""
     stem = header.with_suffix("")
     candidates = [stem] + [stem.with_suffix(s) for s in ENVI_DATA_SUFFIXES]
     candidates += [stem.with_suffix(s.upper()) for s in ENVI_DATA_SUFFIXES]
@@ -37,89 +54,100 @@ def _find_envi_data(header: Path) -> Path | None:
     return None
 
 
-def read_envi(header: Path, data: Path | None = None, *, options: ReaderOptions) -> AcquisitionSource:
-    """Open an ENVI image (BIL, BIP or BSQ) as a block source. See :func:`open_source`."""
-    from spectral.io import envi  # imported here: only ENVI ingest needs SPy
-
+def data_file_of(header: Path) -> Path:
+    """:func:`find_envi_data`, or a :class:`FileFormatError` saying where the data file should be."""
+    data = find_envi_data(header)
     if data is None:
-        data = _find_envi_data(header)
-        if data is None:
-            raise FileFormatError(
-                f"ENVI header {header}",
-                expected=f"a data file beside it ({header.with_suffix('').name} with no suffix or one of "
-                f"{', '.join(ENVI_DATA_SUFFIXES)})",
-                found="no data file",
-                fix="copy the data file next to its header with the same name",
-            )
-    try:
-        image = envi.open(str(header), str(data))
-    except envi.EnviDataTypeError as error:
-        raise DTypeError(
-            f"ENVI image {header}",
-            expected="a real numeric data type (1-5, 12-15)",
-            found=str(error),
-            fix="convert the image to a real numeric type",
-        ) from error
-    except (envi.EnviException, envi.SpyException, ValueError, KeyError) as error:
         raise FileFormatError(
             f"ENVI header {header}",
-            expected="a readable ENVI header (lines, samples, bands, data type, interleave, byte order)",
-            found=f"{type(error).__name__}: {error}",
-            fix="repair the header (it must start with the line 'ENVI')",
-        ) from error
-    metadata: dict[str, Any] = image.metadata
-    height, width, n_bands = int(image.nrows), int(image.ncols), int(image.nbands)
-    dtype = check_cube_dtype(np.dtype(image.dtype), f"ENVI image {header.name}")
-    interleave = str(metadata.get("interleave", "bsq")).strip().lower()
-    if interleave not in ("bil", "bip", "bsq"):
-        raise FileFormatError(
-            f"interleave of {header}",
-            expected="bil, bip or bsq",
-            found=repr(interleave),
-            fix="repair the header's 'interleave' field",
+            expected=f"a data file beside it ({header.with_suffix('').name} with no suffix or one of "
+            f"{', '.join(ENVI_DATA_SUFFIXES)})",
+            found="no data file",
+            fix="copy the data file next to its header with the same name",
         )
-    offset = int(image.offset)
-    expected_size = offset + height * width * n_bands * dtype.itemsize
-    actual_size = data.stat().st_size
-    if actual_size < expected_size:
+    return data
+
+
+# -- the data file ---------------------------------------------------------------------------------------
+def check_data_size(parsed: EnviHeader, data: Path, options: ReaderOptions) -> list[str]:
+    """Check the data file's size against the header; return a note when trailing bytes are accepted.
+
+    Raises
+    ------
+    FileFormatError
+        The file is shorter than the header says (truncated), or longer without ``allow_trailing_bytes``;
+        both sizes are named, with the band count the size would imply.
+    """
+    item = parsed.dtype.itemsize
+    plane = parsed.lines * parsed.samples * item
+    expected = parsed.offset + plane * parsed.bands
+    actual = data.stat().st_size
+    if actual == expected:
+        return []
+    described = (
+        f"{expected} bytes ({parsed.lines} lines × {parsed.samples} samples × {parsed.bands} bands of "
+        f"{parsed.dtype.name}, {parsed.offset} header bytes)"
+    )
+    payload = actual - parsed.offset
+    implied = f", the size of {payload // plane} bands" if payload > 0 and payload % plane == 0 else ""
+    if actual < expected:
         raise FileFormatError(
             f"ENVI data file {data}",
-            expected=f"{expected_size} bytes ({height}×{width}×{n_bands} {dtype}, {offset} header bytes)",
-            found=f"{actual_size} bytes (truncated)",
+            expected=described,
+            found=f"{actual} bytes (truncated{implied})",
             fix="re-copy the complete file, or repair lines/samples/bands in the header",
         )
-    raw_wavelengths = metadata.get("wavelength")
-    found_nm = None
-    if raw_wavelengths is not None:
-        try:
-            found_nm = np.asarray([float(v) for v in np.ravel(raw_wavelengths)], dtype=np.float64)
-        except ValueError as error:
-            raise WavelengthError(
-                f"wavelengths in {header}",
-                expected="numbers",
-                found=repr(raw_wavelengths)[:80],
-                fix="repair the header's 'wavelength' field",
-            ) from error
+    if not options.allow_trailing_bytes:
+        raise FileFormatError(
+            f"ENVI data file {data}",
+            expected=described,
+            found=f"{actual} bytes, {actual - expected} more than the header describes{implied}",
+            fix="repair lines/samples/bands/data type in the header; if the file really carries a trailer, "
+            "pass allow_trailing_bytes=True (--allow-trailing-bytes)",
+        )
+    return [
+        f"{data.name}: {actual - expected} bytes after the image data were ignored (allow_trailing_bytes)"
+    ]
+
+
+def read_envi(header: Path, data: Path | None = None, *, options: ReaderOptions) -> AcquisitionSource:
+    """Open an ENVI image (BIL, BIP or BSQ) as a block source. See :func:`open_source`."""
+    if data is None:
+        data = data_file_of(header)
+    parsed = parse_header(header, read_header(header), options)
+    notes = [*parsed.notes, *check_data_size(parsed, data, options)]
     grid = resolve_grid(
-        found_nm,
-        metadata.get("wavelength units"),
+        parsed.wavelengths,
+        parsed.wavelength_units,
         options,
-        n_bands,
+        parsed.bands,
         f"ENVI header {header.name}",
         fix="add 'wavelength = {...}' (and 'wavelength units') to the header, or pass wavelengths= "
         "(CLI --wavelengths FILE_OR_LIST)",
+        good_bands=parsed.good_bands,
+        units_from="the header's 'wavelength units'",
     )
-    read_blocks = _envi_block_reader(data, interleave, dtype, offset, (height, width, n_bands))
+    georeference = None
+    if parsed.georeferenced:
+        from bandselect.store.gdal import gdal_georeference  # imported here: rasterio only when needed
+
+        georeference = gdal_georeference(data, f"map info of ENVI header {header}")
+    shape = (parsed.lines, parsed.samples, parsed.bands)
+    read_blocks = _envi_block_reader(data, parsed.interleave, parsed.dtype, parsed.offset, shape)
     return finish_source(
         data,
-        (height, width, n_bands),
-        dtype,
+        shape,
+        parsed.dtype,
         grid,
         read_blocks,
-        source_format=f"envi-{interleave}",
-        sensor=str(metadata.get("sensor type", "")),
-        time=str(metadata.get("acquisition time", "")),
+        source_format=f"envi-{parsed.interleave}",
+        sensor=parsed.sensor,
+        time=parsed.time,
         name=header.stem,
+        georeference=georeference,
+        ignore_value=parsed.ignore_value,
+        notes=notes,
+        extra_attrs={ATTR_SOURCE_BYTE_ORDER: parsed.byte_order},
     )
 
 

@@ -18,8 +18,10 @@ from tqdm.auto import tqdm
 from bandselect.errors import BandSelectError
 from bandselect.spectral import check_same_grid
 from bandselect.store.campaign import Campaign, open_campaign
+from bandselect.store.georef import campaign_georeference, check_same_crs
 from bandselect.store.layout import DEFAULT_CHUNK_YX, AcquisitionSource, check_chunk_yx
 from bandselect.store.readers import discover, open_source, parse_wavelengths
+from bandselect.store.sources import ByteOrder, ReaderChoice
 from bandselect.store.writer import StagedAcquisition
 
 PathLike = str | os.PathLike[str]
@@ -43,6 +45,9 @@ def ingest(
     sort_bands: bool = False,
     chunk_yx: object = DEFAULT_CHUNK_YX,
     progress: bool = False,
+    byte_order: ByteOrder | None = None,
+    allow_trailing_bytes: bool = False,
+    reader: ReaderChoice = "auto",
 ) -> list[str]:
     """Ingest files (or directories of files) into a campaign store; return the acquisition ids.
 
@@ -64,6 +69,9 @@ def ingest(
         Spatial chunk (rows, columns) of the stored arrays; the band axis is one chunk.
     progress
         Show a progress bar (bytes written).
+    byte_order, allow_trailing_bytes, reader
+        Reader options, as :func:`bandselect.store.open_source` (ENVI byte order override, ENVI data
+        files longer than their header, reading through GDAL).
 
     Returns
     -------
@@ -74,6 +82,8 @@ def ingest(
     ------
     FileFormatError, WavelengthError, DTypeError, ShapeError, LabelError, NonFiniteError
         On bad input; the message names the file(s). Nothing is written by a call that raises.
+    GeoreferenceError
+        Acquisitions of different CRSs (among the files, or against the campaign's).
     StoreError
         ``store`` exists but is not a campaign store.
     """
@@ -85,6 +95,9 @@ def ingest(
         sort_bands=sort_bands,
         chunk_yx=chunk_yx,
         progress=progress,
+        byte_order=byte_order,
+        allow_trailing_bytes=allow_trailing_bytes,
+        reader=reader,
     )
     return [result.acquisition_id for result in results]
 
@@ -98,6 +111,9 @@ def ingest_files(
     sort_bands: bool = False,
     chunk_yx: object = DEFAULT_CHUNK_YX,
     progress: bool = False,
+    byte_order: ByteOrder | None = None,
+    allow_trailing_bytes: bool = False,
+    reader: ReaderChoice = "auto",
 ) -> list[IngestResult]:
     """Like :func:`ingest`, but report per file whether it was new or already present."""
     if isinstance(paths, str | os.PathLike):
@@ -111,17 +127,29 @@ def ingest_files(
     failures: list[tuple[Path, BandSelectError]] = []
     reference = campaign.wavelengths if campaign is not None else None
     reference_name = f"campaign {campaign.path}" if campaign is not None else ""
+    found_crs = None if campaign is None else campaign_georeference(campaign.path, campaign.ids())
+    crs, crs_name = (None, "") if found_crs is None else (found_crs[1], f"acquisition {found_crs[0]}")
     for path in files:
         try:
-            source = open_source(path, wavelengths_nm=override, sort_bands=sort_bands)
+            source = open_source(
+                path,
+                wavelengths_nm=override,
+                sort_bands=sort_bands,
+                byte_order=byte_order,
+                allow_trailing_bytes=allow_trailing_bytes,
+                reader=reader,
+            )
             check_same_grid(
                 reference, source.wavelengths_nm, f"wavelengths of {path.name}", reference=reference_name
             )
+            check_same_crs(crs, source.georeference, f"CRS of {path.name}", reference_name=crs_name)
         except BandSelectError as error:
             failures.append((path, error))
             continue
         if reference is None:
             reference, reference_name = source.wavelengths_nm, f"the first file ({path.name})"
+        if crs is None and source.georeference is not None and source.georeference.crs_wkt is not None:
+            crs, crs_name = source.georeference, f"the first georeferenced file ({path.name})"
         sources.append((path, source))
     if failures:
         raise _combined(failures, len(files))

@@ -29,6 +29,7 @@ from bandselect.names import (
     WAVELENGTH_UNITS,
 )
 from bandselect.spectral import validate_wavelengths
+from bandselect.store.georef import Georeference, georeference_of, with_georeference
 
 #: Default spatial chunk (rows, columns); the whole band axis is always one chunk.
 DEFAULT_CHUNK_YX: tuple[int, int] = (256, 256)
@@ -204,6 +205,9 @@ class AcquisitionSource:
         Whether the blocks carry a ``valid`` array.
     attrs
         Provenance attributes (strings or numbers).
+    georeference
+        CRS and affine transform of the pixel grid, stored as the ``spatial_ref`` coordinate; ``None``
+        when the source has no map information.
     """
 
     name: str
@@ -214,6 +218,7 @@ class AcquisitionSource:
     mask_dtype: np.dtype | None = None
     has_valid: bool = False
     attrs: Mapping[str, AttrValue] = field(default_factory=dict)
+    georeference: Georeference | None = None
 
     def __post_init__(self) -> None:
         if len(self.shape) != 3 or min(self.shape) < 1:
@@ -241,13 +246,20 @@ class ContentHasher:
     """Streaming digest of an acquisition's stored content, independent of the block size.
 
     The cube (float32, little-endian, C order), the mask and ``valid`` are each hashed row by row in
-    order; the final digest also covers the shape, the wavelengths and the mask dtype, so the same
-    content always yields the same id and any difference yields another.
+    order; the final digest also covers the shape, the wavelengths, the mask dtype and the georeference
+    (when there is one, so ids of acquisitions without one are unchanged), so the same content always
+    yields the same id and any difference yields another.
     """
 
-    def __init__(self, shape: tuple[int, int, int], wavelengths_nm: np.ndarray) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        wavelengths_nm: np.ndarray,
+        georeference: Georeference | None = None,
+    ) -> None:
         self._shape = shape
         self._wavelengths = np.ascontiguousarray(wavelengths_nm, dtype="<f8")
+        self._georeference = georeference
         self._cube = hashlib.sha256()
         self._mask = hashlib.sha256()
         self._valid = hashlib.sha256()
@@ -272,6 +284,9 @@ class ContentHasher:
         if has_valid:
             final.update(b"valid")
             final.update(self._valid.digest())
+        if self._georeference is not None:
+            final.update(b"georeference")
+            final.update(self._georeference.digest_text().encode())
         return final.hexdigest()
 
 
@@ -282,6 +297,7 @@ def make_acquisition(
     *,
     valid: np.ndarray | None = None,
     attrs: Mapping[str, AttrValue] | None = None,
+    georeference: Georeference | None = None,
 ) -> xr.Dataset:
     """Build an in-memory acquisition Dataset in the store's layout (ready for ``Campaign.append``).
 
@@ -297,11 +313,14 @@ def make_acquisition(
         Optional ``(y, x)`` bool, False where a pixel has no valid data.
     attrs
         Provenance attributes.
+    georeference
+        CRS and transform of the pixel grid (the ``spatial_ref`` coordinate), or ``None``.
 
     Returns
     -------
     xarray.Dataset
-        Variables ``cube`` (and ``mask``, ``valid`` when given), coordinate ``wavelength`` in nm.
+        Variables ``cube`` (and ``mask``, ``valid`` when given), coordinate ``wavelength`` in nm (and
+        ``spatial_ref`` when georeferenced).
 
     Raises
     ------
@@ -334,11 +353,12 @@ def make_acquisition(
         data_vars[VAR_VALID] = ((DIM_Y, DIM_X), valid.astype(np.bool_, copy=False))
     all_attrs: dict[str, AttrValue] = {ATTR_SOURCE_DTYPE: str(source_dtype)}
     all_attrs.update(attrs or {})
-    return xr.Dataset(
+    dataset = xr.Dataset(
         data_vars,
         coords={COORD_WAVELENGTH: (DIM_BAND, wavelengths, {"units": WAVELENGTH_UNITS})},
         attrs=all_attrs,
     )
+    return with_georeference(dataset, georeference)
 
 
 def source_from_dataset(dataset: xr.Dataset, name: str | None = None) -> AcquisitionSource:
@@ -418,4 +438,5 @@ def source_from_dataset(dataset: xr.Dataset, name: str | None = None) -> Acquisi
         mask_dtype=mask_dtype,
         has_valid=has_valid,
         attrs=attrs,
+        georeference=georeference_of(dataset),
     )

@@ -1,19 +1,22 @@
 """Readers that turn files into :class:`~bandselect.store.layout.AcquisitionSource` block sources.
 
-Formats:
+Formats (``docs/formats.md`` has the details):
 
 - ENVI (``.hdr`` + ``.raw``/``.img``/``.bil``/``.bsq``/``.bip``/``.dat`` or no extension), interleave BIL,
-  BIP or BSQ, any byte order. The header is parsed by SPy (``spectral.envi``); rows are read with plain
-  file reads (not a memory map, whose touched pages would count towards the resident size of a
-  multi-GB ingest).
+  BIP or BSQ, either byte order (:mod:`bandselect.store.envi`): header fields checked one by one, a missing
+  ``byte order`` read as little-endian with a recorded warning, ``bbl`` and ``data ignore value``
+  honoured, ``map info`` kept as the georeference.
+- GeoTIFF / COG (``.tif``, ``.tiff``) through rasterio (:mod:`bandselect.store.gdal`), with the CRS and
+  transform; wavelengths from band metadata or descriptions. ``reader="gdal"`` reads any file GDAL opens
+  (an ENVI file too) the same way.
+- HDF5 (``.h5``, ``.hdf5``, ``.he5``) and MATLAB v7.3 ``.mat`` through h5py (:mod:`bandselect.store.hdf5`).
 - NumPy ``.npz`` with arrays ``cube`` (H, W, C), ``wavelengths_nm`` (C,), optional ``mask`` or ``gt``
   (H, W) labels, as in ``../shared/data``. Compressed or not, the cube is streamed from the archive.
 - NumPy ``.npy`` holding only the cube (wavelengths must be passed).
-- MATLAB v5/v7 ``.mat`` via SciPy (loaded whole). v7.3 files are HDF5 and need h5py, which bandselect
-  does not depend on: they are detected and rejected with a clear message.
+- MATLAB v5/v7 ``.mat`` via SciPy (loaded whole).
 
-Wavelength units: µm (e.g. ENVI ``wavelength units = Micrometers``) are converted to nm. Where a source
-gives no units, values below 100 are read as µm and others as nm, with a warning.
+Wavelengths end up in nm and must be physical (200–25,000 nm); units are taken from the source and
+checked against the values' magnitude (:mod:`bandselect.store.units`).
 
 Values are kept raw (no scaling); the store converts them to float32.
 """
@@ -29,11 +32,29 @@ import numpy as np
 
 from bandselect.errors import BandSelectError, FileFormatError, WavelengthError
 from bandselect.store.arrays import read_mat, read_npy, read_npz
-from bandselect.store.envi import ENVI_DATA_SUFFIXES, ENVI_HEADER_SUFFIX, find_header, read_envi
+from bandselect.store.envi import (
+    ENVI_DATA_SUFFIXES,
+    ENVI_HEADER_SUFFIX,
+    data_file_of,
+    find_header,
+    read_envi,
+)
+from bandselect.store.gdal import GDAL_SUFFIXES, read_gdal
+from bandselect.store.hdf5 import HDF5_SUFFIXES, read_hdf5
 from bandselect.store.layout import AcquisitionSource
-from bandselect.store.sources import ReaderOptions, file_sha256, to_nanometres
+from bandselect.store.sources import ByteOrder, ReaderChoice, ReaderOptions, file_sha256, to_nanometres
 
-SUPPORTED_SUFFIXES = (ENVI_HEADER_SUFFIX, *ENVI_DATA_SUFFIXES, ".npz", ".npy", ".mat")
+SUPPORTED_SUFFIXES = (
+    ENVI_HEADER_SUFFIX,
+    *ENVI_DATA_SUFFIXES,
+    *GDAL_SUFFIXES,
+    *HDF5_SUFFIXES,
+    ".npz",
+    ".npy",
+    ".mat",
+)
+#: A comma/space separated list of numbers (not a file name): ``--wavelengths 430,438,446``.
+_NUMBER_LIST = re.compile(r"^[\s\[\]{}()]*[-+.\d][-+.\deE]*(?:[\s,;]+[-+.\d][-+.\deE]*)+[\s\[\]{}()]*$")
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "discover",
@@ -107,35 +128,64 @@ def _primary_file(path: Path) -> Path:
 
 
 def open_source(
-    path: str | os.PathLike[str], *, wavelengths_nm: object = None, sort_bands: bool = False
+    path: str | os.PathLike[str],
+    *,
+    wavelengths_nm: object = None,
+    sort_bands: bool = False,
+    byte_order: ByteOrder | None = None,
+    allow_trailing_bytes: bool = False,
+    reader: ReaderChoice = "auto",
 ) -> AcquisitionSource:
     """Open one file as a block source, validating everything that can be checked without reading the cube.
 
     Parameters
     ----------
     path
-        An ENVI header or data file, ``.npz``, ``.npy`` or ``.mat``.
+        An ENVI header or data file, GeoTIFF/COG, HDF5, ``.npz``, ``.npy`` or ``.mat`` (any raster GDAL
+        opens with ``reader="gdal"``).
     wavelengths_nm
-        Band centres in nm that replace (or supply) the file's; required for ENVI headers without
-        wavelengths and for ``.npy``.
+        Band centres in nm that replace (or supply) the file's, one per band of the file; required where
+        the file has none (ENVI headers without ``wavelength``, GeoTIFFs without wavelength metadata,
+        ``.npy``).
     sort_bands
         Re-order the bands by increasing wavelength (for instruments whose spectrometers overlap, such
         as AVIRIS); the source band index of each stored band is kept in ``attrs["source_band_order"]``.
+    byte_order
+        ``"little"`` or ``"big"``: how to read raw ENVI data, whatever the header says (or when it says
+        nothing; then little-endian is assumed and recorded).
+    allow_trailing_bytes
+        Accept an ENVI data file longer than its header describes (recorded); otherwise an error.
+    reader
+        ``"auto"`` (each format's reader) or ``"gdal"`` (read through GDAL: an ENVI header or data file,
+        or any raster GDAL opens).
 
     Raises
     ------
-    FileFormatError, WavelengthError, DTypeError, ShapeError, LabelError
-        On an unknown type, missing header/data file, truncated or corrupt file, bad wavelengths,
-        unsupported dtype or a label mask of the wrong shape.
+    FileFormatError, WavelengthError, DTypeError, ShapeError, LabelError, GeoreferenceError
+        On an unknown type, missing header/data file, a malformed header field, truncated or corrupt
+        file, bad or implausible wavelengths, unsupported dtype, ambiguous or misshapen labels, or
+        unreadable map information.
     """
     path = Path(path)
-    options = ReaderOptions(None if wavelengths_nm is None else parse_wavelengths(wavelengths_nm), sort_bands)
+    options = ReaderOptions(
+        None if wavelengths_nm is None else parse_wavelengths(wavelengths_nm),
+        sort_bands,
+        byte_order,
+        allow_trailing_bytes,
+        reader,
+    )
     suffix = path.suffix.lower()
     if not path.is_file():
         raise FileFormatError(
             f"input {path}", expected="an existing file", found="no such file", fix="check the path"
         )
     try:
+        if options.reader == "gdal":
+            return read_gdal(data_file_of(path) if suffix == ENVI_HEADER_SUFFIX else path, options=options)
+        if suffix in GDAL_SUFFIXES:
+            return read_gdal(path, options=options)
+        if suffix in HDF5_SUFFIXES:
+            return read_hdf5(path, options=options)
         if suffix == ENVI_HEADER_SUFFIX:
             return read_envi(path, options=options)
         if suffix in ENVI_DATA_SUFFIXES:
@@ -167,8 +217,24 @@ def open_source(
         f"file {path}",
         expected=f"one of the types {', '.join(SUPPORTED_SUFFIXES)}",
         found=f"an unknown type {suffix or '(no suffix)'!r}",
-        fix="convert it to ENVI, .npz or .mat, or pass the ENVI header (.hdr) instead of this file",
+        fix="pass the ENVI header (.hdr) instead of this file, read it through GDAL with reader='gdal' "
+        "(--reader gdal), or convert it to GeoTIFF or .npz",
     )
+
+
+def _wavelength_file(text: str) -> Path | None:
+    """The file ``text`` names, or ``None`` when it is a list of numbers or names no file.
+
+    A list of numbers is never taken for a file name, so a long list (hundreds of bands) is not looked up
+    on disk (where it would exceed the longest file name).
+    """
+    if _NUMBER_LIST.match(text):
+        return None
+    try:
+        path = Path(text)
+        return path if path.is_file() else None
+    except (OSError, ValueError):  # a name the OS cannot look up (too long, NUL byte)
+        return None
 
 
 def parse_wavelengths(value: object) -> np.ndarray:
@@ -183,11 +249,19 @@ def parse_wavelengths(value: object) -> np.ndarray:
     """
     if isinstance(value, str | os.PathLike):
         text = os.fspath(value)
-        path = Path(text)
-        if path.is_file():
+        path = _wavelength_file(text)
+        if path is not None:
             if path.suffix.lower() == ".npy":
                 return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64).ravel()
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise WavelengthError(
+                    f"wavelengths file {path}",
+                    expected="a text file of numbers (or .npy)",
+                    found=f"{type(error).__name__}: {error}",
+                    fix="pass a readable .txt/.csv/.npy file, or the numbers themselves",
+                ) from error
         tokens = [t for t in re.split(r"[,\s;]+", text.strip().strip("[]{}()")) if t]
         try:
             return np.asarray([float(t) for t in tokens], dtype=np.float64)

@@ -35,6 +35,7 @@ from bandselect.names import (
     VAR_VALID,
     WAVELENGTH_UNITS,
 )
+from bandselect.store.georef import with_georeference
 from bandselect.store.layout import (
     AcquisitionSource,
     ContentHasher,
@@ -101,7 +102,7 @@ def stage_acquisition(
         cube_array = group[VAR_CUBE]
         mask_array = group[VAR_MASK] if source.mask_dtype is not None else None
         valid_array = group[VAR_VALID] if VAR_VALID in group else None
-        hasher = ContentHasher(source.shape, source.wavelengths_nm)
+        hasher = ContentHasher(source.shape, source.wavelengths_nm, source.georeference)
         any_invalid = False
         y = 0
         for cube, mask, valid in source.read_blocks(block_rows):
@@ -179,6 +180,7 @@ def _write_template(
         coords={COORD_WAVELENGTH: (DIM_BAND, source.wavelengths_nm, {"units": WAVELENGTH_UNITS})},
         attrs=attrs,
     )
+    template = with_georeference(template, source.georeference)
     # compute=False writes metadata and the in-memory coordinate only; the blocks are written by zarr.
     template.to_zarr(str(path), mode="w-", compute=False, consolidated=False, zarr_format=3)
 

@@ -11,7 +11,7 @@ from bandselect.tasks.compare import (
     publish_table_task,
     render_comparison_task,
 )
-from bandselect.tasks.export import batches, export_composites
+from bandselect.tasks.export import batches, export_composites, export_products
 from bandselect.tasks.ingest import ingest_archive
 from bandselect.tasks.selection import initialise_selectors, selection_of, train_selectors
 from bandselect.tasks.statistics import update_statistics
@@ -22,6 +22,7 @@ __all__ = [
     "compare_task",
     "draw_plots",
     "export_composites",
+    "export_products",
     "ingest_archive",
     "initialise_selectors",
     "log_comparison_task",

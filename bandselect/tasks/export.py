@@ -1,4 +1,5 @@
-"""Task: export the RGB composites of a batch of acquisitions (:func:`bandselect.export.export_batch`).
+"""Tasks: export the products of a batch of acquisitions (:func:`bandselect.products.export_products`;
+the RGB composites alone: :func:`bandselect.export.export_batch`).
 
 Acquisitions are exported in batches (one task run per batch, not per acquisition) so that Prefect's
 per-task-run overhead stays a small fraction of a run over many small acquisitions. Each acquisition is
@@ -15,10 +16,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from bandselect.export import ExportResult, export_batch, status_counts
+from bandselect.products import ProductPlan
+from bandselect.products import export_products as export_all_products
 from bandselect.selection import BandSelection
 from bandselect.tasks._logging import run_logger
 
-__all__ = ["batches", "export_composites"]
+__all__ = ["batches", "export_composites", "export_products"]
 
 
 def batches(ids: Sequence[str], size: int) -> list[list[str]]:
@@ -48,4 +51,33 @@ def export_composites(
         attrs=attrs,
     )
     run_logger(__name__).info("exported %d acquisitions: %s", len(results), status_counts(results))
+    return results
+
+
+@task(name="export-products", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def export_products(
+    store: str,
+    acquisition_ids: list[str],
+    selection: BandSelection,
+    plan: ProductPlan,
+    preview_dir: str | None = None,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+    attrs: dict[str, Any] | None = None,
+) -> list[ExportResult]:
+    """Export every product of ``plan`` (zarr, GeoTIFF) for ``acquisition_ids`` (retried: transient I/O)."""
+    results = export_all_products(
+        store,
+        acquisition_ids,
+        selection,
+        plan,
+        preview_dir=preview_dir,
+        percentiles=percentiles,
+        attrs=attrs,
+    )
+    run_logger(__name__).info(
+        "exported %s of %d acquisitions: %s",
+        "/".join(plan.kinds),
+        len(acquisition_ids),
+        status_counts(results),
+    )
     return results

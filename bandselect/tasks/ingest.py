@@ -6,6 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from bandselect.store.archive import IngestReport, ingest_new_files
+from bandselect.store.sources import ByteOrder, ReaderChoice
 from bandselect.tasks._logging import run_logger
 
 __all__ = ["ingest_archive"]
@@ -19,6 +20,9 @@ def ingest_archive(
     mask_nonfinite: bool = False,
     sort_bands: bool = False,
     chunk_yx: int = 256,
+    byte_order: ByteOrder | None = None,
+    allow_trailing_bytes: bool = False,
+    reader: ReaderChoice = "auto",
 ) -> IngestReport:
     """Ingest the archive's new or changed files one by one; per-file failures are logged as warnings."""
     report = ingest_new_files(
@@ -28,6 +32,9 @@ def ingest_archive(
         mask_nonfinite=mask_nonfinite,
         sort_bands=sort_bands,
         chunk_yx=chunk_yx,
+        byte_order=byte_order,
+        allow_trailing_bytes=allow_trailing_bytes,
+        reader=reader,
     )
     logger = run_logger(__name__)
     logger.info(

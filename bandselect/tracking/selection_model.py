@@ -1,8 +1,9 @@
 """A band selection as an MLflow model: ``mlflow.pyfunc.load_model(uri).predict(cube)`` applies it.
 
 The model is the run's :class:`~bandselect.selection.BandSelection` (``selection.json`` inside the model)
-and the product it makes: ``"composite"`` (the three R, G, B bands, the values the composites store
-holds) or ``"kband"`` (every selected band, in output order). ``predict`` takes an ``(H, W, C)`` float32
+and the product it makes, named as in the flow's ``export.products``: ``"composite"`` (the three R, G, B
+bands, the values the composites store holds) or ``"bands"`` (every selected band in increasing
+wavelength, the values the k-band store holds). ``predict`` takes an ``(H, W, C)`` float32
 cube of the sensor the selection was made for (an acquisition as the store holds it; the signature
 says so) and returns exactly the exported product's values; ``params={"product": ...}`` picks the
 other one.
@@ -24,6 +25,7 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
 from bandselect.errors import ConfigError, ShapeError
+from bandselect.products.bands import stored_band_indices
 from bandselect.selection import BandSelection
 
 __all__ = ["MODEL_ARTIFACT", "PRODUCTS", "SelectionModel", "apply_selection", "log_selection_model"]
@@ -31,12 +33,14 @@ __all__ = ["MODEL_ARTIFACT", "PRODUCTS", "SelectionModel", "apply_selection", "l
 #: Where the model lives in the run's artifacts.
 MODEL_ARTIFACT = "model"
 #: What ``predict`` can return.
-PRODUCTS = ("composite", "kband")
+PRODUCTS = ("composite", "bands")
 _SELECTION_FILE = "selection.json"
 
 
 def apply_selection(selection: BandSelection, cube: Any, product: str) -> np.ndarray:
     """The product of ``selection`` on ``cube`` (``(..., C)`` float32): composite or k-band values.
+
+    The same values, in the same band order, as the exported products (:mod:`bandselect.products`).
 
     Raises
     ------
@@ -50,7 +54,7 @@ def apply_selection(selection: BandSelection, cube: Any, product: str) -> np.nda
             "product",
             expected=f"one of {list(PRODUCTS)}",
             found=repr(product),
-            fix="ask for 'composite' (R, G, B) or 'kband' (every selected band)",
+            fix="ask for 'composite' (R, G, B) or 'bands' (every selected band)",
         )
     array = np.asarray(cube, dtype=np.float32)
     if array.ndim < 3:
@@ -60,11 +64,11 @@ def apply_selection(selection: BandSelection, cube: Any, product: str) -> np.nda
             found=f"shape {array.shape}",
             fix="pass the cube as the store holds it",
         )
-    selected = selection.take(array)
+    selected = selection.take(array)  # checks the band count
     if product == "composite":
         selection.rgb_indices  # noqa: B018 - raises for fewer than three bands: no composite of them
         return selected[..., :3]
-    return selected
+    return array[..., stored_band_indices(selection)]
 
 
 class SelectionModel(mlflow.pyfunc.PythonModel):
@@ -83,7 +87,7 @@ class SelectionModel(mlflow.pyfunc.PythonModel):
     ) -> np.ndarray:
         """The product of the selection on ``model_input`` (the default product unless ``params`` says).
 
-        ``model_input`` is an ``(H, W, C)`` float32 cube; ``params={"product": "composite" | "kband"}``.
+        ``model_input`` is an ``(H, W, C)`` float32 cube; ``params={"product": "composite" | "bands"}``.
         """
         product = str((params or {}).get("product") or self.product)
         return apply_selection(self.selection, model_input, product)
@@ -115,7 +119,7 @@ def log_selection_model(
     selection
         The selection the model applies.
     product
-        The default product of ``predict`` (``"composite"`` or ``"kband"``).
+        The default product of ``predict`` (``"composite"`` or ``"bands"``).
     registered_name
         Also register the model under this name (a new version each time).
     input_example
@@ -131,7 +135,7 @@ def log_selection_model(
             "model product",
             expected=f"one of {list(PRODUCTS)}",
             found=repr(product),
-            fix="use 'composite' or 'kband'",
+            fix="use 'composite' or 'bands'",
         )
     with tempfile.TemporaryDirectory() as folder:
         artifact = Path(folder) / _SELECTION_FILE

@@ -30,6 +30,7 @@ from bandselect.pipeline.registry import get_node_class
 from bandselect.selectors import (
     BaselineFalseRGBSelector,
     CIRFalseColorSelector,
+    FixedWavelengthSelector,
     HighContrastBandSelector,
     SelectorDiversityRegularizer,
     SelectorEntropyRegularizer,
@@ -128,6 +129,18 @@ CASES = [
             {"target_wavelengths": (650.0, "green", 450.0)},
             {"target_wavelengths": (650.0, math.inf, 450.0)},
             {"tolerance_nm": -1.0},
+        ],
+    ),
+    Case(
+        "FixedWavelengthSelector",
+        lambda: FixedWavelengthSelector(target_wavelengths=(450.0, 550.0, 650.0, 750.0, 850.0)),
+        [
+            {"target_wavelengths": ()},
+            {"target_wavelengths": "550"},
+            {"target_wavelengths": (550.0, "red")},
+            {"target_wavelengths": (550.0, 550.0)},
+            {"target_wavelengths": (0.0,)},
+            {"target_wavelengths": (550.0,), "tolerance_nm": -1.0},
         ],
     ),
     Case(

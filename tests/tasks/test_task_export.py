@@ -1,4 +1,5 @@
-"""export_composites.fn: every acquisition of the batch published, then skipped when unchanged."""
+"""export_composites.fn and export_products.fn: every acquisition (and product) of the batch published, then
+skipped when unchanged."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from bandselect.export import published_ids, read_composite
+from bandselect.products import ProductPlan, read_bands
 from bandselect.selection import BandSelection
 from bandselect.store import Campaign
-from bandselect.tasks import batches, export_composites
+from bandselect.tasks import batches, export_composites, export_products
 
 
 def test_export_composites_publishes_then_skips(campaign: Campaign, tmp_path: Path) -> None:
@@ -23,3 +25,23 @@ def test_export_composites_publishes_then_skips(campaign: Campaign, tmp_path: Pa
     np.testing.assert_array_equal(values, campaign.open(ids[0])["cube"].values[..., [20, 12, 4]])
     again = export_composites.fn(str(campaign.path), ids, output, selection)
     assert [r.status for r in again] == ["skipped", "skipped"]
+
+
+def test_export_products_writes_every_product_of_the_plan(campaign: Campaign, tmp_path: Path) -> None:
+    selection = BandSelection.create([20, 12, 4, 23, 2], campaign.wavelengths, selector_type="Manual")
+    plan = ProductPlan(
+        {"bands": str(tmp_path / "bands.zarr"), "composite": str(tmp_path / "rgb.zarr")},
+        geotiff="tiff",
+        geotiff_dir=str(tmp_path / "tif"),
+    )
+    ids = campaign.ids()
+    results = export_products.fn(str(campaign.path), ids, selection, plan)
+    assert [(r.acquisition_id, r.product) for r in results] == [
+        (i, kind) for i in ids for kind in ("bands", "bands-geotiff", "composite", "composite-geotiff")
+    ]
+    assert {r.status for r in results} == {"published"}
+    bands = read_bands(tmp_path / "bands.zarr", ids[0])["cube"].values
+    np.testing.assert_array_equal(bands, campaign.open(ids[0])["cube"].values[..., [2, 4, 12, 20, 23]])
+    assert sorted(p.name for p in (tmp_path / "tif" / "bands").iterdir()) == [f"{i}.tif" for i in ids]
+    again = export_products.fn(str(campaign.path), ids, selection, plan)
+    assert {r.status for r in again} == {"skipped"}

@@ -1,0 +1,66 @@
+"""The flow config's ``export:`` section: products, where each goes, GeoTIFFs, and bad settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bandselect.errors import ConfigError
+from bandselect.flows import SelectBandsConfig, load_config
+
+
+def _config(tmp_path: Path, **export: object) -> SelectBandsConfig:
+    data = {"campaign": "c", "store": str(tmp_path / "s.zarr"), "output": str(tmp_path / "out.zarr")}
+    return load_config({**data, "export": export}, SelectBandsConfig)
+
+
+def test_defaults_are_the_composites_of_today(tmp_path: Path) -> None:
+    plan = _config(tmp_path).product_plan()
+    assert plan.outputs == {"composite": str(tmp_path / "out.zarr")}
+    assert plan.geotiff == "none" and plan.geotiff_path("composite", "a-1") is None
+
+
+def test_the_first_product_goes_to_output_the_others_beside_it(tmp_path: Path) -> None:
+    plan = _config(tmp_path, products=["bands", "composite"], geotiff="cog").product_plan()
+    assert plan.outputs == {
+        "bands": str(tmp_path / "out.zarr"),
+        "composite": str(tmp_path / "out-composite.zarr"),
+    }
+    assert plan.geotiff_path("bands", "a-1") == tmp_path / "out-geotiff" / "bands" / "a-1.tif"
+    named = _config(tmp_path, products=["composite", "bands"], outputs={"bands": str(tmp_path / "k.zarr")})
+    assert named.product_plan().outputs["bands"] == str(tmp_path / "k.zarr")
+
+
+def test_paths_in_a_yaml_file_are_relative_to_it(tmp_path: Path) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "run.yaml").write_text(
+        "campaign: c\nstore: s.zarr\noutput: out.zarr\n"
+        "export: {products: [composite, bands], outputs: {bands: k/bands.zarr},\n"
+        "         geotiff: tiff, geotiff_dir: tif}\n"
+    )
+    plan = load_config(folder / "run.yaml", SelectBandsConfig).product_plan()
+    assert plan.outputs["bands"] == str(folder / "k" / "bands.zarr")
+    assert plan.geotiff_dir == str(folder / "tif")
+
+
+@pytest.mark.parametrize(
+    ("export", "match"),
+    [
+        ({"products": []}, "products"),
+        ({"products": ["composite", "composite"]}, "each product once"),
+        ({"products": ["rgb"]}, "products"),
+        ({"geotiff": "png"}, "geotiff"),
+        ({"products": ["composite", "bands"], "outputs": {"bands": "OUT"}}, "a path of its own"),
+        ({"products": ["bands"], "outputs": {"bands": "STORE"}}, "a path of its own"),
+        ({"products": ["composite"], "outputs": {"bands": "OUT"}}, "products does not list"),
+    ],
+)
+def test_bad_export_settings(tmp_path: Path, export: dict[str, object], match: str) -> None:
+    paths = {"OUT": str(tmp_path / "out.zarr"), "STORE": str(tmp_path / "s.zarr")}
+    if "outputs" in export:
+        export = {**export, "outputs": {k: paths[v] for k, v in export["outputs"].items()}}  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match=match) as raised:
+        _config(tmp_path, **export)
+    assert "Fix:" in str(raised.value)
