@@ -2,6 +2,11 @@
 
 The scoring itself lives in :mod:`bandselect.stats` (``mrmr_select``, ``separability_select``); these
 nodes map wavelength windows to band indices, keep the fitted result in buffers and compose the RGB image.
+
+Label situations (see :mod:`bandselect.labels`): a binary task (class 0 against labels > 0, or one class
+against the rest with ``fit(..., positive_label=c)``), a multi-class task (``multiclass=True``: every
+class with pixels, any set of class ids), and pixels left out of every statistic
+(``fit(..., ignore_label=0)``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import numpy as np
 import torch
 
 from bandselect.errors import ConfigError, InputError, LabelError, NotFittedError, ShapeError
+from bandselect.labels import check_classes
 from bandselect.pipeline.node import PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection
@@ -26,6 +32,8 @@ from bandselect.selectors.base import (
 )
 from bandselect.spectral import window_indices
 from bandselect.validation import (
+    as_tensor,
+    check_bool,
     check_choice,
     check_float,
     check_float_tuple,
@@ -47,7 +55,9 @@ _FITTED_ATTRIBUTES = """Attributes
         The selected bands in pick order (one per window, in window order); -1 before fitting.
     fisher_scores, auc_scores, mi_scores : (C,) float32
         Raw relevance per band: Fisher ``(μ1 − μ0)² / (σ1² + σ0²)``, symmetric AUC ``max(AUC, 1 − AUC)``,
-        mutual information in nats (AUC and MI from the statistics engine's per-class histograms).
+        mutual information in nats (AUC and MI from the statistics engine's per-class histograms). With
+        ``multiclass=True`` and three classes or more: the F-statistic, the mean one-vs-rest symmetric
+        AUC and the multi-class MI.
     band_scores : (C,) float32
         Combined relevance ``Σ w_i · rescaled_score_i / Σ w_i`` (each score rescaled to [0, 1]).
     correlation : (C, C) float32
@@ -67,9 +77,22 @@ MASK_PORT = PortSpec(
     "mask",
     torch.bool,
     ("B", "H", "W", 1),
-    "Binary mask (1=positive, 0=negative); required for initialization",
+    "Labels: binary mask (1=positive, 0=negative) or class ids; required for initialization",
     optional=True,
 )
+
+
+def as_cube(cube: Any, n_bands: int) -> torch.Tensor:
+    """A ``(B, H, W, C)`` cube checked for rank, band count and dtype, for the statistics engine.
+
+    Finiteness is left to the engine, which checks exactly the pixels that are counted: pixels of an
+    ``ignore_label`` may hold anything, every other pixel must be finite (a typed
+    :class:`~bandselect.errors.NonFiniteError` otherwise).
+    """
+    tensor = as_tensor(cube, "cube")
+    # validate_cube's rank/channel/dtype checks, on an empty batch: its finiteness check is the engine's job.
+    validate_cube(tensor[:0] if tensor.ndim == 4 else tensor, n_channels=n_bands)
+    return tensor if tensor.is_floating_point() else tensor.float()
 
 
 def _check_score_weights(owner: str, value: Any) -> list[float]:
@@ -106,6 +129,7 @@ class _SupervisedBandSelector(BandSelectorBase):
         lambda_penalty: Any,
         criterion: Any,
         k: Any,
+        multiclass: Any,
     ) -> None:
         owner = type(self).__name__
         num_spectral_bands = check_int(owner, "num_spectral_bands", num_spectral_bands, minimum=3)
@@ -113,6 +137,7 @@ class _SupervisedBandSelector(BandSelectorBase):
         weights = _check_score_weights(owner, score_weights)
         lambda_penalty = check_float(owner, "lambda_penalty", lambda_penalty, minimum=0.0)
         criterion = check_choice(owner, "criterion", criterion, CRITERIA)
+        multiclass = check_bool(owner, "multiclass", multiclass)
         config: dict[str, Any] = {"num_spectral_bands": num_spectral_bands}
         if checked_windows is not None:
             config["windows"] = checked_windows
@@ -122,12 +147,15 @@ class _SupervisedBandSelector(BandSelectorBase):
         config.update(score_weights=weights, lambda_penalty=lambda_penalty, criterion=criterion)
         if checked_windows is None:
             config["k"] = n_picks
+        if multiclass:  # recorded only when set, so binary configurations (and their digests) are unchanged
+            config["multiclass"] = True
         BandSelectorBase.__init__(self, **config)
         self.num_spectral_bands = num_spectral_bands
         self.windows = None if checked_windows is None else tuple(tuple(w) for w in checked_windows)
         self.score_weights = tuple(weights)
         self.lambda_penalty = lambda_penalty
         self.criterion = criterion
+        self.multiclass = multiclass
         self.n_picks = n_picks
         # Registered at construction (sized by the configuration) so state_dict keys never change.
         c = num_spectral_bands
@@ -149,9 +177,12 @@ class _SupervisedBandSelector(BandSelectorBase):
     def _check_labels(self, stats: Any) -> None:
         classes = np.asarray(stats.classes)
         counts = np.asarray(stats.counts)
+        owner = f"{type(self).__name__} initialisation: mask"
+        if self.multiclass:
+            check_classes(classes, counts, what=owner)
+            return
         negative = int(counts[classes == 0].sum())
         positive = int(counts[classes > 0].sum())
-        owner = f"{type(self).__name__} initialisation: mask"
         expected = "pixels of both classes (0 = negative, 1 = positive)"
         if positive == 0:
             raise LabelError(
@@ -162,11 +193,14 @@ class _SupervisedBandSelector(BandSelectorBase):
                 fix="connect data.mask to the selector and use training data with positive pixels",
             )
         if negative == 0:
+            present = sorted(int(c) for c, n in zip(classes, counts, strict=True) if n > 0)
             raise LabelError(
                 owner,
                 expected=expected,
-                found=f"only the positive class ({positive} pixels) - no negative (0) pixel",
-                fix="use training data that also contains background / negative pixels",
+                found=f"only the positive class (labels {present[:10]}, {positive} pixels) - no negative (0) "
+                "pixel",
+                fix="fit(..., positive_label=c) for one class against the rest, or multiclass=True "
+                "for a label map without a 0 class",
             )
 
     def _window_candidates(self, wavelengths: Any) -> list[np.ndarray] | None:
@@ -187,8 +221,8 @@ class _SupervisedBandSelector(BandSelectorBase):
         Parameters
         ----------
         stats : bandselect.stats.BandStatistics
-            Statistics with the binary labels (class 0 negative, labels > 0 positive) and, for
-            ``criterion="mrmr"``, per-class histograms (AUC, MI).
+            Labelled statistics (binary: class 0 negative, labels > 0 positive; ``multiclass=True``:
+            every class with pixels) with per-class histograms (AUC, MI).
         wavelengths : array-like of shape (C,), optional
             Band wavelengths in nm; required by the windowed selectors.
         """
@@ -218,9 +252,12 @@ class _SupervisedBandSelector(BandSelectorBase):
                 windows=candidates,
                 score_weights=self.score_weights,
                 lambda_penalty=self.lambda_penalty,
+                multiclass=self.multiclass,
             )
         else:
-            selection = separability_select(stats, self.n_picks, windows=candidates)
+            selection = separability_select(
+                stats, self.n_picks, windows=candidates, multiclass=self.multiclass
+            )
         indices = np.array(selection.indices, dtype=np.int64, copy=True)
         if indices.shape != (self.n_picks,) or np.unique(indices).size != self.n_picks:
             raise InputError(
@@ -243,8 +280,16 @@ class _SupervisedBandSelector(BandSelectorBase):
             self.objective.fill_(float(selection.objective))
         self._mark_initialized()
 
-    def fit(self, cube: Any, mask: Any, wavelengths: Any = None) -> _SupervisedBandSelector:
-        """Fit directly from a ``(B, H, W, C)`` cube and its mask (tensors or arrays).
+    def fit(
+        self,
+        cube: Any,
+        mask: Any,
+        wavelengths: Any = None,
+        *,
+        positive_label: int | None = None,
+        ignore_label: int | None = None,
+    ) -> _SupervisedBandSelector:
+        """Fit directly from a ``(B, H, W, C)`` cube and its labels (tensors or arrays).
 
         Same code path as the statistical initialisation and the flows:
         :func:`bandselect.stats.statistics_of` makes the statistics exactly as ``compute_statistics``
@@ -255,24 +300,40 @@ class _SupervisedBandSelector(BandSelectorBase):
         Parameters
         ----------
         cube : tensor or array of shape (B, H, W, C)
+            Values; pixels of ``ignore_label`` may hold anything (NaN included), the others must be finite.
         mask : tensor or array of shape (B, H, W, 1) or (B, H, W)
-            Labels: 0 = negative, anything > 0 = positive.
+            Labels: bool, or integer class ids (binary rule: 0 = negative, anything > 0 = positive).
         wavelengths : tensor or array of shape (C,)
             Band wavelengths in nm (required by the windowed selectors).
+        positive_label : int, optional
+            The class to select for, against every other class (like the flows' ``positive_label``).
+        ignore_label : int, optional
+            Pixels with this label are left out of every statistic (e.g. 0 = unlabelled, 255 = no data).
 
         Returns
         -------
         self
-        """
-        from bandselect.stats import DEFAULT_N_BINS, statistics_of
 
-        tensor = validate_cube(cube, n_channels=self.num_spectral_bands)
+        Raises
+        ------
+        LabelError
+            Fewer than two classes after ignoring, ``ignore_label == positive_label``, or a
+            ``positive_label`` absent from the counted pixels.
+        """
+        from bandselect.stats import DEFAULT_N_BINS
+        from bandselect.stats.classes import labelled_statistics
+
+        tensor = as_cube(cube, self.num_spectral_bands)
         labels = validate_mask(mask, tuple(tensor.shape), required=True, owner=type(self).__name__)
         if self.windows is not None or wavelengths is not None:
             validate_node_wavelengths(wavelengths, self.num_spectral_bands)
-        values = tensor.detach().cpu().numpy()
-        label_array = labels.detach().cpu().numpy()  # type: ignore[union-attr]
-        stats = statistics_of(values, label_array, n_bins=DEFAULT_N_BINS)
+        stats = labelled_statistics(
+            tensor.detach().cpu().numpy(),
+            labels.detach().cpu().numpy(),  # type: ignore[union-attr]
+            positive_label=positive_label,
+            ignore_label=ignore_label,
+            n_bins=DEFAULT_N_BINS,
+        )
         self.fit_from_statistics(stats, wavelengths=wavelengths)
         return self
 
@@ -344,6 +405,7 @@ class _SupervisedBandSelector(BandSelectorBase):
         indices = list(selection.rgb_indices)
         extra: dict[str, Any] = {
             "criterion": self.criterion,
+            "multiclass": self.multiclass,
             "selected_indices": list(selection.indices),
             "selected_wavelengths_nm": list(selection.wavelengths_nm),
             "fisher_scores": [float(self.fisher_scores[i]) for i in indices],
@@ -385,6 +447,9 @@ class SupervisedCIRBandSelector(_SupervisedBandSelector):
         Redundancy penalty of the mRMR.
     criterion : {"mrmr", "separability"}, default "mrmr"
         Selection method (``score_weights``/``lambda_penalty`` only apply to ``"mrmr"``).
+    multiclass : bool, default False
+        Compare every class of the labels (multi-class scores, mean Jeffries–Matusita separability)
+        instead of class 0 against labels > 0.
 
     Shape
     -----
@@ -423,6 +488,7 @@ class SupervisedCIRBandSelector(_SupervisedBandSelector):
         lambda_penalty: float = 0.5,
         *,
         criterion: Literal["mrmr", "separability"] = "mrmr",
+        multiclass: bool = False,
     ) -> None:
         self._setup(
             num_spectral_bands=num_spectral_bands,
@@ -431,6 +497,7 @@ class SupervisedCIRBandSelector(_SupervisedBandSelector):
             lambda_penalty=lambda_penalty,
             criterion=criterion,
             k=None,
+            multiclass=multiclass,
         )
 
 
@@ -455,6 +522,8 @@ class SupervisedWindowedFalseRGBSelector(_SupervisedBandSelector):
         Redundancy penalty of the mRMR.
     criterion : {"mrmr", "separability"}, default "mrmr"
         Selection method.
+    multiclass : bool, default False
+        Compare every class of the labels instead of class 0 against labels > 0.
 
     Shape
     -----
@@ -490,6 +559,7 @@ class SupervisedWindowedFalseRGBSelector(_SupervisedBandSelector):
         lambda_penalty: float = 0.5,
         *,
         criterion: Literal["mrmr", "separability"] = "mrmr",
+        multiclass: bool = False,
     ) -> None:
         self._setup(
             num_spectral_bands=num_spectral_bands,
@@ -498,6 +568,7 @@ class SupervisedWindowedFalseRGBSelector(_SupervisedBandSelector):
             lambda_penalty=lambda_penalty,
             criterion=criterion,
             k=None,
+            multiclass=multiclass,
         )
 
 
@@ -519,6 +590,8 @@ class SupervisedFullSpectrumBandSelector(_SupervisedBandSelector):
         Redundancy penalty of the mRMR.
     criterion : {"mrmr", "separability"}, default "mrmr"
         Selection method.
+    multiclass : bool, default False
+        Compare every class of the labels instead of class 0 against labels > 0.
     k : int, default 3
         Number of bands to select, ``3 <= k <= num_spectral_bands`` (the image needs three).
 
@@ -555,6 +628,7 @@ class SupervisedFullSpectrumBandSelector(_SupervisedBandSelector):
         *,
         criterion: Literal["mrmr", "separability"] = "mrmr",
         k: int = 3,
+        multiclass: bool = False,
     ) -> None:
         self._setup(
             num_spectral_bands=num_spectral_bands,
@@ -563,4 +637,5 @@ class SupervisedFullSpectrumBandSelector(_SupervisedBandSelector):
             lambda_penalty=lambda_penalty,
             criterion=criterion,
             k=k,
+            multiclass=multiclass,
         )
