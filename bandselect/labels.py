@@ -247,6 +247,7 @@ def check_classes(
     counts: Sequence[int] | np.ndarray,
     *,
     ignore_label: int | None = None,
+    n_left_out: int = 0,
     what: str = "labels",
 ) -> list[int]:
     """The classes with pixels, checked once per data set: a supervised selection needs at least two.
@@ -257,6 +258,8 @@ def check_classes(
         Class ids and their pixel counts (e.g. ``stats.classes``, ``stats.counts``), after ignoring.
     ignore_label
         The ignored class, named in the message.
+    n_left_out
+        Pixels left out before (ignored or invalid), named in the message.
 
     Returns
     -------
@@ -271,6 +274,8 @@ def check_classes(
     present = sorted(int(c) for c, n in zip(np.asarray(classes), np.asarray(counts), strict=True) if n > 0)
     if len(present) < 2:
         ignored = "" if ignore_label is None else f" after ignoring class {ignore_label}"
+        if n_left_out:
+            ignored += f", {n_left_out} pixels left out (ignore_label / invalid)"
         raise LabelError(
             what,
             expected="pixels of at least two classes (supervised selection compares classes)",

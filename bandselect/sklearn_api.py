@@ -32,7 +32,7 @@ Examples
 >>> selector.fit(X, y).get_support(indices=True).tolist()
 [2, 6]
 >>> selector.get_feature_names_out().tolist()
-['500.0', '750.0']
+['550.0', '750.0']
 >>> make_pipeline(selector, LogisticRegression()).fit(X, y).score(X, y) > 0.9
 True
 """

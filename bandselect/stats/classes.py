@@ -144,7 +144,7 @@ def class_view(stats: BandStatistics, *, multiclass: bool) -> BandStatistics:
     stats = _check(stats)
     if not multiclass:
         return stats
-    present = check_classes(stats.classes, stats.counts, what="statistics")
+    present = check_classes(stats.classes, stats.counts, n_left_out=stats.n_invalid, what="statistics")
     if len(present) == 2:
         return two_class_statistics(stats)
     return _rows(stats, stats.counts > 0)

@@ -204,7 +204,7 @@ def greedy_swap_search(
     Returns
     -------
     picks, value
-        The picks in window order and the objective of the final subset.
+        The picks in window order (importance order without windows) and the objective of the subset.
     """
     return beam_swap_search(objective, candidates, constant, max_rounds, beam_width=1, n_refined=1)
 
@@ -227,11 +227,12 @@ def beam_swap_search(
     together with their partners. Refinement: best-improving pairwise swaps (see
     :func:`greedy_swap_search`) from each of the ``n_refined`` best final subsets; the best result wins.
     Ties go to the lower index and to the better-ranked beam entry, so the search is deterministic.
+    Without windows the picks are reported in importance order (greedy order within the chosen set).
 
     Returns
     -------
     picks, value
-        The picks in window (addition) order and the objective of the chosen subset.
+        The picks in window order (importance order without windows) and the objective of the subset.
     """
     # Without windows a set of bands is one subset whatever its pick order; with windows it is not.
     windowed = not all(np.array_equal(allowed, candidates[0]) for allowed in candidates)
@@ -250,5 +251,19 @@ def beam_swap_search(
         beams = extensions[np.argsort(-values, kind="stable")[: int(beam_width)]]
     starts = [[int(i) for i in beam] for beam in beams[: int(n_refined)]]
     results = [_swap_refine(objective, candidates, constant, start, max_rounds) for start in starts]
-    best_position = int(np.argmax([value for _, value in results]))
-    return results[best_position]
+    picked, best = results[int(np.argmax([value for _, value in results]))]
+    return (picked if windowed else _importance_order(objective, picked)), best
+
+
+def _importance_order(objective: SubsetObjective, bands: list[int]) -> list[int]:
+    """``bands`` in greedy order within the set: first the band best alone, then the best partner, ...
+
+    A set reached from several starts (or computed from statistics that differ by rounding) then gets
+    one pick order, the most important band first, ties to the lower index.
+    """
+    remaining = sorted(bands)
+    ordered: list[int] = []
+    while remaining:
+        trials = np.array([[*ordered, band] for band in remaining], dtype=np.int64)
+        ordered.append(remaining.pop(int(np.argmax(objective(trials)))))
+    return ordered

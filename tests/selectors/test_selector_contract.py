@@ -30,7 +30,9 @@ from bandselect.pipeline.registry import get_node_class
 from bandselect.selectors import (
     BaselineFalseRGBSelector,
     CIRFalseColorSelector,
+    CorrelationClusterBandSelector,
     HighContrastBandSelector,
+    OrthogonalProjectionBandSelector,
     SelectorDiversityRegularizer,
     SelectorEntropyRegularizer,
     SoftChannelSelector,
@@ -180,6 +182,22 @@ CASES = [
         ],
         configured_channels=True,
         prepare=_supervised_prepare,
+        needs_fit=True,
+    ),
+    Case(
+        "OrthogonalProjectionBandSelector",
+        lambda: OrthogonalProjectionBandSelector(num_spectral_bands=61, k=4),
+        [{"num_spectral_bands": 61, "k": 2}, {"num_spectral_bands": 61, "k": 62}, {"num_spectral_bands": 2.0}],
+        configured_channels=True,
+        prepare=lambda node: node.fit(CUBE),
+        needs_fit=True,
+    ),
+    Case(
+        "CorrelationClusterBandSelector",
+        lambda: CorrelationClusterBandSelector(num_spectral_bands=61),
+        [{"num_spectral_bands": 61, "k": 0}, {"num_spectral_bands": 61, "representative": "mean"}],
+        configured_channels=True,
+        prepare=lambda node: node.fit(CUBE, WAVELENGTHS_61),
         needs_fit=True,
     ),
     Case(
