@@ -187,7 +187,11 @@ CASES = [
     Case(
         "OrthogonalProjectionBandSelector",
         lambda: OrthogonalProjectionBandSelector(num_spectral_bands=61, k=4),
-        [{"num_spectral_bands": 61, "k": 2}, {"num_spectral_bands": 61, "k": 62}, {"num_spectral_bands": 2.0}],
+        [
+            {"num_spectral_bands": 61, "k": 2},
+            {"num_spectral_bands": 61, "k": 62},
+            {"num_spectral_bands": 2.0},
+        ],
         configured_channels=True,
         prepare=lambda node: node.fit(CUBE),
         needs_fit=True,
