@@ -18,6 +18,7 @@ from bandselect.errors import NotFittedError, ShapeError
 from bandselect.pipeline.node import StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection, false_colour_order
+from bandselect.selectors._supervised_base import as_cube
 from bandselect.selectors.base import (
     BAND_INFO_PORT,
     CUBE_PORT,
@@ -26,7 +27,6 @@ from bandselect.selectors.base import (
     WAVELENGTHS_PORT,
     BandSelectorBase,
 )
-from bandselect.selectors.supervised import as_cube
 from bandselect.stats.subsets import ScoredSubset
 from bandselect.validation import check_choice, check_int, validate_mask, validate_node_wavelengths
 
