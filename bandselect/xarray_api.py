@@ -256,7 +256,19 @@ def fit_selector(
     )
     options = {"positive_label": positive_label, "ignore_label": ignore_label, "variable": variable}
     if isinstance(selector, SpectralBandSelector):
-        n_bins = selector.n_bins if selector.method in ("separability", "mrmr") else None
+        # The estimator's own label roles apply unless given here; two different ones are an error.
+        own_roles = {"positive_label": selector.positive_label, "ignore_label": selector.ignore_label}
+        for role, own in own_roles.items():
+            if options[role] is None:
+                options[role] = own
+            elif own is not None and own != options[role]:
+                raise ConfigError(
+                    f"{role} of {type(selector).__name__}",
+                    expected=f"one {role}",
+                    found=f"{own} on the estimator and {options[role]} here",
+                    fix=f"set {role} in one place",
+                )
+        n_bins = selector.n_bins if selector.supervised else None
         stats = statistics_of_cube(data, labels, n_bins=n_bins, **options, **compute_options)
         return selector.fit_from_statistics(stats, wavelengths=wavelengths)
     request = selector.statistics_request() if isinstance(selector, Node) else None

@@ -11,7 +11,7 @@ from dask.callbacks import Callback
 from multiclass_scenes import planted_pair_scene
 
 import bandselect.xarray_api  # noqa: F401  (registers the .bandselect accessor)
-from bandselect.errors import LabelError, WavelengthError
+from bandselect.errors import ConfigError, LabelError, WavelengthError
 from bandselect.selectors import OrthogonalProjectionBandSelector, SupervisedFullSpectrumBandSelector
 from bandselect.sklearn_api import SpectralBandSelector
 from bandselect.xarray_api import band_dimension, fit_selector, select_bands
@@ -106,6 +106,10 @@ def test_datasets_pixel_lists_and_the_accessor() -> None:
         SCENE.cube.reshape(-1, N_BANDS), SCENE.labels.reshape(-1)
     )
     assert one_vs_rest.indices_.tolist() == direct.indices_.tolist()
+    own_roles = fit_selector(SpectralBandSelector(k=3, positive_label=12, ignore_label=0), ds)
+    assert own_roles.indices_.tolist() == direct.indices_.tolist()
+    with pytest.raises(ConfigError, match="ignore_label"):
+        fit_selector(SpectralBandSelector(k=3, ignore_label=0), ds, ignore_label=255)
     pixels = xr.DataArray(
         SCENE.cube.reshape(-1, N_BANDS),
         dims=("pixel", "band"),
