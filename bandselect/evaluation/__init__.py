@@ -1,7 +1,14 @@
-"""Evaluation of band selections: spatial splits, downstream AUROC measures, baselines, stability."""
+"""Evaluation of band selections: spatial splits, downstream AUROC and classification measures, baselines,
+stability."""
 
 from __future__ import annotations
 
+from bandselect.evaluation.classification import (
+    ClassificationScores,
+    block_folds,
+    classification_scores,
+    cross_validated_classification,
+)
 from bandselect.evaluation.metrics import (
     BaselineResult,
     Measure,
@@ -22,14 +29,18 @@ from bandselect.evaluation.stability import (
 
 __all__ = [
     "BaselineResult",
+    "ClassificationScores",
     "Measure",
     "SelectFunction",
     "SpatialSplit",
     "StabilityResult",
     "all_bands_baseline",
     "band_stability",
+    "block_folds",
     "block_grid",
+    "classification_scores",
     "consistency_index",
+    "cross_validated_classification",
     "half_split",
     "logistic_auroc",
     "logistic_holdout_auroc",

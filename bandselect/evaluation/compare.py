@@ -83,6 +83,8 @@ SELECTOR_TYPES: tuple[str, ...] = (
     "SupervisedCIRBandSelector",
     "SupervisedWindowedFalseRGBSelector",
     "SupervisedFullSpectrumBandSelector",
+    "OrthogonalProjectionBandSelector",
+    "CorrelationClusterBandSelector",
 )
 
 
@@ -194,7 +196,13 @@ def _build(spec: SelectorSpec, n_bands: int) -> Any:
 
 
 def select_bands(
-    spec: SelectorSpec, cube: np.ndarray, mask: np.ndarray, wavelengths_nm: np.ndarray
+    spec: SelectorSpec,
+    cube: np.ndarray,
+    mask: np.ndarray,
+    wavelengths_nm: np.ndarray,
+    *,
+    multiclass: bool = False,
+    ignore_label: int | None = None,
 ) -> BandSelection:
     """Fit one selector on a batch of tiles and return its selection.
 
@@ -210,8 +218,13 @@ def select_bands(
         ``(B, H, W, C)`` or ``(H, W, C)`` float tiles.
     mask
         Binary labels of the same pixels, ``(B, H, W)`` or ``(H, W)``; only supervised selectors use them.
+        With ``multiclass``: the class ids, passed on as they are.
     wavelengths_nm
         ``(C,)`` band centres.
+    multiclass
+        Keep the class ids (a multi-class comparison) instead of the binary rule.
+    ignore_label
+        Pixels of this label are left out of the statistics (:func:`~bandselect.training.fitting.fit_node`).
 
     Raises
     ------
@@ -219,11 +232,11 @@ def select_bands(
         The sensor does not cover the selector's targets or windows.
     """
     array = np.asarray(cube, dtype=np.float32)
-    labels = binary_labels(mask)
+    labels = np.asarray(mask) if multiclass else binary_labels(mask)
     if array.ndim == 3:
         array, labels = array[None], labels[None]
     node = _build(spec, array.shape[-1])
-    fit_node(node, array, labels, wavelengths_nm)
+    fit_node(node, array, labels, wavelengths_nm, ignore_label=ignore_label)
     return node.selection(wavelengths_nm)
 
 

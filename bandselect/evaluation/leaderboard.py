@@ -21,15 +21,36 @@ from bandselect.evaluation.split import SpatialSplit
 from bandselect.evaluation.stability import StabilityResult
 from bandselect.selection import BandSelection
 
-__all__ = ["MEASURES", "MEASURE_LABELS", "NOT_APPLICABLE", "STATUS_OK", "Leaderboard", "LeaderboardRow"]
+__all__ = [
+    "CLASSIFICATION_MEASURES",
+    "MEASURES",
+    "MEASURE_LABELS",
+    "NOT_APPLICABLE",
+    "STATUS_OK",
+    "Leaderboard",
+    "LeaderboardRow",
+    "measure_axis_label",
+]
 
-#: Measures, in leaderboard order; the first is the one rows are ranked by.
+#: Measures of a binary task, in leaderboard order; the first is the one rows are ranked by.
 MEASURES: tuple[str, ...] = ("logistic_auroc", "rx_auroc", "logistic_holdout_auroc")
+#: Measures of a multi-class task (``bandselect.evaluation.classification``), in leaderboard order.
+CLASSIFICATION_MEASURES: tuple[str, ...] = ("overall_accuracy", "kappa")
 MEASURE_LABELS: Mapping[str, str] = {
     "logistic_auroc": "logistic regression, 5-fold CV within the test blocks",
     "rx_auroc": "RX detector on the test blocks, background from train negatives",
     "logistic_holdout_auroc": "logistic regression fitted on train blocks, scored on test blocks",
+    "overall_accuracy": "logistic regression fitted on train blocks, every block held out once",
+    "kappa": "logistic regression fitted on train blocks, every block held out once",
 }
+_MEASURE_QUANTITIES: Mapping[str, str] = {"overall_accuracy": "overall accuracy", "kappa": "Cohen's kappa"}
+
+
+def measure_axis_label(measure: str) -> str:
+    """What a chart of ``measure`` shows, e.g. ``"AUROC (RX detector ...)"`` or ``"Cohen's kappa (...)"``."""
+    return f"{_MEASURE_QUANTITIES.get(measure, 'AUROC')} ({MEASURE_LABELS[measure]})"
+
+
 #: Node types a comparison accepts (``TopKIndices`` and the regularizers are not selectors).
 STATUS_OK = "ok"
 NOT_APPLICABLE = "not applicable"

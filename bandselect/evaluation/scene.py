@@ -1,4 +1,9 @@
-"""One labelled scene for a comparison: a cube, its binary positives and wavelengths, from a file or store."""
+"""One labelled scene for a comparison: a cube, its labels and wavelengths, from a file or store.
+
+A binary scene has its positives (one class against the rest, or a binary mask); a multi-class scene
+keeps the class ids as they are (any set of them), an ``ignore_label`` marking the pixels that count in
+nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,30 @@ from pathlib import Path
 import numpy as np
 
 from bandselect.errors import InputError, LabelError
-from bandselect.labels import binary_labels
+from bandselect.labels import binary_labels, check_classes, check_label_roles, integer_labels
 
 __all__ = ["LabelledScene", "load_labelled_scene"]
 
 
 @dataclass(frozen=True)
 class LabelledScene:
-    """One scene with binary labels: ``cube`` ``(H, W, C)`` float32, ``positive`` ``(H, W)`` bool."""
+    """One labelled scene: ``cube`` ``(H, W, C)`` float32, ``positive`` ``(H, W)`` bool.
+
+    ``positive`` is the binary task's positives; for a multi-class scene (``labels`` not None) it marks
+    the labelled pixels (not ``ignore_label``) and ``labels`` holds the ``(H, W)`` int64 class ids.
+    """
 
     cube: np.ndarray
     positive: np.ndarray
     wavelengths_nm: np.ndarray
     name: str
+    labels: np.ndarray | None = None
+    ignore_label: int | None = None
+
+    @property
+    def multiclass(self) -> bool:
+        """Whether the scene keeps its class ids (a multi-class comparison)."""
+        return self.labels is not None
 
 
 def _binary_positive(labels: np.ndarray, label: int | None, source: str) -> np.ndarray:
@@ -47,7 +63,12 @@ def _binary_positive(labels: np.ndarray, label: int | None, source: str) -> np.n
 
 
 def load_labelled_scene(
-    path: str | os.PathLike[str], *, acquisition: str | None = None, label: int | None = None
+    path: str | os.PathLike[str],
+    *,
+    acquisition: str | None = None,
+    label: int | None = None,
+    multiclass: bool = False,
+    ignore_label: int | None = None,
 ) -> LabelledScene:
     """Read one labelled scene from a ``.npz``/ENVI/``.mat`` file or from a campaign store.
 
@@ -60,10 +81,20 @@ def load_labelled_scene(
         Acquisition id in a store; may be omitted when the store holds exactly one.
     label
         Class to detect, against the rest; ``None`` when the labels are already binary.
+    multiclass
+        Keep the class ids (no ``label``): a multi-class scene.
+    ignore_label
+        Multi-class: the label of unlabelled pixels (e.g. 0), left out of every statistic and measure.
 
     Returns
     -------
     LabelledScene
+
+    Raises
+    ------
+    LabelError
+        Binary: no ``label`` for a multi-class mask, or a class absent. Multi-class: a ``label`` given,
+        or fewer than two classes after ignoring.
     """
     from bandselect.names import COORD_WAVELENGTH, VAR_CUBE, VAR_MASK
     from bandselect.store import open_campaign, open_source
@@ -116,7 +147,40 @@ def load_labelled_scene(
         cube, labels = np.concatenate(cubes), np.concatenate(masks)
         wavelengths = np.asarray(source.wavelengths_nm, dtype=np.float64)
         name = source_path.stem
+    if multiclass:
+        return _multiclass_scene(cube, labels, wavelengths, name, label, ignore_label, str(source_path))
     positive = _binary_positive(labels, label, str(source_path))
     if label is not None:
         name = f"{name}, class {label} vs rest"
     return LabelledScene(cube=cube, positive=positive, wavelengths_nm=wavelengths, name=name)
+
+
+def _multiclass_scene(
+    cube: np.ndarray,
+    labels: np.ndarray,
+    wavelengths: np.ndarray,
+    name: str,
+    label: int | None,
+    ignore_label: int | None,
+    source: str,
+) -> LabelledScene:
+    if label is not None:
+        raise LabelError(
+            f"labels of {source}",
+            expected="no scene.label for a multi-class comparison (every class is compared)",
+            found=f"label={label}",
+            fix="drop scene.label, or set scene.multiclass to false for one class against the rest",
+        )
+    _, ignore = check_label_roles(None, ignore_label, what=f"labels of {source}")
+    ids = integer_labels(labels, what=f"labels of {source}").astype(np.int64)
+    counted = np.ones(ids.shape, bool) if ignore is None else ids != ignore
+    classes, counts = np.unique(ids[counted], return_counts=True)
+    check_classes(classes, counts, ignore_label=ignore, what=f"labels of {source}")
+    return LabelledScene(
+        cube=cube,
+        positive=counted,
+        wavelengths_nm=wavelengths,
+        name=f"{name}, {classes.size} classes",
+        labels=ids,
+        ignore_label=ignore,
+    )

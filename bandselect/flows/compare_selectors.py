@@ -1,9 +1,13 @@
 """The ``compare_selectors`` flow: which selector should I use on this labelled scene, and how sure is it?
 
 One pydantic config (loadable from YAML, see ``configs/compare_selectors.yaml``) names the scene, the
-class to detect, the selectors with their configs, the spatial split and the stability bootstrap. The
-flow fits every selector on the train blocks, scores it on the held-out blocks
-(:func:`bandselect.evaluation.compare.compare_selections`), and logs **one parent MLflow run** (tagged
+class to detect (or ``multiclass: true`` to compare every class, with an ``ignore_label`` for
+unlabelled pixels), the selectors with their configs, the spatial split and the stability bootstrap.
+The flow fits every selector on the train blocks, scores it on the held-out blocks
+(:func:`bandselect.evaluation.compare.compare_selections`: AUROC of one class against the rest;
+:func:`bandselect.evaluation.compare_classes.compare_classes`: overall accuracy and kappa of a
+classifier, every block held out once, for ``k`` in ``multiclass_k`` beside all bands and random
+``k``), and logs **one parent MLflow run** (tagged
 with the Prefect flow run and the campaign) with **one child run per selector**. The leaderboard goes to
 MLflow (``leaderboard.json``, ``leaderboard.csv``, ``plots/leaderboard*.png``), to Prefect (a table
 artifact) and to the output folder; ``bandselect report PARENT_RUN_ID`` turns the run into an HTML page.
@@ -31,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bandselect._yaml import parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError
+from bandselect.evaluation.classification import CLASSIFIERS
 from bandselect.evaluation.compare import (
     MEASURES,
     SELECTOR_TYPES,
@@ -38,6 +43,8 @@ from bandselect.evaluation.compare import (
     StabilitySettings,
     default_selector_specs,
 )
+from bandselect.evaluation.compare_classes import DEFAULT_KS, default_multiclass_selector_specs
+from bandselect.evaluation.leaderboard import CLASSIFICATION_MEASURES
 from bandselect.flows.config import validate_model
 
 __all__ = [
@@ -63,6 +70,19 @@ class SceneConfig(_Strict):
     label: int | None = Field(
         default=None, description="class to detect against the rest; None when the mask is binary"
     )
+    multiclass: bool = Field(default=False, description="compare every class (no label): a classification")
+    ignore_label: int | None = Field(
+        default=None,
+        description="multi-class: the label of unlabelled pixels (e.g. 0), left out of everything",
+    )
+
+    @model_validator(mode="after")
+    def _one_task(self) -> SceneConfig:
+        if self.multiclass and self.label is not None:
+            raise ValueError("scene.label and scene.multiclass exclude each other: one class, or every class")
+        if self.ignore_label is not None and not self.multiclass:
+            raise ValueError("scene.ignore_label applies to multi-class scenes (scene.multiclass: true)")
+        return self
 
 
 class SelectorConfig(_Strict):
@@ -90,6 +110,11 @@ class CompareSelectorsConfig(_Strict):
         Name tagged on the MLflow runs (``bandselect.campaign``); default the scene's file name.
     k
         Bands of the selectors whose count is configurable, in the default selector set.
+    multiclass_k
+        Multi-class scenes: the band counts of the default selector set (each configurable selector once
+        per ``k``; the random baseline likewise).
+    classifier
+        Multi-class scenes: ``"logistic"`` or ``"lda"``, the classifier behind overall accuracy and kappa.
     selectors
         Leaderboard name → selector; ``None``: every seed selector that applies
         (:func:`bandselect.evaluation.compare.default_selector_specs`). Names may hold letters, digits,
@@ -97,9 +122,10 @@ class CompareSelectorsConfig(_Strict):
     split, stability
         Split and bootstrap settings.
     measures
-        Measures to compute; the first ranks the leaderboard.
+        Measures to compute; the first ranks the leaderboard. Multi-class scenes: overall accuracy and
+        kappa (the binary default is replaced by them).
     n_random_draws, folds, seed
-        Random-baseline draws, cross-validation folds, seed of both.
+        Random-baseline draws, cross-validation folds (multi-class: block folds), seed of both.
     experiment
         MLflow experiment name.
     tracking_uri
@@ -112,6 +138,8 @@ class CompareSelectorsConfig(_Strict):
     scene: SceneConfig
     campaign: str | None = None
     k: int = Field(default=3, ge=3)
+    multiclass_k: tuple[int, ...] = DEFAULT_KS
+    classifier: str = "logistic"
     selectors: dict[str, SelectorConfig] | None = None
     split: SplitSettings = SplitSettings()
     stability: StabilitySettings = StabilitySettings()
@@ -137,15 +165,45 @@ class CompareSelectorsConfig(_Strict):
     @field_validator("measures")
     @classmethod
     def _measures(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [m for m in value if m not in MEASURES]
+        known = (*MEASURES, *CLASSIFICATION_MEASURES)
+        unknown = [m for m in value if m not in known]
         if not value or unknown:
-            raise ValueError(f"measures {list(value)}: expected a non-empty subset of {list(MEASURES)}")
+            raise ValueError(f"measures {list(value)}: expected a non-empty subset of {list(known)}")
+        return value
+
+    @field_validator("multiclass_k")
+    @classmethod
+    def _band_counts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(k < 3 for k in value):
+            raise ValueError(f"multiclass_k {list(value)}: expected band counts >= 3 (composites need three)")
+        return value
+
+    @field_validator("classifier")
+    @classmethod
+    def _classifier(cls, value: str) -> str:
+        if value not in CLASSIFIERS:
+            raise ValueError(f"classifier {value!r}: expected one of {list(CLASSIFIERS)}")
         return value
 
     @model_validator(mode="after")
     def _campaign(self) -> CompareSelectorsConfig:
+        if self.scene.multiclass:
+            if self.measures == MEASURES:  # the binary default: a classification has its own measures
+                object.__setattr__(self, "measures", CLASSIFICATION_MEASURES)
+            wrong = [m for m in self.measures if m not in CLASSIFICATION_MEASURES]
+            if wrong:
+                raise ValueError(
+                    f"measures {wrong} are binary (AUROC); a multi-class scene has "
+                    f"{list(CLASSIFICATION_MEASURES)}"
+                )
+        elif any(m in CLASSIFICATION_MEASURES for m in self.measures):
+            raise ValueError(
+                f"measures {list(CLASSIFICATION_MEASURES)} need a multi-class scene (scene.multiclass: true)"
+            )
         if self.campaign is None:
             suffix = "" if self.scene.label is None else f"-class{self.scene.label}"
+            if self.scene.multiclass:
+                suffix = "-multiclass"
             object.__setattr__(self, "campaign", f"{self.scene.path.stem}{suffix}")
         return self
 
@@ -153,10 +211,12 @@ class CompareSelectorsConfig(_Strict):
         """The selectors to run as ``{name: {"type": ..., "config": {...}}}`` (defaults expanded)."""
         if self.selectors is not None:
             return {name: {"type": s.type, "config": dict(s.config)} for name, s in self.selectors.items()}
-        return {
-            name: {"type": s.type, "config": dict(s.config)}
-            for name, s in default_selector_specs(self.k).items()
-        }
+        defaults = (
+            default_multiclass_selector_specs(self.multiclass_k)
+            if self.scene.multiclass
+            else default_selector_specs(self.k)
+        )
+        return {name: {"type": s.type, "config": dict(s.config)} for name, s in defaults.items()}
 
     @classmethod
     def from_yaml(cls, path_or_text: str | os.PathLike[str]) -> CompareSelectorsConfig:
@@ -248,6 +308,9 @@ def compare_selectors(
         selectors,
         acquisition=settings.scene.acquisition,
         label=settings.scene.label,
+        multiclass=settings.scene.multiclass,
+        ignore_label=settings.scene.ignore_label,
+        classifier=settings.classifier,
         split=settings.split,
         stability=settings.stability,
         measures=list(settings.measures),
@@ -273,6 +336,8 @@ def compare_selectors(
             str(output_dir),
             acquisition=settings.scene.acquisition,
             label=settings.scene.label,
+            multiclass=settings.scene.multiclass,
+            ignore_label=settings.scene.ignore_label,
             title=f"Selector comparison, {campaign}",
         )
         children = log_comparison_task(leaderboard, figures, parent_run_id, logged_config)

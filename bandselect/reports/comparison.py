@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bandselect.atomic import atomic_path
-from bandselect.evaluation.leaderboard import MEASURE_LABELS, Leaderboard, LeaderboardRow
+from bandselect.evaluation.leaderboard import MEASURE_LABELS, Leaderboard, LeaderboardRow, measure_axis_label
 from bandselect.evaluation.scene import LabelledScene
 from bandselect.render import composite
 from bandselect.reports.plots import plot_band_stability, plot_leaderboard, plot_rgb_previews, save_figure
@@ -61,7 +61,7 @@ def _band_caption(row: LeaderboardRow, wavelengths_nm: np.ndarray) -> str:
 
 
 def _measure_label(measure: str) -> str:
-    return f"AUROC ({MEASURE_LABELS[measure]})"
+    return measure_axis_label(measure)
 
 
 def leaderboard_payload(leaderboard: Leaderboard, title: str) -> dict[str, Any]:

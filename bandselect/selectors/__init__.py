@@ -12,6 +12,8 @@ all map to this package:
   ``HighContrastBandSelector``, and beyond the seed ``FixedWavelengthSelector`` (any number of targets)
 - :mod:`~bandselect.selectors.supervised`: ``SupervisedCIRBandSelector``,
   ``SupervisedWindowedFalseRGBSelector``, ``SupervisedFullSpectrumBandSelector``
+- :mod:`~bandselect.selectors.unsupervised`: ``OrthogonalProjectionBandSelector``,
+  ``CorrelationClusterBandSelector`` (beyond the seed: label-free selection from statistics)
 - :mod:`~bandselect.selectors.regularizers`: ``SelectorEntropyRegularizer``, ``SelectorDiversityRegularizer``
 """
 
@@ -31,13 +33,19 @@ from bandselect.selectors.supervised import (
     SupervisedFullSpectrumBandSelector,
     SupervisedWindowedFalseRGBSelector,
 )
+from bandselect.selectors.unsupervised import (
+    CorrelationClusterBandSelector,
+    OrthogonalProjectionBandSelector,
+)
 
 __all__ = [
     "BandSelectorBase",
     "BaselineFalseRGBSelector",
     "CIRFalseColorSelector",
+    "CorrelationClusterBandSelector",
     "FixedWavelengthSelector",
     "HighContrastBandSelector",
+    "OrthogonalProjectionBandSelector",
     "SelectorDiversityRegularizer",
     "SelectorEntropyRegularizer",
     "SoftChannelSelector",

@@ -1,12 +1,15 @@
-"""Dataset-wide, mergeable band statistics, per-band scores and supervised band selection.
+"""Dataset-wide, mergeable band statistics, per-band scores and band selection from them.
 
 ``BandStatistics`` is the one partial/merge type used by streamed batches, Dask over a campaign store and
-incremental campaign updates; scores and selections are derived from merged statistics, never from pixels.
+incremental campaign updates; scores and selections are derived from merged statistics, never from pixels:
+supervised (``mrmr_select``, ``separability_select``; binary or multi-class, see ``class_view``) and
+unsupervised (``orthogonal_projection_select``, ``correlation_cluster_select``).
 """
 
 from __future__ import annotations
 
 from bandselect.stats.binning import DEFAULT_N_BINS, data_edges, histogram_edges
+from bandselect.stats.classes import class_view, two_class_statistics, without_classes
 from bandselect.stats.compute import (
     compute_histograms,
     compute_statistics,
@@ -21,7 +24,9 @@ from bandselect.stats.incremental import (
     update_campaign_statistics,
 )
 from bandselect.stats.partial import BandStatistics
+from bandselect.stats.relevance import relevance_scores
 from bandselect.stats.selection import ScoredSubset, mrmr_select, separability_select
+from bandselect.stats.unsupervised import correlation_cluster_select, orthogonal_projection_select
 
 __all__ = [
     "DEFAULT_N_BINS",
@@ -29,15 +34,21 @@ __all__ = [
     "CampaignStatistics",
     "ScoredSubset",
     "StatisticsSummary",
+    "class_view",
     "compute_histograms",
     "compute_statistics",
+    "correlation_cluster_select",
     "data_edges",
     "histogram_edges",
     "histograms_from_arrays",
     "load_campaign_statistics",
     "merge_histograms",
     "mrmr_select",
+    "orthogonal_projection_select",
+    "relevance_scores",
     "separability_select",
     "statistics_of",
+    "two_class_statistics",
     "update_campaign_statistics",
+    "without_classes",
 ]

@@ -114,3 +114,61 @@ def rescale_unit(values: np.ndarray) -> np.ndarray:
         return np.zeros_like(v)
     low, high = float(v.min()), float(v.max())
     return (v - low) / (high - low)
+
+
+def f_statistic(counts: np.ndarray, class_means: np.ndarray, class_variances: np.ndarray) -> np.ndarray:
+    """One-way ANOVA F-statistic per band (``sklearn.feature_selection.f_classif``) from class moments.
+
+    ``F = [Σ_k n_k (μ_k − μ)² / (K − 1)] / [Σ_k n_k σ_k² / (N − K)]`` with ``σ_k²`` the population
+    variance of class ``k``: the between-class over the within-class mean square, the multi-class
+    generalisation of the Fisher score. Bands where the within-class variance vanishes score 0 (as the
+    Fisher score does), and so does a data set with fewer than two classes or no more pixels than classes.
+
+    Parameters
+    ----------
+    counts
+        ``(K,)`` pixels per class (classes without pixels are ignored).
+    class_means, class_variances
+        ``(K, C)`` per-class means and population variances.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(C,)`` float64, ≥ 0.
+    """
+    n_k = np.asarray(counts, dtype=np.float64).reshape(-1)
+    means = np.asarray(class_means, dtype=np.float64)
+    variances = np.asarray(class_variances, dtype=np.float64)
+    present = n_k > 0
+    n_k, means, variances = n_k[present], means[present], variances[present]
+    n_classes, total = int(n_k.size), float(n_k.sum())
+    out = np.zeros(means.shape[1] if means.ndim == 2 else 0)
+    if n_classes < 2 or total <= n_classes:
+        return out
+    grand = (n_k[:, None] * means).sum(axis=0) / total
+    between = (n_k[:, None] * (means - grand) ** 2).sum(axis=0) / (n_classes - 1)
+    within = (n_k[:, None] * variances).sum(axis=0) / (total - n_classes)
+    np.divide(between, within, out=out, where=within > 0)
+    return out
+
+
+def one_vs_rest_auc_from_histograms(histograms: np.ndarray) -> np.ndarray:
+    """Symmetric AUC of each class against the union of the others, per band, from per-class histograms.
+
+    Row ``k`` is :func:`auc_from_histograms` of class ``k`` (positive) against every other class
+    (negative): ``max(AUC, 1 − AUC)`` of the band value as a score for class ``k``, ties within a bin
+    counted half.
+
+    Parameters
+    ----------
+    histograms
+        ``(K, C, n_bins)`` counts per class on shared bins.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K, C)`` float64 in ``[0.5, 1]``; 0.5 for a class without pixels.
+    """
+    hist = np.asarray(histograms, dtype=np.float64)
+    total = hist.sum(axis=0)
+    return np.stack([auc_from_histograms(total - hist[k], hist[k]) for k in range(hist.shape[0])])

@@ -18,13 +18,8 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from bandselect.evaluation.compare import (
-    MEASURE_LABELS,
-    Leaderboard,
-    SplitSettings,
-    StabilitySettings,
-    compare_selections,
-)
+from bandselect.evaluation.compare import MEASURE_LABELS, Leaderboard, SplitSettings, StabilitySettings
+from bandselect.evaluation.compare_classes import compare_scene
 from bandselect.evaluation.scene import load_labelled_scene
 from bandselect.reports.comparison import ComparisonFigures, render_comparison
 from bandselect.tracking.comparison import log_comparison
@@ -41,6 +36,9 @@ def compare_task(
     *,
     acquisition: str | None = None,
     label: int | None = None,
+    multiclass: bool = False,
+    ignore_label: int | None = None,
+    classifier: str = "logistic",
     split: SplitSettings | None = None,
     stability: StabilitySettings | None = None,
     measures: Sequence[str] | None = None,
@@ -48,20 +46,21 @@ def compare_task(
     folds: int = 5,
     seed: int = 0,
 ) -> Leaderboard:
-    """Load the scene and run :func:`~bandselect.evaluation.compare.compare_selections` on it."""
-    scene = load_labelled_scene(scene_path, acquisition=acquisition, label=label)
-    options: dict[str, Any] = {} if measures is None else {"measures": tuple(measures)}
-    return compare_selections(
-        scene.cube,
-        scene.positive,
-        scene.wavelengths_nm,
+    """Load the scene and compare the selectors on it
+    (:func:`~bandselect.evaluation.compare_classes.compare_scene`: binary or multi-class)."""
+    scene = load_labelled_scene(
+        scene_path, acquisition=acquisition, label=label, multiclass=multiclass, ignore_label=ignore_label
+    )
+    return compare_scene(
+        scene,
         selectors,
+        measures=measures,
+        classifier=classifier,
         split=split,
         stability=stability,
         n_random_draws=n_random_draws,
         folds=folds,
         seed=seed,
-        **options,
     )
 
 
@@ -73,10 +72,14 @@ def render_comparison_task(
     *,
     acquisition: str | None = None,
     label: int | None = None,
+    multiclass: bool = False,
+    ignore_label: int | None = None,
     title: str = "Selector comparison",
 ) -> ComparisonFigures:
     """Write the leaderboard files, charts, previews and stability plots (:func:`render_comparison`)."""
-    scene = load_labelled_scene(scene_path, acquisition=acquisition, label=label)
+    scene = load_labelled_scene(
+        scene_path, acquisition=acquisition, label=label, multiclass=multiclass, ignore_label=ignore_label
+    )
     return render_comparison(leaderboard, scene, output_dir, title=title)
 
 

@@ -30,8 +30,10 @@ from bandselect.pipeline.registry import get_node_class
 from bandselect.selectors import (
     BaselineFalseRGBSelector,
     CIRFalseColorSelector,
+    CorrelationClusterBandSelector,
     FixedWavelengthSelector,
     HighContrastBandSelector,
+    OrthogonalProjectionBandSelector,
     SelectorDiversityRegularizer,
     SelectorEntropyRegularizer,
     SoftChannelSelector,
@@ -193,6 +195,26 @@ CASES = [
         ],
         configured_channels=True,
         prepare=_supervised_prepare,
+        needs_fit=True,
+    ),
+    Case(
+        "OrthogonalProjectionBandSelector",
+        lambda: OrthogonalProjectionBandSelector(num_spectral_bands=61, k=4),
+        [
+            {"num_spectral_bands": 61, "k": 2},
+            {"num_spectral_bands": 61, "k": 62},
+            {"num_spectral_bands": 2.0},
+        ],
+        configured_channels=True,
+        prepare=lambda node: node.fit(CUBE),
+        needs_fit=True,
+    ),
+    Case(
+        "CorrelationClusterBandSelector",
+        lambda: CorrelationClusterBandSelector(num_spectral_bands=61),
+        [{"num_spectral_bands": 61, "k": 0}, {"num_spectral_bands": 61, "representative": "mean"}],
+        configured_channels=True,
+        prepare=lambda node: node.fit(CUBE, WAVELENGTHS_61),
         needs_fit=True,
     ),
     Case(
