@@ -20,6 +20,7 @@ from bandselect.products import ProductPlan
 from bandselect.products import export_products as export_all_products
 from bandselect.selection import BandSelection
 from bandselect.tasks._logging import run_logger
+from bandselect.tasks._retry import retry_transient
 
 __all__ = ["batches", "export_composites", "export_products"]
 
@@ -30,7 +31,13 @@ def batches(ids: Sequence[str], size: int) -> list[list[str]]:
     return [list(ids[i : i + step]) for i in range(0, len(ids), step)]
 
 
-@task(name="export-composites", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(
+    name="export-composites",
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 def export_composites(
     store: str,
     acquisition_ids: list[str],
@@ -54,7 +61,13 @@ def export_composites(
     return results
 
 
-@task(name="export-products", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@task(
+    name="export-products",
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 def export_products(
     store: str,
     acquisition_ids: list[str],

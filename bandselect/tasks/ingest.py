@@ -8,11 +8,18 @@ from prefect.cache_policies import NO_CACHE
 from bandselect.store.archive import IngestReport, ingest_new_files
 from bandselect.store.sources import ByteOrder, ReaderChoice
 from bandselect.tasks._logging import run_logger
+from bandselect.tasks._retry import retry_transient
 
 __all__ = ["ingest_archive"]
 
 
-@task(name="ingest-archive", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="ingest-archive",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 def ingest_archive(
     archive: str,
     store: str,

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from bandselect.selection import BandSelection
 from bandselect.tasks._logging import run_logger
+from bandselect.tasks._retry import retry_transient
 from bandselect.training.campaign import (
     SavedPipeline,
     TrainedPipeline,
@@ -26,7 +27,13 @@ from bandselect.training.config import TrainingConfig
 __all__ = ["initialise_selectors", "selection_of", "train_selectors"]
 
 
-@task(name="initialise-selectors", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="initialise-selectors",
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 def initialise_selectors(
     store: str,
     pipeline_config: dict[str, Any],

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from bandselect.stats import StatisticsSummary, update_campaign_statistics
 from bandselect.store import open_campaign
 from bandselect.tasks._logging import run_logger
+from bandselect.tasks._retry import retry_transient
 
 __all__ = ["DASK_ADDRESS_ENV", "resolve_scheduler_address", "update_statistics"]
 
@@ -21,7 +22,13 @@ def resolve_scheduler_address(configured: str | None) -> str | None:
     return configured or os.environ.get(DASK_ADDRESS_ENV) or None
 
 
-@task(name="update-statistics", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="update-statistics",
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 def update_statistics(
     store: str,
     n_bins: int,

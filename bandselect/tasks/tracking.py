@@ -17,6 +17,7 @@ from bandselect.reports.figures import composite_preview, flow_figures
 from bandselect.selection import BandSelection
 from bandselect.stats import load_campaign_statistics
 from bandselect.store import open_campaign
+from bandselect.tasks._retry import retry_transient
 from bandselect.tracking.flow_run import log_flow_run as log_run
 from bandselect.training.campaign import TrainedPipeline
 
@@ -50,7 +51,13 @@ def draw_plots(
     return [str(path) for path in figures]
 
 
-@task(name="log-to-mlflow", retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+@task(
+    name="log-to-mlflow",
+    retries=3,
+    retry_delay_seconds=[1, 5, 15],
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 def log_flow_run(
     run_id: str,
     config: dict[str, Any],
