@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bandselect.errors import BandSelectError
+from bandselect.cli_errors import EXIT_OK, quiet_console, run_reporting_errors
+from bandselect.errors import ConfigError
 from bandselect.names import VAR_CUBE, VAR_MASK, VAR_VALID
 from bandselect.spectral import sensor_range
 
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from bandselect.flows import FlowSummary
     from bandselect.flows.compare_selectors import ComparisonResult
 
-EXIT_OK = 0
-EXIT_INPUT_ERROR = 2
 DEMO_DIR = Path(".demo")
 
 _DESCRIPTION = """\
@@ -50,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bandselect", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="print tracebacks (of Prefect's runs too) with errors"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_ingest(subparsers)
     _add_info(subparsers)
@@ -58,18 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(subparsers)
     _add_servers(subparsers)
     _add_report(subparsers)
+    for subparser in subparsers.choices.values():  # `bandselect run --verbose ...` works as well
+        subparser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="as above")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 2 bad input or store)."""
+    """Run the command line; return the exit code (see :mod:`bandselect.cli_errors`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except BandSelectError as error:
-        print(f"bandselect {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+    return run_reporting_errors(args.command, lambda: args.func(args), verbose=args.verbose)
 
 
 # -- ingest ----------------------------------------------------------------------------------------------
@@ -368,11 +368,21 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(
+            f"--dir {directory}",
+            expected="a folder (created when missing)",
+            found="a file",
+            fix="pass a folder path, e.g. --dir .demo",
+        )
     _flow_environment(directory / "prefect")
     from bandselect.flows import select_bands
     from bandselect.flows.config import demo_config
     from bandselect.names import ATTR_DISCRIMINATIVE_BANDS
     from bandselect.synthetic import write_campaign
+
+    if not args.verbose:
+        quiet_console()
 
     config = demo_config(directory)
     print(f"writing a synthetic campaign to {config.store} ...")
@@ -401,6 +411,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     _flow_environment(Path(args.config).resolve().parent / ".prefect")
     from bandselect.flows import ProcessCampaignConfig, SelectBandsConfig, load_config
+
+    if not args.verbose:
+        quiet_console()
 
     if args.flow == "compare-selectors":
         from bandselect.flows.compare_selectors import compare_selectors

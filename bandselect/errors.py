@@ -6,6 +6,8 @@ caller's input are also ``ValueError`` so generic handlers keep working.
 
 from __future__ import annotations
 
+import copy
+
 #: The longest ``expected``/``found`` text a message carries: a message never echoes unbounded input.
 MAX_PART = 600
 
@@ -44,8 +46,25 @@ class BandSelectError(Exception):
         self.fix = fix
 
 
+def with_context(error: BandSelectError, context: str) -> BandSelectError:
+    """The same error (same type and fields) with its message prefixed by ``context``.
+
+    For layers that know what the raiser did not: which pipeline node, which file, which acquisition.
+    """
+    located = copy.copy(error)
+    located.args = (f"{context}: {error}",)
+    return located
+
+
 class InputError(BandSelectError, ValueError):
     """The caller's input is at fault (data, arguments, files)."""
+
+
+class ResourceError(BandSelectError, RuntimeError):
+    """The environment is at fault, not the input: a server unreachable, the disk full, no GPU.
+
+    The command line ends with exit code 1 for these (2 for every other bandselect error).
+    """
 
 
 class ShapeError(InputError):

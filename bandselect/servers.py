@@ -35,7 +35,7 @@ from typing import Any
 
 import psutil
 
-from bandselect.errors import BandSelectError, ConfigError
+from bandselect.errors import ConfigError, ResourceError
 
 __all__ = [
     "DEFAULT_DIRECTORY",
@@ -68,7 +68,7 @@ TELEMETRY_OFF = {
 }
 
 
-class ServerError(BandSelectError, RuntimeError):
+class ServerError(ResourceError):
     """A server did not start, did not become healthy, or could not be stopped."""
 
 
@@ -817,11 +817,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argparse.ArgumentParser(prog="python -m bandselect.servers", description=__doc__.split("\n")[0])
     )
     args = parser.parse_args(argv)
-    try:
-        return run_command(args)
-    except BandSelectError as error:
-        _stderr(f"error: {error}")
-        return 2
+    from bandselect.cli_errors import run_reporting_errors
+
+    return run_reporting_errors("servers", lambda: run_command(args), verbose=False)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ from bandselect.errors import StoreError
 from bandselect.export import ExportResult, status_counts
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import resolve_pipeline_band_counts
-from bandselect.products import check_products, open_product_stores, planned_band_count, product_config_hash
-from bandselect.products.plan import describe_node
+from bandselect.products import check_products, open_product_stores, product_config_hash
 from bandselect.reports.markdown import flow_run_markdown
 from bandselect.selection import BandSelection
 from bandselect.stats import StatisticsSummary
@@ -40,12 +39,13 @@ from bandselect.tasks import (
     train_selectors,
     update_statistics,
 )
+from bandselect.tasks._logging import run_logger
 from bandselect.tasks.artifacts import publish_summary, tag_flow_run
 from bandselect.tracking import mlflow_run_link
-from bandselect.training.roles import selector_node
 
 from ._ephemeral import guard_ephemeral_server
 from .config import FlowConfig
+from .plan import plan_flow
 
 
 class FlowSummary(BaseModel):
@@ -98,21 +98,6 @@ def _statistics_needs(config: FlowConfig, n_bands: int) -> bool:
     return any(request is not None and request.contrast for request in requests)
 
 
-def _check_products(config: FlowConfig, wavelengths_nm: object) -> None:
-    """Refuse products the pipeline's selector cannot feed, from the pipeline alone (no data read).
-
-    Raises
-    ------
-    ConfigError
-        E.g. ``products: [composite]`` with a selector of one or two bands.
-    """
-    grid = list(wavelengths_nm)  # type: ignore[call-overload]
-    pipeline = Pipeline.from_config(resolve_pipeline_band_counts(config.pipeline_mapping(), len(grid)))
-    name = selector_node(pipeline, config.selector)
-    node = pipeline.nodes[name]
-    check_products(planned_band_count(node, grid), config.export.products, what=describe_node(name, node))
-
-
 def _by_product(results: list[ExportResult]) -> dict[str, dict[str, int]]:
     kinds = dict.fromkeys(result.product for result in results)
     return {kind: status_counts([r for r in results if r.product == kind]) for kind in kinds}
@@ -123,16 +108,19 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
     guard_ephemeral_server()  # a killed run must not leave Prefect's temporary server behind
     store, output = str(config.store), str(config.output)
     work_dir = config.resolved_work_dir
-    plan = config.product_plan()
-    # Before any work (and before any output is created): the products the pipeline cannot feed, when
-    # the band grid is known already (an existing campaign, or wavelengths given); else after the ingest.
-    known = open_campaign(store).wavelengths if (Path(store) / "zarr.json").is_file() else None
-    if known is None and config.ingest.wavelengths is not None:
-        known = config.ingest.wavelengths
-    checked = known is not None
-    if known is not None:
-        _check_products(config, known)
-    open_product_stores(plan)  # fail early (before any work) when an output is something else
+    # Before any work and before anything is created: a configuration error fails here, in seconds.
+    planned = plan_flow(config)
+    run_logger(__name__).info(
+        "plan: %d bands (%s); selector %s (%s)%s; products %s",
+        planned.wavelengths_nm.size,
+        planned.grid_source,
+        planned.dry.selector,
+        planned.dry.selector_type,
+        ", trained" if planned.dry.learnable else "",
+        list(planned.products.outputs),
+    )
+    plan = planned.products
+    open_product_stores(plan)
     work_dir.mkdir(parents=True, exist_ok=True)
     with locked([config.store, *plan.outputs.values()], timeout_s=config.lock_timeout_s):
         ingest: IngestReport | None = None
@@ -165,8 +153,6 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 fix="add readable cubes to the archive (see the ingest report above)",
             )
         wavelengths = campaign.wavelengths
-        if not checked:
-            _check_products(config, wavelengths)
         statistics = update_statistics(
             store,
             config.statistics.n_bins,

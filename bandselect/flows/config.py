@@ -84,13 +84,18 @@ class IngestSettings(SettingsModel):
     reader: Literal["auto", "gdal"] = "auto"
 
 
+#: The most histogram bins per band: the partials hold bins × bands × classes counts per chunk, so
+#: 65,536 bins on 400 bands and 3 classes is already 600 MB per partial.
+MAX_BINS = 65_536
+
+
 class StatisticsSettings(SettingsModel):
     """Campaign statistics (histograms and moments per class, computed with Dask).
 
     Attributes
     ----------
     n_bins
-        Histogram bins per band (mutual information, ROC AUC).
+        Histogram bins per band (mutual information, ROC AUC); at most 65,536.
     nan_policy
         ``raise``: a NaN in a labelled pixel is an error; ``omit``: such pixels are left out.
     scheduler_address
@@ -98,7 +103,7 @@ class StatisticsSettings(SettingsModel):
         in process.
     """
 
-    n_bins: int = Field(DEFAULT_N_BINS, ge=2)
+    n_bins: int = Field(DEFAULT_N_BINS, ge=2, le=MAX_BINS)
     nan_policy: Literal["raise", "omit"] = "raise"
     scheduler_address: str | None = None
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bandselect.errors import PipelineError
+from bandselect.errors import BandSelectError, PipelineError, with_context
 from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
 from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node, PortRef, PortSpec, check_ports_compatible
@@ -494,7 +494,12 @@ class PipelineGraph(nn.Module):
             if name not in to_run:
                 continue
             node = self.nodes[name]
-            result = node(**self._gather(name, outputs))
+            try:
+                result = node(**self._gather(name, outputs))
+            except BandSelectError as error:
+                if f"{name!r}" in str(error):
+                    raise
+                raise with_context(error, f"node {name!r} ({type(node).__name__})") from error
             if not isinstance(result, Mapping):
                 raise PipelineError(
                     f"node {name!r} ({type(node).__name__}) returned {type(result).__name__}",

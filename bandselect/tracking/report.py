@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from bandselect.errors import FileFormatError, InputError
 from bandselect.reports import ReportImage, ReportSection, ReportTable, write_html_report
@@ -124,6 +125,16 @@ def write_run_report(
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri or default_tracking_uri()
+    parsed = urlparse(uri)
+    database = Path(parsed.path) if parsed.scheme == "sqlite" else None
+    if database is not None and not database.is_file():
+        # Opening a missing sqlite store would create an empty database there.
+        raise InputError(
+            f"MLflow tracking store {uri}",
+            expected="an existing sqlite database",
+            found=f"no file {database}",
+            fix="pass --tracking-uri of the store the flow logged to (its summary prints it)",
+        )
     client = MlflowClient(tracking_uri=uri)
     try:
         run = client.get_run(run_id)
