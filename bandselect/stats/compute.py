@@ -1,10 +1,14 @@
 """Dataset-wide statistics over a campaign store with Dask: per-chunk partials and a tree reduction.
 
-Each pass is one Dask graph over every acquisition and chunk — a partial per ``(y, x)`` chunk, merged in
-a tree of fan-in ``split_every`` — evaluated with ONE ``dask.compute``. With histograms there are two
-passes in all: pass 1 gives min/max, moments and the band Gram matrices per class; pass 2 bins the same
-pixels on the edges the binning rule (:func:`~bandselect.stats.binning.data_edges`) gives pass 1's min/max
-(histograms only, the moments are not recomputed).
+A job is one Dask graph over every acquisition and chunk — a partial per ``(y, x)`` chunk, merged in a
+tree of fan-in ``split_every`` — evaluated with ONE ``dask.compute``, and it reads the store once: each
+chunk's partial holds its per-class counts, means, co-moments (the band Gram matrices), min/max *and*
+histograms. The histogram edges must be known before the pass; the binning rule
+(:func:`~bandselect.stats.binning.data_edges`) takes them from the per-band range of the pixels, which
+ingest recorded in each acquisition's attributes (``band_minimum``/``band_maximum``, see
+:mod:`bandselect.store.writer`) and which are merged here without reading a pixel. Only acquisitions
+without recorded ranges (stores written before they were recorded, Datasets built by hand) cost a
+range-only pass over their chunks first.
 """
 
 from __future__ import annotations
@@ -17,8 +21,17 @@ import numpy as np
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from bandselect.errors import InputError, ShapeError
-from bandselect.names import DIM_BAND, DIM_X, DIM_Y, VAR_CUBE, VAR_MASK, VAR_VALID
+from bandselect.errors import InputError, ShapeError, StoreError
+from bandselect.names import (
+    ATTR_BAND_MAXIMUM,
+    ATTR_BAND_MINIMUM,
+    DIM_BAND,
+    DIM_X,
+    DIM_Y,
+    VAR_CUBE,
+    VAR_MASK,
+    VAR_VALID,
+)
 from bandselect.stats.binning import (
     DEFAULT_N_BINS,
     NanPolicy,
@@ -26,14 +39,34 @@ from bandselect.stats.binning import (
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.kernels import ChunkAccumulator, class_layout
+from bandselect.stats.kernels import column_min_max
+from bandselect.stats.memory import (
+    HistogramPartial,
+    bin_pixels,
+    histograms_from_arrays,
+    merge_histograms,
+    statistics_of,
+)
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.spatial import laplacian_abs_sums_interior
+
+__all__ = [
+    "SPLIT_EVERY",
+    "CampaignReader",
+    "HistogramPartial",
+    "compute_histograms",
+    "compute_statistics",
+    "compute_update",
+    "histograms_from_arrays",
+    "merge_histograms",
+    "recorded_ranges",
+    "statistics_of",
+]
 
 #: Partials merged per node of the reduction tree.
 SPLIT_EVERY = 8
 
-HistogramPartial = tuple[np.ndarray, np.ndarray, np.ndarray]  # classes, histograms, clipped
+Range = tuple[np.ndarray, np.ndarray]  # per-band (minimum, maximum), float64
 
 
 def _subsample(n_pixels: int, fraction: float | None, seed: int, key: tuple[int, ...]) -> np.ndarray | None:
@@ -70,17 +103,12 @@ def _moment_partial(
     fraction: float | None,
     seed: int,
     key: tuple[int, ...],
+    device: str | None = None,
 ) -> BandStatistics:
     pixels, labels, n_nonfinite, n_invalid = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
-    return BandStatistics._from_pixels(pixels, labels, edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
-
-
-def _bin_pixels(pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> HistogramPartial:
-    classes, class_index = class_layout(labels)
-    accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges, moments=False)
-    accumulator.add_all(pixels, class_index)
-    result = accumulator.result()
-    return classes, result["histograms"], result["n_clipped"]
+    return BandStatistics.from_pixels(
+        pixels, labels, edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid, n_threads=1, device=device
+    )
 
 
 def _histogram_partial(
@@ -92,61 +120,24 @@ def _histogram_partial(
     fraction: float | None,
     seed: int,
     key: tuple[int, ...],
+    device: str | None = None,
 ) -> HistogramPartial:
     pixels, labels, _, _ = _prepared(block, mask, valid, nan_policy, fraction, seed, key)
-    return _bin_pixels(pixels, labels, edges)
+    return bin_pixels(pixels, labels, edges, device)
 
 
-def histograms_from_arrays(
-    cube: Any, mask: Any = None, *, hist_edges: Any, valid: Any = None, nan_policy: NanPolicy = "raise"
-) -> HistogramPartial:
-    """Per-class histograms of one chunk, without the moments: the second pass of a streamed job.
-
-    Inputs are as for :meth:`BandStatistics.from_arrays`. Merge the results with
-    :func:`merge_histograms` and attach them to the first pass's statistics with
-    :meth:`BandStatistics.with_histograms`, so the moments are computed once.
-
-    Returns
-    -------
-    tuple
-        ``classes`` ``(K,)``, ``histograms`` ``(K, C, n_bins)`` and ``n_clipped`` ``(K, C)`` (int64).
-    """
-    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-    edges = validate_edges(hist_edges, prepared.pixels.shape[1])
-    return _bin_pixels(prepared.pixels, prepared.labels, edges)
+def _range_partial(
+    block: np.ndarray, mask: np.ndarray | None, valid: np.ndarray | None, nan_policy: NanPolicy
+) -> Range:
+    """Per-band min/max of a chunk's kept pixels (every valid, finite pixel: the range is not sampled)."""
+    pixels = prepare_pixels(block, None, valid=valid, nan_policy=nan_policy).pixels
+    if pixels.shape[0] == 0:
+        return np.full(pixels.shape[1], np.inf), np.full(pixels.shape[1], -np.inf)
+    return column_min_max(np.ascontiguousarray(pixels))
 
 
-def statistics_of(
-    cube: Any,
-    mask: Any = None,
-    *,
-    n_bins: int | None = DEFAULT_N_BINS,
-    contrast: bool = False,
-    valid: Any = None,
-    nan_policy: NanPolicy = "raise",
-) -> BandStatistics:
-    """Statistics of in-memory arrays, made exactly as :func:`compute_statistics` makes them from a store.
-
-    Moments (and the spatial contrast terms when ``contrast``), then per-class histograms on
-    ``data_edges(minimum, maximum, n_bins)`` (the binning rule) of the same pixels (``n_bins=None``:
-    none). The same data in memory and in a campaign store therefore gives the same statistics, bins
-    included, and the same selection.
-
-    Parameters
-    ----------
-    cube, mask, valid, nan_policy
-        As :meth:`BandStatistics.from_arrays` (``contrast`` needs images ``(..., H, W, C)``).
-    n_bins
-        Histogram bins per band, or None.
-    contrast
-        Also sum the spatial contrast terms.
-    """
-    first = BandStatistics.from_arrays(cube, mask, valid=valid, nan_policy=nan_policy, contrast=contrast)
-    if n_bins is None or first.count == 0:
-        return first
-    edges = data_edges(first.minimum, first.maximum, int(n_bins))
-    histograms = histograms_from_arrays(cube, mask, hist_edges=edges, valid=valid, nan_policy=nan_policy)
-    return first.with_histograms(edges, *histograms)
+def _merge_ranges(*parts: Range) -> Range:
+    return np.min([p[0] for p in parts], axis=0), np.max([p[1] for p in parts], axis=0)
 
 
 def _merge_statistics(*parts: BandStatistics) -> BandStatistics:
@@ -154,19 +145,6 @@ def _merge_statistics(*parts: BandStatistics) -> BandStatistics:
     for part in parts[1:]:
         out = out.merge(part)
     return out
-
-
-def merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
-    """Sum histogram partials (:func:`histograms_from_arrays`) over any split of the pixels."""
-    classes = np.unique(np.concatenate([p[0] for p in parts])).astype(np.int64)
-    n_bands, n_bins = parts[0][1].shape[1:]
-    hist = np.zeros((classes.size, n_bands, n_bins), np.int64)
-    clipped = np.zeros((classes.size, n_bands), np.int64)
-    for part_classes, part_hist, part_clipped in parts:
-        pos = np.searchsorted(classes, part_classes)
-        hist[pos] += part_hist
-        clipped[pos] += part_clipped
-    return classes, hist, clipped
 
 
 def _tree(parts: list[Any], merge: Any, split_every: int) -> Any:
@@ -334,26 +312,132 @@ def _run(graphs: list[Any], scheduler_address: str | None, scheduler: Any) -> tu
     return dask.compute(*graphs, scheduler=scheduler)
 
 
-def _histogram_pass(
-    blocks: list[tuple[int, tuple[Any, Any, Any]]],
-    edges: np.ndarray,
-    nan_policy: NanPolicy,
-    fraction: float | None,
-    seed: int,
+def recorded_ranges(datasets: Sequence[Any]) -> tuple[Range | None, list[int]]:
+    """The per-band range recorded in the datasets' attributes, merged, and the datasets without one.
+
+    Ingest records ``band_minimum``/``band_maximum`` over each acquisition's valid pixels (empty lists
+    for an acquisition without a valid pixel, which adds nothing to the range).
+
+    Returns
+    -------
+    tuple
+        ``((minimum, maximum), missing)``: the merged ``(C,)`` float64 range (None when no dataset
+        recorded a non-empty one) and the positions in ``datasets`` of those that recorded none.
+
+    Raises
+    ------
+    StoreError
+        A recorded range of the wrong length or with minimum > maximum.
+    """
+    low = high = None
+    missing = []
+    for position, ds in enumerate(datasets):
+        attrs = ds.attrs
+        if ATTR_BAND_MINIMUM not in attrs or ATTR_BAND_MAXIMUM not in attrs:
+            missing.append(position)
+            continue
+        lo = np.asarray(attrs[ATTR_BAND_MINIMUM], dtype=np.float64).reshape(-1)
+        hi = np.asarray(attrs[ATTR_BAND_MAXIMUM], dtype=np.float64).reshape(-1)
+        if lo.size == 0 and hi.size == 0:
+            continue
+        n_bands = int(ds.sizes[DIM_BAND])
+        if lo.shape != (n_bands,) or hi.shape != (n_bands,) or np.any(hi < lo) or not np.all(np.isfinite(lo)):
+            raise StoreError(
+                f"recorded band range of acquisition {attrs.get('acquisition_id', position)!r}",
+                expected=f"{n_bands} finite minima and maxima with minimum <= maximum",
+                found=f"{lo.size} minima, {hi.size} maxima",
+                fix="re-ingest the acquisition, or pass use_recorded_ranges=False",
+            )
+        low = lo if low is None else np.minimum(low, lo)
+        high = hi if high is None else np.maximum(high, hi)
+    return (None if low is None or high is None else (low, high)), missing
+
+
+def _datasets_range(
+    datasets: list[Any], use_recorded: bool, nan_policy: NanPolicy, split_every: int, run: Any
+) -> Range | None:
+    """Per-band range of the datasets' kept pixels: recorded ranges merged, a range pass for the rest."""
+    if use_recorded:
+        recorded, missing = recorded_ranges(datasets)
+    else:
+        recorded, missing = None, list(range(len(datasets)))
+    parts = [] if recorded is None else [recorded]
+    if missing:
+        partials = [
+            dask.delayed(_range_partial, pure=True)(cube, mask, valid, nan_policy)
+            for position in missing
+            for cube, mask, valid in _blocks(datasets[position])
+        ]
+        (scanned,) = run([_tree(partials, _merge_ranges, int(split_every))])
+        parts.append(scanned)
+    low, high = _merge_ranges(*parts) if parts else (None, None)
+    if low is None or not np.all(np.isfinite(low)):
+        return None  # no kept pixel anywhere
+    return low, high
+
+
+def _moment_graph(
+    datasets: list[Any],
+    offset: int,
+    edges: np.ndarray | None,
+    options: dict[str, Any],
     split_every: int,
-    scheduler_address: str | None,
-    scheduler: Any,
-) -> HistogramPartial:
-    """One graph binning every block on ``edges`` (subsample keys as in the moments pass), one compute."""
+) -> Any:
+    """One delayed BandStatistics of every chunk of ``datasets`` (moments, and histograms on ``edges``)."""
+    edges_node = None if edges is None else dask.delayed(edges, pure=True)
+    partials = [
+        dask.delayed(_moment_partial, pure=True)(
+            cube, mask, valid, edges_node, options["nan_policy"], options["fraction"], options["seed"],
+            (offset + d, i), options["device"],
+        )
+        for d, ds in enumerate(datasets)
+        for i, (cube, mask, valid) in enumerate(_blocks(ds))
+    ]  # fmt: skip
+    return _tree(partials, _merge_statistics, int(split_every))
+
+
+def _histogram_graph(
+    datasets: list[Any], offset: int, edges: np.ndarray, options: dict[str, Any], split_every: int
+) -> Any:
+    """One delayed histogram partial of every chunk of ``datasets`` on ``edges``."""
     edges_node = dask.delayed(edges, pure=True)
     partials = [
         dask.delayed(_histogram_partial, pure=True)(
-            cube, mask, valid, edges_node, nan_policy, fraction, seed, (d, i)
+            cube, mask, valid, edges_node, options["nan_policy"], options["fraction"], options["seed"],
+            (offset + d, i), options["device"],
         )
-        for i, (d, (cube, mask, valid)) in enumerate(blocks)
+        for d, ds in enumerate(datasets)
+        for i, (cube, mask, valid) in enumerate(_blocks(ds))
+    ]  # fmt: skip
+    return _tree(partials, merge_histograms, int(split_every))
+
+
+def _contrast_graph(datasets: list[Any], split_every: int) -> Any:
+    # The halo blocks share the chunk reads of the moments graph: one compute, one read of each chunk.
+    halo_parts = [
+        dask.delayed(laplacian_abs_sums_interior, pure=True)(block)
+        for ds in datasets
+        for block in _halo_blocks(ds)
     ]
-    (hist,) = _run([_tree(partials, merge_histograms, int(split_every))], scheduler_address, scheduler)
-    return hist
+    return _tree(halo_parts, _sum_contrast, int(split_every))
+
+
+def _check_range(stats: BandStatistics, expected: Range, sampled: bool) -> None:
+    """The pass's own min/max must agree with the range its edges came from (recorded at ingest)."""
+    low, high = expected
+    if stats.count == 0:
+        return
+    inside = np.all(stats.minimum >= low) and np.all(stats.maximum <= high)
+    exact = np.array_equal(stats.minimum, low) and np.array_equal(stats.maximum, high)
+    if inside if sampled else exact:
+        return
+    raise StoreError(
+        "recorded band ranges of the campaign",
+        expected="the per-band min/max of the pixels, as ingest recorded them",
+        found=f"data range [{stats.minimum.min():g}, {stats.maximum.max():g}] against recorded "
+        f"[{low.min():g}, {high.max():g}]",
+        fix="re-ingest the acquisitions, or pass use_recorded_ranges=False (reads the store twice)",
+    )
 
 
 def compute_statistics(
@@ -370,8 +454,10 @@ def compute_statistics(
     scheduler: Any = None,
     split_every: int = SPLIT_EVERY,
     contrast: bool = False,
+    device: str | None = None,
+    use_recorded_ranges: bool = True,
 ) -> BandStatistics:
-    """Merged :class:`BandStatistics` of a campaign (or one acquisition Dataset), out of core.
+    """Merged :class:`BandStatistics` of a campaign (or one acquisition Dataset), out of core, in one read.
 
     Parameters
     ----------
@@ -379,15 +465,18 @@ def compute_statistics(
         A campaign (``ids()``, ``open(id) -> xarray.Dataset``) or an ``xarray.Dataset`` with a dask-backed
         ``cube`` ``(y, x, band)``, optional ``mask`` ``(y, x)`` labels and ``valid`` ``(y, x)`` bool.
     n_bins
-        Histogram bins per band (edges from pass 1's min/max: two passes). None: no histograms (one pass).
+        Histogram bins per band, on ``data_edges(minimum, maximum, n_bins)`` of the acquisitions' per-band
+        range: recorded at ingest (no pass), else scanned first (a range-only pass over the acquisitions
+        without one). None: no histograms.
     hist_edges
-        Fixed ``(C, n_bins + 1)`` edges instead: one pass, values outside counted in ``n_clipped``.
+        Fixed ``(C, n_bins + 1)`` edges instead: values outside counted in ``n_clipped``.
     acquisitions
         Acquisition ids to include (default: all published).
     first_n
         Keep only the first ``n`` of those acquisitions.
     max_pixels
-        Approximate pixel budget: each chunk keeps a seeded Bernoulli sample of its pixels.
+        Approximate pixel budget: each chunk keeps a seeded Bernoulli sample of its pixels (binned on the
+        edges of the acquisitions' whole range).
     seed
         Seed of that subsample.
     nan_policy
@@ -402,41 +491,110 @@ def compute_statistics(
         Also sum the spatial contrast terms (``BandStatistics.laplacian_abs_sum``) over every pixel of
         every acquisition (not subsampled; each chunk read with a one-pixel halo of its neighbours, so the
         result equals the whole-image value whatever the chunking).
+    device
+        None: NumPy kernels in each task. A torch device (``"cuda"``, ``"cpu"``): each task computes its
+        partial with :mod:`bandselect.stats.torch_backend` on that device.
+    use_recorded_ranges
+        Take the edges' range from the acquisitions' attributes (default). False scans it (two reads).
+
+    Raises
+    ------
+    StoreError
+        The pixels fall outside (or, unsampled, do not reach) the range recorded at ingest.
     """
     datasets = _datasets(source, acquisitions, first_n)
     n_bands = _check_bands(datasets)
     fraction = _fraction(datasets, max_pixels)
-    blocks = [(d, b) for d, ds in enumerate(datasets) for b in _blocks(ds)]
-    edges = None if hist_edges is None else validate_edges(hist_edges, n_bands)
-    edges_node = None if edges is None else dask.delayed(edges, pure=True)
+    options = {"nan_policy": nan_policy, "fraction": fraction, "seed": seed, "device": device}
 
-    partials = [
-        dask.delayed(_moment_partial, pure=True)(
-            cube, mask, valid, edges_node, nan_policy, fraction, seed, (d, i)
-        )
-        for i, (d, (cube, mask, valid)) in enumerate(blocks)
-    ]
-    graphs = [_tree(partials, _merge_statistics, int(split_every))]
+    def run(graphs: list[Any]) -> tuple[Any, ...]:
+        return _run(graphs, scheduler_address, scheduler)
+
+    edges = None if hist_edges is None else validate_edges(hist_edges, n_bands)
+    data_range = None
+    if edges is None and n_bins is not None:
+        data_range = _datasets_range(datasets, use_recorded_ranges, nan_policy, split_every, run)
+        if data_range is not None:
+            edges = data_edges(*data_range, int(n_bins))
+    graphs = [_moment_graph(datasets, 0, edges, options, split_every)]
     if contrast:
-        # The halo blocks share the chunk reads of the moments graph: one compute, one read of each chunk.
-        halo_parts = [
-            dask.delayed(laplacian_abs_sums_interior, pure=True)(block)
-            for ds in datasets
-            for block in _halo_blocks(ds)
-        ]
-        graphs.append(_tree(halo_parts, _sum_contrast, int(split_every)))
-    results = _run(graphs, scheduler_address, scheduler)
+        graphs.append(_contrast_graph(datasets, split_every))
+    results = run(graphs)
     stats = results[0]
     if contrast:
         stats = stats.with_contrast(*results[1])
-    if edges is not None or n_bins is None or stats.count == 0:
-        return stats
+    if data_range is not None:
+        _check_range(stats, data_range, sampled=fraction is not None)
+    return stats
 
-    edges = data_edges(stats.minimum, stats.maximum, int(n_bins))
-    hist = _histogram_pass(
-        blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address, scheduler
+
+def compute_update(
+    source: Any,
+    stored: BandStatistics,
+    stored_ids: Sequence[str],
+    new_ids: Sequence[str],
+    *,
+    n_bins: int = DEFAULT_N_BINS,
+    nan_policy: NanPolicy = "raise",
+    scheduler_address: str | None = None,
+    scheduler: Any = None,
+    split_every: int = SPLIT_EVERY,
+    contrast: bool = False,
+    device: str | None = None,
+    use_recorded_ranges: bool = True,
+) -> tuple[BandStatistics, bool]:
+    """Statistics of ``stored_ids`` and ``new_ids`` from the stored ones, reading each new chunk once.
+
+    The binning rule is applied to the merged range (the stored statistics' min/max and the new
+    acquisitions' recorded ranges). When it gives the stored edges, only the new acquisitions are read
+    (moments and histograms in one pass). When the edges move, the same single ``dask.compute`` also
+    re-bins the stored acquisitions' chunks on the new edges (histograms only; their moments are merged,
+    not recomputed), so the result equals a from-scratch :func:`compute_statistics` of all of them.
+
+    Parameters
+    ----------
+    source
+        The campaign.
+    stored
+        Statistics of ``stored_ids`` (with histograms on the rule's edges of their range, or of no pixel).
+    stored_ids, new_ids
+        Acquisitions covered by ``stored`` and acquisitions to add (disjoint).
+    n_bins, nan_policy, scheduler_address, scheduler, split_every, contrast, device, use_recorded_ranges
+        As :func:`compute_statistics` (``contrast`` must match the stored statistics).
+
+    Returns
+    -------
+    tuple
+        The merged statistics and whether the stored histograms were rebuilt on new edges.
+    """
+    new = _datasets(source, new_ids, None)
+    _check_bands(new)
+
+    def run(graphs: list[Any]) -> tuple[Any, ...]:
+        return _run(graphs, scheduler_address, scheduler)
+
+    new_range = _datasets_range(new, use_recorded_ranges, nan_policy, split_every, run)
+    parts = [part for part in ((stored.minimum, stored.maximum), new_range) if part is not None]
+    low, high = _merge_ranges(*parts)
+    edges = data_edges(low, high, int(n_bins)) if np.all(np.isfinite(low)) else None
+    rebuilt = edges is not None and (
+        stored.hist_edges is None or not np.array_equal(edges, stored.hist_edges)
     )
-    return stats.with_histograms(edges, *hist)
+    options = {"nan_policy": nan_policy, "fraction": None, "seed": 0, "device": device}
+    graphs = [_moment_graph(new, 0, edges, options, split_every)]
+    if contrast:
+        graphs.append(_contrast_graph(new, split_every))
+    if rebuilt:
+        rebin = _datasets(source, stored_ids, None)
+        graphs.append(_histogram_graph(rebin, len(new), edges, options, split_every))
+    results = list(run(graphs))
+    part = results.pop(0)
+    if contrast:
+        part = part.with_contrast(*results.pop(0))
+    if new_range is not None:
+        _check_range(part, new_range, sampled=False)
+    base = stored.with_histograms(edges, *results.pop(0)) if rebuilt else stored
+    return base.merge(part), rebuilt
 
 
 def compute_histograms(
@@ -451,6 +609,7 @@ def compute_histograms(
     scheduler_address: str | None = None,
     scheduler: Any = None,
     split_every: int = SPLIT_EVERY,
+    device: str | None = None,
 ) -> HistogramPartial:
     """Histogram-only pass: ``(classes, histograms (K, C, n_bins), n_clipped (K, C))`` on fixed edges.
 
@@ -459,8 +618,7 @@ def compute_histograms(
     """
     datasets = _datasets(source, acquisitions, first_n)
     edges = validate_edges(hist_edges, _check_bands(datasets))
-    fraction = _fraction(datasets, max_pixels)
-    blocks = [(d, b) for d, ds in enumerate(datasets) for b in _blocks(ds)]
-    return _histogram_pass(
-        blocks, edges, nan_policy, fraction, seed, split_every, scheduler_address, scheduler
-    )
+    options = {"nan_policy": nan_policy, "fraction": _fraction(datasets, max_pixels), "seed": seed}
+    options["device"] = device
+    (hist,) = _run([_histogram_graph(datasets, 0, edges, options, split_every)], scheduler_address, scheduler)
+    return hist
