@@ -9,7 +9,9 @@ source acquisition id, selected band indices and wavelengths, selector, config h
 
 Publishing reuses the campaign store's machinery (:meth:`bandselect.store.Campaign.publish`): a group is
 written completely under ``<output>/.staging/<host>-<pid>-<random>`` and made visible by one atomic
-rename, so a reader (or a crash) never sees half a composite. Re-exporting an acquisition with another
+rename (on an object store such as ``s3://bucket/composites.zarr``: server-side copies with the group's
+``zarr.json`` written last, see :mod:`bandselect.storage`), so a reader (or a crash) never sees half a
+composite. Re-exporting an acquisition with another
 config hash first moves the old group into the staging area (one rename), then publishes the new one: a
 crash between the two leaves the acquisition *absent*, never mixed, and the next export writes it.
 Staging leftovers of dead processes are removed by the next export.
@@ -25,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from bandselect import storage
 from bandselect.errors import ConfigError, StoreError
 from bandselect.names import (
     COORD_WAVELENGTH,
@@ -50,6 +52,7 @@ from bandselect.names import (
 )
 from bandselect.render import save_png, to_uint8_rgb
 from bandselect.selection import BandSelection
+from bandselect.storage import StoreLocation
 from bandselect.store.campaign import STAGING_DIR, Campaign, open_campaign
 from bandselect.store.layout import validate_acquisition_id
 from bandselect.store.writer import StagedAcquisition, staging_name
@@ -128,27 +131,33 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def open_composites(path: str | os.PathLike[str], create: bool = True) -> Path:
-    """Open (or create) a composites store; return its path.
+def open_composites(path: str | os.PathLike[str], create: bool = True) -> StoreLocation:
+    """Open (or create) a composites store; return its location (a path, or an object-store URL).
 
     Raises
     ------
     StoreError
         The path exists and is not a composites store (e.g. a campaign store or another folder).
     """
-    store = Path(path)
-    marker = store / _ZARR_JSON
-    if marker.is_file():
+    store = storage.location(path)
+    try:
+        content: bytes | None = storage.read_bytes(storage.join(store, _ZARR_JSON))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        content = None
+    if content is not None:
         try:
-            attributes = json.loads(marker.read_text(encoding="utf-8")).get("attributes", {})
-        except (OSError, ValueError) as error:
+            attributes = json.loads(content.decode("utf-8")).get("attributes", {})
+        except (UnicodeDecodeError, ValueError) as error:
             raise _not_composites(store, f"an unreadable {_ZARR_JSON} ({error})") from error
         if attributes.get(COMPOSITES_FORMAT_KEY) != COMPOSITES_FORMAT_VERSION:
             found = f"a zarr group without {COMPOSITES_FORMAT_KEY}={COMPOSITES_FORMAT_VERSION}"
             raise _not_composites(store, found)
         return store
-    if store.exists() and (not store.is_dir() or any(store.iterdir())):
-        raise _not_composites(store, "a non-empty folder that is not a zarr group")
+    if isinstance(store, Path):
+        if store.exists() and (not store.is_dir() or any(store.iterdir())):
+            raise _not_composites(store, "a non-empty folder that is not a zarr group")
+    elif storage.exists(store):
+        raise _not_composites(store, "a non-empty prefix that is not a zarr group")
     if not create:
         raise StoreError(
             f"composites store {store}",
@@ -156,7 +165,8 @@ def open_composites(path: str | os.PathLike[str], create: bool = True) -> Path:
             found="no such path",
             fix="export first (bandselect run CONFIG.yaml) or check the path",
         )
-    store.mkdir(parents=True, exist_ok=True)
+    if isinstance(store, Path):
+        store.mkdir(parents=True, exist_ok=True)
     try:
         marker_attrs = {COMPOSITES_FORMAT_KEY: COMPOSITES_FORMAT_VERSION}
         zarr.open_group(str(store), mode="w-", zarr_format=3, attributes=marker_attrs)
@@ -165,7 +175,7 @@ def open_composites(path: str | os.PathLike[str], create: bool = True) -> Path:
     return store
 
 
-def _not_composites(store: Path, found: str) -> StoreError:
+def _not_composites(store: StoreLocation, found: str) -> StoreError:
     return StoreError(
         f"composites store {store}",
         expected=f"a composites store (a zarr group whose attributes carry {COMPOSITES_FORMAT_KEY!r})",
@@ -174,7 +184,7 @@ def _not_composites(store: Path, found: str) -> StoreError:
     )
 
 
-def _publisher(store: Path) -> Campaign:
+def _publisher(store: StoreLocation) -> Campaign:
     # The campaign store's publisher (stage → atomic rename → fsync, idempotent under a concurrent
     # writer, stale-staging cleanup) only needs the directory; the composites store is not a campaign.
     return Campaign(store)
@@ -182,8 +192,8 @@ def _publisher(store: Path) -> Campaign:
 
 def published_ids(output: str | os.PathLike[str]) -> list[str]:
     """Sorted ids of the acquisitions with a published composite."""
-    store = Path(output)
-    if not store.is_dir():
+    store = storage.location(output)
+    if isinstance(store, Path) and not store.is_dir():
         return []
     return _publisher(store).ids()
 
@@ -191,9 +201,9 @@ def published_ids(output: str | os.PathLike[str]) -> list[str]:
 def published_config_hash(output: str | os.PathLike[str], acquisition_id: str) -> str | None:
     """Config hash of the published composite of ``acquisition_id``; ``None`` when not published."""
     validate_acquisition_id(acquisition_id)
-    marker = Path(output) / acquisition_id / _ZARR_JSON
+    marker = storage.join(output, acquisition_id, _ZARR_JSON)
     try:
-        metadata = json.loads(marker.read_text(encoding="utf-8"))
+        metadata = json.loads(storage.read_bytes(marker).decode("utf-8"))
     except FileNotFoundError:
         return None
     value = metadata.get("attributes", {}).get(ATTR_CONFIG_HASH)
@@ -251,7 +261,7 @@ def export_composite(
     previous = published_config_hash(store, acquisition_id)
     if previous == config_hash:
         if preview is not None and not preview.is_file():
-            _write_preview(store / acquisition_id, preview, percentiles)
+            _write_preview(storage.join(store, acquisition_id), preview, percentiles)
         return ExportResult(
             acquisition_id,
             "skipped",
@@ -265,17 +275,18 @@ def export_composite(
     campaign.check_wavelengths(
         np.asarray(selection.sensor_wavelengths_nm), f"wavelengths of {acquisition_id}"
     )
-    staged_path = store / STAGING_DIR / staging_name()
-    staged_path.parent.mkdir(parents=True, exist_ok=True)
+    staged_path = storage.join(store, STAGING_DIR, staging_name())
+    if isinstance(staged_path, Path):
+        staged_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         _write_composite(dataset, staged_path, acquisition_id, selection, config_hash, campaign, attrs)
     except BaseException:
-        shutil.rmtree(staged_path, ignore_errors=True)
+        storage.remove_tree(staged_path)
         raise
     staged = StagedAcquisition(staged_path, acquisition_id, config_hash, acquisition_id)
     status: Literal["published", "replaced"] = "published"
     if previous is not None:
-        _retire(store, acquisition_id)
+        publisher.retire(acquisition_id)
         status = "replaced"
     outcome = publisher.publish(staged)
     if not outcome.created and published_config_hash(store, acquisition_id) != config_hash:
@@ -286,7 +297,7 @@ def export_composite(
             fix="run one export per output at a time (the flows hold a lock on the output)",
         )
     if preview is not None:
-        _write_preview(store / acquisition_id, preview, percentiles)
+        _write_preview(storage.join(store, acquisition_id), preview, percentiles)
     return ExportResult(
         acquisition_id,
         status,
@@ -332,7 +343,7 @@ def status_counts(results: Sequence[ExportResult]) -> dict[str, int]:
 
 def _write_composite(
     dataset: xr.Dataset,
-    path: Path,
+    path: StoreLocation,
     acquisition_id: str,
     selection: BandSelection,
     config_hash: str,
@@ -344,9 +355,10 @@ def _write_composite(
     bands = cube.isel({DIM_BAND: rgb}).data  # lazy: whole-spectrum chunks, 3 bands kept
     chunks = cube.data.chunks if hasattr(cube.data, "chunks") else None
     encoding_chunks = (chunks[0][0], chunks[1][0], 3) if chunks else None
+    source_store = campaign.path.resolve() if isinstance(campaign.path, Path) else campaign.path
     provenance = {
         ATTR_SOURCE_ACQUISITION: acquisition_id,
-        ATTR_CAMPAIGN_STORE: str(Path(campaign.path).resolve()),
+        ATTR_CAMPAIGN_STORE: str(source_store),
         ATTR_SELECTED_INDICES: list(selection.indices),
         ATTR_SELECTED_WAVELENGTHS: list(selection.wavelengths_nm),
         ATTR_RGB_INDICES: rgb,
@@ -374,19 +386,8 @@ def _write_composite(
     composite.to_zarr(str(path), mode="w-", consolidated=False, zarr_format=3, encoding=encoding)
 
 
-def _retire(store: Path, acquisition_id: str) -> None:
-    """Move a published composite into the staging area (one rename) and delete it there."""
-    retired = store / STAGING_DIR / staging_name()
-    retired.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(store / acquisition_id, retired)
-    except FileNotFoundError:  # another writer retired it first
-        return
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _write_preview(group_path: Path, preview: Path, percentiles: Sequence[float]) -> None:
-    array = zarr.open_array(str(group_path / VAR_COMPOSITE), mode="r")
+def _write_preview(group_path: StoreLocation, preview: Path, percentiles: Sequence[float]) -> None:
+    array = zarr.open_array(str(storage.join(group_path, VAR_COMPOSITE)), mode="r")
     height, width = int(array.shape[0]), int(array.shape[1])
     stride = max(1, -(-max(height, width) // PREVIEW_MAX_SIDE))
     image = np.asarray(array[::stride, ::stride, :], dtype=np.float32)
@@ -402,8 +403,8 @@ def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Da
         No composite of that acquisition is published.
     """
     validate_acquisition_id(acquisition_id)
-    store = Path(output)
-    if not (store / acquisition_id / _ZARR_JSON).is_file():
+    store = storage.location(output)
+    if not storage.has_marker(storage.join(store, acquisition_id)):
         raise ConfigError(
             f"composite of {acquisition_id}",
             expected="a published composite",

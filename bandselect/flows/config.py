@@ -67,13 +67,15 @@ class IngestSettings(BaseModel):
 
 class StatisticsSettings(BaseModel):
     """Campaign statistics: histogram bins, NaN policy, Dask scheduler (``None``: in-process, or
-    ``$BANDSELECT_DASK_ADDRESS`` when set)."""
+    ``$BANDSELECT_DASK_ADDRESS`` when set) and the device each chunk's partial is computed on (``None``:
+    NumPy; ``"auto"``: CUDA where the worker has a GPU; or a torch device such as ``"cuda"``)."""
 
     model_config = _STRICT
 
     n_bins: int = Field(DEFAULT_N_BINS, ge=2)
     nan_policy: Literal["raise", "omit"] = "raise"
     scheduler_address: str | None = None
+    device: str | None = Field(None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 class TrackingSettings(BaseModel):

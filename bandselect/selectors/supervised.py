@@ -243,7 +243,9 @@ class _SupervisedBandSelector(BandSelectorBase):
             self.objective.fill_(float(selection.objective))
         self._mark_initialized()
 
-    def fit(self, cube: Any, mask: Any, wavelengths: Any = None) -> _SupervisedBandSelector:
+    def fit(
+        self, cube: Any, mask: Any, wavelengths: Any = None, *, device: str | None = None
+    ) -> _SupervisedBandSelector:
         """Fit directly from a ``(B, H, W, C)`` cube and its mask (tensors or arrays).
 
         Same code path as the statistical initialisation and the flows:
@@ -259,6 +261,9 @@ class _SupervisedBandSelector(BandSelectorBase):
             Labels: 0 = negative, anything > 0 = positive.
         wavelengths : tensor or array of shape (C,)
             Band wavelengths in nm (required by the windowed selectors).
+        device : str, optional
+            Where the statistics are computed: None (NumPy), ``"auto"`` (CUDA when present) or a torch
+            device (``"cuda"``, ``"cpu"``); see :mod:`bandselect.stats.torch_backend`.
 
         Returns
         -------
@@ -272,7 +277,7 @@ class _SupervisedBandSelector(BandSelectorBase):
             validate_node_wavelengths(wavelengths, self.num_spectral_bands)
         values = tensor.detach().cpu().numpy()
         label_array = labels.detach().cpu().numpy()  # type: ignore[union-attr]
-        stats = statistics_of(values, label_array, n_bins=DEFAULT_N_BINS)
+        stats = statistics_of(values, label_array, n_bins=DEFAULT_N_BINS, device=device)
         self.fit_from_statistics(stats, wavelengths=wavelengths)
         return self
 

@@ -407,9 +407,17 @@ def _open_remote(url: str, create: bool) -> Campaign:
             found="no zarr.json at that prefix",
             fix="ingest data first (`bandselect ingest FILES --store URL`) or pass create=True",
         )
-    if storage.child_names(url):
+    if storage.exists(url):
         raise _not_a_store(url, f"a non-empty prefix without {_ZARR_JSON}")
-    return _create(url)
+    try:
+        return _create(url)
+    except OSError as error:  # no such bucket, no permission
+        raise StoreError(
+            f"campaign store {url}",
+            expected="a reachable object store whose bucket exists and is writable",
+            found=f"{type(error).__name__}: {error}",
+            fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
+        ) from error
 
 
 def _create(store_path: StoreLocation) -> Campaign:

@@ -28,6 +28,7 @@ def update_statistics(
     nan_policy: str = "raise",
     scheduler_address: str | None = None,
     contrast: bool = False,
+    device: str | None = None,
 ) -> StatisticsSummary:
     """Update ``<store>/.bandselect_stats`` incrementally (an unchanged campaign reads no pixel)."""
     address = resolve_scheduler_address(scheduler_address)
@@ -37,6 +38,7 @@ def update_statistics(
         nan_policy=nan_policy,  # type: ignore[arg-type]
         scheduler_address=address,
         contrast=contrast,
+        device=device,
     )
     summary = StatisticsSummary.of(result, store, address or "in-process")
     run_logger(__name__).info(
