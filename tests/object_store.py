@@ -69,7 +69,7 @@ def s3_server(
     """
     executable = Path(sys.executable).with_name("moto_server")
     port = _free_port()
-    log = open(log_dir / "moto_server.log", "ab")  # noqa: SIM115 - closed below, after the process
+    log = open(log_dir / "moto_server.log", "ab")  # closed below, after the process
     process = subprocess.Popen(
         [str(executable), "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,

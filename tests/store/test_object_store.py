@@ -68,12 +68,12 @@ def test_campaign_on_s3_holds_what_a_folder_holds(s3: S3Server, tmp_path: Path) 
 
 
 def test_store_errors_on_s3(s3: S3Server) -> None:
-    with pytest.raises(StoreError, match="no zarr.json"):
+    with pytest.raises(StoreError, match=r"no zarr\.json"):
         open_campaign(s3.url("missing.zarr"))
     storage.write_bytes(s3.url("photos", "a.jpg"), b"x")
     with pytest.raises(StoreError, match="non-empty prefix"):
         open_campaign(s3.url("photos"), create=True)
-    with pytest.raises(StoreError, match="no zarr.json"):
+    with pytest.raises(StoreError, match=r"no zarr\.json"):
         open_campaign("s3://no-such-bucket-bandselect/c.zarr")
     with pytest.raises(StoreError, match="bucket exists"):
         open_campaign("s3://no-such-bucket-bandselect/c.zarr", create=True)
@@ -112,7 +112,7 @@ def test_half_written_acquisition_is_never_visible(s3: S3Server, monkeypatch: py
 
     monkeypatch.setattr(filesystem, "copy", copy_then_die)
     staged = campaign.stage(source_from_dataset(acquisition(5), name="scene5"), chunk_yx=(5, 4))
-    with pytest.raises(StoreError, match="zarr.json last"):
+    with pytest.raises(StoreError, match=r"zarr\.json last"):
         campaign.publish(staged)
     monkeypatch.undo()
     # The chunks were copied first, in their own batch; only the marker was missing when it died.
