@@ -38,7 +38,9 @@ def test_servers_healthy_on_localhost(servers) -> None:
     assert _get(f"{servers.prefect_api_url}/health")[0] == 200
     assert _get(f"{servers.mlflow_url}/health")[0] == 200
     report = server_mode.status(servers.config.directory)
-    assert set(report) == {"prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker"}
+    assert set(report) == {
+        "prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker", "prefect-worker-2"
+    }  # fmt: skip
     assert all(entry["alive"] and entry["healthy"] for entry in report.values())
     for record in servers.records.values():
         listening = {
@@ -58,7 +60,7 @@ def test_dask_worker_computes(servers) -> None:
     from distributed import Client
 
     with Client(servers.dask_address, timeout=30, set_as_default=False) as client:
-        assert len(client.scheduler_info(n_workers=-1)["workers"]) == 1
+        assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2  # --dask-workers 2
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
 
 
@@ -203,6 +205,119 @@ def test_deployment_of_prefect_yaml_runs_process_campaign_on_the_pool(servers, t
     assert "selection.json" in {entry["path"] for entry in artifacts["files"]}
 
 
+RUN_TWO = """
+import json, sys, time
+
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+
+name = "process-campaign/process-campaign-nightly"
+configs = json.loads(sys.argv[1])
+runs = [run_deployment(name, parameters={"config": config}, timeout=0) for config in configs]
+deadline = time.monotonic() + 540
+with get_client(sync_client=True) as client:
+    while True:
+        states = [client.read_flow_run(run.id) for run in runs]
+        final = all(state.state is not None and state.state.is_final() for state in states)
+        if final or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+
+
+def times(run):
+    end = run.end_time.timestamp() if run.end_time else None
+    return {"id": str(run.id), "state": run.state.type.value, "start": run.start_time.timestamp(), "end": end}
+
+
+print("RUNS", json.dumps([times(run) for run in states]), flush=True)
+"""
+
+
+def _archive(folder: Path, seed: int, n_bands: int) -> Path:
+    from bandselect.synthetic import make_scene
+
+    folder.mkdir(parents=True)
+    for index in range(2):
+        scene = make_scene(24, 32, n_bands=n_bands, seed=seed + index, anomaly_fraction=0.05)
+        np.savez(
+            folder / f"scene_{index}.npz",
+            cube=scene.cube,
+            wavelengths_nm=scene.wavelengths_nm,
+            mask=scene.mask.astype(np.uint8),
+        )
+    return folder
+
+
+def test_two_campaigns_run_at_once_on_two_prefect_workers(servers, tmp_path: Path) -> None:
+    """Two flow runs of the pool's deployment, one per campaign, run concurrently on the two workers
+    (each takes one run at a time) and both publish their own, correct products."""
+    campaigns = {
+        name: {
+            "campaign": name,
+            "archive": str(_archive(tmp_path / name / "archive", seed, n_bands)),
+            "store": str(tmp_path / name / "store.zarr"),
+            "output": str(tmp_path / name / "composites.zarr"),
+        }
+        for name, seed, n_bands in (("camp-a", 10, 16), ("camp-b", 20, 12))
+    }
+    env = {
+        **os.environ,
+        **servers.environment,
+        "PREFECT_HOME": str(tmp_path / "client-home"),
+        "BANDSELECT_PROJECT_DIR": str(REPO),
+        "BANDSELECT_CAMPAIGN": "camp-a",
+        "BANDSELECT_ARCHIVE": campaigns["camp-a"]["archive"],
+        "BANDSELECT_WORKDIR": str(tmp_path / "camp-a"),
+    }
+    prefect = Path(sys.executable).with_name("prefect")
+    deploy = subprocess.run(
+        [str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    script = tmp_path / "run_two.py"
+    script.write_text(RUN_TWO)
+    result = subprocess.run(
+        [sys.executable, str(script), json.dumps(list(campaigns.values()))],
+        env=env, capture_output=True, text=True, timeout=590, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RUNS"))[5:])
+    logs = {
+        name: Path(servers.records[name].log).read_text() for name in ("prefect-worker", "prefect-worker-2")
+    }
+    assert [run["state"] for run in runs] == ["COMPLETED", "COMPLETED"], logs
+    # Concurrent: each started before the other ended; each worker (limit 1) ran one of them.
+    first, second = runs
+    assert first["start"] < second["end"] and second["start"] < first["end"], runs
+    ran_by = {run["id"]: [name for name, log in logs.items() if run["id"] in log] for run in runs}
+    assert sorted(worker for workers in ran_by.values() for worker in workers) == [
+        "prefect-worker", "prefect-worker-2"
+    ], ran_by  # fmt: skip
+    # No interference: each campaign's store holds its own two scenes and every one of them is exported
+    # with a selection on its own band grid; each flow run has its own MLflow run, tagged with its campaign.
+    for name, config in campaigns.items():
+        campaign = open_campaign(config["store"])
+        assert len(campaign.ids()) == 2
+        assert published_ids(config["output"]) == campaign.ids()
+        from bandselect.export import read_composite
+
+        composite = read_composite(config["output"], campaign.ids()[0])
+        assert composite.attrs["campaign"] == name
+        assert max(composite.attrs["selected_band_indices"]) < len(campaign.wavelengths)
+    experiments = _post(f"{servers.mlflow_url}/api/2.0/mlflow/experiments/search", {"max_results": 50})
+    experiment_ids = [e["experiment_id"] for e in experiments["experiments"]]
+    for run in runs:
+        found = _post(
+            f"{servers.mlflow_url}/api/2.0/mlflow/runs/search",
+            {"experiment_ids": experiment_ids, "filter": f"tags.`prefect.flow_run_id` = '{run['id']}'"},
+        )
+        (mlflow_run,) = found["runs"]
+        tags = {tag["key"]: tag["value"] for tag in mlflow_run["data"]["tags"]}
+        store = tags["bandselect.store"]
+        assert tags["bandselect.campaign"] == next(n for n, c in campaigns.items() if c["store"] == store)
+
+
 def test_second_start_in_same_folder_is_refused(servers) -> None:
     with pytest.raises(server_mode.ServerError, match="running"):
         server_mode.start_servers(servers.config, timeout_s=5)
@@ -217,7 +332,9 @@ def test_stop_kills_every_process(servers) -> None:
         for proc in [psutil.Process(record.pid), *psutil.Process(record.pid).children(recursive=True)]
     }
     stopped = server_mode.stop_servers(servers.config.directory)
-    assert set(stopped) == {"prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker"}
+    assert set(stopped) == {
+        "prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker", "prefect-worker-2"
+    }  # fmt: skip
     still = [pid for pid in members if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert still == []
     assert server_mode.status(servers.config.directory) == {}
