@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 import mlflow
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import (
     MAX_ENTITIES_PER_BATCH,
@@ -161,7 +162,15 @@ def _ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> st
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location_for(tracking_uri))
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location_for(tracking_uri))
+    except MlflowException as error:
+        # Two flow runs starting at once (two campaigns on two workers) both found no experiment;
+        # the one that created it second reads the other's.
+        created = client.get_experiment_by_name(name)
+        if error.error_code != "RESOURCE_ALREADY_EXISTS" or created is None:
+            raise
+        return created.experiment_id
 
 
 @contextmanager
