@@ -48,6 +48,7 @@ __all__ = [
     "environment",
     "main",
     "run_command",
+    "running_environment",
     "start_servers",
     "status",
     "stop_servers",
@@ -639,6 +640,37 @@ def stop_servers(
             (config.directory / "pids" / f"{name}.pid").unlink(missing_ok=True)
         _state_path(config.directory).unlink(missing_ok=True)
     return stopped
+
+
+def running_environment(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """The :func:`environment` of the servers started in ``directory``, once their Prefect and MLflow
+    answer: what ``bandselect run --servers DIR`` exports so the flow reuses them (no temporary Prefect
+    server, the MLflow server's database).
+
+    Raises
+    ------
+    ServerError
+        Nothing was started there, or the Prefect or MLflow server does not run or does not answer.
+    """
+    config, records = _read_state(Path(directory))
+    if config is None:
+        raise ServerError(
+            f"servers of {Path(directory).resolve()}",
+            expected="servers started with `bandselect servers start`",
+            found="no servers.json",
+            fix=f"bandselect servers start --dir {directory}, or drop --servers to run without them",
+        )
+    checks = _health_checks(config)
+    for name in ("prefect", "mlflow"):
+        record = records.get(name)
+        if record is None or _live_process(record) is None or not checks[name]():
+            raise ServerError(
+                f"{name} server of {config.directory}",
+                expected="running and answering its health check",
+                found="not running" if record is None or _live_process(record) is None else "no answer",
+                fix=f"bandselect servers status --dir {directory}; restart with stop/start",
+            )
+    return environment(config)
 
 
 def status(directory: str | os.PathLike[str] = DEFAULT_DIRECTORY) -> dict[str, dict[str, Any]]:

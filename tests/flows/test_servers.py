@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 from pathlib import Path
 
@@ -316,6 +317,45 @@ def test_two_campaigns_run_at_once_on_two_prefect_workers(servers, tmp_path: Pat
         tags = {tag["key"]: tag["value"] for tag in mlflow_run["data"]["tags"]}
         store = tags["bandselect.store"]
         assert tags["bandselect.campaign"] == next(n for n, c in campaigns.items() if c["store"] == store)
+
+
+def test_run_reuses_the_running_servers(servers, tmp_path: Path) -> None:
+    """`bandselect run --servers DIR` starts no temporary Prefect server: the flow run is the server's,
+    its MLflow run the MLflow server's, its statistics computed on the server mode's Dask workers."""
+    archive = _archive(tmp_path / "archive", 40, 14)
+    config = tmp_path / "config.yaml"
+    config.write_text("campaign: reuse\narchive: archive\nstore: store.zarr\noutput: composites.zarr\n")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PREFECT_API_URL", "MLFLOW_TRACKING_URI", "BANDSELECT_DASK_ADDRESS", "PREFECT_HOME"}
+    }
+    env["PREFECT_HOME"] = str(tmp_path / "client-home")
+    bandselect = Path(sys.executable).with_name("bandselect")
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(bandselect), "run", str(config), "--servers", str(servers.config.directory)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Starting temporary server" not in output
+    assert f"MLflow:           {servers.mlflow_url}" in result.stdout
+    assert "on tcp://127.0.0.1" in output  # statistics on the server mode's Dask scheduler
+    flow_run_id = next(
+        line.split()[-1] for line in result.stdout.splitlines() if line.startswith("Prefect flow run")
+    )
+    assert (
+        json.loads(_get(f"{servers.prefect_api_url}/flow_runs/{flow_run_id}")[1])["state_type"] == "COMPLETED"
+    )
+    assert len(open_campaign(tmp_path / "store.zarr").ids()) == 2 and archive.is_dir()
+    print(f"bandselect run with reused servers: {elapsed:.1f} s")
+    missing = subprocess.run(
+        [str(bandselect), "run", str(config), "--servers", str(tmp_path / "none")],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "bandselect servers start" in missing.stderr
 
 
 def test_second_start_in_same_folder_is_refused(servers) -> None:
