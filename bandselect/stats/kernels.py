@@ -23,7 +23,7 @@ import os
 import threading
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import ThreadpoolController
 
 #: Values (pixels × bands) per slab: float64 slabs of 2 MB stay in L2 (measured best for the Gram).
 SLAB_VALUES = 1 << 18
@@ -41,6 +41,18 @@ MAX_TOLERANCE_F64 = 0.2
 PARALLEL_MIN_VALUES = 1 << 22
 
 _SCRATCH = threading.local()
+_CONTROLLER: list[ThreadpoolController] = []  # made once: finding the loaded libraries costs ~5 ms a call
+
+
+def thread_controller() -> ThreadpoolController:
+    """The process's :class:`threadpoolctl.ThreadpoolController` (the loaded BLAS/OpenMP libraries).
+
+    Made on first use and kept: its limits and thread counts are read live from the libraries, so a
+    ``threadpool_limits`` in force is seen, but the scan of the loaded libraries happens once.
+    """
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def parallel_threads(n_values: int) -> int:
@@ -58,7 +70,7 @@ def parallel_threads(n_values: int) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    blas = [int(info["num_threads"]) for info in threadpool_info() if info.get("user_api") == "blas"]
+    blas = [int(lib.num_threads) for lib in thread_controller().lib_controllers if lib.user_api == "blas"]
     return max(1, min(cores, wanted, min(blas) if blas else cores))
 
 

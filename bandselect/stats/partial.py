@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from bandselect import storage
 from bandselect.errors import (
@@ -32,7 +31,7 @@ from bandselect.errors import (
 from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
 from bandselect.stats.kernels import SLAB_VALUES as SLAB_VALUES  # re-exported (moved to kernels)
-from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads
+from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads, thread_controller
 from bandselect.stats.persistence import FORMAT_VERSION as FORMAT_VERSION  # re-exported (moved)
 from bandselect.stats.spatial import laplacian_abs_sums
 from bandselect.storage import StoreLocation
@@ -244,7 +243,8 @@ class BandStatistics:
             return cls(classes=classes, hist_edges=edges, **accumulator.result())
 
         if len(bounds) > 1:
-            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(bounds)) as pool:
+            blas_one = thread_controller().limit(limits=1, user_api="blas")
+            with blas_one, ThreadPoolExecutor(len(bounds)) as pool:
                 out = functools.reduce(BandStatistics.merge, pool.map(block, bounds))
         else:
             out = block(bounds[0]) if bounds else cls.empty(pixels.shape[1], hist_edges=edges)

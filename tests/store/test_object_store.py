@@ -91,6 +91,11 @@ def test_ingest_files_into_s3(s3: S3Server, tmp_path: Path) -> None:
     assert ingest([tmp_path / "scene.npz"], s3.url("ingested.zarr"), chunk_yx=4) == [acquisition_id]
     (local_id,) = ingest([tmp_path / "scene.npz"], tmp_path / "local.zarr", chunk_yx=4)
     assert acquisition_id == local_id
+    from bandselect import cli
+
+    assert cli.main(["ingest", str(tmp_path / "scene.npz"), "--store", s3.url("cli.zarr"), "--quiet"]) == 0
+    assert open_campaign(s3.url("cli.zarr")).ids() == [acquisition_id]
+    assert f"campaign {s3.url('cli.zarr')}: 1 acquisition" in cli.campaign_summary(s3.url("cli.zarr"))
     opened = open_campaign(s3.url("ingested.zarr")).open(acquisition_id)
     np.testing.assert_array_equal(opened[VAR_CUBE].values, cube.astype(np.float32))
 
