@@ -291,6 +291,9 @@ def _flow_environment(prefect_home: Path, servers: Path | None = None) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Prefect's temporary server migrates a fresh database before it answers: its default 20 s wait
+    # timed out on a busy 2-core machine (the run then fails before doing anything).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     directory = servers or (Path(os.environ[SERVERS_ENV]) if os.environ.get(SERVERS_ENV) else None)
     if directory is not None:
         from bandselect.servers import running_environment
