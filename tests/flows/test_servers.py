@@ -249,6 +249,17 @@ def _archive(folder: Path, seed: int, n_bands: int) -> Path:
     return folder
 
 
+def _wait_until_the_pool_is_idle(servers, timeout_s: float = 300.0) -> None:
+    """No flow run of an earlier test still running, and the workers past their cleanup: a worker holds
+    its one slot until the flow run's process has exited, a few seconds after the run is COMPLETED."""
+    deadline = time.monotonic() + timeout_s
+    active = {"type": {"any_": ["SCHEDULED", "PENDING", "RUNNING", "CANCELLING"]}}
+    while _post(f"{servers.prefect_api_url}/flow_runs/filter", {"flow_runs": {"state": active}}):
+        assert time.monotonic() < deadline, "flow runs of earlier tests are still active"
+        time.sleep(1.0)
+    time.sleep(10.0)
+
+
 def test_two_campaigns_run_at_once_on_two_prefect_workers(servers, tmp_path: Path) -> None:
     """Two flow runs of the pool's deployment, one per campaign, run concurrently on the two workers
     (each takes one run at a time) and both publish their own, correct products."""
@@ -276,6 +287,7 @@ def test_two_campaigns_run_at_once_on_two_prefect_workers(servers, tmp_path: Pat
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    _wait_until_the_pool_is_idle(servers)
     script = tmp_path / "run_two.py"
     script.write_text(RUN_TWO)
     result = subprocess.run(
