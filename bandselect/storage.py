@@ -63,10 +63,11 @@ StoreLocation = Path | str
 
 
 def is_remote(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is an object-store URL (any ``scheme://`` other than ``file://``)."""
+    """Whether ``path`` is an object-store URL (any ``scheme://`` other than ``file://``; a one-letter
+    scheme is a Windows drive, not a protocol)."""
     text = os.fspath(path)
     scheme, separator, _ = text.partition("://")
-    return bool(separator) and scheme.isidentifier() and scheme != "file"
+    return bool(separator) and len(scheme) > 1 and scheme.isidentifier() and scheme != "file"
 
 
 def location(path: str | os.PathLike[str]) -> StoreLocation:
