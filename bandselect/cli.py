@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from bandselect.flows.compare_selectors import ComparisonResult
 
 DEMO_DIR = Path(".demo")
+#: Folder of running servers (`bandselect servers start --dir`) that `bandselect run` reuses.
+SERVERS_ENV = "BANDSELECT_SERVERS_DIR"
 
 _DESCRIPTION = """\
 Hyperspectral band selection over campaign stores.
@@ -283,6 +285,15 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("config", type=Path, metavar="CONFIG.yaml", help="flow config")
     parser.add_argument(
+        "--servers",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="reuse the servers started with `bandselect servers start --dir DIR` (default "
+        f"${SERVERS_ENV} when set): the flow reports to their Prefect and MLflow and computes on their "
+        "Dask, instead of starting a temporary Prefect server",
+    )
+    parser.add_argument(
         "--flow",
         choices=("select-bands", "process-campaign", "compare-selectors"),
         default="select-bands",
@@ -292,13 +303,24 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_cmd_run)
 
 
-def _flow_environment(prefect_home: Path) -> None:
-    """Quiet, local defaults for the embedded mode; never overrides what the user set."""
+def _flow_environment(prefect_home: Path, servers: Path | None = None) -> None:
+    """Quiet, local defaults for the embedded mode; never overrides what the user set.
+
+    With ``servers`` (or ``$BANDSELECT_SERVERS_DIR``), the running servers of that folder are reused:
+    their ``PREFECT_API_URL``, ``MLFLOW_TRACKING_URI`` and Dask address are exported unless already set,
+    so no temporary Prefect server is started (~10-17 s of a small run).
+    """
     import os
 
     from bandselect._prefect_env import set_local_defaults
 
     set_local_defaults()
+    directory = servers or (Path(os.environ[SERVERS_ENV]) if os.environ.get(SERVERS_ENV) else None)
+    if directory is not None:
+        from bandselect.servers import running_environment
+
+        for key, value in running_environment(directory).items():
+            os.environ.setdefault(key, value)
     if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
         prefect_home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(prefect_home.resolve())  # must be set before prefect is imported
@@ -409,8 +431,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    _flow_environment(Path(args.config).resolve().parent / ".prefect")
-    from bandselect.flows import ProcessCampaignConfig, SelectBandsConfig, load_config
+    _flow_environment(Path(args.config).resolve().parent / ".prefect", args.servers)
+    # Only the modules of the flow that runs (the comparison's evaluation stack is not loaded otherwise).
+    from bandselect.flows.config import ProcessCampaignConfig, SelectBandsConfig, load_config
 
     if not args.verbose:
         quiet_console()
@@ -421,11 +444,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _print_comparison(compare_selectors(args.config))
         return EXIT_OK
     if args.flow == "process-campaign":
-        from bandselect.flows import process_campaign
+        from bandselect.flows.process_campaign import process_campaign
 
         summary = process_campaign(load_config(args.config, ProcessCampaignConfig))
     else:
-        from bandselect.flows import select_bands
+        from bandselect.flows.select_bands import select_bands
 
         summary = select_bands(load_config(args.config, SelectBandsConfig))
     _print_flow_summary(summary)

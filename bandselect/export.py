@@ -14,7 +14,9 @@ A georeferenced acquisition's composite carries its ``spatial_ref`` coordinate (
 
 Publishing reuses the campaign store's machinery (:meth:`bandselect.store.Campaign.publish`): a group is
 written completely under ``<output>/.staging/<host>-<pid>-<random>`` and made visible by one atomic
-rename, so a reader (or a crash) never sees half a composite. Re-exporting an acquisition with another
+rename (on an object store such as ``s3://bucket/composites.zarr``: server-side copies with the group's
+``zarr.json`` written last, see :mod:`bandselect.storage`), so a reader (or a crash) never sees half a
+composite. Re-exporting an acquisition with another
 config hash first moves the old group into the staging area (one rename), then publishes the new one: a
 crash between the two leaves the acquisition *absent*, never mixed, and the next export writes it.
 Staging leftovers of dead processes are removed by the next export.
@@ -30,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from bandselect import storage
 from bandselect.errors import ConfigError, StoreError
 from bandselect.names import (
     COORD_WAVELENGTH,
@@ -55,6 +57,7 @@ from bandselect.names import (
 )
 from bandselect.render import save_png, to_uint8_rgb
 from bandselect.selection import BandSelection
+from bandselect.storage import StoreLocation
 from bandselect.store.campaign import STAGING_DIR, Campaign, open_campaign
 from bandselect.store.georef import georeference_of, with_georeference
 from bandselect.store.layout import validate_acquisition_id
@@ -145,8 +148,8 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def open_composites(path: str | os.PathLike[str], create: bool = True) -> Path:
-    """Open (or create) a composites store; return its path.
+def open_composites(path: str | os.PathLike[str], create: bool = True) -> StoreLocation:
+    """Open (or create) a composites store; return its location (a path, or an object-store URL).
 
     Raises
     ------
@@ -160,7 +163,7 @@ def open_composites(path: str | os.PathLike[str], create: bool = True) -> Path:
 
 def open_product_store(
     path: str | os.PathLike[str], format_key: str, version: int, label: str, *, create: bool = True
-) -> Path:
+) -> StoreLocation:
     """Open (or create) a product store: a zarr group whose attributes carry ``format_key: version``.
 
     Raises
@@ -168,12 +171,15 @@ def open_product_store(
     StoreError
         The path exists and is not that kind of store (another product, a campaign store, a folder).
     """
-    store = Path(path)
-    marker = store / _ZARR_JSON
-    if marker.is_file():
+    store = storage.location(path)
+    try:
+        content: bytes | None = storage.read_bytes(storage.join(store, _ZARR_JSON))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        content = None
+    if content is not None:
         try:
-            attributes = json.loads(marker.read_text(encoding="utf-8")).get("attributes", {})
-        except (OSError, ValueError) as error:
+            attributes = json.loads(content.decode("utf-8")).get("attributes", {})
+        except (UnicodeDecodeError, ValueError) as error:
             raise _not_a_product_store(
                 store, label, format_key, f"an unreadable {_ZARR_JSON} ({error})"
             ) from error
@@ -181,8 +187,12 @@ def open_product_store(
             found = f"a zarr group without {format_key}={version}"
             raise _not_a_product_store(store, label, format_key, found)
         return store
-    if store.exists() and (not store.is_dir() or any(store.iterdir())):
-        raise _not_a_product_store(store, label, format_key, "a non-empty folder that is not a zarr group")
+    if isinstance(store, Path):
+        if store.exists() and (not store.is_dir() or any(store.iterdir())):
+            found = "a non-empty folder that is not a zarr group"
+            raise _not_a_product_store(store, label, format_key, found)
+    elif storage.exists(store):
+        raise _not_a_product_store(store, label, format_key, "a non-empty prefix that is not a zarr group")
     if not create:
         raise StoreError(
             f"{label} {store}",
@@ -190,7 +200,8 @@ def open_product_store(
             found="no such path",
             fix="export first (bandselect run CONFIG.yaml) or check the path",
         )
-    store.mkdir(parents=True, exist_ok=True)
+    if isinstance(store, Path):
+        store.mkdir(parents=True, exist_ok=True)
     try:
         zarr.open_group(str(store), mode="w-", zarr_format=3, attributes={format_key: version})
     except FileExistsError:  # another process created it first
@@ -198,7 +209,7 @@ def open_product_store(
     return store
 
 
-def _not_a_product_store(store: Path, label: str, format_key: str, found: str) -> StoreError:
+def _not_a_product_store(store: StoreLocation, label: str, format_key: str, found: str) -> StoreError:
     return StoreError(
         f"{label} {store}",
         expected=f"a {label} (a zarr group whose attributes carry {format_key!r})",
@@ -208,7 +219,7 @@ def _not_a_product_store(store: Path, label: str, format_key: str, found: str) -
     )
 
 
-def _publisher(store: Path) -> Campaign:
+def _publisher(store: StoreLocation) -> Campaign:
     # The campaign store's publisher (stage → atomic rename → fsync, idempotent under a concurrent
     # writer, stale-staging cleanup) only needs the directory; the composites store is not a campaign.
     return Campaign(store)
@@ -216,8 +227,8 @@ def _publisher(store: Path) -> Campaign:
 
 def published_ids(output: str | os.PathLike[str]) -> list[str]:
     """Sorted ids of the acquisitions with a published composite."""
-    store = Path(output)
-    if not store.is_dir():
+    store = storage.location(output)
+    if isinstance(store, Path) and not store.is_dir():
         return []
     return _publisher(store).ids()
 
@@ -225,9 +236,9 @@ def published_ids(output: str | os.PathLike[str]) -> list[str]:
 def published_config_hash(output: str | os.PathLike[str], acquisition_id: str) -> str | None:
     """Config hash of the published composite of ``acquisition_id``; ``None`` when not published."""
     validate_acquisition_id(acquisition_id)
-    marker = Path(output) / acquisition_id / _ZARR_JSON
+    marker = storage.join(output, acquisition_id, _ZARR_JSON)
     try:
-        metadata = json.loads(marker.read_text(encoding="utf-8"))
+        metadata = json.loads(storage.read_bytes(marker).decode("utf-8"))
     except FileNotFoundError:
         return None
     value = metadata.get("attributes", {}).get(ATTR_CONFIG_HASH)
@@ -283,7 +294,7 @@ def export_composite(
     store = open_composites(output)
     preview = None if preview_dir is None else Path(preview_dir) / f"{acquisition_id}.png"
 
-    def write(staged_path: Path) -> None:
+    def write(staged_path: StoreLocation) -> None:
         dataset = campaign.open(acquisition_id)
         campaign.check_wavelengths(
             np.asarray(selection.sensor_wavelengths_nm), f"wavelengths of {acquisition_id}"
@@ -292,7 +303,7 @@ def export_composite(
 
     status = publish_group(store, acquisition_id, config_hash, write, what="composite")
     if preview is not None and (status != "skipped" or not preview.is_file()):
-        _write_preview(store / acquisition_id, preview, percentiles)
+        _write_preview(storage.join(store, acquisition_id), preview, percentiles)
     return ExportResult(
         acquisition_id,
         status,
@@ -303,7 +314,12 @@ def export_composite(
 
 
 def publish_group(
-    store: Path, acquisition_id: str, config_hash: str, write: Callable[[Path], None], *, what: str
+    store: StoreLocation,
+    acquisition_id: str,
+    config_hash: str,
+    write: Callable[[StoreLocation], None],
+    *,
+    what: str,
 ) -> ExportStatus:
     """Publish one product group atomically: skipped when published with ``config_hash``, else written by
     ``write(staging_path)`` (a complete zarr group) and made visible by one rename.
@@ -321,17 +337,18 @@ def publish_group(
         return "skipped"
     publisher = _publisher(store)
     publisher.clean_staging()
-    staged_path = store / STAGING_DIR / staging_name()
-    staged_path.parent.mkdir(parents=True, exist_ok=True)
+    staged_path = storage.join(store, STAGING_DIR, staging_name())
+    if isinstance(staged_path, Path):
+        staged_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         write(staged_path)
     except BaseException:
-        shutil.rmtree(staged_path, ignore_errors=True)
+        storage.remove_tree(staged_path)
         raise
     staged = StagedAcquisition(staged_path, acquisition_id, config_hash, acquisition_id)
     status: ExportStatus = "published"
     if previous is not None:
-        _retire(store, acquisition_id)
+        publisher.retire(acquisition_id)
         status = "replaced"
     outcome = publisher.publish(staged)
     if not outcome.created and published_config_hash(store, acquisition_id) != config_hash:
@@ -389,7 +406,9 @@ def product_provenance(
     """The provenance attributes of a product group: source, selection, config hash, export time."""
     return {
         ATTR_SOURCE_ACQUISITION: acquisition_id,
-        ATTR_CAMPAIGN_STORE: str(Path(campaign.path).resolve()),
+        ATTR_CAMPAIGN_STORE: str(
+            campaign.path.resolve() if isinstance(campaign.path, Path) else campaign.path
+        ),
         ATTR_SELECTED_INDICES: list(selection.indices),
         ATTR_SELECTED_WAVELENGTHS: list(selection.wavelengths_nm),
         **dict(specific or {}),
@@ -403,7 +422,7 @@ def product_provenance(
 
 def _write_composite(
     dataset: xr.Dataset,
-    path: Path,
+    path: StoreLocation,
     acquisition_id: str,
     selection: BandSelection,
     config_hash: str,
@@ -444,19 +463,8 @@ def _write_composite(
     composite.to_zarr(str(path), mode="w-", consolidated=False, zarr_format=3, encoding=encoding)
 
 
-def _retire(store: Path, acquisition_id: str) -> None:
-    """Move a published composite into the staging area (one rename) and delete it there."""
-    retired = store / STAGING_DIR / staging_name()
-    retired.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(store / acquisition_id, retired)
-    except FileNotFoundError:  # another writer retired it first
-        return
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _write_preview(group_path: Path, preview: Path, percentiles: Sequence[float]) -> None:
-    array = zarr.open_array(str(group_path / VAR_COMPOSITE), mode="r")
+def _write_preview(group_path: StoreLocation, preview: Path, percentiles: Sequence[float]) -> None:
+    array = zarr.open_array(str(storage.join(group_path, VAR_COMPOSITE)), mode="r")
     height, width = int(array.shape[0]), int(array.shape[1])
     stride = max(1, -(-max(height, width) // PREVIEW_MAX_SIDE))
     image = np.asarray(array[::stride, ::stride, :], dtype=np.float32)
@@ -472,8 +480,8 @@ def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Da
         No composite of that acquisition is published.
     """
     validate_acquisition_id(acquisition_id)
-    store = Path(output)
-    if not (store / acquisition_id / _ZARR_JSON).is_file():
+    store = storage.location(output)
+    if not storage.has_marker(storage.join(store, acquisition_id)):
         raise ConfigError(
             f"composite of {acquisition_id}",
             expected="a published composite",

@@ -31,6 +31,11 @@ ATTR_CONTENT_SHA256 = "content_sha256"  # digest of the stored content; the acqu
 ATTR_SOURCE_WAVELENGTH_UNITS = "source_wavelength_units"  # units as the source gave them (converted to nm)
 ATTR_SOURCE_BAND_ORDER = "source_band_order"  # source band index of each stored band, when re-sorted
 ATTR_DISCRIMINATIVE_BANDS = "discriminative_bands"  # synthetic scenes: band indices of the planted answer
+# Per-band min/max of the stored cube over its valid pixels, recorded at ingest (ingest sees every pixel):
+# the statistics engine derives its histogram edges from them and reads the store once. Empty lists when
+# the acquisition has no valid pixel.
+ATTR_BAND_MINIMUM = "band_minimum"
+ATTR_BAND_MAXIMUM = "band_maximum"
 
 # Ingest corrections, recorded with the acquisition (what the reader did that the source did not say).
 ATTR_INGEST_WARNINGS = "ingest_warnings"  # list of one-line notes (defaults assumed, units inferred, ...)

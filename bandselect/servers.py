@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m bandselect.servers start [--dir .servers] [--worker-pool bandselect-process]
+    python -m bandselect.servers start [--dir .servers] [--dask-workers 2] \
+        [--worker-pool bandselect-process [--prefect-workers 2 --prefect-worker-limit 1]]
     eval "$(python -m bandselect.servers env --dir .servers)"   # PREFECT_API_URL, MLFLOW_TRACKING_URI, ...
     python -m bandselect.servers status [--dir .servers]
     python -m bandselect.servers stop [--dir .servers]
@@ -47,6 +48,7 @@ __all__ = [
     "environment",
     "main",
     "run_command",
+    "running_environment",
     "start_servers",
     "status",
     "stop_servers",
@@ -58,7 +60,9 @@ ENV_FILE = "env.sh"
 LOCALHOST = "127.0.0.1"
 
 SERVICE_NAMES = ("prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker")
-"""Start order; ``stop`` goes in reverse. ``prefect-worker`` starts only with a work pool."""
+"""Start order; ``stop`` goes in reverse. ``prefect-worker`` starts only with a work pool; further Prefect
+workers are ``prefect-worker-2``, ``prefect-worker-3``, ...; the ``dask-worker`` service is one
+``dask worker --nworkers N`` process group holding the N worker processes."""
 
 ENV_DASK_ADDRESS = "BANDSELECT_DASK_ADDRESS"
 TELEMETRY_OFF = {
@@ -86,13 +90,19 @@ class ServerConfig:
         Ports of the Prefect API/UI, the MLflow server and the Dask scheduler.
     dask_dashboard_port
         Port of the Dask dashboard (needs ``bokeh``); ``None`` disables it.
+    dask_workers
+        Dask worker processes (``dask worker --nworkers``): statistics jobs spread their chunks over them.
     dask_worker_threads
-        Threads of the one Dask worker.
+        Threads of each Dask worker process.
     worker_pool
         When set, also start ``prefect worker start --pool <worker_pool> --type process`` (the pool is
         created if missing) so deployments of that pool run.
+    prefect_workers
+        Prefect process workers on that pool (each runs flow runs as subprocesses).
+    prefect_worker_limit
+        Flow runs each Prefect worker runs at once (``--limit``); None: no limit.
     with_dask
-        Start the Dask scheduler and worker.
+        Start the Dask scheduler and workers.
     """
 
     directory: Path
@@ -104,6 +114,9 @@ class ServerConfig:
     dask_worker_threads: int = 1
     worker_pool: str | None = None
     with_dask: bool = True
+    dask_workers: int = 1
+    prefect_workers: int = 1
+    prefect_worker_limit: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "directory", Path(self.directory).resolve())
@@ -126,10 +139,15 @@ class ServerConfig:
             raise ConfigError(
                 "server ports", expected="distinct ports", found=ports, fix="choose distinct ports"
             )
-        if self.dask_worker_threads < 1:
-            raise ConfigError(
-                "dask_worker_threads", expected=">= 1", found=self.dask_worker_threads, fix="pass 1 or more"
-            )
+        counts = {
+            "dask_worker_threads": self.dask_worker_threads,
+            "dask_workers": self.dask_workers,
+            "prefect_workers": self.prefect_workers,
+            "prefect_worker_limit": 1 if self.prefect_worker_limit is None else self.prefect_worker_limit,
+        }
+        for name, count in counts.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ConfigError(name, expected="an integer >= 1", found=repr(count), fix="pass 1 or more")
 
     @property
     def client_host(self) -> str:
@@ -164,8 +182,19 @@ class ServerConfig:
         if self.with_dask:
             names += ["dask-scheduler", "dask-worker"]
         if self.worker_pool:
-            names.append("prefect-worker")
+            names += self.prefect_worker_names()
         return names
+
+    def prefect_worker_names(self) -> list[str]:
+        """Service names of the Prefect workers: ``prefect-worker``, ``prefect-worker-2``, ..."""
+        if not self.worker_pool:
+            return []
+        return ["prefect-worker", *(f"prefect-worker-{i}" for i in range(2, self.prefect_workers + 1))]
+
+    def prefect_worker_label(self, service: str) -> str:
+        """The name a Prefect worker service registers with the pool (``bandselect-<pool>[-i]``)."""
+        suffix = service.removeprefix("prefect-worker")
+        return f"bandselect-{self.worker_pool}{suffix}"
 
 
 @dataclass
@@ -262,7 +291,7 @@ def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]
             [
                 python, "-m", "dask", "worker", config.dask_address,
                 "--host", config.host,
-                "--nworkers", "1",
+                "--nworkers", str(config.dask_workers),
                 "--nthreads", str(config.dask_worker_threads),
                 "--no-dashboard",
                 "--dashboard-address", f"{config.host}:0",
@@ -271,13 +300,15 @@ def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]
             ],
             {},
         )  # fmt: skip
-    if config.worker_pool:
-        commands["prefect-worker"] = (
+    limit = [] if config.prefect_worker_limit is None else ["--limit", str(config.prefect_worker_limit)]
+    for service in config.prefect_worker_names():
+        commands[service] = (
             [
                 python, "-m", "prefect", "worker", "start",
-                "--pool", config.worker_pool,
+                "--pool", str(config.worker_pool),
                 "--type", "process",
-                "--name", f"bandselect-{config.worker_pool}",
+                "--name", config.prefect_worker_label(service),
+                *limit,
             ],
             {**prefect_env, **environment(config)},
         )  # fmt: skip
@@ -332,22 +363,25 @@ def _dask_workers(address: str, timeout_s: float = 5.0) -> int | None:
         return None
 
 
-def _prefect_worker_registered(config: ServerConfig) -> bool:
+def _prefect_worker_registered(config: ServerConfig, service: str) -> bool:
     body = _http_ok(f"{config.prefect_api_url}/work_pools/{config.worker_pool}/workers/filter", data=b"{}")
     if body is None:
         return False
-    return any(worker.get("name") == f"bandselect-{config.worker_pool}" for worker in json.loads(body))
+    label = config.prefect_worker_label(service)
+    return any(worker.get("name") == label for worker in json.loads(body))
 
 
 def _health_checks(config: ServerConfig) -> dict[str, Callable[[], bool]]:
     host = config.client_host
-    return {
+    checks: dict[str, Callable[[], bool]] = {
         "prefect": lambda: _http_ok(f"{config.prefect_api_url}/health") is not None,
         "mlflow": lambda: _http_ok(f"{config.mlflow_url}/health") is not None,
         "dask-scheduler": lambda: _tcp_open(host, config.dask_port),
-        "dask-worker": lambda: (_dask_workers(config.dask_address) or 0) >= 1,
-        "prefect-worker": lambda: _prefect_worker_registered(config),
+        "dask-worker": lambda: (_dask_workers(config.dask_address) or 0) >= config.dask_workers,
     }
+    for service in config.prefect_worker_names():
+        checks[service] = lambda service=service: _prefect_worker_registered(config, service)
+    return checks
 
 
 def _state_path(directory: Path) -> Path:
@@ -443,8 +477,11 @@ def _spawn(
         extra["dashboard"] = config.dask_dashboard_url
     if name == "prefect":
         extra["api"] = config.prefect_api_url
-    if name == "prefect-worker":
+    if name.startswith("prefect-worker"):
         extra["pool"] = config.worker_pool
+        extra["worker_name"] = config.prefect_worker_label(name)
+    if name == "dask-worker":
+        extra["processes"] = config.dask_workers
     return ServiceRecord(name, process.pid, create_time, command, str(log_path), urls.get(name), extra)
 
 
@@ -509,8 +546,10 @@ def start_servers(
     records: dict[str, ServiceRecord] = {}
     try:
         for name in config.services():
-            if name == "prefect-worker":
+            if name == "prefect-worker":  # the first worker creates the pool: the API must answer
                 _wait_healthy(records, ["prefect"], checks, time.monotonic() + timeout_s, say)
+            elif name.startswith("prefect-worker-"):  # the others join the pool the first one made
+                _wait_healthy(records, ["prefect-worker"], checks, time.monotonic() + timeout_s, say)
             command, extra_env = commands[name]
             records[name] = _spawn(name, command, extra_env, config)
             _write_state(config, records)
@@ -692,9 +731,9 @@ def stop_servers(
         say(f"{error}: stopping the services found running in {folder.resolve()}")
         records = {}
     stopped = []
-    for name in reversed(SERVICE_NAMES):
-        record = records.get(name)
-        if record is not None and _terminate(record, timeout_s, say):
+    for name in reversed(list(records)):  # the state file keeps the start order
+        record = records[name]
+        if _terminate(record, timeout_s, say):
             stopped.append(name)
             say(f"stopped {name} (pid {record.pid})")
     if folder.is_dir():
@@ -706,6 +745,37 @@ def stop_servers(
         (folder / "pids" / f"{name}.pid").unlink(missing_ok=True)
     _state_path(folder).unlink(missing_ok=True)
     return stopped
+
+
+def running_environment(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """The :func:`environment` of the servers started in ``directory``, once their Prefect and MLflow
+    answer: what ``bandselect run --servers DIR`` exports so the flow reuses them (no temporary Prefect
+    server, the MLflow server's database).
+
+    Raises
+    ------
+    ServerError
+        Nothing was started there, or the Prefect or MLflow server does not run or does not answer.
+    """
+    config, records = _read_state(Path(directory))
+    if config is None:
+        raise ServerError(
+            f"servers of {Path(directory).resolve()}",
+            expected="servers started with `bandselect servers start`",
+            found="no servers.json",
+            fix=f"bandselect servers start --dir {directory}, or drop --servers to run without them",
+        )
+    checks = _health_checks(config)
+    for name in ("prefect", "mlflow"):
+        record = records.get(name)
+        if record is None or _live_process(record) is None or not checks[name]():
+            raise ServerError(
+                f"{name} server of {config.directory}",
+                expected="running and answering its health check",
+                found="not running" if record is None or _live_process(record) is None else "no answer",
+                fix=f"bandselect servers status --dir {directory}; restart with stop/start",
+            )
+    return environment(config)
 
 
 def status(directory: str | os.PathLike[str] = DEFAULT_DIRECTORY) -> dict[str, dict[str, Any]]:
@@ -750,9 +820,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--dask-dashboard-port", type=int, default=8787)
     parser.add_argument("--no-dask-dashboard", action="store_true", help="do not serve the Dask dashboard")
     parser.add_argument("--no-dask", action="store_true", help="start only Prefect and MLflow")
-    parser.add_argument("--dask-threads", type=int, default=1, help="threads of the Dask worker")
+    parser.add_argument("--dask-threads", type=int, default=1, help="threads of each Dask worker")
+    parser.add_argument("--dask-workers", type=int, default=1, help="Dask worker processes (default 1)")
     parser.add_argument(
         "--worker-pool", default=None, help="also start a Prefect process worker on this pool"
+    )
+    parser.add_argument(
+        "--prefect-workers", type=int, default=1, help="Prefect workers on --worker-pool (default 1)"
+    )
+    parser.add_argument(
+        "--prefect-worker-limit", type=int, default=None, help="flow runs per Prefect worker at once"
     )
     parser.add_argument("--timeout", type=float, default=None, help="start: health wait; stop: SIGTERM grace")
     parser.add_argument("--json", action="store_true", help="status: print JSON")
@@ -776,6 +853,9 @@ def run_command(args: argparse.Namespace) -> int:
             dask_worker_threads=args.dask_threads,
             worker_pool=args.worker_pool,
             with_dask=not args.no_dask,
+            dask_workers=args.dask_workers,
+            prefect_workers=args.prefect_workers,
+            prefect_worker_limit=args.prefect_worker_limit,
         )
         start_servers(config, timeout_s=args.timeout or 180.0, progress=_stderr)
         _stderr(f"Prefect UI: {config.prefect_ui_url}   MLflow UI: {config.mlflow_url}")

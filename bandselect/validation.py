@@ -229,6 +229,11 @@ def validate_cube(
         )
     if not tensor.is_floating_point():
         tensor = tensor.float()
+    # One reduction settles the common all-finite case (a NaN/Inf makes the sum non-finite);
+    # torch.isfinite over the whole cube is ~15x slower (0.13 s for 16 M values) and runs only when the
+    # sum is not finite (non-finite data, or a sum that overflows).
+    if bool(torch.isfinite(tensor.sum())):
+        return tensor
     finite = torch.isfinite(tensor)
     if not bool(finite.all()):
         bad = int((~finite).sum())

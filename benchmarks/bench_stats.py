@@ -1,40 +1,20 @@
-"""Statistics-engine benchmarks (issue 3), results in ``benchmarks/results/stats.json``.
+"""Statistics-engine benchmarks (issues 3 and 15), results in ``benchmarks/results/stats.json``.
 
-1. Throughput of :func:`~bandselect.stats.compute_statistics` on a synthetic campaign store
-   (``bandselect.synthetic.write_campaign``, 61 bands) against a bare ``dask.array`` read-and-sum of the
-   same store in the same run (goal: ≥ 50 %). Reported for the moments pass alone (``n_bins=None``) and
-   for the full two-pass job with histograms.
-2. Against a straightforward in-memory reference on a 0.25 M-pixel × 61-band cube (all pixels in RAM,
-   per-band ``roc_auc_score``, histogram MI, ``numpy.corrcoef``): equal answers (AUC within 1e-3,
-   correlation 1e-9), and the speed-up, end to end from pixels and from merged statistics (goal ≥ 100×).
-3. A ≥ 4 GB store reduced in a child process under ``/usr/bin/time -v``: peak RSS (goal ≤ 2 GB).
+1. ``fit()`` of a supervised selector on a 262,144 px × 61 band cube, timed from its first call in a fresh
+   process (cold: the process has imported ``bandselect.selectors`` and nothing else), against the
+   straightforward in-memory reference on the same cube in the same run (all pixels in RAM, per-band
+   ``roc_auc_score``, histogram MI, ``numpy.corrcoef``; cuvis-ai 0.19.3's fit took 0.96× its time in the
+   issue's measurement). Equal answers: AUC within 1e-3, correlation 1e-9. Goal ≥ 100×.
+2. The whole statistics job of a synthetic campaign store (``bandselect.synthetic.write_campaign``,
+   61 bands) — one read: moments, Gram matrices, min/max and histograms, edges from the ranges recorded at
+   ingest — against a bare ``dask.array`` read-and-sum of the same store in the same run (goal ≥ 50 %);
+   also the moments alone and the job that scans the ranges first (two reads, what every job did before).
+3. The torch backend against the NumPy kernels on the same cube and store: on the CPU here, on CUDA when
+   the machine has a GPU (GB/s of float32 pixels).
 
-    python benchmarks/bench_stats.py                  # all three, temporary data removed afterwards
-    python benchmarks/bench_stats.py --big-gib 0      # skip the big store
+    python benchmarks/bench_stats.py
 
-Where the time goes (2 shared vCPUs, AMD EPYC, 1 MB L2 per core; the other core was mostly busy with
-other work during these runs, load average 1.5–4.4, so two threads gave ~1.2 cores). CPU seconds per GB of
-float32 pixels, one thread, from ``time.process_time`` on 256×256×61 chunks and ``cProfile`` of the
-synchronous scheduler:
-
-- read and zstd-decode (zarr) ≈ 0.9 s/GB: this *is* the bare read-and-sum, and every pass pays it.
-- moments pass compute ≈ 1.1 s/GB: float64 Gram by BLAS ``syrk`` 0.63 (≈ 12 GFMA/s, half the core's
-  float64 peak; 61 columns are too few for BLAS threads to help), float32 → float64 centring 0.15,
-  min/max 0.06, column sums 0.03, per-class row selection 0.04, NaN check 0.03. The Gram must be float64
-  for the 1e-9 tolerances, so the moments pass stays near bare / (bare + 1.1) ≈ 45–50 % of bare.
-- histogram pass compute ≈ 1.1 s/GB: bin arithmetic ≈ 0.55 (subtract, scale, clip, floor, fraction
-  test, int32 cast, offsets: seven SIMD passes, plus the exact re-binning of the ~0.3 % of values within
-  the rounding bound of an edge), ``np.bincount`` ≈ 0.35 (1.3 ns per value: its min/max scans and
-  scattered increments into a 2 MB count array), count merging and batching the rest.
-- The default job reads the store twice (edges need pass 1's min/max): 2 × 0.9 + 1.1 + 1.1 ≈ 4 s/GB
-  against 0.9 for the bare read, i.e. 18–24 % measured; two reads alone cap it at 50 %. Reading once
-  would need the decoded chunks kept between passes (RAM ≈ store size), which the big-store RSS goal
-  rules out. Both passes also read the mask chunks (0.05–0.15 s/GB of zarr calls the bare read skips).
-- In memory (0.25 M × 61, single thread ≈ 140 ms): Gram 38, centring 9, min/max 4 + 4 (both passes),
-  bin arithmetic ≈ 35, bincount ≈ 20, NaN check 3, the rest slab bookkeeping. The ≥ 100× goal needs
-  ≤ 62–97 ms (the reference takes 6.2–9.7 s depending on the machine's load): reachable only with both
-  cores free, when ``from_arrays`` splits the rows over two threads; on the loaded machine two threads
-  gave 0.12–0.19 s and one thread 0.14–0.16 s (44–48× in the recorded runs).
+Cost against store size (1-8 GB), peak RSS and the distributed cluster: ``benchmarks/bench_scale.py``.
 """
 
 from __future__ import annotations
@@ -43,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -54,70 +33,50 @@ from pathlib import Path
 
 import dask
 import numpy as np
-from threadpoolctl import threadpool_limits
+import torch
 
 from bandselect.names import VAR_CUBE
-from bandselect.stats import BandStatistics, compute_statistics, histogram_edges, kernels
-from bandselect.stats.kernels import column_min_max
-from bandselect.synthetic import write_campaign
+from bandselect.stats import compute_statistics, statistics_of
+from bandselect.stats.binning import DEFAULT_N_BINS
+from bandselect.synthetic import vnir_wavelengths, write_campaign
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stats.json"
 N_BANDS = 61
+SIDE = 512  # 512 × 512 = 262,144 pixels
 
 _CHILD = """
 import json, sys, time
-from bandselect.stats import compute_statistics
-from bandselect.store import open_campaign
+import numpy as np
 start = time.perf_counter()
-stats = compute_statistics(open_campaign(sys.argv[1]))
-print(json.dumps({"wall_s": time.perf_counter() - start, "count": stats.count}))
+from bandselect.selectors import SupervisedWindowedFalseRGBSelector
+imported_s = time.perf_counter() - start
+data = np.load(sys.argv[1])
+cube, mask, wavelengths = data["cube"], data["mask"], data["wavelengths"]
+selector = SupervisedWindowedFalseRGBSelector(num_spectral_bands=cube.shape[-1])
+start = time.perf_counter()
+selector.fit(cube, mask, wavelengths)
+first_s = time.perf_counter() - start
+warm = []
+for _ in range(5):
+    start = time.perf_counter()
+    selector.fit(cube, mask, wavelengths)
+    warm.append(time.perf_counter() - start)
+bands = [int(i) for i in selector.selection(wavelengths).indices]
+print(json.dumps({"import_s": imported_s, "first_s": first_s, "warm_s": warm, "bands": bands}))
 """
 
 
-def _bare_read(campaign) -> float:
-    sums = [campaign.open(i)[VAR_CUBE].data.sum(dtype="float64") for i in campaign.ids()]
-    start = time.perf_counter()
-    dask.compute(*sums, scheduler="threads")
-    return time.perf_counter() - start
-
-
-def _timed(function) -> float:
+def _timed(function) -> float:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
 
 
-def _store_bytes(campaign) -> int:
-    return sum(campaign.open(i)[VAR_CUBE].nbytes for i in campaign.ids())
-
-
-def throughput(tmp: Path, n_acquisitions: int = 4, size: int = 1024, rounds: int = 3) -> dict[str, object]:
-    campaign = write_campaign(tmp / "throughput", n_acquisitions, size, size, n_bands=N_BANDS, chunk_yx=256)
-    nbytes = _store_bytes(campaign)
-    _bare_read(campaign)  # warm the page cache for every contender alike
-    load = os.getloadavg()[0]
-    # Interleaved rounds, best of each: the shared machine's load changes from one second to the next.
-    bare, moments, full = [], [], []
-    for _ in range(rounds):
-        bare.append(_bare_read(campaign))
-        moments.append(_timed(lambda: compute_statistics(campaign, n_bins=None)))
-        full.append(_timed(lambda: compute_statistics(campaign)))
-    b, m, f = min(bare), min(moments), min(full)
-    return {
-        "store_bytes": nbytes,
-        "bare_read_sum_s": b,
-        "moments_pass_s": m,
-        "two_pass_with_histograms_s": f,
-        "bare_gb_per_s": nbytes / b / 1e9,
-        "moments_gb_per_s": nbytes / m / 1e9,
-        "two_pass_gb_per_s": nbytes / f / 1e9,
-        "moments_fraction_of_bare": b / m,
-        "two_pass_fraction_of_bare": b / f,
-        "goal_fraction": 0.5,
-        "rounds": rounds,
-        "load_average_1min_before": load,
-        "all_s": {"bare": bare, "moments": moments, "two_pass": full},
-    }
+def _cube(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(SIDE * SIDE) < 0.05
+    x = rng.normal(size=(SIDE * SIDE, N_BANDS)) + 0.4 * y[:, None] * (np.arange(N_BANDS) % 7 == 0)
+    return x.astype(np.float32), y
 
 
 def _reference(x: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,109 +94,159 @@ def _reference(x: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, n
     return auc, mi, np.corrcoef(x.T)
 
 
-def in_memory(n_pixels: int = 250_000, n_bins: int = 2048) -> dict[str, object]:
-    rng = np.random.default_rng(0)
-    y = rng.random(n_pixels) < 0.05
-    x = rng.normal(size=(n_pixels, N_BANDS)) + 0.4 * y[:, None] * (np.arange(N_BANDS) % 7 == 0)
-    x = x.astype(np.float32)
+def _child_fit(cube_file: Path, one_thread: bool) -> dict[str, object]:
+    env = dict(os.environ)
+    if one_thread:  # from_arrays splits over threads only as far as the BLAS limit allows
+        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    run = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(cube_file)], capture_output=True, text=True, check=True, env=env
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def fit_from_first_call(tmp: Path) -> dict[str, object]:
+    """``fit()`` cold in a fresh process (default threads and one thread) against the reference."""
+    x, y = _cube()
+    cube_file = tmp / "cube.npz"
+    wavelengths = vnir_wavelengths(N_BANDS)
+    cube, mask = x.reshape(1, SIDE, SIDE, N_BANDS), y.reshape(1, SIDE, SIDE)
+    np.savez(cube_file, cube=cube, mask=mask, wavelengths=wavelengths)
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    ref_auc, ref_mi, ref_corr = _reference(x.astype(np.float64), y, n_bins)
+    ref_auc, ref_mi, ref_corr = _reference(x.astype(np.float64), y, DEFAULT_N_BINS)
     reference_s = time.perf_counter() - start
-
-    def ours() -> BandStatistics:
-        # Pass 1: per-band range (the edges); pass 2: moments, min/max and histograms in one read.
-        low, high = column_min_max(x)
-        edges = histogram_edges(low, high, n_bins)
-        return BandStatistics.from_arrays(x, y, hist_edges=edges)
-
-    def median_time(function, repeat: int = 5) -> float:
-        times = []
-        for _ in range(repeat):
-            times.append(_timed(function))
-        return float(np.median(times))
-
-    ours()
-    pixels_s = median_time(ours)
-    default_threads = kernels.parallel_threads(x.size)
-    with threadpool_limits(limits=1, user_api="blas"):  # one thread: from_arrays follows the BLAS limit
-        one_thread_s = median_time(ours)
-    stats = ours()
+    default = _child_fit(cube_file, one_thread=False)
+    single = _child_fit(cube_file, one_thread=True)
+    stats = statistics_of(x, y)  # what fit() computes
     start = time.perf_counter()
     auc, mi, corr = stats.auc, stats.mi, stats.correlation
     scores_s = time.perf_counter() - start
+    warm = float(np.median(default["warm_s"]))  # type: ignore[arg-type]
     return {
-        "n_pixels": n_pixels,
+        "n_pixels": int(x.shape[0]),
         "n_bands": N_BANDS,
-        "n_bins": n_bins,
+        "n_bins": DEFAULT_N_BINS,
+        "selector": "SupervisedWindowedFalseRGBSelector",
         "reference_s": reference_s,
-        "protocol": "pass 1 per-band min/max (edges), pass 2 one BandStatistics.from_arrays with "
-        "hist_edges; median of 5 runs",
-        "ours_from_pixels_s": pixels_s,
-        "threads": default_threads,
-        "ours_from_pixels_one_thread_s": one_thread_s,
-        "ours_scores_from_statistics_s": scores_s,
-        "speedup_from_pixels": reference_s / pixels_s,
-        "speedup_from_pixels_one_thread": reference_s / one_thread_s,
+        "fit_first_call_s": default["first_s"],
+        "fit_warm_median_s": warm,
+        "fit_first_call_one_thread_s": single["first_s"],
+        "fit_warm_median_one_thread_s": float(np.median(single["warm_s"])),  # type: ignore[arg-type]
+        "import_selectors_s": default["import_s"],
+        "speedup_first_call": reference_s / float(default["first_s"]),  # type: ignore[arg-type]
+        "speedup_warm": reference_s / warm,
+        "speedup_first_call_one_thread": reference_s / float(single["first_s"]),  # type: ignore[arg-type]
         "speedup_from_statistics": reference_s / scores_s,
+        "selected_bands": default["bands"],
         "max_abs_auc_diff": float(np.abs(auc - ref_auc).max()),
         "max_abs_mi_diff": float(np.abs(mi - ref_mi).max()),
         "max_abs_corr_diff": float(np.abs(corr - ref_corr).max()),
         "goal_speedup": 100,
+        "cuvis_ai_fit_to_reference": 0.96,
         "load_average_1min_before": load,
+        "protocol": "reference in this process; fit() in a fresh child process that imported "
+        "bandselect.selectors: its first call, then the median of 5 warm calls",
     }
 
 
-def big_store(tmp: Path, size_gib: float) -> dict[str, object]:
-    side = 2048
-    per_acquisition = side * side * N_BANDS * 4
-    n = max(1, int(np.ceil(size_gib * 2**30 / per_acquisition)))
+def _bare_read(campaign) -> float:  # type: ignore[no-untyped-def]
+    sums = [campaign.open(i)[VAR_CUBE].data.sum(dtype="float64") for i in campaign.ids()]
     start = time.perf_counter()
-    campaign = write_campaign(tmp / "big", n, side, side, n_bands=N_BANDS, chunk_yx=256)
-    write_s = time.perf_counter() - start
-    command = [sys.executable, "-c", _CHILD, str(campaign.path)]
-    timer = Path("/usr/bin/time")
-    if timer.exists():
-        command = [str(timer), "-v", *command]
-    run = subprocess.run(command, capture_output=True, text=True, check=True)
-    child = json.loads(run.stdout.strip().splitlines()[-1])
-    peak_kib = re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr)
+    dask.compute(*sums, scheduler="threads")
+    return time.perf_counter() - start
+
+
+def _store_bytes(campaign) -> int:  # type: ignore[no-untyped-def]
+    return sum(campaign.open(i)[VAR_CUBE].nbytes for i in campaign.ids())
+
+
+def throughput(tmp: Path, n_acquisitions: int = 4, size: int = 1024, rounds: int = 3) -> dict[str, object]:
+    """The one-read job, the moments alone and the two-read job against a bare read-and-sum."""
+    campaign = write_campaign(tmp / "throughput", n_acquisitions, size, size, n_bands=N_BANDS, chunk_yx=256)
     nbytes = _store_bytes(campaign)
+    _bare_read(campaign)  # warm the page cache for every contender alike
+    load = os.getloadavg()[0]
+    # Interleaved rounds, best of each: the shared machine's load changes from one second to the next.
+    timings: dict[str, list[float]] = {"bare": [], "moments": [], "one_read": [], "two_reads": []}
+    for _ in range(rounds):
+        timings["bare"].append(_bare_read(campaign))
+        timings["moments"].append(_timed(lambda: compute_statistics(campaign, n_bins=None)))
+        timings["one_read"].append(_timed(lambda: compute_statistics(campaign)))
+        timings["two_reads"].append(_timed(lambda: compute_statistics(campaign, use_recorded_ranges=False)))
+    best = {name: min(values) for name, values in timings.items()}
     return {
         "store_bytes": nbytes,
-        "n_acquisitions": n,
-        "write_s": write_s,
-        "wall_s": child["wall_s"],
-        "gb_per_s_two_pass": nbytes / child["wall_s"] / 1e9,
-        "pixels": child["count"],
-        "peak_rss_bytes": None if peak_kib is None else int(peak_kib.group(1)) * 1024,
-        "measured_with": "/usr/bin/time -v" if timer.exists() else "none",
-        "goal_peak_rss_bytes": 2 * 10**9,
+        "bare_read_sum_s": best["bare"],
+        "moments_pass_s": best["moments"],
+        "one_read_job_s": best["one_read"],
+        "two_read_job_s": best["two_reads"],
+        "bare_gb_per_s": nbytes / best["bare"] / 1e9,
+        "one_read_gb_per_s": nbytes / best["one_read"] / 1e9,
+        "moments_fraction_of_bare": best["bare"] / best["moments"],
+        "one_read_fraction_of_bare": best["bare"] / best["one_read"],
+        "two_read_fraction_of_bare": best["bare"] / best["two_reads"],
+        "goal_fraction": 0.5,
+        "rounds": rounds,
+        "threads": os.cpu_count(),
+        "load_average_1min_before": load,
+        "all_s": timings,
     }
+
+
+def torch_backend(tmp: Path) -> dict[str, object]:
+    """The torch backend's statistics against NumPy's, in memory and over the throughput store."""
+    x, y = _cube(1)
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    statistics_of(x, y)  # warm
+    numpy_s = min(_timed(lambda: statistics_of(x, y)) for _ in range(3))
+    result: dict[str, object] = {"numpy_in_memory_s": numpy_s, "gpu_available": torch.cuda.is_available()}
+    campaign = write_campaign(tmp / "throughput", 4, 1024, 1024, n_bands=N_BANDS, chunk_yx=256)  # reused
+    nbytes = campaign.open(campaign.ids()[0])[VAR_CUBE].nbytes  # the first acquisition (256 MB)
+    store_numpy_s = min(_timed(lambda: compute_statistics(campaign, first_n=1)) for _ in range(2))
+    result["numpy_store_gb_per_s"] = nbytes / store_numpy_s / 1e9
+    for device in devices:
+        statistics_of(x, y, device=device)
+        seconds = min(_timed(lambda d=device: statistics_of(x, y, device=d)) for _ in range(3))
+        same = statistics_of(x, y, device=device)
+        reference = statistics_of(x, y)
+        store_s = min(
+            _timed(lambda d=device: compute_statistics(campaign, first_n=1, device=d)) for _ in range(2)
+        )
+        result[device] = {
+            "in_memory_s": seconds,
+            "in_memory_gb_per_s": x.nbytes / seconds / 1e9,
+            "relative_to_numpy": numpy_s / seconds,
+            "store_gb_per_s": nbytes / store_s / 1e9,
+            "histograms_equal": bool(np.array_equal(same.histograms, reference.histograms)),
+            "max_abs_corr_diff": float(np.abs(same.correlation - reference.correlation).max()),
+        }
+    if not torch.cuda.is_available():
+        result["cuda"] = "not run: no GPU on this machine"
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--big-gib", type=float, default=4.2, help="size of the big store (0: skip)")
     parser.add_argument("--tmp", type=Path, default=None, help="folder for temporary stores")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench_stats_", dir=args.tmp))
+    started = time.perf_counter()
     try:
         result: dict[str, object] = {
             "benchmark": "stats",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": platform.platform(),
             "cpus": os.cpu_count(),
-            "in_memory": in_memory(),
-            "throughput": throughput(tmp),
+            "in_memory": fit_from_first_call(tmp),
         }
-        print(json.dumps(result["in_memory"], indent=1))
-        print(json.dumps(result["throughput"], indent=1))
-        if args.big_gib > 0:
-            result["big_store"] = big_store(tmp, args.big_gib)
-            print(json.dumps(result["big_store"], indent=1))
+        print(json.dumps(result["in_memory"], indent=1), flush=True)
+        result["throughput"] = throughput(tmp)
+        print(json.dumps(result["throughput"], indent=1), flush=True)
+        result["torch_backend"] = torch_backend(tmp)
+        print(json.dumps(result["torch_backend"], indent=1), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    result["benchmark_s"] = time.perf_counter() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 DEPLOYMENTS = ROOT / "deployments"
 COMPOSE = DOCKER / "compose.yaml"
+COMPOSE_CUDA = DOCKER / "compose.cuda.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 PREFECT_YAML = DEPLOYMENTS / "prefect.yaml"
 ENTRYPOINT = "bandselect/flows/process_campaign.py:process_campaign"
@@ -28,6 +29,11 @@ POOL = "bandselect-process"
 @cache
 def compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())
+
+
+@cache
+def compose_cuda() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_CUDA.read_text())
 
 
 @cache
@@ -141,7 +147,7 @@ def test_ports_bind_localhost_and_volumes_are_well_formed() -> None:
     declared = set(spec.get("volumes") or {})
     for name, service in spec["services"].items():
         for port in service.get("ports", []):
-            host, published, target = str(port).split(":")
+            host, published, target = _interpolate(str(port)).split(":")
             assert host == "127.0.0.1", (name, port)
             assert published.isdigit() and target.isdigit(), (name, port)
         for volume in service.get("volumes", []):
@@ -205,3 +211,73 @@ def test_serve_script_matches_prefect_yaml(tmp_path: Path) -> None:
     assert ".to_deployment(" in source and "serve(deployment)" in source
     with pytest.raises(SystemExit):
         module.main(["--campaign", "c", "--archive", str(tmp_path / "missing"), "--workdir", str(tmp_path)])
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    return {key: _interpolate(str(value)) for key, value in (service.get("environment") or {}).items()}
+
+
+def test_one_image_built_once_and_used_by_every_service() -> None:
+    services = compose()["services"]
+    builders = [name for name, service in services.items() if "build" in service]
+    assert builders == ["prefect-server"]
+    images = {service["image"] for service in services.values()}
+    assert images == {"bandselect:${TORCH_VARIANT:-cpu}"}
+    for name, service in services.items():
+        # Nothing is pulled: the one local build is the image of every service.
+        assert service["pull_policy"] == "never", name
+        if name != "prefect-server":
+            # Each service waits for the builder (started, or healthy) directly or through one that does.
+            assert service.get("depends_on"), name
+
+
+def test_prefect_ui_url_opens_from_the_host() -> None:
+    services = compose()["services"]
+    (published,) = [_interpolate(p).split(":") for p in services["prefect-server"]["ports"]]
+    host, host_port, _ = published
+    ui_url = f"http://{host}:{host_port}"
+    for name in ("flow-worker", "deploy", "dask-worker"):
+        env = _environment(services[name])
+        assert env["PREFECT_UI_URL"] == ui_url, name  # links recorded in MLflow: the host's URL
+        assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api", name  # the API: inside
+    server_env = _environment(services["prefect-server"])
+    assert server_env["PREFECT_UI_URL"] == ui_url and server_env["PREFECT_UI_API_URL"] == f"{ui_url}/api"
+    assert "PREFECT_UI_URL" in (ROOT / "docker" / "README.md").read_text()
+
+
+def test_dask_worker_count_is_a_variable() -> None:
+    argv = _argv(compose()["services"]["dask-worker"]["command"])
+    assert argv[argv.index("--nworkers") + 1] == "${DASK_WORKERS:-2}"
+    assert argv[argv.index("--nthreads") + 1] == "${DASK_WORKER_THREADS:-1}"
+    assert _interpolate(argv[argv.index("--nworkers") + 1]).isdigit()
+
+
+def test_cuda_override_reserves_gpus_for_the_cuda_build() -> None:
+    base, override = compose()["services"], compose_cuda()["services"]
+    assert set(override) <= set(base)
+    assert {service["image"] for service in override.values()} == {"bandselect:cuda"}
+    assert set(override) == set(base)  # every service takes the CUDA image: still one image
+    builders = [name for name, service in override.items() if "build" in service]
+    assert (
+        builders == ["prefect-server"]
+        and override["prefect-server"]["build"]["args"]["TORCH_VARIANT"] == "cuda"
+    )
+    assert "cuda)" in (DOCKER / "Dockerfile").read_text()  # the build argument the Dockerfile knows
+    gpu_services = {name for name, service in override.items() if "deploy" in service}
+    assert gpu_services == {"dask-worker", "flow-worker"}
+    for name in gpu_services:
+        (device,) = override[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"] and device["count"] == "all"
+        assert override[name]["environment"]["BANDSELECT_STATISTICS_DEVICE"] == "auto"
+    from bandselect.flows.config import StatisticsSettings
+
+    StatisticsSettings(device="auto")  # the value the override sets is one the flows accept
+
+
+def test_storage_credentials_file_is_optional() -> None:
+    services = compose()["services"]
+    for name in ("dask-worker", "flow-worker", "deploy"):
+        (entry,) = services[name]["env_file"]
+        assert entry == {"path": "./bandselect.env", "required": False}, name
+    ignored = (DOCKER / "Dockerfile.dockerignore").read_text().split()
+    assert "docker" in ignored  # the credentials file next to compose.yaml never enters the image

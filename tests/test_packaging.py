@@ -36,9 +36,10 @@ ORCHESTRATION_PATHS = ("tasks", "flows", "tracking", "cli.py", "servers.py")
 RUNTIME_ONLY = {
     "sqlalchemy": "flows",  # capped below 2.1: MLflow 3 warns with it
     "bokeh": "flows",  # the Dask dashboard of server mode needs it
+    "s3fs": "s3",  # fsspec loads it for s3:// URLs
 }
 #: Dev tools used as commands or pytest plugins, not imported.
-DEV_TOOLS = {"ruff", "pytest-timeout"}
+DEV_TOOLS = {"ruff", "pytest-timeout", "moto"}  # moto: its moto_server command is the tests' S3
 
 
 def _third_party_imports(paths: Iterable[Path], local: frozenset[str] = frozenset()) -> set[str]:
@@ -105,7 +106,11 @@ def test_flows_extra_is_exactly_what_only_the_orchestration_layer_imports() -> N
 
 def test_all_extra_is_every_runtime_extra() -> None:
     runtime_extras = sorted(set(EXTRAS) - {"all", "dev"})
-    assert runtime_extras == ["flows"]
+    assert runtime_extras == ["flows", "s3"]
+    # The s3 extra is the filesystem fsspec loads for s3:// URLs: declared, never imported.
+    all_imports = _distributions(_third_party_imports(list(PACKAGE.rglob("*.py"))))
+    assert EXTRAS["s3"] == {name for name, extra in RUNTIME_ONLY.items() if extra == "s3"}
+    assert not EXTRAS["s3"] & all_imports
     (requirement,) = (Requirement(text) for text in PYPROJECT["project"]["optional-dependencies"]["all"])
     assert requirement.name == PYPROJECT["project"]["name"]
     assert sorted(requirement.extras) == runtime_extras
@@ -199,7 +204,7 @@ def test_constraints_pin_every_declared_distribution_within_its_range() -> None:
 def test_the_venv_runs_the_pinned_versions() -> None:
     # The suite tests the pinned set: a declared distribution at another version means a stale venv.
     pins = _constraints()
-    declared = CORE | EXTRAS["flows"] | EXTRAS["dev"]
+    declared = CORE | EXTRAS["flows"] | EXTRAS["s3"] | EXTRAS["dev"]
     installed = {name: Version(importlib.metadata.version(name)) for name in declared}
     drift = {name: (str(version), str(pins[name])) for name, version in installed.items()
              if Version(version.public) != pins[name]}  # fmt: skip

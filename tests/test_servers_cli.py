@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def test_status_stop_and_env_with_nothing_started(tmp_path: Path, capsys: pytest
     assert server_mode.stop_servers(tmp_path) == []
     assert cli.main(["servers", "status", "--dir", str(tmp_path)]) == 1
     assert "no servers recorded" in capsys.readouterr().out
-    assert cli.main(["servers", "env", "--dir", str(tmp_path)]) == 2
+    assert cli.main(["servers", "env", "--dir", str(tmp_path)]) == 1  # ServerError: environment, exit 1
     assert "python -m bandselect.servers start" in capsys.readouterr().err
 
 
@@ -82,7 +83,7 @@ def test_start_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> 
                 "5",
             ]
         )
-    assert code == 2
+    assert code == 1  # the environment (a taken port), not the input
     assert server_mode.status(tmp_path / "s") == {}
     assert not (tmp_path / "s" / "logs").exists()
 
@@ -95,3 +96,50 @@ def test_env_prints_the_recorded_exports(tmp_path: Path, capsys: pytest.CaptureF
     assert server_mode.main(["env", "--dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == expected
     assert "export MLFLOW_TRACKING_URI=http://127.0.0.1:15000\n" in expected
+
+
+def test_worker_counts_are_configurable(tmp_path: Path) -> None:
+    config = server_mode.ServerConfig(
+        tmp_path,
+        worker_pool="pool",
+        dask_workers=3,
+        dask_worker_threads=2,
+        prefect_workers=2,
+        prefect_worker_limit=1,
+    )
+    assert config.services() == [
+        "prefect",
+        "mlflow",
+        "dask-scheduler",
+        "dask-worker",
+        "prefect-worker",
+        "prefect-worker-2",
+    ]
+    commands = server_mode._commands(config)
+    dask = commands["dask-worker"][0]
+    assert dask[dask.index("--nworkers") + 1] == "3" and dask[dask.index("--nthreads") + 1] == "2"
+    names = [
+        commands[s][0][commands[s][0].index("--name") + 1] for s in ("prefect-worker", "prefect-worker-2")
+    ]
+    assert names == ["bandselect-pool", "bandselect-pool-2"]
+    assert all(
+        commands[s][0][commands[s][0].index("--limit") + 1] == "1"
+        for s in ("prefect-worker", "prefect-worker-2")
+    )
+    assert (
+        "--limit"
+        not in server_mode._commands(server_mode.ServerConfig(tmp_path, worker_pool="p"))["prefect-worker"][0]
+    )
+    assert set(server_mode._health_checks(config)) == set(config.services())
+    for bad in (
+        {"dask_workers": 0},
+        {"prefect_workers": 0},
+        {"prefect_worker_limit": 0},
+        {"dask_workers": True},
+    ):
+        with pytest.raises(ConfigError, match="integer >= 1"):
+            server_mode.ServerConfig(tmp_path, **bad)
+    args = server_mode.configure_parser(argparse.ArgumentParser()).parse_args(
+        ["start", "--dask-workers", "2", "--prefect-workers", "2", "--prefect-worker-limit", "1"]
+    )
+    assert (args.dask_workers, args.prefect_workers, args.prefect_worker_limit) == (2, 2, 1)

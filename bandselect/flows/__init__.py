@@ -1,14 +1,35 @@
-"""Prefect flows, one per module; each takes one pydantic config (see :mod:`bandselect.flows.config`)."""
+"""Prefect flows, one per module; each takes one pydantic config (see :mod:`bandselect.flows.config`).
+
+The names below are imported on first use, so running one flow (``bandselect run``) loads that flow's
+modules only: the comparison flow's evaluation stack (scikit-learn, the report renderer) stays unloaded.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 # First: sets Prefect's environment defaults before prefect is imported (it reads its settings once).
 import bandselect._prefect_env  # noqa: F401
-from bandselect.flows._steps import FlowSummary
-from bandselect.flows.compare_selectors import CompareSelectorsConfig, ComparisonResult, compare_selectors
-from bandselect.flows.config import ProcessCampaignConfig, SelectBandsConfig, load_config
-from bandselect.flows.process_campaign import process_campaign
-from bandselect.flows.select_bands import select_bands
+
+if TYPE_CHECKING:
+    from bandselect.flows._steps import FlowSummary
+    from bandselect.flows.compare_selectors import CompareSelectorsConfig, ComparisonResult, compare_selectors
+    from bandselect.flows.config import ProcessCampaignConfig, SelectBandsConfig, load_config
+    from bandselect.flows.process_campaign import process_campaign
+    from bandselect.flows.select_bands import select_bands
+
+_LAZY = {
+    "FlowSummary": "bandselect.flows._steps",
+    "CompareSelectorsConfig": "bandselect.flows.compare_selectors",
+    "ComparisonResult": "bandselect.flows.compare_selectors",
+    "compare_selectors": "bandselect.flows.compare_selectors",
+    "ProcessCampaignConfig": "bandselect.flows.config",
+    "SelectBandsConfig": "bandselect.flows.config",
+    "load_config": "bandselect.flows.config",
+    "process_campaign": "bandselect.flows.process_campaign",
+    "select_bands": "bandselect.flows.select_bands",
+}
 
 __all__ = [
     "CompareSelectorsConfig",
@@ -21,3 +42,16 @@ __all__ = [
     "process_campaign",
     "select_bands",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bandselect.flows' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

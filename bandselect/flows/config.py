@@ -101,11 +101,15 @@ class StatisticsSettings(SettingsModel):
     scheduler_address
         A Dask scheduler (``tcp://host:8786``); ``None``: ``$BANDSELECT_DASK_ADDRESS`` when set, else
         in process.
+    device
+        Where each chunk's partial is computed: ``None`` (NumPy; ``$BANDSELECT_STATISTICS_DEVICE`` when
+        set), ``auto`` (CUDA where the worker has a GPU) or a torch device (``cpu``, ``cuda``, ``cuda:1``).
     """
 
     n_bins: int = Field(DEFAULT_N_BINS, ge=2, le=MAX_BINS)
     nan_policy: Literal["raise", "omit"] = "raise"
     scheduler_address: str | None = None
+    device: str | None = Field(None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 class TrackingSettings(SettingsModel):

@@ -23,12 +23,12 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from bandselect import storage
 from bandselect.errors import ConfigError
 from bandselect.export import (
     ExportResult,
@@ -48,6 +48,7 @@ from bandselect.names import (
     WAVELENGTH_UNITS,
 )
 from bandselect.selection import BandSelection
+from bandselect.storage import StoreLocation
 from bandselect.store.campaign import Campaign
 from bandselect.store.georef import georeference_of, with_georeference
 from bandselect.store.layout import validate_acquisition_id
@@ -85,7 +86,7 @@ def stored_band_indices(selection: BandSelection) -> list[int]:
     return [int(i) for i in np.flatnonzero(selection.support)]
 
 
-def open_bands(path: str | os.PathLike[str], create: bool = True) -> Path:
+def open_bands(path: str | os.PathLike[str], create: bool = True) -> StoreLocation:
     """Open (or create) a k-band store; return its path.
 
     Raises
@@ -131,7 +132,7 @@ def export_bands(
     config_hash = bands_config_hash(selection)
     store = open_bands(output)
 
-    def write(staged_path: Path) -> None:
+    def write(staged_path: StoreLocation) -> None:
         dataset = campaign.open(acquisition_id)
         campaign.check_wavelengths(
             np.asarray(selection.sensor_wavelengths_nm), f"wavelengths of {acquisition_id}"
@@ -146,7 +147,7 @@ def export_bands(
 
 def _write_bands(
     dataset: xr.Dataset,
-    path: Path,
+    path: StoreLocation,
     acquisition_id: str,
     selection: BandSelection,
     config_hash: str,
@@ -196,8 +197,8 @@ def read_bands(output: str | os.PathLike[str], acquisition_id: str) -> xr.Datase
         No product of that acquisition is published.
     """
     validate_acquisition_id(acquisition_id)
-    store = Path(output)
-    if not (store / acquisition_id / _ZARR_JSON).is_file():
+    store = storage.location(output)
+    if not storage.has_marker(storage.join(store, acquisition_id)):
         raise ConfigError(
             f"k-band product of {acquisition_id}",
             expected="a published k-band product",

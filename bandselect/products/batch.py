@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from bandselect.export import (
@@ -18,6 +17,7 @@ from bandselect.products.bands import bands_config_hash, export_bands, open_band
 from bandselect.products.geotiff import export_geotiff
 from bandselect.products.plan import ProductPlan, check_products
 from bandselect.selection import BandSelection
+from bandselect.storage import StoreLocation
 from bandselect.store.campaign import Campaign, open_campaign
 
 __all__ = ["export_products", "open_product_stores", "product_config_hash"]
@@ -30,7 +30,7 @@ def product_config_hash(kind: str, selection: BandSelection) -> str:
     return composite_config_hash(selection) if kind == "composite" else bands_config_hash(selection)
 
 
-def open_product_stores(plan: ProductPlan) -> dict[str, Path]:
+def open_product_stores(plan: ProductPlan) -> dict[str, StoreLocation]:
     """Open (or create) the zarr store of every product of ``plan``, failing early on a wrong path.
 
     Raises

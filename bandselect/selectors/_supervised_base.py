@@ -283,6 +283,7 @@ class SupervisedBandSelectorBase(BandSelectorBase):
         *,
         positive_label: int | None = None,
         ignore_label: int | None = None,
+        device: str | None = None,
     ) -> SupervisedBandSelectorBase:
         """Fit directly from a ``(B, H, W, C)`` cube and its labels (tensors or arrays).
 
@@ -304,6 +305,9 @@ class SupervisedBandSelectorBase(BandSelectorBase):
             The class to select for, against every other class (like the flows' ``positive_label``).
         ignore_label : int, optional
             Pixels with this label are left out of every statistic (e.g. 0 = unlabelled, 255 = no data).
+        device : str, optional
+            Where the statistics are computed: None (NumPy), ``"auto"`` (CUDA when present) or a torch
+            device (``"cuda"``, ``"cpu"``); see :mod:`bandselect.stats.torch_backend`.
 
         Returns
         -------
@@ -328,6 +332,7 @@ class SupervisedBandSelectorBase(BandSelectorBase):
             positive_label=positive_label,
             ignore_label=ignore_label,
             n_bins=DEFAULT_N_BINS,
+            device=device,
         )
         self.fit_from_statistics(stats, wavelengths=wavelengths)
         return self

@@ -204,6 +204,7 @@ def labelled_statistics(
     contrast: bool = False,
     valid: Any = None,
     nan_policy: NanPolicy = "raise",
+    device: str | None = None,
 ) -> BandStatistics:
     """:func:`~bandselect.stats.statistics_of` with the label rule applied (the one in-memory path).
 
@@ -219,7 +220,7 @@ def labelled_statistics(
         Labels with the cube's leading shape, or None (unlabelled; no role may then be given).
     positive_label, ignore_label
         The label roles (:func:`bandselect.labels.apply_label_rule`).
-    n_bins, contrast, valid, nan_policy
+    n_bins, contrast, valid, nan_policy, device
         As :func:`~bandselect.stats.statistics_of` (``valid`` is combined with the ignore rule).
 
     Raises
@@ -229,7 +230,7 @@ def labelled_statistics(
         pixels.
     """
     from bandselect.stats.binning import leading_flat, to_numpy
-    from bandselect.stats.compute import statistics_of
+    from bandselect.stats.memory import statistics_of
 
     positive, ignore = check_label_roles(positive_label, ignore_label, what="mask")
     if mask is None:
@@ -240,7 +241,9 @@ def labelled_statistics(
                 found="no mask",
                 fix="pass the labels, or drop positive_label/ignore_label",
             )
-        return statistics_of(cube, None, n_bins=n_bins, contrast=contrast, valid=valid, nan_policy=nan_policy)
+        return statistics_of(
+            cube, None, n_bins=n_bins, contrast=contrast, valid=valid, nan_policy=nan_policy, device=device
+        )
     labels, keep = apply_label_rule(mask, positive_label=positive, ignore_label=ignore)
     lead = to_numpy(cube).shape[:-1]
     counted = None if keep is None else leading_flat(keep, lead, "mask")
@@ -257,4 +260,5 @@ def labelled_statistics(
         contrast=contrast,
         valid=None if counted is None else counted.reshape(lead),
         nan_policy=nan_policy,
+        device=device,
     )

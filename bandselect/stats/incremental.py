@@ -3,17 +3,19 @@
 Layout: ``<store>/.bandselect_stats/manifest.json`` (format version, acquisition ids covered, n_bins,
 nan_policy, the statistics file's name) and ``statistics-<token>.npz`` (:meth:`BandStatistics.save`).
 The campaign store skips dot-directories, so the sidecar is never mistaken for an acquisition.
-Writes are atomic: a new statistics file under a fresh name, then ``os.replace`` of the manifest; a
-failure leaves the previous good state.
+Writes are atomic: a new statistics file under a fresh name, then the manifest replaced (``os.replace``
+locally, one PUT on an object store, which readers see whole or not at); a failure leaves the previous
+good state. The sidecar lives next to the campaign, in its folder or under its URL.
 
 Histogram edges follow the statistics engine's one binning rule, :func:`~bandselect.stats.binning.data_edges`
 of the campaign's per-band min/max (the range snapped outward to "nice" steps), so the stored statistics
 have exactly the bins that ``fit()`` or ``compute_statistics`` give the same pixels — and the same
-scores. Acquisitions whose values stay inside the snapped range keep the bins; when the merged range
-needs other edges, the histograms of the *whole* campaign are rebuilt on them (one histogram-only pass;
-moments are merged, not recomputed). We chose this over clip-with-count because clipped values would pile
-up in the end bins and bias AUC and MI exactly for the bands whose range moved; the cost is paid only
-when the range actually grows.
+scores. The new acquisitions' ranges were recorded at ingest, so the edges of the merged range are known
+before any pixel is read (:func:`~bandselect.stats.compute.compute_update`): acquisitions whose values
+stay inside the snapped range keep the bins and are read once; when the merged range needs other edges,
+the same single pass also re-bins the stored acquisitions (histograms only; moments are merged, not
+recomputed). We chose this over clip-with-count because clipped values would pile up in the end bins and
+bias AUC and MI exactly for the bands whose range moved; the cost is paid only when the range grows.
 """
 
 from __future__ import annotations
@@ -23,16 +25,14 @@ import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
-from bandselect.atomic import atomic_path
+from bandselect import storage
 from bandselect.errors import FileFormatError, InputError
-from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
-from bandselect.stats.compute import CampaignReader, compute_histograms, compute_statistics
+from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy
+from bandselect.stats.compute import CampaignReader, compute_statistics, compute_update
 from bandselect.stats.partial import BandStatistics
+from bandselect.storage import StoreLocation
 
 SIDECAR_DIR = ".bandselect_stats"
 MANIFEST = "manifest.json"
@@ -105,18 +105,18 @@ class StatisticsSummary:
 
 @runtime_checkable
 class CampaignStore(CampaignReader, Protocol):
-    """A campaign on disk: ids, acquisitions, and the path its statistics sidecar lives under."""
+    """A campaign in a folder or on an object store: ids, acquisitions, and where its sidecar lives."""
 
     @property
-    def path(self) -> Path:
-        """The store's root."""
+    def path(self) -> StoreLocation:
+        """The store's root: a local path or an object-store URL."""
         ...
 
 
-def statistics_dir(campaign: CampaignStore | str | os.PathLike[str]) -> Path:
-    """Sidecar directory of a campaign or a store path (``<store>/.bandselect_stats``)."""
+def statistics_dir(campaign: CampaignStore | str | os.PathLike[str]) -> StoreLocation:
+    """Sidecar directory of a campaign or a store location (``<store>/.bandselect_stats``)."""
     path = campaign.path if isinstance(campaign, CampaignStore) else campaign
-    return Path(path) / SIDECAR_DIR
+    return storage.join(path, SIDECAR_DIR)
 
 
 def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
@@ -128,11 +128,13 @@ def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
         A manifest that cannot be read, of another version, or pointing to a missing file.
     """
     directory = statistics_dir(campaign)
-    manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
+    manifest_path = storage.join(directory, MANIFEST)
+    try:
+        text = storage.read_bytes(manifest_path).decode("utf-8")
+    except FileNotFoundError:
         return None
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(text)
         version = int(manifest["version"])
         name = str(manifest["statistics_file"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -142,14 +144,14 @@ def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
             found=f"{type(exc).__name__}: {exc}",
             fix=f"delete {directory} to recompute the statistics",
         ) from exc
-    if version != MANIFEST_VERSION or Path(name).name != name:
+    if version != MANIFEST_VERSION or os.path.basename(name) != name or name in ("", ".", ".."):
         raise FileFormatError(
             f"statistics manifest {manifest_path}",
             expected=f"version {MANIFEST_VERSION}",
             found=f"version {version}, file {name!r}",
             fix=f"delete {directory} to recompute the statistics",
         )
-    stats = BandStatistics.load(directory / name)
+    stats = BandStatistics.load(storage.join(directory, name))
     return CampaignStatistics(
         stats=stats,
         acquisition_ids=tuple(manifest["acquisition_ids"]),
@@ -160,16 +162,14 @@ def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
 
 def _save(campaign: Any, result: CampaignStatistics) -> None:
     directory = statistics_dir(campaign)
-    directory.mkdir(parents=True, exist_ok=True)
+    manifest_path = storage.join(directory, MANIFEST)
     previous = None
-    manifest_path = directory / MANIFEST
-    if manifest_path.is_file():
-        try:
-            previous = str(json.loads(manifest_path.read_text())["statistics_file"])
-        except (OSError, ValueError, KeyError, TypeError):
-            previous = None
+    try:
+        previous = str(json.loads(storage.read_bytes(manifest_path))["statistics_file"])
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = None
     name = f"statistics-{secrets.token_hex(8)}.npz"
-    result.stats.save(directory / name)
+    result.stats.save(storage.join(directory, name))
     manifest = {
         "version": MANIFEST_VERSION,
         "statistics_file": name,
@@ -178,14 +178,10 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
         "nan_policy": result.nan_policy,
         "count": result.stats.count,
     }
-    with atomic_path(manifest_path) as temporary:
-        temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    if previous and previous != name and Path(previous).name == previous:
-        (directory / previous).unlink(missing_ok=True)
-
-
-def _edges(stats: BandStatistics, n_bins: int) -> np.ndarray:
-    return data_edges(stats.minimum, stats.maximum, n_bins)
+    # The manifest is the commit point: the new file exists before it names it.
+    storage.write_bytes(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
+    if previous and previous != name and os.path.basename(previous) == previous:
+        storage.remove_tree(storage.join(directory, previous))
 
 
 def update_campaign_statistics(
@@ -197,6 +193,7 @@ def update_campaign_statistics(
     scheduler_address: str | None = None,
     scheduler: Any = None,
     contrast: bool = False,
+    device: str | None = None,
 ) -> CampaignStatistics:
     """Bring the campaign's stored statistics up to date, reading only acquisitions not yet covered.
 
@@ -215,6 +212,8 @@ def update_campaign_statistics(
     contrast
         Also keep the spatial contrast terms (HighContrast selectors need them); stored statistics without
         them are recomputed when they are asked for.
+    device
+        Where each chunk's partial is computed: None (NumPy) or a torch device (``"cuda"``).
 
     Returns
     -------
@@ -238,7 +237,12 @@ def update_campaign_statistics(
         or (contrast and not stored.stats.has_contrast)
     ):
         stored = None  # different settings, or acquisitions removed: start again
-    run = {"nan_policy": nan_policy, "scheduler_address": scheduler_address, "scheduler": scheduler}
+    run = {
+        "nan_policy": nan_policy,
+        "scheduler_address": scheduler_address,
+        "scheduler": scheduler,
+        "device": device,
+    }
     if stored is None:
         stats = compute_statistics(
             campaign, n_bins=int(n_bins), acquisitions=wanted, contrast=contrast, **run
@@ -255,22 +259,18 @@ def update_campaign_statistics(
     new = [i for i in wanted if i not in set(stored.acquisition_ids)]
     if not new:
         return stored
-    keep_contrast = stored.stats.has_contrast
-    part = compute_statistics(
-        campaign, hist_edges=stored.stats.hist_edges, acquisitions=new, contrast=keep_contrast, **run
+    merged, rebuilt = compute_update(
+        campaign,
+        stored.stats,
+        stored.acquisition_ids,
+        new,
+        n_bins=int(n_bins),
+        contrast=stored.stats.has_contrast,
+        **run,
     )
-    merged = stored.stats.merge(part)
-    covered = tuple(sorted({*stored.acquisition_ids, *new}))
-    edges = _edges(merged, int(n_bins))
-    # The binning rule applies to the merged range: when it asks for other edges (values outside the
-    # stored ones, or a range that snaps differently), every histogram is rebuilt on them.
-    rebuilt = not np.array_equal(edges, merged.hist_edges)
-    if rebuilt:
-        histograms = compute_histograms(campaign, edges, acquisitions=covered, **run)
-        merged = merged.with_histograms(edges, *histograms)
     result = CampaignStatistics(
         stats=merged,
-        acquisition_ids=covered,
+        acquisition_ids=tuple(sorted({*stored.acquisition_ids, *new})),
         n_bins=int(n_bins),
         nan_policy=nan_policy,
         computed_ids=tuple(new),

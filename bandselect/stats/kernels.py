@@ -23,7 +23,7 @@ import os
 import threading
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import ThreadpoolController
 
 #: Values (pixels × bands) per slab: float64 slabs of 2 MB stay in L2 (measured best for the Gram).
 SLAB_VALUES = 1 << 18
@@ -41,6 +41,18 @@ MAX_TOLERANCE_F64 = 0.2
 PARALLEL_MIN_VALUES = 1 << 22
 
 _SCRATCH = threading.local()
+_CONTROLLER: list[ThreadpoolController] = []  # made once: finding the loaded libraries costs ~5 ms a call
+
+
+def thread_controller() -> ThreadpoolController:
+    """The process's :class:`threadpoolctl.ThreadpoolController` (the loaded BLAS/OpenMP libraries).
+
+    Made on first use and kept: its limits and thread counts are read live from the libraries, so a
+    ``threadpool_limits`` in force is seen, but the scan of the loaded libraries happens once.
+    """
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def parallel_threads(n_values: int) -> int:
@@ -58,7 +70,7 @@ def parallel_threads(n_values: int) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    blas = [int(info["num_threads"]) for info in threadpool_info() if info.get("user_api") == "blas"]
+    blas = [int(lib.num_threads) for lib in thread_controller().lib_controllers if lib.user_api == "blas"]
     return max(1, min(cores, wanted, min(blas) if blas else cores))
 
 
@@ -252,6 +264,93 @@ class Binner:
         return histograms, extended[:, :, 0] + extended[:, :, -1]
 
 
+class _Batch:
+    """Combined histogram indices of several slabs, counted by one ``np.bincount`` when full."""
+
+    def __init__(self, binner: Binner, n_bands: int, name: str) -> None:
+        self.binner = binner
+        self.counts = binner.counts()
+        self.rows = max(1, BATCH_VALUES // max(n_bands, 1))
+        self.n_bands = n_bands
+        self.name = name  # its scratch buffer (one per batch kind and thread)
+        self.used = 0
+
+    def add(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
+        rows = slab.shape[0]
+        if self.used + rows > self.rows:
+            self.flush()
+        if rows > self.rows:  # a slab larger than a batch: count it on its own
+            self.binner.add(slab, class_index, self.counts)
+            return
+        buffer = scratch(self.name, (self.rows, self.n_bands), np.int64)
+        self.binner.index(slab, class_index, buffer[self.used : self.used + rows])
+        self.used += rows
+
+    def flush(self) -> None:
+        if self.used:
+            buffer = scratch(self.name, (self.rows, self.n_bands), np.int64)
+            self.counts += np.bincount(buffer[: self.used].reshape(-1), minlength=self.binner.size)
+            self.used = 0
+
+
+class HistogramAccumulator:
+    """Per-class histograms of slabs, the most frequent class counted by difference.
+
+    Every row is binned once into per-band histograms of *all* classes (no class offset to add, and a
+    count buffer ``K`` times smaller, which keeps ``np.bincount``'s scattered increments in cache); the
+    rows of the other classes (a few percent in a target-vs-background mask) are binned again, with
+    their classes. The implicit class's histogram is the difference of exact integer counts.
+
+    Parameters
+    ----------
+    edges
+        ``(C, n_bins + 1)`` histogram edges.
+    n_classes
+        ``K``: class positions are in ``0..K-1``.
+    """
+
+    def __init__(self, edges: np.ndarray, n_classes: int) -> None:
+        self.n_classes = int(n_classes)
+        self.all = Binner(edges, 1)
+        self.n_bands = self.all.n_bands
+        self._all = _Batch(self.all, self.n_bands, "batch_all")
+        self._rest = (
+            None if self.n_classes <= 1 else _Batch(Binner(edges, self.n_classes), self.n_bands, "batch_rest")
+        )
+        self.implicit: int | None = None
+
+    def choose_implicit(self, class_index: np.ndarray | None) -> None:
+        """Count the most frequent class of ``class_index`` by difference (fixed at the first call)."""
+        if self.implicit is None:
+            if class_index is None or self.n_classes <= 1 or class_index.size == 0:
+                self.implicit = 0
+            else:
+                self.implicit = int(np.argmax(np.bincount(class_index, minlength=self.n_classes)))
+
+    def add(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
+        """Bin one slab ``(R, C)`` (class positions ``(R,)``; None: every row in class 0)."""
+        self.choose_implicit(class_index)
+        slab = np.ascontiguousarray(slab)
+        self._all.add(slab, None)
+        if self._rest is not None and class_index is not None:
+            others = class_index != self.implicit
+            if others.any():
+                self._rest.add(np.ascontiguousarray(slab[others]), class_index[others])
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(histograms (K, C, n_bins), n_clipped (K, C))``, int64."""
+        self._all.flush()
+        total_hist, total_clipped = self.all.split(self._all.counts)
+        if self._rest is None:
+            return total_hist, total_clipped
+        self._rest.flush()
+        histograms, clipped = self._rest.binner.split(self._rest.counts)
+        implicit = 0 if self.implicit is None else self.implicit
+        histograms[implicit] = total_hist[0] - histograms.sum(axis=0)
+        clipped[implicit] = total_clipped[0] - clipped.sum(axis=0)
+        return histograms, clipped
+
+
 class ChunkAccumulator:
     """Moments and/or histograms of one chunk's pixels, accumulated slab by slab in place.
 
@@ -278,10 +377,7 @@ class ChunkAccumulator:
         self.gram = np.zeros((k, c, c))
         self.low = np.full((k, c), np.inf)
         self.high = np.full((k, c), -np.inf)
-        self.binner = None if edges is None else Binner(edges, k)
-        self.hist_counts = None if self.binner is None else self.binner.counts()
-        self._batch = 0
-        self._batch_rows = max(1, BATCH_VALUES // max(c, 1))
+        self.histograms = None if edges is None else HistogramAccumulator(edges, k)
 
     def add_all(self, pixels: np.ndarray, class_index: np.ndarray | None) -> None:
         """Accumulate ``pixels`` ``(N, C)`` in slabs of :data:`SLAB_VALUES` values.
@@ -297,20 +393,20 @@ class ChunkAccumulator:
                     pixels[start : start + rows],
                     None if class_index is None else class_index[start : start + rows],
                 )
-        if self.binner is not None:
+        if self.histograms is not None:
+            self.histograms.choose_implicit(class_index)
             for start in starts:
-                self._add_histogram_slab(
+                self.histograms.add(
                     pixels[start : start + rows],
                     None if class_index is None else class_index[start : start + rows],
                 )
-            self.flush()
 
     def add(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
         """Accumulate one slab ``(R, C)`` (class positions ``(R,)``, None: all class 0)."""
         if self.moments:
             self._add_moments_slab(slab, class_index)
-        if self.binner is not None:
-            self._add_histogram_slab(slab, class_index)
+        if self.histograms is not None:
+            self.histograms.add(slab, class_index)
 
     def _add_moments_slab(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
         slab = np.ascontiguousarray(slab)
@@ -322,27 +418,6 @@ class ChunkAccumulator:
             n_k = int(np.count_nonzero(chosen))
             if n_k:
                 self._add_moments(k, slab if n_k == slab.shape[0] else slab[chosen])
-
-    def _add_histogram_slab(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
-        assert self.binner is not None and self.hist_counts is not None
-        slab = np.ascontiguousarray(slab)
-        rows = slab.shape[0]
-        if self._batch + rows > self._batch_rows:
-            self.flush()
-        if rows > self._batch_rows:  # a slab larger than a batch: count it on its own
-            self.binner.add(slab, class_index, self.hist_counts)
-            return
-        batch = scratch("batch_index", (self._batch_rows, self.n_bands), np.int64)
-        self.binner.index(slab, class_index, batch[self._batch : self._batch + rows])
-        self._batch += rows
-
-    def flush(self) -> None:
-        """Count the buffered histogram indices (one ``np.bincount``)."""
-        if self.binner is None or self._batch == 0:
-            return
-        batch = scratch("batch_index", (self._batch_rows, self.n_bands), np.int64)
-        self.hist_counts += np.bincount(batch[: self._batch].reshape(-1), minlength=self.binner.size)
-        self._batch = 0
 
     def _add_moments(self, k: int, block: np.ndarray) -> None:
         if self.n[k] == 0:
@@ -360,13 +435,12 @@ class ChunkAccumulator:
 
     def result(self) -> dict[str, np.ndarray | None]:
         """Counts, class means, centred co-moments, min/max, histograms and clipped counts."""
-        self.flush()
         n = np.maximum(self.n, 1).astype(np.float64)
         means = self.shift + self.total / n[:, None]
         comoments = self.gram - self.total[:, :, None] * self.total[:, None, :] / n[:, None, None]
         histograms = clipped = None
-        if self.binner is not None:
-            histograms, clipped = self.binner.split(self.hist_counts)
+        if self.histograms is not None:
+            histograms, clipped = self.histograms.result()
         return {
             "counts": self.n.copy(),
             "class_means": means,

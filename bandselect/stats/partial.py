@@ -17,26 +17,24 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from bandselect.atomic import atomic_path
+from bandselect import storage
 from bandselect.errors import (
     FileFormatError,
     InputError,
     LabelError,
     ShapeError,
 )
-from bandselect.stats import scores
+from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
 from bandselect.stats.kernels import SLAB_VALUES as SLAB_VALUES  # re-exported (moved to kernels)
-from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads
+from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads, thread_controller
+from bandselect.stats.persistence import FORMAT_VERSION as FORMAT_VERSION  # re-exported (moved)
 from bandselect.stats.spatial import laplacian_abs_sums
-
-FORMAT_VERSION = 1
+from bandselect.storage import StoreLocation
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,6 +135,7 @@ class BandStatistics:
         valid: Any = None,
         nan_policy: NanPolicy = "raise",
         contrast: bool = False,
+        device: str | None = None,
     ) -> BandStatistics:
         """Statistics of one chunk of pixels.
 
@@ -157,6 +156,9 @@ class BandStatistics:
         contrast
             Also sum the spatial contrast terms (:attr:`laplacian_abs_sum`): ``cube`` must then be images
             ``(..., H, W, C)``, each image taken whole (edges replicated), every pixel counted.
+        device
+            None: the NumPy kernels. A torch device (``"cpu"``, ``"cuda"``...): the moments, Gram
+            matrices and histograms are computed by :mod:`bandselect.stats.torch_backend` on it.
 
         Shape
         -----
@@ -170,17 +172,50 @@ class BandStatistics:
         """
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
         edges = None if hist_edges is None else validate_edges(hist_edges, prepared.pixels.shape[1])
-        out = cls._from_pixels(
+        out = cls.from_pixels(
             prepared.pixels,
             prepared.labels,
             edges,
             n_nonfinite=prepared.n_nonfinite,
             n_invalid=prepared.n_invalid,
-            n_threads=parallel_threads(prepared.pixels.size),
+            device=device,
         )
         if contrast:
             out = out.with_contrast(*laplacian_abs_sums(cube))
         return out
+
+    @classmethod
+    def from_pixels(
+        cls,
+        pixels: np.ndarray,
+        labels: np.ndarray,
+        hist_edges: np.ndarray | None = None,
+        *,
+        n_nonfinite: int = 0,
+        n_invalid: int = 0,
+        n_threads: int | None = None,
+        device: str | None = None,
+    ) -> BandStatistics:
+        """Statistics of prepared pixels: ``(N, C)`` values and ``(N,)`` int64 labels, already filtered.
+
+        The one accumulation behind :meth:`from_arrays`, :func:`~bandselect.stats.statistics_of` and
+        each chunk of :func:`~bandselect.stats.compute_statistics`: one read of the pixels for the
+        moments, the Gram matrices, min/max and (with ``hist_edges``, already validated) the histograms.
+        ``n_threads`` None splits large inputs over the cores
+        (:func:`~bandselect.stats.kernels.parallel_threads`); ``device`` as in :meth:`from_arrays`.
+        """
+        if device is not None:
+            from bandselect.stats import torch_backend
+
+            resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the NumPy kernels
+            if resolved is not None:
+                parts = torch_backend.accumulate(pixels, labels, hist_edges, resolved)
+                out = cls(hist_edges=hist_edges, **parts)
+                return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+        threads = parallel_threads(pixels.size) if n_threads is None else int(n_threads)
+        return cls._from_pixels(
+            pixels, labels, hist_edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid, n_threads=threads
+        )
 
     @classmethod
     def _from_pixels(
@@ -208,7 +243,8 @@ class BandStatistics:
             return cls(classes=classes, hist_edges=edges, **accumulator.result())
 
         if len(bounds) > 1:
-            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(bounds)) as pool:
+            blas_one = thread_controller().limit(limits=1, user_api="blas")
+            with blas_one, ThreadPoolExecutor(len(bounds)) as pool:
                 out = functools.reduce(BandStatistics.merge, pool.map(block, bounds))
         else:
             out = block(bounds[0]) if bounds else cls.empty(pixels.shape[1], hist_edges=edges)
@@ -385,12 +421,10 @@ class BandStatistics:
         return counts, means, comoments, lo, hi, hist, clipped
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a compressed ``.npz`` (atomically: temporary file, then ``os.replace``)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, path: str | os.PathLike[str]) -> StoreLocation:
+        """Write a compressed ``.npz`` atomically (a local temporary file then ``os.replace``, or one PUT
+        to an object-store URL)."""
         arrays: dict[str, np.ndarray] = {
-            "format_version": np.asarray(FORMAT_VERSION),
             "classes": self.classes,
             "counts": self.counts,
             "class_means": self.class_means,
@@ -406,57 +440,30 @@ class BandStatistics:
             arrays.update(
                 laplacian_abs_sum=self.laplacian_abs_sum, laplacian_count=np.asarray(self.laplacian_count)
             )
-        with atomic_path(target) as temporary, open(temporary, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        target = storage.location(path)
+        storage.write_bytes(target, persistence.encode(arrays))
         return target
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BandStatistics:
-        """Read statistics written by :meth:`save`.
+        """Read statistics written by :meth:`save` (a local path or an object-store URL).
 
         Raises
         ------
         FileFormatError
             Missing or unreadable file, another format version, or missing arrays.
         """
-        source = Path(path)
+        source = storage.location(path)
         try:
-            with np.load(source, allow_pickle=False) as data:
-                content = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as exc:
+            data = storage.read_bytes(source)
+        except OSError as exc:
             raise FileFormatError(
                 f"statistics file {source}",
                 expected="a .npz written by BandStatistics.save",
                 found=f"{type(exc).__name__}: {exc}",
                 fix="recompute the statistics",
             ) from exc
-        version = int(content.get("format_version", -1))
-        if version != FORMAT_VERSION:
-            raise FileFormatError(
-                f"statistics file {source}",
-                expected=f"format version {FORMAT_VERSION}",
-                found=f"version {version}",
-                fix="recompute the statistics",
-            )
-        required = ("classes", "counts", "class_means", "class_comoments", "class_minimum", "class_maximum")
-        missing = [key for key in required if key not in content]
-        if missing:
-            raise FileFormatError(
-                f"statistics file {source}",
-                expected="all statistics arrays",
-                found=f"missing {missing}",
-                fix="recompute the statistics",
-            )
-        return cls(
-            **{key: content[key] for key in required},
-            hist_edges=content.get("hist_edges"),
-            histograms=content.get("histograms"),
-            n_clipped=content.get("n_clipped"),
-            n_nonfinite=int(content["n_nonfinite"]),
-            n_invalid=int(content["n_invalid"]),
-            laplacian_abs_sum=content.get("laplacian_abs_sum"),
-            laplacian_count=int(content.get("laplacian_count", 0)),
-        )
+        return cls(**persistence.decode(data, str(source)))
 
     # ------------------------------------------------------------------ basic properties
     @property

@@ -1,13 +1,22 @@
 """Campaign stores: open, list, read lazily, and append acquisitions atomically and idempotently.
 
-A campaign store is a zarr v3 group on a local filesystem whose attributes carry
-:data:`~bandselect.names.STORE_FORMAT_KEY`. Each acquisition is a child group named by its id.
+A campaign store is a zarr v3 group whose attributes carry :data:`~bandselect.names.STORE_FORMAT_KEY`,
+in a local folder or under an object-store URL (``s3://bucket/campaign.zarr``, through fsspec; see
+:mod:`bandselect.storage` for credentials). Each acquisition is a child group named by its id.
 
 Atomic append: an acquisition is written completely under ``<store>/.staging/<host>-<pid>-<random>``
-and then published with one ``os.rename`` of that directory to ``<store>/<id>``. Readers list ids by
-directory (names that start with ``.`` are never ids), so they see either nothing or the whole
-acquisition, and a crash mid-write leaves only a staging leftover, which readers ignore and the next
-append removes (when its process is gone, or after a day).
+and then published. Readers list ids by the groups' ``zarr.json`` markers (names that start with ``.``
+are never ids), so they see either nothing or the whole acquisition, and a crash mid-write leaves only a
+staging leftover, which readers ignore and the next append removes (when its process is gone, or after
+a day).
+
+- Local folder: publishing is one ``os.rename`` of the staged directory to ``<store>/<id>`` (atomic on
+  one filesystem), then an ``fsync`` of the store directory.
+- Object store (no rename): the staged objects are copied on the server side to ``<store>/<id>/`` with
+  the group's ``zarr.json`` copied *last* (:func:`bandselect.storage.publish_tree`); until that one PUT
+  lands, ``<id>`` has no marker and is not listed. A crash mid-copy leaves an unlisted prefix of the
+  same content, which the next append of that content overwrites (the id is derived from the content,
+  so every object it would write is the same).
 
 Idempotent append: the id ends with a digest of the stored content (cube, wavelengths, mask, valid);
 appending content whose digest is already present publishes nothing and returns the existing id.
@@ -28,6 +37,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from bandselect import storage
 from bandselect.errors import StoreError
 from bandselect.names import (
     COORD_WAVELENGTH,
@@ -35,6 +45,7 @@ from bandselect.names import (
     STORE_FORMAT_VERSION,
 )
 from bandselect.spectral import check_same_grid
+from bandselect.storage import StoreLocation
 from bandselect.store.georef import check_campaign_crs
 from bandselect.store.layout import (
     DEFAULT_CHUNK_YX,
@@ -43,7 +54,7 @@ from bandselect.store.layout import (
     source_from_dataset,
     validate_acquisition_id,
 )
-from bandselect.store.writer import StagedAcquisition, host_tag, stage_acquisition
+from bandselect.store.writer import StagedAcquisition, host_tag, stage_acquisition, staging_name
 
 STAGING_DIR = ".staging"
 #: A staging leftover older than this is removed even when its owner cannot be checked (other host).
@@ -60,16 +71,19 @@ class AppendResult:
 
 
 class Campaign:
-    """A campaign store on disk. Create with :func:`open_campaign`.
+    """A campaign store in a local folder or on an object store. Create with :func:`open_campaign`.
 
     Attributes
     ----------
     path
-        The store's directory.
+        The store's location: a local :class:`~pathlib.Path`, or the object-store URL (``str``).
+    remote
+        Whether the store is on an object store.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path: StoreLocation = storage.location(path)
+        self.remote = not isinstance(self.path, Path)
         self._wavelengths: np.ndarray | None = None
 
     def __repr__(self) -> str:
@@ -78,18 +92,7 @@ class Campaign:
     # -- reading -------------------------------------------------------------------------------------
     def ids(self) -> list[str]:
         """Sorted ids of the published acquisitions (never a partial or staged one)."""
-        found = []
-        with os.scandir(self.path) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.is_dir():
-                    continue
-                try:
-                    validate_acquisition_id(entry.name)
-                except StoreError:
-                    continue
-                if os.path.isfile(os.path.join(entry.path, _ZARR_JSON)):
-                    found.append(entry.name)
-        return sorted(found)
+        return [name for name in storage.marked_children(self.path) if _is_id(name)]
 
     def __len__(self) -> int:
         return len(self.ids())
@@ -109,7 +112,7 @@ class Campaign:
             A malformed id, or an id that is not in the campaign.
         """
         validate_acquisition_id(acquisition_id)
-        if not (self.path / acquisition_id / _ZARR_JSON).is_file():
+        if not storage.has_marker(storage.join(self.path, acquisition_id)):
             known = self.ids()
             shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
             raise StoreError(
@@ -142,7 +145,7 @@ class Campaign:
             ids = self.ids()
             if not ids:
                 return None
-            array = zarr.open_array(str(self.path / ids[0] / COORD_WAVELENGTH), mode="r")
+            array = zarr.open_array(str(storage.join(self.path, ids[0], COORD_WAVELENGTH)), mode="r")
             self._wavelengths = np.asarray(array[:], dtype=np.float64)
         return self._wavelengths.copy()
 
@@ -214,15 +217,22 @@ class Campaign:
         check_campaign_crs(self.path, self.ids(), source.georeference, f"CRS of {source.name}")
         self.clean_staging()
         return stage_acquisition(
-            self.path / STAGING_DIR, source, chunk_yx=chunk_yx, mask_nonfinite=mask_nonfinite, on_rows=on_rows
+            storage.join(self.path, STAGING_DIR),
+            source,
+            chunk_yx=chunk_yx,
+            mask_nonfinite=mask_nonfinite,
+            on_rows=on_rows,
         )
 
     def publish(self, staged: StagedAcquisition) -> AppendResult:
-        """Make a staged acquisition visible by one atomic rename; a no-op when its content exists."""
+        """Make a staged acquisition visible (one atomic rename, or a copy with the marker written last on
+        an object store); a no-op when its content exists."""
         existing = self._id_with_digest(digest_suffix(staged.acquisition_id))
         if existing is not None:
             self.discard(staged)
             return AppendResult(existing, created=False)
+        if self.remote:
+            return self._publish_remote(staged)
         target = self.path / staged.acquisition_id
         try:
             os.rename(staged.path, target)
@@ -241,9 +251,49 @@ class Campaign:
         _fsync_directory(self.path)
         return AppendResult(staged.acquisition_id, created=True)
 
+    def _publish_remote(self, staged: StagedAcquisition) -> AppendResult:
+        target = storage.join(self.path, staged.acquisition_id)
+        if storage.has_marker(target):  # another writer published the same content first
+            self.discard(staged)
+            return AppendResult(staged.acquisition_id, created=False)
+        try:
+            storage.publish_tree(str(staged.path), str(target))
+        except (OSError, StoreError) as error:
+            self.discard(staged)
+            raise StoreError(
+                f"publishing {staged.acquisition_id} in {self.path}",
+                expected="server-side copies of the staged objects, the group's zarr.json last",
+                found=f"{type(error).__name__}: {error}",
+                fix="check the credentials and the bucket's permissions; appending again completes it",
+            ) from error
+        return AppendResult(staged.acquisition_id, created=True)
+
     def discard(self, staged: StagedAcquisition) -> None:
         """Remove a staged acquisition that will not be published."""
-        shutil.rmtree(staged.path, ignore_errors=True)
+        storage.remove_tree(staged.path)
+
+    def retire(self, name: str) -> bool:
+        """Unpublish the group ``name`` (its marker first, so readers stop listing it) and delete it.
+
+        Used by product stores that replace a group (:mod:`bandselect.export`). Returns whether there
+        was one. On a local folder the group is first moved into the staging area by one rename.
+        """
+        validate_acquisition_id(name)
+        group = storage.join(self.path, name)
+        if self.remote:
+            if not storage.exists(group):
+                return False
+            storage.remove_tree(storage.join(group, _ZARR_JSON))
+            storage.remove_tree(group)
+            return True
+        retired = self.path / STAGING_DIR / staging_name()  # type: ignore[operator]
+        retired.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(group, retired)
+        except FileNotFoundError:  # another writer retired it first
+            return False
+        shutil.rmtree(retired, ignore_errors=True)
+        return True
 
     def clean_staging(self) -> list[str]:
         """Remove staging leftovers of crashed writes; return their names.
@@ -251,7 +301,9 @@ class Campaign:
         A leftover is removed when it was made on this host by a process that no longer runs, or when
         it is older than a day (its owner cannot be checked from here). Live writers are left alone.
         """
-        staging = self.path / STAGING_DIR
+        if self.remote:
+            return self._clean_remote_staging()
+        staging = self.path / STAGING_DIR  # type: ignore[operator]
         if not staging.is_dir():
             return []
         removed = []
@@ -271,6 +323,22 @@ class Campaign:
                 removed.append(entry.name)
         return removed
 
+    def _clean_remote_staging(self) -> list[str]:
+        staging = storage.join(self.path, STAGING_DIR)
+        removed = []
+        host = host_tag()
+        now = time.time()
+        for name in storage.child_names(staging):
+            parts = name.split("-")
+            owner_gone = (
+                len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _pid_alive(int(parts[1]))
+            )
+            changed = None if owner_gone else storage.modified_time(storage.join(staging, name))
+            if owner_gone or (changed is not None and now - changed > STALE_STAGING_SECONDS):
+                storage.remove_tree(storage.join(staging, name))
+                removed.append(name)
+        return removed
+
     def _id_with_digest(self, digest16: str) -> str | None:
         for acquisition_id in self.ids():
             if digest_suffix(acquisition_id) == digest16:
@@ -278,15 +346,16 @@ class Campaign:
         return None
 
 
-def open_campaign(path: str | os.PathLike[str], create: bool = False) -> Campaign:
+def open_campaign(path: str | os.PathLike[str] | Campaign, create: bool = False) -> Campaign:
     """Open a campaign store, or create an empty one with ``create=True``.
 
     Parameters
     ----------
     path
-        Directory of the store.
+        Directory of the store, or its object-store URL (``s3://bucket/campaign.zarr``; credentials
+        from the environment, see :mod:`bandselect.storage`). An opened campaign is returned as is.
     create
-        Create the store when ``path`` does not exist or is an empty directory.
+        Create the store when ``path`` does not exist or is an empty directory (an empty prefix).
 
     Raises
     ------
@@ -294,7 +363,12 @@ def open_campaign(path: str | os.PathLike[str], create: bool = False) -> Campaig
         ``path`` is missing (and ``create`` is False), or exists but is not a campaign store, or has
         an unsupported format version.
     """
-    store_path = Path(path)
+    if isinstance(path, Campaign):
+        return path
+    where = storage.location(path)
+    if not isinstance(where, Path):
+        return _open_remote(where, create)
+    store_path = where
     if store_path.exists():
         if not store_path.is_dir():
             raise _not_a_store(store_path, "a file, not a directory")
@@ -315,17 +389,55 @@ def open_campaign(path: str | os.PathLike[str], create: bool = False) -> Campaig
     return _create(store_path)
 
 
-def _create(store_path: Path) -> Campaign:
-    store_path.mkdir(parents=True, exist_ok=True)
+def _open_remote(url: str, create: bool) -> Campaign:
+    marker = storage.join(url, _ZARR_JSON)
+    try:
+        content = storage.read_bytes(marker)
+    except FileNotFoundError:
+        content = None
+    except OSError as error:  # no such bucket, no permission, no endpoint
+        raise StoreError(
+            f"campaign store {url}",
+            expected="a reachable object store",
+            found=f"{type(error).__name__}: {error}",
+            fix="check the bucket and the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
+        ) from error
+    if content is not None:
+        _check_store_marker(url, content)
+        return Campaign(url)
+    if not create:
+        raise StoreError(
+            f"campaign store {url}",
+            expected="an existing campaign store",
+            found="no zarr.json at that prefix",
+            fix="ingest data first (`bandselect ingest FILES --store URL`) or pass create=True",
+        )
+    if storage.exists(url):
+        raise _not_a_store(url, f"a non-empty prefix without {_ZARR_JSON}")
+    try:
+        return _create(url)
+    except OSError as error:  # no such bucket, no permission
+        raise StoreError(
+            f"campaign store {url}",
+            expected="a reachable object store whose bucket exists and is writable",
+            found=f"{type(error).__name__}: {error}",
+            fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
+        ) from error
+
+
+def _create(store_path: StoreLocation) -> Campaign:
+    if isinstance(store_path, Path):
+        store_path.mkdir(parents=True, exist_ok=True)
     zarr.open_group(
         str(store_path), mode="w-", zarr_format=3, attributes={STORE_FORMAT_KEY: STORE_FORMAT_VERSION}
     )
     return Campaign(store_path)
 
 
-def _check_store_marker(store_path: Path, marker: Path) -> None:
+def _check_store_marker(store_path: StoreLocation, marker: Path | bytes) -> None:
     try:
-        metadata = json.loads(marker.read_text(encoding="utf-8"))
+        text = marker.decode("utf-8") if isinstance(marker, bytes) else marker.read_text(encoding="utf-8")
+        metadata = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _not_a_store(store_path, f"an unreadable {_ZARR_JSON} ({error})") from error
     attributes = metadata.get("attributes", {}) if isinstance(metadata, dict) else {}
@@ -341,7 +453,17 @@ def _check_store_marker(store_path: Path, marker: Path) -> None:
         )
 
 
-def _not_a_store(store_path: Path, found: str) -> StoreError:
+def _is_id(name: str) -> bool:
+    if name.startswith("."):
+        return False
+    try:
+        validate_acquisition_id(name)
+    except StoreError:
+        return False
+    return True
+
+
+def _not_a_store(store_path: StoreLocation, found: str) -> StoreError:
     return StoreError(
         f"campaign store {store_path}",
         expected=f"a campaign store (a zarr group whose attributes carry {STORE_FORMAT_KEY!r})",

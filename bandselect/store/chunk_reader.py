@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import zarr
 
+from bandselect import storage
 from bandselect.errors import ConfigError, StoreError
 from bandselect.names import COORD_WAVELENGTH, DIM_BAND, DIM_X, DIM_Y, VAR_CUBE, VAR_MASK, VAR_VALID
 from bandselect.spectral import check_same_grid, validate_wavelengths
@@ -139,7 +140,7 @@ class StoreSource:
     Parameters
     ----------
     store
-        The campaign store: a path or an opened :class:`~bandselect.store.Campaign`.
+        The campaign store: a path, an object-store URL or an opened :class:`~bandselect.store.Campaign`.
     ids
         Acquisition ids (default: all, sorted).
     cache_bytes
@@ -187,8 +188,9 @@ class StoreSource:
             )
 
     def _group(self, acquisition_id: str) -> zarr.Group:
-        # An acquisition is the child group named by its id (bandselect.store.campaign).
-        return zarr.open_group(os.path.join(self.path, acquisition_id), mode="r")
+        # An acquisition is the child group named by its id (bandselect.store.campaign), in a folder or
+        # under an object-store URL (zarr opens both; credentials from the environment).
+        return zarr.open_group(str(storage.join(self.path, acquisition_id)), mode="r")
 
     def _open_acquisition(self, acquisition_id: str) -> _Arrays:
         group = self._group(acquisition_id)

@@ -18,13 +18,14 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
+from bandselect import storage
 from bandselect.errors import GeoreferenceError
 from bandselect.names import ATTR_GRID_MAPPING, COORD_SPATIAL_REF, DIM_X, DIM_Y
+from bandselect.storage import StoreLocation
 
 if TYPE_CHECKING:
     from rasterio.crs import CRS
@@ -180,12 +181,14 @@ def with_georeference(dataset: xr.Dataset, georeference: Georeference | None) ->
     return result
 
 
-def campaign_georeference(store: Path, acquisition_ids: Sequence[str]) -> tuple[str, Georeference] | None:
+def campaign_georeference(
+    store: StoreLocation, acquisition_ids: Sequence[str]
+) -> tuple[str, Georeference] | None:
     """The first stored acquisition with a CRS, and its georeference (read from the metadata only)."""
     for acquisition_id in acquisition_ids:
-        marker = Path(store) / acquisition_id / COORD_SPATIAL_REF / _ZARR_JSON
+        marker = storage.join(store, acquisition_id, COORD_SPATIAL_REF, _ZARR_JSON)
         try:
-            attributes = json.loads(marker.read_text(encoding="utf-8")).get("attributes", {})
+            attributes = json.loads(storage.read_bytes(marker).decode("utf-8")).get("attributes", {})
         except FileNotFoundError:
             continue
         except (OSError, ValueError) as error:
@@ -222,7 +225,7 @@ def check_same_crs(
 
 
 def check_campaign_crs(
-    store: Path, acquisition_ids: Sequence[str], candidate: Georeference | None, what: str
+    store: StoreLocation, acquisition_ids: Sequence[str], candidate: Georeference | None, what: str
 ) -> None:
     """Raise :class:`GeoreferenceError` when ``candidate`` has a CRS other than the campaign's."""
     if candidate is None or candidate.crs_wkt is None:

@@ -3,7 +3,9 @@
 Three phases: (1) open and validate every file (headers, shapes, dtypes, wavelengths, masks, one shared
 wavelength grid) before anything is written; (2) stage each acquisition block by block (NaN/Inf and
 truncation are found here; any error discards everything staged by this call); (3) publish each by an
-atomic rename. Files already in the store (same content) are reported as such and left alone.
+atomic rename (on an object store: a server-side copy that writes the group's marker last). Files already
+in the store (same content) are reported as such and left alone. Staging records each acquisition's
+per-band minimum and maximum (see :mod:`bandselect.store.writer`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from bandselect import storage
 from bandselect.errors import BandSelectError
 from bandselect.spectral import check_same_grid
 from bandselect.store.campaign import Campaign, open_campaign
@@ -56,7 +59,8 @@ def ingest(
     paths
         Files (ENVI header or data file, ``.npz``, ``.npy``, ``.mat``) and/or directories (walked).
     store
-        The campaign store (created when the path does not exist or is an empty directory).
+        The campaign store (created when the path does not exist or is an empty directory): a folder or
+        an object-store URL such as ``s3://bucket/campaign.zarr``.
     wavelengths
         Band centres in nm for every file (array, list, ``"430,438,..."`` or a file of numbers); they
         replace the files' own. Required for ENVI headers without wavelengths and for ``.npy``.
@@ -120,7 +124,7 @@ def ingest_files(
         paths = [paths]
     chunk_yx = check_chunk_yx(chunk_yx)
     override = None if wavelengths is None else parse_wavelengths(wavelengths)
-    campaign = store if isinstance(store, Campaign) else _existing_campaign(Path(store))
+    campaign = store if isinstance(store, Campaign) else _existing_campaign(store)
     files = discover(paths)
 
     sources: list[tuple[Path, AcquisitionSource]] = []
@@ -184,11 +188,16 @@ def ingest_files(
     return results
 
 
-def _existing_campaign(path: Path) -> Campaign | None:
-    """The campaign at ``path``; ``None`` when it is still to be created (missing or empty directory)."""
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+def _existing_campaign(store: PathLike) -> Campaign | None:
+    """The campaign at ``store``; ``None`` when it is still to be created (missing or empty directory,
+    or an empty object-store prefix)."""
+    where = storage.location(store)
+    if isinstance(where, Path):
+        if not where.exists() or (where.is_dir() and not any(where.iterdir())):
+            return None
+    elif not storage.exists(where):
         return None
-    return open_campaign(path)  # raises StoreError when the path is something else
+    return open_campaign(where)  # raises StoreError when the path is something else
 
 
 def _in_file(error: BandSelectError, path: Path) -> BandSelectError:

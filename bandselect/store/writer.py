@@ -1,15 +1,19 @@
 """Writing one acquisition under a staging directory, block by block, hashing as it goes.
 
 A staged acquisition is a complete zarr group in ``<store>/.staging/<unique name>``; the campaign publishes
-it by renaming the directory to its id (see :mod:`bandselect.store.campaign`). Staging on the same
-filesystem as the store is what makes that rename atomic.
+it by renaming the directory to its id, or on an object store by copying it with the group's marker last
+(see :mod:`bandselect.store.campaign`). Staging on the same filesystem as the store is what makes that
+rename atomic.
+
+While the blocks stream by, the writer also records each band's minimum and maximum over the valid
+pixels (:data:`~bandselect.names.ATTR_BAND_MINIMUM`, :data:`~bandselect.names.ATTR_BAND_MAXIMUM`): the
+statistics engine takes its histogram edges from them, so a statistics job reads the store once.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import uuid
 from collections.abc import Callable
@@ -21,9 +25,12 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from bandselect import storage
 from bandselect.errors import FileFormatError, NonFiniteError
 from bandselect.names import (
     ATTR_ACQUISITION_ID,
+    ATTR_BAND_MAXIMUM,
+    ATTR_BAND_MINIMUM,
     ATTR_CONTENT_SHA256,
     ATTR_SOURCE_DTYPE,
     COORD_WAVELENGTH,
@@ -35,6 +42,7 @@ from bandselect.names import (
     VAR_VALID,
     WAVELENGTH_UNITS,
 )
+from bandselect.storage import StoreLocation
 from bandselect.store.georef import with_georeference
 from bandselect.store.layout import (
     AcquisitionSource,
@@ -51,7 +59,7 @@ from bandselect.store.layout import (
 class StagedAcquisition:
     """A fully written acquisition waiting to be published (or discarded)."""
 
-    path: Path
+    path: StoreLocation
     acquisition_id: str
     digest: str
     source_name: str
@@ -67,8 +75,41 @@ def staging_name() -> str:
     return f"{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
+class BandRange:
+    """Running per-band minimum and maximum of the valid pixels of the blocks seen so far."""
+
+    def __init__(self, n_bands: int) -> None:
+        self.low = np.full(n_bands, np.inf, dtype=np.float64)
+        self.high = np.full(n_bands, -np.inf, dtype=np.float64)
+
+    def update(self, cube32: np.ndarray, valid: np.ndarray | None) -> None:
+        """Add a block ``(rows, W, C)`` float32 (``valid`` ``(rows, W)`` bool or None: every pixel)."""
+        pixels = cube32.reshape(-1, cube32.shape[-1])
+        if valid is not None and not bool(valid.all()):
+            pixels = pixels[np.asarray(valid, dtype=np.bool_).reshape(-1)]
+        if pixels.shape[0] == 0:
+            return
+        # NumPy reduces axis 0 one row (C values) at a time: 16 rows viewed as one row of 16·C values
+        # make the inner loop 16 times longer (3× faster for 61 bands); the 16 partials are reduced last.
+        whole = (pixels.shape[0] // 16) * 16
+        parts = [pixels[whole:]] if whole < pixels.shape[0] else []
+        if whole:
+            grouped = pixels[:whole].reshape(whole // 16, 16 * pixels.shape[1])
+            parts += [grouped.min(axis=0).reshape(16, -1), grouped.max(axis=0).reshape(16, -1)]
+        for part in parts:
+            np.minimum(self.low, part.min(axis=0), out=self.low)
+            np.maximum(self.high, part.max(axis=0), out=self.high)
+
+    def attrs(self) -> dict[str, list[float]]:
+        """The recorded range as attributes (empty lists when no pixel was valid)."""
+        if not np.all(np.isfinite(self.low)):
+            return {ATTR_BAND_MINIMUM: [], ATTR_BAND_MAXIMUM: []}
+        # float32 values held as float64: Python floats round-trip through JSON exactly.
+        return {ATTR_BAND_MINIMUM: self.low.tolist(), ATTR_BAND_MAXIMUM: self.high.tolist()}
+
+
 def stage_acquisition(
-    staging_root: Path,
+    staging_root: StoreLocation,
     source: AcquisitionSource,
     *,
     chunk_yx: object,
@@ -94,8 +135,9 @@ def stage_acquisition(
     height, width, n_bands = source.shape
     chunks = (min(chunk_yx[0], height), min(chunk_yx[1], width))
     block_rows = block_rows_for(chunks, width, n_bands)
-    staging_root.mkdir(parents=True, exist_ok=True)
-    path = staging_root / staging_name()
+    if isinstance(staging_root, Path):
+        staging_root.mkdir(parents=True, exist_ok=True)
+    path = storage.join(staging_root, staging_name())
     try:
         _write_template(path, source, chunks, with_valid=mask_nonfinite or source.has_valid)
         group = zarr.open_group(str(path), mode="r+", zarr_format=3)
@@ -103,6 +145,7 @@ def stage_acquisition(
         mask_array = group[VAR_MASK] if source.mask_dtype is not None else None
         valid_array = group[VAR_VALID] if VAR_VALID in group else None
         hasher = ContentHasher(source.shape, source.wavelengths_nm, source.georeference)
+        band_range = BandRange(n_bands)
         any_invalid = False
         y = 0
         for cube, mask, valid in source.read_blocks(block_rows):
@@ -124,6 +167,7 @@ def stage_acquisition(
             if valid is not None and not bool(valid.all()):
                 any_invalid = True
             hasher.update(cube32, mask if mask_array is not None else None, valid)
+            band_range.update(cube32, valid)
             for x0 in range(0, width, chunks[1]):
                 # One chunk column at a time: zarr then holds one chunk's buffers, not a block's worth
                 # (measured: less memory and faster than one block-wide assignment).
@@ -147,18 +191,20 @@ def stage_acquisition(
         keep_valid = source.has_valid or any_invalid
         if valid_array is not None and not keep_valid:
             # No pixel was masked: drop the all-True array so the content (and id) equals a plain ingest.
-            shutil.rmtree(path / VAR_VALID)
+            storage.remove_tree(storage.join(path, VAR_VALID))
         digest = hasher.hexdigest(source.mask_dtype, keep_valid)
         acquisition_id = make_acquisition_id(source.name, digest)
-        group.attrs.update({ATTR_ACQUISITION_ID: acquisition_id, ATTR_CONTENT_SHA256: digest})
+        group.attrs.update(
+            {ATTR_ACQUISITION_ID: acquisition_id, ATTR_CONTENT_SHA256: digest, **band_range.attrs()}
+        )
     except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
+        storage.remove_tree(path)
         raise
     return StagedAcquisition(path=path, acquisition_id=acquisition_id, digest=digest, source_name=source.name)
 
 
 def _write_template(
-    path: Path, source: AcquisitionSource, chunks: tuple[int, int], *, with_valid: bool
+    path: StoreLocation, source: AcquisitionSource, chunks: tuple[int, int], *, with_valid: bool
 ) -> None:
     """Write the group's metadata (and the small wavelength coordinate) without any cube data."""
     height, width, n_bands = source.shape

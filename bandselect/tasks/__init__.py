@@ -1,21 +1,43 @@
 """Prefect tasks: thin, typed wrappers over one library call each (each body testable with ``task.fn``).
 
-Tasks pass store paths and small results (ids, summaries, selections, histories), never cubes.
+Tasks pass store paths and small results (ids, summaries, selections, histories), never cubes. The names
+below are imported on first use: a flow loads the task modules it calls, not the others' libraries.
 """
 
 from __future__ import annotations
 
-from bandselect.tasks.compare import (
-    compare_task,
-    log_comparison_task,
-    publish_table_task,
-    render_comparison_task,
-)
-from bandselect.tasks.export import batches, export_composites, export_products
-from bandselect.tasks.ingest import ingest_archive
-from bandselect.tasks.selection import initialise_selectors, selection_of, train_selectors
-from bandselect.tasks.statistics import update_statistics
-from bandselect.tasks.tracking import draw_plots, log_flow_run
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bandselect.tasks.compare import (
+        compare_task,
+        log_comparison_task,
+        publish_table_task,
+        render_comparison_task,
+    )
+    from bandselect.tasks.export import batches, export_composites, export_products
+    from bandselect.tasks.ingest import ingest_archive
+    from bandselect.tasks.selection import initialise_selectors, selection_of, train_selectors
+    from bandselect.tasks.statistics import update_statistics
+    from bandselect.tasks.tracking import draw_plots, log_flow_run
+
+_LAZY = {
+    "compare_task": "bandselect.tasks.compare",
+    "log_comparison_task": "bandselect.tasks.compare",
+    "publish_table_task": "bandselect.tasks.compare",
+    "render_comparison_task": "bandselect.tasks.compare",
+    "batches": "bandselect.tasks.export",
+    "export_composites": "bandselect.tasks.export",
+    "export_products": "bandselect.tasks.export",
+    "ingest_archive": "bandselect.tasks.ingest",
+    "initialise_selectors": "bandselect.tasks.selection",
+    "selection_of": "bandselect.tasks.selection",
+    "train_selectors": "bandselect.tasks.selection",
+    "update_statistics": "bandselect.tasks.statistics",
+    "draw_plots": "bandselect.tasks.tracking",
+    "log_flow_run": "bandselect.tasks.tracking",
+}
 
 __all__ = [
     "batches",
@@ -33,3 +55,16 @@ __all__ = [
     "train_selectors",
     "update_statistics",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bandselect.tasks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -12,14 +12,27 @@ from bandselect.store import open_campaign
 from bandselect.tasks._logging import run_logger
 from bandselect.tasks._retry import retry_transient
 
-__all__ = ["DASK_ADDRESS_ENV", "resolve_scheduler_address", "update_statistics"]
+__all__ = [
+    "DASK_ADDRESS_ENV",
+    "DEVICE_ENV",
+    "resolve_scheduler_address",
+    "resolve_statistics_device",
+    "update_statistics",
+]
 
 DASK_ADDRESS_ENV = "BANDSELECT_DASK_ADDRESS"
+DEVICE_ENV = "BANDSELECT_STATISTICS_DEVICE"
 
 
 def resolve_scheduler_address(configured: str | None) -> str | None:
     """The Dask scheduler to use: the config's, else ``$BANDSELECT_DASK_ADDRESS``, else in-process."""
     return configured or os.environ.get(DASK_ADDRESS_ENV) or None
+
+
+def resolve_statistics_device(configured: str | None) -> str | None:
+    """The statistics device: the config's, else ``$BANDSELECT_STATISTICS_DEVICE`` (the GPU compose
+    override sets ``auto``), else None (NumPy)."""
+    return configured or os.environ.get(DEVICE_ENV) or None
 
 
 @task(
@@ -35,22 +48,26 @@ def update_statistics(
     nan_policy: str = "raise",
     scheduler_address: str | None = None,
     contrast: bool = False,
+    device: str | None = None,
 ) -> StatisticsSummary:
     """Update ``<store>/.bandselect_stats`` incrementally (an unchanged campaign reads no pixel)."""
     address = resolve_scheduler_address(scheduler_address)
+    device = resolve_statistics_device(device)
     result = update_campaign_statistics(
         open_campaign(store),
         n_bins=n_bins,
         nan_policy=nan_policy,  # type: ignore[arg-type]
         scheduler_address=address,
         contrast=contrast,
+        device=device,
     )
     summary = StatisticsSummary.of(result, store, address or "in-process")
     run_logger(__name__).info(
-        "statistics of %d acquisitions (%d read now) on %s; classes %s",
+        "statistics of %d acquisitions (%d read now) on %s (device %s); classes %s",
         len(summary.acquisition_ids),
         len(summary.computed_ids),
         summary.scheduler,
+        device or "numpy",
         list(summary.classes),
     )
     return summary

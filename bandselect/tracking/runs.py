@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 import mlflow
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import (
     MAX_ENTITIES_PER_BATCH,
@@ -207,11 +208,18 @@ def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
 def _ensure_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(
-            name,
-            artifact_location=artifact_location_for(tracking_uri),
-            tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND},
-        )
+        try:
+            return client.create_experiment(
+                name,
+                artifact_location=artifact_location_for(tracking_uri),
+                tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND},
+            )
+        except MlflowException as error:
+            # Two flow runs starting at once (two campaigns on two workers) both found no experiment;
+            # the one that created it second reads the other's.
+            experiment = client.get_experiment_by_name(name)
+            if error.error_code != "RESOURCE_ALREADY_EXISTS" or experiment is None:
+                raise
     if TAG_EXPERIMENT_KIND not in experiment.tags:
         client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
     return experiment.experiment_id

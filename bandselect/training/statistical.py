@@ -111,6 +111,9 @@ class StatisticalTrainer:
         the ones not initialised yet.
     progress
         Show a tqdm progress bar per pass.
+    device
+        Where the partials are computed: None (NumPy), ``"auto"`` (CUDA when present) or a torch device
+        (``"cuda"``, ``"cpu"``), see :mod:`bandselect.stats.torch_backend`.
 
     Attributes
     ----------
@@ -144,6 +147,7 @@ class StatisticalTrainer:
         *,
         nodes: Sequence[str] | None = None,
         progress: bool = False,
+        device: str | None = None,
     ) -> None:
         if not isinstance(pipeline, Pipeline):
             raise ConfigError(
@@ -184,6 +188,7 @@ class StatisticalTrainer:
         self.max_batches = max_batches
         self.nodes = nodes
         self.progress = progress
+        self.device = device
         self.statistics_: dict[str, BandStatistics] = {}
 
     def fit(self) -> list[str]:
@@ -330,8 +335,8 @@ class StatisticalTrainer:
                     fix="use acquisitions of one sensor configuration in one datamodule",
                 )
         if edges is None:
-            return BandStatistics.from_arrays(cube, mask, contrast=request.contrast)
-        return histograms_from_arrays(cube, mask, hist_edges=edges[name])
+            return BandStatistics.from_arrays(cube, mask, contrast=request.contrast, device=self.device)
+        return histograms_from_arrays(cube, mask, hist_edges=edges[name], device=self.device)
 
     def _fit_wave(self, wave: Sequence[str], requests: Mapping[str, StatisticsRequest]) -> None:
         wavelengths: dict[str, Any] = {}

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from bandselect.errors import ConfigError, LabelError
-from bandselect.evaluation.metrics import rx_auroc
 from bandselect.names import PORT_CUBE, PORT_MASK
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_counts
@@ -208,6 +207,10 @@ def selection_auroc(datamodule: PatchDataModule, indices: Sequence[int]) -> floa
         )
         is_train = np.zeros(mask.shape, bool)
         is_train[: train[PORT_CUBE].shape[1]] = True
+        # Imported here: the evaluation stack (scikit-learn) is only needed once a selection is scored,
+        # and `bandselect run` of a statistics-only pipeline never loads it.
+        from bandselect.evaluation.metrics import rx_auroc
+
         values.append(rx_auroc(cube, mask, picks, background=is_train, evaluate=~is_train))
     return float(np.mean(values))
 

@@ -77,7 +77,14 @@ class RunningServers:
         return server_mode.environment(self.config)
 
 
-def start_on_free_ports(directory: Path, *, worker_pool: str | None = None) -> RunningServers:
+def start_on_free_ports(
+    directory: Path,
+    *,
+    worker_pool: str | None = None,
+    dask_workers: int = 1,
+    prefect_workers: int = 1,
+    prefect_worker_limit: int | None = None,
+) -> RunningServers:
     """Start the servers on ports free right now, without the Dask dashboard."""
     config = server_mode.ServerConfig(
         directory=directory,
@@ -86,6 +93,9 @@ def start_on_free_ports(directory: Path, *, worker_pool: str | None = None) -> R
         dask_port=server_mode.free_port(),
         dask_dashboard_port=None,
         worker_pool=worker_pool,
+        dask_workers=dask_workers,
+        prefect_workers=prefect_workers,
+        prefect_worker_limit=prefect_worker_limit,
     )
     records = server_mode.start_servers(config, timeout_s=240.0)
     return RunningServers(config, records)
@@ -97,14 +107,17 @@ TEST_POOL = "bandselect-process"
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServers]:
-    """Real Prefect, MLflow and Dask servers and a process worker on pool ``bandselect-test-pool``.
+    """Real Prefect, MLflow and Dask servers (two Dask worker processes) and two Prefect process workers
+    on pool ``bandselect-process``, each running one flow run at a time.
 
-    On free 127.0.0.1 ports; stopped (by pid) at teardown. The worker polls every 2 s instead of 10 s.
+    On free 127.0.0.1 ports; stopped (by pid) at teardown. The workers poll every 2 s instead of 10 s.
     """
     directory = tmp_path_factory.mktemp("servers")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PREFECT_WORKER_QUERY_SECONDS", "2")
-        running = start_on_free_ports(directory, worker_pool=TEST_POOL)
+        running = start_on_free_ports(
+            directory, worker_pool=TEST_POOL, dask_workers=2, prefect_workers=2, prefect_worker_limit=1
+        )
     try:
         yield running
     finally:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def test_servers_healthy_on_localhost(servers) -> None:
     assert _get(f"{servers.prefect_api_url}/health")[0] == 200
     assert _get(f"{servers.mlflow_url}/health")[0] == 200
     report = server_mode.status(servers.config.directory)
-    assert set(report) == {"prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker"}
+    assert set(report) == {
+        "prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker", "prefect-worker-2"
+    }  # fmt: skip
     assert all(entry["alive"] and entry["healthy"] for entry in report.values())
     for record in servers.records.values():
         listening = {
@@ -58,7 +61,7 @@ def test_dask_worker_computes(servers) -> None:
     from distributed import Client
 
     with Client(servers.dask_address, timeout=30, set_as_default=False) as client:
-        assert len(client.scheduler_info(n_workers=-1)["workers"]) == 1
+        assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2  # --dask-workers 2
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
 
 
@@ -203,6 +206,170 @@ def test_deployment_of_prefect_yaml_runs_process_campaign_on_the_pool(servers, t
     assert "selection.json" in {entry["path"] for entry in artifacts["files"]}
 
 
+RUN_TWO = """
+import json, sys, time
+
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+
+name = "process-campaign/process-campaign-nightly"
+configs = json.loads(sys.argv[1])
+runs = [run_deployment(name, parameters={"config": config}, timeout=0) for config in configs]
+deadline = time.monotonic() + 540
+with get_client(sync_client=True) as client:
+    while True:
+        states = [client.read_flow_run(run.id) for run in runs]
+        final = all(state.state is not None and state.state.is_final() for state in states)
+        if final or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+
+
+def times(run):
+    end = run.end_time.timestamp() if run.end_time else None
+    return {"id": str(run.id), "state": run.state.type.value, "start": run.start_time.timestamp(), "end": end}
+
+
+print("RUNS", json.dumps([times(run) for run in states]), flush=True)
+"""
+
+
+def _archive(folder: Path, seed: int, n_bands: int) -> Path:
+    from bandselect.synthetic import make_scene
+
+    folder.mkdir(parents=True)
+    for index in range(2):
+        scene = make_scene(24, 32, n_bands=n_bands, seed=seed + index, anomaly_fraction=0.05)
+        np.savez(
+            folder / f"scene_{index}.npz",
+            cube=scene.cube,
+            wavelengths_nm=scene.wavelengths_nm,
+            mask=scene.mask.astype(np.uint8),
+        )
+    return folder
+
+
+def _wait_until_the_pool_is_idle(servers, timeout_s: float = 300.0) -> None:
+    """No flow run of an earlier test still running, and the workers past their cleanup: a worker holds
+    its one slot until the flow run's process has exited, a few seconds after the run is COMPLETED."""
+    deadline = time.monotonic() + timeout_s
+    active = {"type": {"any_": ["SCHEDULED", "PENDING", "RUNNING", "CANCELLING"]}}
+    while _post(f"{servers.prefect_api_url}/flow_runs/filter", {"flow_runs": {"state": active}}):
+        assert time.monotonic() < deadline, "flow runs of earlier tests are still active"
+        time.sleep(1.0)
+    time.sleep(10.0)
+
+
+def test_two_campaigns_run_at_once_on_two_prefect_workers(servers, tmp_path: Path) -> None:
+    """Two flow runs of the pool's deployment, one per campaign, run concurrently on the two workers
+    (each takes one run at a time) and both publish their own, correct products."""
+    campaigns = {
+        name: {
+            "campaign": name,
+            "archive": str(_archive(tmp_path / name / "archive", seed, n_bands)),
+            "store": str(tmp_path / name / "store.zarr"),
+            "output": str(tmp_path / name / "composites.zarr"),
+        }
+        for name, seed, n_bands in (("camp-a", 10, 16), ("camp-b", 20, 12))
+    }
+    env = {
+        **os.environ,
+        **servers.environment,
+        "PREFECT_HOME": str(tmp_path / "client-home"),
+        "BANDSELECT_PROJECT_DIR": str(REPO),
+        "BANDSELECT_CAMPAIGN": "camp-a",
+        "BANDSELECT_ARCHIVE": campaigns["camp-a"]["archive"],
+        "BANDSELECT_WORKDIR": str(tmp_path / "camp-a"),
+    }
+    prefect = Path(sys.executable).with_name("prefect")
+    deploy = subprocess.run(
+        [str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    _wait_until_the_pool_is_idle(servers)
+    script = tmp_path / "run_two.py"
+    script.write_text(RUN_TWO)
+    result = subprocess.run(
+        [sys.executable, str(script), json.dumps(list(campaigns.values()))],
+        env=env, capture_output=True, text=True, timeout=590, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RUNS"))[5:])
+    logs = {
+        name: Path(servers.records[name].log).read_text() for name in ("prefect-worker", "prefect-worker-2")
+    }
+    assert [run["state"] for run in runs] == ["COMPLETED", "COMPLETED"], logs
+    # Concurrent: each started before the other ended; each worker (limit 1) ran one of them.
+    first, second = runs
+    assert first["start"] < second["end"] and second["start"] < first["end"], runs
+    ran_by = {run["id"]: [name for name, log in logs.items() if run["id"] in log] for run in runs}
+    assert sorted(worker for workers in ran_by.values() for worker in workers) == [
+        "prefect-worker", "prefect-worker-2"
+    ], ran_by  # fmt: skip
+    # No interference: each campaign's store holds its own two scenes and every one of them is exported
+    # with a selection on its own band grid; each flow run has its own MLflow run, tagged with its campaign.
+    for name, config in campaigns.items():
+        campaign = open_campaign(config["store"])
+        assert len(campaign.ids()) == 2
+        assert published_ids(config["output"]) == campaign.ids()
+        from bandselect.export import read_composite
+
+        composite = read_composite(config["output"], campaign.ids()[0])
+        assert composite.attrs["campaign"] == name
+        assert max(composite.attrs["selected_band_indices"]) < len(campaign.wavelengths)
+    experiments = _post(f"{servers.mlflow_url}/api/2.0/mlflow/experiments/search", {"max_results": 50})
+    experiment_ids = [e["experiment_id"] for e in experiments["experiments"]]
+    for run in runs:
+        found = _post(
+            f"{servers.mlflow_url}/api/2.0/mlflow/runs/search",
+            {"experiment_ids": experiment_ids, "filter": f"tags.`prefect.flow_run_id` = '{run['id']}'"},
+        )
+        (mlflow_run,) = found["runs"]
+        tags = {tag["key"]: tag["value"] for tag in mlflow_run["data"]["tags"]}
+        store = tags["bandselect.store"]
+        assert tags["bandselect.campaign"] == next(n for n, c in campaigns.items() if c["store"] == store)
+
+
+def test_run_reuses_the_running_servers(servers, tmp_path: Path) -> None:
+    """`bandselect run --servers DIR` starts no temporary Prefect server: the flow run is the server's,
+    its MLflow run the MLflow server's, its statistics computed on the server mode's Dask workers."""
+    archive = _archive(tmp_path / "archive", 40, 14)
+    config = tmp_path / "config.yaml"
+    config.write_text("campaign: reuse\narchive: archive\nstore: store.zarr\noutput: composites.zarr\n")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PREFECT_API_URL", "MLFLOW_TRACKING_URI", "BANDSELECT_DASK_ADDRESS", "PREFECT_HOME"}
+    }
+    env["PREFECT_HOME"] = str(tmp_path / "client-home")
+    bandselect = Path(sys.executable).with_name("bandselect")
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(bandselect), "run", str(config), "--servers", str(servers.config.directory)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Starting temporary server" not in output
+    assert f"MLflow:           {servers.mlflow_url}" in result.stdout
+    assert "on tcp://127.0.0.1" in output  # statistics on the server mode's Dask scheduler
+    flow_run_id = next(
+        line.split()[-1] for line in result.stdout.splitlines() if line.startswith("Prefect flow run")
+    )
+    assert (
+        json.loads(_get(f"{servers.prefect_api_url}/flow_runs/{flow_run_id}")[1])["state_type"] == "COMPLETED"
+    )
+    assert len(open_campaign(tmp_path / "store.zarr").ids()) == 2 and archive.is_dir()
+    print(f"bandselect run with reused servers: {elapsed:.1f} s")
+    missing = subprocess.run(
+        [str(bandselect), "run", str(config), "--servers", str(tmp_path / "none")],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "bandselect servers start" in missing.stderr
+
+
 def test_second_start_in_same_folder_is_refused(servers) -> None:
     with pytest.raises(server_mode.ServerError, match="running"):
         server_mode.start_servers(servers.config, timeout_s=5)
@@ -217,7 +384,9 @@ def test_stop_kills_every_process(servers) -> None:
         for proc in [psutil.Process(record.pid), *psutil.Process(record.pid).children(recursive=True)]
     }
     stopped = server_mode.stop_servers(servers.config.directory)
-    assert set(stopped) == {"prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker"}
+    assert set(stopped) == {
+        "prefect", "mlflow", "dask-scheduler", "dask-worker", "prefect-worker", "prefect-worker-2"
+    }  # fmt: skip
     still = [pid for pid in members if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert still == []
     assert server_mode.status(servers.config.directory) == {}

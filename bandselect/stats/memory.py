@@ -1,0 +1,140 @@
+"""Statistics of in-memory arrays: the twin of :func:`~bandselect.stats.compute_statistics` behind ``fit()``.
+
+This module imports neither Dask nor xarray, so a notebook's first ``fit()`` pays for the arithmetic
+only. :func:`statistics_of` reads the pixels once for the moments and histograms: the per-band range
+(the histogram edges by the one binning rule, :func:`~bandselect.stats.binning.data_edges`) comes from
+a min/max scan of the same pixels first, as a campaign store's recorded ranges give it to the Dask job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bandselect.stats.binning import (
+    DEFAULT_N_BINS,
+    NanPolicy,
+    data_edges,
+    prepare_pixels,
+    validate_edges,
+)
+from bandselect.stats.kernels import ChunkAccumulator, class_layout, column_min_max
+from bandselect.stats.partial import BandStatistics
+from bandselect.stats.spatial import laplacian_abs_sums
+
+__all__ = ["HistogramPartial", "histograms_from_arrays", "merge_histograms", "statistics_of"]
+
+HistogramPartial = tuple[np.ndarray, np.ndarray, np.ndarray]  # classes, histograms, clipped
+
+
+def bin_pixels(
+    pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray, device: str | None = None
+) -> HistogramPartial:
+    """Per-class histograms of prepared ``(N, C)`` pixels on ``edges`` (NumPy, or torch on ``device``)."""
+    if device is not None:
+        from bandselect.stats import torch_backend
+
+        resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the NumPy kernels
+        if resolved is not None:
+            return torch_backend.class_histograms(pixels, labels, edges, resolved)
+    classes, class_index = class_layout(labels)
+    accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges, moments=False)
+    accumulator.add_all(pixels, class_index)
+    result = accumulator.result()
+    return classes, result["histograms"], result["n_clipped"]
+
+
+def histograms_from_arrays(
+    cube: Any,
+    mask: Any = None,
+    *,
+    hist_edges: Any,
+    valid: Any = None,
+    nan_policy: NanPolicy = "raise",
+    device: str | None = None,
+) -> HistogramPartial:
+    """Per-class histograms of one chunk, without the moments (a histogram-only pass of a streamed job).
+
+    Inputs are as for :meth:`BandStatistics.from_arrays`. Merge the results with
+    :func:`merge_histograms` and attach them to the first pass's statistics with
+    :meth:`BandStatistics.with_histograms`, so the moments are computed once.
+
+    Returns
+    -------
+    tuple
+        ``classes`` ``(K,)``, ``histograms`` ``(K, C, n_bins)`` and ``n_clipped`` ``(K, C)`` (int64).
+    """
+    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
+    edges = validate_edges(hist_edges, prepared.pixels.shape[1])
+    return bin_pixels(prepared.pixels, prepared.labels, edges, device)
+
+
+def merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
+    """Sum histogram partials (:func:`histograms_from_arrays`) over any split of the pixels."""
+    classes = np.unique(np.concatenate([p[0] for p in parts])).astype(np.int64)
+    n_bands, n_bins = parts[0][1].shape[1:]
+    hist = np.zeros((classes.size, n_bands, n_bins), np.int64)
+    clipped = np.zeros((classes.size, n_bands), np.int64)
+    for part_classes, part_hist, part_clipped in parts:
+        pos = np.searchsorted(classes, part_classes)
+        hist[pos] += part_hist
+        clipped[pos] += part_clipped
+    return classes, hist, clipped
+
+
+def statistics_of(
+    cube: Any,
+    mask: Any = None,
+    *,
+    n_bins: int | None = DEFAULT_N_BINS,
+    contrast: bool = False,
+    valid: Any = None,
+    nan_policy: NanPolicy = "raise",
+    device: str | None = None,
+) -> BandStatistics:
+    """Statistics of in-memory arrays, made exactly as :func:`compute_statistics` makes them from a store.
+
+    Moments and per-class histograms on ``data_edges(minimum, maximum, n_bins)`` (the binning rule) of
+    the same pixels in one accumulation (``n_bins=None``: no histograms), and the spatial contrast terms
+    when ``contrast``. The same data in memory and in a campaign store therefore gives the same
+    statistics, bins included, and the same selection.
+
+    Parameters
+    ----------
+    cube, mask, valid, nan_policy
+        As :meth:`BandStatistics.from_arrays` (``contrast`` needs images ``(..., H, W, C)``).
+    n_bins
+        Histogram bins per band, or None.
+    contrast
+        Also sum the spatial contrast terms.
+    device
+        None: the NumPy kernels. A torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``): the partials are
+        computed by :mod:`bandselect.stats.torch_backend` on it (same answers within rounding).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cube = np.random.default_rng(0).normal(size=(40, 50, 6)).astype(np.float32)
+    >>> mask = np.zeros((40, 50), bool); mask[:8] = True; cube[:8, :, 2] += 3.0
+    >>> stats = statistics_of(cube, mask, n_bins=64)
+    >>> stats.count, stats.n_bins, int(np.argmax(stats.auc))
+    (2000, 64, 2)
+    """
+    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
+    pixels, labels = prepared.pixels, prepared.labels
+    edges = None
+    if n_bins is not None and pixels.shape[0]:
+        low, high = column_min_max(np.ascontiguousarray(pixels))
+        edges = data_edges(low, high, int(n_bins))
+    out = BandStatistics.from_pixels(
+        pixels,
+        labels,
+        edges,
+        n_nonfinite=prepared.n_nonfinite,
+        n_invalid=prepared.n_invalid,
+        device=device,
+    )
+    if contrast:
+        out = out.with_contrast(*laplacian_abs_sums(cube))
+    return out

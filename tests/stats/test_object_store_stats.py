@@ -1,0 +1,66 @@
+"""Statistics of a campaign on S3 (a local moto server) equal those of the same campaign on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+from object_store import S3Server, s3_server
+
+from bandselect.stats import compute_statistics, load_campaign_statistics, update_campaign_statistics
+from bandselect.stats.incremental import statistics_dir
+from bandselect.store import make_acquisition, open_campaign
+
+pytestmark = pytest.mark.slow
+WAVELENGTHS = np.linspace(450.0, 900.0, 7)
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with pytest.MonkeyPatch.context() as patch, s3_server(tmp_path_factory.mktemp("moto"), patch) as server:
+        yield server
+
+
+def _scene(seed: int, scale: float = 1.0):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    mask = (rng.random((33, 21)) < 0.15).astype(np.uint8)
+    cube = scale * rng.normal(size=(33, 21, 7)) + 1.5 * mask[..., None] * (np.arange(7) == 3)
+    return make_acquisition(cube.astype(np.float32), WAVELENGTHS, mask)
+
+
+def test_campaign_on_s3_gives_the_statistics_of_the_same_campaign_on_disk(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    local = open_campaign(tmp_path / "c.zarr", create=True)
+    remote = open_campaign(s3.url("stats.zarr"), create=True)
+    for seed in range(3):
+        local.append(_scene(seed), chunk_yx=(10, 8))
+        remote.append(_scene(seed), chunk_yx=(10, 8))
+    ours, theirs = compute_statistics(remote, n_bins=128), compute_statistics(local, n_bins=128)
+    np.testing.assert_array_equal(ours.counts, theirs.counts)
+    np.testing.assert_array_equal(ours.hist_edges, theirs.hist_edges)
+    np.testing.assert_array_equal(ours.histograms, theirs.histograms)
+    np.testing.assert_array_equal(ours.class_comoments, theirs.class_comoments)  # same chunks, same order
+    np.testing.assert_array_equal(ours.auc, theirs.auc)
+
+    # The incremental sidecar lives under the store's URL and is used as on disk.
+    first = update_campaign_statistics(remote, n_bins=128)
+    assert first.computed_ids == tuple(remote.ids())
+    fs, root = fsspec.core.url_to_fs(str(statistics_dir(remote)))
+    fs.invalidate_cache()
+    names = sorted(name.rsplit("/", 1)[-1] for name in fs.ls(root))
+    assert names[0] == "manifest.json" and len(names) == 2 and names[1].startswith("statistics-")
+    assert update_campaign_statistics(remote, n_bins=128).computed_ids == ()
+    remote.append(_scene(9, scale=4.0), chunk_yx=(10, 8))
+    local.append(_scene(9, scale=4.0), chunk_yx=(10, 8))
+    grown = update_campaign_statistics(remote, n_bins=128)
+    assert len(grown.computed_ids) == 1 and grown.histograms_rebuilt
+    loaded = load_campaign_statistics(open_campaign(s3.url("stats.zarr")))
+    assert loaded is not None and loaded.acquisition_ids == tuple(local.ids())
+    full = compute_statistics(local, n_bins=128)
+    np.testing.assert_array_equal(loaded.stats.histograms, full.histograms)
+    np.testing.assert_allclose(loaded.stats.class_comoments, full.class_comoments, rtol=1e-10)
+    assert len([name for name in fs.ls(root) if name.endswith(".npz")]) == 1  # the old file was removed

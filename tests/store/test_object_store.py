@@ -1,0 +1,193 @@
+"""Campaign stores and composites on S3 (a local moto server): same content as on disk, atomic publishing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+import xarray as xr
+from object_store import S3Server, s3_server
+from store_helpers import grid, small_cube
+
+from bandselect import storage
+from bandselect.errors import StoreError
+from bandselect.names import ATTR_BAND_MAXIMUM, ATTR_BAND_MINIMUM, VAR_CUBE, VAR_MASK
+from bandselect.selection import BandSelection
+from bandselect.store import StoreSource, Window, ingest, make_acquisition, open_campaign
+from bandselect.store.campaign import STAGING_DIR
+from bandselect.store.layout import source_from_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with pytest.MonkeyPatch.context() as patch, s3_server(tmp_path_factory.mktemp("moto"), patch) as server:
+        yield server
+
+
+def acquisition(seed: int) -> xr.Dataset:
+    cube = small_cube(12, 10, seed=seed)
+    mask = (cube[..., 0] % 4 == 0).astype(np.uint8)
+    return make_acquisition(cube, grid(), mask, attrs={"name": f"scene{seed}"})
+
+
+def _objects(url: str) -> list[str]:
+    fs, root = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache()
+    return sorted(name.removeprefix(root + "/") for name in fs.find(root))
+
+
+def test_campaign_on_s3_holds_what_a_folder_holds(s3: S3Server, tmp_path: Path) -> None:
+    local = open_campaign(tmp_path / "local.zarr", create=True)
+    remote = open_campaign(s3.url("same.zarr"), create=True)
+    assert remote.remote and remote.path == s3.url("same.zarr")
+    for seed in range(2):
+        assert remote.append(acquisition(seed), chunk_yx=(5, 4)) == local.append(
+            acquisition(seed), chunk_yx=(5, 4)
+        )
+    reopened = open_campaign(s3.url("same.zarr"))
+    assert reopened.ids() == local.ids() and len(reopened.ids()) == 2
+    np.testing.assert_array_equal(reopened.wavelengths, local.wavelengths)
+    for acquisition_id in local.ids():
+        ours, theirs = reopened.open(acquisition_id), local.open(acquisition_id)
+        np.testing.assert_array_equal(ours[VAR_CUBE].values, theirs[VAR_CUBE].values)
+        np.testing.assert_array_equal(ours[VAR_MASK].values, theirs[VAR_MASK].values)
+        assert ours[VAR_CUBE].data.chunks == theirs[VAR_CUBE].data.chunks
+        # The per-band range recorded at ingest is the cube's own.
+        values = theirs[VAR_CUBE].values.reshape(-1, 5)
+        assert ours.attrs[ATTR_BAND_MINIMUM] == values.min(0).astype(float).tolist()
+        assert ours.attrs[ATTR_BAND_MAXIMUM] == values.max(0).astype(float).tolist()
+    # Appending the same content again publishes nothing; the staging prefix is empty afterwards.
+    assert reopened.append(acquisition(0), chunk_yx=(5, 4)) in local.ids()
+    assert len(reopened.ids()) == 2
+    assert not [name for name in _objects(s3.url("same.zarr")) if name.startswith(STAGING_DIR)]
+
+
+def test_store_errors_on_s3(s3: S3Server) -> None:
+    with pytest.raises(StoreError, match=r"no zarr\.json"):
+        open_campaign(s3.url("missing.zarr"))
+    storage.write_bytes(s3.url("photos", "a.jpg"), b"x")
+    with pytest.raises(StoreError, match="non-empty prefix"):
+        open_campaign(s3.url("photos"), create=True)
+    with pytest.raises(StoreError, match=r"no zarr\.json"):
+        open_campaign("s3://no-such-bucket-bandselect/c.zarr")
+    with pytest.raises(StoreError, match="bucket exists"):
+        open_campaign("s3://no-such-bucket-bandselect/c.zarr", create=True)
+    remote = open_campaign(s3.url("errors.zarr"), create=True)
+    with pytest.raises(StoreError, match="no such acquisition"):
+        remote.open("missing-0123456789abcdef")
+
+
+def test_ingest_files_into_s3(s3: S3Server, tmp_path: Path) -> None:
+    cube = small_cube(11, 6, seed=3)
+    np.savez(
+        tmp_path / "scene.npz", cube=cube, wavelengths_nm=grid(), mask=(cube[..., 1] % 2).astype(np.uint8)
+    )
+    (acquisition_id,) = ingest([tmp_path / "scene.npz"], s3.url("ingested.zarr"), chunk_yx=4)
+    assert ingest([tmp_path / "scene.npz"], s3.url("ingested.zarr"), chunk_yx=4) == [acquisition_id]
+    (local_id,) = ingest([tmp_path / "scene.npz"], tmp_path / "local.zarr", chunk_yx=4)
+    assert acquisition_id == local_id
+    from bandselect import cli
+
+    assert cli.main(["ingest", str(tmp_path / "scene.npz"), "--store", s3.url("cli.zarr"), "--quiet"]) == 0
+    assert open_campaign(s3.url("cli.zarr")).ids() == [acquisition_id]
+    assert f"campaign {s3.url('cli.zarr')}: 1 acquisition" in cli.campaign_summary(s3.url("cli.zarr"))
+    opened = open_campaign(s3.url("ingested.zarr")).open(acquisition_id)
+    np.testing.assert_array_equal(opened[VAR_CUBE].values, cube.astype(np.float32))
+
+
+def test_half_written_acquisition_is_never_visible(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publish that dies after copying the chunks but before the group's zarr.json is invisible, and
+    appending the same content again completes it."""
+    url = s3.url("crash.zarr")
+    campaign = open_campaign(url, create=True)
+    filesystem, _ = fsspec.core.url_to_fs(url)  # the (cached) instance the store uses
+    original = filesystem.copy
+    batches: list[list[str]] = []
+
+    def copy_then_die(path1, path2, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(list(path2))
+        if any(name.endswith(f"/{storage.MARKER}") and name.count("/") == 3 for name in path2):
+            raise OSError("connection reset (simulated crash before the marker)")
+        return original(path1, path2, *args, **kwargs)
+
+    monkeypatch.setattr(filesystem, "copy", copy_then_die)
+    staged = campaign.stage(source_from_dataset(acquisition(5), name="scene5"), chunk_yx=(5, 4))
+    with pytest.raises(StoreError, match=r"zarr\.json last"):
+        campaign.publish(staged)
+    monkeypatch.undo()
+    # The chunks were copied first, in their own batch; only the marker was missing when it died.
+    assert len(batches) == 2 and all(
+        not name.endswith("/zarr.json") or name.count("/") > 3 for name in batches[0]
+    )
+    body = [name for name in _objects(url) if name.startswith(staged.acquisition_id + "/")]
+    assert body and f"{staged.acquisition_id}/{storage.MARKER}" not in body
+    assert campaign.ids() == [] and open_campaign(url).ids() == []
+    with pytest.raises(StoreError, match="no such acquisition"):
+        campaign.open(staged.acquisition_id)
+    with pytest.raises(StoreError, match="at least one acquisition"):
+        StoreSource(url)
+    # The next append of that content completes it.
+    assert campaign.append(acquisition(5), chunk_yx=(5, 4)) == staged.acquisition_id
+    assert campaign.ids() == [staged.acquisition_id]
+    np.testing.assert_array_equal(
+        campaign.open(staged.acquisition_id)[VAR_CUBE].values, acquisition(5)[VAR_CUBE].values
+    )
+
+
+def test_failed_staging_leaves_nothing(s3: S3Server) -> None:
+    from bandselect.errors import FileFormatError
+    from bandselect.store.layout import AcquisitionSource
+
+    def truncated(block_rows: int) -> Iterator[tuple[np.ndarray, None, None]]:
+        yield np.ones((4, 6, 5), np.float32), None, None  # announces 12 rows, delivers 4
+
+    campaign = open_campaign(s3.url("truncated.zarr"), create=True)
+    source = AcquisitionSource("cut", (12, 6, 5), np.dtype(np.float32), grid(), truncated)
+    with pytest.raises(FileFormatError, match="truncated"):
+        campaign.append_source(source, chunk_yx=4)
+    assert campaign.ids() == [] and _objects(s3.url("truncated.zarr")) == ["zarr.json"]
+
+
+def test_windows_read_from_s3_equal_local(s3: S3Server, tmp_path: Path) -> None:
+    local = open_campaign(tmp_path / "w.zarr", create=True)
+    remote = open_campaign(s3.url("windows.zarr"), create=True)
+    for seed in (1, 2):
+        local.append(acquisition(seed), chunk_yx=(5, 4))
+        remote.append(acquisition(seed), chunk_yx=(5, 4))
+    ours, theirs = StoreSource(remote.path, cache_bytes=2**16), StoreSource(local)
+    assert ours.shapes == theirs.shapes and ours.classes() == theirs.classes()
+    for window in (Window(0, 0, 12, 0, 10), Window(1, 3, 9, 2, 7)):
+        (cube_a, labels_a), (cube_b, labels_b) = ours.read(window), theirs.read(window)
+        np.testing.assert_array_equal(cube_a, cube_b)
+        np.testing.assert_array_equal(labels_a, labels_b)
+
+
+def test_composites_exported_to_s3(s3: S3Server, tmp_path: Path) -> None:
+    from bandselect.export import export_composite, published_config_hash, published_ids, read_composite
+
+    campaign = open_campaign(tmp_path / "c.zarr", create=True)
+    acquisition_id = campaign.append(acquisition(4), chunk_yx=(5, 4))
+    selection = BandSelection.create([4, 2, 0], grid(), selector_type="test")
+    output = s3.url("composites.zarr")
+    first = export_composite(campaign, acquisition_id, output, selection, preview_dir=tmp_path / "previews")
+    assert first.status == "published" and Path(first.preview or "").is_file()
+    assert published_ids(output) == [acquisition_id]
+    again = export_composite(campaign, acquisition_id, output, selection)
+    assert again.status == "skipped"
+    other = BandSelection.create([1, 2, 3], grid(), selector_type="test")
+    replaced = export_composite(campaign, acquisition_id, output, other)
+    assert (
+        replaced.status == "replaced"
+        and published_config_hash(output, acquisition_id) == replaced.config_hash
+    )
+    composite = read_composite(output, acquisition_id)
+    np.testing.assert_array_equal(
+        composite["composite"].values,
+        campaign.open(acquisition_id)[VAR_CUBE].values[..., list(other.rgb_indices)],
+    )
+    assert not [name for name in _objects(output) if name.startswith(STAGING_DIR)]
