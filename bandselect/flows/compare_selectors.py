@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from bandselect.errors import ConfigError
 from bandselect.evaluation.compare import (
     MEASURES,
     SELECTOR_TYPES,
+    SelectorSpec,
     SplitSettings,
     StabilitySettings,
     default_selector_specs,
@@ -66,10 +68,20 @@ class SceneConfig(_Strict):
 
 
 class SelectorConfig(_Strict):
-    """A selector: registered type and constructor arguments (band counts are filled in from the cube)."""
+    """A selector: registered type and constructor arguments (band counts are filled in from the cube).
+
+    A learnable selector (``SoftChannelSelector``, ``ConcreteBandSelector``) is trained on the train
+    blocks (``train: false``: its statistical initialisation is compared instead); ``training`` overrides
+    fields of its training settings (:func:`bandselect.evaluation.compare.learnable_training`), e.g.
+    ``{epochs: 80}``; ``bootstrap`` says whether the stability bootstrap refits it (default: yes, except
+    for a trained learnable selector, which each resample would retrain).
+    """
 
     type: str
     config: dict[str, Any] = Field(default_factory=dict)
+    train: bool = True
+    training: dict[str, Any] | None = None
+    bootstrap: bool | None = None
 
     @field_validator("type")
     @classmethod
@@ -150,12 +162,22 @@ class CompareSelectorsConfig(_Strict):
         return self
 
     def resolved_selectors(self) -> dict[str, dict[str, Any]]:
-        """The selectors to run as ``{name: {"type": ..., "config": {...}}}`` (defaults expanded)."""
-        if self.selectors is not None:
-            return {name: {"type": s.type, "config": dict(s.config)} for name, s in self.selectors.items()}
+        """The selectors to run as ``{name: {"type", "config", "train", "training", "bootstrap"}}``.
+
+        Defaults expanded (:func:`bandselect.evaluation.compare.default_selector_specs`).
+        """
+        chosen: Mapping[str, SelectorConfig | SelectorSpec] = (
+            self.selectors if self.selectors is not None else default_selector_specs(self.k)
+        )
         return {
-            name: {"type": s.type, "config": dict(s.config)}
-            for name, s in default_selector_specs(self.k).items()
+            name: {
+                "type": s.type,
+                "config": dict(s.config),
+                "train": s.train,
+                "training": None if s.training is None else dict(s.training),
+                "bootstrap": s.bootstrap,
+            }
+            for name, s in chosen.items()
         }
 
     @classmethod
