@@ -41,6 +41,7 @@ from bandselect.evaluation.compare import (
     default_selector_specs,
 )
 from bandselect.flows.config import validate_model
+from bandselect.training.config import TrainingConfig
 
 __all__ = [
     "CompareSelectorsConfig",
@@ -88,6 +89,16 @@ class SelectorConfig(_Strict):
     def _known(cls, value: str) -> str:
         if value not in SELECTOR_TYPES:
             raise ValueError(f"unknown selector type {value!r}; expected one of {', '.join(SELECTOR_TYPES)}")
+        return value
+
+    @field_validator("training")
+    @classmethod
+    def _training_fields(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        unknown = sorted(set(value or {}) - set(TrainingConfig.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown training fields {unknown}; expected fields of TrainingConfig, e.g. epochs"
+            )
         return value
 
 

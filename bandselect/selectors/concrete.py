@@ -238,7 +238,8 @@ class ConcreteBandSelector(AnnealedSelector):
 
     def _hard_rows(self) -> torch.Tensor:
         rows = torch.zeros_like(self.logits.detach())
-        rows[torch.arange(self.n_select), torch.tensor(self.get_selected_bands())] = 1.0
+        bands = torch.tensor(self.get_selected_bands(), device=rows.device)
+        rows[torch.arange(self.n_select, device=rows.device), bands] = 1.0
         return rows
 
     def get_selection_weights(self, hard: bool = False) -> torch.Tensor:

@@ -285,3 +285,19 @@ def test_learnable_selectors_are_trained_with_their_curves_in_child_runs(
         assert [round(m.value, 4) for m in temperatures] == [round(5.0 * 0.9**e, 4) for e in range(5)]
         assert "best_epoch" in children[name].data.metrics and "rx_auroc" in children[name].data.metrics
     assert "loss" not in children["separability"].data.metrics
+
+
+def test_config_names_unknown_training_fields_of_a_learnable_selector() -> None:
+    with pytest.raises(ConfigError, match=r"unknown training fields \['epoch'\]"):
+        CompareSelectorsConfig.from_yaml(
+            "scene: {path: s.npz}\nselectors:\n  soft: {type: SoftChannelSelector, config: {n_select: 3}, "
+            "training: {epoch: 3}}\n"
+        )
+    config = CompareSelectorsConfig.model_validate({"scene": {"path": "s.npz"}})
+    selectors = config.resolved_selectors()
+    assert (
+        selectors["soft_trained"]["train"] and selectors["concrete_trained"]["type"] == "ConcreteBandSelector"
+    )
+    assert (
+        selectors["soft_variance_topk"]["train"] is False and selectors["soft_trained"]["bootstrap"] is None
+    )
