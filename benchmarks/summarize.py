@@ -259,6 +259,74 @@ def _multiclass_quality_rows(multiclass: dict[str, Any] | None) -> list[str]:
     return rows
 
 
+def _learnable_rows() -> list[str]:
+    """Test RX AUROC of the learnable selectors beside the statistical ones (bench_learnable.py)."""
+    learnable = _load("learnable")
+    if not learnable:
+        return []
+    names = [
+        v
+        for v in ("soft_subset_seed", "soft_softmax_seed", "soft_softmax_issue5", "concrete_seed")
+        if v in learnable["variants"]
+    ]
+    labels = {
+        "soft_subset_seed": "soft, relaxed top-k, seed's settings (default)",
+        "soft_softmax_seed": "soft, softmax, seed's settings",
+        "soft_softmax_issue5": "soft, softmax, issue-5 recipe",
+        "concrete_seed": "Concrete, seed's settings",
+    }
+    rows = [
+        "| task | " + " | ".join(labels[n] for n in names) + " | variance | separability | mRMR | random 3 "
+        "| all bands | goal |",
+        "|---" * (len(names) + 7) + "|",
+    ]
+    for task in learnable["tasks"]:
+        cells = []
+        for name in names:
+            variant = task["variants"].get(name)
+            if variant is None:
+                cells.append("")
+                continue
+            bands = " / ".join(",".join(str(b) for b in seed["bands"]) for seed in variant["seeds"])
+            agree = "" if variant["seeds_agree"] is None else (" ✓" if variant["seeds_agree"] else " ✗")
+            cells.append(f"{variant['test_auroc_mean']:.4f} ({bands}){agree}")
+        stats = task["statistical"]
+        best = task["best_statistical"]
+        statistical = {
+            name: (
+                f"**{stats[name]['test_auroc']:.4f}**" if name == best else f"{stats[name]['test_auroc']:.4f}"
+            )
+            for name in ("variance", "separability", "mrmr")
+        }
+
+        goal = task.get("goal")
+        if not task["in_goal"]:
+            verdict = "not in the goal ¹"
+        elif goal is None:
+            verdict = ""
+        else:
+            gap = goal["gap_to_best_statistical"]
+            verdict = f"{_verdict(goal['matches'] and bool(goal['seeds_agree']))} ({gap:+.4f})"
+        rows.append(
+            f"| {task['task']} | " + " | ".join(cells) + f" | {statistical['variance']} | "
+            f"{statistical['separability']} | {statistical['mrmr']} | {stats['random']['test_auroc']:.4f} | "
+            f"{stats['all_bands']['test_auroc']:.4f} | {verdict} |"
+        )
+    summary = learnable["summary"]
+    times = [
+        v["s_per_epoch_mean"] for t in learnable["tasks"] for n, v in t["variants"].items() if n == names[0]
+    ]
+    rows += [
+        "",
+        f"Goal (the default ≥ best statistical − 0.002 on mean test AUROC, and its 3 seeds within ±1 band, "
+        f"✓/✗): met on {min(summary['matches'], summary['seeds_agree'])} of {summary['goal_tasks']} tasks "
+        f"(AUROC on {summary['matches']}, seeds on {summary['seeds_agree']}). Bands of seeds 0 / 1 / 2 in "
+        f"brackets. CPU time per epoch of the default: {min(times):.1f}–{max(times):.1f} s "
+        f"({learnable['device']}). ¹ 3 target pixels, one in the test rows.",
+    ]
+    return rows
+
+
 def summary_markdown() -> str:
     """The README's results section, from the JSON files."""
     lines = [
@@ -275,6 +343,17 @@ def summary_markdown() -> str:
         "",
         *_quality_rows(),
     ]
+    learnable = _learnable_rows()
+    if learnable:
+        lines += [
+            "",
+            "Learnable selection (`benchmarks/bench_learnable.py`, `docs/learnable.md`): test RX AUROC of "
+            "the hard top-3, rows split in three (train / validation picks the epoch / test reported), RX "
+            "background from the training rows' negatives; statistical selectors fitted on train + "
+            "validation rows; mean of 3 seeds; best statistical in bold.",
+            "",
+            *learnable,
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -20,17 +20,23 @@ A selector whose wavelength targets or windows the sensor does not cover raises
 ``"not applicable: <message>"`` and no scores (never a silent skip). Every other error propagates.
 
 Every selector, whatever its type, goes through the same path: built from its spec, initialised from the
-statistics it requests of the train tiles (:func:`bandselect.training.fitting.fit_node`), then asked for
-its :class:`~bandselect.selection.BandSelection`. ``SoftChannelSelector`` in the default set is its
-**variance initialisation, hard top-k** (deterministic and label-free); an untrained uniform one is
-refused. ``TopKIndices`` is a utility node, not a selector, and is refused.
+statistics it requests of the train tiles (:func:`bandselect.training.fitting.fit_node`), **trained when
+it is a learnable selector** (recognised by its capabilities,
+:func:`bandselect.training.learnable.is_learnable_selector`: ``SoftChannelSelector``,
+``ConcreteBandSelector``), then asked for its :class:`~bandselect.selection.BandSelection`. A learnable
+selector is trained on the train blocks only, by the shipped two-phase recipe
+(:func:`bandselect.training.learnable.train_selector`): the train tiles side by side form one image,
+the top ``LEARNABLE_VAL_ROWS[0]`` of every tile trains (gradient steps), the rest validates (picks the
+epoch), and the held-out test blocks score it like every other selector. Its training curves are kept in
+its row (:attr:`LeaderboardRow.history`). ``SelectorSpec(train=False)`` reports a learnable selector's
+statistical initialisation instead (e.g. the variance initialisation's hard top-k); an untrained one
+without any initialisation is refused. ``TopKIndices`` is a utility node, not a selector, and is refused.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,15 +57,25 @@ from bandselect.evaluation.metrics import (
     random_band_baseline,
     rx_auroc,
 )
+from bandselect.evaluation.selecting import (
+    LEARNABLE_TRAIN_ROWS,
+    LEARNABLE_VAL_ROWS,
+    SELECTOR_TYPES,
+    SelectorSpec,
+    as_selector_spec,
+    default_selector_specs,
+    fit_selector,
+    learnable_training,
+    select_bands,
+    select_function,
+)
 from bandselect.evaluation.split import SpatialSplit, _label_image, block_grid, spatial_block_split
 from bandselect.evaluation.stability import band_stability
-from bandselect.labels import binary_labels
-from bandselect.pipeline.config import resolve_band_counts
-from bandselect.selection import BandSelection
 from bandselect.spectral import validate_wavelengths
-from bandselect.training.fitting import fit_node
 
 __all__ = [
+    "LEARNABLE_TRAIN_ROWS",
+    "LEARNABLE_VAL_ROWS",
     "MEASURES",
     "MEASURE_LABELS",
     "SELECTOR_TYPES",
@@ -71,83 +87,10 @@ __all__ = [
     "StabilitySettings",
     "compare_selections",
     "default_selector_specs",
+    "fit_selector",
+    "learnable_training",
     "select_bands",
 ]
-
-#: Measures, in leaderboard order; the first is the one rows are ranked by.
-SELECTOR_TYPES: tuple[str, ...] = (
-    "SoftChannelSelector",
-    "BaselineFalseRGBSelector",
-    "CIRFalseColorSelector",
-    "HighContrastBandSelector",
-    "SupervisedCIRBandSelector",
-    "SupervisedWindowedFalseRGBSelector",
-    "SupervisedFullSpectrumBandSelector",
-    "OrthogonalProjectionBandSelector",
-    "CorrelationClusterBandSelector",
-)
-
-
-@dataclass(frozen=True)
-class SelectorSpec:
-    """A selector to compare: a registered node type and its constructor arguments.
-
-    ``num_spectral_bands`` (supervised selectors) and ``input_channels`` (``SoftChannelSelector``) are
-    filled in from the cube when absent.
-    """
-
-    type: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.type not in SELECTOR_TYPES:
-            hint = (
-                "TopKIndices is a utility that turns weights into indices, not a selector; "
-                if self.type == "TopKIndices"
-                else ""
-            )
-            raise ConfigError(
-                f"selector type {self.type!r}",
-                expected=f"one of {', '.join(SELECTOR_TYPES)}",
-                found=repr(self.type),
-                fix=hint + "use one of the listed selector types",
-            )
-        if not isinstance(self.config, Mapping):
-            raise ConfigError(
-                f"config of selector type {self.type}",
-                expected="a mapping of constructor arguments",
-                found=type(self.config).__name__,
-                fix="write config as {name: value}",
-            )
-
-
-def default_selector_specs(k: int = 3) -> dict[str, SelectorSpec]:
-    """Every seed selector that applies to a labelled scene, with ``k`` bands where it is configurable.
-
-    Returns
-    -------
-    dict of str to SelectorSpec
-        Names (as shown in the leaderboard) to specs: the variance-initialised ``SoftChannelSelector``
-        (hard top-``k``), true-colour and CIR fixed wavelengths, high contrast, and the three supervised
-        selectors with ``criterion="mrmr"`` and ``criterion="separability"``.
-    """
-    specs = {
-        "soft_variance_topk": SelectorSpec("SoftChannelSelector", {"n_select": k, "init_method": "variance"}),
-        "baseline_rgb": SelectorSpec("BaselineFalseRGBSelector"),
-        "cir_false_color": SelectorSpec("CIRFalseColorSelector"),
-        "high_contrast": SelectorSpec("HighContrastBandSelector"),
-    }
-    for criterion in ("mrmr", "separability"):
-        specs[f"supervised_cir_{criterion}"] = SelectorSpec(
-            "SupervisedCIRBandSelector", {"criterion": criterion}
-        )
-        specs[f"supervised_windowed_rgb_{criterion}"] = SelectorSpec(
-            "SupervisedWindowedFalseRGBSelector", {"criterion": criterion}
-        )
-        specs[f"supervised_full_{criterion}"] = SelectorSpec(
-            "SupervisedFullSpectrumBandSelector", {"criterion": criterion, "k": k}
-        )
-    return specs
 
 
 class SplitSettings(BaseModel):
@@ -168,76 +111,6 @@ class StabilitySettings(BaseModel):
     n_bootstrap: int = Field(20, ge=0, description="bootstrap resamples of the train tiles (0: skip)")
     tolerance_bands: int = Field(1, ge=0, description="picks this many bands apart count as the same")
     seed: int = Field(0, description="seed of the resamples")
-
-
-# -- selecting -------------------------------------------------------------------------------------------
-def _build(spec: SelectorSpec, n_bands: int) -> Any:
-    from bandselect.pipeline.registry import get_node_class
-
-    cls = get_node_class(spec.type)
-    config = resolve_band_counts(spec.config, n_bands, node_type=cls)
-    if spec.type == "SoftChannelSelector" and config.get("init_method", "uniform") != "variance":
-        raise ConfigError(
-            "SoftChannelSelector in a comparison",
-            expected="init_method='variance' (compared as its variance initialisation, hard top-k)",
-            found=f"init_method={config.get('init_method', 'uniform')!r}: untrained uniform logits "
-            "would pick the first k bands",
-            fix="set init_method: variance, or compare a trained selection through a fixed selector",
-        )
-    try:
-        return cls(**config)
-    except TypeError as error:
-        raise ConfigError(
-            f"config of {spec.type}",
-            expected="the selector's constructor arguments",
-            found=f"{sorted(config)} ({error})",
-            fix=f"see help(bandselect.selectors.{spec.type})",
-        ) from error
-
-
-def select_bands(
-    spec: SelectorSpec,
-    cube: np.ndarray,
-    mask: np.ndarray,
-    wavelengths_nm: np.ndarray,
-    *,
-    multiclass: bool = False,
-    ignore_label: int | None = None,
-) -> BandSelection:
-    """Fit one selector on a batch of tiles and return its selection.
-
-    The node is built from ``spec``, initialised from the statistics it requests of exactly these pixels
-    (:func:`bandselect.training.fitting.fit_node`, the in-memory twin of the flows' Dask statistics),
-    and asked for its :class:`BandSelection`: the same code path for every selector type.
-
-    Parameters
-    ----------
-    spec
-        The selector.
-    cube
-        ``(B, H, W, C)`` or ``(H, W, C)`` float tiles.
-    mask
-        Binary labels of the same pixels, ``(B, H, W)`` or ``(H, W)``; only supervised selectors use them.
-        With ``multiclass``: the class ids, passed on as they are.
-    wavelengths_nm
-        ``(C,)`` band centres.
-    multiclass
-        Keep the class ids (a multi-class comparison) instead of the binary rule.
-    ignore_label
-        Pixels of this label are left out of the statistics (:func:`~bandselect.training.fitting.fit_node`).
-
-    Raises
-    ------
-    WavelengthError
-        The sensor does not cover the selector's targets or windows.
-    """
-    array = np.asarray(cube, dtype=np.float32)
-    labels = np.asarray(mask) if multiclass else binary_labels(mask)
-    if array.ndim == 3:
-        array, labels = array[None], labels[None]
-    node = _build(spec, array.shape[-1])
-    fit_node(node, array, labels, wavelengths_nm, ignore_label=ignore_label)
-    return node.selection(wavelengths_nm)
 
 
 def _tiles(
@@ -354,7 +227,7 @@ def compare_selections(
             found=list(measures),
             fix="drop unknown names",
         )
-    specs = {str(name): _as_spec(name, spec) for name, spec in selectors.items()}
+    specs = {str(name): as_selector_spec(name, spec) for name, spec in selectors.items()}
     if not specs:
         raise ConfigError(
             "selectors", expected="at least one selector", found="none", fix="name some selectors"
@@ -396,7 +269,7 @@ def compare_selections(
     ks: set[int] = set()
     for name, spec in specs.items():
         try:
-            outcome = select_bands(spec, train_cube, train_labels, wavelengths_nm)
+            outcome, trained = fit_selector(spec, train_cube, train_labels, wavelengths_nm)
         except WavelengthError as error:
             rows.append(
                 LeaderboardRow(
@@ -412,11 +285,12 @@ def compare_selections(
         ks.add(outcome.k)
         scores = {m: functions[m](array, positive, outcome.indices) for m in measures}
         stability_result = None
-        if stability.n_bootstrap > 0:
+        bootstrap = trained is None if spec.bootstrap is None else spec.bootstrap
+        if stability.n_bootstrap > 0 and bootstrap:
             # Bootstrap over the train tiles the selector was fitted on, so the "full data" picks of the
             # stability result are the very bands scored in the leaderboard.
             stability_result = band_stability(
-                _select_function(spec),
+                select_function(spec),
                 tiles,
                 None,
                 wavelengths_nm,
@@ -434,6 +308,8 @@ def compare_selections(
                 config=dict(spec.config),
                 selection=outcome,
                 stability=stability_result,
+                history=() if trained is None else tuple(trained.history),
+                best_epoch=None if trained is None else trained.best_epoch,
             )
         )
     rows.append(
@@ -485,31 +361,3 @@ def compare_selections(
     return Leaderboard(
         rows=tuple(ordered), measures=measures, wavelengths_nm=wavelengths_nm, split=spatial, summary=summary
     )
-
-
-def _as_spec(name: object, spec: SelectorSpec | Mapping[str, Any]) -> SelectorSpec:
-    text = str(name)
-    if not text or text.startswith(("all bands", "random ")):
-        raise ConfigError(
-            f"selector name {text!r}",
-            expected="a non-empty name other than the baselines' ('all bands ...', 'random ...')",
-            found=repr(text),
-            fix="rename the selector",
-        )
-    if isinstance(spec, SelectorSpec):
-        return spec
-    if isinstance(spec, Mapping) and "type" in spec and set(spec) <= {"type", "config"}:
-        return SelectorSpec(str(spec["type"]), dict(spec.get("config") or {}))
-    raise ConfigError(
-        f"selector {text!r}",
-        expected="a SelectorSpec or a mapping {'type': ..., 'config': {...}}",
-        found=repr(spec),
-        fix="write it as {type: SupervisedFullSpectrumBandSelector, config: {criterion: separability}}",
-    )
-
-
-def _select_function(spec: SelectorSpec) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-    def select(cube: np.ndarray, mask: np.ndarray, wavelengths_nm: np.ndarray) -> np.ndarray:
-        return np.asarray(select_bands(spec, cube, mask, wavelengths_nm).indices, dtype=np.int64)
-
-    return select

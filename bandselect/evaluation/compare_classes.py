@@ -40,10 +40,8 @@ from bandselect.evaluation.compare import (
     SelectorSpec,
     SplitSettings,
     StabilitySettings,
-    _as_spec,
     _tiles,
     compare_selections,
-    select_bands,
 )
 from bandselect.evaluation.leaderboard import (
     CLASSIFICATION_MEASURES,
@@ -54,6 +52,7 @@ from bandselect.evaluation.leaderboard import (
     LeaderboardRow,
 )
 from bandselect.evaluation.scene import LabelledScene
+from bandselect.evaluation.selecting import as_selector_spec, select_bands
 from bandselect.evaluation.split import SpatialSplit, block_grid
 from bandselect.evaluation.stability import band_stability
 from bandselect.labels import check_label_roles, integer_labels
@@ -232,7 +231,7 @@ def compare_classes(
             found=list(measures),
             fix="drop the binary (AUROC) measures for a multi-class scene",
         )
-    specs = {str(name): _as_spec(name, spec) for name, spec in selectors.items()}
+    specs = {str(name): as_selector_spec(name, spec) for name, spec in selectors.items()}
     if not specs:
         raise ConfigError(
             "selectors", expected="at least one selector", found="none", fix="name some selectors"

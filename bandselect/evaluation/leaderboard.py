@@ -20,6 +20,7 @@ from bandselect.errors import ConfigError
 from bandselect.evaluation.split import SpatialSplit
 from bandselect.evaluation.stability import StabilityResult
 from bandselect.selection import BandSelection
+from bandselect.training.records import EpochRecord
 
 __all__ = [
     "CLASSIFICATION_MEASURES",
@@ -63,7 +64,10 @@ class LeaderboardRow:
     ``scores`` maps each measure to its value (NaN when not applicable); ``scores_std`` holds the standard
     deviation over draws for the random baseline. ``status`` is ``"ok"`` or
     ``"not applicable: <error message>"``. A selector row that ran carries its :class:`BandSelection`;
-    the bands, wavelengths and composite bands are read from it.
+    the bands, wavelengths and composite bands are read from it. A trained learnable selector's row
+    carries its training curves (``history``, one
+    :class:`~bandselect.training.records.EpochRecord` per epoch) and the epoch its validation kept
+    (``best_epoch``).
     """
 
     name: str
@@ -75,6 +79,13 @@ class LeaderboardRow:
     selection: BandSelection | None = None
     scores_std: Mapping[str, float] = field(default_factory=dict)
     stability: StabilityResult | None = None
+    history: tuple[EpochRecord, ...] = ()
+    best_epoch: int | None = None
+
+    @property
+    def trained(self) -> bool:
+        """Whether the row's selector was trained (it has training curves)."""
+        return bool(self.history)
 
     @property
     def applicable(self) -> bool:
@@ -161,6 +172,9 @@ class Leaderboard:
                 record[measure] = _json_float(row.scores.get(measure, math.nan))
                 if row.kind == "random":
                     record[f"{measure}_std"] = _json_float(row.scores_std.get(measure, math.nan))
+            record["trained"] = row.trained
+            record["epochs"] = len(row.history) if row.trained else None
+            record["best_epoch"] = row.best_epoch
             stability = row.stability
             record["stability_index"] = None if stability is None else round(stability.score, 4)
             record["unstable"] = None if stability is None else stability.unstable

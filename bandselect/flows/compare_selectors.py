@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from bandselect.evaluation.classification import CLASSIFIERS
 from bandselect.evaluation.compare import (
     MEASURES,
     SELECTOR_TYPES,
+    SelectorSpec,
     SplitSettings,
     StabilitySettings,
     default_selector_specs,
@@ -46,6 +48,7 @@ from bandselect.evaluation.compare import (
 from bandselect.evaluation.compare_classes import DEFAULT_KS, default_multiclass_selector_specs
 from bandselect.evaluation.leaderboard import CLASSIFICATION_MEASURES
 from bandselect.flows.config import validate_model
+from bandselect.training.config import TrainingConfig
 
 __all__ = [
     "CompareSelectorsConfig",
@@ -86,16 +89,36 @@ class SceneConfig(_Strict):
 
 
 class SelectorConfig(_Strict):
-    """A selector: registered type and constructor arguments (band counts are filled in from the cube)."""
+    """A selector: registered type and constructor arguments (band counts are filled in from the cube).
+
+    A learnable selector (``SoftChannelSelector``, ``ConcreteBandSelector``) is trained on the train
+    blocks (``train: false``: its statistical initialisation is compared instead); ``training`` overrides
+    fields of its training settings (:func:`bandselect.evaluation.compare.learnable_training`), e.g.
+    ``{epochs: 80}``; ``bootstrap`` says whether the stability bootstrap refits it (default: yes, except
+    for a trained learnable selector, which each resample would retrain).
+    """
 
     type: str
     config: dict[str, Any] = Field(default_factory=dict)
+    train: bool = True
+    training: dict[str, Any] | None = None
+    bootstrap: bool | None = None
 
     @field_validator("type")
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in SELECTOR_TYPES:
             raise ValueError(f"unknown selector type {value!r}; expected one of {', '.join(SELECTOR_TYPES)}")
+        return value
+
+    @field_validator("training")
+    @classmethod
+    def _training_fields(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        unknown = sorted(set(value or {}) - set(TrainingConfig.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown training fields {unknown}; expected fields of TrainingConfig, e.g. epochs"
+            )
         return value
 
 
@@ -208,15 +231,28 @@ class CompareSelectorsConfig(_Strict):
         return self
 
     def resolved_selectors(self) -> dict[str, dict[str, Any]]:
-        """The selectors to run as ``{name: {"type": ..., "config": {...}}}`` (defaults expanded)."""
+        """The selectors to run as ``{name: {"type", "config", "train", "training", "bootstrap"}}``.
+
+        Defaults expanded (:func:`bandselect.evaluation.compare.default_selector_specs`, or
+        :func:`~bandselect.evaluation.compare.default_multiclass_selector_specs` for a multi-class scene).
+        """
+        chosen: Mapping[str, SelectorConfig | SelectorSpec]
         if self.selectors is not None:
-            return {name: {"type": s.type, "config": dict(s.config)} for name, s in self.selectors.items()}
-        defaults = (
-            default_multiclass_selector_specs(self.multiclass_k)
-            if self.scene.multiclass
-            else default_selector_specs(self.k)
-        )
-        return {name: {"type": s.type, "config": dict(s.config)} for name, s in defaults.items()}
+            chosen = self.selectors
+        elif self.scene.multiclass:
+            chosen = default_multiclass_selector_specs(self.multiclass_k)
+        else:
+            chosen = default_selector_specs(self.k)
+        return {
+            name: {
+                "type": s.type,
+                "config": dict(s.config),
+                "train": s.train,
+                "training": None if s.training is None else dict(s.training),
+                "bootstrap": s.bootstrap,
+            }
+            for name, s in chosen.items()
+        }
 
     @classmethod
     def from_yaml(cls, path_or_text: str | os.PathLike[str]) -> CompareSelectorsConfig:

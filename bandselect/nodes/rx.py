@@ -21,6 +21,14 @@ rather than separating anomalies. Two consistent choices are offered:
     selector needs; with whole images per batch this is exactly the textbook (per-scene) RX. Nothing is
     fitted: ``statistics_request()`` returns None and ``requires_initial_fit`` is False.
 
+``background="batch_negatives"``
+    As ``"batch"``, but the background statistics come from the batch's pixels labelled negative (the
+    ``mask`` port must be connected): known targets are kept out of the background, as in the
+    evaluation's RX (:func:`bandselect.evaluation.metrics.rx_auroc` with ``background = train &
+    ~mask``). For rare anomalies it hardly differs from ``"batch"``; for one class against the rest,
+    where the class is a third of the scene, the all-pixel covariance is mostly the class itself and RX
+    would be trained on a different problem than the one it is judged on. Every pixel is scored.
+
 How soft weights act on RX. With a ridge ``λ I`` the RX score of ``z = w ∘ x`` is
 ``(x − μ)ᵀ (Σ + λ W⁻²)⁻¹ (x − μ)`` in raw coordinates: a channel with weight ``w_c`` is seen through
 additional noise of variance ``λ / w_c²``. A weight near 0 removes the channel, a hard 0/1 weighting gives
@@ -35,13 +43,17 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from bandselect.errors import NonFiniteError, NotFittedError, ShapeError
+from bandselect.errors import LabelError, NonFiniteError, NotFittedError, ShapeError
+from bandselect.nodes.losses import as_mask
+from bandselect.nodes.ports import sized_ports
 from bandselect.pipeline.node import Node, PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.validation import check_bool, check_choice, check_float, check_int, validate_cube
 
-Background = Literal["fitted", "batch"]
-BACKGROUNDS = ("fitted", "batch")
+Background = Literal["fitted", "batch", "batch_negatives"]
+BACKGROUNDS = ("fitted", "batch", "batch_negatives")
+#: Background modes recomputed from each batch (nothing fitted).
+BATCH_BACKGROUNDS = ("batch", "batch_negatives")
 
 
 def mahalanobis_scores(
@@ -106,11 +118,13 @@ class RXDetector(Node):
         ``background="fitted"`` only: True keeps mean and covariance as buffers; False makes them trainable
         parameters (the ``state_dict`` keys are the same).
     background
-        ``"fitted"``: statistics fitted at initialisation; ``"batch"``: statistics of each batch.
+        ``"fitted"``: statistics fitted at initialisation; ``"batch"``: statistics of each batch;
+        ``"batch_negatives"``: statistics of each batch's negative pixels (needs ``mask``).
 
     Shape
     -----
-    - data: ``(B, H, W, C)`` float32
+    - data: ``(B, H, W, C)`` float32, ``C = input_channels`` (checked when a pipeline connects it)
+    - mask: ``(B, H, W, 1)`` bool, optional; used by ``background="batch_negatives"`` only
     - scores: ``(B, H, W, 1)`` float32, squared Mahalanobis distance (≥ 0)
 
     Examples
@@ -126,7 +140,16 @@ class RXDetector(Node):
     (torch.Size([1, 4, 4, 1]), True)
     """
 
-    INPUT_PORTS = (PortSpec("data", torch.float32, ("B", "H", "W", "C"), "Cube to score"),)
+    INPUT_PORTS = (
+        PortSpec("data", torch.float32, ("B", "H", "W", "C"), "Cube to score"),
+        PortSpec(
+            "mask",
+            torch.bool,
+            ("B", "H", "W", 1),
+            "Labels, True = target (background='batch_negatives' leaves them out of the background)",
+            optional=True,
+        ),
+    )
     OUTPUT_PORTS = (
         PortSpec("scores", torch.float32, ("B", "H", "W", 1), "Squared Mahalanobis distance per pixel"),
     )
@@ -150,9 +173,11 @@ class RXDetector(Node):
         self.input_channels = input_channels
         self.eps = eps
         self.background = background
+        # This instance's channel count in its ports: a pipeline checks it when connecting.
+        self.INPUT_PORTS = sized_ports(type(self).INPUT_PORTS, C=input_channels)
         mean = torch.zeros(input_channels)
         covariance = torch.eye(input_channels)
-        if frozen or background == "batch":
+        if frozen or background in BATCH_BACKGROUNDS:
             self.register_buffer("mean", mean)
             self.register_buffer("covariance", covariance)
         else:
@@ -161,8 +186,8 @@ class RXDetector(Node):
 
     # -- statistical initialisation --------------------------------------------------------------
     def statistics_request(self) -> StatisticsRequest | None:
-        """Port ``data`` feeds mean and covariance; None in ``background="batch"`` mode (nothing to fit)."""
-        if self.background == "batch":
+        """Port ``data`` feeds mean and covariance; None in the batch modes (nothing to fit)."""
+        if self.background in BATCH_BACKGROUNDS:
             return None
         return StatisticsRequest(cube_port="data")
 
@@ -198,8 +223,45 @@ class RXDetector(Node):
         self._mark_initialized()
 
     # -- forward ---------------------------------------------------------------------------------
-    def forward(self, data: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Score every pixel; see the class docstring for shapes."""
+    def _batch_background(
+        self, pixels: torch.Tensor, data: torch.Tensor, mask: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and covariance of the batch's pixels (its negatives with ``"batch_negatives"``)."""
+        reference = pixels
+        if self.background == "batch_negatives":
+            if mask is None:
+                raise LabelError(
+                    "RXDetector(background='batch_negatives') needs the label mask",
+                    expected="mask (B, H, W, 1) bool connected to rx.mask",
+                    found="no mask",
+                    fix="connect data.mask to the detector's mask port, or use background='batch'",
+                )
+            labels = as_mask(mask, data[..., :1], node="RXDetector").reshape(-1)
+            reference = pixels[~labels]
+        if reference.shape[0] < 2:
+            raise ShapeError(
+                f"RXDetector(background={self.background!r}) needs at least two background pixels per batch",
+                expected=">= 2 pixels",
+                found=reference.shape[0],
+                fix="feed larger patches or use background='fitted'",
+            )
+        # float64: behind a selector the channels' scales differ by many orders of magnitude (weights
+        # near 0 beside weights near 1), which a float32 sum of squares would round away.
+        reference = reference.double()
+        mean = reference.mean(dim=0)
+        centred = reference - mean
+        return mean, centred.T @ centred / (reference.shape[0] - 1)
+
+    def forward(self, data: torch.Tensor, mask: Any = None) -> dict[str, torch.Tensor]:
+        """Score every pixel; see the class docstring for shapes.
+
+        Raises
+        ------
+        LabelError
+            ``background="batch_negatives"`` without a mask.
+        ShapeError
+            A batch with fewer than two background pixels.
+        """
         data = validate_cube(
             data,
             name="data",
@@ -209,17 +271,8 @@ class RXDetector(Node):
         )
         batch, height, width, channels = data.shape
         pixels = data.reshape(-1, channels)
-        if self.background == "batch":
-            if pixels.shape[0] < 2:
-                raise ShapeError(
-                    "RXDetector(background='batch') needs at least two pixels per batch",
-                    expected=">= 2 pixels",
-                    found=pixels.shape[0],
-                    fix="feed larger patches or use background='fitted'",
-                )
-            mean = pixels.mean(dim=0)
-            centred = pixels - mean
-            covariance = centred.T @ centred / (pixels.shape[0] - 1)
+        if self.background in BATCH_BACKGROUNDS:
+            mean, covariance = self._batch_background(pixels, data, mask)
         else:
             if not self.is_initialized:
                 raise NotFittedError(
@@ -231,4 +284,4 @@ class RXDetector(Node):
                 )
             mean, covariance = self.mean, self.covariance
         scores = mahalanobis_scores(pixels, mean, covariance, eps=self.eps)
-        return {"scores": scores.reshape(batch, height, width, 1)}
+        return {"scores": scores.to(data.dtype).reshape(batch, height, width, 1)}

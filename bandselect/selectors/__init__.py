@@ -7,6 +7,8 @@ Seed modules ``cuvis_ai.node.selector``, ``cuvis_ai.node.band_selection`` and ``
 all map to this package:
 
 - :mod:`~bandselect.selectors.soft`: ``SoftChannelSelector``, ``TopKIndices``
+- :mod:`~bandselect.selectors.concrete`: ``ConcreteBandSelector`` (the seed's alternative selector)
+- :mod:`~bandselect.selectors.relaxations`: the relaxed top-k and softmax relaxations, Gumbel noise
 - :mod:`~bandselect.selectors.base`: ``BandSelectorBase`` (with ``_compose_rgb``)
 - :mod:`~bandselect.selectors.fixed`: ``BaselineFalseRGBSelector``, ``CIRFalseColorSelector``,
   ``HighContrastBandSelector``, and beyond the seed ``FixedWavelengthSelector`` (any number of targets)
@@ -20,6 +22,7 @@ all map to this package:
 from __future__ import annotations
 
 from bandselect.selectors.base import BandSelectorBase
+from bandselect.selectors.concrete import ConcreteBandSelector
 from bandselect.selectors.fixed import (
     BaselineFalseRGBSelector,
     CIRFalseColorSelector,
@@ -42,6 +45,7 @@ __all__ = [
     "BandSelectorBase",
     "BaselineFalseRGBSelector",
     "CIRFalseColorSelector",
+    "ConcreteBandSelector",
     "CorrelationClusterBandSelector",
     "FixedWavelengthSelector",
     "HighContrastBandSelector",

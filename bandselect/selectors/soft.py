@@ -1,17 +1,24 @@
-"""Learnable channel selection: SoftChannelSelector (Gumbel-Softmax) and TopKIndices."""
+"""Learnable channel selection: SoftChannelSelector (relaxed top-k / Gumbel-Softmax) and TopKIndices."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 import torch
-from torch import nn
 
 from bandselect.errors import ConfigError, NonFiniteError, NotFittedError, ShapeError
+from bandselect.nodes.ports import sized_ports
 from bandselect.pipeline.node import Node, PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection, false_colour_order
+from bandselect.selectors.annealing import AnnealedSelector, check_schedule, variance_logits
+from bandselect.selectors.relaxations import (
+    DEFAULT_RELAXATION,
+    RELAXATIONS,
+    Relaxation,
+    relax,
+    top_k_mask,
+)
 from bandselect.validation import (
     as_tensor,
     check_bool,
@@ -22,26 +29,36 @@ from bandselect.validation import (
     validate_node_wavelengths,
 )
 
+__all__ = ["INIT_METHODS", "SoftChannelSelector", "TopKIndices", "top_k_mask"]
+
 INIT_METHODS = ("uniform", "variance")
 
 
-def top_k_mask(weights: torch.Tensor, k: int) -> torch.Tensor:
-    """1.0 on the ``k`` largest entries of a 1-D tensor (ties to the lower index), 0.0 elsewhere."""
-    order = torch.sort(-weights.detach(), stable=True).indices[:k]
-    mask = torch.zeros_like(weights)
-    mask[order] = 1.0
-    return mask
-
-
 @register_node
-class SoftChannelSelector(Node):
-    """Differentiable channel selector using Gumbel-Softmax with temperature annealing.
+class SoftChannelSelector(AnnealedSelector):
+    """Differentiable channel selector: a relaxed top-``n_select`` mask with temperature annealing.
 
-    Training mode: ``weights = n_select · softmax((channel_logits + g) / T)`` with ``g`` i.i.d.
-    Gumbel(0, 1) noise, one draw per channel per forward call, shared by the whole batch (a selection is
-    a property of the data set, not of a pixel). Evaluation mode: no noise; with ``hard=True`` the
-    top-``n_select`` channels get 1.0 and the rest 0.0 (ties to the lower index). The weights always sum
-    to ``n_select``; ``selected = data * weights``.
+    Training mode: ``weights = relaxation(channel_logits + g, T)`` with ``g`` i.i.d. Gumbel(0, 1) noise,
+    one draw per channel per forward call, shared by the whole batch (a selection is a property of the
+    data set, not of a pixel). Evaluation mode: no noise, ``relaxation(channel_logits, T)``; with
+    ``hard=True`` the top-``n_select`` channels get 1.0 and the rest 0.0 (ties to the lower index). The
+    weights always sum to ``n_select``; ``selected = data * weights``.
+
+    Relaxations (see :mod:`bandselect.selectors.relaxations`):
+
+    - ``"subset"`` (default): relaxed top-k, ``n_select`` successive softmaxes with the mass already
+      chosen removed. Low temperature → the hard top-``n_select`` mask, 1.0 on each of ``n_select``
+      channels (the seed's promise "low temperature → more discrete, closer to hard selection"); in
+      training, a Gumbel-top-k draw of ``n_select`` distinct channels.
+    - ``"softmax"``: the seed's ``n_select · softmax((channel_logits + g) / T)``. Low temperature → the
+      whole budget ``n_select`` on ONE channel, so with the seed's schedule (floor 0.1) the detector is
+      trained on one band.
+
+    Why ``"subset"`` is the default: see ``docs/learnable.md`` (measured by
+    ``benchmarks/bench_learnable.py``).
+
+    With ``straight_through=True`` training forwards the hard top-``n_select`` mask of the noisy logits
+    (what the detector will see after training) while the gradient is the relaxation's.
 
     ``channel_logits`` is a buffer (saved, not trained) until :meth:`unfreeze` turns it into an
     ``nn.Parameter``; :meth:`freeze` turns it back. The ``state_dict`` key is ``channel_logits`` either way.
@@ -61,7 +78,7 @@ class SoftChannelSelector(Node):
         computed by :class:`~bandselect.training.StatisticalTrainer` (or :meth:`fit`); the node refuses
         to run before that.
     temperature_init : float, default 5.0
-        Initial Gumbel-Softmax temperature (> 0).
+        Initial temperature (> 0).
     temperature_min : float, default 0.1
         Annealing floor (> 0, at most ``temperature_init``).
     temperature_decay : float, default 0.9
@@ -70,11 +87,15 @@ class SoftChannelSelector(Node):
         If True, evaluation mode outputs the top-``n_select`` mask instead of soft weights.
     eps : float, default 1e-6
         Numerical stability constant (variance floor for the log, Gumbel uniform clamp).
+    relaxation : {"subset", "softmax"}, default "subset"
+        The relaxation of the top-``n_select`` mask (see above).
+    straight_through : bool, default False
+        Training forwards the hard mask of the noisy logits; gradients of the relaxation.
     seed : int or None, default None
         Seed of the node's own ``torch.Generator`` for the Gumbel noise: two nodes built with the same
         seed draw the same noise sequence. ``None`` draws from torch's global generator (reproducible
-        with ``torch.manual_seed``). The generator's position is not part of the ``state_dict``; call
-        :meth:`reseed` to restart the sequence.
+        with ``torch.manual_seed``). The generator's position is not part of the ``state_dict`` (the
+        gradient trainer's checkpoints save it); call :meth:`reseed` to restart the sequence.
 
     Shape
     -----
@@ -95,8 +116,17 @@ class SoftChannelSelector(Node):
     >>> _ = selector.eval()
     >>> int(selector.get_selection_weights(hard=True).sum())
     3
+
+    At a low temperature the default relaxation is (nearly) the hard top-3 mask:
+
+    >>> with torch.no_grad():
+    ...     _ = selector.channel_logits.copy_(torch.tensor([0.0, 4.0, 0.0, 3.0, 0.0, 2.0, 0.0, 0.0]))
+    >>> selector.temperature = 0.1
+    >>> selector.get_selection_weights().round(decimals=3).tolist()
+    [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0]
     """
 
+    LOGITS = "channel_logits"
     INPUT_PORTS = (PortSpec("data", torch.float32, ("B", "H", "W", "C"), "Input hyperspectral cube"),)
     OUTPUT_PORTS = (
         PortSpec(
@@ -116,30 +146,22 @@ class SoftChannelSelector(Node):
         hard: bool = False,
         eps: float = 1e-6,
         *,
+        relaxation: Relaxation = DEFAULT_RELAXATION,
+        straight_through: bool = False,
         seed: int | None = None,
     ) -> None:
         owner = type(self).__name__
         input_channels = check_int(owner, "input_channels", input_channels, minimum=1)
         n_select = check_int(owner, "n_select", n_select, minimum=1, maximum=input_channels)
         init_method = check_choice(owner, "init_method", init_method, INIT_METHODS)  # type: ignore[assignment]
-        temperature_init = check_float(
-            owner, "temperature_init", temperature_init, minimum=0.0, strict_minimum=True
-        )
-        temperature_min = check_float(
-            owner,
-            "temperature_min",
-            temperature_min,
-            minimum=0.0,
-            maximum=temperature_init,
-            strict_minimum=True,
-        )
-        temperature_decay = check_float(
-            owner, "temperature_decay", temperature_decay, minimum=0.0, maximum=1.0, strict_minimum=True
+        temperature_init, temperature_min, temperature_decay = check_schedule(
+            owner, temperature_init, temperature_min, temperature_decay
         )
         hard = check_bool(owner, "hard", hard)
         eps = check_float(owner, "eps", eps, minimum=0.0, strict_minimum=True)
-        if seed is not None:
-            seed = check_int(owner, "seed", seed, minimum=0)
+        relaxation = check_choice(owner, "relaxation", relaxation, RELAXATIONS)  # type: ignore[assignment]
+        straight_through = check_bool(owner, "straight_through", straight_through)
+        seed = self._check_seed(owner, seed)
         # Only variance initialisation needs the StatisticalTrainer; set before Node.__init__ so the
         # `_initialized` buffer exists exactly when it is needed (stable state_dict keys per config).
         self.requires_initial_fit = init_method == "variance"
@@ -152,91 +174,27 @@ class SoftChannelSelector(Node):
             temperature_decay=temperature_decay,
             hard=hard,
             eps=eps,
+            relaxation=relaxation,
+            straight_through=straight_through,
             seed=seed,
         )
         self.n_select = n_select
         self.input_channels = input_channels
         self.init_method = init_method
-        self.temperature_init = temperature_init
-        self.temperature_min = temperature_min
-        self.temperature_decay = temperature_decay
         self.hard = hard
-        self.eps = eps
-        self.seed = seed
-        self._generator: torch.Generator | None = None
-        self.reseed(seed)
-        self.register_buffer("channel_logits", torch.zeros(input_channels, dtype=torch.float32))
-        self.register_buffer("current_temperature", torch.tensor(temperature_init, dtype=torch.float32))
-
-    # -- temperature -----------------------------------------------------------------------------
-    @property
-    def temperature(self) -> float:
-        """The current Gumbel-Softmax temperature (a float; stored in the ``current_temperature`` buffer)."""
-        return float(self._buffers["current_temperature"].item())
-
-    @temperature.setter
-    def temperature(self, value: float) -> None:
-        value = check_float(type(self).__name__, "temperature", value, minimum=0.0, strict_minimum=True)
-        self._buffers["current_temperature"].fill_(value)
-
-    def temperature_at(self, epoch: int) -> float:
-        """The temperature at ``epoch``: ``max(temperature_min, temperature_init · decay ** epoch)``.
-
-        Pure: the node's temperature is not changed (the trainer asks it, e.g., when the floor is reached).
-        """
-        epoch = check_int(type(self).__name__, "epoch", epoch, minimum=0)
-        return max(self.temperature_min, self.temperature_init * self.temperature_decay**epoch)
-
-    def update_temperature(self, epoch: int) -> float:
-        """Anneal: ``T = max(temperature_min, temperature_init · temperature_decay ** epoch)``.
-
-        Parameters
-        ----------
-        epoch : int
-            Zero-based epoch number (``epoch=0`` gives ``temperature_init``).
-
-        Returns
-        -------
-        float
-            The new temperature.
-        """
-        value = self.temperature_at(epoch)
-        self.temperature = value
-        return value
-
-    # -- randomness --------------------------------------------------------------------------------
-    def reseed(self, seed: int | None) -> None:
-        """Restart the Gumbel noise sequence from ``seed`` (``None``: use torch's global generator)."""
-        if seed is None:
-            self._generator = None
-        else:
-            self._generator = torch.Generator(device="cpu")
-            self._generator.manual_seed(int(seed))
-
-    def _gumbel_noise(self) -> torch.Tensor:
-        uniform = torch.rand(self.input_channels, generator=self._generator, dtype=torch.float32)
-        uniform = uniform.clamp(self.eps, 1.0 - self.eps)
-        return -torch.log(-torch.log(uniform))
-
-    # -- trainability ------------------------------------------------------------------------------
-    @property
-    def is_trainable(self) -> bool:
-        """Whether ``channel_logits`` is currently an ``nn.Parameter``."""
-        return "channel_logits" in self._parameters
-
-    def unfreeze(self) -> None:
-        """Turn the ``channel_logits`` buffer into a trainable ``nn.Parameter`` (same state_dict key)."""
-        if self.is_trainable:
-            return
-        logits = self._buffers.pop("channel_logits")
-        self.channel_logits = nn.Parameter(logits.detach().clone())
-
-    def freeze(self) -> None:
-        """Turn a trainable ``channel_logits`` back into a buffer (same state_dict key)."""
-        if not self.is_trainable:
-            return
-        logits = self._parameters.pop("channel_logits")
-        self.register_buffer("channel_logits", logits.detach().clone())
+        self.relaxation: Relaxation = relaxation
+        self.straight_through = straight_through
+        # This instance's channel count in its ports: a pipeline checks it when connecting.
+        self.INPUT_PORTS = sized_ports(type(self).INPUT_PORTS, C=input_channels)
+        self.OUTPUT_PORTS = sized_ports(type(self).OUTPUT_PORTS, C=input_channels)
+        self._setup_annealing(
+            torch.zeros(input_channels),
+            temperature_init=temperature_init,
+            temperature_min=temperature_min,
+            temperature_decay=temperature_decay,
+            eps=eps,
+            seed=seed,
+        )
 
     # -- statistical initialisation ---------------------------------------------------------------
     def statistics_request(self) -> StatisticsRequest | None:
@@ -262,15 +220,7 @@ class SoftChannelSelector(Node):
                 found=f"init_method={self.init_method!r}, which needs no statistics",
                 fix="build the selector with init_method='variance' to initialise it from data",
             )
-        variance = np.asarray(stats.variance, dtype=np.float64)
-        if variance.shape != (self.input_channels,):
-            raise ShapeError(
-                f"{type(self).__name__} statistics",
-                expected=f"variance of {self.input_channels} channels",
-                found=f"shape {variance.shape}",
-                fix="compute the statistics on the cube this selector receives",
-            )
-        logits = torch.from_numpy(np.log(np.maximum(variance, 0.0) + self.eps)).to(torch.float32)
+        logits = variance_logits(stats, self.input_channels, self.eps, type(self).__name__)
         with torch.no_grad():
             self.channel_logits.copy_(logits.to(self.channel_logits.device))
         self._mark_initialized()
@@ -296,14 +246,17 @@ class SoftChannelSelector(Node):
                 fix="run StatisticalTrainer(pipeline=..., datamodule=...).fit() or selector.fit(cube) first",
             )
 
+    def _relax(self, scores: torch.Tensor) -> torch.Tensor:
+        return relax(scores, self.n_select, self.temperature, self.relaxation)
+
     def get_selection_weights(self, hard: bool = False) -> torch.Tensor:
         """Deterministic selection weights (no Gumbel noise), detached.
 
         Parameters
         ----------
         hard : bool, default False
-            False: ``n_select · softmax(channel_logits / T)``; True: 1.0 on the top-``n_select`` channels
-            (ties to the lower index), 0.0 elsewhere.
+            False: the relaxation of ``channel_logits`` at the current temperature; True: 1.0 on the
+            top-``n_select`` channels (ties to the lower index), 0.0 elsewhere.
 
         Returns
         -------
@@ -314,14 +267,15 @@ class SoftChannelSelector(Node):
         logits = self.channel_logits.detach()
         if hard:
             return top_k_mask(logits, self.n_select)
-        return self.n_select * torch.softmax(logits / self.temperature, dim=0)
+        return self._relax(logits)
 
     def selection(self, wavelengths_nm: Any) -> BandSelection:
-        """The hard selection: the ``n_select`` channels of largest deterministic weight.
+        """The hard selection: the ``n_select`` channels of largest logit.
 
-        Picks are in decreasing weight (ties to the lower index, :class:`TopKIndices`' rule); the output
-        order is decreasing wavelength, the false-colour convention, so a composite of the first three
-        shows the longest wavelength as red. The scores are the soft weights (``weight``) and the logits.
+        Picks are in decreasing logit (ties to the lower index, :class:`TopKIndices`' rule; both
+        relaxations order the channels as their logits); the output order is decreasing wavelength, the
+        false-colour convention, so a composite of the first three shows the longest wavelength as red.
+        The scores are the soft weights (``weight``) and the logits.
 
         Raises
         ------
@@ -332,25 +286,30 @@ class SoftChannelSelector(Node):
         """
         weights = self.get_selection_weights(hard=False).cpu().to(torch.float64)
         wl = validate_node_wavelengths(wavelengths_nm, self.input_channels)
-        picks = torch.sort(-weights, stable=True).indices[: self.n_select].tolist()
+        logits = self.channel_logits.detach().cpu().double()
+        picks = torch.sort(-logits, stable=True).indices[: self.n_select].tolist()
         return BandSelection.create(
             picks,
             wl,
             selector_type=type(self).__name__,
             selector_config=self.config,
             output_indices=false_colour_order(picks, wl),
-            scores={"weight": weights.numpy(), "logit": self.channel_logits.detach().cpu().double().numpy()},
+            scores={"weight": weights.numpy(), "logit": logits.numpy()},
             strategy="soft_channel_selector",
         )
 
     def _weights(self) -> torch.Tensor:
         logits = self.channel_logits
         if self.training:
-            noise = self._gumbel_noise().to(logits.device)
-            return self.n_select * torch.softmax((logits + noise) / self.temperature, dim=0)
+            noisy = logits + self._gumbel_noise((self.input_channels,)).to(logits.device)
+            soft = self._relax(noisy)
+            if not self.straight_through:
+                return soft
+            # Straight-through: the value is the hard mask, the gradient the relaxation's.
+            return top_k_mask(noisy, self.n_select) + soft - soft.detach()
         if self.hard:
             return top_k_mask(logits, self.n_select)
-        return self.n_select * torch.softmax(logits / self.temperature, dim=0)
+        return self._relax(logits)
 
     def forward(self, data: Any) -> dict[str, torch.Tensor]:
         """Weight the channels of ``data``.

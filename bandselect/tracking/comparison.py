@@ -2,8 +2,10 @@
 
 Parent: the config as params, per-selector and baseline metrics, the leaderboard files and charts,
 previews and stability plots. Child (per selector): type and config as params, the measures and
-stability as metrics, ``selection.json``, its preview and stability plot. Runs are addressed by id
-(callers may run in worker threads, where MLflow's active run is not visible).
+stability as metrics, ``selection.json``, its preview and stability plot; for a trained learnable
+selector also its training curves, one step per epoch (``loss``, ``val_loss``, the validation metrics,
+``temperature``) and the kept epoch (``best_epoch``). Runs are addressed by id (callers may run in worker
+threads, where MLflow's active run is not visible).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from mlflow.tracking import MlflowClient
 from bandselect.evaluation.leaderboard import Leaderboard, LeaderboardRow
 from bandselect.reports.comparison import ComparisonFigures
 from bandselect.tracking import runs
+from bandselect.tracking.flow_run import history_rows
+from bandselect.training.learnable import SELECTOR_NODE
 
 __all__ = [
     "TAG_NOT_APPLICABLE",
@@ -128,13 +132,24 @@ def _log_child_results(
         metrics.append(Metric("stability/index", float(row.stability.score), timestamp, 0))
         metrics.append(Metric("stability/unstable", float(row.stability.unstable), timestamp, 0))
         tags.append(RunTag(TAG_UNSTABLE, json.dumps(bool(row.stability.unstable))))
+    if row.best_epoch is not None:
+        metrics.append(Metric("best_epoch", float(row.best_epoch), timestamp, 0))
     client.log_batch(run_id, metrics=metrics, tags=tags)
+    if row.trained:
+        # The curves, without the per-band weights (hundreds of metrics per epoch; selection.json and
+        # the leaderboard hold the bands kept).
+        curves = [
+            {k: v for k, v in r.items() if k != "weights"} for r in history_rows(row.history, SELECTOR_NODE)
+        ]
+        runs.log_history(curves, run_id=run_id)
     extra: dict[str, Any] = {
         "selector": row.name,
         "selector_type": row.selector_type,
         "rgb_indices": list(row.rgb_indices),
         "rgb_wavelengths_nm": [float(leaderboard.wavelengths_nm[i]) for i in row.rgb_indices],
         "scores": dict(row.scores),
+        "trained": row.trained,
+        "best_epoch": row.best_epoch,
     }
     if row.stability is not None:
         extra["stability"] = {

@@ -105,12 +105,18 @@ class TrainedPipeline:
         The selector's annealing floor, when it anneals (drawn in the temperature plot).
     best_epoch
         The epoch whose weights were kept, or None (the last).
+    val_auroc, test_auroc
+        RX AUROC of the kept selection (background: the training rows' negatives) on the validation
+        rows, which picked the epoch (optimistic), and on the test rows, which neither training nor that
+        choice saw (the number to report); None without those rows.
     """
 
     saved: SavedPipeline
     history: tuple[EpochRecord, ...]
     temperature_min: float | None = None
     best_epoch: int | None = None
+    val_auroc: float | None = None
+    test_auroc: float | None = None
 
     def to_json(self) -> str:
         """JSON text (``history.json``)."""
@@ -120,6 +126,8 @@ class TrainedPipeline:
                 "history": [record.to_dict() for record in self.history],
                 "temperature_min": self.temperature_min,
                 "best_epoch": self.best_epoch,
+                "val_auroc": self.val_auroc,
+                "test_auroc": self.test_auroc,
             },
             indent=1,
         )
@@ -134,6 +142,8 @@ class TrainedPipeline:
             history=tuple(EpochRecord.from_dict(row) for row in content["history"]),
             temperature_min=content.get("temperature_min"),
             best_epoch=content.get("best_epoch"),
+            val_auroc=content.get("val_auroc"),
+            test_auroc=content.get("test_auroc"),
         )
 
 
@@ -246,7 +256,8 @@ def train_on_campaign(
 
     The initialised pipeline is trained by :func:`bandselect.training.train_two_phase` (phase 1 has
     nothing left to do: the nodes were initialised from the campaign statistics) and saved under
-    ``pipelines/trained-<key>`` with its history.
+    ``pipelines/trained-<key>`` with its history and the honest report of its selection: the AUROC on
+    the validation rows (which picked the epoch) and on the test rows (which nothing saw).
     """
     key = content_key("train", saved.key, training.model_dump(mode="json"))
     directory = Path(work_dir) / "pipelines" / f"trained-{key}"
@@ -257,7 +268,6 @@ def train_on_campaign(
         TrainingData.from_store(store, acquisition_ids),
         training,
         selector=saved.selector,
-        evaluate=False,
     )
     node = result.pipeline.nodes[saved.selector]
     trained = TrainedPipeline(
@@ -265,6 +275,8 @@ def train_on_campaign(
         history=tuple(result.history),
         temperature_min=float(node.temperature_min) if isinstance(node, Annealed) else None,
         best_epoch=result.best_epoch,
+        val_auroc=result.val_auroc_after,
+        test_auroc=result.test_auroc_after,
     )
     _publish(
         result.pipeline, directory, {STATE_FILE: trained.saved.to_json(), HISTORY_FILE: trained.to_json()}

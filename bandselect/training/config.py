@@ -93,6 +93,10 @@ def _check_rows(rows: tuple[float, float] | None) -> tuple[float, float] | None:
 class TrainingConfig(BaseModel):
     """How a pipeline is trained: patches, spatial split, optimiser, schedule length, best-epoch monitor.
 
+    The split is spatial and in three parts, so the number reported is honest: gradient steps see only
+    ``train_rows``, the best epoch is picked on ``val_rows`` (that AUROC is optimistic: it is the best of
+    many candidates on those rows), and ``test_rows``, seen by neither, give the AUROC reported.
+
     Every default is the recipe's (``bandselect/recipes/two_phase.yaml``, section ``training``). Building
     one with invalid values raises :class:`~bandselect.errors.ConfigError` naming each invalid field
     (``model_validate`` raises pydantic's ``ValidationError``, as inside a flow config).
@@ -125,8 +129,13 @@ class TrainingConfig(BaseModel):
     )
     val_rows: tuple[StrictFloat, StrictFloat] | None = Field(
         _default("val_rows"),
-        description="Rows that validate (pick the best epoch, report AUROC); must not overlap train_rows. "
-        "null: no validation.",
+        description="Rows that validate (pick the best epoch); must not overlap train_rows. null: no "
+        "validation.",
+    )
+    test_rows: tuple[StrictFloat, StrictFloat] | None = Field(
+        _default("test_rows"),
+        description="Rows that test: never trained on nor used to pick the epoch; the AUROC reported. Must "
+        "not overlap train_rows or val_rows. null: no test part.",
     )
     num_workers: int = Field(
         _default("num_workers"), ge=0, strict=True, description="Background data-loading processes (0: none)."
@@ -191,9 +200,9 @@ class TrainingConfig(BaseModel):
         assert checked is not None  # train_rows is never None
         return checked
 
-    @field_validator("val_rows")
+    @field_validator("val_rows", "test_rows")
     @classmethod
-    def _val_rows(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+    def _optional_rows(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         return _check_rows(value)
 
     @field_validator("device")
@@ -218,13 +227,16 @@ class TrainingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingConfig:
-        train, val = self.train_rows, self.val_rows
-        if val is not None and train[0] < val[1] and val[0] < train[1]:
-            raise ValueError(
-                f"train_rows {list(train)} and val_rows {list(val)} overlap (validation must not see "
-                "training pixels): use disjoint ranges, e.g. [0.0, 0.5] and [0.5, 1.0]"
-            )
-        if self.monitor is not None and val is None:
+        parts = {"train_rows": self.train_rows, "val_rows": self.val_rows, "test_rows": self.test_rows}
+        named = [(name, rows) for name, rows in parts.items() if rows is not None]
+        for i, (first, a) in enumerate(named):
+            for second, b in named[i + 1 :]:
+                if a[0] < b[1] and b[0] < a[1]:
+                    raise ValueError(
+                        f"{first} {list(a)} and {second} {list(b)} overlap (the parts must not share "
+                        "pixels): use disjoint ranges, e.g. [0.0, 0.5], [0.5, 0.75] and [0.75, 1.0]"
+                    )
+        if self.monitor is not None and self.val_rows is None:
             raise ValueError(
                 f"monitor {self.monitor!r} needs val_rows to be evaluated on: set val_rows "
                 "(e.g. [0.5, 1.0]) or monitor: null"

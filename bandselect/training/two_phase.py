@@ -11,8 +11,11 @@ statistics of the currently weighted data), a score-to-logit head and a BCE loss
 plus the entropy and diversity regularizers.
 
 Before and after, the selector's :class:`~bandselect.selection.BandSelection` is judged the same way:
-global RX on only those bands, background statistics from the training rows, AUROC on the validation rows
-(a spatial split, see :class:`~bandselect.training.config.TrainingConfig`).
+global RX on only those bands, background statistics from the training rows' negative pixels, AUROC on
+the validation rows and on the test rows (a spatial split in three parts, see
+:class:`~bandselect.training.config.TrainingConfig`). The validation rows picked the kept epoch, so
+their AUROC is the best of many candidates; the test rows, which neither training nor the epoch choice
+saw, give the number to report (:attr:`TwoPhaseResult.test_auroc_after`).
 """
 
 from __future__ import annotations
@@ -122,10 +125,14 @@ class TwoPhaseResult:
         The selector's :class:`~bandselect.selection.BandSelection` after phase 1 (e.g. the variance
         initialisation) and after phase 2 (the kept epoch's weights).
     val_auroc_before, val_auroc_after
-        Validation AUROC of global RX on those bands (background from the training rows), averaged over
-        acquisitions; None without validation rows or with ``evaluate=False``.
+        Validation AUROC of global RX on those bands (background from the training rows' negatives),
+        averaged over acquisitions; None without validation rows or with ``evaluate=False``. The kept
+        epoch was picked on these rows: optimistic.
     best_epoch
         The epoch whose weights were kept (by ``monitor``); None when the last epoch was kept.
+    test_auroc_before, test_auroc_after
+        The same on the test rows, which neither training nor the epoch choice saw: the number to
+        report. None without test rows or with ``evaluate=False``.
     """
 
     pipeline: Pipeline
@@ -137,6 +144,8 @@ class TwoPhaseResult:
     val_auroc_before: float | None
     val_auroc_after: float | None
     best_epoch: int | None = None
+    test_auroc_before: float | None = None
+    test_auroc_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,43 +185,51 @@ def resolve_pipeline(
     return Pipeline.from_config(config)
 
 
-def selection_auroc(datamodule: PatchDataModule, indices: Sequence[int]) -> float | None:
-    """Mean over acquisitions of the validation AUROC of global RX on the bands ``indices``.
+def selection_auroc(
+    datamodule: PatchDataModule, indices: Sequence[int], rows: tuple[float, float] | None = None
+) -> float | None:
+    """Mean over acquisitions of the AUROC of global RX on the bands ``indices``, on the rows ``rows``.
 
-    The RX background comes from the training rows, the AUROC from the validation rows; None without
-    validation rows.
+    The RX background is the training rows' negative pixels (known targets left out, as in the
+    comparison's RX measure); the AUROC is computed on ``rows`` (fractions of each acquisition's height;
+    default the datamodule's validation rows). None when ``rows`` is None (and the datamodule has no
+    validation rows). Acquisitions whose evaluated rows hold one class only are skipped; None when every
+    acquisition is.
 
     Raises
     ------
     LabelError
         The data has no mask to compute an AUROC against.
     """
-    if datamodule.val_rows is None:
+    rows = datamodule.val_rows if rows is None else rows
+    if rows is None:
         return None
     picks = np.asarray(indices, dtype=np.int64)
     values = []
     for source in range(len(datamodule.source.shapes)):
-        train = datamodule.full_region(datamodule.train_rows, source)
-        val = datamodule.full_region(datamodule.val_rows, source)
+        train = datamodule.region(datamodule.train_rows, source)
+        evaluated = datamodule.region(rows, source)
         if PORT_MASK not in train:
             raise LabelError(
                 "two-phase evaluation",
-                expected="a label mask to compute the validation AUROC against",
+                expected="a label mask to compute the validation and test AUROC against",
                 found="data without a mask",
-                fix="give the training data its anomaly mask, or set val_rows: null",
+                fix="give the training data its anomaly mask, or set val_rows and test_rows to null",
             )
-        cube = np.concatenate([train[PORT_CUBE][0].numpy(), val[PORT_CUBE][0].numpy()], axis=0)
-        mask = np.concatenate(
-            [train[PORT_MASK][0, ..., 0].numpy(), val[PORT_MASK][0, ..., 0].numpy()], axis=0
-        )
+        labels = evaluated[PORT_MASK][0, ..., 0].numpy()
+        if labels.all() or not labels.any():
+            continue
+        cube = np.concatenate([train[PORT_CUBE][0].numpy(), evaluated[PORT_CUBE][0].numpy()], axis=0)
+        train_labels = train[PORT_MASK][0, ..., 0].numpy()
+        mask = np.concatenate([train_labels, labels], axis=0)
         is_train = np.zeros(mask.shape, bool)
-        is_train[: train[PORT_CUBE].shape[1]] = True
+        is_train[: train_labels.shape[0]] = True
         # Imported here: the evaluation stack (scikit-learn) is only needed once a selection is scored,
         # and `bandselect run` of a statistics-only pipeline never loads it.
         from bandselect.evaluation.metrics import rx_auroc
 
-        values.append(rx_auroc(cube, mask, picks, background=is_train, evaluate=~is_train))
-    return float(np.mean(values))
+        values.append(rx_auroc(cube, mask, picks, background=is_train & ~mask, evaluate=~is_train))
+    return float(np.mean(values)) if values else None
 
 
 def train_two_phase(
@@ -249,7 +266,8 @@ def train_two_phase(
     progress
         Progress bars for both phases.
     evaluate
-        Compute the before/after validation AUROC (False: skip it, e.g. when the caller evaluates).
+        Compute the before/after validation and test AUROC (False: skip them, e.g. when the caller
+        evaluates).
 
     Returns
     -------
@@ -299,7 +317,6 @@ def train_two_phase(
         StatisticalTrainer(trained, region, nodes=pending, progress=progress).fit()
     trained.eval()
     before = node.selection(wavelengths)
-    auroc_before = selection_auroc(datamodule, before.indices) if evaluate else None
 
     # Phase 2: unfreeze → gradient training → freeze back (saved like an initialised pipeline).
     freezable = [n for n in trained.nodes.values() if isinstance(n, Freezable)]
@@ -316,6 +333,10 @@ def train_two_phase(
             each.freeze()
         trained.eval()
     after = node.selection(wavelengths)
+
+    def measured(selection: BandSelection, rows: tuple[float, float] | None) -> float | None:
+        return selection_auroc(datamodule, selection.indices, rows) if evaluate and rows else None
+
     return TwoPhaseResult(
         pipeline=trained,
         selector=name,
@@ -323,7 +344,9 @@ def train_two_phase(
         history=history,
         selection_before=before,
         selection_after=after,
-        val_auroc_before=auroc_before,
-        val_auroc_after=selection_auroc(datamodule, after.indices) if evaluate else None,
+        val_auroc_before=measured(before, config.val_rows),
+        val_auroc_after=measured(after, config.val_rows),
         best_epoch=trainer.best_epoch if config.restore_best else None,
+        test_auroc_before=measured(before, config.test_rows),
+        test_auroc_after=measured(after, config.test_rows),
     )

@@ -24,7 +24,11 @@ SELECTORS = {
         "config": {"criterion": "separability", "k": 6, "multiclass": True},
     },
     "projection": {"type": "OrthogonalProjectionBandSelector", "config": {"k": 6}},
-    "variance": {"type": "SoftChannelSelector", "config": {"n_select": 6, "init_method": "variance"}},
+    "variance": {
+        "type": "SoftChannelSelector",
+        "config": {"n_select": 6, "init_method": "variance"},
+        "train": False,
+    },
     "cir": {"type": "CIRFalseColorSelector"},
 }
 

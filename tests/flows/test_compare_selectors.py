@@ -32,7 +32,11 @@ PAVIA_NPZ = PAVIA / "pavia_rosis_abu_beach4.npz"
 LIGHT_SELECTORS = {
     "baseline_rgb": {"type": "BaselineFalseRGBSelector"},
     "cir": {"type": "CIRFalseColorSelector"},
-    "soft_variance": {"type": "SoftChannelSelector", "config": {"n_select": 3, "init_method": "variance"}},
+    "soft_variance": {
+        "type": "SoftChannelSelector",
+        "config": {"n_select": 3, "init_method": "variance"},
+        "train": False,  # its variance initialisation (the learnable selectors' test trains them)
+    },
     "full_mrmr": {"type": "SupervisedFullSpectrumBandSelector", "config": {"criterion": "mrmr"}},
     "full_separability": {
         "type": "SupervisedFullSpectrumBandSelector",
@@ -222,6 +226,78 @@ def test_library_refuses_untrained_uniform_soft_selector() -> None:
             cube,
             mask,
             np.linspace(400, 700, 12),
-            {"soft": SelectorSpec("SoftChannelSelector", {"n_select": 3})},
+            {"soft": SelectorSpec("SoftChannelSelector", {"n_select": 3}, train=False)},
             folds=2,
         )
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_learnable_selectors_are_trained_with_their_curves_in_child_runs(
+    mlflow_store: str, tmp_path: Path
+) -> None:
+    """The flow trains the soft and Concrete selectors on the train blocks; each child run holds its
+    training curves (one step per epoch) and the kept epoch; the leaderboard ranks them with the rest."""
+    rng = np.random.default_rng(5)
+    cube = rng.normal(1.0, 0.1, size=(48, 48, 16)).astype(np.float32)
+    labels = np.zeros((48, 48), np.int32)
+    labels[rng.random((48, 48)) < 0.06] = 1
+    cube[labels == 1, 5] -= 0.4  # the planted band
+    scene = tmp_path / "planted.npz"
+    np.savez(scene, cube=cube, wavelengths_nm=np.linspace(450.0, 900.0, 16), gt=labels)
+    fast = {"epochs": 5, "batches_per_epoch": 2}
+    selectors = {
+        "soft_trained": {
+            "type": "SoftChannelSelector",
+            "config": {"n_select": 3, "init_method": "variance", "seed": 0},
+            "training": fast,
+        },
+        "concrete_trained": {"type": "ConcreteBandSelector", "config": {"seed": 0}, "training": fast},
+        "separability": {
+            "type": "SupervisedFullSpectrumBandSelector",
+            "config": {"criterion": "separability"},
+        },
+    }
+    result = compare_selectors(
+        {
+            "scene": {"path": str(scene)},
+            "selectors": selectors,
+            "stability": {"n_bootstrap": 2},
+            "n_random_draws": 3,
+            "measures": ["rx_auroc"],
+            "tracking_uri": mlflow_store,
+            "output_dir": str(tmp_path / "out"),
+        }
+    )
+    rows = {row["name"]: row for row in result.records}
+    assert rows["soft_trained"]["trained"] and rows["soft_trained"]["epochs"] == 5
+    assert rows["concrete_trained"]["trained"] and rows["separability"]["trained"] is False
+    assert 5 in rows["separability"]["bands"] and rows["separability"]["stability_index"] is not None
+    assert all(rows[name]["rx_auroc"] is not None for name in selectors)
+    client = MlflowClient(tracking_uri=mlflow_store)
+    children = {child.info.run_name: child for child in _children(client, result.parent_run_id)}
+    for name in ("soft_trained", "concrete_trained"):
+        run_id = children[name].info.run_id
+        for curve in ("loss", "val_loss", "temperature", "auroc.auroc:hard"):
+            history = client.get_metric_history(run_id, curve)
+            assert sorted(m.step for m in history) == [0, 1, 2, 3, 4], (name, curve)
+        temperatures = sorted(client.get_metric_history(run_id, "temperature"), key=lambda m: m.step)
+        assert [round(m.value, 4) for m in temperatures] == [round(5.0 * 0.9**e, 4) for e in range(5)]
+        assert "best_epoch" in children[name].data.metrics and "rx_auroc" in children[name].data.metrics
+    assert "loss" not in children["separability"].data.metrics
+
+
+def test_config_names_unknown_training_fields_of_a_learnable_selector() -> None:
+    with pytest.raises(ConfigError, match=r"unknown training fields \['epoch'\]"):
+        CompareSelectorsConfig.from_yaml(
+            "scene: {path: s.npz}\nselectors:\n  soft: {type: SoftChannelSelector, config: {n_select: 3}, "
+            "training: {epoch: 3}}\n"
+        )
+    config = CompareSelectorsConfig.model_validate({"scene": {"path": "s.npz"}})
+    selectors = config.resolved_selectors()
+    assert (
+        selectors["soft_trained"]["train"] and selectors["concrete_trained"]["type"] == "ConcreteBandSelector"
+    )
+    assert (
+        selectors["soft_variance_topk"]["train"] is False and selectors["soft_trained"]["bootstrap"] is None
+    )

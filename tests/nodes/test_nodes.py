@@ -147,8 +147,8 @@ def test_bce_loss_values_pos_weight_and_missing_mask() -> None:
         ),
         (
             {"input_channels": 3, "background": "local"},
-            "The 'background' parameter of RXDetector: expected a str among ['batch', 'fitted'], "
-            "found 'local'. Fix: pass one of 'fitted', 'batch'",
+            "The 'background' parameter of RXDetector: expected a str among ['batch', 'batch_negatives', "
+            "'fitted'], found 'local'. Fix: pass one of 'fitted', 'batch', 'batch_negatives'",
         ),
     ],
 )

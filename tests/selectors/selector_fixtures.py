@@ -49,3 +49,32 @@ def labelled_cube(
 def load_real(name: str) -> dict[str, np.ndarray]:
     """Load a cube from ../shared/data, or skip when the folder is absent."""
     return load_shared_cube(name)
+
+
+def subset_weights_reference(logits: np.ndarray, k: int, temperature: float) -> np.ndarray:
+    """The successive softmaxes of Xie & Ermon (2019) in NumPy, as the paper states them (not the default).
+
+    ``a_1 = softmax(s / T)``, ``s ← s + log(1 − a)``, ``a_{t+1} = softmax(s / T)``, weights ``Σ_t a_t``;
+    ``1 − a`` directly (valid where no ``a`` rounds to 1 in float64, i.e. at moderate temperatures).
+    """
+    scores = np.asarray(logits, dtype=np.float64).copy()
+    total = np.zeros_like(scores)
+    for _ in range(k):
+        exponent = np.exp((scores - scores.max()) / temperature)
+        chosen = exponent / exponent.sum()
+        total += chosen
+        scores = scores + np.log(1.0 - chosen)
+    return total
+
+
+def projection_weights_reference(logits: np.ndarray, k: int, temperature: float) -> np.ndarray:
+    """The relaxed top-k ``σ((s − τ) / T)`` with ``Σ = k``, ``τ`` by plain NumPy bisection."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    low, high = scaled.min() - 80.0, scaled.max() + 80.0
+    for _ in range(200):
+        middle = 0.5 * (low + high)
+        if (1.0 / (1.0 + np.exp(-(scaled - middle)))).sum() > k:
+            low = middle
+        else:
+            high = middle
+    return 1.0 / (1.0 + np.exp(-(scaled - 0.5 * (low + high))))

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from selector_fixtures import load_real
+from selector_fixtures import load_real, projection_weights_reference
 
 from bandselect.errors import PipelineError
 from bandselect.pipeline import Node, Pipeline, PortSpec, SuppliedNode
@@ -181,11 +181,18 @@ def test_yaml_soft_channel_selector_with_rx_supplied(
     out = pipeline.run(cube=torch.from_numpy(samson["cube"][:1]))
     assert out["rx"]["scores"].shape == (1, 47, 47, 1)
     assert out["entropy_loss"]["loss"].ndim == 0 and out["diversity_loss"]["loss"].ndim == 0
-    # Evaluation mode: deterministic weights 3·softmax(logits / T_init), T_init = 5.0, feeding both losses.
+    # Evaluation mode: deterministic weights, the default relaxed top-3 of the logits at T_init = 5.0
+    # (σ((logits − τ) / T) summing to 3), feeding both losses.
     logits = selector.channel_logits.double().numpy()
-    p = np.exp((logits - logits.max()) / 5.0)
-    weights = 3.0 * p / p.sum()
+    weights = projection_weights_reference(logits, 3, 5.0)
     np.testing.assert_allclose(out["selector"]["weights"].numpy(), weights, rtol=1e-5)
+    # The seed's relaxation, 3·softmax(logits / T_init), stays available as relaxation="softmax".
+    seed_relaxation = type(selector)(**{**selector.config, "relaxation": "softmax"})
+    seed_relaxation.load_state_dict(selector.state_dict())
+    p = np.exp((logits - logits.max()) / 5.0)
+    np.testing.assert_allclose(
+        seed_relaxation.eval().get_selection_weights().double().numpy(), 3.0 * p / p.sum(), rtol=1e-5
+    )
     q = weights / weights.sum()
     entropy = -float((q * np.log(q)).sum())
     assert float(out["entropy_loss"]["loss"]) == pytest.approx(-0.01 * entropy, rel=1e-4)
@@ -507,8 +514,10 @@ def test_temperature_annealing_example(datamodule: ArrayDataModule) -> None:
 def test_issue_1_channel_collapse_solution() -> None:
     from bandselect.selectors import SoftChannelSelector  # filled
 
-    selector = SoftChannelSelector(n_select=3, input_channels=61)  # filled
-    selector.update_temperature(epoch=50)  # filled: a collapsed selector after annealing
+    # filled: the seed's relaxation, 3·softmax((logits + g) / T), whose low-temperature limit puts the
+    # whole budget on one channel; a collapsed selector after annealing.
+    selector = SoftChannelSelector(n_select=3, input_channels=61, relaxation="softmax")
+    selector.update_temperature(epoch=50)  # filled
     with torch.no_grad():  # filled
         selector.channel_logits[2] = 1.0
 
@@ -522,6 +531,15 @@ def test_issue_1_channel_collapse_solution() -> None:
 
     diversity_loss = SelectorDiversityRegularizer(weight=0.05)
     assert float(diversity_loss.forward(weights=weights)["loss"]) > 0.05 * 1.9**2
+
+    # filled: the default relaxation (relaxed top-k) cannot collapse at a low temperature: the same
+    # logits give at most 1.0 per channel, so the diversity penalty is zero.
+    default = SoftChannelSelector(n_select=3, input_channels=61)
+    default.update_temperature(epoch=50)
+    default.load_state_dict(selector.state_dict())
+    spread = default.get_selection_weights()
+    assert float(spread.max()) <= 1.0 + 1e-6 and float(spread[2]) == pytest.approx(1.0, abs=0.01)
+    assert float(diversity_loss.forward(weights=spread)["loss"]) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_issue_2_temperature_not_annealing(datamodule: ArrayDataModule) -> None:

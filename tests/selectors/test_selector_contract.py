@@ -30,6 +30,7 @@ from bandselect.pipeline.registry import get_node_class
 from bandselect.selectors import (
     BaselineFalseRGBSelector,
     CIRFalseColorSelector,
+    ConcreteBandSelector,
     CorrelationClusterBandSelector,
     FixedWavelengthSelector,
     HighContrastBandSelector,
@@ -61,6 +62,12 @@ def _soft_prepare(node: Node) -> None:
 def _soft_variance_prepare(node: Node) -> None:
     node.fit(CUBE)
     node.update_temperature(epoch=3)
+
+
+def _concrete_prepare(node: Node) -> None:
+    node.update_temperature(epoch=7)
+    with torch.no_grad():
+        node.logits.copy_(torch.randn(3, 61, generator=torch.Generator().manual_seed(5)))
 
 
 def _supervised_prepare(node: Node) -> None:
@@ -115,6 +122,50 @@ CASES = [
     Case(
         "SoftChannelSelector-variance-hard",
         lambda: SoftChannelSelector(n_select=3, input_channels=61, init_method="variance", hard=True),
+        [],
+        port="data",
+        wavelengths=False,
+        configured_channels=True,
+        prepare=_soft_variance_prepare,
+        needs_fit=True,
+    ),
+    Case(
+        "SoftChannelSelector-softmax-straight-through",
+        lambda: SoftChannelSelector(
+            n_select=3, input_channels=61, relaxation="softmax", straight_through=True
+        ),
+        [
+            {"n_select": 3, "input_channels": 61, "relaxation": "gumbel"},
+            {"n_select": 3, "input_channels": 61, "straight_through": "yes"},
+            {"n_select": 3, "input_channels": 61, "seed": -1},
+        ],
+        port="data",
+        wavelengths=False,
+        configured_channels=True,
+        prepare=_soft_prepare,
+    ),
+    Case(
+        "ConcreteBandSelector",
+        lambda: ConcreteBandSelector(input_channels=61, seed=0),
+        [
+            {"input_channels": 0},
+            {"input_channels": 61, "n_select": 62},
+            {"input_channels": 61, "n_select": 0},
+            {"input_channels": 61, "init_method": "pca"},
+            {"input_channels": 61, "temperature_init": 0.0},
+            {"input_channels": 61, "temperature_min": 6.0},
+            {"input_channels": 61, "temperature_decay": 0.0},
+            {"input_channels": 61, "hard": 1},
+            {"input_channels": 61, "eps": -1e-6},
+        ],
+        port="data",
+        wavelengths=False,
+        configured_channels=True,
+        prepare=_concrete_prepare,
+    ),
+    Case(
+        "ConcreteBandSelector-variance-soft",
+        lambda: ConcreteBandSelector(input_channels=61, n_select=4, init_method="variance", hard=False),
         [],
         port="data",
         wavelengths=False,

@@ -200,3 +200,79 @@ def test_top_k_of_the_seed_example() -> None:
     outputs = top_k.forward(weights=selector.get_selection_weights(hard=True))
     assert outputs["indices"].tolist() == [15, 28, 41]  # hard weights all 1.0: ties to the lower index
     assert top_k.forward(weights=selector.get_selection_weights())["indices"].tolist() == [15, 41, 28]
+
+
+# -- relaxations ----------------------------------------------------------------------------------------
+def test_unknown_relaxation_is_a_config_error() -> None:
+    with pytest.raises(
+        ConfigError, match=r"'relaxation' parameter of SoftChannelSelector.*'subset'.*'softmax'"
+    ):
+        SoftChannelSelector(n_select=3, input_channels=12, relaxation="sparsemax")  # type: ignore[arg-type]
+
+
+def test_a_schedule_whose_floor_is_above_its_start_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        SoftChannelSelector(n_select=3, input_channels=12, temperature_init=0.5, temperature_min=0.7)
+    assert "temperature_min=0.7 above temperature_init=0.5" in str(info.value)
+    assert "Fix:" in str(info.value)
+
+
+def test_default_relaxation_at_the_floor_is_the_hard_top_k_and_the_seeds_is_one_channel() -> None:
+    logits = torch.tensor([0.0, 5.0, 1.0, 9.0, 2.0, 5.5, 0.0, -1.0, 3.0, 4.0, 0.5, 0.0])
+    default, seed = (
+        SoftChannelSelector(n_select=3, input_channels=12, relaxation=r, seed=0)
+        for r in ("subset", "softmax")
+    )
+    assert default.relaxation == "subset" and default.config["relaxation"] == "subset"
+    for selector in (default, seed):
+        with torch.no_grad():
+            selector.channel_logits.copy_(logits)
+        selector.update_temperature(epoch=60)  # the floor, 0.1
+    hard = default.get_selection_weights(hard=True)
+    torch.testing.assert_close(default.eval().get_selection_weights(), hard, atol=0.01, rtol=0)
+    assert torch.where(hard > 0)[0].tolist() == [1, 3, 5]
+    torch.testing.assert_close(
+        seed.eval().get_selection_weights(), 3.0 * (logits == 9.0).float(), atol=1e-3, rtol=0
+    )
+    # Both relaxations pick the same hard bands: top-k of the logits.
+    assert (
+        default.selection(np.arange(12.0) + 400).indices
+        == seed.selection(np.arange(12.0) + 400).indices
+        == (3, 5, 1)
+    )
+
+
+def test_straight_through_forwards_the_hard_mask_of_the_noisy_logits_with_the_relaxations_gradient() -> None:
+    data = _cube()
+    straight = SoftChannelSelector(n_select=3, input_channels=12, seed=7, straight_through=True)
+    relaxed = SoftChannelSelector(n_select=3, input_channels=12, seed=7)
+    for selector in (straight, relaxed):
+        with torch.no_grad():
+            selector.channel_logits.copy_(torch.linspace(-1.0, 1.0, 12))
+        selector.update_temperature(epoch=10)
+        selector.unfreeze()
+        selector.train()
+    hard_out, soft_out = straight.forward(data=data), relaxed.forward(data=data)  # the same noise draw
+    weights = hard_out["weights"]
+    assert sorted(weights.detach().unique().tolist()) == [0.0, 1.0] and float(weights.detach().sum()) == 3.0
+    assert torch.equal(weights.detach() > 0, top_k_of(soft_out["weights"].detach(), 3))
+    target = torch.arange(12.0)
+    (weights * target).sum().backward()
+    (soft_out["weights"] * target).sum().backward()
+    torch.testing.assert_close(straight.channel_logits.grad, relaxed.channel_logits.grad)
+    # Evaluation is unaffected by straight_through.
+    assert torch.equal(straight.eval().get_selection_weights(), relaxed.eval().get_selection_weights())
+
+
+def top_k_of(weights: torch.Tensor, k: int) -> torch.Tensor:
+    mask = torch.zeros_like(weights, dtype=torch.bool)
+    mask[torch.argsort(weights, descending=True)[:k]] = True
+    return mask
+
+
+def test_the_ports_carry_the_configured_channel_count() -> None:
+    selector = SoftChannelSelector(n_select=3, input_channels=12)
+    assert selector.INPUT_PORTS["data"].shape == ("B", "H", "W", 12)
+    assert selector.OUTPUT_PORTS["selected"].shape == ("B", "H", "W", 12)
+    assert selector.OUTPUT_PORTS["weights"].shape == (12,)
+    assert SoftChannelSelector.OUTPUT_PORTS["selected"].shape == ("B", "H", "W", "C")  # the class's contract

@@ -50,7 +50,7 @@ def test_learnable_pipeline_trains_and_keeps_its_history(campaign: Campaign, tmp
     training = TrainingConfig(epochs=3, patch_size=16, batches_per_epoch=2, monitor=None, device="cpu")
     trained = train_selectors.fn(store, saved, str(tmp_path), ids, training)
     assert [record.epoch for record in trained.history] == [0, 1, 2]
-    assert trained.temperature_min == 0.7 and trained.saved.directory != saved.directory
+    assert trained.temperature_min == 0.1 and trained.saved.directory != saved.directory
     weights = np.asarray(trained.history[-1].weights["selector"])
     selection = selection_of.fn(store, trained.saved)
     assert sorted(selection.indices) == sorted(np.argsort(-weights, kind="stable")[:3].tolist())

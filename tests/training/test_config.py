@@ -19,7 +19,13 @@ def test_every_default_is_the_recipe_value() -> None:
     for name, value in section.items():
         expected = tuple(value) if isinstance(value, list) else value
         assert defaults[name] == expected, name
-    assert defaults["epochs"] == 30 and defaults["lr"] == 0.2 and defaults["monitor"] == "auroc.auroc:hard"
+    assert defaults["epochs"] == 50 and defaults["lr"] == 0.2 and defaults["monitor"] == "auroc.auroc:hard"
+    # Three spatial parts: train, validation (picks the epoch), test (reported).
+    assert (defaults["train_rows"], defaults["val_rows"], defaults["test_rows"]) == (
+        (0.0, 0.5),
+        (0.5, 0.75),
+        (0.75, 1.0),
+    )
 
 
 def test_every_field_has_a_description_for_the_run_form() -> None:
@@ -29,8 +35,8 @@ def test_every_field_has_a_description_for_the_run_form() -> None:
 
 
 def test_yaml_lists_become_tuples_and_the_model_is_frozen() -> None:
-    config = TrainingConfig(train_rows=[0.0, 0.4], val_rows=[0.6, 1.0], patch_size=[16, 24])
-    assert config.train_rows == (0.0, 0.4) and config.val_rows == (0.6, 1.0)
+    config = TrainingConfig(train_rows=[0.0, 0.4], val_rows=[0.6, 1.0], test_rows=None, patch_size=[16, 24])
+    assert config.train_rows == (0.0, 0.4) and config.val_rows == (0.6, 1.0) and config.test_rows is None
     assert config.patch_size == (16, 24)
     with pytest.raises(ValidationError):
         config.epochs = 3  # type: ignore[misc]
@@ -60,12 +66,15 @@ def test_yaml_lists_become_tuples_and_the_model_is_frozen() -> None:
             r"train_rows: must be fractions \[start, stop\).*0 <= start < stop <= 1",
         ),
         ({"val_rows": (0.5, 1.5)}, r"val_rows: must be fractions .*\(found \(0.5, 1.5\)\)"),
-        ({"train_rows": (0.0, 0.6)}, r"train_rows \[0.0, 0.6\] and val_rows \[0.5, 1.0\] overlap"),
+        ({"train_rows": (0.0, 0.6)}, r"train_rows \[0.0, 0.6\] and val_rows \[0.5, 0.75\] overlap"),
         ({"val_rows": (0.2, 0.4)}, r"train_rows \[0.0, 0.5\] and val_rows \[0.2, 0.4\] overlap"),
+        ({"test_rows": (0.7, 1.0)}, r"val_rows \[0.5, 0.75\] and test_rows \[0.7, 1.0\] overlap"),
+        ({"test_rows": (0.4, 0.45)}, r"train_rows \[0.0, 0.5\] and test_rows \[0.4, 0.45\] overlap"),
+        ({"test_rows": (0.8, 0.8)}, r"test_rows: must be fractions \[start, stop\)"),
         ({"val_rows": None}, r"monitor 'auroc.auroc:hard' needs val_rows"),
         ({"monitor": "auroc"}, r"monitor: must be a metric key 'node.port'"),
         ({"monitor_mode": "best"}, r"monitor_mode: Input should be 'max' or 'min'"),
-        ({"monitor_from_epoch": 30}, r"monitor_from_epoch 30 is not an epoch of the run \(epochs 30\)"),
+        ({"monitor_from_epoch": 50}, r"monitor_from_epoch 50 is not an epoch of the run \(epochs 50\)"),
         ({"monitor_from_epoch": -1}, r"monitor_from_epoch: Input should be greater than or equal to 0"),
         ({"patch_size": 0}, r"patch_size: must be a positive int or \[height, width\]"),
         ({"device": "gpu"}, r"device: must be 'auto', 'cpu', 'cuda' or 'cuda:N' \(found 'gpu'\)"),
@@ -98,7 +107,7 @@ def test_nested_in_a_flow_config_it_validates_as_a_model() -> None:
         training: TrainingConfig = TrainingConfig()
 
     assert Flow.model_validate({"training": {"epochs": 5}}).training == TrainingConfig(epochs=5)
-    with pytest.raises(ValidationError, match=r"train_rows \[0.0, 0.6\] and val_rows \[0.5, 1.0\] overlap"):
+    with pytest.raises(ValidationError, match=r"train_rows \[0.0, 0.6\] and val_rows \[0.5, 0.75\] overlap"):
         Flow.model_validate({"training": {"train_rows": [0.0, 0.6]}})
     assert (
         Flow.model_validate_json(Flow(training=TrainingConfig(epochs=3)).model_dump_json()).training.epochs

@@ -193,9 +193,11 @@ def test_floor_epoch_is_computed_without_changing_any_temperature() -> None:
     selector.update_temperature = refuse  # type: ignore[method-assign]
     penalty.update_temperature = refuse  # type: ignore[method-assign]
     before = {k: v.clone() for k, v in pipeline.state_dict().items()}
-    # Recipe selector: 5 · 0.8^e <= 0.7 first at e = 9; the penalty: 2 · 0.5^e <= 0.25 at e = 3.
-    assert floor_epoch(pipeline, 30) == 9
-    assert floor_epoch(pipeline, 5) == 4  # not reached within the run: the last epoch
+    # Recipe selector (the seed's schedule): 5 · 0.9^e <= 0.1 first at e = 38; the penalty: 2 · 0.5^e <= 0.25
+    # at e = 3.
+    assert floor_epoch(pipeline, 50) == 38
+    assert floor_epoch(pipeline, 30) == 29  # not reached within the run: the last epoch
+    assert floor_epoch(pipeline, 5) == 4
     assert selector.temperature == pytest.approx(2.345) and penalty.temperature == 2.0
     assert all(torch.equal(v, before[k]) for k, v in pipeline.state_dict().items())
     assert floor_epoch(Pipeline(), 30) == 0

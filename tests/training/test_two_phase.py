@@ -1,26 +1,39 @@
-"""train_two_phase on a real scene and a synthetic campaign: the trained selection must beat the
-variance-initialised one with RX on held-out rows (spatial split: top half trains, bottom half validates).
+"""train_two_phase on real scenes and a synthetic campaign, with the seed's own schedule and regularizer
+weights (the shipped recipe), and the honest protocol: the top half trains, the next quarter picks the
+epoch, the last quarter (seen by neither) is the test that is reported.
 
-Margins measured with the recipe over selector/training seeds 0, 1, 2 (see the recipe's comments):
-Pavia 0.9818 -> 0.9899 / 0.9906 / 0.9882; the demo's synthetic campaign 0.5013 -> 0.9979 / 0.9966 /
-0.9919; kept weights: top-3 carry 1.76-2.71 of the budget 3, largest weight 0.71-1.97."""
+Numbers measured with the recipe are in docs/learnable.md and benchmarks/results/learnable.json."""
 
 from __future__ import annotations
 
+import copy
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from training_fixtures import planted_campaign
 
+from bandselect.evaluation.metrics import rx_auroc
 from bandselect.synthetic import make_scene
 from bandselect.training import TrainingData, train_two_phase
 from bandselect.training.config import DEFAULT_RECIPE, load_recipe
+from bandselect.training.samplers import row_range
 
 N_SELECT = 3
 
 
+def _recipe(**selector: Any) -> dict[str, Any]:
+    """The shipped recipe's pipeline, with selector settings overridden."""
+    pipeline = copy.deepcopy(load_recipe(DEFAULT_RECIPE)["pipeline"])
+    pipeline["nodes"]["selector"]["config"].update(selector)
+    return pipeline
+
+
 def _check_schedule_and_concentration(result, recipe: dict) -> None:
-    """Temperature follows the schedule; the kept weights (best epoch) concentrate on n_select channels."""
+    """Temperature follows the schedule; the kept weights (best epoch) are the hard top-n_select."""
     selector = recipe["pipeline"]["nodes"]["selector"]["config"]
     expected = [
         max(selector["temperature_min"], selector["temperature_init"] * selector["temperature_decay"] ** e)
@@ -34,54 +47,103 @@ def _check_schedule_and_concentration(result, recipe: dict) -> None:
         f"top-{N_SELECT} weights: first epoch {initial[:N_SELECT].round(3)}, kept (epoch "
         f"{result.best_epoch}) {final[:N_SELECT].round(3)}"
     )
-    # The kept epoch is at the temperature floor, where the weights are concentrated.
-    floor = recipe["pipeline"]["nodes"]["selector"]["config"]["temperature_min"]
+    # The kept epoch is at the temperature floor, where the relaxed top-k is (nearly) the hard top-k:
+    # >= 0.9 on each of n_select channels, nothing above 1 (no collapse onto one channel).
+    floor = selector["temperature_min"]
     assert result.history[result.best_epoch].temperature["selector"] == pytest.approx(floor)
-    # Concentrated on n_select channels (most of the budget, >> the first epoch's), no collapse onto one
-    # channel (diversity regularizer): measured top-3 >= 1.76, largest <= 1.97 of the budget 3.
-    assert final[:N_SELECT].sum() >= 0.55 * N_SELECT
+    assert final[:N_SELECT].min() >= 0.9 and final[0] <= 1.0 + 1e-6
     assert final[:N_SELECT].sum() > 5 * initial[:N_SELECT].sum()
-    assert final[0] <= 0.75 * N_SELECT
     # The kept selection is the hard top-n_select of the kept weights.
     assert sorted(np.argsort(-kept, kind="stable")[:N_SELECT].tolist()) == sorted(
         result.selection_after.indices
     )
 
 
+def _test_auroc(cube: np.ndarray, mask: np.ndarray, indices, config) -> float:
+    """RX on ``indices``: background the training rows' negatives, AUROC on the test rows (by hand)."""
+    height = cube.shape[0]
+    train, test = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
+    train[slice(*row_range(height, config.train_rows))] = True
+    test[slice(*row_range(height, config.test_rows))] = True
+    return rx_auroc(cube, mask, np.asarray(indices), background=train & ~mask, evaluate=test)
+
+
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_pavia_trained_selection_beats_variance_init(load_shared) -> None:
+def test_seed_settings_train_fifty_epochs_without_a_non_finite_value(load_shared) -> None:
+    """The issue's failure: the seed's schedule (5 → 0.1, decay 0.9) and regularizer weights (0.01,
+    0.05) stopped with "a gradient is not finite" at epoch ~30 (log 0 in the entropy's gradient where the
+    weights underflow). Both relaxations now train 50 epochs; with the default one, the training draws at
+    the floor temperature put >= 0.9 on each of n_select distinct channels."""
+    data = load_shared("pavia_rosis_abu_beach4")
+    arrays = TrainingData.from_arrays(data["cube"], data["gt"], wavelengths_nm=data["wavelengths_nm"])
+    recipe = load_recipe(DEFAULT_RECIPE)
+    selector = recipe["pipeline"]["nodes"]["selector"]["config"]
+    assert (selector["temperature_init"], selector["temperature_min"], selector["temperature_decay"]) == (
+        5.0,
+        0.1,
+        0.9,
+    )
+    assert recipe["pipeline"]["nodes"]["entropy_loss"]["config"]["weight"] == 0.01
+    assert recipe["pipeline"]["nodes"]["diversity_loss"]["config"]["weight"] == 0.05
+    options = {"epochs": 50, "batches_per_epoch": 4, "device": "cpu", "monitor": None}
+    # The seed's relaxation in the issue-5 pipeline (RX on every batch pixel, ridge 1e-3): the NaN run.
+    seed_pipeline = _recipe(relaxation="softmax")
+    seed_pipeline["nodes"]["rx"]["config"].update(background="batch", eps=0.001)
+    seed_pipeline["connections"].remove(["data.mask", "rx.mask"])
+    for pipeline in (seed_pipeline, None):
+        result = train_two_phase(pipeline, arrays, options, evaluate=False)
+        assert len(result.history) == 50
+        assert all(math.isfinite(h.loss) and math.isfinite(h.val_loss) for h in result.history)
+        assert all(np.isfinite(h.weights["selector"]).all() for h in result.history)
+        assert result.history[-1].temperature["selector"] == pytest.approx(0.1)
+    node = result.pipeline.nodes["selector"]
+    node.train()
+    node.temperature = 0.1
+    cube = torch.from_numpy(data["cube"][None, :8, :8])
+    for _ in range(20):
+        draw = torch.sort(node.forward(data=cube)["weights"].detach(), descending=True)
+        assert draw.values[:N_SELECT].min() >= 0.9 and len(set(draw.indices[:N_SELECT].tolist())) == N_SELECT
+        assert float(draw.values[N_SELECT:].sum()) <= 0.3
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_pavia_epoch_picked_on_validation_is_reported_on_test(load_shared) -> None:
     data = load_shared("pavia_rosis_abu_beach4")
     arrays = TrainingData.from_arrays(data["cube"], data["gt"], wavelengths_nm=data["wavelengths_nm"])
     result = train_two_phase(None, arrays, {"batches_per_epoch": 4, "device": "cpu"})
     print(
-        f"pavia RX val AUROC: variance init {list(result.selection_before.indices)} -> "
-        f"{result.val_auroc_before:.4f}, "
-        f"trained {list(result.selection_after.indices)} -> {result.val_auroc_after:.4f}"
+        f"pavia RX AUROC: variance init {list(result.selection_before.indices)} -> val "
+        f"{result.val_auroc_before:.4f}, test {result.test_auroc_before:.4f}; trained "
+        f"{list(result.selection_after.indices)} (epoch {result.best_epoch}) -> val "
+        f"{result.val_auroc_after:.4f}, test {result.test_auroc_after:.4f}"
     )
-    # Measured gains 0.0064-0.0088 over 3 seeds.
-    assert result.val_auroc_after > result.val_auroc_before + 0.005
+    # The best epoch is the one with the best hard-selection metric on the validation rows ...
+    eligible = [h for h in result.history if h.temperature["selector"] == pytest.approx(0.1)]
+    best = max(eligible, key=lambda h: h.metrics["auroc.auroc:hard"])
+    assert result.best_epoch == best.epoch
+    # ... and the AUROC reported is its selection's on the test rows, which it never saw.
+    expected = _test_auroc(data["cube"], data["gt"] > 0, result.selection_after.indices, result.config)
+    assert result.test_auroc_after == pytest.approx(expected, abs=1e-12)
+    assert result.test_auroc_after != pytest.approx(result.val_auroc_after, abs=1e-6)
+    assert result.test_auroc_after > result.test_auroc_before
     _check_schedule_and_concentration(result, load_recipe(DEFAULT_RECIPE))
 
 
+@pytest.mark.slow
 def test_synthetic_campaign_streamed_from_store(tmp_path: Path) -> None:
     """The demo's campaign (3 acquisitions 96 x 128, anomalies in 550/558/782/790 nm), streamed."""
-    from bandselect.names import ATTR_DISCRIMINATIVE_BANDS
-    from bandselect.synthetic import write_campaign
-
-    campaign = write_campaign(
-        tmp_path / "campaign", n_acquisitions=3, height=96, width=128, seed=0, anomaly_fraction=0.01
-    )
-    result = train_two_phase(None, tmp_path / "campaign", {"epochs": 20, "device": "cpu"})
-    planted = list(campaign.open(campaign.ids()[0]).attrs[ATTR_DISCRIMINATIVE_BANDS])
+    planted = planted_campaign(tmp_path / "campaign")
+    result = train_two_phase(None, tmp_path / "campaign", {"device": "cpu"})
     print(
-        f"synthetic RX val AUROC: variance init {list(result.selection_before.indices)} -> "
-        f"{result.val_auroc_before:.4f}, trained {list(result.selection_after.indices)} -> "
-        f"{result.val_auroc_after:.4f} (planted bands {planted})"
+        f"synthetic RX AUROC: variance init {list(result.selection_before.indices)} -> "
+        f"test {result.test_auroc_before:.4f}, trained {list(result.selection_after.indices)} -> "
+        f"test {result.test_auroc_after:.4f} (planted bands {planted})"
     )
     # The variance init picks the bright NIR plateau (no planted band, AUROC ~0.50); trained: >= 0.99.
-    assert result.val_auroc_after > result.val_auroc_before + 0.4
-    assert result.val_auroc_after > 0.99
+    assert result.test_auroc_after > result.test_auroc_before + 0.4
+    assert result.test_auroc_after > 0.99
     # At least one planted band; RX also needs a non-planted reference band (anomalies are the background
     # darkened in the planted bands, like a shadow in planted bands only), so not all three are planted.
     assert set(result.selection_after.indices) & set(planted)
@@ -104,17 +166,17 @@ def test_recipe_yaml_defines_the_seed_pipeline_with_rx() -> None:
 def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Path) -> None:
     """monitor="auroc.auroc:hard": hard-selection metrics are recorded, the best epoch at the temperature
     floor is restored (and written to best.pt), and a resumed run keeps the same best epoch and weights."""
-    import torch
-
     from bandselect.training.monitor import BEST_FILE
 
     scene = make_scene(48, 48, n_bands=16, seed=0, anomaly_fraction=0.02)
     data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
     options = {"patch_size": 16, "batches_per_epoch": 2, "device": "cpu"}
-    full = train_two_phase(None, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "a")
+    pipeline = _recipe(temperature_decay=0.6)  # the seed's floor 0.1, reached at epoch 8
+    full = train_two_phase(pipeline, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "a")
     metrics = full.history[-1].metrics
     assert "auroc.auroc:hard" in metrics and "auroc.auroc" in metrics
-    eligible = [h for h in full.history if h.temperature["selector"] == pytest.approx(0.7)]
+    eligible = [h for h in full.history if h.temperature["selector"] == pytest.approx(0.1)]
+    assert [h.epoch for h in eligible] == [8, 9, 10, 11]
     best = max(eligible, key=lambda h: h.metrics["auroc.auroc:hard"])
     assert full.best_epoch == best.epoch and best.best
     assert not any(h.best for h in full.history if h.epoch < eligible[0].epoch)
@@ -123,12 +185,13 @@ def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Pa
     assert saved["epoch"] == full.best_epoch
     assert torch.equal(saved["model"]["nodes.selector.channel_logits"], kept)
 
-    train_two_phase(None, data, {**options, "epochs": 10}, checkpoint_dir=tmp_path / "b")
+    train_two_phase(pipeline, data, {**options, "epochs": 10}, checkpoint_dir=tmp_path / "b")
     resumed = train_two_phase(
-        None, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "b", resume=True
+        pipeline, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "b", resume=True
     )
     assert resumed.best_epoch == full.best_epoch
     assert torch.equal(resumed.pipeline.nodes["selector"].channel_logits.detach(), kept)
+    assert resumed.test_auroc_after == full.test_auroc_after and full.test_auroc_after is not None
 
 
 # -- the entry point's contract, on small data ---------------------------------------------------------
@@ -158,7 +221,11 @@ def test_in_memory_arrays_report_band_selections_before_and_after(small_scene) -
     selector = result.pipeline.nodes["selector"]
     assert result.selection_after == selector.selection(small_scene.wavelengths_nm)
     assert result.selection_after.selector_type == "SoftChannelSelector"
-    assert 0.0 <= result.val_auroc_before <= 1.0 and 0.0 <= result.val_auroc_after <= 1.0
+    for value in (result.val_auroc_before, result.val_auroc_after, result.test_auroc_before):
+        assert 0.0 <= value <= 1.0
+    # The test rows (the last quarter) are reported apart from the validation rows that pick the epoch.
+    expected = _test_auroc(small_scene.cube, small_scene.mask, result.selection_after.indices, result.config)
+    assert result.test_auroc_after == pytest.approx(expected, abs=1e-12)
     assert not selector.is_trainable and not selector.training
     assert all(t.device.type == "cpu" for t in result.pipeline.state_dict().values())
 
@@ -187,8 +254,11 @@ def test_a_store_and_acquisition_ids(tmp_path: Path) -> None:
     first = campaign.ids()[0]
     data = TrainingData.from_store(tmp_path / "c", [first])
     assert len(data.datamodule(TrainingConfig(**SMALL)).source.shapes) == 1
-    result = train_two_phase(None, data, {**SMALL, "epochs": 1, "val_rows": None, "monitor": None})
+    result = train_two_phase(
+        None, data, {**SMALL, "epochs": 1, "val_rows": None, "test_rows": None, "monitor": None}
+    )
     assert result.val_auroc_before is None and result.val_auroc_after is None and result.best_epoch is None
+    assert result.test_auroc_before is None and result.test_auroc_after is None
     assert len(result.selection_after.sensor_wavelengths_nm) == 12
     every = train_two_phase(None, str(tmp_path / "c"), {**SMALL, "epochs": 1}, evaluate=False)
     assert every.val_auroc_after is None and len(every.history) == 1
