@@ -18,6 +18,9 @@ DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(EPHEMERAL_STARTUP_TIMEOUT_S),
+    # The library's own loggers (bandselect.progress: one line per training epoch and compared selector)
+    # go to the Prefect run's logs and console too.
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "bandselect",
 }
 
 

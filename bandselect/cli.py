@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -272,7 +272,7 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         "DIR/mlflow, Dask in process. Prints where the results are and the selected bands.",
     )
     parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="output folder (default .demo)")
-    parser.set_defaults(func=_cmd_demo)
+    parser.set_defaults(func=_with_terminal_progress(_cmd_demo))
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -300,7 +300,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="which flow (default select-bands; process-campaign needs `archive:`; compare-selectors "
         "takes a config like configs/compare_selectors.yaml)",
     )
-    parser.set_defaults(func=_cmd_run)
+    parser.set_defaults(func=_with_terminal_progress(_cmd_run))
 
 
 def _flow_environment(prefect_home: Path, servers: Path | None = None) -> None:
@@ -386,6 +386,23 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
     if summary.flow_run_id:
         lines.append(f"Prefect flow run: {summary.flow_run_id}")
     print("\n".join(lines))
+
+
+def _with_terminal_progress(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """``command`` drawing a progress bar of long steps (epochs, compared selectors) on an interactive
+    terminal; in a pipe or log file the per-step log lines are the progress."""
+
+    def run(args: argparse.Namespace) -> int:
+        if not sys.stderr.isatty():
+            return command(args)
+        from bandselect.progress import TerminalBar, progress_sink
+
+        with progress_sink(TerminalBar(sys.stderr)):
+            return command(args)
+
+    return run
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

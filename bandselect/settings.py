@@ -75,13 +75,16 @@ def docstring_fields(doc: str | None) -> tuple[str, dict[str, str]]:
         return "", {}
     summary, sections = _sections(doc)
     entries: dict[str, list[str]] = {}
-    name: str | None = None
+    names: list[str] = []
     for line in sections.get("Attributes", []):
         if line and not line[0].isspace():
-            name = line.split(":", 1)[0].strip()
-            entries[name] = []
-        elif name is not None:
-            entries[name].append(line)
+            # ``a, b : type`` documents several fields with one text (numpydoc's grouped entries).
+            names = [part.strip() for part in line.split(":", 1)[0].split(",") if part.strip()]
+            for name in names:
+                entries[name] = []
+        else:
+            for name in names:
+                entries[name].append(line)
     return plain_text(summary), {key: plain_text("\n".join(text)) for key, text in entries.items()}
 
 

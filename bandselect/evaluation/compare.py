@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from bandselect.errors import ConfigError, LabelError, ShapeError, WavelengthError
 from bandselect.evaluation.leaderboard import (
@@ -50,6 +50,7 @@ from bandselect.evaluation.leaderboard import (
     STATUS_OK,
     Leaderboard,
     LeaderboardRow,
+    selector_progress,
 )
 from bandselect.evaluation.metrics import (
     logistic_auroc,
@@ -71,6 +72,8 @@ from bandselect.evaluation.selecting import (
 )
 from bandselect.evaluation.split import SpatialSplit, _label_image, block_grid, spatial_block_split
 from bandselect.evaluation.stability import band_stability
+from bandselect.progress import COMPARISON_STEP, report
+from bandselect.settings import SettingsModel
 from bandselect.spectral import validate_wavelengths
 
 __all__ = [
@@ -93,7 +96,7 @@ __all__ = [
 ]
 
 
-class SplitSettings(BaseModel):
+class SplitSettings(SettingsModel):
     """The spatial train/test split: a ``n_blocks`` grid, ``test_fraction`` of the blocks held out."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -103,7 +106,7 @@ class SplitSettings(BaseModel):
     seed: int = Field(0, description="seed of the draw of the test blocks")
 
 
-class StabilitySettings(BaseModel):
+class StabilitySettings(SettingsModel):
     """Band stability bootstrap (see :func:`~bandselect.evaluation.band_stability`); 0 resamples skip it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -267,7 +270,7 @@ def compare_selections(
 
     rows: list[LeaderboardRow] = []
     ks: set[int] = set()
-    for name, spec in specs.items():
+    for done, (name, spec) in enumerate(specs.items(), start=1):
         try:
             outcome, trained = fit_selector(spec, train_cube, train_labels, wavelengths_nm)
         except WavelengthError as error:
@@ -281,6 +284,7 @@ def compare_selections(
                     config=dict(spec.config),
                 )
             )
+            report(COMPARISON_STEP, done, len(specs), f"{name}: not applicable on this sensor")
             continue
         ks.add(outcome.k)
         scores = {m: functions[m](array, positive, outcome.indices) for m in measures}
@@ -312,6 +316,7 @@ def compare_selections(
                 best_epoch=None if trained is None else trained.best_epoch,
             )
         )
+        report(COMPARISON_STEP, done, len(specs), selector_progress(rows[-1]))
     rows.append(
         LeaderboardRow(
             name=f"all bands ({n_bands})",

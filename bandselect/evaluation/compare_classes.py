@@ -50,12 +50,14 @@ from bandselect.evaluation.leaderboard import (
     STATUS_OK,
     Leaderboard,
     LeaderboardRow,
+    selector_progress,
 )
 from bandselect.evaluation.scene import LabelledScene
 from bandselect.evaluation.selecting import as_selector_spec, select_bands
 from bandselect.evaluation.split import SpatialSplit, block_grid
 from bandselect.evaluation.stability import band_stability
 from bandselect.labels import check_label_roles, integer_labels
+from bandselect.progress import COMPARISON_STEP, report
 from bandselect.selection import BandSelection
 from bandselect.spectral import validate_wavelengths
 
@@ -94,7 +96,7 @@ def default_multiclass_selector_specs(ks: Sequence[int] = DEFAULT_KS) -> dict[st
         specs[f"orthogonal_projection_k{k}"] = SelectorSpec("OrthogonalProjectionBandSelector", {"k": k})
         specs[f"correlation_clusters_k{k}"] = SelectorSpec("CorrelationClusterBandSelector", {"k": k})
         specs[f"soft_variance_topk_k{k}"] = SelectorSpec(
-            "SoftChannelSelector", {"n_select": k, "init_method": "variance"}
+            "SoftChannelSelector", {"n_select": k, "init_method": "variance"}, train=False
         )
     return specs
 
@@ -266,7 +268,7 @@ def compare_classes(
 
     rows: list[LeaderboardRow] = []
     ks: set[int] = set()
-    for name, spec in specs.items():
+    for done, (name, spec) in enumerate(specs.items(), start=1):
         fold_selector = _FoldSelector(spec, array, ids, blocks, wavelengths_nm, ignore_label)
         try:
             scores = measure(fold_selector)
@@ -281,6 +283,7 @@ def compare_classes(
                     config=dict(spec.config),
                 )
             )
+            report(COMPARISON_STEP, done, len(specs), f"{name}: not applicable on this sensor")
             continue
         selection = fold_selector.selections[0]
         ks.add(selection.k)
@@ -308,6 +311,7 @@ def compare_classes(
                 stability=stability_result,
             )
         )
+        report(COMPARISON_STEP, done, len(specs), selector_progress(rows[-1]))
     rows.append(
         LeaderboardRow(
             name=f"all bands ({n_bands})",

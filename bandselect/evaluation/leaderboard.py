@@ -31,6 +31,7 @@ __all__ = [
     "Leaderboard",
     "LeaderboardRow",
     "measure_axis_label",
+    "selector_progress",
 ]
 
 #: Measures of a binary task, in leaderboard order; the first is the one rows are ranked by.
@@ -108,6 +109,24 @@ class LeaderboardRow:
         if self.selection is None or self.selection.k < 3:
             return ()
         return self.selection.rgb_indices
+
+
+def selector_progress(row: LeaderboardRow) -> str:
+    """One line for a scored row (the comparison's progress report): its bands and scores.
+
+    Examples
+    --------
+    >>> from bandselect.selection import BandSelection
+    >>> selection = BandSelection(indices=(3, 1, 0), output_indices=(3, 1, 0),
+    ...     sensor_wavelengths_nm=(550.0, 650.0, 700.0, 800.0), selector_type="CIRFalseColorSelector")
+    >>> row = LeaderboardRow(name="cir", kind="selector", status=STATUS_OK, scores={"rx_auroc": 0.9512},
+    ...     selection=selection)
+    >>> selector_progress(row)
+    'cir: 800.0, 650.0, 550.0 nm; rx_auroc 0.9512'
+    """
+    bands = ", ".join(f"{w:.1f}" for w in row.wavelengths_nm)
+    scores = ", ".join(f"{m} {v:.4f}" for m, v in row.scores.items())
+    return f"{row.name}: {bands} nm; {scores}"
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,9 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
             tag_flow_run(f"campaign:{config.campaign}", f"selector:{saved.selector_type}")
             trained = None
             if saved.learnable:
-                trained = train_selectors(store, saved, str(work_dir), ids_covered, config.training)
+                trained = train_selectors(
+                    store, saved, str(work_dir), ids_covered, config.training, campaign=config.campaign
+                )
                 saved = trained.saved
             selection = selection_of(store, saved)
             # Before any export task: a failing check publishes nothing.

@@ -48,6 +48,7 @@ from bandselect.evaluation.compare import (
 from bandselect.evaluation.compare_classes import DEFAULT_KS, default_multiclass_selector_specs
 from bandselect.evaluation.leaderboard import CLASSIFICATION_MEASURES
 from bandselect.flows.config import validate_model
+from bandselect.settings import SettingsModel
 from bandselect.training.config import TrainingConfig
 
 __all__ = [
@@ -61,12 +62,20 @@ __all__ = [
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class _Strict(BaseModel):
+class _Strict(SettingsModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SceneConfig(_Strict):
-    """The labelled scene: a file (``.npz`` with ``gt``/``mask``, ENVI, ``.mat``) or a campaign store."""
+    """The labelled scene: a file (``.npz`` with ``gt``/``mask``, ENVI, ``.mat``) or a campaign store.
+
+    Attributes
+    ----------
+    path
+        The scene's file, or a campaign store (then ``acquisition`` names the group).
+    acquisition
+        In a campaign store: the acquisition to compare on; ``None``: the store's only acquisition.
+    """
 
     path: Path
     acquisition: str | None = None
@@ -91,11 +100,20 @@ class SceneConfig(_Strict):
 class SelectorConfig(_Strict):
     """A selector: registered type and constructor arguments (band counts are filled in from the cube).
 
-    A learnable selector (``SoftChannelSelector``, ``ConcreteBandSelector``) is trained on the train
-    blocks (``train: false``: its statistical initialisation is compared instead); ``training`` overrides
-    fields of its training settings (:func:`bandselect.evaluation.compare.learnable_training`), e.g.
-    ``{epochs: 80}``; ``bootstrap`` says whether the stability bootstrap refits it (default: yes, except
-    for a trained learnable selector, which each resample would retrain).
+    Attributes
+    ----------
+    type
+        A registered selector type, e.g. ``SupervisedFullSpectrumBandSelector``.
+    config
+        Its constructor arguments (band counts are filled in from the cube when absent).
+    train
+        A learnable selector (``SoftChannelSelector``, ``ConcreteBandSelector``) is trained on the train
+        blocks; ``false``: its statistical initialisation is compared instead.
+    training
+        Fields of its training settings to override (see ``learnable_training``), e.g. ``{epochs: 80}``.
+    bootstrap
+        Whether the stability bootstrap refits it; ``None``: yes, except for a trained learnable selector
+        (each resample would retrain it).
     """
 
     type: str
@@ -123,7 +141,7 @@ class SelectorConfig(_Strict):
 
 
 class CompareSelectorsConfig(_Strict):
-    """Configuration of :func:`compare_selectors`.
+    """Compare band selectors on one labelled scene: held-out spatial blocks, baselines, stability.
 
     Attributes
     ----------
@@ -353,6 +371,7 @@ def compare_selectors(
         n_random_draws=settings.n_random_draws,
         folds=settings.folds,
         seed=settings.seed,
+        campaign=campaign,
     )
     uri = tracking.resolve_tracking_uri(settings.tracking_uri, Path.cwd())
     logged_config = settings.model_dump(mode="json")

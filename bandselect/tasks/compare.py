@@ -21,7 +21,9 @@ from prefect.cache_policies import NO_CACHE
 from bandselect.evaluation.compare import MEASURE_LABELS, Leaderboard, SplitSettings, StabilitySettings
 from bandselect.evaluation.compare_classes import compare_scene
 from bandselect.evaluation.scene import load_labelled_scene
+from bandselect.progress import COMPARISON_STEP, band_labels
 from bandselect.reports.comparison import ComparisonFigures, render_comparison
+from bandselect.tasks.progress import prefect_progress
 from bandselect.tracking.comparison import log_comparison
 
 __all__ = ["compare_task", "log_comparison_task", "publish_table_task", "render_comparison_task"]
@@ -45,23 +47,26 @@ def compare_task(
     n_random_draws: int = 20,
     folds: int = 5,
     seed: int = 0,
+    campaign: str = "comparison",
 ) -> Leaderboard:
     """Load the scene and compare the selectors on it
-    (:func:`~bandselect.evaluation.compare_classes.compare_scene`: binary or multi-class)."""
+    (:func:`~bandselect.evaluation.compare_classes.compare_scene`: binary or multi-class); one log line
+    per selector and a progress artifact ``<campaign>-comparison-progress``."""
     scene = load_labelled_scene(
         scene_path, acquisition=acquisition, label=label, multiclass=multiclass, ignore_label=ignore_label
     )
-    return compare_scene(
-        scene,
-        selectors,
-        measures=measures,
-        classifier=classifier,
-        split=split,
-        stability=stability,
-        n_random_draws=n_random_draws,
-        folds=folds,
-        seed=seed,
-    )
+    with prefect_progress(campaign, "comparison", COMPARISON_STEP), band_labels(scene.wavelengths_nm):
+        return compare_scene(
+            scene,
+            selectors,
+            measures=measures,
+            classifier=classifier,
+            split=split,
+            stability=stability,
+            n_random_draws=n_random_draws,
+            folds=folds,
+            seed=seed,
+        )
 
 
 @task(name="render-comparison", cache_policy=NO_CACHE)

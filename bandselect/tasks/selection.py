@@ -12,9 +12,12 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from bandselect.progress import EPOCH_STEP, band_labels
 from bandselect.selection import BandSelection
+from bandselect.store.campaign import open_campaign
 from bandselect.tasks._logging import run_logger
 from bandselect.tasks._retry import retry_transient
+from bandselect.tasks.progress import prefect_progress
 from bandselect.training.campaign import (
     SavedPipeline,
     TrainedPipeline,
@@ -65,10 +68,17 @@ def initialise_selectors(
 
 @task(name="train-selectors", cache_policy=NO_CACHE)
 def train_selectors(
-    store: str, saved: SavedPipeline, work_dir: str, acquisition_ids: list[str], training: TrainingConfig
+    store: str,
+    saved: SavedPipeline,
+    work_dir: str,
+    acquisition_ids: list[str],
+    training: TrainingConfig,
+    campaign: str = "campaign",
 ) -> TrainedPipeline:
-    """The gradient phase of the two-phase recipe on the store (:func:`train_on_campaign`)."""
-    trained = train_on_campaign(store, saved, work_dir, acquisition_ids, training)
+    """The gradient phase of the two-phase recipe on the store (:func:`train_on_campaign`); one log line
+    per epoch (top bands by wavelength) and a progress artifact ``<campaign>-training-progress``."""
+    with prefect_progress(campaign, "training", EPOCH_STEP), band_labels(open_campaign(store).wavelengths):
+        trained = train_on_campaign(store, saved, work_dir, acquisition_ids, training)
     last = trained.history[-1] if trained.history else None
     run_logger(__name__).info(
         "trained %d epochs; kept epoch %s; last loss %s",

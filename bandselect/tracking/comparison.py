@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from mlflow.entities import Metric, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from bandselect.evaluation.leaderboard import Leaderboard, LeaderboardRow
@@ -40,6 +40,7 @@ TAG_UNSTABLE_SELECTORS = "bandselect.unstable_selectors"
 TAG_NOT_APPLICABLE = "bandselect.not_applicable_selectors"
 TAG_SELECTOR_TYPE = "bandselect.selector_type"
 TAG_ROLE = "bandselect.role"
+TAG_BEST_SELECTOR = "bandselect.best_selector"
 _MLFLOW_PARENT_TAG = "mlflow.parentRunId"
 
 
@@ -49,31 +50,32 @@ def log_comparison(
     parent_run_id: str,
     config: Mapping[str, Any],
 ) -> dict[str, str]:
-    """Log the comparison to the open parent run and create one finished child run per selector.
+    """Log the comparison to the open parent run and create one finished child run per leaderboard row.
 
-    Parent: ``config`` as params, per-selector and baseline metrics (``<name>/<measure>``), the
+    Every selector *and* every baseline (all bands, random ``k``) is a child run carrying the measures
+    under the same metric names (``rx_auroc``, ``logistic_auroc``, ...), so MLflow's compare view charts
+    them side by side and a search over the parent's children ranks them by one metric. Parent:
+    ``config`` as params, the best row's measures as ``best/<measure>`` (and its name as a tag), the
     leaderboard JSON/CSV and charts, the previews side by side, the stability plots, tags listing the
-    unstable and the not-applicable selectors. Child (per selector): type and config as params, the
-    measures and stability as metrics, ``selection.json``, its RGB preview and stability plot.
+    unstable and the not-applicable selectors. Selector child: type and config as params, the measures
+    and stability as metrics, ``selection.json``, its RGB preview and stability plot, the training curves
+    of a trained selector. Baseline child: its kind (and ``k``) as params, the measures and their
+    standard deviations over the random draws (``<measure>_std``).
 
     Returns
     -------
     dict of str to str
-        Selector name → child run id.
+        Row name (selector or baseline) → child run id.
     """
     client = MlflowClient()
     parent = client.get_run(parent_run_id)
     runs.log_params_flat(config, run_id=parent_run_id)
     timestamp = int(time.time() * 1000)
-    parent_metrics: list[Metric] = []
-    for row in leaderboard.rows:
-        if not row.applicable:
-            continue
-        prefix = row.name if row.kind == "selector" else f"baseline/{row.kind}"
-        for measure, value in row.scores.items():
-            parent_metrics.append(Metric(f"{prefix}/{measure}", float(value), timestamp, 0))
-        for measure, value in row.scores_std.items():
-            parent_metrics.append(Metric(f"{prefix}/{measure}_std", float(value), timestamp, 0))
+    scored = [row for row in leaderboard.selector_rows if row.applicable]
+    best = scored[0] if scored else None  # the rows are ranked best first
+    parent_metrics = (
+        [] if best is None else [Metric(f"best/{m}", float(v), timestamp, 0) for m, v in best.scores.items()]
+    )
     unstable = [
         row.name for row in leaderboard.selector_rows if row.stability is not None and row.stability.unstable
     ]
@@ -85,6 +87,7 @@ def log_comparison(
             RunTag(TAG_ROLE, "comparison"),
             RunTag(TAG_UNSTABLE_SELECTORS, json.dumps(unstable)),
             RunTag(TAG_NOT_APPLICABLE, json.dumps(not_applicable)),
+            *([] if best is None else [RunTag(TAG_BEST_SELECTOR, best.name)]),
         ],
     )
     runs.log_file(figures.leaderboard_json, run_id=parent_run_id)
@@ -102,24 +105,35 @@ def log_comparison(
         if key.startswith("prefect.") or key == runs.TAG_CAMPAIGN
     }
     children: dict[str, str] = {}
-    for row in leaderboard.selector_rows:
+    for row in leaderboard.rows:
+        selector = row.kind == "selector"
         tags = {**inherited, _MLFLOW_PARENT_TAG: parent_run_id, TAG_STATUS: row.status}
-        tags[TAG_SELECTOR_TYPE] = str(row.selector_type)
-        tags[TAG_ROLE] = "selector"
+        tags[TAG_SELECTOR_TYPE] = str(row.selector_type) if selector else row.kind
+        tags[TAG_ROLE] = "selector" if selector else "baseline"
         child = client.create_run(parent.info.experiment_id, run_name=row.name, tags=tags)
         child_id = child.info.run_id
         try:
-            runs.log_params_flat(
-                {"selector": {"type": row.selector_type, "config": dict(row.config)}}, run_id=child_id
-            )
-            if row.applicable:
-                _log_child_results(client, child_id, row, leaderboard, figures)
+            if selector:
+                runs.log_params_flat(
+                    {"selector": {"type": row.selector_type, "config": dict(row.config)}}, run_id=child_id
+                )
+                if row.applicable:
+                    _log_child_results(client, child_id, row, leaderboard, figures)
+            else:
+                _log_baseline(client, child_id, row)
         except BaseException:
             client.set_terminated(child_id, "FAILED")
             raise
         client.set_terminated(child_id, "FINISHED")
         children[row.name] = child_id
     return children
+
+
+def _log_baseline(client: Any, run_id: str, row: LeaderboardRow) -> None:
+    timestamp = int(time.time() * 1000)
+    metrics = [Metric(m, float(v), timestamp, 0) for m, v in row.scores.items()]
+    metrics += [Metric(f"{m}_std", float(v), timestamp, 0) for m, v in row.scores_std.items()]
+    client.log_batch(run_id, metrics=metrics, params=[Param("baseline.kind", row.kind)])
 
 
 def _log_child_results(

@@ -18,7 +18,6 @@ from typing import Any, Literal
 import torch
 import yaml
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictFloat,
@@ -29,6 +28,7 @@ from pydantic import (
 )
 
 from bandselect.errors import ConfigError
+from bandselect.settings import SettingsModel
 from bandselect.validation import describe_validation_error
 
 __all__ = [
@@ -90,7 +90,7 @@ def _check_rows(rows: tuple[float, float] | None) -> tuple[float, float] | None:
     return rows
 
 
-class TrainingConfig(BaseModel):
+class TrainingConfig(SettingsModel):
     """How a pipeline is trained: patches, spatial split, optimiser, schedule length, best-epoch monitor.
 
     The split is spatial and in three parts, so the number reported is honest: gradient steps see only

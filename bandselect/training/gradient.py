@@ -25,6 +25,7 @@ from bandselect.errors import ConfigError, LabelError, TrainingError
 from bandselect.names import DATA_NODE, PORT_MASK
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.node import LOSS_PORT, Annealed, WeightedSelector
+from bandselect.progress import report_epoch
 from bandselect.training.checkpoint import (
     CHECKPOINT_FILE,
     Checkpoint,
@@ -523,6 +524,7 @@ class GradientTrainer:
             val_loss, metrics = self._validate()
             self.history.append(self._record(epoch, train_loss, val_loss, metrics))
             self._save_checkpoint(epoch)
+            report_epoch(self.history[-1], self.max_epochs)
             epochs.set_postfix({"loss": f"{train_loss:.4g}", **{k: f"{v:.4f}" for k, v in metrics.items()}})
         if self.restore_best and self.best_monitor is not None:
             # The best epoch's parameters and buffers (e.g. the temperature).

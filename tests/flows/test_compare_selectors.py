@@ -20,7 +20,9 @@ from bandselect.errors import ConfigError
 from bandselect.evaluation.compare import SelectorSpec, compare_selections
 from bandselect.flows.compare_selectors import CompareSelectorsConfig, compare_selectors
 from bandselect.tracking.comparison import (
+    TAG_BEST_SELECTOR,
     TAG_NOT_APPLICABLE,
+    TAG_ROLE,
     TAG_STATUS,
     TAG_UNSTABLE,
     TAG_UNSTABLE_SELECTORS,
@@ -83,9 +85,26 @@ def test_pavia_comparison_runs_leaderboard_pngs_and_report(
     assert parent.info.status == "FINISHED"
     assert parent.data.tags[tracking.TAG_CAMPAIGN] == "pavia-test"
     assert parent.data.tags[tracking.TAG_FLOW_RUN_ID]
-    children = _children(client, result.parent_run_id)
+    everything = _children(client, result.parent_run_id)
+    children = [child for child in everything if child.data.tags[TAG_ROLE] == "selector"]
+    baselines = {
+        child.info.run_name: child for child in everything if child.data.tags[TAG_ROLE] == "baseline"
+    }
     assert sorted(child.info.run_name for child in children) == sorted(LIGHT_SELECTORS)
-    assert {child.info.run_id for child in children} == set(result.child_run_ids.values())
+    assert sorted(baselines) == ["all bands (102)", "random 3 bands (8 draws)"]
+    assert {child.info.run_id for child in everything} == set(result.child_run_ids.values())
+    # One metric name for selectors and baselines: MLflow itself ranks them (its compare view charts them).
+    ranked = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'",
+        order_by=["metrics.logistic_auroc DESC"],
+    )
+    ranked_names = [run.info.run_name for run in ranked]
+    assert set(ranked_names) == set(LIGHT_SELECTORS) | set(baselines)
+    scores = [run.data.metrics["logistic_auroc"] for run in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert ranked_names.index("full_separability") < ranked_names.index("random 3 bands (8 draws)")
+    assert baselines["random 3 bands (8 draws)"].data.metrics["logistic_auroc_std"] > 0
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags[tracking.TAG_FLOW_RUN_ID] == parent.data.tags[tracking.TAG_FLOW_RUN_ID]
@@ -109,7 +128,10 @@ def test_pavia_comparison_runs_leaderboard_pngs_and_report(
     assert separability >= 0.99
     assert rows["baseline_rgb"]["unstable"] is False  # fixed wavelengths never move
     assert (downloaded / "leaderboard.csv").read_text().count("\n") == len(board["rows"]) + 1
-    assert parent.data.metrics["full_separability/logistic_auroc"] == pytest.approx(separability)
+    best = next(row for row in board["rows"] if row["kind"] == "selector")
+    assert parent.data.tags[TAG_BEST_SELECTOR] == best["name"]
+    assert parent.data.metrics["best/logistic_auroc"] == pytest.approx(best["logistic_auroc"])
+    assert not [name for name in parent.data.metrics if not name.startswith("best/")]
 
     pngs = sorted(downloaded.rglob("*.png"))
     names = {path.relative_to(downloaded).as_posix() for path in pngs}
@@ -180,7 +202,12 @@ def test_noise_scene_flags_unstable_and_not_applicable(mlflow_store: str, tmp_pa
     assert json.loads(parent.data.tags[TAG_UNSTABLE_SELECTORS]) == ["noise_separability"]
     assert json.loads(parent.data.tags[TAG_NOT_APPLICABLE]) == ["cir"]
     children = {child.info.run_name: child for child in _children(client, result.parent_run_id)}
-    assert set(children) == set(selectors)
+    roles = {name: child.data.tags[TAG_ROLE] for name, child in children.items()}
+    assert {name for name, role in roles.items() if role == "selector"} == set(selectors)
+    assert sorted(name for name, role in roles.items() if role == "baseline") == [
+        "all bands (40)",
+        "random 3 bands (4 draws)",
+    ]
     assert children["noise_separability"].data.tags[TAG_UNSTABLE] == "true"
     assert children["noise_separability"].data.metrics["stability/unstable"] == 1.0
     assert children["cir"].data.tags[TAG_STATUS].startswith("not applicable: ")

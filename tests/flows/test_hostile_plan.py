@@ -101,8 +101,8 @@ CASES: dict[str, tuple[dict[str, Any], type[Exception], tuple[str, ...]]] = {
     ),
     "channels-between-nodes": (
         {"pipeline": SOFT_TO_RX},
-        ShapeError,
-        ("RXDetector", "expected 5 bands", "found mean (24,)"),
+        PipelineError,
+        ("s.selected", "rx.data", "5)", "24)"),
     ),
     "unknown-node-type": (
         {"pipeline": _node("NoSuchSelector", num_spectral_bands="auto")},

@@ -63,7 +63,7 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     params = run.data.params
     assert params["pipeline.selector.type"] == "SoftChannelSelector"
     assert params["pipeline.selector.n_select"] == "3"
-    assert params["pipeline.rx.background"] == "batch"
+    assert params["pipeline.rx.background"] == "batch_negatives"
     assert params["config.training.epochs"] == "2"
     assert json.loads(params["selection.indices"]) == list(selection.indices)
     shown = json.loads(params["selection.wavelengths_nm"])  # rounded to 0.01 nm for people
@@ -77,16 +77,32 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     assert run.data.tags["bandselect.selector_type"] == "SoftChannelSelector"
     # The Prefect API lists the run's markdown summary and the link to its MLflow run; the run is tagged.
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
     with get_client(sync_client=True) as prefect_client:
         flow_run = prefect_client.read_flow_run(summary.flow_run_id)
         artifacts_of_run = prefect_client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
         )
+        logs = prefect_client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])), limit=200
+        )
     assert {"campaign:camp-t", "selector:SoftChannelSelector"} <= set(flow_run.tags)
     by_key = {artifact.key: artifact for artifact in artifacts_of_run}
-    assert {"camp-t-summary", "camp-t-mlflow-run"} <= set(by_key)
+    assert {"camp-t-summary", "camp-t-mlflow-run", "camp-t-training-progress"} <= set(by_key)
+    # Progress: one log line per epoch (loss, metric, temperature, top bands by wavelength) and a
+    # progress artifact at 100 % describing the last epoch.
+    progress = by_key["camp-t-training-progress"]
+    assert progress.type == "progress" and float(progress.data) == 100.0
+    assert "training epoch 2/2" in progress.description
+    epoch_lines = [log.message for log in logs if log.message.startswith("training epoch ")]
+    assert [line.split(":")[0] for line in epoch_lines] == ["training epoch 1/2", "training epoch 2/2"]
+    assert all("loss " in line and ", T " in line and " nm" in line for line in epoch_lines)
     assert f"{selection.rgb_wavelengths_nm[0]:.1f}" in by_key["camp-t-summary"].data
     assert f"/runs/{summary.mlflow_run_id}?workflowType=machine_learning)" in by_key["camp-t-mlflow-run"].data
     # The campaign store is the run's input dataset.

@@ -39,7 +39,11 @@ def test_compare_render_and_log(tmp_path: Path) -> None:
     with tracking.start_run("compare", tracking_uri=uri) as parent:
         children = log_comparison_task.fn(leaderboard, figures, parent.info.run_id, {"k": 3})
     client = MlflowClient(tracking_uri=uri)
-    assert set(children) == {"full", "rgb"}
+    baselines = {row.name for row in leaderboard.rows if row.kind != "selector"}
+    assert set(children) == {"full", "rgb", *baselines} and len(baselines) == 2
     child = client.get_run(children["full"])
+    all_bands = client.get_run(children[next(b for b in baselines if b.startswith("all bands"))])
+    assert all_bands.data.tags["bandselect.role"] == "baseline"
+    assert all_bands.data.metrics["rx_auroc"] == leaderboard.row(all_bands.info.run_name).scores["rx_auroc"]
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert child.data.metrics["rx_auroc"] == leaderboard.row("full").scores["rx_auroc"]
