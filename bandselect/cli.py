@@ -303,8 +303,11 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_with_terminal_progress(_cmd_run))
 
 
-def _flow_environment(prefect_home: Path, servers: Path | None = None) -> None:
+def _flow_environment(prefect_home: Path, servers: Path | None = None) -> Path | None:
     """Quiet, local defaults for the embedded mode; never overrides what the user set.
+
+    Returns the Prefect home folder to create before the flow starts (None: the user's is used); it is
+    not created here, so a config that fails validation leaves nothing behind.
 
     With ``servers`` (or ``$BANDSELECT_SERVERS_DIR``), the running servers of that folder are reused:
     their ``PREFECT_API_URL``, ``MLFLOW_TRACKING_URI`` and Dask address are exported unless already set,
@@ -322,8 +325,15 @@ def _flow_environment(prefect_home: Path, servers: Path | None = None) -> None:
         for key, value in running_environment(directory).items():
             os.environ.setdefault(key, value)
     if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
-        prefect_home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(prefect_home.resolve())  # must be set before prefect is imported
+        return prefect_home
+    return None
+
+
+def _create_home(prefect_home: Path | None) -> None:
+    """Create the Prefect home (its temporary server keeps its database there) once the config is valid."""
+    if prefect_home is not None:
+        prefect_home.mkdir(parents=True, exist_ok=True)
 
 
 def _print_comparison(result: ComparisonResult) -> None:
@@ -414,7 +424,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             found="a file",
             fix="pass a folder path, e.g. --dir .demo",
         )
-    _flow_environment(directory / "prefect")
+    _create_home(_flow_environment(directory / "prefect"))
     from bandselect.flows import select_bands
     from bandselect.flows.config import demo_config
     from bandselect.names import ATTR_DISCRIMINATIVE_BANDS
@@ -448,26 +458,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    _flow_environment(Path(args.config).resolve().parent / ".prefect", args.servers)
+    home = _flow_environment(Path(args.config).resolve().parent / ".prefect", args.servers)
     # Only the modules of the flow that runs (the comparison's evaluation stack is not loaded otherwise).
     from bandselect.flows.config import ProcessCampaignConfig, SelectBandsConfig, load_config
 
-    if not args.verbose:
-        quiet_console()
+    def quiet() -> None:
+        # After the flow module's import: importing Prefect installs the console handlers filtered here.
+        if not args.verbose:
+            quiet_console()
 
+    # Every config is validated before anything is created (the Prefect home included).
     if args.flow == "compare-selectors":
-        from bandselect.flows.compare_selectors import compare_selectors
+        from bandselect.flows.compare_selectors import CompareSelectorsConfig, compare_selectors
 
-        _print_comparison(compare_selectors(args.config))
+        comparison = CompareSelectorsConfig.from_yaml(args.config)
+        _create_home(home)
+        quiet()
+        _print_comparison(compare_selectors(comparison))
         return EXIT_OK
+    # The flow modules import Prefect, which creates its home: imported once the config is valid.
     if args.flow == "process-campaign":
+        campaign_config = load_config(args.config, ProcessCampaignConfig)
+        _create_home(home)
         from bandselect.flows.process_campaign import process_campaign
 
-        summary = process_campaign(load_config(args.config, ProcessCampaignConfig))
+        quiet()
+        summary = process_campaign(campaign_config)
     else:
+        config = load_config(args.config, SelectBandsConfig)
+        _create_home(home)
         from bandselect.flows.select_bands import select_bands
 
-        summary = select_bands(load_config(args.config, SelectBandsConfig))
+        quiet()
+        summary = select_bands(config)
     _print_flow_summary(summary)
     return EXIT_OK
 

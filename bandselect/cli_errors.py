@@ -101,9 +101,9 @@ def run_reporting_errors(command: str, body: Callable[[], int], *, verbose: bool
     try:
         return int(body())
     except ResourceError as error:
-        code, text = EXIT_ENVIRONMENT, str(error)
+        code, text, failure = EXIT_ENVIRONMENT, str(error), error
     except BandSelectError as error:
-        code, text = EXIT_INPUT_ERROR, str(error)
+        code, text, failure = EXIT_INPUT_ERROR, str(error), error
     except KeyboardInterrupt:
         _say(command, "interrupted")
         return EXIT_INTERRUPTED
@@ -112,15 +112,16 @@ def run_reporting_errors(command: str, body: Callable[[], int], *, verbose: bool
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ENVIRONMENT
-    except MemoryError:
-        code, text = EXIT_ENVIRONMENT, "out of memory" + hint
+    except MemoryError as error:
+        code, text, failure = EXIT_ENVIRONMENT, "out of memory" + hint, error
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
         name = errno.errorcode.get(error.errno or 0, type(error).__name__)
-        code, text = EXIT_ENVIRONMENT, f"{error.strerror or error}{where} [{name}]{hint}"
+        code, text, failure = EXIT_ENVIRONMENT, f"{error.strerror or error}{where} [{name}]{hint}", error
     except Exception as error:  # noqa: BLE001 - the last resort: an unexpected error, said in one line
-        code, text = EXIT_ENVIRONMENT, f"unexpected {type(error).__name__}: {error}{hint}"
+        code, text, failure = EXIT_ENVIRONMENT, f"unexpected {type(error).__name__}: {error}{hint}", error
     if verbose:
-        traceback.print_exc()
+        # Printed here, after the handler: the exception is no longer "current", so it is passed.
+        traceback.print_exception(failure, file=sys.stderr)
     _say(command, text)
     return code

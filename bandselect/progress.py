@@ -35,6 +35,7 @@ __all__ = [
     "COMPARISON_STEP",
     "EPOCH_STEP",
     "LOGGER_NAME",
+    "SELECTORS_STEP",
     "ProgressSink",
     "TerminalBar",
     "band_labels",
@@ -53,6 +54,8 @@ if _logger.level == logging.NOTSET:
 #: The step names of the reports: a training epoch finished, a compared selector scored.
 EPOCH_STEP = "training epoch"
 COMPARISON_STEP = "comparison"
+#: A mapped comparison's flow: selectors (each in its own task) finished.
+SELECTORS_STEP = "selectors compared"
 #: How many of the largest-weight bands an epoch line names.
 TOP_BANDS = 3
 

@@ -175,6 +175,8 @@ def compare_selections(
     folds: int = 5,
     stability: StabilitySettings | None = None,
     seed: int = 0,
+    baselines: bool = True,
+    random_ks: Sequence[int] = (),
 ) -> Leaderboard:
     """Fit each selector on the train blocks of a spatial split and score its bands on the test blocks.
 
@@ -200,6 +202,13 @@ def compare_selections(
         Bootstrap settings; ``StabilitySettings(n_bootstrap=0)`` skips stability.
     seed
         Seed of the random draws and of the cross-validation folds.
+    baselines
+        Score the all-bands and random-bands baselines (``False``: the selector rows only, e.g. one
+        selector of a mapped comparison; :func:`~bandselect.evaluation.leaderboard.merge_leaderboards`
+        joins the parts).
+    random_ks
+        Band counts of random baselines besides the selections' own (a baselines-only part of a mapped
+        comparison gets the ``k`` of every selector).
 
     Returns
     -------
@@ -231,7 +240,7 @@ def compare_selections(
             fix="drop unknown names",
         )
     specs = {str(name): as_selector_spec(name, spec) for name, spec in selectors.items()}
-    if not specs:
+    if not specs and not baselines:
         raise ConfigError(
             "selectors", expected="at least one selector", found="none", fix="name some selectors"
         )
@@ -317,30 +326,32 @@ def compare_selections(
             )
         )
         report(COMPARISON_STEP, done, len(specs), selector_progress(rows[-1]))
-    rows.append(
-        LeaderboardRow(
-            name=f"all bands ({n_bands})",
-            kind="all_bands",
-            status=STATUS_OK,
-            scores={m: functions[m](array, positive, None) for m in measures},
-        )
-    )
-    for k in sorted(ks):
-        results = {
-            m: random_band_baseline(
-                array, positive, k, n_draws=n_random_draws, seed=seed, measure=functions[m]
-            )
-            for m in measures
-        }
+    ks |= {int(k) for k in random_ks}
+    if baselines:
         rows.append(
             LeaderboardRow(
-                name=f"random {k} bands ({n_random_draws} draws)",
-                kind="random",
+                name=f"all bands ({n_bands})",
+                kind="all_bands",
                 status=STATUS_OK,
-                scores={m: result.mean for m, result in results.items()},
-                scores_std={m: result.std for m, result in results.items()},
+                scores={m: functions[m](array, positive, None) for m in measures},
             )
         )
+        for k in sorted(ks):
+            results = {
+                m: random_band_baseline(
+                    array, positive, k, n_draws=n_random_draws, seed=seed, measure=functions[m]
+                )
+                for m in measures
+            }
+            rows.append(
+                LeaderboardRow(
+                    name=f"random {k} bands ({n_random_draws} draws)",
+                    kind="random",
+                    status=STATUS_OK,
+                    scores={m: result.mean for m, result in results.items()},
+                    scores_std={m: result.std for m, result in results.items()},
+                )
+            )
     primary = measures[0]
     ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[primary])
     ordered += [row for row in rows if not row.applicable]

@@ -168,6 +168,8 @@ def compare_classes(
     stability: StabilitySettings | None = None,
     measures: Sequence[str] = CLASSIFICATION_MEASURES,
     seed: int = 0,
+    baselines: bool = True,
+    random_ks: Sequence[int] = (),
 ) -> Leaderboard:
     """Fit each selector inside each block fold; score its bands by overall accuracy and kappa.
 
@@ -199,6 +201,13 @@ def compare_classes(
         Names from :data:`~bandselect.evaluation.leaderboard.CLASSIFICATION_MEASURES`; the first ranks.
     seed
         Seed of the random draws and the bootstrap.
+    baselines
+        Score the all-bands and random-bands baselines (``False``: the selector rows only, e.g. one
+        selector of a mapped comparison; :func:`~bandselect.evaluation.leaderboard.merge_leaderboards`
+        joins the parts).
+    random_ks
+        Band counts of random baselines besides the selections' own (a baselines-only part of a mapped
+        comparison gets the ``k`` of every selector).
 
     Returns
     -------
@@ -234,7 +243,7 @@ def compare_classes(
             fix="drop the binary (AUROC) measures for a multi-class scene",
         )
     specs = {str(name): as_selector_spec(name, spec) for name, spec in selectors.items()}
-    if not specs:
+    if not specs and not baselines:
         raise ConfigError(
             "selectors", expected="at least one selector", found="none", fix="name some selectors"
         )
@@ -312,27 +321,29 @@ def compare_classes(
             )
         )
         report(COMPARISON_STEP, done, len(specs), selector_progress(rows[-1]))
-    rows.append(
-        LeaderboardRow(
-            name=f"all bands ({n_bands})",
-            kind="all_bands",
-            status=STATUS_OK,
-            scores=measure(lambda train: None),
-        )
-    )
-    rng = np.random.default_rng(seed)
-    for k in sorted(ks):
-        draws = [np.sort(rng.choice(n_bands, size=k, replace=False)) for _ in range(int(n_random_draws))]
-        results = [measure(lambda train, bands=draw: bands) for draw in draws]
+    ks |= {int(k) for k in random_ks}
+    if baselines:
         rows.append(
             LeaderboardRow(
-                name=f"random {k} bands ({n_random_draws} draws)",
-                kind="random",
+                name=f"all bands ({n_bands})",
+                kind="all_bands",
                 status=STATUS_OK,
-                scores={m: float(np.mean([r[m] for r in results])) for m in measures},
-                scores_std={m: float(np.std([r[m] for r in results])) for m in measures},
+                scores=measure(lambda train: None),
             )
         )
+        rng = np.random.default_rng(seed)
+        for k in sorted(ks):
+            draws = [np.sort(rng.choice(n_bands, size=k, replace=False)) for _ in range(int(n_random_draws))]
+            results = [measure(lambda train, bands=draw: bands) for draw in draws]
+            rows.append(
+                LeaderboardRow(
+                    name=f"random {k} bands ({n_random_draws} draws)",
+                    kind="random",
+                    status=STATUS_OK,
+                    scores={m: float(np.mean([r[m] for r in results])) for m in measures},
+                    scores_std={m: float(np.std([r[m] for r in results])) for m in measures},
+                )
+            )
     ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[measures[0]])
     ordered += [row for row in rows if not row.applicable]
     summary = {

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "Leaderboard",
     "LeaderboardRow",
     "measure_axis_label",
+    "merge_leaderboards",
     "selector_progress",
 ]
 
@@ -260,3 +261,55 @@ class Leaderboard:
 
 def _json_float(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def merge_leaderboards(parts: Sequence[Leaderboard]) -> Leaderboard:
+    """One leaderboard from the parts of a mapped comparison (one per selector, one for the baselines).
+
+    The parts must come from the same scene, split and measures (the flow makes them with one set of
+    settings); rows are ranked again by the first measure, the not-applicable rows last.
+
+    Raises
+    ------
+    ConfigError
+        No part, parts with other measures, another band grid or split, or a row name twice.
+    """
+    if not parts:
+        raise ConfigError("leaderboard parts", expected="one or more", found="none", fix="compare a selector")
+    first = parts[0]
+    for part in parts[1:]:
+        same_split = np.array_equal(part.split.train, first.split.train) and np.array_equal(
+            part.split.test, first.split.test
+        )
+        if (
+            part.measures != first.measures
+            or not same_split
+            or not np.array_equal(part.wavelengths_nm, first.wavelengths_nm)
+        ):
+            raise ConfigError(
+                "leaderboard parts",
+                expected=f"one scene, split and measures {list(first.measures)}",
+                found=f"a part with measures {list(part.measures)}"
+                + ("" if same_split else " on another split"),
+                fix="make every part with the same scene and settings",
+            )
+    rows = [row for part in parts for row in part.rows]
+    names = [row.name for row in rows]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(
+            "leaderboard parts",
+            expected="each row in one part",
+            found=f"rows {twice} in several parts",
+            fix="give each selector to one part and the baselines to one part",
+        )
+    primary = first.measures[0]
+    ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[primary])
+    ordered += [row for row in rows if not row.applicable]
+    return Leaderboard(
+        rows=tuple(ordered),
+        measures=first.measures,
+        wavelengths_nm=first.wavelengths_nm,
+        split=first.split,
+        summary=first.summary,
+    )

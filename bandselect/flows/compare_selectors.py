@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bandselect._yaml import parse_yaml_mapping, read_yaml_source
-from bandselect.errors import ConfigError
+from bandselect.errors import ConfigError, InputError
 from bandselect.evaluation.classification import CLASSIFIERS
 from bandselect.evaluation.compare import (
     MEASURES,
@@ -47,6 +48,7 @@ from bandselect.evaluation.compare import (
 )
 from bandselect.evaluation.compare_classes import DEFAULT_KS, default_multiclass_selector_specs
 from bandselect.evaluation.leaderboard import CLASSIFICATION_MEASURES
+from bandselect.flows._ephemeral import guard_ephemeral_server
 from bandselect.flows.config import validate_model
 from bandselect.settings import SettingsModel
 from bandselect.training.config import TrainingConfig
@@ -318,6 +320,17 @@ class ComparisonResult(BaseModel):
     records: list[dict[str, Any]]
 
 
+def _check_scene_path(path: Path) -> None:
+    """Before any task: the scene exists (a typo fails in a second, not after the Prefect task starts)."""
+    if not path.exists():
+        raise InputError(
+            f"scene {path}",
+            expected="an existing scene file (.npz, ENVI, .mat, GeoTIFF, HDF5) or campaign store",
+            found="no such path",
+            fix="check scene.path (relative paths are resolved from the working folder)",
+        )
+
+
 def _coerce(
     config: CompareSelectorsConfig | dict[str, Any] | str | os.PathLike[str],
 ) -> CompareSelectorsConfig:
@@ -328,7 +341,15 @@ def _coerce(
     return CompareSelectorsConfig.from_yaml(config)
 
 
-@flow(name="compare-selectors", validate_parameters=False)
+#: Selectors compared at once (each task's torch and BLAS use the cores too).
+PARALLEL_SELECTORS = max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
+@flow(
+    name="compare-selectors",
+    validate_parameters=False,
+    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_SELECTORS),
+)
 def compare_selectors(
     config: CompareSelectorsConfig | dict[str, Any] | str | os.PathLike[str],
 ) -> ComparisonResult:
@@ -345,34 +366,62 @@ def compare_selectors(
         Parent and child run ids, where the files are, the Prefect table artifact key and the
         leaderboard records (best first).
     """
+    from prefect.futures import as_completed
+
     from bandselect import tracking
+    from bandselect.evaluation.leaderboard import selector_progress
+    from bandselect.progress import SELECTORS_STEP, report
     from bandselect.tasks.compare import (
         compare_task,
         log_comparison_task,
+        merge_leaderboards_task,
         publish_table_task,
         render_comparison_task,
     )
+    from bandselect.tasks.progress import prefect_progress
 
+    guard_ephemeral_server()  # a killed run must not leave Prefect's temporary server behind
     settings = _coerce(config)
+    _check_scene_path(settings.scene.path)
     campaign = str(settings.campaign)
     selectors = settings.resolved_selectors()
     scene_path = str(settings.scene.path)
-    leaderboard = compare_task(
-        scene_path,
-        selectors,
-        acquisition=settings.scene.acquisition,
-        label=settings.scene.label,
-        multiclass=settings.scene.multiclass,
-        ignore_label=settings.scene.ignore_label,
-        classifier=settings.classifier,
-        split=settings.split,
-        stability=settings.stability,
-        measures=list(settings.measures),
-        n_random_draws=settings.n_random_draws,
-        folds=settings.folds,
-        seed=settings.seed,
-        campaign=campaign,
+    common: dict[str, Any] = {
+        "acquisition": settings.scene.acquisition,
+        "label": settings.scene.label,
+        "multiclass": settings.scene.multiclass,
+        "ignore_label": settings.scene.ignore_label,
+        "classifier": settings.classifier,
+        "split": settings.split,
+        "stability": settings.stability,
+        "measures": list(settings.measures),
+        "n_random_draws": settings.n_random_draws,
+        "folds": settings.folds,
+        "seed": settings.seed,
+    }
+    # One task per selector (each logs its own progress and training epochs), then the baselines for
+    # every k the selectors chose; the parts merge into one leaderboard.
+    futures = {
+        name: compare_task.with_options(task_run_name=f"compare-{name}").submit(
+            scene_path, {name: spec}, baselines=False, **common
+        )
+        for name, spec in selectors.items()
+    }
+    parts = []
+    with prefect_progress(campaign, "comparison", SELECTORS_STEP):
+        for done, future in enumerate(as_completed(list(futures.values())), start=1):
+            part = future.result()
+            parts.append(part)
+            report(SELECTORS_STEP, done, len(futures), "; ".join(map(selector_progress, part.selector_rows)))
+    order = list(futures)
+    parts.sort(key=lambda part: order.index(part.selector_rows[0].name))
+    ks = sorted(
+        {row.selection.k for part in parts for row in part.selector_rows if row.selection is not None}
     )
+    baseline_part = compare_task.with_options(task_run_name="compare-baselines")(
+        scene_path, {}, baselines=True, random_ks=ks, **common
+    )
+    leaderboard = merge_leaderboards_task([*parts, baseline_part])
     uri = tracking.resolve_tracking_uri(settings.tracking_uri, Path.cwd())
     logged_config = settings.model_dump(mode="json")
     logged_config["selectors"] = selectors

@@ -20,13 +20,19 @@ from prefect.cache_policies import NO_CACHE
 
 from bandselect.evaluation.compare import MEASURE_LABELS, Leaderboard, SplitSettings, StabilitySettings
 from bandselect.evaluation.compare_classes import compare_scene
+from bandselect.evaluation.leaderboard import merge_leaderboards
 from bandselect.evaluation.scene import load_labelled_scene
-from bandselect.progress import COMPARISON_STEP, band_labels
+from bandselect.progress import band_labels
 from bandselect.reports.comparison import ComparisonFigures, render_comparison
-from bandselect.tasks.progress import prefect_progress
 from bandselect.tracking.comparison import log_comparison
 
-__all__ = ["compare_task", "log_comparison_task", "publish_table_task", "render_comparison_task"]
+__all__ = [
+    "compare_task",
+    "log_comparison_task",
+    "merge_leaderboards_task",
+    "publish_table_task",
+    "render_comparison_task",
+]
 
 _KEY_PATTERN = re.compile(r"[^a-z0-9-]+")
 
@@ -47,15 +53,17 @@ def compare_task(
     n_random_draws: int = 20,
     folds: int = 5,
     seed: int = 0,
-    campaign: str = "comparison",
+    baselines: bool = True,
+    random_ks: Sequence[int] = (),
 ) -> Leaderboard:
     """Load the scene and compare the selectors on it
-    (:func:`~bandselect.evaluation.compare_classes.compare_scene`: binary or multi-class); one log line
-    per selector and a progress artifact ``<campaign>-comparison-progress``."""
+    (:func:`~bandselect.evaluation.compare_classes.compare_scene`: binary or multi-class; one log line
+    per selector, per training epoch of a learnable one). The flow maps it: one selector per task
+    (``baselines=False``), then one task for the baselines (no selector, ``random_ks``)."""
     scene = load_labelled_scene(
         scene_path, acquisition=acquisition, label=label, multiclass=multiclass, ignore_label=ignore_label
     )
-    with prefect_progress(campaign, "comparison", COMPARISON_STEP), band_labels(scene.wavelengths_nm):
+    with band_labels(scene.wavelengths_nm):
         return compare_scene(
             scene,
             selectors,
@@ -66,7 +74,15 @@ def compare_task(
             n_random_draws=n_random_draws,
             folds=folds,
             seed=seed,
+            baselines=baselines,
+            random_ks=tuple(random_ks),
         )
+
+
+@task(name="merge-leaderboard", cache_policy=NO_CACHE)
+def merge_leaderboards_task(parts: Sequence[Leaderboard]) -> Leaderboard:
+    """The mapped parts as one leaderboard (:func:`~bandselect.evaluation.leaderboard.merge_leaderboards`)."""
+    return merge_leaderboards(parts)
 
 
 @task(name="render-comparison", cache_policy=NO_CACHE)

@@ -22,6 +22,7 @@ from bandselect.evaluation.leaderboard import Leaderboard, LeaderboardRow
 from bandselect.reports.comparison import ComparisonFigures
 from bandselect.tracking import runs
 from bandselect.tracking.flow_run import history_rows
+from bandselect.tracking.liveness import TAG_PROCESS, process_tag
 from bandselect.training.learnable import SELECTOR_NODE
 
 __all__ = [
@@ -110,6 +111,7 @@ def log_comparison(
         tags = {**inherited, _MLFLOW_PARENT_TAG: parent_run_id, TAG_STATUS: row.status}
         tags[TAG_SELECTOR_TYPE] = str(row.selector_type) if selector else row.kind
         tags[TAG_ROLE] = "selector" if selector else "baseline"
+        tags[TAG_PROCESS] = process_tag()  # a child left RUNNING by a killed process is ended later
         child = client.create_run(parent.info.experiment_id, run_name=row.name, tags=tags)
         child_id = child.info.run_id
         try:

@@ -196,6 +196,37 @@ def test_noise_scene_flags_unstable_and_not_applicable(mlflow_store: str, tmp_pa
     assert "860" in rows["cir"]["status"] and "400" in rows["cir"]["status"]
     assert rows["cir"]["logistic_auroc"] is None
     assert result.records[-1]["name"] == "cir"  # listed, after the scored rows
+    # Mapped: one compare task per selector, one for the baselines, and a progress artifact.
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
+
+    flow_run_id = (
+        MlflowClient(tracking_uri=mlflow_store)
+        .get_run(result.parent_run_id)
+        .data.tags[tracking.TAG_FLOW_RUN_ID]
+    )
+    with get_client(sync_client=True) as prefect_client:
+        task_runs = prefect_client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+        artifacts = prefect_client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    compare_runs = sorted(run.name for run in task_runs if run.name.startswith("compare-"))
+    assert compare_runs == [
+        "compare-baseline_rgb",
+        "compare-baselines",
+        "compare-cir",
+        "compare-noise_separability",
+    ]
+    progress = [a for a in artifacts if a.type == "progress"]
+    assert len(progress) == 1 and float(progress[0].data) == 100.0
+    assert "selectors compared 3/3" in progress[0].description
 
     client = MlflowClient(tracking_uri=mlflow_store)
     parent = client.get_run(result.parent_run_id)
