@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPARISON_STEP",
     "EPOCH_STEP",
+    "EXPORT_STEP",
     "LOGGER_NAME",
     "SELECTORS_STEP",
     "ProgressSink",
@@ -54,6 +55,8 @@ if _logger.level == logging.NOTSET:
 #: The step names of the reports: a training epoch finished, a compared selector scored.
 EPOCH_STEP = "training epoch"
 COMPARISON_STEP = "comparison"
+#: An acquisition's products exported.
+EXPORT_STEP = "export"
 #: A mapped comparison's flow: selectors (each in its own task) finished.
 SELECTORS_STEP = "selectors compared"
 #: How many of the largest-weight bands an epoch line names.

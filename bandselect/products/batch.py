@@ -16,6 +16,7 @@ from bandselect.names import VAR_COMPOSITE, VAR_CUBE
 from bandselect.products.bands import bands_config_hash, export_bands, open_bands
 from bandselect.products.geotiff import export_geotiff
 from bandselect.products.plan import ProductPlan, check_products
+from bandselect.progress import EXPORT_STEP, report
 from bandselect.selection import BandSelection
 from bandselect.storage import StoreLocation
 from bandselect.store.campaign import Campaign, open_campaign
@@ -84,7 +85,8 @@ def export_products(
     check_products(selection.k, plan.kinds, what=f"the {selection.selector_type} selection")
     campaign = store if isinstance(store, Campaign) else open_campaign(store)
     results: list[ExportResult] = []
-    for acquisition_id in acquisition_ids:
+    for done, acquisition_id in enumerate(acquisition_ids, start=1):
+        first = len(results)
         for kind, output in plan.outputs.items():
             if kind == "composite":
                 results.append(
@@ -106,4 +108,6 @@ def export_products(
                 results.append(
                     export_geotiff(output, acquisition_id, _VARIABLE[kind], path, mode=mode, product=kind)
                 )
+        statuses = ", ".join(f"{r.product} {r.status}" for r in results[first:])
+        report(EXPORT_STEP, done, len(acquisition_ids), f"{acquisition_id}: {statuses}")
     return results
