@@ -193,7 +193,11 @@ class StoreSource:
 
         def checked(name: str) -> CheckedArray:
             return CheckedArray(
-                group, name, layout.acquisition_id, all_chunks_written=layout.all_chunks_written
+                group,
+                name,
+                layout.acquisition_id,
+                all_chunks_written=layout.all_chunks_written,
+                source_file=layout.source_file,
             )
 
         return _Arrays(

@@ -205,9 +205,14 @@ def ingest_files(
                 campaign.discard(item)
             raise
     results = []
-    for (path, source), item in zip(sources, staged, strict=True):
+    for index, ((path, source), item) in enumerate(zip(sources, staged, strict=True)):
         previous = previous_of.get(path.resolve())
-        outcome = campaign.publish(item) if previous is None else campaign.replace(item, previous)
+        try:
+            outcome = campaign.publish(item) if previous is None else campaign.replace(item, previous)
+        except BaseException:
+            for unpublished in staged[index:]:  # publish discards its own item; the rest are left
+                campaign.discard(unpublished)
+            raise
         replaced = previous if previous is not None and outcome.acquisition_id != previous else None
         sha = str(source.attrs.get(ATTR_SOURCE_SHA256, ""))
         results.append(IngestResult(path, outcome.acquisition_id, outcome.created, replaced, sha))

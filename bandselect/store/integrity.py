@@ -288,7 +288,13 @@ def open_checked_dataset(store: StoreLocation, layout: AcquisitionLayout) -> xr.
         if name not in dataset.data_vars:
             continue
         variable = dataset[name]
-        array = CheckedArray(group, name, acquisition_id, all_chunks_written=layout.all_chunks_written)
+        array = CheckedArray(
+            group,
+            name,
+            acquisition_id,
+            all_chunks_written=layout.all_chunks_written,
+            source_file=layout.source_file,
+        )
         if array.dtype != variable.dtype or array.shape != tuple(variable.shape):
             continue  # xarray decoded it into something else; the layout check refuses such groups
         data = da.from_array(
@@ -322,6 +328,8 @@ class CheckedArray:
         arrays whose fill value is NaN, which the writer never stores).
     array
         The opened zarr array (opened from ``group`` and ``name`` when None).
+    source_file
+        The acquisition's source file, named in the fix of a damaged chunk.
     """
 
     def __init__(
@@ -332,11 +340,13 @@ class CheckedArray:
         *,
         all_chunks_written: bool = False,
         array: Any = None,
+        source_file: str = "",
     ) -> None:
         self.location = str(storage.join(group, name))
         self.store = str(_parent(str(storage.location(group))))
         self.name = name
         self.acquisition_id = acquisition_id
+        self.source_file = source_file
         self._array = array if array is not None else zarr.open_array(self.location, mode="r")
         self.shape: tuple[int, ...] = tuple(int(s) for s in self._array.shape)
         self.dtype = np.dtype(self._array.dtype)
@@ -385,7 +395,7 @@ class CheckedArray:
             f"chunk {key} of {self.name!r} in acquisition {self.acquisition_id!r} ({self.location}/{key})",
             expected="a chunk as the writer stored it",
             found=found,
-            fix=damaged_group_fix(self.store, self.acquisition_id),
+            fix=damaged_group_fix(self.store, self.acquisition_id, self.source_file),
         )
 
     def _decode_error(self, bounds: _Bounds | None, error: BaseException) -> StoreError:
@@ -407,7 +417,7 @@ class CheckedArray:
             f"{self.name!r} of acquisition {self.acquisition_id!r} ({self.location})",
             expected="chunks as the writer stored them",
             found=f"a read that fails: {described}",
-            fix=damaged_group_fix(self.store, self.acquisition_id),
+            fix=damaged_group_fix(self.store, self.acquisition_id, self.source_file),
         )
 
     def _all_fill(self, part: np.ndarray) -> bool:
