@@ -243,8 +243,7 @@ def load_torch_file(path: Path, what: str) -> Any:
             f"{what} {path}",
             expected="a file written by torch.save (tensors and plain containers only)",
             found=f"{type(error).__name__}: {first_line or 'no content (empty or truncated file)'}",
-            fix="restore the file from the run that wrote it, or re-run that step (a damaged file cannot be "
-            "read)",
+            fix=f"restore the file, or delete {path.parent} so that the step that wrote it runs again",
         ) from error
 
 

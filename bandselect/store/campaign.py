@@ -99,6 +99,7 @@ class Campaign:
         self.remote = not isinstance(self.path, Path)
         self._wavelengths: np.ndarray | None = None
         self._layouts: dict[str, AcquisitionLayout] = {}
+        self._grid_source = ""  # the acquisition the campaign's grid was read from
 
     def __repr__(self) -> str:
         return f"Campaign({str(self.path)!r}, {len(self)} acquisitions)"
@@ -154,13 +155,13 @@ class Campaign:
             The group's wavelength grid differs from the campaign's (its first acquisition's).
         """
         layout = self.layout(acquisition_id)
-        reference = self.ids()[0]
-        if reference != acquisition_id:
+        grid = self.wavelengths  # read once per Campaign object, from its first acquisition
+        if self._grid_source != acquisition_id:
             check_same_grid(
-                self.wavelengths,
+                grid,
                 layout.wavelengths_nm,
                 f"wavelengths of acquisition {acquisition_id!r}",
-                reference=f"acquisition {reference!r} of campaign {self.path} (the campaign's grid)",
+                reference=f"acquisition {self._grid_source!r} of campaign {self.path} (the campaign's grid)",
                 fix="a campaign holds one wavelength grid: "
                 + damaged_group_fix(self.path, acquisition_id, layout.source_file)
                 + " into a campaign of its own sensor configuration",
@@ -195,6 +196,7 @@ class Campaign:
             if not ids:
                 return None
             self._wavelengths = self.layout(ids[0]).wavelengths_nm
+            self._grid_source = ids[0]
         return self._wavelengths.copy()
 
     def check_wavelengths(self, wavelengths_nm: np.ndarray, what: str) -> None:

@@ -434,3 +434,71 @@ def test_a_real_full_disk_is_exit_1_and_leaves_no_acquisition(
     assert "ENOSPC" in err and "Fix:" in err and len(err.strip().splitlines()) == 1
     assert open_campaign(target).ids() == []
     assert not any((target / ".staging").iterdir())
+
+
+# -- weights and checkpoints --------------------------------------------------------------------------
+def _torch_bytes(value: object) -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def _pickled_object() -> bytes:
+    import pickle
+
+    return pickle.dumps({"model": {1, 2, 3}}, protocol=2)  # a set: not among what weights_only loads
+
+
+WEIGHTS: dict[str, Callable[[], bytes]] = {
+    "empty": lambda: b"",
+    "garbage": lambda: os.urandom(256),
+    "text": lambda: b"these are not weights\n",
+    "truncated": lambda: _torch_bytes({"nodes.selector.logits": __import__("torch").ones(61)})[:100],
+    "pickled-object": _pickled_object,
+    "a-list": lambda: _torch_bytes([1, 2, 3]),
+}
+
+
+def _saved_pipeline(folder: Path) -> Path:
+    from bandselect.pipeline import Pipeline
+
+    text = "nodes:\n  selector: {type: SoftChannelSelector, config: {n_select: 3, input_channels: 8}}\n"
+    text += "connections:\n  - [data.cube, selector.data]\n"
+    return Pipeline.from_yaml(text).save(folder / "pipeline")
+
+
+@pytest.mark.parametrize("case", sorted(WEIGHTS))
+def test_garbage_weights_are_a_file_format_error_naming_the_file(case: str, tmp_path: Path) -> None:
+    from bandselect.pipeline import Pipeline
+
+    directory = _saved_pipeline(tmp_path)
+    (directory / "weights.pt").write_bytes(WEIGHTS[case]())
+    before = tree_digest(directory)
+    with pytest.raises(FileFormatError) as raised:
+        Pipeline.load(directory)
+    assert_house_message(str(raised.value), "weights.pt")
+    assert tree_digest(directory) == before
+
+
+CHECKPOINTS: dict[str, Callable[[], bytes]] = {
+    **WEIGHTS,
+    "missing-entries": lambda: _torch_bytes({"epoch": 3, "model": {}}),
+    "wrong-types": lambda: _torch_bytes(
+        {"epoch": "x", "model": {}, "optimizer": {}, "history": 5, "rng": {}, "trainable": []}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECKPOINTS))
+def test_a_garbage_checkpoint_is_a_file_format_error_naming_the_file(case: str, tmp_path: Path) -> None:
+    from bandselect.training.checkpoint import CHECKPOINT_FILE, read_checkpoint
+
+    path = tmp_path / CHECKPOINT_FILE
+    path.write_bytes(CHECKPOINTS[case]())
+    with pytest.raises(FileFormatError) as raised:
+        read_checkpoint(path)
+    assert_house_message(str(raised.value), CHECKPOINT_FILE)

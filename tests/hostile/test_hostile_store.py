@@ -220,6 +220,29 @@ CHUNKS: dict[str, Damage] = {
 }
 
 
+def _band_range(minimum: object, maximum: object | None = None) -> Damage:
+    def damage(store: Path, ids: list[str], foreign: Path) -> tuple[str, ...]:
+        def change(attrs: dict[str, Any]) -> None:
+            attrs["band_minimum"] = minimum
+            if maximum is not None:
+                attrs["band_maximum"] = maximum
+
+        _edit(store / ids[0] / "zarr.json", lambda metadata: change(metadata["attributes"]))
+        return ("recorded",)
+
+    return damage
+
+
+#: The per-band range recorded at ingest (the statistics take their histogram edges from it).
+RANGES: dict[str, Damage] = {
+    "band-range-text": _band_range("lots"),
+    "band-range-nested": _band_range([[1, 2], [3]]),
+    "band-range-short": _band_range([0.0, 1.0]),
+    "band-range-inverted": _band_range([1e9] * 5),
+    "band-range-too-narrow": _band_range([0.0] * 5, [1.0] * 5),
+}
+
+
 # -- the four uses ------------------------------------------------------------------------------------
 def _statistics(store: Path) -> None:
     compute_statistics(open_campaign(store), n_bins=16, scheduler="synchronous")
@@ -272,6 +295,14 @@ def test_a_damaged_chunk_is_a_store_error_naming_acquisition_and_chunk(
 ) -> None:
     store, ids, foreign = damaged
     fragments = CHUNKS[case](store, ids, foreign)
+    _check(store, USES[use], StoreError, fragments)
+
+
+@pytest.mark.parametrize("use", ["statistics", "update"])
+@pytest.mark.parametrize("case", sorted(RANGES))
+def test_a_damaged_recorded_range_is_a_store_error(case: str, use: str, damaged: Any) -> None:
+    store, ids, foreign = damaged
+    fragments = RANGES[case](store, ids, foreign)
     _check(store, USES[use], StoreError, fragments)
 
 
