@@ -44,6 +44,12 @@ ATTR_DROPPED_BANDS = "dropped_bad_bands"  # source band indices left out (ENVI b
 ATTR_DATA_IGNORE_VALUE = "data_ignore_value"  # the source's no-data value; those pixels are not valid
 ATTR_SOURCE_AXIS_ORDER = "source_axis_order"  # axis order of the source array, e.g. "band,y,x"
 
+# Integrity and replacement (bandselect.store.integrity, bandselect.store.archive).
+ATTR_ALL_CHUNKS_WRITTEN = "all_chunks_written"  # True: every chunk of every array was written (none implied)
+ATTR_REPLACES = "replaces_acquisition"  # id of the acquisition of the same source file this one replaced
+ATTR_REPLACED_SHA256 = "replaced_content_sha256"  # the replaced acquisition's content digest
+ATTR_REPLACED_AT = "replaced_at"  # when (UTC, ISO 8601)
+
 # Georeference, after rioxarray's convention: a scalar coordinate whose attributes hold the CRS (WKT) and
 # the affine transform (GDAL order), named by the ``grid_mapping`` attribute of every (y, x) variable.
 COORD_SPATIAL_REF = "spatial_ref"

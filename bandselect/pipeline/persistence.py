@@ -30,6 +30,7 @@ the node with ``nodes=``, a ready node or a ``{"type": ..., "config": {...}}`` d
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -196,10 +197,12 @@ class Pipeline(PipelineGraph):
                     fix="pass a directory written by Pipeline.save",
                 )
         pipeline = cls.from_yaml(config_path)
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        state = load_torch_file(weights_path, "pipeline weights")
         try:
+            if not isinstance(state, Mapping):
+                raise TypeError(f"a {type(state).__name__}, not a state dict")
             pipeline.load_state_dict(state)
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError) as exc:
             raise FileFormatError(
                 f"cannot load {weights_path}",
                 expected=f"weights matching the pipeline in {CONFIG_FILE}",
@@ -207,6 +210,41 @@ class Pipeline(PipelineGraph):
                 fix="save the pipeline again, or load weights written by the same configuration",
             ) from exc
         return pipeline
+
+
+#: What ``torch.load`` raises on a file it did not write (empty: EOFError; text: KeyError; garbage or a
+#: pickle of other objects: UnpicklingError; a truncated archive: RuntimeError; others seen: IndexError).
+_TORCH_LOAD_ERRORS: tuple[type[BaseException], ...] = (
+    pickle.UnpicklingError,
+    EOFError,
+    RuntimeError,
+    ValueError,
+    IndexError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
+
+
+def load_torch_file(path: Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU; a file torch did not write is refused by name.
+
+    Raises
+    ------
+    FileFormatError
+        The file is empty, truncated, not written by ``torch.save``, or holds objects other than tensors
+        and plain containers.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except _TORCH_LOAD_ERRORS as error:
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise FileFormatError(
+            f"{what} {path}",
+            expected="a file written by torch.save (tensors and plain containers only)",
+            found=f"{type(error).__name__}: {first_line or 'no content (empty or truncated file)'}",
+            fix=f"restore the file, or delete {path.parent} so that the step that wrote it runs again",
+        ) from error
 
 
 def pipeline_from_config(

@@ -310,18 +310,21 @@ def recorded_ranges(datasets: Sequence[Any]) -> tuple[Range | None, list[int]]:
         if ATTR_BAND_MINIMUM not in attrs or ATTR_BAND_MAXIMUM not in attrs:
             missing.append(position)
             continue
-        lo = np.asarray(attrs[ATTR_BAND_MINIMUM], dtype=np.float64).reshape(-1)
-        hi = np.asarray(attrs[ATTR_BAND_MAXIMUM], dtype=np.float64).reshape(-1)
+        n_bands = int(ds.sizes[DIM_BAND])
+        what = f"recorded band range of acquisition {attrs.get('acquisition_id', position)!r}"
+        expected = f"{n_bands} finite minima and maxima with minimum <= maximum"
+        fix = "re-ingest the acquisition, or pass use_recorded_ranges=False"
+        try:
+            lo = np.asarray(attrs[ATTR_BAND_MINIMUM], dtype=np.float64).reshape(-1)
+            hi = np.asarray(attrs[ATTR_BAND_MAXIMUM], dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as error:  # an edited attribute: text, nested lists
+            raise StoreError(
+                what, expected=expected, found=f"values that are not numbers ({error})", fix=fix
+            ) from error
         if lo.size == 0 and hi.size == 0:
             continue
-        n_bands = int(ds.sizes[DIM_BAND])
         if lo.shape != (n_bands,) or hi.shape != (n_bands,) or np.any(hi < lo) or not np.all(np.isfinite(lo)):
-            raise StoreError(
-                f"recorded band range of acquisition {attrs.get('acquisition_id', position)!r}",
-                expected=f"{n_bands} finite minima and maxima with minimum <= maximum",
-                found=f"{lo.size} minima, {hi.size} maxima",
-                fix="re-ingest the acquisition, or pass use_recorded_ranges=False",
-            )
+            raise StoreError(what, expected=expected, found=f"{lo.size} minima, {hi.size} maxima", fix=fix)
         low = lo if low is None else np.minimum(low, lo)
         high = hi if high is None else np.maximum(high, hi)
     return (None if low is None or high is None else (low, high)), missing

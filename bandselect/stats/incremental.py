@@ -16,10 +16,21 @@ stay inside the snapped range keep the bins and are read once; when the merged r
 the same single pass also re-bins the stored acquisitions (histograms only; moments are merged, not
 recomputed). We chose this over clip-with-count because clipped values would pile up in the end bins and
 bias AUC and MI exactly for the bands whose range moved; the cost is paid only when the range grows.
+
+An acquisition removed from the campaign, or replaced by a new version of its source file (see
+:mod:`bandselect.store.archive`), makes the stored statistics cover ids that are no longer published: they
+are then recomputed from the published acquisitions. The sidecar keeps merged statistics only, no
+per-acquisition partials, and a removed acquisition's share cannot be subtracted from them in general (its
+minimum and maximum may be the campaign's, and the histogram edges derive from those), so recomputing is
+the one exact answer.
+
+A full disk while writing the sidecar is a :class:`~bandselect.errors.ResourceError`; the previous
+statistics stay in force (the manifest is replaced last).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -28,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from bandselect import storage
-from bandselect.errors import FileFormatError, InputError
+from bandselect.errors import FileFormatError, InputError, ResourceError
 from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy
 from bandselect.stats.compute import CampaignReader, compute_statistics, compute_update
 from bandselect.stats.partial import BandStatistics
@@ -169,7 +180,18 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
     except (OSError, ValueError, KeyError, TypeError):
         previous = None
     name = f"statistics-{secrets.token_hex(8)}.npz"
-    result.stats.save(storage.join(directory, name))
+    try:
+        result.stats.save(storage.join(directory, name))
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        storage.remove_tree(storage.join(directory, name))
+        raise ResourceError(
+            f"campaign statistics in {directory}",
+            expected=f"free space in {directory}",
+            found=f"{error.strerror or error} [{errno.errorcode.get(error.errno or 0, '?')}]",
+            fix="free disk space (or raise the quota); the previous statistics are kept",
+        ) from error
     manifest = {
         "version": MANIFEST_VERSION,
         "statistics_file": name,

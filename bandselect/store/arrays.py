@@ -202,10 +202,11 @@ def read_mat(path: Path, *, options: ReaderOptions) -> AcquisitionSource:
     if is_hdf5(path):
         return read_hdf5(path, options=options, matlab=True)
     import scipy.io  # imported here: only .mat ingest needs it
+    from scipy.io.matlab import MatReadError  # an empty or truncated file (not a ValueError)
 
     try:
         variables = scipy.io.loadmat(str(path))
-    except (ValueError, TypeError, OSError, NotImplementedError, zlib.error) as error:
+    except (ValueError, TypeError, OSError, NotImplementedError, zlib.error, MatReadError) as error:
         raise FileFormatError(
             f"MATLAB file {path}",
             expected="a readable MATLAB v5/v7 .mat file",

@@ -19,7 +19,11 @@ a day).
   so every object it would write is the same).
 
 Idempotent append: the id ends with a digest of the stored content (cube, wavelengths, mask, valid);
-appending content whose digest is already present publishes nothing and returns the existing id.
+appending content already present publishes nothing and returns the existing id. "Already present" means
+a group that *records* that digest (``content_sha256``), not one merely named after it; a group squatting
+the exact id of other content is a :class:`StoreError`. Every group is checked against the layout when
+first opened, and its chunks are read through checks (:mod:`bandselect.store.integrity`).
+:meth:`Campaign.replace` puts a changed source file's new content in the old acquisition's place.
 """
 
 from __future__ import annotations
@@ -28,37 +32,46 @@ import errno
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import zarr
 
 from bandselect import storage
 from bandselect.errors import StoreError
 from bandselect.names import (
-    COORD_WAVELENGTH,
-    STORE_FORMAT_KEY,
-    STORE_FORMAT_VERSION,
+    ATTR_CONTENT_SHA256,
 )
 from bandselect.spectral import check_same_grid
 from bandselect.storage import StoreLocation
 from bandselect.store.georef import check_campaign_crs
+from bandselect.store.integrity import (
+    AcquisitionLayout,
+    damaged_group_fix,
+    inspect_acquisition,
+    open_checked_dataset,
+)
 from bandselect.store.layout import (
     DEFAULT_CHUNK_YX,
+    ID_DIGEST_LENGTH,
     AcquisitionSource,
     digest_suffix,
     source_from_dataset,
     validate_acquisition_id,
 )
-from bandselect.store.writer import StagedAcquisition, host_tag, stage_acquisition, staging_name
+from bandselect.store.staging import (
+    STAGING_DIR,
+    check_store_marker,
+    clean_staging,
+    create_store,
+    fsync_directory,
+    not_a_store,
+    open_remote_store,
+)
+from bandselect.store.writer import StagedAcquisition, stage_acquisition, staging_name
 
-STAGING_DIR = ".staging"
-#: A staging leftover older than this is removed even when its owner cannot be checked (other host).
-STALE_STAGING_SECONDS = 24 * 3600
 _ZARR_JSON = "zarr.json"
 
 
@@ -85,6 +98,8 @@ class Campaign:
         self.path: StoreLocation = storage.location(path)
         self.remote = not isinstance(self.path, Path)
         self._wavelengths: np.ndarray | None = None
+        self._layouts: dict[str, AcquisitionLayout] = {}
+        self._grid_source = ""  # the acquisition the campaign's grid was read from
 
     def __repr__(self) -> str:
         return f"Campaign({str(self.path)!r}, {len(self)} acquisitions)"
@@ -103,30 +118,65 @@ class Campaign:
     def __contains__(self, acquisition_id: object) -> bool:
         return isinstance(acquisition_id, str) and acquisition_id in self.ids()
 
-    def open(self, acquisition_id: str) -> xr.Dataset:
-        """Open one acquisition lazily (Dask arrays chunked as stored; the wavelengths are loaded).
+    def layout(self, acquisition_id: str) -> AcquisitionLayout:
+        """The checked layout of one acquisition (read once per :class:`Campaign` object).
 
         Raises
         ------
         StoreError
-            A malformed id, or an id that is not in the campaign.
+            A malformed id, an id that is not in the campaign, or a group outside the layout (see
+            :func:`bandselect.store.integrity.inspect_acquisition`).
         """
         validate_acquisition_id(acquisition_id)
-        if not storage.has_marker(storage.join(self.path, acquisition_id)):
-            known = self.ids()
-            shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
-            raise StoreError(
-                f"acquisition {acquisition_id!r} in {self.path}",
-                expected="one of the campaign's ids",
-                found=f"no such acquisition ({len(known)} present: {shown or 'none'})",
-                fix="list the ids with Campaign.ids() or `bandselect info STORE`",
+        if acquisition_id not in self._layouts:
+            if not storage.has_marker(storage.join(self.path, acquisition_id)):
+                known = self.ids()
+                shown = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
+                raise StoreError(
+                    f"acquisition {acquisition_id!r} in {self.path}",
+                    expected="one of the campaign's ids",
+                    found=f"no such acquisition ({len(known)} present: {shown or 'none'})",
+                    fix="list the ids with Campaign.ids() or `bandselect info STORE`",
+                )
+            self._layouts[acquisition_id] = inspect_acquisition(self.path, acquisition_id)
+        return self._layouts[acquisition_id]
+
+    def open(self, acquisition_id: str) -> xr.Dataset:
+        """Open one acquisition lazily (Dask arrays chunked as stored; the wavelengths are loaded).
+
+        The group's layout is checked first, its grid against the campaign's, and its chunks are read
+        through :class:`~bandselect.store.integrity.CheckedArray`.
+
+        Raises
+        ------
+        StoreError
+            A malformed id, an id that is not in the campaign, or a group outside the layout.
+        WavelengthError
+            The group's wavelength grid differs from the campaign's (its first acquisition's).
+        """
+        layout = self.layout(acquisition_id)
+        grid = self.wavelengths  # read once per Campaign object, from its first acquisition
+        if self._grid_source != acquisition_id:
+            check_same_grid(
+                grid,
+                layout.wavelengths_nm,
+                f"wavelengths of acquisition {acquisition_id!r}",
+                reference=f"acquisition {self._grid_source!r} of campaign {self.path} (the campaign's grid)",
+                fix="a campaign holds one wavelength grid: "
+                + damaged_group_fix(self.path, acquisition_id, layout.source_file)
+                + " into a campaign of its own sensor configuration",
             )
-        # decode_coords="all": the georeference (``spatial_ref``, named by ``grid_mapping``) is a coordinate.
-        dataset = xr.open_zarr(
-            str(self.path), group=acquisition_id, consolidated=False, chunks={}, decode_coords="all"
-        )
-        # The wavelength grid is tiny and used everywhere: load it instead of leaving a Dask array.
-        return dataset.assign_coords({COORD_WAVELENGTH: dataset[COORD_WAVELENGTH].load()})
+        return open_checked_dataset(self.path, layout)
+
+    def attributes(self, acquisition_id: str) -> dict[str, object]:
+        """The provenance attributes of one acquisition (its group's ``zarr.json`` only; nothing checked)."""
+        validate_acquisition_id(acquisition_id)
+        try:
+            metadata = json.loads(storage.read_bytes(storage.join(self.path, acquisition_id, _ZARR_JSON)))
+        except (FileNotFoundError, ValueError):
+            return {}
+        attributes = metadata.get("attributes", {}) if isinstance(metadata, dict) else {}
+        return attributes if isinstance(attributes, dict) else {}
 
     def iter_datasets(self, ids: Sequence[str] | None = None) -> Iterator[xr.Dataset]:
         """Yield the acquisitions as lazy Datasets, in id order (each carries its id in ``attrs``)."""
@@ -145,8 +195,8 @@ class Campaign:
             ids = self.ids()
             if not ids:
                 return None
-            array = zarr.open_array(str(storage.join(self.path, ids[0], COORD_WAVELENGTH)), mode="r")
-            self._wavelengths = np.asarray(array[:], dtype=np.float64)
+            self._wavelengths = self.layout(ids[0]).wavelengths_nm
+            self._grid_source = ids[0]
         return self._wavelengths.copy()
 
     def check_wavelengths(self, wavelengths_nm: np.ndarray, what: str) -> None:
@@ -226,8 +276,15 @@ class Campaign:
 
     def publish(self, staged: StagedAcquisition) -> AppendResult:
         """Make a staged acquisition visible (one atomic rename, or a copy with the marker written last on
-        an object store); a no-op when its content exists."""
-        existing = self._id_with_digest(digest_suffix(staged.acquisition_id))
+        an object store); a no-op when its content exists.
+
+        Raises
+        ------
+        StoreError
+            Publishing failed, or a group already holds the staged acquisition's id but records other
+            content (a crafted or damaged store; nothing is published).
+        """
+        existing = self._present(staged)
         if existing is not None:
             self.discard(staged)
             return AppendResult(existing, created=False)
@@ -240,6 +297,7 @@ class Campaign:
             # Another writer published the same content first: idempotent, keep theirs.
             if error.errno in (errno.EEXIST, errno.ENOTEMPTY) and (target / _ZARR_JSON).is_file():
                 self.discard(staged)
+                self._check_not_squatted(staged)
                 return AppendResult(staged.acquisition_id, created=False)
             self.discard(staged)
             raise StoreError(
@@ -248,13 +306,14 @@ class Campaign:
                 found=f"{type(error).__name__}: {error}",
                 fix="check the store's permissions and that it lives on one local filesystem",
             ) from error
-        _fsync_directory(self.path)
+        fsync_directory(self.path)
         return AppendResult(staged.acquisition_id, created=True)
 
     def _publish_remote(self, staged: StagedAcquisition) -> AppendResult:
         target = storage.join(self.path, staged.acquisition_id)
         if storage.has_marker(target):  # another writer published the same content first
             self.discard(staged)
+            self._check_not_squatted(staged)
             return AppendResult(staged.acquisition_id, created=False)
         try:
             storage.publish_tree(str(staged.path), str(target))
@@ -267,6 +326,60 @@ class Campaign:
                 fix="check the credentials and the bucket's permissions; appending again completes it",
             ) from error
         return AppendResult(staged.acquisition_id, created=True)
+
+    def replace(self, staged: StagedAcquisition, previous_id: str) -> AppendResult:
+        """Publish ``staged`` in place of the acquisition ``previous_id`` (a changed source file).
+
+        The previous group is retired first (one rename out of sight), then the staged one published, so
+        a reader never sees both; a crash between the two leaves neither (the next ingest publishes the
+        new content). When the staged content is already present, only the previous group is retired.
+        """
+        existing = self._present(staged)
+        if existing is not None:
+            self.discard(staged)
+            if existing != previous_id:
+                self.retire(previous_id)
+            return AppendResult(existing, created=False)
+        self.retire(previous_id)
+        return self.publish(staged)
+
+    def recorded_digest(self, acquisition_id: str) -> str | None:
+        """The content digest a group records (``content_sha256``); None when it records none."""
+        digest = self.attributes(acquisition_id).get(ATTR_CONTENT_SHA256)
+        return digest if isinstance(digest, str) else None
+
+    def _content_addressed(self, staged: StagedAcquisition) -> bool:
+        # Campaign acquisitions are named after their content; product groups (which publish through this
+        # class too, see bandselect.export) are named after their source acquisition.
+        return digest_suffix(staged.acquisition_id) == staged.digest[:ID_DIGEST_LENGTH]
+
+    def _present(self, staged: StagedAcquisition) -> str | None:
+        """The id of a group that records the staged content (not one that is merely named after it)."""
+        suffix = digest_suffix(staged.acquisition_id)
+        if not self._content_addressed(staged):
+            return self._id_with_digest(suffix)
+        for acquisition_id in self.ids():
+            if (
+                digest_suffix(acquisition_id) == suffix
+                and self.recorded_digest(acquisition_id) == staged.digest
+            ):
+                return acquisition_id
+        self._check_not_squatted(staged)
+        return None
+
+    def _check_not_squatted(self, staged: StagedAcquisition) -> None:
+        name = staged.acquisition_id
+        if not self._content_addressed(staged) or not storage.has_marker(storage.join(self.path, name)):
+            return
+        recorded = self.recorded_digest(name)
+        if recorded != staged.digest:
+            self.discard(staged)
+            raise StoreError(
+                f"group {name!r} of campaign {self.path}",
+                expected=f"the content its name stands for (content digest {staged.digest})",
+                found=f"a group that records {recorded!r}: renamed, copied in or damaged by hand",
+                fix=damaged_group_fix(self.path, name) + "; nothing was published",
+            )
 
     def discard(self, staged: StagedAcquisition) -> None:
         """Remove a staged acquisition that will not be published."""
@@ -301,43 +414,7 @@ class Campaign:
         A leftover is removed when it was made on this host by a process that no longer runs, or when
         it is older than a day (its owner cannot be checked from here). Live writers are left alone.
         """
-        if self.remote:
-            return self._clean_remote_staging()
-        staging = self.path / STAGING_DIR  # type: ignore[operator]
-        if not staging.is_dir():
-            return []
-        removed = []
-        host = host_tag()
-        now = time.time()
-        for entry in staging.iterdir():
-            parts = entry.name.split("-")
-            owner_gone = (
-                len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _pid_alive(int(parts[1]))
-            )
-            try:
-                too_old = now - entry.stat().st_mtime > STALE_STAGING_SECONDS
-            except FileNotFoundError:  # its owner just published or discarded it
-                continue
-            if owner_gone or too_old:
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry.name)
-        return removed
-
-    def _clean_remote_staging(self) -> list[str]:
-        staging = storage.join(self.path, STAGING_DIR)
-        removed = []
-        host = host_tag()
-        now = time.time()
-        for name in storage.child_names(staging):
-            parts = name.split("-")
-            owner_gone = (
-                len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _pid_alive(int(parts[1]))
-            )
-            changed = None if owner_gone else storage.modified_time(storage.join(staging, name))
-            if owner_gone or (changed is not None and now - changed > STALE_STAGING_SECONDS):
-                storage.remove_tree(storage.join(staging, name))
-                removed.append(name)
-        return removed
+        return clean_staging(self.path)
 
     def _id_with_digest(self, digest16: str) -> str | None:
         for acquisition_id in self.ids():
@@ -367,18 +444,20 @@ def open_campaign(path: str | os.PathLike[str] | Campaign, create: bool = False)
         return path
     where = storage.location(path)
     if not isinstance(where, Path):
-        return _open_remote(where, create)
+        open_remote_store(where, create)
+        return Campaign(where)
     store_path = where
     if store_path.exists():
         if not store_path.is_dir():
-            raise _not_a_store(store_path, "a file, not a directory")
+            raise not_a_store(store_path, "a file, not a directory")
         marker = store_path / _ZARR_JSON
         if marker.is_file():
-            _check_store_marker(store_path, marker)
+            check_store_marker(store_path, marker)
             return Campaign(store_path)
         if create and not any(store_path.iterdir()):
-            return _create(store_path)
-        raise _not_a_store(store_path, f"a directory without {_ZARR_JSON}")
+            create_store(store_path)
+            return Campaign(store_path)
+        raise not_a_store(store_path, f"a directory without {_ZARR_JSON}")
     if not create:
         raise StoreError(
             f"campaign store {store_path}",
@@ -386,71 +465,8 @@ def open_campaign(path: str | os.PathLike[str] | Campaign, create: bool = False)
             found="no such path",
             fix="ingest data first (`bandselect ingest FILES --store PATH`) or pass create=True",
         )
-    return _create(store_path)
-
-
-def _open_remote(url: str, create: bool) -> Campaign:
-    marker = storage.join(url, _ZARR_JSON)
-    try:
-        content = storage.read_bytes(marker)
-    except FileNotFoundError:
-        content = None
-    except OSError as error:  # no such bucket, no permission, no endpoint
-        raise StoreError(
-            f"campaign store {url}",
-            expected="a reachable object store",
-            found=f"{type(error).__name__}: {error}",
-            fix="check the bucket and the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-        ) from error
-    if content is not None:
-        _check_store_marker(url, content)
-        return Campaign(url)
-    if not create:
-        raise StoreError(
-            f"campaign store {url}",
-            expected="an existing campaign store",
-            found="no zarr.json at that prefix",
-            fix="ingest data first (`bandselect ingest FILES --store URL`) or pass create=True",
-        )
-    if storage.exists(url):
-        raise _not_a_store(url, f"a non-empty prefix without {_ZARR_JSON}")
-    try:
-        return _create(url)
-    except OSError as error:  # no such bucket, no permission
-        raise StoreError(
-            f"campaign store {url}",
-            expected="a reachable object store whose bucket exists and is writable",
-            found=f"{type(error).__name__}: {error}",
-            fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-        ) from error
-
-
-def _create(store_path: StoreLocation) -> Campaign:
-    if isinstance(store_path, Path):
-        store_path.mkdir(parents=True, exist_ok=True)
-    zarr.open_group(
-        str(store_path), mode="w-", zarr_format=3, attributes={STORE_FORMAT_KEY: STORE_FORMAT_VERSION}
-    )
+    create_store(store_path)
     return Campaign(store_path)
-
-
-def _check_store_marker(store_path: StoreLocation, marker: Path | bytes) -> None:
-    try:
-        text = marker.decode("utf-8") if isinstance(marker, bytes) else marker.read_text(encoding="utf-8")
-        metadata = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _not_a_store(store_path, f"an unreadable {_ZARR_JSON} ({error})") from error
-    attributes = metadata.get("attributes", {}) if isinstance(metadata, dict) else {}
-    if metadata.get("node_type") != "group" or STORE_FORMAT_KEY not in attributes:
-        raise _not_a_store(store_path, f"a zarr node without the {STORE_FORMAT_KEY!r} attribute")
-    version = attributes[STORE_FORMAT_KEY]
-    if version != STORE_FORMAT_VERSION:
-        raise StoreError(
-            f"campaign store {store_path}",
-            expected=f"format version {STORE_FORMAT_VERSION}",
-            found=f"version {version!r}",
-            fix="open it with the bandselect version that wrote it, or re-ingest the sources",
-        )
 
 
 def _is_id(name: str) -> bool:
@@ -461,31 +477,3 @@ def _is_id(name: str) -> bool:
     except StoreError:
         return False
     return True
-
-
-def _not_a_store(store_path: StoreLocation, found: str) -> StoreError:
-    return StoreError(
-        f"campaign store {store_path}",
-        expected=f"a campaign store (a zarr group whose attributes carry {STORE_FORMAT_KEY!r})",
-        found=found,
-        fix="pass the path of a campaign store, or a new or empty directory to create one",
-    )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _fsync_directory(path: Path) -> None:
-    """Persist the rename itself (a crash right after publish must not lose the directory entry)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -30,13 +30,13 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-import zarr
 
 from bandselect import storage
 from bandselect.errors import ConfigError, StoreError
-from bandselect.names import COORD_WAVELENGTH, DIM_BAND, DIM_X, DIM_Y, VAR_CUBE, VAR_MASK, VAR_VALID
+from bandselect.names import VAR_CUBE, VAR_MASK, VAR_VALID
 from bandselect.spectral import check_same_grid, validate_wavelengths
 from bandselect.store.campaign import Campaign, open_campaign
+from bandselect.store.integrity import CheckedArray
 from bandselect.store.windows import (
     GRID_FIX,
     Window,
@@ -116,17 +116,11 @@ class ChunkCache:
 
 
 class _Arrays(NamedTuple):
-    """The zarr arrays of one acquisition (the store layout's variables)."""
+    """The arrays of one acquisition (the store layout's variables), read through the integrity checks."""
 
-    cube: zarr.Array
-    mask: zarr.Array | None
-    valid: zarr.Array | None
-
-
-def _dimension_names(array: zarr.Array) -> tuple[str, ...]:
-    if array.metadata.zarr_format == 3:
-        return tuple(str(n) for n in array.metadata.dimension_names or ())
-    return tuple(array.attrs.get("_ARRAY_DIMENSIONS", ()))
+    cube: CheckedArray
+    mask: CheckedArray | None
+    valid: CheckedArray | None
 
 
 class StoreSource:
@@ -172,40 +166,45 @@ class StoreSource:
                 f"campaign {self.path}", expected="at least one acquisition", found="none", fix="ingest data"
             )
         self.cache = ChunkCache(cache_bytes)
-        self._arrays: list[_Arrays] | None = [self._open_acquisition(i) for i in self.ids]
-        self.shapes = [(int(a.cube.shape[0]), int(a.cube.shape[1])) for a in self._arrays]
-        self.labelled = [a.mask is not None for a in self._arrays]
+        # Every group's layout is checked first (a typed error naming the group, not a zarr traceback);
+        # the chunks are then read through the integrity checks (bandselect.store.integrity).
+        self._layouts = [campaign.layout(i) for i in self.ids]
+        self._arrays: list[_Arrays] | None = [self._open_acquisition(i) for i in range(len(self.ids))]
+        self.shapes = [(layout.shape[0], layout.shape[1]) for layout in self._layouts]
+        self.labelled = [layout.has_mask for layout in self._layouts]
         self.has_mask = all(self.labelled)
-        grids = [np.asarray(self._group(i)[COORD_WAVELENGTH][:], dtype=np.float64) for i in self.ids]
-        self.wavelengths = validate_wavelengths(grids[0], n_bands=int(self._arrays[0].cube.shape[2]))
-        for acquisition, grid in zip(self.ids[1:], grids[1:], strict=True):
+        self.wavelengths = validate_wavelengths(
+            self._layouts[0].wavelengths_nm, n_bands=self._layouts[0].shape[2]
+        )
+        for acquisition, layout in zip(self.ids[1:], self._layouts[1:], strict=True):
             check_same_grid(
                 self.wavelengths,
-                grid,
+                layout.wavelengths_nm,
                 f"wavelengths of acquisition {acquisition!r}",
                 reference=f"acquisition {self.ids[0]!r} of campaign {self.path}",
                 fix=GRID_FIX,
             )
 
-    def _group(self, acquisition_id: str) -> zarr.Group:
+    def _open_acquisition(self, index: int) -> _Arrays:
         # An acquisition is the child group named by its id (bandselect.store.campaign), in a folder or
         # under an object-store URL (zarr opens both; credentials from the environment).
-        return zarr.open_group(str(storage.join(self.path, acquisition_id)), mode="r")
+        layout = self._layouts[index]
+        group = storage.join(self.path, layout.acquisition_id)
 
-    def _open_acquisition(self, acquisition_id: str) -> _Arrays:
-        group = self._group(acquisition_id)
-        if VAR_CUBE not in group or _dimension_names(group[VAR_CUBE]) != (DIM_Y, DIM_X, DIM_BAND):
-            raise StoreError(
-                f"acquisition {acquisition_id!r} of campaign {self.path}",
-                expected=f"a {VAR_CUBE!r} array with dims {(DIM_Y, DIM_X, DIM_BAND)} (the store layout)",
-                found=f"arrays {sorted(group.array_keys())}"
-                + (f", cube dims {_dimension_names(group[VAR_CUBE])}" if VAR_CUBE in group else ""),
-                fix="read a store written by bandselect.store",
+        def checked(name: str) -> CheckedArray:
+            return CheckedArray(
+                group,
+                name,
+                layout.acquisition_id,
+                all_chunks_written=layout.all_chunks_written,
+                source_file=layout.source_file,
             )
-        cube = group[VAR_CUBE]
-        mask = group[VAR_MASK] if VAR_MASK in group else None
-        valid = group[VAR_VALID] if VAR_VALID in group else None
-        return _Arrays(cube, mask, valid)
+
+        return _Arrays(
+            checked(VAR_CUBE),
+            checked(VAR_MASK) if layout.has_mask else None,
+            checked(VAR_VALID) if layout.has_valid else None,
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         # Worker processes reopen the store themselves: never ship open handles across processes, and
@@ -214,7 +213,7 @@ class StoreSource:
 
     def _open(self) -> list[_Arrays]:
         if self._arrays is None:
-            self._arrays = [self._open_acquisition(i) for i in self.ids]
+            self._arrays = [self._open_acquisition(i) for i in range(len(self.ids))]
         return self._arrays
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
@@ -225,7 +224,7 @@ class StoreSource:
         labels = None if arrays.mask is None else self._read_array(window, VAR_MASK, arrays.mask)
         return cube, labels
 
-    def _read_array(self, window: Window, name: str, array: zarr.Array) -> np.ndarray:
+    def _read_array(self, window: Window, name: str, array: CheckedArray) -> np.ndarray:
         rows, cols = slice(window.y0, window.y1), slice(window.x0, window.x1)
         ch, cw = array.chunks[:2]
         iy0, iy1 = window.y0 // ch, (window.y1 - 1) // ch + 1

@@ -4,21 +4,31 @@ Three phases: (1) open and validate every file (headers, shapes, dtypes, wavelen
 wavelength grid) before anything is written; (2) stage each acquisition block by block (NaN/Inf and
 truncation are found here; any error discards everything staged by this call); (3) publish each by an
 atomic rename (on an object store: a server-side copy that writes the group's marker last). Files already
-in the store (same content) are reported as such and left alone. Staging records each acquisition's
-per-band minimum and maximum (see :mod:`bandselect.store.writer`).
+in the store (same content, by the digest each group records) are reported as such and left alone.
+Staging records each acquisition's per-band minimum and maximum (see :mod:`bandselect.store.writer`).
+
+A file may *replace* an acquisition (``replaces=``: the archive's changed files, see
+:mod:`bandselect.store.archive`): its new acquisition records the one it replaced (id, content digest,
+time) and takes its place by :meth:`~bandselect.store.Campaign.replace`.
+
+A call that fails publishes nothing (a store it had to create stays, empty); a full disk is a
+:class:`~bandselect.errors.ResourceError` (the environment's fault: exit code 1 on the command line).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from bandselect import storage
 from bandselect.errors import BandSelectError
+from bandselect.names import ATTR_REPLACED_AT, ATTR_REPLACED_SHA256, ATTR_REPLACES, ATTR_SOURCE_SHA256
 from bandselect.spectral import check_same_grid
 from bandselect.store.campaign import Campaign, open_campaign
 from bandselect.store.georef import campaign_georeference, check_same_crs
@@ -37,6 +47,8 @@ class IngestResult:
     source: Path
     acquisition_id: str
     created: bool  # False: the same content was already in the store
+    replaced: str | None = None  # the acquisition this file's content replaced (``replaces=``)
+    source_sha256: str = ""  # sha256 of the source file's bytes (as recorded in the acquisition)
 
 
 def ingest(
@@ -118,13 +130,20 @@ def ingest_files(
     byte_order: ByteOrder | None = None,
     allow_trailing_bytes: bool = False,
     reader: ReaderChoice = "auto",
+    replaces: Mapping[PathLike, str] | None = None,
 ) -> list[IngestResult]:
-    """Like :func:`ingest`, but report per file whether it was new or already present."""
+    """Like :func:`ingest`, but report per file whether it was new or already present.
+
+    ``replaces`` maps files to the id of the acquisition each one replaces (a changed source file): that
+    acquisition is retired when the file's content is published (see :meth:`Campaign.replace`), and the
+    new one records it (``replaces_acquisition``, ``replaced_content_sha256``, ``replaced_at``).
+    """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     chunk_yx = check_chunk_yx(chunk_yx)
     override = None if wavelengths is None else parse_wavelengths(wavelengths)
     campaign = store if isinstance(store, Campaign) else _existing_campaign(store)
+    previous_of = {Path(path).resolve(): str(old) for path, old in (replaces or {}).items()}
     files = discover(paths)
 
     sources: list[tuple[Path, AcquisitionSource]] = []
@@ -160,6 +179,10 @@ def ingest_files(
 
     if campaign is None:
         campaign = open_campaign(store, create=True)  # type: ignore[arg-type]
+    sources = [
+        (path, _with_replacement(campaign, source, previous_of.get(path.resolve())))
+        for path, source in sources
+    ]
     staged: list[StagedAcquisition] = []
     total = sum(source.nbytes_float32 for _, source in sources)
     with tqdm(total=total, unit="B", unit_scale=True, desc="ingest", disable=not progress) as bar:
@@ -182,10 +205,32 @@ def ingest_files(
                 campaign.discard(item)
             raise
     results = []
-    for (path, _), item in zip(sources, staged, strict=True):
-        outcome = campaign.publish(item)
-        results.append(IngestResult(path, outcome.acquisition_id, outcome.created))
+    for index, ((path, source), item) in enumerate(zip(sources, staged, strict=True)):
+        previous = previous_of.get(path.resolve())
+        try:
+            outcome = campaign.publish(item) if previous is None else campaign.replace(item, previous)
+        except BaseException:
+            for unpublished in staged[index:]:  # publish discards its own item; the rest are left
+                campaign.discard(unpublished)
+            raise
+        replaced = previous if previous is not None and outcome.acquisition_id != previous else None
+        sha = str(source.attrs.get(ATTR_SOURCE_SHA256, ""))
+        results.append(IngestResult(path, outcome.acquisition_id, outcome.created, replaced, sha))
     return results
+
+
+def _with_replacement(
+    campaign: Campaign, source: AcquisitionSource, previous: str | None
+) -> AcquisitionSource:
+    """``source`` with the provenance of the acquisition it replaces (none: unchanged)."""
+    if previous is None:
+        return source
+    replaced = {
+        ATTR_REPLACES: previous,
+        ATTR_REPLACED_SHA256: campaign.recorded_digest(previous) or "",
+        ATTR_REPLACED_AT: datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return dataclasses.replace(source, attrs={**source.attrs, **replaced})
 
 
 def _existing_campaign(store: PathLike) -> Campaign | None:

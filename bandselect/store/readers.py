@@ -91,7 +91,7 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
                     fix="point to the folder that holds the cubes, or name the files",
                 )
             found.extend(in_dir)
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # a broken link is refused when opened, by name
             found.append(_primary_file(path))
         else:
             raise FileFormatError(
@@ -102,8 +102,16 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             )
     unique: dict[Path, Path] = {}
     for path in found:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(_resolved(path), path)
     return list(unique.values())
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` resolved; a link that loops stays as it is (it is refused, by name, when opened)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13, OSError after
+        return path.absolute()
 
 
 def _walk(directory: Path) -> list[Path]:
@@ -176,6 +184,13 @@ def open_source(
     )
     suffix = path.suffix.lower()
     if not path.is_file():
+        if path.is_symlink():
+            raise FileFormatError(
+                f"input {path}",
+                expected="a file, or a symbolic link to one",
+                found=f"a symbolic link that loops or points nowhere (-> {os.readlink(path)})",
+                fix="remove the link, or point it at the file it stands for",
+            )
         raise FileFormatError(
             f"input {path}", expected="an existing file", found="no such file", fix="check the path"
         )
@@ -237,6 +252,10 @@ def _wavelength_file(text: str) -> Path | None:
         return None
 
 
+def _looks_like_file_name(text: str) -> bool:
+    return "," not in text and (os.sep in text or bool(Path(text[:255]).suffix))
+
+
 def parse_wavelengths(value: object) -> np.ndarray:
     """Wavelengths in nm from an array, a list, a comma/space separated string, or a file.
 
@@ -251,11 +270,11 @@ def parse_wavelengths(value: object) -> np.ndarray:
         text = os.fspath(value)
         path = _wavelength_file(text)
         if path is not None:
-            if path.suffix.lower() == ".npy":
-                return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64).ravel()
             try:
+                if path.suffix.lower() == ".npy":
+                    return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64).ravel()
                 text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
+            except (OSError, ValueError, TypeError, EOFError) as error:  # UnicodeDecodeError is a ValueError
                 raise WavelengthError(
                     f"wavelengths file {path}",
                     expected="a text file of numbers (or .npy)",
@@ -266,11 +285,18 @@ def parse_wavelengths(value: object) -> np.ndarray:
         try:
             return np.asarray([float(t) for t in tokens], dtype=np.float64)
         except ValueError as error:
+            if path is not None:
+                found = f"a file {path} whose content is not numbers ({text.strip()[:60]!r})"
+            elif _looks_like_file_name(text):
+                found = f"{text[:80]!r}: neither a list of numbers nor an existing file"
+            else:
+                found = f"{text[:80]!r}: not a list of numbers (and no file of that name)"
             raise WavelengthError(
                 "wavelengths",
-                expected="numbers in nm separated by commas or spaces, or a file of them (.txt, .csv, .npy)",
-                found=repr(text[:80]),
-                fix="pass e.g. --wavelengths 430,438,446 or --wavelengths wavelengths.txt",
+                expected="numbers in nm separated by commas or spaces (any count), or a file of them "
+                "(.txt, .csv, .npy)",
+                found=found,
+                fix="pass e.g. --wavelengths 430,438,446 or --wavelengths wavelengths.txt (check the path)",
             ) from error
     try:
         return np.asarray(value, dtype=np.float64).ravel()

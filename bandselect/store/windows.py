@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 from bandselect.errors import (
+    BandSelectError,
     ConfigError,
     DTypeError,
     NonFiniteError,
@@ -53,6 +54,7 @@ from bandselect.names import (
     VAR_VALID,
 )
 from bandselect.spectral import check_same_grid, validate_wavelengths
+from bandselect.store.integrity import DECODE_ERRORS
 
 #: The fix named when acquisitions of one source have different wavelength grids.
 GRID_FIX = "read acquisitions of one sensor configuration (one wavelength grid) together"
@@ -366,6 +368,25 @@ def dataset_ids(datasets: Sequence[xr.Dataset]) -> list[str]:
     return ids
 
 
+def _values(array: xr.DataArray, what: str) -> np.ndarray:
+    """``array.values``, a chunk that does not decode reported as a :class:`StoreError` naming ``what``.
+
+    Acquisitions opened from a campaign store already report the chunk itself
+    (:mod:`bandselect.store.integrity`); this covers Datasets opened some other way.
+    """
+    try:
+        return np.asarray(array.values)
+    except BandSelectError:
+        raise
+    except DECODE_ERRORS as error:
+        raise StoreError(
+            what,
+            expected="chunks that decode",
+            found=f"{type(error).__name__}: {error}",
+            fix="re-create the damaged store from its sources",
+        ) from error
+
+
 class DatasetSource:
     """Acquisitions given as xarray Datasets in the store layout (in memory or Dask-backed).
 
@@ -452,11 +473,13 @@ class DatasetSource:
             f"cube of acquisition {self.ids[window.acquisition]!r} rows {window.y0}:{window.y1} "
             f"cols {window.x0}:{window.x1}"
         )
-        cube = _float32(ds[VAR_CUBE].isel(where).transpose(DIM_Y, DIM_X, DIM_BAND).values, what)
+        cube = _float32(_values(ds[VAR_CUBE].isel(where).transpose(DIM_Y, DIM_X, DIM_BAND), what), what)
         _check_finite([cube], what)
         labels = None
         if VAR_MASK in ds:
-            labels = np.asarray(ds[VAR_MASK].isel(where).transpose(DIM_Y, DIM_X).values)
+            labels = np.asarray(
+                _values(ds[VAR_MASK].isel(where).transpose(DIM_Y, DIM_X), what.replace("cube", "mask", 1))
+            )
         return cube, labels
 
     def classes(self) -> list[int]:

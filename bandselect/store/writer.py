@@ -12,6 +12,7 @@ statistics engine takes its histogram edges from them, so a statistics job reads
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -24,11 +25,13 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.codecs import ZstdCodec
 
 from bandselect import storage
-from bandselect.errors import FileFormatError, NonFiniteError
+from bandselect.errors import FileFormatError, NonFiniteError, ResourceError
 from bandselect.names import (
     ATTR_ACQUISITION_ID,
+    ATTR_ALL_CHUNKS_WRITTEN,
     ATTR_BAND_MAXIMUM,
     ATTR_BAND_MINIMUM,
     ATTR_CONTENT_SHA256,
@@ -53,6 +56,25 @@ from bandselect.store.layout import (
     check_mask_values,
     make_acquisition_id,
 )
+
+#: errno values of a full disk or an exhausted quota: the environment is at fault, not the input.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: The writer's compressor: zarr's default (zstd) with the frame checksum, so a chunk whose bytes changed
+#: after writing fails to decode instead of decoding into other values (see bandselect.store.integrity).
+CHUNK_COMPRESSOR = ZstdCodec(level=0, checksum=True)
+
+
+def disk_full(error: BaseException, what: str, where: object) -> ResourceError | None:
+    """A :class:`ResourceError` for an ``OSError`` of a full disk or quota (else None) while writing."""
+    if not isinstance(error, OSError) or error.errno not in DISK_FULL_ERRNOS:
+        return None
+    return ResourceError(
+        what,
+        expected=f"free space in {where}",
+        found=f"{error.strerror or error} [{errno.errorcode.get(error.errno or 0, '?')}]"
+        + (f" writing {error.filename}" if error.filename else ""),
+        fix="free disk space (or raise the quota), or write to another location; nothing was published",
+    )
 
 
 @dataclass(frozen=True)
@@ -140,10 +162,13 @@ def stage_acquisition(
     path = storage.join(staging_root, staging_name())
     try:
         _write_template(path, source, chunks, with_valid=mask_nonfinite or source.has_valid)
-        group = zarr.open_group(str(path), mode="r+", zarr_format=3)
-        cube_array = group[VAR_CUBE]
-        mask_array = group[VAR_MASK] if source.mask_dtype is not None else None
-        valid_array = group[VAR_VALID] if VAR_VALID in group else None
+        # Every chunk is written, even one of fill values (zarr skips those by default): a chunk missing
+        # later is damage, which the readers can then tell from an empty label chunk.
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            group = zarr.open_group(str(path), mode="r+", zarr_format=3)
+            cube_array = group[VAR_CUBE]
+            mask_array = group[VAR_MASK] if source.mask_dtype is not None else None
+            valid_array = group[VAR_VALID] if VAR_VALID in group else None
         hasher = ContentHasher(source.shape, source.wavelengths_nm, source.georeference)
         band_range = BandRange(n_bands)
         any_invalid = False
@@ -195,10 +220,18 @@ def stage_acquisition(
         digest = hasher.hexdigest(source.mask_dtype, keep_valid)
         acquisition_id = make_acquisition_id(source.name, digest)
         group.attrs.update(
-            {ATTR_ACQUISITION_ID: acquisition_id, ATTR_CONTENT_SHA256: digest, **band_range.attrs()}
+            {
+                ATTR_ACQUISITION_ID: acquisition_id,
+                ATTR_CONTENT_SHA256: digest,
+                ATTR_ALL_CHUNKS_WRITTEN: True,
+                **band_range.attrs(),
+            }
         )
-    except BaseException:
+    except BaseException as error:
         storage.remove_tree(path)
+        full = disk_full(error, f"staging {source.name} in {staging_root}", staging_root)
+        if full is not None:
+            raise full from error
         raise
     return StagedAcquisition(path=path, acquisition_id=acquisition_id, digest=digest, source_name=source.name)
 
@@ -227,8 +260,11 @@ def _write_template(
         attrs=attrs,
     )
     template = with_georeference(template, source.georeference)
+    encoding = {name: {"compressors": [CHUNK_COMPRESSOR]} for name in (*data_vars, COORD_WAVELENGTH)}
     # compute=False writes metadata and the in-memory coordinate only; the blocks are written by zarr.
-    template.to_zarr(str(path), mode="w-", compute=False, consolidated=False, zarr_format=3)
+    template.to_zarr(
+        str(path), mode="w-", compute=False, consolidated=False, zarr_format=3, encoding=encoding
+    )
 
 
 def _check_block(source: AcquisitionSource, cube: np.ndarray, y: int) -> int:

@@ -31,7 +31,8 @@ def ingest_archive(
     allow_trailing_bytes: bool = False,
     reader: ReaderChoice = "auto",
 ) -> IngestReport:
-    """Ingest the archive's new or changed files one by one; per-file failures are logged as warnings."""
+    """Ingest the archive's new or changed files one by one (a changed file replaces its acquisition; one
+    gone from the archive is kept); per-file failures and vanished files are logged as warnings."""
     report = ingest_new_files(
         archive,
         store,
@@ -45,13 +46,21 @@ def ingest_archive(
     )
     logger = run_logger(__name__)
     logger.info(
-        "ingest %s: %d new, %d already stored, %d unchanged files, %d failed",
+        "ingest %s: %d new, %d replaced, %d already stored, %d unchanged, %d missing, %d failed",
         archive,
         len(report.added),
+        len(report.replaced),
         len(report.already_present),
         report.unchanged_files,
+        len(report.missing),
         len(report.failures),
     )
+    for replaced in report.replaced:
+        logger.info("replaced %s: %s -> %s", replaced.path, replaced.previous_id, replaced.acquisition_id)
+    for missing in report.missing:
+        logger.warning(
+            "gone from the archive (acquisition kept): %s (%s)", missing.path, missing.acquisition_id
+        )
     for failure in report.failures:
         logger.warning("skipped %s: %s: %s", failure.path, failure.error_type, failure.message)
     return report

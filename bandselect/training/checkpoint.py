@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bandselect.errors import TrainingError
+from bandselect.errors import FileFormatError, TrainingError
 from bandselect.pipeline import Pipeline
+from bandselect.pipeline.persistence import load_torch_file
 from bandselect.training.records import EpochRecord
 
 __all__ = [
@@ -174,6 +175,8 @@ def read_checkpoint(path: Path | None) -> Checkpoint:
     ------
     TrainingError
         No checkpoint directory, or no checkpoint file in it.
+    FileFormatError
+        A file that is not a checkpoint (empty, truncated, garbage, or missing entries).
     """
     if path is None or not path.is_file():
         raise TrainingError(
@@ -182,14 +185,24 @@ def read_checkpoint(path: Path | None) -> Checkpoint:
             found="no checkpoint_dir" if path is None else f"no file {path}",
             fix="pass the checkpoint_dir of the interrupted run, or fit(resume=False)",
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    history: Sequence[Mapping[str, Any]] = state["history"]
-    return Checkpoint(
-        epoch=int(state["epoch"]),
-        model=state["model"],
-        optimizer=state["optimizer"],
-        history=[EpochRecord.from_dict(entry) for entry in history],
-        rng=state["rng"],
-        trainable=list(state["trainable"]),
-        best=state.get("best") or {},
-    )
+    state = load_torch_file(path, "checkpoint")
+    try:
+        history: Sequence[Mapping[str, Any]] = state["history"]
+        return Checkpoint(
+            epoch=int(state["epoch"]),
+            model=state["model"],
+            optimizer=state["optimizer"],
+            history=[EpochRecord.from_dict(entry) for entry in history],
+            rng=state["rng"],
+            trainable=list(state["trainable"]),
+            best=state.get("best") or {},
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise FileFormatError(
+            f"checkpoint {path}",
+            expected=f"a checkpoint written by {Checkpoint.__name__}.save (epoch, model, optimizer, history, "
+            "rng, trainable)",
+            found=f"{type(error).__name__}: {str(error)[:200]}"
+            + ("" if isinstance(state, Mapping) else f" (the file holds a {type(state).__name__})"),
+            fix="pass the checkpoint_dir of the interrupted run, or fit(resume=False) to start again",
+        ) from error
