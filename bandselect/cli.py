@@ -375,6 +375,12 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
     if summary.ingest is not None and summary.ingest.failures:
         lines.append(f"skipped {len(summary.ingest.failures)} unreadable archive files:")
         lines.extend(f"  {f.path}: {f.error_type}: {f.message}" for f in summary.ingest.failures)
+    if summary.ingest is not None and summary.ingest.replaced:
+        lines.append(f"replaced {len(summary.ingest.replaced)} changed archive files:")
+        lines.extend(f"  {r.path}: {r.previous_id} -> {r.acquisition_id}" for r in summary.ingest.replaced)
+    if summary.ingest is not None and summary.ingest.missing:
+        lines.append(f"{len(summary.ingest.missing)} archive files are gone (their acquisitions are kept):")
+        lines.extend(f"  {m.path}: {m.acquisition_id}" for m in summary.ingest.missing)
     lines += ["", f"campaign store:   {summary.store}  ({len(summary.acquisition_ids)} acquisitions)"]
     labels = {"composite": "composites:", "bands": "k-band cubes:"}
     for kind, path in (summary.products or {"composite": summary.output}).items():

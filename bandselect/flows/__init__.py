@@ -7,6 +7,8 @@ modules only: the comparison flow's evaluation stack (scikit-learn, the report r
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 # First: sets Prefect's environment defaults before prefect is imported (it reads its settings once).
@@ -55,3 +57,24 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+class _FlowsPackage(types.ModuleType):
+    """The package whose attributes ``select_bands``, ``process_campaign``, ``compare_selectors`` stay the
+    flows even after their modules (of the same names) are imported.
+
+    Importing ``bandselect.flows.select_bands`` makes Python set the package attribute ``select_bands`` to
+    that *module*, which would shadow the lazily imported flow: ``from bandselect.flows import
+    select_bands`` would then give a module in one process and the flow in another, depending on import
+    order. The flow is stored instead (the module stays in ``sys.modules``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FLOW_MODULES and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+#: Flows defined in a module of the same name.
+_FLOW_MODULES = frozenset({"select_bands", "process_campaign", "compare_selectors"})
+sys.modules[__name__].__class__ = _FlowsPackage

@@ -35,6 +35,7 @@ from bandselect.tasks import (
     ingest_archive,
     initialise_selectors,
     log_flow_run,
+    retire_replaced_products,
     selection_of,
     train_selectors,
     update_statistics,
@@ -136,6 +137,13 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 config.ingest.allow_trailing_bytes,
                 config.ingest.reader,
             )
+            if ingest.replaced:
+                # A changed file's old acquisition is gone: so must be the products made from it.
+                retire_replaced_products(
+                    plan,
+                    [r.previous_id for r in ingest.replaced],
+                    str(config.previews_dir) if config.export.previews else None,
+                )
         if not Path(store).exists():
             raise StoreError(
                 f"campaign store {store}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from bandselect.export import (
@@ -21,7 +22,7 @@ from bandselect.selection import BandSelection
 from bandselect.storage import StoreLocation
 from bandselect.store.campaign import Campaign, open_campaign
 
-__all__ = ["export_products", "open_product_stores", "product_config_hash"]
+__all__ = ["export_products", "open_product_stores", "product_config_hash", "retire_products"]
 
 _VARIABLE = {"composite": VAR_COMPOSITE, "bands": VAR_CUBE}
 
@@ -111,3 +112,31 @@ def export_products(
         statuses = ", ".join(f"{r.product} {r.status}" for r in results[first:])
         report(EXPORT_STEP, done, len(acquisition_ids), f"{acquisition_id}: {statuses}")
     return results
+
+
+def retire_products(
+    plan: ProductPlan, acquisition_ids: Sequence[str], previews_dir: str | os.PathLike[str] | None = None
+) -> int:
+    """Remove every product of ``acquisition_ids``: groups of each product store, GeoTIFFs, PNG previews.
+
+    The flows call it for the acquisitions an archive run *replaced* (a changed source file,
+    ``docs/archive.md``): their products show data that is no longer in the campaign. Each group is
+    unpublished atomically (:meth:`~bandselect.store.Campaign.retire`).
+
+    Returns
+    -------
+    int
+        How many product groups were removed (GeoTIFFs and previews not counted).
+    """
+    removed = 0
+    for kind, output in plan.outputs.items():
+        publisher = Campaign(output)
+        for acquisition_id in acquisition_ids:
+            removed += int(publisher.retire(acquisition_id))
+            tif = plan.geotiff_path(kind, acquisition_id)
+            if tif is not None:
+                tif.unlink(missing_ok=True)
+    if previews_dir is not None:
+        for acquisition_id in acquisition_ids:
+            (Path(previews_dir) / f"{acquisition_id}.png").unlink(missing_ok=True)
+    return removed

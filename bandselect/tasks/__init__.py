@@ -16,7 +16,7 @@ if TYPE_CHECKING:
         publish_table_task,
         render_comparison_task,
     )
-    from bandselect.tasks.export import batches, export_composites, export_products
+    from bandselect.tasks.export import batches, export_composites, export_products, retire_replaced_products
     from bandselect.tasks.ingest import ingest_archive
     from bandselect.tasks.selection import initialise_selectors, selection_of, train_selectors
     from bandselect.tasks.statistics import update_statistics
@@ -30,6 +30,7 @@ _LAZY = {
     "batches": "bandselect.tasks.export",
     "export_composites": "bandselect.tasks.export",
     "export_products": "bandselect.tasks.export",
+    "retire_replaced_products": "bandselect.tasks.export",
     "ingest_archive": "bandselect.tasks.ingest",
     "initialise_selectors": "bandselect.tasks.selection",
     "selection_of": "bandselect.tasks.selection",
@@ -51,6 +52,7 @@ __all__ = [
     "log_flow_run",
     "publish_table_task",
     "render_comparison_task",
+    "retire_replaced_products",
     "selection_of",
     "train_selectors",
     "update_statistics",

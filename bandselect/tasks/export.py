@@ -18,11 +18,12 @@ from prefect.cache_policies import NO_CACHE
 from bandselect.export import ExportResult, export_batch, status_counts
 from bandselect.products import ProductPlan
 from bandselect.products import export_products as export_all_products
+from bandselect.products.batch import retire_products
 from bandselect.selection import BandSelection
 from bandselect.tasks._logging import run_logger
 from bandselect.tasks._retry import retry_transient
 
-__all__ = ["batches", "export_composites", "export_products"]
+__all__ = ["batches", "export_composites", "export_products", "retire_replaced_products"]
 
 
 def batches(ids: Sequence[str], size: int) -> list[list[str]]:
@@ -94,3 +95,18 @@ def export_products(
         status_counts(results),
     )
     return results
+
+
+@task(name="retire-replaced-products", cache_policy=NO_CACHE)
+def retire_replaced_products(
+    plan: ProductPlan, acquisition_ids: list[str], previews_dir: str | None = None
+) -> int:
+    """Remove the products of acquisitions an archive run replaced (:func:`retire_products`)."""
+    removed = retire_products(plan, acquisition_ids, previews_dir)
+    run_logger(__name__).info(
+        "removed %d product groups of %d replaced acquisitions: %s",
+        removed,
+        len(acquisition_ids),
+        acquisition_ids,
+    )
+    return removed

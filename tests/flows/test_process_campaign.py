@@ -88,6 +88,21 @@ def test_incremental_runs_skip_corrupt_files_and_export_only_new(tmp_path: Path,
     assert third.config_hash != first.config_hash
     assert fingerprints(archive) == {**sources, "scene_c.npz": fingerprints(archive)["scene_c.npz"]}
 
+    # A changed archive file replaces its acquisition, and its old composite and preview go with it.
+    old_ids = set(third.acquisition_ids)
+    write_scene(archive / "scene_c.npz", 7)
+    fourth = process_campaign(load_config(changed, ProcessCampaignConfig))
+    assert fourth.ingest is not None
+    (replacement,) = fourth.ingest.replaced
+    assert replacement.previous_id in old_ids and replacement.acquisition_id not in old_ids
+    assert set(published_ids(data["output"])) == (old_ids - {replacement.previous_id}) | {
+        replacement.acquisition_id
+    }
+    assert fourth.exported == {"published": 1, "replaced": 0, "skipped": 2}
+    if fourth.previews_dir:
+        previews = {p.stem for p in Path(fourth.previews_dir).glob("*.png")}
+        assert replacement.previous_id not in previews and replacement.acquisition_id in previews
+
 
 def test_ingest_task_body_reports_per_file(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
