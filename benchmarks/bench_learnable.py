@@ -21,7 +21,8 @@ Learnable selectors (three seeds each; a seed sets the Gumbel noise and the trai
 - ``soft_softmax_issue5``: the issue-5 recipe's selector (softmax, floor 0.7, decay 0.8, diversity 1.0);
 - ``concrete_seed``: ConcreteBandSelector with the seed's schedule and regularizer weights.
 
-All train in the recipe's pipeline (RX with ``background: batch_negatives``, ``eps: 1.0``, head, BCE;
+All train in the recipe's pipeline (RX with ``background: batch_negatives``, ``eps: 1.0``, or the
+detector's 1e-3 behind Concrete's three outputs; the increasing score head; BCE;
 :func:`bandselect.training.learnable.training_pipeline`), 50 epochs of 8 steps, each step on the whole
 training part of one acquisition, Adam lr 0.2. Beside them: the variance initialisation (hard top-3),
 the separability and mRMR selectors (SupervisedFullSpectrumBandSelector), random 3 bands (mean of 20
@@ -32,6 +33,10 @@ a time); no GPU was available to this run.
 
     python benchmarks/bench_learnable.py                    # everything (about 2 h on 2 busy cores)
     python benchmarks/bench_learnable.py --tasks pavia --seeds 0 --variants soft_subset_seed
+    python benchmarks/bench_learnable.py --variants soft_softmax_seed --merge   # add to the results
+
+The results record what was trained (``variants_run``, ``seeds``, ``tasks_run``, ``invocations``); with
+``--merge`` the new trainings join those already in ``--output`` and its baselines are reused.
 """
 
 from __future__ import annotations
@@ -296,18 +301,40 @@ def summarise(task: Task, stats: dict[str, Any], runs: list[dict[str, Any]]) -> 
     return record
 
 
+def _previous(path: Path) -> dict[str, Any]:
+    """The trainings, baselines and wall time already recorded in ``path`` (for ``--merge``)."""
+    if not path.is_file():
+        raise SystemExit(f"--merge: {path} does not exist (run without --merge first)")
+    recorded = json.loads(path.read_text())
+    return {
+        "runs": [
+            seed for task in recorded["tasks"] for v in task["variants"].values() for seed in v["seeds"]
+        ],
+        "statistical": {task["task"]: task["statistical"] for task in recorded["tasks"]},
+        "wall_s": float(recorded["wall_s"]),
+        "invocations": recorded.get("invocations")
+        or [{"variants": recorded["variants_run"], "seeds": recorded["seeds"], "wall_s": recorded["wall_s"]}],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", nargs="*", default=None, help="task names (default: all)")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add these trainings to the runs already in --output (same tasks; its baselines are reused)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
+    previous = _previous(args.output) if args.merge else None
     with tempfile.TemporaryDirectory(prefix="bench_learnable_") as tmp:
         chosen = list(tasks(args.tasks, Path(tmp)))
         jobs = [
@@ -316,11 +343,28 @@ def main() -> None:
             for variant in args.variants
             for seed in args.seeds
         ]
+        runs = []
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            runs = list(pool.map(_train, jobs))
+            for run in pool.map(_train, jobs):
+                runs.append(run)
+                print(
+                    f"[{len(runs)}/{len(jobs)}] {run['task']} {run['variant']} seed {run['seed']}: "
+                    f"{run['bands']} test {run['test_auroc']:.4f} ({run['s_per_epoch']:.2f} s/epoch)",
+                    flush=True,
+                )
+        if previous is not None:
+            fresh = {(r["task"], r["variant"], r["seed"]) for r in runs}
+            runs += [r for r in previous["runs"] if (r["task"], r["variant"], r["seed"]) not in fresh]
         records = [
-            summarise(task, statistical(task), [r for r in runs if r["task"] == task.name]) for task in chosen
+            summarise(
+                task,
+                (previous["statistical"].get(task.name) if previous else None) or statistical(task),
+                [r for r in runs if r["task"] == task.name],
+            )
+            for task in chosen
         ]
+    variants_run = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
+    seeds_run = sorted({r["seed"] for r in runs})
     goal_tasks = [r for r in records if r["in_goal"] and "goal" in r]
     result = {
         "benchmark": "learnable selection: test RX AUROC of the hard top-3 (train / validation / test rows)",
@@ -331,12 +375,23 @@ def main() -> None:
         "torch_threads_per_training": 1,
         "workers": args.workers,
         "epochs": args.epochs,
-        "seeds": args.seeds,
+        "seeds": seeds_run,
         "rows": {k: list(v) for k, v in ROWS.items()},
-        "variants": VARIANTS,
+        # What was trained (a subset of the benchmark's variants, seeds and tasks when asked).
+        "variants_run": variants_run,
+        "tasks_run": [task.name for task in chosen],
+        "variants": {name: VARIANTS[name] for name in variants_run},
         "default_variant": DEFAULT_VARIANT,
         "goal": f"default mean test AUROC >= best statistical - {GOAL_MARGIN} on every task, seeds ±1 band",
-        "wall_s": time.perf_counter() - started,
+        "wall_s": time.perf_counter() - started + (previous["wall_s"] if previous else 0.0),
+        "invocations": [
+            *(previous["invocations"] if previous else []),
+            {
+                "variants": list(args.variants),
+                "seeds": list(args.seeds),
+                "wall_s": time.perf_counter() - started,
+            },
+        ],
         "tasks": records,
         "summary": {
             "goal_tasks": len(goal_tasks),

@@ -1,7 +1,9 @@
 """Summarise ``benchmarks/results/*.json`` as the README's results section.
 
 ``python -m benchmarks.summarize`` prints the markdown; ``--write-readme`` replaces the text between the
-``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` markers of README.md with it.
+``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` markers of README.md with it, and the
+"Learnable selection" subsection (``benchmarks/results/learnable.json``) between its own
+``<!-- learnable:start -->`` / ``<!-- learnable:end -->`` markers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+LEARNABLE_START, LEARNABLE_END = "<!-- learnable:start -->", "<!-- learnable:end -->"
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -343,38 +346,51 @@ def summary_markdown() -> str:
         "",
         *_quality_rows(),
     ]
-    learnable = _learnable_rows()
-    if learnable:
-        lines += [
-            "",
-            "Learnable selection (`benchmarks/bench_learnable.py`, `docs/learnable.md`): test RX AUROC of "
-            "the hard top-3, rows split in three (train / validation picks the epoch / test reported), RX "
-            "background from the training rows' negatives; statistical selectors fitted on train + "
-            "validation rows; mean of 3 seeds; best statistical in bold.",
-            "",
-            *learnable,
-        ]
     return "\n".join(lines) + "\n"
 
 
-def write_readme(markdown: str) -> None:
-    """Replace the marked section of README.md with ``markdown``."""
+def learnable_markdown() -> str:
+    """The README's "Learnable selection" subsection (its own markers), from ``learnable.json``."""
+    learnable = _learnable_rows()
+    if not learnable:
+        return ""
+    lines = [
+        "### Learnable selection",
+        "",
+        "`benchmarks/bench_learnable.py` (protocol, decisions and caveats in "
+        "[docs/learnable.md](docs/learnable.md)): test RX AUROC of the hard top-3 after training, rows "
+        "split in three (train / validation picks the epoch / test reported), RX background from the "
+        "training rows' negatives; statistical selectors fitted on train + validation rows; mean of the "
+        "seeds; best statistical in bold.",
+        "",
+        *learnable,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(markdown: str, learnable: str = "") -> None:
+    """Replace the marked sections of README.md with ``markdown`` (and ``learnable``, when given)."""
     text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md has no {START} ... {END} section to replace")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{markdown}{END}{tail}")
+    for start, end, body in ((START, END, markdown), (LEARNABLE_START, LEARNABLE_END, learnable)):
+        if not body:
+            continue
+        if start not in text or end not in text:
+            raise SystemExit(f"README.md has no {start} ... {end} section to replace")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{body}{end}{tail}"
+    README.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--write-readme", action="store_true", help="rewrite README.md's section")
     args = parser.parse_args(argv)
-    markdown = summary_markdown()
+    markdown, learnable = summary_markdown(), learnable_markdown()
     if args.write_readme:
-        write_readme(markdown)
+        write_readme(markdown, learnable)
     print(markdown)
+    print(learnable)
     return 0
 
 

@@ -46,7 +46,7 @@ __all__ = [
 
 Relaxation = Literal["subset", "softmax"]
 RELAXATIONS: tuple[str, ...] = ("subset", "softmax")
-#: Chosen on real scenes; the numbers are in :class:`~bandselect.selectors.SoftChannelSelector`'s docstring.
+#: Chosen on real scenes: the numbers are in docs/learnable.md (benchmarks/bench_learnable.py).
 DEFAULT_RELAXATION: Relaxation = "subset"
 
 

@@ -26,10 +26,13 @@ from bandselect.pipeline.node import Annealed, BandSelector, Freezable
 from bandselect.training.config import TrainingConfig, load_recipe, training_config
 from bandselect.training.two_phase import TrainingData, TwoPhaseResult, train_two_phase
 
-__all__ = ["SELECTOR_NODE", "is_learnable_selector", "train_selector", "training_pipeline"]
+__all__ = ["REDUCED_RX_EPS", "SELECTOR_NODE", "is_learnable_selector", "train_selector", "training_pipeline"]
 
 #: The name of the selector node in the recipe's pipeline.
 SELECTOR_NODE = "selector"
+#: RX's relative ridge behind a selector whose ``selected`` output has fewer channels than its input
+#: (RXDetector's default; see :func:`training_pipeline`).
+REDUCED_RX_EPS = 1e-3
 
 
 def is_learnable_selector(node: object) -> bool:
@@ -62,13 +65,16 @@ def training_pipeline(selector: Node, recipe: Mapping[str, Any] | None = None) -
 
     Every node fed by ``selector.selected`` gets that port's channel count as ``input_channels`` (C for
     the soft selector, ``n_select`` for the Concrete selector); the remaining ``auto`` counts take the
-    selector's input channels. The recipe's RX ridge ``eps · trace / C`` is set for ``C`` input bands;
-    when ``selected`` has fewer channels (``n_select``), ``eps`` is scaled by ``n_select / C`` so the
-    ridge stays the same fraction of the trace (with the recipe's ``eps: 1.0`` on three channels the
-    ridge would equal their mean variance and blur RX: jasper tree vs rest, Concrete test AUROC 0.73
-    against 0.96). The regularizers read the selector's per-channel weights: its ``weights`` when they
-    are ``(C,)``, else its ``channel_weights`` (the Concrete selector's ``weights`` are per output,
-    ``(n_select, C)``).
+    selector's input channels. The recipe's RX ridge ``eps · trace / C`` is set for ``C`` soft-weighted
+    input bands, where it is how a soft weight acts (a channel of weight ``w`` is seen through extra
+    noise ``λ / w²``). When ``selected`` has fewer channels (``n_select``: a dimension reduction whose
+    outputs become the selected bands themselves) the ridge only has to keep the covariance of nearly
+    collinear outputs invertible, so ``eps`` becomes :data:`REDUCED_RX_EPS`, the detector's own default.
+    A larger ridge trains RX on a blurred version of the detector the selection is judged by and
+    favours high-variance bands (it is a fraction of the outputs' mean variance): the recipe's 1.0 on
+    three channels gave jasper tree vs rest a Concrete test AUROC of 0.73. The regularizers read the
+    selector's per-channel weights: its ``weights`` when they are ``(C,)``, else its ``channel_weights``
+    (the Concrete selector's ``weights`` are per output, ``(n_select, C)``).
 
     Raises
     ------
@@ -100,8 +106,8 @@ def training_pipeline(selector: Node, recipe: Mapping[str, Any] | None = None) -
                 config = dict(definition.get("config") or {})
                 if "input_channels" in config:
                     config["input_channels"] = selected
-                if isinstance(config.get("eps"), int | float) and selected < bands:
-                    config["eps"] = float(config["eps"]) * selected / bands
+                if "eps" in config and selected < bands:
+                    config["eps"] = REDUCED_RX_EPS
                 nodes[downstream] = {**definition, "config": config}
         if source == f"{SELECTOR_NODE}.weights":
             pair[0] = f"{SELECTOR_NODE}.{per_channel}"

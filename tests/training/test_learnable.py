@@ -14,7 +14,12 @@ from bandselect.selectors import ConcreteBandSelector, SoftChannelSelector, Supe
 from bandselect.synthetic import make_scene
 from bandselect.training import TrainingData, train_two_phase
 from bandselect.training.config import DEFAULT_RECIPE, load_recipe
-from bandselect.training.learnable import is_learnable_selector, train_selector, training_pipeline
+from bandselect.training.learnable import (
+    REDUCED_RX_EPS,
+    is_learnable_selector,
+    train_selector,
+    training_pipeline,
+)
 
 
 def test_the_soft_selector_gets_the_recipe_pipeline_as_it_is() -> None:
@@ -34,8 +39,9 @@ def test_the_concrete_selector_feeds_rx_its_n_select_channels_and_the_regularize
     selector = ConcreteBandSelector(input_channels=20, n_select=3, seed=0)
     pipeline = training_pipeline(selector)
     rx = pipeline.nodes["rx"]
-    # The same ridge as a fraction of the trace as the soft selector's (1.0 on 20 channels).
-    assert rx.input_channels == 3 and rx.eps == pytest.approx(1.0 * 3 / 20)
+    # Three outputs that become the selected bands: the ridge only conditions their covariance.
+    assert rx.input_channels == 3 and rx.eps == REDUCED_RX_EPS == 1e-3
+    assert pipeline.nodes["head"].positive  # an increasing head: RX cannot be inverted
     assert pipeline.source_of("rx", "data") == ("selector", "selected")
     for regularizer in ("entropy_loss", "diversity_loss"):
         assert pipeline.source_of(regularizer, "weights") == ("selector", "channel_weights")
@@ -98,3 +104,28 @@ def test_resume_equals_an_uninterrupted_run_for_the_concrete_selector(tmp_path: 
     np.testing.assert_array_equal(
         resumed.history[-1].weights["selector"], full.history[-1].weights["selector"]
     )
+
+
+def test_the_recipe_head_is_increasing_so_the_loss_cannot_invert_the_detector() -> None:
+    """Scores that rank the targets *below* the background: a free scale turns negative (the BCE then
+    rewards a selector for hiding the targets, as Concrete did on the planted campaign); the recipe's
+    positive head keeps a higher score a higher logit."""
+    from bandselect.errors import ConfigError
+    from bandselect.nodes import AnomalyBCELoss, ScoreToLogit
+
+    scores = torch.linspace(0.5, 1.5, 64).reshape(1, 8, 8, 1)
+    mask = scores < 0.6  # the lowest scores are the targets
+    scales = {}
+    for positive in (False, True):
+        head, loss = ScoreToLogit(positive=positive), AnomalyBCELoss()
+        optimizer = torch.optim.Adam(head.parameters(), lr=0.2)
+        for _ in range(40):
+            optimizer.zero_grad()
+            loss(logits=head(scores=scores)["logits"], mask=mask)["loss"].backward()
+            optimizer.step()
+        logits = head(scores=scores)["logits"].detach().flatten()
+        scales[positive] = float(logits[-1] - logits[0])
+    assert scales[False] < 0 < scales[True]
+    assert load_recipe(DEFAULT_RECIPE)["pipeline"]["nodes"]["head"]["config"]["positive"] is True
+    with pytest.raises(ConfigError, match="scale_init"):
+        ScoreToLogit(positive=True, scale_init=0.0)
