@@ -35,8 +35,10 @@ __all__ = [
     "COMPARISON_STEP",
     "EPOCH_STEP",
     "EXPORT_STEP",
+    "INGEST_STEP",
     "LOGGER_NAME",
     "SELECTORS_STEP",
+    "STATISTICS_STEP",
     "ProgressSink",
     "TerminalBar",
     "band_labels",
@@ -55,6 +57,10 @@ if _logger.level == logging.NOTSET:
 #: The step names of the reports: a training epoch finished, a compared selector scored.
 EPOCH_STEP = "training epoch"
 COMPARISON_STEP = "comparison"
+#: Tasks of a statistics job finished (local Dask schedulers).
+STATISTICS_STEP = "statistics"
+#: A source file read and staged for the campaign store.
+INGEST_STEP = "ingest"
 #: An acquisition's products exported.
 EXPORT_STEP = "export"
 #: A mapped comparison's flow: selectors (each in its own task) finished.

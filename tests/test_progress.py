@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +95,28 @@ def test_terminal_bar_redraws_in_place_and_ends_the_line_when_done() -> None:
     bar.update("training epoch", 1, 4, "x")
     bar.update("training epoch", 4, 4, "y")
     assert stream.getvalue() == "\rtraining epoch [##--------] 1/4\rtraining epoch [##########] 4/4\n"
+
+
+def test_statistics_and_ingest_report_their_progress(tmp_path: Path) -> None:
+    from bandselect.stats import compute_statistics
+    from bandselect.store import ingest_files
+    from bandselect.store.campaign import open_campaign
+
+    rng = np.random.default_rng(0)
+    files = []
+    for index in range(3):
+        path = tmp_path / f"scene{index}.npz"
+        np.savez(
+            path, cube=rng.random((16, 16, 6), dtype=np.float32), wavelengths_nm=np.linspace(450, 900, 6)
+        )
+        files.append(path)
+    sink = Collect()
+    with progress_sink(sink):
+        ingest_files(files, tmp_path / "store.zarr")
+        compute_statistics(open_campaign(tmp_path / "store.zarr"), n_bins=8)
+    ingest = [s for s in sink.seen if s[0] == "ingest"]
+    assert [(done, total) for _, done, total, _ in ingest] == [(1, 3), (2, 3), (3, 3)]
+    assert ingest[0][3].startswith("scene0.npz")
+    statistics = [s for s in sink.seen if s[0] == "statistics"]
+    assert statistics and statistics[-1][1] == statistics[-1][2]  # ends at every task done
+    assert len(statistics) <= 10  # a tenth of the job per report at most

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import dask
 import numpy as np
 import xarray as xr
+from dask.callbacks import Callback
 from threadpoolctl import threadpool_limits
 
 from bandselect.errors import InputError, ShapeError, StoreError
@@ -26,6 +27,7 @@ from bandselect.names import (
     VAR_MASK,
     VAR_VALID,
 )
+from bandselect.progress import STATISTICS_STEP, report
 from bandselect.stats.binning import NanPolicy, prepare_pixels
 from bandselect.stats.kernels import column_min_max
 from bandselect.stats.memory import HistogramPartial, bin_pixels, merge_histograms
@@ -271,6 +273,22 @@ def check_bands(datasets: list[Any]) -> int:
     return counts.pop()
 
 
+class _ReportProgress(Callback):
+    """Reports a local Dask job's finished tasks (:mod:`bandselect.progress`) at every tenth of the job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reported = 0
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: dict[str, Any], worker_id: Any) -> None:
+        total = sum(len(state[part]) for part in ("ready", "waiting", "running", "finished"))
+        done = len(state["finished"]) + 1  # this task is marked finished after its callbacks
+        tenth = (10 * done) // max(total, 1)
+        if tenth > self.reported:
+            self.reported = tenth
+            report(STATISTICS_STEP, min(done, total), total, f"{min(done, total)} of {total} Dask tasks")
+
+
 def run_graphs(graphs: list[Any], scheduler_address: str | None, scheduler: Any) -> tuple[Any, ...]:
     """ONE ``dask.compute`` over ``graphs`` on the threaded scheduler or a distributed cluster."""
     if scheduler_address is not None:
@@ -281,9 +299,10 @@ def run_graphs(graphs: list[Any], scheduler_address: str | None, scheduler: Any)
     if scheduler in (None, "threads", "threading"):
         # Dask's pool already runs one task per core; BLAS threads on top (OpenBLAS spins while it waits)
         # oversubscribe the cores. Distributed workers get OPENBLAS_NUM_THREADS=1 from their nanny.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"), _ReportProgress():
             return dask.compute(*graphs, scheduler="threads")
-    return dask.compute(*graphs, scheduler=scheduler)
+    with _ReportProgress():
+        return dask.compute(*graphs, scheduler=scheduler)
 
 
 def recorded_ranges(datasets: Sequence[Any]) -> tuple[Range | None, list[int]]:

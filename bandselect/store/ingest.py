@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from bandselect import storage
 from bandselect.errors import BandSelectError
 from bandselect.names import ATTR_REPLACED_AT, ATTR_REPLACED_SHA256, ATTR_REPLACES, ATTR_SOURCE_SHA256
+from bandselect.progress import INGEST_STEP, report
 from bandselect.spectral import check_same_grid
 from bandselect.store.campaign import Campaign, open_campaign
 from bandselect.store.georef import campaign_georeference, check_same_crs
@@ -200,6 +201,7 @@ def ingest_files(
                     )
                 except BandSelectError as error:
                     raise _in_file(error, path) from error
+                report(INGEST_STEP, len(staged), len(sources), f"{path.name}: {source.shape} staged")
         except BaseException:
             for item in staged:
                 campaign.discard(item)
