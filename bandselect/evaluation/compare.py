@@ -35,7 +35,6 @@ without any initialisation is refused. ``TopKIndices`` is a utility node, not a 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,10 +45,11 @@ from bandselect.errors import ConfigError, LabelError, ShapeError, WavelengthErr
 from bandselect.evaluation.leaderboard import (
     MEASURE_LABELS,
     MEASURES,
-    NOT_APPLICABLE,
     STATUS_OK,
     Leaderboard,
     LeaderboardRow,
+    not_applicable_row,
+    ranked_rows,
     selector_progress,
 )
 from bandselect.evaluation.metrics import (
@@ -283,16 +283,7 @@ def compare_selections(
         try:
             outcome, trained = fit_selector(spec, train_cube, train_labels, wavelengths_nm)
         except WavelengthError as error:
-            rows.append(
-                LeaderboardRow(
-                    name=name,
-                    kind="selector",
-                    status=f"{NOT_APPLICABLE}: {error}",
-                    scores={m: math.nan for m in measures},
-                    selector_type=spec.type,
-                    config=dict(spec.config),
-                )
-            )
+            rows.append(not_applicable_row(name, spec.type, spec.config, error, measures))
             report(COMPARISON_STEP, done, len(specs), f"{name}: not applicable on this sensor")
             continue
         ks.add(outcome.k)
@@ -353,8 +344,6 @@ def compare_selections(
                 )
             )
     primary = measures[0]
-    ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[primary])
-    ordered += [row for row in rows if not row.applicable]
     summary = {
         "height": height,
         "width": width,
@@ -375,5 +364,9 @@ def compare_selections(
         "measure_labels": {m: MEASURE_LABELS[m] for m in measures},
     }
     return Leaderboard(
-        rows=tuple(ordered), measures=measures, wavelengths_nm=wavelengths_nm, split=spatial, summary=summary
+        rows=ranked_rows(rows, primary),
+        measures=measures,
+        wavelengths_nm=wavelengths_nm,
+        split=spatial,
+        summary=summary,
     )

@@ -23,7 +23,6 @@ ones and the variance initialisation for each ``k``, and the fixed three-band co
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,10 +45,11 @@ from bandselect.evaluation.compare import (
 from bandselect.evaluation.leaderboard import (
     CLASSIFICATION_MEASURES,
     MEASURE_LABELS,
-    NOT_APPLICABLE,
     STATUS_OK,
     Leaderboard,
     LeaderboardRow,
+    not_applicable_row,
+    ranked_rows,
     selector_progress,
 )
 from bandselect.evaluation.scene import LabelledScene
@@ -282,16 +282,7 @@ def compare_classes(
         try:
             scores = measure(fold_selector)
         except WavelengthError as error:
-            rows.append(
-                LeaderboardRow(
-                    name=name,
-                    kind="selector",
-                    status=f"{NOT_APPLICABLE}: {error}",
-                    scores={m: math.nan for m in measures},
-                    selector_type=spec.type,
-                    config=dict(spec.config),
-                )
-            )
+            rows.append(not_applicable_row(name, spec.type, spec.config, error, measures))
             report(COMPARISON_STEP, done, len(specs), f"{name}: not applicable on this sensor")
             continue
         selection = fold_selector.selections[0]
@@ -344,8 +335,6 @@ def compare_classes(
                     scores_std={m: float(np.std([r[m] for r in results])) for m in measures},
                 )
             )
-    ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[measures[0]])
-    ordered += [row for row in rows if not row.applicable]
     summary = {
         "task": "multiclass",
         "height": height,
@@ -367,7 +356,7 @@ def compare_classes(
         "measure_labels": {m: MEASURE_LABELS[m] for m in measures},
     }
     return Leaderboard(
-        rows=tuple(ordered),
+        rows=ranked_rows(rows, measures[0]),
         measures=measures,
         wavelengths_nm=wavelengths_nm,
         split=SpatialSplit(train=fold_splits[0].train, test=fold_splits[0].test),

@@ -32,6 +32,8 @@ __all__ = [
     "LeaderboardRow",
     "measure_axis_label",
     "merge_leaderboards",
+    "not_applicable_row",
+    "ranked_rows",
     "selector_progress",
 ]
 
@@ -110,6 +112,26 @@ class LeaderboardRow:
         if self.selection is None or self.selection.k < 3:
             return ()
         return self.selection.rgb_indices
+
+
+def ranked_rows(rows: Sequence[LeaderboardRow], primary: str) -> tuple[LeaderboardRow, ...]:
+    """Leaderboard order: the applicable rows best first by ``primary``, then the not-applicable ones."""
+    ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[primary])
+    return (*ordered, *(row for row in rows if not row.applicable))
+
+
+def not_applicable_row(
+    name: str, selector_type: str, config: Mapping[str, Any], reason: Exception, measures: Sequence[str]
+) -> LeaderboardRow:
+    """The row of a selector that cannot run on this sensor (``reason`` says why; every score NaN)."""
+    return LeaderboardRow(
+        name=name,
+        kind="selector",
+        status=f"{NOT_APPLICABLE}: {reason}",
+        scores={m: math.nan for m in measures},
+        selector_type=selector_type,
+        config=dict(config),
+    )
 
 
 def selector_progress(row: LeaderboardRow) -> str:
@@ -303,11 +325,8 @@ def merge_leaderboards(parts: Sequence[Leaderboard]) -> Leaderboard:
             found=f"rows {twice} in several parts",
             fix="give each selector to one part and the baselines to one part",
         )
-    primary = first.measures[0]
-    ordered = sorted((row for row in rows if row.applicable), key=lambda row: -row.scores[primary])
-    ordered += [row for row in rows if not row.applicable]
     return Leaderboard(
-        rows=tuple(ordered),
+        rows=ranked_rows(rows, first.measures[0]),
         measures=first.measures,
         wavelengths_nm=first.wavelengths_nm,
         split=first.split,
