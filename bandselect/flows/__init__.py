@@ -6,13 +6,13 @@ modules only: the comparison flow's evaluation stack (scikit-learn, the report r
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
 # First: sets Prefect's environment defaults before prefect is imported (it reads its settings once).
 import bandselect._prefect_env  # noqa: F401
+from bandselect._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from bandselect.flows._steps import FlowSummary
@@ -46,17 +46,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bandselect.flows' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 class _FlowsPackage(types.ModuleType):

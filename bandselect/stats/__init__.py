@@ -12,9 +12,9 @@ statistics of a 0.25 M-pixel cube.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bandselect._lazy import lazy_attributes
 from bandselect.stats.binning import DEFAULT_N_BINS, data_edges, histogram_edges
 from bandselect.stats.classes import class_view, two_class_statistics, without_classes
 from bandselect.stats.memory import histograms_from_arrays, merge_histograms, statistics_of
@@ -68,14 +68,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bandselect.stats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
