@@ -36,6 +36,7 @@ without any initialisation is refused. ``TopKIndices`` is a utility node, not a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,9 @@ from bandselect.evaluation.leaderboard import (
     STATUS_OK,
     Leaderboard,
     LeaderboardRow,
+    all_bands_row,
     not_applicable_row,
+    random_bands_row,
     ranked_rows,
     selector_progress,
 )
@@ -71,10 +74,12 @@ from bandselect.evaluation.selecting import (
     select_function,
 )
 from bandselect.evaluation.split import SpatialSplit, _label_image, block_grid, spatial_block_split
-from bandselect.evaluation.stability import band_stability
+from bandselect.evaluation.stability import SelectFunction, StabilityResult, band_stability
 from bandselect.progress import COMPARISON_STEP, report
+from bandselect.selection import BandSelection
 from bandselect.settings import SettingsModel
 from bandselect.spectral import validate_wavelengths
+from bandselect.training.records import EpochRecord
 
 __all__ = [
     "LEARNABLE_TRAIN_ROWS",
@@ -114,6 +119,75 @@ class StabilitySettings(SettingsModel):
     n_bootstrap: int = Field(20, ge=0, description="bootstrap resamples of the train tiles (0: skip)")
     tolerance_bands: int = Field(1, ge=0, description="picks this many bands apart count as the same")
     seed: int = Field(0, description="seed of the resamples")
+
+    def bootstrap(
+        self,
+        select: SelectFunction,
+        tiles: Sequence[tuple[np.ndarray, np.ndarray]],
+        wavelengths_nm: np.ndarray,
+    ) -> StabilityResult | None:
+        """The stability of ``select`` over bootstrap resamples of ``tiles`` (None for 0 resamples)."""
+        if self.n_bootstrap == 0:
+            return None
+        return band_stability(
+            select,
+            tiles,
+            None,
+            wavelengths_nm,
+            n_bootstrap=self.n_bootstrap,
+            seed=self.seed,
+            tolerance_bands=self.tolerance_bands,
+        )
+
+
+@dataclass(frozen=True)
+class ScoredSelection:
+    """One selector's outcome in a comparison: its scores, its bands and what its training recorded."""
+
+    scores: Mapping[str, float]
+    selection: BandSelection
+    stability: StabilityResult | None = None
+    history: tuple[EpochRecord, ...] = ()
+    best_epoch: int | None = None
+
+
+def selector_rows(
+    specs: Mapping[str, SelectorSpec],
+    measures: Sequence[str],
+    score: Callable[[str, SelectorSpec], ScoredSelection],
+) -> tuple[list[LeaderboardRow], set[int]]:
+    """The leaderboard rows of ``specs`` scored by ``score`` (the binary and the multi-class comparison).
+
+    A selector whose wavelength windows the sensor does not cover gets a not-applicable row; each
+    selector is reported as it finishes (:mod:`bandselect.progress`). Also returns the band counts of the
+    selections, for the random baselines.
+    """
+    rows: list[LeaderboardRow] = []
+    ks: set[int] = set()
+    for done, (name, spec) in enumerate(specs.items(), start=1):
+        try:
+            scored = score(name, spec)
+        except WavelengthError as error:
+            rows.append(not_applicable_row(name, spec.type, spec.config, error, measures))
+            report(COMPARISON_STEP, done, len(specs), f"{name}: not applicable on this sensor")
+            continue
+        ks.add(scored.selection.k)
+        rows.append(
+            LeaderboardRow(
+                name=name,
+                kind="selector",
+                status=STATUS_OK,
+                scores=dict(scored.scores),
+                selector_type=spec.type,
+                config=dict(spec.config),
+                selection=scored.selection,
+                stability=scored.stability,
+                history=scored.history,
+                best_epoch=scored.best_epoch,
+            )
+        )
+        report(COMPARISON_STEP, done, len(specs), selector_progress(rows[-1]))
+    return rows, ks
 
 
 def _tiles(
@@ -277,56 +351,25 @@ def compare_selections(
     functions = _measure_functions(spatial, positive, folds, seed)
     tiles = [(train_cube[i], train_labels[i]) for i in range(train_cube.shape[0])]
 
-    rows: list[LeaderboardRow] = []
-    ks: set[int] = set()
-    for done, (name, spec) in enumerate(specs.items(), start=1):
-        try:
-            outcome, trained = fit_selector(spec, train_cube, train_labels, wavelengths_nm)
-        except WavelengthError as error:
-            rows.append(not_applicable_row(name, spec.type, spec.config, error, measures))
-            report(COMPARISON_STEP, done, len(specs), f"{name}: not applicable on this sensor")
-            continue
-        ks.add(outcome.k)
-        scores = {m: functions[m](array, positive, outcome.indices) for m in measures}
-        stability_result = None
+    def score(name: str, spec: SelectorSpec) -> ScoredSelection:
+        outcome, trained = fit_selector(spec, train_cube, train_labels, wavelengths_nm)
         bootstrap = trained is None if spec.bootstrap is None else spec.bootstrap
-        if stability.n_bootstrap > 0 and bootstrap:
-            # Bootstrap over the train tiles the selector was fitted on, so the "full data" picks of the
-            # stability result are the very bands scored in the leaderboard.
-            stability_result = band_stability(
-                select_function(spec),
-                tiles,
-                None,
-                wavelengths_nm,
-                n_bootstrap=stability.n_bootstrap,
-                seed=stability.seed,
-                tolerance_bands=stability.tolerance_bands,
-            )
-        rows.append(
-            LeaderboardRow(
-                name=name,
-                kind="selector",
-                status=STATUS_OK,
-                scores=scores,
-                selector_type=spec.type,
-                config=dict(spec.config),
-                selection=outcome,
-                stability=stability_result,
-                history=() if trained is None else tuple(trained.history),
-                best_epoch=None if trained is None else trained.best_epoch,
-            )
+        return ScoredSelection(
+            scores={m: functions[m](array, positive, outcome.indices) for m in measures},
+            selection=outcome,
+            # over the train tiles the selector was fitted on, so the "full data" picks of the stability
+            # result are the very bands scored in the leaderboard
+            stability=stability.bootstrap(select_function(spec), tiles, wavelengths_nm)
+            if bootstrap
+            else None,
+            history=() if trained is None else tuple(trained.history),
+            best_epoch=None if trained is None else trained.best_epoch,
         )
-        report(COMPARISON_STEP, done, len(specs), selector_progress(rows[-1]))
+
+    rows, ks = selector_rows(specs, measures, score)
     ks |= {int(k) for k in random_ks}
     if baselines:
-        rows.append(
-            LeaderboardRow(
-                name=f"all bands ({n_bands})",
-                kind="all_bands",
-                status=STATUS_OK,
-                scores={m: functions[m](array, positive, None) for m in measures},
-            )
-        )
+        rows.append(all_bands_row(n_bands, {m: functions[m](array, positive, None) for m in measures}))
         for k in sorted(ks):
             results = {
                 m: random_band_baseline(
@@ -334,15 +377,8 @@ def compare_selections(
                 )
                 for m in measures
             }
-            rows.append(
-                LeaderboardRow(
-                    name=f"random {k} bands ({n_random_draws} draws)",
-                    kind="random",
-                    status=STATUS_OK,
-                    scores={m: result.mean for m, result in results.items()},
-                    scores_std={m: result.std for m, result in results.items()},
-                )
-            )
+            draws = [{m: float(results[m].scores[i]) for m in measures} for i in range(n_random_draws)]
+            rows.append(random_bands_row(k, draws))
     primary = measures[0]
     summary = {
         "height": height,

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bandselect.errors import ConfigError, LabelError, ShapeError, WavelengthError
+from bandselect.errors import ConfigError, LabelError, ShapeError
 from bandselect.evaluation.classification import (
     CLASSIFIERS,
     ClassificationScores,
@@ -36,28 +36,26 @@ from bandselect.evaluation.classification import (
     cross_validated_classification,
 )
 from bandselect.evaluation.compare import (
+    ScoredSelection,
     SelectorSpec,
     SplitSettings,
     StabilitySettings,
     _tiles,
     compare_selections,
+    selector_rows,
 )
 from bandselect.evaluation.leaderboard import (
     CLASSIFICATION_MEASURES,
     MEASURE_LABELS,
-    STATUS_OK,
     Leaderboard,
-    LeaderboardRow,
-    not_applicable_row,
+    all_bands_row,
+    random_bands_row,
     ranked_rows,
-    selector_progress,
 )
 from bandselect.evaluation.scene import LabelledScene
 from bandselect.evaluation.selecting import as_selector_spec, select_bands
 from bandselect.evaluation.split import SpatialSplit, block_grid
-from bandselect.evaluation.stability import band_stability
 from bandselect.labels import check_label_roles, integer_labels
-from bandselect.progress import COMPARISON_STEP, report
 from bandselect.selection import BandSelection
 from bandselect.spectral import validate_wavelengths
 
@@ -275,66 +273,28 @@ def compare_classes(
         scores = _row_scores(cross_validated_classification(array, ids, select, fold_splits, **options))
         return {m: scores[m] for m in measures}
 
-    rows: list[LeaderboardRow] = []
-    ks: set[int] = set()
-    for done, (name, spec) in enumerate(specs.items(), start=1):
+    def score(name: str, spec: SelectorSpec) -> ScoredSelection:
         fold_selector = _FoldSelector(spec, array, ids, blocks, wavelengths_nm, ignore_label)
-        try:
-            scores = measure(fold_selector)
-        except WavelengthError as error:
-            rows.append(not_applicable_row(name, spec.type, spec.config, error, measures))
-            report(COMPARISON_STEP, done, len(specs), f"{name}: not applicable on this sensor")
-            continue
-        selection = fold_selector.selections[0]
-        ks.add(selection.k)
+        scores = measure(fold_selector)
         stability_result = None
         if stability.n_bootstrap > 0:
             tiles, tile_labels = fold_selector.train_tiles(fold_splits[0].train)
-            stability_result = band_stability(
-                _stability_function(spec, ignore_label),
-                [(tiles[i], tile_labels[i]) for i in range(tiles.shape[0])],
-                None,
-                wavelengths_nm,
-                n_bootstrap=stability.n_bootstrap,
-                seed=stability.seed,
-                tolerance_bands=stability.tolerance_bands,
+            pairs = [(tiles[i], tile_labels[i]) for i in range(tiles.shape[0])]
+            stability_result = stability.bootstrap(
+                _stability_function(spec, ignore_label), pairs, wavelengths_nm
             )
-        rows.append(
-            LeaderboardRow(
-                name=name,
-                kind="selector",
-                status=STATUS_OK,
-                scores=scores,
-                selector_type=spec.type,
-                config=dict(spec.config),
-                selection=selection,
-                stability=stability_result,
-            )
+        return ScoredSelection(
+            scores=scores, selection=fold_selector.selections[0], stability=stability_result
         )
-        report(COMPARISON_STEP, done, len(specs), selector_progress(rows[-1]))
+
+    rows, ks = selector_rows(specs, measures, score)
     ks |= {int(k) for k in random_ks}
     if baselines:
-        rows.append(
-            LeaderboardRow(
-                name=f"all bands ({n_bands})",
-                kind="all_bands",
-                status=STATUS_OK,
-                scores=measure(lambda train: None),
-            )
-        )
+        rows.append(all_bands_row(n_bands, measure(lambda train: None)))
         rng = np.random.default_rng(seed)
         for k in sorted(ks):
             draws = [np.sort(rng.choice(n_bands, size=k, replace=False)) for _ in range(int(n_random_draws))]
-            results = [measure(lambda train, bands=draw: bands) for draw in draws]
-            rows.append(
-                LeaderboardRow(
-                    name=f"random {k} bands ({n_random_draws} draws)",
-                    kind="random",
-                    status=STATUS_OK,
-                    scores={m: float(np.mean([r[m] for r in results])) for m in measures},
-                    scores_std={m: float(np.std([r[m] for r in results])) for m in measures},
-                )
-            )
+            rows.append(random_bands_row(k, [measure(lambda train, bands=draw: bands) for draw in draws]))
     summary = {
         "task": "multiclass",
         "height": height,

@@ -30,9 +30,11 @@ __all__ = [
     "STATUS_OK",
     "Leaderboard",
     "LeaderboardRow",
+    "all_bands_row",
     "measure_axis_label",
     "merge_leaderboards",
     "not_applicable_row",
+    "random_bands_row",
     "ranked_rows",
     "selector_progress",
 ]
@@ -131,6 +133,23 @@ def not_applicable_row(
         scores={m: math.nan for m in measures},
         selector_type=selector_type,
         config=dict(config),
+    )
+
+
+def all_bands_row(n_bands: int, scores: Mapping[str, float]) -> LeaderboardRow:
+    """The baseline row of every band of the sensor."""
+    return LeaderboardRow(name=f"all bands ({n_bands})", kind="all_bands", status=STATUS_OK, scores=scores)
+
+
+def random_bands_row(k: int, draws: Sequence[Mapping[str, float]]) -> LeaderboardRow:
+    """The baseline row of ``len(draws)`` random draws of ``k`` bands: the mean and spread of each measure."""
+    measures = list(draws[0])
+    return LeaderboardRow(
+        name=f"random {k} bands ({len(draws)} draws)",
+        kind="random",
+        status=STATUS_OK,
+        scores={m: float(np.mean([draw[m] for draw in draws])) for m in measures},
+        scores_std={m: float(np.std([draw[m] for draw in draws])) for m in measures},
     )
 
 
