@@ -58,7 +58,7 @@ from bandselect.names import (
 from bandselect.render import save_png, to_uint8_rgb
 from bandselect.selection import BandSelection
 from bandselect.storage import StoreLocation
-from bandselect.store.campaign import STAGING_DIR, Campaign, open_campaign
+from bandselect.store.campaign import STAGING_DIR, Campaign
 from bandselect.store.georef import georeference_of, with_georeference
 from bandselect.store.layout import validate_acquisition_id
 from bandselect.store.writer import StagedAcquisition, staging_name
@@ -75,16 +75,18 @@ __all__ = [
     "ExportResult",
     "ExportStatus",
     "composite_config_hash",
-    "export_batch",
     "export_composite",
     "open_composites",
+    "open_product",
     "open_product_store",
     "product_provenance",
     "publish_group",
     "published_config_hash",
     "published_ids",
     "read_composite",
+    "selected_cube_bands",
     "status_counts",
+    "write_product_group",
 ]
 
 COMPOSITES_FORMAT_KEY = "bandselect_composites"
@@ -361,32 +363,6 @@ def publish_group(
     return status
 
 
-def export_batch(
-    store: str | os.PathLike[str],
-    acquisition_ids: Sequence[str],
-    output: str | os.PathLike[str],
-    selection: BandSelection,
-    *,
-    preview_dir: str | os.PathLike[str] | None = None,
-    percentiles: Sequence[float] = (1.0, 99.0),
-    attrs: Mapping[str, Any] | None = None,
-) -> list[ExportResult]:
-    """Export the composites of ``acquisition_ids`` one after the other (:func:`export_composite` each)."""
-    campaign = open_campaign(store)
-    return [
-        export_composite(
-            campaign,
-            acquisition_id,
-            output,
-            selection,
-            preview_dir=preview_dir,
-            percentiles=percentiles,
-            attrs=attrs,
-        )
-        for acquisition_id in acquisition_ids
-    ]
-
-
 def status_counts(results: Sequence[ExportResult]) -> dict[str, int]:
     """How many exports ended with each status (``published``, ``replaced``, ``skipped``; zeros kept)."""
     counts = {"published": 0, "replaced": 0, "skipped": 0}
@@ -429,11 +405,8 @@ def _write_composite(
     campaign: Campaign,
     attrs: Mapping[str, Any] | None,
 ) -> None:
-    cube = dataset[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND)
     rgb = list(selection.rgb_indices)
-    bands = cube.isel({DIM_BAND: rgb}).data  # lazy: whole-spectrum chunks, 3 bands kept
-    chunks = cube.data.chunks if hasattr(cube.data, "chunks") else None
-    encoding_chunks = (chunks[0][0], chunks[1][0], 3) if chunks else None
+    bands, chunks = selected_cube_bands(dataset, rgb)
     provenance = product_provenance(
         acquisition_id,
         campaign,
@@ -458,9 +431,8 @@ def _write_composite(
         },
         attrs=provenance,
     )
-    composite = with_georeference(composite, georeference_of(dataset))
-    encoding = {VAR_COMPOSITE: {"chunks": encoding_chunks}} if encoding_chunks else None
-    composite.to_zarr(str(path), mode="w-", consolidated=False, zarr_format=3, encoding=encoding)
+    encoding = {VAR_COMPOSITE: {"chunks": (*chunks, 3)}} if chunks else None
+    write_product_group(composite, dataset, path, encoding)
 
 
 def _write_preview(group_path: StoreLocation, preview: Path, percentiles: Sequence[float]) -> None:
@@ -479,13 +451,55 @@ def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Da
     ConfigError
         No composite of that acquisition is published.
     """
+    return open_product(output, acquisition_id, "composite")
+
+
+def open_product(output: str | os.PathLike[str], acquisition_id: str, what: str) -> xr.Dataset:
+    """Open the published product group ``acquisition_id`` of the product store ``output`` lazily.
+
+    Parameters
+    ----------
+    output
+        The product store (local folder or URL).
+    acquisition_id
+        The acquisition whose product to open.
+    what
+        The product's name for the error message (``"composite"``, ``"k-band product"``).
+
+    Raises
+    ------
+    ConfigError
+        No product of that acquisition is published (the message says how many are).
+    """
     validate_acquisition_id(acquisition_id)
     store = storage.location(output)
     if not storage.has_marker(storage.join(store, acquisition_id)):
         raise ConfigError(
-            f"composite of {acquisition_id}",
-            expected="a published composite",
+            f"{what} of {acquisition_id}",
+            expected=f"a published {what}",
             found=f"none in {store} ({len(published_ids(store))} published)",
             fix="list them with bandselect.export.published_ids(output)",
         )
     return xr.open_zarr(str(store), group=acquisition_id, consolidated=False, decode_coords="all")
+
+
+def selected_cube_bands(dataset: xr.Dataset, indices: Sequence[int]) -> tuple[Any, tuple[int, int] | None]:
+    """The ``indices`` bands of an acquisition's cube, ``(y, x, k)``, lazy, and its spatial chunk shape.
+
+    Reading stays lazy: the store's whole-spectrum chunks are read once each and ``k`` bands kept.
+    """
+    cube = dataset[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND)
+    bands = cube.isel({DIM_BAND: list(indices)}).data
+    chunks = cube.chunks  # None unless Dask-backed
+    return bands, None if chunks is None else (int(chunks[0][0]), int(chunks[1][0]))
+
+
+def write_product_group(
+    product: xr.Dataset,
+    source: xr.Dataset,
+    path: StoreLocation,
+    encoding: Mapping[str, Mapping[str, Any]] | None,
+) -> None:
+    """Write a product group (zarr v3, not consolidated) with the georeference of its ``source``."""
+    product = with_georeference(product, georeference_of(source))
+    product.to_zarr(str(path), mode="w-", consolidated=False, zarr_format=3, encoding=encoding or None)

@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bandselect import storage
-from bandselect.errors import ConfigError
 from bandselect.export import (
     ExportResult,
+    open_product,
     open_product_store,
     product_provenance,
     publish_group,
-    published_ids,
+    selected_cube_bands,
+    write_product_group,
 )
 from bandselect.names import (
     COORD_WAVELENGTH,
@@ -50,7 +50,6 @@ from bandselect.names import (
 from bandselect.selection import BandSelection
 from bandselect.storage import StoreLocation
 from bandselect.store.campaign import Campaign
-from bandselect.store.georef import georeference_of, with_georeference
 from bandselect.store.layout import validate_acquisition_id
 
 __all__ = [
@@ -154,20 +153,18 @@ def _write_bands(
     campaign: Campaign,
     attrs: Mapping[str, Any] | None,
 ) -> None:
-    cube = dataset[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND)
     kept = stored_band_indices(selection)
-    bands = cube.isel({DIM_BAND: kept}).data  # lazy: whole-spectrum chunks, k bands kept
-    chunks = cube.data.chunks if hasattr(cube.data, "chunks") else None
+    bands, chunks = selected_cube_bands(dataset, kept)
     grid = np.asarray(selection.sensor_wavelengths_nm, dtype=np.float64)
     data_vars: dict[str, Any] = {VAR_CUBE: ((DIM_Y, DIM_X, DIM_BAND), bands.astype(np.float32))}
     encoding: dict[str, dict[str, Any]] = {}
     if chunks:
-        encoding[VAR_CUBE] = {"chunks": (chunks[0][0], chunks[1][0], len(kept))}
+        encoding[VAR_CUBE] = {"chunks": (*chunks, len(kept))}
     for name in (VAR_MASK, VAR_VALID):
         if name in dataset.data_vars:
             data_vars[name] = ((DIM_Y, DIM_X), dataset[name].data)
             if chunks:
-                encoding[name] = {"chunks": (chunks[0][0], chunks[1][0])}
+                encoding[name] = {"chunks": chunks}
     provenance = product_provenance(
         acquisition_id,
         campaign,
@@ -184,8 +181,7 @@ def _write_bands(
         },
         attrs=provenance,
     )
-    product = with_georeference(product, georeference_of(dataset))
-    product.to_zarr(str(path), mode="w-", consolidated=False, zarr_format=3, encoding=encoding or None)
+    write_product_group(product, dataset, path, encoding)
 
 
 def read_bands(output: str | os.PathLike[str], acquisition_id: str) -> xr.Dataset:
@@ -196,16 +192,7 @@ def read_bands(output: str | os.PathLike[str], acquisition_id: str) -> xr.Datase
     ConfigError
         No product of that acquisition is published.
     """
-    validate_acquisition_id(acquisition_id)
-    store = storage.location(output)
-    if not storage.has_marker(storage.join(store, acquisition_id)):
-        raise ConfigError(
-            f"k-band product of {acquisition_id}",
-            expected="a published k-band product",
-            found=f"none in {store} ({len(published_ids(store))} published)",
-            fix="list them with bandselect.export.published_ids(output)",
-        )
-    product = xr.open_zarr(str(store), group=acquisition_id, consolidated=False, decode_coords="all")
+    product = open_product(output, acquisition_id, "k-band product")
     # The band coordinates are tiny and used everywhere: loaded instead of left as Dask arrays.
     return product.assign_coords(
         {name: product[name].load() for name in (COORD_WAVELENGTH, COORD_SOURCE_BAND)}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
         publish_table_task,
         render_comparison_task,
     )
-    from bandselect.tasks.export import batches, export_composites, export_products, retire_replaced_products
+    from bandselect.tasks.export import batches, export_products, retire_replaced_products
     from bandselect.tasks.ingest import ingest_archive
     from bandselect.tasks.selection import initialise_selectors, selection_of, train_selectors
     from bandselect.tasks.statistics import update_statistics
@@ -29,7 +29,6 @@ _LAZY = {
     "publish_table_task": "bandselect.tasks.compare",
     "render_comparison_task": "bandselect.tasks.compare",
     "batches": "bandselect.tasks.export",
-    "export_composites": "bandselect.tasks.export",
     "export_products": "bandselect.tasks.export",
     "retire_replaced_products": "bandselect.tasks.export",
     "ingest_archive": "bandselect.tasks.ingest",
@@ -45,7 +44,6 @@ __all__ = [
     "batches",
     "compare_task",
     "draw_plots",
-    "export_composites",
     "export_products",
     "ingest_archive",
     "initialise_selectors",

@@ -1,5 +1,4 @@
-"""Tasks: export the products of a batch of acquisitions (:func:`bandselect.products.export_products`;
-the RGB composites alone: :func:`bandselect.export.export_batch`).
+"""Tasks: export the products of a batch of acquisitions (:func:`bandselect.products.export_products`).
 
 Acquisitions are exported in batches (one task run per batch, not per acquisition) so that Prefect's
 per-task-run overhead stays a small fraction of a run over many small acquisitions. Each acquisition is
@@ -15,7 +14,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from bandselect.export import ExportResult, export_batch, status_counts
+from bandselect.export import ExportResult, status_counts
 from bandselect.products import ProductPlan
 from bandselect.products import export_products as export_all_products
 from bandselect.products.batch import retire_products
@@ -23,43 +22,13 @@ from bandselect.selection import BandSelection
 from bandselect.tasks._logging import run_logger
 from bandselect.tasks._retry import retry_transient
 
-__all__ = ["batches", "export_composites", "export_products", "retire_replaced_products"]
+__all__ = ["batches", "export_products", "retire_replaced_products"]
 
 
 def batches(ids: Sequence[str], size: int) -> list[list[str]]:
     """``ids`` cut into consecutive batches of at most ``size``."""
     step = max(1, int(size))
     return [list(ids[i : i + step]) for i in range(0, len(ids), step)]
-
-
-@task(
-    name="export-composites",
-    retries=2,
-    retry_delay_seconds=1,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
-def export_composites(
-    store: str,
-    acquisition_ids: list[str],
-    output: str,
-    selection: BandSelection,
-    preview_dir: str | None = None,
-    percentiles: tuple[float, float] = (1.0, 99.0),
-    attrs: dict[str, Any] | None = None,
-) -> list[ExportResult]:
-    """Export the composites of ``acquisition_ids`` (retried: I/O on shared storage fails transiently)."""
-    results = export_batch(
-        store,
-        acquisition_ids,
-        output,
-        selection,
-        preview_dir=preview_dir,
-        percentiles=percentiles,
-        attrs=attrs,
-    )
-    run_logger(__name__).info("exported %d acquisitions: %s", len(results), status_counts(results))
-    return results
 
 
 @task(

@@ -1,5 +1,4 @@
-"""export_composites.fn and export_products.fn: every acquisition (and product) of the batch published, then
-skipped when unchanged."""
+"""export_products.fn: every acquisition (and product) of the batch published, then skipped when unchanged."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from bandselect.export import published_ids, read_composite
 from bandselect.products import ProductPlan, read_bands
 from bandselect.selection import BandSelection
 from bandselect.store import Campaign
-from bandselect.tasks import batches, export_composites, export_products
+from bandselect.tasks import batches, export_products
 
 
 def test_export_composites_publishes_then_skips(campaign: Campaign, tmp_path: Path) -> None:
@@ -19,11 +18,13 @@ def test_export_composites_publishes_then_skips(campaign: Campaign, tmp_path: Pa
     output = str(tmp_path / "out.zarr")
     ids = campaign.ids()
     assert batches(ids, 1) == [[ids[0]], [ids[1]]]
-    results = export_composites.fn(str(campaign.path), ids, output, selection, str(tmp_path / "png"))
+    plan = ProductPlan({"composite": output})
+    results = export_products.fn(str(campaign.path), ids, selection, plan, str(tmp_path / "png"))
     assert [r.status for r in results] == ["published", "published"] and published_ids(output) == ids
     values = read_composite(output, ids[0])["composite"].values
     np.testing.assert_array_equal(values, campaign.open(ids[0])["cube"].values[..., [20, 12, 4]])
-    again = export_composites.fn(str(campaign.path), ids, output, selection)
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [f"{i}.png" for i in ids]
+    again = export_products.fn(str(campaign.path), ids, selection, plan)
     assert [r.status for r in again] == ["skipped", "skipped"]
 
 

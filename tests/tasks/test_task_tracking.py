@@ -9,10 +9,11 @@ from mlflow.tracking import MlflowClient
 
 from bandselect import tracking
 from bandselect.export import composite_config_hash
+from bandselect.products import ProductPlan
 from bandselect.store import Campaign
 from bandselect.tasks import (
     draw_plots,
-    export_composites,
+    export_products,
     initialise_selectors,
     log_flow_run,
     selection_of,
@@ -31,7 +32,7 @@ def test_plots_and_mlflow_record_of_a_run(campaign: Campaign, tmp_path: Path) ->
     ids = list(update_statistics.fn(store, 64).acquisition_ids)
     saved = initialise_selectors.fn(store, FIXED, str(tmp_path), ids)
     selection = selection_of.fn(store, saved)
-    export_composites.fn(store, ids, output, selection)
+    export_products.fn(store, ids, selection, ProductPlan({"composite": output}))
     plots = draw_plots.fn(str(tmp_path / "plots"), store, selection, saved.selector, None, output, ids)
     assert [Path(p).name for p in plots] == ["band_scores.png", "rgb_previews.png"]
     uri = tracking_uri_default(tmp_path / "project")
