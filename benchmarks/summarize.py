@@ -146,6 +146,12 @@ def _scale_rows() -> list[str]:
             f"| statistics job vs store size ({sizes} GB) | {walls} s: {linear} | linear | "
             f"{_verdict(fit['r_squared'] >= 0.98)} |"
         )
+    if all("fraction_of_bare" in r for r in runs):
+        fractions = ", ".join(f"{r['fraction_of_bare']:.2f}" for r in runs)
+        rows.append(
+            f"| the job against a bare read-and-sum at those sizes (same process) | {fractions} | "
+            f"≥ 0.50, flat | {_verdict(min(r['fraction_of_bare'] for r in runs) >= 0.5)} |"
+        )
     low, high = cost["peak_rss_min_bytes"], cost["peak_rss_max_bytes"]
     if high is not None:
         rows.append(
