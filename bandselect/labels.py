@@ -17,6 +17,8 @@ values by the caller:
 
 Without a ``positive_label``, the class ids themselves are the labels: a multi-class selector uses every
 class that remains after ignoring (:func:`apply_label_rule` gives the labels and the validity together).
+The streamed datamodules' batches carry :func:`batch_labels`: the bool positive mask (False on ignored
+pixels) and the validity (:data:`bandselect.names.PORT_VALID`), which the trainers honour.
 
 The functions work element by element, so a reader can apply them to any window of a store; whether a
 class occurs at all is a property of the whole data set, checked once with :func:`check_positive_label`
