@@ -17,6 +17,8 @@ values by the caller:
 
 Without a ``positive_label``, the class ids themselves are the labels: a multi-class selector uses every
 class that remains after ignoring (:func:`apply_label_rule` gives the labels and the validity together).
+The streamed datamodules' batches carry :func:`batch_labels`: the bool positive mask (False on ignored
+pixels) and the validity (:data:`bandselect.names.PORT_VALID`), which the trainers honour.
 
 The functions work element by element, so a reader can apply them to any window of a store; whether a
 class occurs at all is a property of the whole data set, checked once with :func:`check_positive_label`
@@ -191,8 +193,93 @@ def valid_pixels(mask: Any, ignore_label: int | None = None, *, what: str = "mas
     _, ignore = check_label_roles(None, ignore_label, what=what)
     labels = integer_labels(mask, what=what)
     if labels.dtype == np.bool_:
+        # A bool mask holds the classes 0 (False) and 1 (True), as for positive_label.
+        if ignore not in (0, 1):
+            raise LabelError(
+                what,
+                expected="integer class ids when ignore_label is not 0 or 1",
+                found=f"a bool mask with ignore_label={ignore}",
+                fix="pass integer class ids (with their unlabelled value), or ignore_label=None",
+            )
         return labels != bool(ignore)
     return labels != ignore
+
+
+def batch_labels(
+    mask: Any,
+    positive_label: int | None = None,
+    ignore_label: int | None = None,
+    *,
+    what: str = "mask",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The bool ``mask`` and validity a datamodule batch carries (the label rule of the streamed path).
+
+    ``mask`` is :func:`binary_labels` with the ignored pixels set False (negative): they never count,
+    because every consumer of a batch with a validity reads it (the statistics leave them out). ``valid``
+    is :func:`valid_pixels` (None without ``ignore_label``: the batch then carries no validity).
+
+    Raises
+    ------
+    LabelError
+        Both roles on one class, a role that is not a whole number, or a bool mask with a role other
+        than 0/1.
+    DTypeError
+        Labels that are not bool or integer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask, valid = batch_labels(np.array([0, 2, 3, 2]), positive_label=2, ignore_label=3)
+    >>> mask.tolist(), valid.tolist()
+    ([False, True, False, True], [True, True, False, True])
+    """
+    positive, ignore = check_label_roles(positive_label, ignore_label, what=what)
+    positives = binary_labels(mask, positive, what=what)
+    valid = valid_pixels(mask, ignore, what=what)
+    return (positives if valid is None else positives & valid), valid
+
+
+def check_ignore_label(
+    classes: Iterable[int],
+    ignore_label: int | None,
+    *,
+    positive_label: int | None = None,
+    what: str = "mask",
+) -> int | None:
+    """Check, once per data set, the ``ignore_label`` of data whose masks hold ``classes``.
+
+    The ignored class need not occur (nothing is then left out: a campaign may have no unlabelled pixel
+    yet), but some other class must, or every pixel would be ignored. A data set with a single class
+    left is accepted here (an unsupervised node uses the validity only); a supervised statistic checks
+    for two classes where it is computed (:func:`check_classes`).
+
+    Returns
+    -------
+    int or None
+        ``ignore_label`` as a Python int.
+
+    Raises
+    ------
+    LabelError
+        ``ignore_label`` equal to ``positive_label``, not a whole number, or the only class present.
+
+    Examples
+    --------
+    >>> check_ignore_label([0, 1, 2], 0, positive_label=2)
+    0
+    """
+    _, ignore = check_label_roles(positive_label, ignore_label, what=what)
+    if ignore is None:
+        return None
+    present = sorted({int(c) for c in classes})
+    if not [c for c in present if c != ignore]:
+        raise LabelError(
+            what,
+            expected=f"pixels of a class other than ignore_label={ignore}",
+            found=f"classes {present[:20]}: every pixel would be ignored",
+            fix="set ignore_label to the unlabelled value (often 0 or 255), or use labelled data",
+        )
+    return ignore
 
 
 def apply_label_rule(

@@ -64,3 +64,6 @@ DATA_NODE = "data"
 PORT_CUBE = "cube"
 PORT_MASK = "mask"
 PORT_WAVELENGTHS = "wavelengths"
+# Batch key of the streamed datamodules with an ``ignore_label``: (B, H, W, 1) bool, False on ignored
+# pixels (left out of every statistic). Not a port of the pipeline's data node: the trainers consume it.
+PORT_VALID = "valid"

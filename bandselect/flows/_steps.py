@@ -187,12 +187,20 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 config.selector,
                 config.positive_label,
                 config.statistics.n_bins,
+                config.ignore_label,
             )
             tag_flow_run(f"campaign:{config.campaign}", f"selector:{saved.selector_type}")
             trained = None
             if saved.learnable:
                 trained = train_selectors(
-                    store, saved, str(work_dir), ids_covered, config.training, campaign=config.campaign
+                    store,
+                    saved,
+                    str(work_dir),
+                    ids_covered,
+                    config.training,
+                    campaign=config.campaign,
+                    positive_label=config.positive_label,
+                    ignore_label=config.ignore_label,
                 )
                 saved = trained.saved
             selection = selection_of(store, saved)
@@ -221,6 +229,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 plan.outputs.get("composite", output),
                 ids if with_composite else [],
                 config.positive_label,
+                config.ignore_label,
             )
             summary = FlowSummary(
                 campaign=config.campaign,

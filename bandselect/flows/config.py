@@ -214,6 +214,12 @@ class FlowConfig(SettingsModel):
     positive_label
         Which mask class is the target for supervised selectors: ``None`` means labels > 0 are positive
         (binary masks); an int makes that class positive and every other class negative.
+    ignore_label
+        A mask class whose pixels count nowhere, for example 0 for unlabelled ground truth or 255 for no
+        data: the selection statistics leave it out before the target class is compared with the rest.
+        ``None`` (default) ignores nothing. It may be absent from the campaign (nothing is then left
+        out) but must differ from ``positive_label``; a pipeline whose training loss or metric reads the
+        mask cannot train with it (the run stops before any work).
     ingest
         How archive files are read.
     statistics
@@ -236,6 +242,7 @@ class FlowConfig(SettingsModel):
     pipeline: dict[str, Any] | str | None = None
     selector: str | None = None
     positive_label: int | None = Field(None, ge=1)
+    ignore_label: int | None = Field(None, ge=0)
     ingest: IngestSettings = IngestSettings()
     statistics: StatisticsSettings = StatisticsSettings()
     training: TrainingConfig = TrainingConfig()

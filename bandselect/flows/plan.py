@@ -163,7 +163,11 @@ def plan_flow(config: FlowConfig) -> FlowPlan:
     _check_outputs(config, products)
     wavelengths, source = _grid(config)
     dry = dry_run(
-        config.pipeline_mapping(), wavelengths, selector=config.selector, positive_label=config.positive_label
+        config.pipeline_mapping(),
+        wavelengths,
+        selector=config.selector,
+        positive_label=config.positive_label,
+        ignore_label=config.ignore_label,
     )
     check_products(
         dry.selection.k, config.export.products, what=f"selector {dry.selector!r} ({dry.selector_type})"

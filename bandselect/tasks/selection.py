@@ -45,6 +45,7 @@ def initialise_selectors(
     selector: str | None = None,
     positive_label: int | None = None,
     n_bins: int = 0,
+    ignore_label: int | None = None,
 ) -> SavedPipeline:
     """Build the pipeline and initialise it from the campaign statistics (:func:`initialise_on_campaign`)."""
     saved = initialise_on_campaign(
@@ -55,6 +56,7 @@ def initialise_selectors(
         selector=selector,
         positive_label=positive_label,
         n_bins=n_bins,
+        ignore_label=ignore_label,
     )
     run_logger(__name__).info(
         "initialised %s from statistics; selector %s (%s), learnable: %s",
@@ -74,11 +76,21 @@ def train_selectors(
     acquisition_ids: list[str],
     training: TrainingConfig,
     campaign: str = "campaign",
+    positive_label: int | None = None,
+    ignore_label: int | None = None,
 ) -> TrainedPipeline:
     """The gradient phase of the two-phase recipe on the store (:func:`train_on_campaign`); one log line
     per epoch (top bands by wavelength) and a progress artifact ``<campaign>-training-progress``."""
     with prefect_progress(campaign, "training", EPOCH_STEP), band_labels(open_campaign(store).wavelengths):
-        trained = train_on_campaign(store, saved, work_dir, acquisition_ids, training)
+        trained = train_on_campaign(
+            store,
+            saved,
+            work_dir,
+            acquisition_ids,
+            training,
+            positive_label=positive_label,
+            ignore_label=ignore_label,
+        )
     last = trained.history[-1] if trained.history else None
     run_logger(__name__).info(
         "trained %d epochs; kept epoch %s; last loss %s",

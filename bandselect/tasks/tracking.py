@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from bandselect.reports.figures import composite_preview, flow_figures
 from bandselect.selection import BandSelection
 from bandselect.stats import load_campaign_statistics
+from bandselect.stats.classes import without_classes
 from bandselect.store import open_campaign
 from bandselect.tasks._retry import retry_transient
 from bandselect.tracking.flow_run import log_flow_run as log_run
@@ -34,16 +35,20 @@ def draw_plots(
     output: str,
     acquisition_ids: list[str],
     positive_label: int | None = None,
+    ignore_label: int | None = None,
 ) -> list[str]:
-    """Band scores, training figures and composite previews of the run (PNG paths)."""
+    """Band scores (without the ``ignore_label`` class), training figures and composite previews (PNGs)."""
     stored = load_campaign_statistics(open_campaign(store))
+    statistics = None if stored is None else stored.stats
+    if statistics is not None and ignore_label is not None:
+        statistics = without_classes(statistics, [ignore_label])
     figures = flow_figures(
         plots_dir,
         selection,
         selector=selector,
         history=() if trained is None else trained.history,
         temperature_min=None if trained is None else trained.temperature_min,
-        statistics=None if stored is None else stored.stats,
+        statistics=statistics,
         positive_label=positive_label,
         previews={i: composite_preview(output, i) for i in acquisition_ids[:4]},
         n_acquisitions=len(acquisition_ids),

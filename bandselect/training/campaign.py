@@ -10,10 +10,16 @@ The steps the flows run between the statistics and the export, as library calls 
 3. :func:`saved_selection`: the selector's :class:`~bandselect.selection.BandSelection` on the store's grid.
 
 Each saved pipeline lives under ``<work>/pipelines/<step>-<key>``, where ``key`` is a digest of everything
-the result depends on (store, acquisition ids, statistics settings, pipeline config, positive label; plus
+the result depends on (store, acquisition ids, statistics settings, pipeline config, label roles; plus
 the training settings for a trained pipeline). An existing directory *is* the finished work: a re-run with
 the same content loads it instead of recomputing. Directories are written under a temporary name and
 published by one rename, so a crash never leaves half a pipeline.
+
+Label roles: the campaign statistics keep every class; ``ignore_label`` drops its class from them
+(:func:`~bandselect.stats.classes.without_classes`, exact for every moment and histogram count; the
+histogram edges stay those of all pixels) before ``positive_label`` makes one class against the rest. An
+``ignore_label`` absent from the campaign leaves nothing out. Both roles reach the gradient phase's
+datamodule (:class:`~bandselect.training.TrainingData`).
 """
 
 from __future__ import annotations
@@ -28,12 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from bandselect.errors import PipelineError
-from bandselect.labels import check_positive_label
+from bandselect.labels import check_ignore_label, check_label_roles, check_positive_label
 from bandselect.pipeline import CONFIG_FILE, Pipeline
 from bandselect.pipeline.config import resolve_pipeline_band_counts
 from bandselect.pipeline.node import Annealed, BandSelector, Freezable, is_loss_node
 from bandselect.selection import BandSelection
 from bandselect.stats import BandStatistics, load_campaign_statistics
+from bandselect.stats.classes import present_classes, without_classes
 from bandselect.store import open_campaign
 from bandselect.training.config import TrainingConfig
 from bandselect.training.records import EpochRecord
@@ -159,7 +166,16 @@ def is_learnable(pipeline: Pipeline) -> bool:
     return any(isinstance(n, Freezable) for n in nodes) and any(is_loss_node(n) for n in nodes)
 
 
-def _campaign_statistics(store: str, ids: Sequence[str], positive_label: int | None) -> BandStatistics:
+def _label_roles(positive_label: int | None, ignore_label: int | None) -> list[dict[str, int | None]]:
+    """The label roles as part of a content key: nothing without roles (keys of earlier runs hold)."""
+    if positive_label is None and ignore_label is None:
+        return []
+    return [{"positive_label": positive_label, "ignore_label": ignore_label}]
+
+
+def _campaign_statistics(
+    store: str, ids: Sequence[str], positive_label: int | None, ignore_label: int | None = None
+) -> BandStatistics:
     stored = load_campaign_statistics(open_campaign(store))
     if stored is None or not set(ids) <= set(stored.acquisition_ids):
         raise PipelineError(
@@ -168,8 +184,14 @@ def _campaign_statistics(store: str, ids: Sequence[str], positive_label: int | N
             found="none stored" if stored is None else f"{len(stored.acquisition_ids)} acquisitions covered",
             fix="bring them up to date first (bandselect.stats.update_campaign_statistics)",
         )
-    check_positive_label(stored.stats.classes, positive_label, what=f"label masks of {store}")
-    return stored.stats if positive_label is None else stored.stats.one_vs_rest(int(positive_label))
+    what = f"label masks of {store}"
+    positive, ignore = check_label_roles(positive_label, ignore_label, what=what)
+    stats = stored.stats
+    check_positive_label(present_classes(stats).tolist(), positive, what=what)
+    if ignore is not None:
+        check_ignore_label(present_classes(stats).tolist(), ignore, positive_label=positive, what=what)
+        stats = without_classes(stats, [ignore])
+    return stats if positive is None else stats.one_vs_rest(positive)
 
 
 def _publish(pipeline: Pipeline, directory: Path, files: Mapping[str, str]) -> None:
@@ -197,6 +219,7 @@ def initialise_on_campaign(
     selector: str | None = None,
     positive_label: int | None = None,
     n_bins: int = 0,
+    ignore_label: int | None = None,
 ) -> SavedPipeline:
     """Build the pipeline, initialise its nodes from the campaign statistics and save it (or reuse it).
 
@@ -216,6 +239,13 @@ def initialise_on_campaign(
         Which class is positive for supervised nodes (None: labels > 0).
     n_bins
         The statistics' histogram bins (part of the content key).
+    ignore_label
+        The class left out of the statistics (None: none; see the module docstring).
+
+    Raises
+    ------
+    LabelError
+        ``positive_label`` absent or equal to ``ignore_label``; ``ignore_label`` the only class.
     """
     wavelengths = open_campaign(store).wavelengths
     if wavelengths is None:
@@ -224,14 +254,20 @@ def initialise_on_campaign(
         )
     mapping = resolve_pipeline_band_counts(pipeline_config, int(wavelengths.size))
     key = content_key(
-        "init", str(Path(store).resolve()), sorted(acquisition_ids), n_bins, mapping, positive_label
+        "init",
+        str(Path(store).resolve()),
+        sorted(acquisition_ids),
+        n_bins,
+        mapping,
+        positive_label,
+        *([] if ignore_label is None else [{"ignore_label": ignore_label}]),
     )
     directory = Path(work_dir) / "pipelines" / f"init-{key}"
     if (directory / STATE_FILE).is_file():
         return SavedPipeline.from_json((directory / STATE_FILE).read_text(encoding="utf-8"))
     pipeline = Pipeline.from_config(mapping)
     name = selector_node(pipeline, selector)
-    stats = _campaign_statistics(store, acquisition_ids, positive_label)
+    stats = _campaign_statistics(store, acquisition_ids, positive_label, ignore_label)
     initialised = initialize_from_statistics(pipeline, stats, wavelengths)
     saved = SavedPipeline(
         directory=str(directory),
@@ -251,21 +287,31 @@ def train_on_campaign(
     work_dir: str | os.PathLike[str],
     acquisition_ids: Sequence[str],
     training: TrainingConfig,
+    *,
+    positive_label: int | None = None,
+    ignore_label: int | None = None,
 ) -> TrainedPipeline:
     """Gradient phase of the two-phase recipe on the store's patches; save the result (or reuse it).
+
+    ``positive_label`` and ``ignore_label`` are the label roles of the patches' masks (as for
+    :func:`initialise_on_campaign`); a loss or metric reading the mask refuses ignored pixels.
 
     The initialised pipeline is trained by :func:`bandselect.training.train_two_phase` (phase 1 has
     nothing left to do: the nodes were initialised from the campaign statistics) and saved under
     ``pipelines/trained-<key>`` with its history and the honest report of its selection: the AUROC on
     the validation rows (which picked the epoch) and on the test rows (which nothing saw).
     """
-    key = content_key("train", saved.key, training.model_dump(mode="json"))
+    key = content_key(
+        "train", saved.key, training.model_dump(mode="json"), *_label_roles(positive_label, ignore_label)
+    )
     directory = Path(work_dir) / "pipelines" / f"trained-{key}"
     if (directory / HISTORY_FILE).is_file():
         return TrainedPipeline.from_json((directory / HISTORY_FILE).read_text(encoding="utf-8"))
     result = train_two_phase(
         Pipeline.load(saved.directory),
-        TrainingData.from_store(store, acquisition_ids),
+        TrainingData.from_store(
+            store, acquisition_ids, positive_label=positive_label, ignore_label=ignore_label
+        ),
         training,
         selector=saved.selector,
     )

@@ -1,5 +1,9 @@
 """Datamodules for statistics: every pixel exactly once, as batches of ``{"cube", "mask", "wavelengths"}``.
 
+With ``ignore_label`` the batches also carry ``valid`` (:data:`~bandselect.names.PORT_VALID`), False on
+the ignored pixels (their ``mask`` is False): :class:`~bandselect.training.StatisticalTrainer` leaves them
+out of every statistic, as ``fit(..., ignore_label=...)`` does.
+
 Each is a window source (:mod:`bandselect.store`) tiled exactly by :func:`~bandselect.training.samplers.
 tile_windows` and batched by :class:`~bandselect.training.samplers.BatchIterable`: ``cube`` (B, H, W, C)
 float32, ``mask`` (B, H, W, 1) bool (only when the data has labels), ``wavelengths`` (C,) float32, all
@@ -28,7 +32,7 @@ import torch
 import xarray as xr
 
 from bandselect.errors import ConfigError, InputError, LabelError, ShapeError, StoreError
-from bandselect.labels import binary_labels, check_positive_label
+from bandselect.labels import batch_labels, check_ignore_label, check_label_roles, check_positive_label
 from bandselect.names import VAR_VALID
 from bandselect.store import (
     ArraySource,
@@ -78,6 +82,7 @@ class _TilingOptions:
         shuffle: bool,
         seed: int,
         positive_label: int | None,
+        ignore_label: int | None = None,
     ) -> None:
         self.batch_size = check_int(owner, "batch_size", batch_size, minimum=1)
         self.patch_size = (
@@ -85,12 +90,31 @@ class _TilingOptions:
         )
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
-        self.positive_label = positive_label
+        self.positive_label, self.ignore_label = check_label_roles(
+            positive_label, ignore_label, what=f"{owner} labels"
+        )
+
+    def _check_labels(self, source: WindowSource, labelled: bool, what: str) -> None:
+        """The label roles against the classes of ``source`` (read once), or an ignore_label without masks."""
+        if self.ignore_label is not None and not labelled:
+            raise LabelError(
+                f"{what}: ignore_label",
+                expected="label masks (ignore_label names the class left out of every statistic)",
+                found=f"ignore_label={self.ignore_label} for data without masks",
+                fix="give the data its masks, or drop ignore_label",
+            )
+        if not labelled or (self.positive_label is None and self.ignore_label is None):
+            return
+        classes = source.classes()
+        check_positive_label(classes, self.positive_label, what=what)
+        check_ignore_label(classes, self.ignore_label, positive_label=self.positive_label, what=what)
 
     def _tiled(
         self, source: WindowSource, acquisitions: Sequence[int], shuffle: bool, with_mask: bool
     ) -> BatchIterable:
-        reader = BatchReader(source, positive_label=self.positive_label, with_mask=with_mask)
+        reader = BatchReader(
+            source, positive_label=self.positive_label, with_mask=with_mask, ignore_label=self.ignore_label
+        )
         windows = tile_windows(source.shapes, self.patch_size, acquisitions)
         return BatchIterable(windows, self.batch_size, reader, shuffle=shuffle, seed=self.seed)
 
@@ -117,11 +141,19 @@ class ArrayDataModule(_TilingOptions):
         Shuffle the training batches (a new order per iteration, reproducible from ``seed``).
     positive_label
         For integer masks, the class that counts as positive (default: any label > 0).
+    ignore_label
+        The class whose pixels count nowhere (default None; often 0 "unlabelled" or 255 "no data"):
+        batches carry ``valid`` (False there) and a ``mask`` False there. It need not occur, but another
+        class must. A bool mask is the classes 0/1: ``ignore_label`` 0 or 1 leaves that class out (one
+        class remains: only unsupervised nodes can use it), any other value is an error.
 
     Attributes
     ----------
     cube, mask
-        The training frames ``(B, H, W, C)`` float32 and their positive mask ``(B, H, W)`` bool (or None).
+        The training frames ``(B, H, W, C)`` float32 and their positive mask ``(B, H, W)`` bool (or None;
+        False on ignored pixels).
+    valid
+        ``(B, H, W)`` bool, False on the ``ignore_label`` pixels (None without ``ignore_label``).
     train_source, val_source
         The :class:`~bandselect.store.ArraySource` of the training and validation frames (or None).
 
@@ -148,16 +180,18 @@ class ArrayDataModule(_TilingOptions):
         shuffle: bool = False,
         seed: int = 0,
         positive_label: int | None = None,
+        ignore_label: int | None = None,
     ) -> None:
-        super().__init__("ArrayDataModule", batch_size, patch_size, shuffle, seed, positive_label)
+        super().__init__(
+            "ArrayDataModule", batch_size, patch_size, shuffle, seed, positive_label, ignore_label
+        )
         self.cube, labels = stack_frames(_to_numpy(cube), _to_numpy(mask))
         self.train_source = ArraySource(
             list(self.cube), None if labels is None else list(labels), wavelengths=wavelengths
         )
         self.wavelengths = torch.from_numpy(self.train_source.wavelengths.astype(np.float32))
-        self.mask = None if labels is None else binary_labels(labels, positive_label)
-        if positive_label is not None and self.train_source.has_mask:
-            check_positive_label(self.train_source.classes(), positive_label)
+        self.mask, self.valid = (None, None) if labels is None else self._labels(labels)
+        self._check_labels(self.train_source, self.train_source.has_mask, "mask")
         if val_cube is None and val_mask is not None:
             raise ConfigError(
                 "val_mask",
@@ -187,7 +221,12 @@ class ArrayDataModule(_TilingOptions):
                 cube_name="val_cube",
                 mask_name="val_mask",
             )
-            self.val_mask = None if val_labels is None else binary_labels(val_labels, positive_label)
+            self.val_mask = None if val_labels is None else self._labels(val_labels, "val_mask")[0]
+            if self.ignore_label is not None and val_labels is None:
+                self._check_labels(self.val_source, False, "val_mask")
+
+    def _labels(self, labels: np.ndarray, what: str = "mask") -> tuple[np.ndarray, np.ndarray | None]:
+        return batch_labels(labels, self.positive_label, self.ignore_label, what=what)
 
     def train_dataloader(self) -> BatchIterable:
         """Training batches (shuffled when ``shuffle=True``)."""
@@ -237,6 +276,9 @@ class CampaignDataModule(_TilingOptions):
     use_mask
         Whether batches carry the mask. None: when every selected acquisition has one (a mix is an
         error, since statistics would silently cover only part of the data).
+    ignore_label
+        The class whose pixels count nowhere (default None): batches carry ``valid``, False there (see
+        :class:`ArrayDataModule`). Needs the masks.
 
     Attributes
     ----------
@@ -251,7 +293,8 @@ class CampaignDataModule(_TilingOptions):
         Acquisitions with different wavelengths.
     LabelError
         Some acquisitions have a mask and others do not (with ``use_mask=None``), ``use_mask=True``
-        and one has none, or ``positive_label`` is a class no mask holds.
+        and one has none, ``positive_label`` is a class no mask holds, ``ignore_label`` equals it, is
+        the only class of the masks, or is given without masks.
     InputError
         An acquisition has pixels flagged invalid (``valid`` False): the pipeline's data source has no
         validity port, so they would enter the statistics; use ``stats.compute_statistics`` (which
@@ -281,8 +324,11 @@ class CampaignDataModule(_TilingOptions):
         seed: int = 0,
         positive_label: int | None = None,
         use_mask: bool | None = None,
+        ignore_label: int | None = None,
     ) -> None:
-        super().__init__("CampaignDataModule", batch_size, patch_size, shuffle, seed, positive_label)
+        super().__init__(
+            "CampaignDataModule", batch_size, patch_size, shuffle, seed, positive_label, ignore_label
+        )
         known, open_source = self._store(store)
         val_ids = check_acquisition_ids(list(val_acquisitions or []), known, "val_acquisitions")
         train_ids = (
@@ -322,8 +368,7 @@ class CampaignDataModule(_TilingOptions):
                 fix="select labelled acquisitions only",
             )
         self.use_mask = bool(use_mask)
-        if self.use_mask and positive_label is not None:
-            check_positive_label(self.source.classes(), positive_label, what="acquisition masks")
+        self._check_labels(self.source, self.use_mask, "acquisition masks")
 
     @staticmethod
     def _store(store: Any) -> tuple[list[str], Callable[[list[str]], WindowSource]]:

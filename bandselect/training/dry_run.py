@@ -19,13 +19,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from bandselect.errors import BandSelectError, PipelineError
+from bandselect.errors import BandSelectError, LabelError, PipelineError
+from bandselect.labels import check_label_roles
+from bandselect.names import PORT_VALID
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import resolve_pipeline_band_counts
 from bandselect.selection import BandSelection
 from bandselect.training.campaign import is_learnable
 from bandselect.training.datamodules import ArrayDataModule
-from bandselect.training.roles import selector_node
+from bandselect.training.gradient import mask_readers
+from bandselect.training.roles import loss_node_names, metric_node_names, selector_node
 from bandselect.training.statistical import StatisticalTrainer
 
 __all__ = ["DryRun", "dry_run"]
@@ -43,13 +46,18 @@ class DryRun:
     learnable: bool
 
 
-def _sample(wavelengths_nm: np.ndarray, positive_label: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth random cube on the grid and labels holding 0, 1 and ``positive_label`` (checkerboard)."""
+def _sample(
+    wavelengths_nm: np.ndarray, positive_label: int | None, ignore_label: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth random cube on the grid and labels holding 0, 1 and ``positive_label`` (checkerboard);
+    with ``ignore_label``, also that class and class 2 (two classes remain besides the ignored one)."""
     rng = np.random.default_rng(0)
     n_bands = wavelengths_nm.size
     base = rng.uniform(0.05, 0.6, size=(_FRAMES, _SIZE, _SIZE, 1)).astype(np.float32)
     cube = base + 0.05 * rng.standard_normal((_FRAMES, _SIZE, _SIZE, n_bands)).astype(np.float32)
     labels = [0, 1] if positive_label in (None, 0, 1) else [0, 1, int(positive_label)]
+    if ignore_label is not None:
+        labels = sorted({*labels, 2, int(ignore_label)})
     yy, xx = np.meshgrid(np.arange(_SIZE), np.arange(_SIZE), indexing="ij")
     mask = np.broadcast_to(np.asarray(labels)[(yy + xx) % len(labels)], (_FRAMES, _SIZE, _SIZE)).copy()
     positive = mask == (positive_label if positive_label is not None else 1)
@@ -63,6 +71,7 @@ def dry_run(
     *,
     selector: str | None = None,
     positive_label: int | None = None,
+    ignore_label: int | None = None,
 ) -> DryRun:
     """Build, initialise and run ``pipeline_config`` on a synthetic sample of the grid ``wavelengths_nm``.
 
@@ -76,26 +85,35 @@ def dry_run(
         The selector node's name (None: the first selector).
     positive_label
         The target class of supervised nodes, as the flow passes it.
+    ignore_label
+        The class left out of every statistic, as the flow passes it (the sample then holds it).
 
     Raises
     ------
     BandSelectError
         What the real run would raise for this configuration (a typed error of the node at fault).
+    LabelError
+        ``ignore_label`` equal to ``positive_label``, or given for a learnable pipeline whose loss or
+        metric reads the mask (the gradient phase cannot leave ignored pixels out).
     PipelineError
         A node failed on its inputs with an error of its own (e.g. torch's shape mismatch between two
         connected nodes): named, with the node's inputs' shapes.
     """
     grid = np.asarray(wavelengths_nm, dtype=np.float64)
+    positive_label, ignore_label = check_label_roles(positive_label, ignore_label, what="flow config")
     mapping = resolve_pipeline_band_counts(pipeline_config, int(grid.size))
     pipeline = Pipeline.from_config(mapping)
     name = selector_node(pipeline, selector)
-    cube, mask = _sample(grid, positive_label)
+    if ignore_label is not None:
+        _check_trainable_with_ignored(pipeline, ignore_label)
+    cube, mask = _sample(grid, positive_label, ignore_label)
     module = ArrayDataModule(
         cube,
         mask=mask,
         wavelengths=grid.astype(np.float32),
         batch_size=_FRAMES,
         positive_label=positive_label,
+        ignore_label=ignore_label,
     )
     shape = f"{_FRAMES}×{_SIZE}×{_SIZE}×{grid.size}"
     try:
@@ -103,7 +121,7 @@ def dry_run(
         batch = next(iter(module.train_dataloader()))
         pipeline.eval()
         with torch.no_grad():
-            pipeline.forward(**batch)
+            pipeline.forward(**{key: value for key, value in batch.items() if key != PORT_VALID})
         selection = pipeline.nodes[name].selection(grid)
     except BandSelectError:
         raise
@@ -115,3 +133,19 @@ def dry_run(
             fix="check the band counts (input_channels, n_select, k) and the connections between nodes",
         ) from error
     return DryRun(name, type(pipeline.nodes[name]).__name__, selection, is_learnable(pipeline))
+
+
+def _check_trainable_with_ignored(pipeline: Pipeline, ignore_label: int) -> None:
+    """A learnable pipeline whose loss or metric reads the mask cannot train with ignored pixels: say so
+    before any work (a campaign may gain the ignored class later, so this does not depend on the data)."""
+    if not is_learnable(pipeline):
+        return
+    readers = mask_readers(pipeline, [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)])
+    if readers:
+        raise LabelError(
+            f"ignore_label={ignore_label} with a learnable pipeline",
+            expected="no loss or metric reading the mask (they have no validity input: ignored pixels "
+            "would count as negatives in the gradient phase)",
+            found=f"nodes reading data.mask: {[n for n, _ in readers]}",
+            fix="drop ignore_label, or use a pipeline initialised from statistics only (no loss node)",
+        )

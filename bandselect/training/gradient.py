@@ -6,6 +6,12 @@ validation batches (loss and metric nodes, no gradients), an :class:`EpochRecord
 monitor (``monitor.py``) and an atomic checkpoint (``checkpoint.py``). A run resumed from the checkpoint
 continues the temperature schedule, the optimizer and every random generator, so it ends with exactly the
 weights of an uninterrupted run (on CPU).
+
+Ignored pixels (a datamodule with ``ignore_label``: batches with a ``valid`` entry) have no input in the
+loss and metric nodes: their ``mask`` is False, so a node reading the mask would count them as negatives.
+The trainer therefore refuses, with a ``LabelError`` naming the node, a batch that holds ignored pixels
+when a node it runs reads ``data.mask``; nodes that do not read the mask see them as the scene pixels
+they are. :func:`~bandselect.training.train_two_phase` checks this before its first phase.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bandselect.errors import ConfigError, LabelError, TrainingError
-from bandselect.names import DATA_NODE, PORT_MASK
+from bandselect.names import DATA_NODE, PORT_MASK, PORT_VALID
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.node import LOSS_PORT, Annealed, WeightedSelector
 from bandselect.progress import report_epoch
@@ -43,7 +49,7 @@ from bandselect.validation import check_float, check_int
 if TYPE_CHECKING:
     from bandselect.training.config import TrainingConfig
 
-__all__ = ["OPTIMIZERS", "GradientTrainer", "resolve_device"]
+__all__ = ["OPTIMIZERS", "GradientTrainer", "mask_readers", "resolve_device"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -75,6 +81,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
             fix="pass device='auto' or 'cpu'",
         )
     return resolved
+
+
+def mask_readers(pipeline: Pipeline, names: Iterable[str]) -> list[tuple[str, str]]:
+    """``(node, port)`` of the nodes among ``names`` and their upstream nodes fed by ``data.mask``."""
+    involved: set[str] = set()
+    for name in names:
+        involved |= {name} | pipeline.upstream_of(name)
+    return [
+        (name, port)
+        for name in pipeline.topological_order()
+        if name in involved
+        for port in pipeline.nodes[name].INPUT_PORTS
+        if pipeline.source_of(name, port) == (DATA_NODE, PORT_MASK)
+    ]
 
 
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -336,6 +356,28 @@ class GradientTrainer:
         return checkpoint.epoch + 1
 
     # -- loop ------------------------------------------------------------------------------------
+    def _without_validity(self, batch: Mapping[str, Any], names: Sequence[str]) -> Mapping[str, Any]:
+        """``batch`` without its validity (no port of the data node), refused when it has ignored pixels
+        and a node of ``names`` (or upstream of them) reads the mask."""
+        valid = batch.get(PORT_VALID)
+        if valid is None:
+            return batch
+        n_ignored = int((~torch.as_tensor(valid, dtype=torch.bool)).sum())
+        if n_ignored:
+            readers = mask_readers(self.pipeline, names)
+            if readers:
+                name, port = readers[0]
+                raise LabelError(
+                    f"node {name!r} ({type(self.pipeline.nodes[name]).__name__}) reads the label mask on "
+                    f"{name}.{port}, and a training batch holds {n_ignored} ignored pixels (ignore_label)",
+                    expected="no ignored pixels in the batches of a gradient phase whose loss or metric "
+                    "reads the mask (they have no validity input and would count as negatives)",
+                    found=f"nodes reading data.mask: {[n for n, _ in readers]}",
+                    fix="train on data without the ignored class (other acquisitions or rows), or drop "
+                    "ignore_label from the gradient phase's datamodule (the statistics honour it)",
+                )
+        return {key: value for key, value in batch.items() if key != PORT_VALID}
+
     def _check_mask(self, batch: Mapping[str, Any], names: Iterable[str]) -> None:
         if batch.get(PORT_MASK) is not None:
             return
@@ -382,7 +424,8 @@ class GradientTrainer:
         assert self.optimizer is not None  # created by fit()
         self.pipeline.train()
         total, count = 0.0, 0
-        for batch_index, raw in enumerate(self.datamodule.train_dataloader()):
+        for batch_index, given in enumerate(self.datamodule.train_dataloader()):
+            raw = self._without_validity(given, self.loss_nodes)
             self._check_mask(raw, self.loss_nodes)
             batch = _to_device(raw, self.device)
             outputs = self.pipeline(outputs=self.loss_nodes, **batch)
@@ -429,7 +472,8 @@ class GradientTrainer:
         losses: list[float] = []
         values: dict[str, list[float]] = {}
         with torch.no_grad():
-            for raw in loader:
+            for given in loader:
+                raw = self._without_validity(given, [*self.loss_nodes, *self.metric_nodes])
                 self._check_mask(raw, [*self.loss_nodes, *self.metric_nodes])
                 batch = _to_device(raw, self.device)
                 outputs = self.pipeline(outputs=[*self.loss_nodes, *self.metric_nodes], **batch)
@@ -485,7 +529,8 @@ class GradientTrainer:
             Frozen or no trainable parameters, a non-finite loss or gradient (the last good checkpoint is
             kept), missing checkpoint on resume, empty training data.
         LabelError
-            A loss or metric node needs ``data.mask`` and the batches carry none.
+            A loss or metric node needs ``data.mask`` and the batches carry none, or a node reading the
+            mask meets a batch with ignored pixels (see the module docstring).
         """
         self.pipeline.to(self.device)
         parameters = trainable_parameters(self.pipeline, self.loss_nodes, self.allow_frozen)

@@ -23,7 +23,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from bandselect.errors import ConfigError, LabelError
-from bandselect.labels import check_positive_label
+from bandselect.labels import check_ignore_label, check_label_roles, check_positive_label
 from bandselect.store import DEFAULT_CACHE_BYTES, ArraySource, StoreSource, Window, WindowSource
 from bandselect.training.samplers import (
     Batch,
@@ -78,6 +78,10 @@ class PatchDataModule:
         Batches prefetched per worker.
     positive_label
         The class of the label masks that counts as positive (default None: any label > 0).
+    ignore_label
+        The class whose pixels count nowhere (default None): every batch (patches, validation, regions)
+        carries ``valid``, False there, and a ``mask`` False there (see
+        :func:`bandselect.labels.batch_labels`).
 
     Raises
     ------
@@ -86,7 +90,8 @@ class PatchDataModule:
     ShapeError
         A training region smaller than a patch.
     LabelError
-        ``positive_label`` is a class no mask holds.
+        ``positive_label`` is a class no mask holds; ``ignore_label`` equals it, is the masks' only
+        class, or is given without masks.
 
     Examples
     --------
@@ -117,6 +122,7 @@ class PatchDataModule:
         window_size: int | tuple[int, int] | None = None,
         prefetch_factor: int = 4,
         positive_label: int | None = None,
+        ignore_label: int | None = None,
     ) -> None:
         owner = "PatchDataModule"
         self.patch_size = check_patch_size(owner, patch_size)
@@ -129,9 +135,11 @@ class PatchDataModule:
         self.val_rows = None if val_rows is None else _check_rows("val_rows", val_rows)
         self.source = source
         self.seed = int(seed)
-        self.positive_label = positive_label
-        if positive_label is not None and source.has_mask:
-            check_positive_label(source.classes(), positive_label)
+        self.positive_label, self.ignore_label = check_label_roles(positive_label, ignore_label)
+        if (positive_label is not None or ignore_label is not None) and source.has_mask:
+            classes = source.classes()
+            check_positive_label(classes, positive_label)
+            check_ignore_label(classes, ignore_label, positive_label=positive_label)
         self.epoch = 0
         window = (window_size, window_size) if isinstance(window_size, int) else window_size
         self.stream = PatchStream(
@@ -144,6 +152,7 @@ class PatchDataModule:
             patches_per_window=patches_per_window,
             window_size=None if window is None else (int(window[0]), int(window[1])),
             positive_label=positive_label,
+            ignore_label=ignore_label,
         )
         self._read = self.stream.read_batch
         self._train_loader: DataLoader | None = None

@@ -4,7 +4,10 @@ Both cut acquisitions into :class:`~bandselect.store.Window` s of a
 :class:`~bandselect.store.WindowSource` and turn them into the trainers' dict batches with
 :class:`BatchReader`, the one place the label rule (:func:`bandselect.labels.binary_labels`) is applied.
 Batches are keyed by the pipeline's ``data`` ports: ``cube`` (B, h, w, C) float32, ``mask`` (B, h, w, 1)
-bool (when the data has labels), ``wavelengths`` (C,) float32.
+bool (when the data has labels), ``wavelengths`` (C,) float32. With an ``ignore_label`` they also carry
+``valid`` (:data:`~bandselect.names.PORT_VALID`, (B, h, w, 1) bool): False on the ignored pixels, whose
+``mask`` is False too; the trainers leave them out of every statistic (see
+:func:`bandselect.labels.batch_labels`). Without one, batches are exactly the three keys above.
 
 - Exact tiling, :func:`tile_windows`: whole frames (``patch_size=None``), or non-overlapping patches
   that tile each frame exactly (the smaller patches at the right and bottom edges included), so
@@ -40,8 +43,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from bandselect.errors import ConfigError, LabelError, ShapeError
-from bandselect.labels import binary_labels
-from bandselect.names import PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
+from bandselect.labels import batch_labels, check_label_roles
+from bandselect.names import PORT_CUBE, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
 from bandselect.store import Window, WindowSource
 
 Batch = dict[str, torch.Tensor]
@@ -134,24 +137,42 @@ class BatchReader:
         :func:`bandselect.labels.binary_labels`.
     with_mask
         Whether batches carry ``mask`` (default: when every acquisition has labels).
+    ignore_label
+        The class whose pixels count nowhere (default None): batches then carry ``valid``, False on
+        them, and their ``mask`` is False. Needs the masks (``with_mask``).
 
     Raises
     ------
     LabelError
-        (When called) a window of an acquisition without labels while ``with_mask``; a bool mask with a
-        ``positive_label`` other than 0/1.
+        ``ignore_label`` equal to ``positive_label`` or without masks; (when called) a window of an
+        acquisition without labels while ``with_mask``; a bool mask with a ``positive_label`` or
+        ``ignore_label`` other than 0/1.
     """
 
     def __init__(
-        self, source: WindowSource, *, positive_label: int | None = None, with_mask: bool | None = None
+        self,
+        source: WindowSource,
+        *,
+        positive_label: int | None = None,
+        with_mask: bool | None = None,
+        ignore_label: int | None = None,
     ) -> None:
         self.source = source
-        self.positive_label = positive_label
+        self.positive_label, self.ignore_label = check_label_roles(
+            positive_label, ignore_label, what="batch labels"
+        )
         self.with_mask = source.has_mask if with_mask is None else bool(with_mask)
+        if self.ignore_label is not None and not self.with_mask:
+            raise LabelError(
+                "batch labels: ignore_label",
+                expected="batches with label masks (ignore_label names a class of them)",
+                found=f"ignore_label={self.ignore_label} for batches without masks",
+                fix="give the data its masks, or drop ignore_label",
+            )
         self.wavelengths = torch.from_numpy(source.wavelengths.astype(np.float32))
 
     def __call__(self, windows: Sequence[Window]) -> Batch:
-        cubes, masks = [], []
+        cubes, masks, valids = [], [], []
         for window in windows:
             cube, labels = self.source.read(window)
             cubes.append(cube)
@@ -164,12 +185,19 @@ class BatchReader:
                         found="none",
                         fix="select labelled acquisitions, or read without masks",
                     )
-                masks.append(
-                    binary_labels(labels, self.positive_label, what=f"mask of acquisition {acquisition!r}")
+                mask, valid = batch_labels(
+                    labels,
+                    self.positive_label,
+                    self.ignore_label,
+                    what=f"mask of acquisition {acquisition!r}",
                 )
+                masks.append(mask)
+                valids.append(valid)
         batch = {PORT_CUBE: torch.from_numpy(np.stack(cubes)), PORT_WAVELENGTHS: self.wavelengths}
         if self.with_mask:
             batch[PORT_MASK] = torch.from_numpy(np.stack(masks)[..., None])
+        if self.ignore_label is not None:
+            batch[PORT_VALID] = torch.from_numpy(np.stack(valids)[..., None])
         return batch
 
 
@@ -179,9 +207,13 @@ def collate(
     *,
     positive_label: int | None = None,
     with_mask: bool | None = None,
+    ignore_label: int | None = None,
 ) -> Batch:
     """Read ``windows`` of ``source`` into one batch (see :class:`BatchReader`)."""
-    return BatchReader(source, positive_label=positive_label, with_mask=with_mask)(windows)
+    reader = BatchReader(
+        source, positive_label=positive_label, with_mask=with_mask, ignore_label=ignore_label
+    )
+    return reader(windows)
 
 
 class BatchIterable:
@@ -309,10 +341,11 @@ class PatchStream(IterableDataset):
         patches_per_window: int = 1,
         window_size: tuple[int, int] | None = None,
         positive_label: int | None = None,
+        ignore_label: int | None = None,
     ) -> None:
         super().__init__()
         self.source = source
-        self.read_batch = BatchReader(source, positive_label=positive_label)
+        self.read_batch = BatchReader(source, positive_label=positive_label, ignore_label=ignore_label)
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError, WavelengthError
-from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
+from bandselect.labels import check_classes
+from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
 from bandselect.pipeline import Pipeline, StatisticsRequest
 from bandselect.pipeline.node import needs_statistics
 from bandselect.stats import (
@@ -92,6 +93,14 @@ class StatisticalTrainer:
     binning rule (:func:`~bandselect.stats.binning.data_edges`) gives the first pass's per-band minimum
     and maximum. Then ``node.fit_from_statistics(stats, wavelengths=...)`` runs.
 
+    Batches with a ``valid`` entry (a datamodule with ``ignore_label``, :data:`~bandselect.names.PORT_VALID`)
+    leave the pixels where it is False out of every statistic of every node, supervised or not (the
+    minimum and maximum, hence the histogram edges, included), exactly as ``fit(..., ignore_label=...)``
+    does: their values never matter. The spatial contrast terms (``contrast`` requests) are the one
+    exception: a Laplacian mixes each pixel with its neighbours, and whole images are summed, as in
+    ``fit()``. A supervised node then needs two classes among the counted pixels (a ``LabelError``
+    naming it otherwise).
+
     Nodes that do not depend on each other are initialised from the same passes. Upstream nodes run in
     evaluation mode without gradients (no Gumbel noise, deterministic); the pipeline's train/eval mode
     is restored afterwards.
@@ -102,7 +111,7 @@ class StatisticalTrainer:
         The pipeline whose nodes to initialise.
     datamodule
         A :class:`~bandselect.training.protocols.DataModule`: ``train_dataloader()`` yielding ``{"cube",
-        "mask" (optional), "wavelengths"}`` dicts.
+        "mask" (optional), "wavelengths"}`` dicts, and ``"valid"`` (optional, see above).
     max_batches
         Use only the first ``max_batches`` batches per pass (None: all).
     nodes
@@ -190,6 +199,7 @@ class StatisticalTrainer:
         self.progress = progress
         self.device = device
         self.statistics_: dict[str, BandStatistics] = {}
+        self._with_validity = False  # whether the last pass saw batches with a validity
 
     def fit(self) -> list[str]:
         """Initialise the nodes; return their names in the order they were initialised."""
@@ -259,6 +269,7 @@ class StatisticalTrainer:
                 ports.append((name, request.wavelengths_port))
         merged: dict[str, BandStatistics] = {}
         n_batches = 0
+        self._with_validity = False
         label = "statistics" if edges is None else "histograms"
         for batch in self._batches(f"{label} for {', '.join(wave)}"):
             if not isinstance(batch, Mapping):
@@ -269,7 +280,10 @@ class StatisticalTrainer:
                     fix="yield dict batches from train_dataloader()",
                 )
             n_batches += 1
-            values = self.pipeline.port_values(ports, **batch)
+            # The validity is no port of the pipeline's data node: the statistics consume it here.
+            data = {key: value for key, value in batch.items() if key != PORT_VALID}
+            self._with_validity |= batch.get(PORT_VALID) is not None
+            values = self.pipeline.port_values(ports, **data)
             for name in wave:
                 partial = self._partial(name, requests[name], values, batch, edges, wavelengths)
                 if name not in merged:
@@ -334,13 +348,30 @@ class StatisticalTrainer:
                     found=f"{_as_numpy(first).tolist()} and {_as_numpy(current).tolist()}",
                     fix="use acquisitions of one sensor configuration in one datamodule",
                 )
+        valid = batch.get(PORT_VALID)
         if edges is None:
-            return BandStatistics.from_arrays(cube, mask, contrast=request.contrast, device=self.device)
-        return histograms_from_arrays(cube, mask, hist_edges=edges[name], device=self.device)
+            return BandStatistics.from_arrays(
+                cube, mask, valid=valid, contrast=request.contrast, device=self.device
+            )
+        return histograms_from_arrays(cube, mask, hist_edges=edges[name], valid=valid, device=self.device)
+
+    def _check_classes(self, name: str, request: StatisticsRequest, stats: BandStatistics) -> None:
+        """A supervised node fed batches with ignored pixels needs two classes among the counted ones."""
+        if request.mask_port is None or not self._with_validity:
+            return
+        kind = type(self.pipeline.nodes[name]).__name__
+        check_classes(
+            stats.classes,
+            stats.counts,
+            n_left_out=stats.n_invalid,
+            what=f"training labels of node {name!r} ({kind})",
+        )
 
     def _fit_wave(self, wave: Sequence[str], requests: Mapping[str, StatisticsRequest]) -> None:
         wavelengths: dict[str, Any] = {}
         stats = self._pass(wave, requests, None, wavelengths)
+        for name in wave:
+            self._check_classes(name, requests[name], stats[name])
         with_histograms = [name for name in wave if requests[name].histograms]
         if with_histograms:
             edges = {

@@ -16,6 +16,11 @@ the validation rows and on the test rows (a spatial split in three parts, see
 :class:`~bandselect.training.config.TrainingConfig`). The validation rows picked the kept epoch, so
 their AUROC is the best of many candidates; the test rows, which neither training nor the epoch choice
 saw, give the number to report (:attr:`TwoPhaseResult.test_auroc_after`).
+
+Label roles belong to the data (:class:`TrainingData`): ``positive_label`` makes one class the target of
+both phases; ``ignore_label`` leaves its pixels out of phase 1's statistics and of the before/after
+AUROC. Phase 2's loss and metric nodes have no validity input, so a pipeline whose loss or metric reads
+the mask is refused before phase 1 (a ``LabelError`` naming the node) when the data holds ignored pixels.
 """
 
 from __future__ import annotations
@@ -29,16 +34,16 @@ from typing import Any
 import numpy as np
 
 from bandselect.errors import ConfigError, LabelError
-from bandselect.names import PORT_CUBE, PORT_MASK
+from bandselect.names import PORT_CUBE, PORT_MASK, PORT_VALID
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_counts
 from bandselect.pipeline.node import BandSelector, Freezable, needs_statistics
 from bandselect.selection import BandSelection
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
-from bandselect.training.gradient import GradientTrainer
+from bandselect.training.gradient import GradientTrainer, mask_readers
 from bandselect.training.patches import PatchDataModule
 from bandselect.training.records import EpochRecord
-from bandselect.training.roles import selector_node
+from bandselect.training.roles import loss_node_names, metric_node_names, selector_node
 from bandselect.training.statistical import StatisticalTrainer
 
 __all__ = [
@@ -58,7 +63,9 @@ class TrainingData:
     """Where the training data comes from: a campaign store (and acquisition ids) or in-memory arrays.
 
     Build one with :meth:`from_store` or :meth:`from_arrays`; :meth:`datamodule` cuts it into patches
-    as a :class:`~bandselect.training.config.TrainingConfig` says.
+    as a :class:`~bandselect.training.config.TrainingConfig` says. ``positive_label`` and
+    ``ignore_label`` are the label roles of its masks (:mod:`bandselect.labels`), passed to the
+    datamodule.
 
     Examples
     --------
@@ -73,10 +80,17 @@ class TrainingData:
     cube: np.ndarray | None = None
     mask: np.ndarray | None = None
     wavelengths_nm: np.ndarray | None = None
+    positive_label: int | None = None
+    ignore_label: int | None = None
 
     @classmethod
     def from_store(
-        cls, path: str | os.PathLike[str], acquisition_ids: Sequence[str] | None = None
+        cls,
+        path: str | os.PathLike[str],
+        acquisition_ids: Sequence[str] | None = None,
+        *,
+        positive_label: int | None = None,
+        ignore_label: int | None = None,
     ) -> TrainingData:
         """The acquisitions ``acquisition_ids`` (default: all) of the campaign store ``path``."""
         ids = None if acquisition_ids is None else tuple(str(i) for i in acquisition_ids)
@@ -87,20 +101,36 @@ class TrainingData:
                 found="an empty list",
                 fix="pass acquisition_ids=None to train on every acquisition",
             )
-        return cls(store=Path(path), acquisition_ids=ids)
+        return cls(
+            store=Path(path), acquisition_ids=ids, positive_label=positive_label, ignore_label=ignore_label
+        )
 
     @classmethod
-    def from_arrays(cls, cube: Any, mask: Any = None, *, wavelengths_nm: Any) -> TrainingData:
+    def from_arrays(
+        cls,
+        cube: Any,
+        mask: Any = None,
+        *,
+        wavelengths_nm: Any,
+        positive_label: int | None = None,
+        ignore_label: int | None = None,
+    ) -> TrainingData:
         """An ``(H, W, C)`` or ``(B, H, W, C)`` cube, its ``(H, W)`` / ``(B, H, W)`` mask and ``(C,)`` nm."""
         return cls(
             cube=np.asarray(cube, dtype=np.float32),
             mask=None if mask is None else np.asarray(mask),
             wavelengths_nm=np.asarray(wavelengths_nm, dtype=np.float64),
+            positive_label=positive_label,
+            ignore_label=ignore_label,
         )
 
     def datamodule(self, config: TrainingConfig) -> PatchDataModule:
         """Random training patches and whole validation regions, as ``config`` says."""
-        options = config.patch_options()
+        options = {
+            **config.patch_options(),
+            "positive_label": self.positive_label,
+            "ignore_label": self.ignore_label,
+        }
         if self.store is not None:
             ids = None if self.acquisition_ids is None else list(self.acquisition_ids)
             return PatchDataModule.from_store(self.store, ids, **options)
@@ -217,19 +247,49 @@ def selection_auroc(
                 fix="give the training data its anomaly mask, or set val_rows and test_rows to null",
             )
         labels = evaluated[PORT_MASK][0, ..., 0].numpy()
-        if labels.all() or not labels.any():
+        # Ignored pixels (ignore_label) are neither background nor evaluated.
+        counted = _valid_of(evaluated, labels.shape)
+        if labels[counted].all() or not labels[counted].any():
             continue
         cube = np.concatenate([train[PORT_CUBE][0].numpy(), evaluated[PORT_CUBE][0].numpy()], axis=0)
         train_labels = train[PORT_MASK][0, ..., 0].numpy()
         mask = np.concatenate([train_labels, labels], axis=0)
+        valid = np.concatenate([_valid_of(train, train_labels.shape), counted], axis=0)
         is_train = np.zeros(mask.shape, bool)
         is_train[: train_labels.shape[0]] = True
         # Imported here: the evaluation stack (scikit-learn) is only needed once a selection is scored,
         # and `bandselect run` of a statistics-only pipeline never loads it.
         from bandselect.evaluation.metrics import rx_auroc
 
-        values.append(rx_auroc(cube, mask, picks, background=is_train & ~mask, evaluate=~is_train))
+        values.append(
+            rx_auroc(cube, mask, picks, background=is_train & ~mask & valid, evaluate=~is_train & valid)
+        )
     return float(np.mean(values)) if values else None
+
+
+def _valid_of(batch: Mapping[str, Any], shape: tuple[int, ...]) -> np.ndarray:
+    """The first frame's validity of a one-frame batch (all True without ``ignore_label``)."""
+    valid = batch.get(PORT_VALID)
+    return np.ones(shape, bool) if valid is None else valid[0, ..., 0].numpy()
+
+
+def _check_ignored_pixels(pipeline: Pipeline, datamodule: PatchDataModule) -> None:
+    """Refuse, before any work, data with ignored pixels for a gradient phase whose loss or metric reads
+    the mask (see :meth:`GradientTrainer._without_validity`, which checks every batch)."""
+    ignore = datamodule.ignore_label
+    if ignore is None or not datamodule.source.has_mask or ignore not in datamodule.source.classes():
+        return
+    names = [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)]
+    readers = mask_readers(pipeline, names)
+    if readers:
+        raise LabelError(
+            f"two-phase training with ignore_label={ignore}",
+            expected="no pixel of the ignored class when a loss or metric of the gradient phase reads the "
+            "mask (those nodes have no validity input: ignored pixels would count as negatives)",
+            found=f"class {ignore} in the masks; nodes reading data.mask: {[n for n, _ in readers]}",
+            fix="train on data without the ignored class, or initialise only (the statistics honour "
+            "ignore_label: StatisticalTrainer, fit(), the flows' statistics)",
+        )
 
 
 def train_two_phase(
@@ -307,6 +367,7 @@ def train_two_phase(
     wavelengths = datamodule.wavelengths
     trained = resolve_pipeline(pipeline, int(wavelengths.size))
     name = selector_node(trained, selector, learnable=True)
+    _check_ignored_pixels(trained, datamodule)
     node = trained.nodes[name]
     assert isinstance(node, BandSelector)  # checked by selector_node
 

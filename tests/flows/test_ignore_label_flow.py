@@ -1,0 +1,112 @@
+"""select_bands with ``ignore_label``: the campaign statistics drop the ignored class before one class is
+compared with the rest, so the ignored pixels' values change nothing and the selection is ``fit()``'s; a
+bad label role stops the flow before any work. Real ephemeral Prefect, real sqlite MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from mlflow.tracking import MlflowClient
+
+from bandselect.errors import LabelError
+from bandselect.flows import SelectBandsConfig, load_config, select_bands
+from bandselect.flows.config import DEMO_PIPELINE
+from bandselect.selectors import SupervisedFullSpectrumBandSelector
+from bandselect.stats.incremental import SIDECAR_DIR
+from bandselect.store import open_campaign
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+N_BANDS = 12
+WAVELENGTHS = np.linspace(450.0, 900.0, N_BANDS)
+UNLABELLED, TARGET = 0, 2
+# Separability (Bhattacharyya on the class moments): the moments of the kept classes are exact after
+# dropping a class from the stored statistics, whatever the ignored pixels hold.
+SELECTOR = {"type": "SupervisedFullSpectrumBandSelector", "config": {"num_spectral_bands": "auto", "k": 3}}
+SELECTOR["config"]["criterion"] = "separability"
+PIPELINE = {
+    "nodes": {"selector": SELECTOR},
+    "connections": [
+        ["data.cube", "selector.cube"],
+        ["data.wavelengths", "selector.wavelengths"],
+        ["data.mask", "selector.mask"],
+    ],
+}
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    cube = rng.normal(1.0, 0.2, size=(2, 24, 24, N_BANDS)).astype(np.float32)
+    labels = rng.integers(0, 4, size=(2, 24, 24)).astype(np.int16)
+    cube[labels == TARGET, 7] += 1.0
+    cube[labels == TARGET, 3] -= 0.6
+    cube[labels == 3, 2] += 0.8
+    return cube, labels
+
+
+def _garbage(cube: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    spoiled = cube.copy()
+    ignored = labels == UNLABELLED
+    rng = np.random.default_rng(7)
+    spoiled[ignored] = rng.uniform(-1e5, 1e5, size=(int(ignored.sum()), N_BANDS)).astype(np.float32)
+    return spoiled
+
+
+def _store(path: Path, cube: np.ndarray, labels: np.ndarray) -> Path:
+    campaign = open_campaign(path, create=True)
+    for frame, frame_labels in zip(cube, labels, strict=True):
+        campaign.append(
+            xr.Dataset(
+                {"cube": (("y", "x", "band"), frame), "mask": (("y", "x"), frame_labels)},
+                coords={"wavelength": ("band", WAVELENGTHS)},
+            )
+        )
+    return path
+
+
+def _config(store: Path, out: Path, uri: str, **overrides: object) -> SelectBandsConfig:
+    data = {
+        "campaign": "ignore",
+        "store": str(store),
+        "output": str(out / "composites.zarr"),
+        "pipeline": PIPELINE,
+        "positive_label": TARGET,
+        "ignore_label": UNLABELLED,
+        "tracking": {"tracking_uri": uri, "experiment": "ignore-label"},
+        **overrides,
+    }
+    return load_config(data, SelectBandsConfig)
+
+
+def test_ignored_pixels_change_nothing_and_the_flow_equals_fit(tmp_path: Path, mlflow_store: str) -> None:
+    cube, labels = _scene()
+    clean = select_bands(_config(_store(tmp_path / "a.zarr", cube, labels), tmp_path / "a", mlflow_store))
+    spoiled_store = _store(tmp_path / "b.zarr", _garbage(cube, labels), labels)
+    spoiled = select_bands(_config(spoiled_store, tmp_path / "b", mlflow_store))
+    assert spoiled.selection == clean.selection
+
+    node = SupervisedFullSpectrumBandSelector(num_spectral_bands=N_BANDS, k=3, criterion="separability")
+    node.fit(_garbage(cube, labels), labels, WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED)
+    assert clean.selection == node.selection(WAVELENGTHS)
+    assert 7 in clean.selection.indices  # the target's band
+
+    params = MlflowClient(tracking_uri=mlflow_store).get_run(clean.mlflow_run_id).data.params
+    assert params["config.ignore_label"] == str(UNLABELLED)
+    assert params["config.positive_label"] == str(TARGET)
+
+
+def test_bad_label_roles_stop_the_flow_before_any_work(tmp_path: Path, mlflow_store: str) -> None:
+    cube, labels = _scene()
+    store = _store(tmp_path / "c.zarr", cube, labels)
+    out = tmp_path / "out"
+    with pytest.raises(LabelError, match=r"positive_label and ignore_label.*both 2"):
+        select_bands(_config(store, out, mlflow_store, ignore_label=TARGET))
+    # The shipped learnable pipeline's BCE loss and AUROC metric read the mask: refused in the plan.
+    with pytest.raises(LabelError, match=r"ignore_label=0 with a learnable pipeline.*bce"):
+        select_bands(_config(store, out, mlflow_store, pipeline=DEMO_PIPELINE, positive_label=None))
+    # The plan's errors come before anything is written: no output, no work folder, no statistics.
+    assert not out.exists()
+    assert not (store / SIDECAR_DIR).exists()

@@ -1,0 +1,314 @@
+"""``ignore_label`` through the streamed path: datamodule batches carry a validity, the statistical trainer
+leaves ignored pixels out of every statistic (their values never matter), the result equals ``fit()``, and
+the gradient phase refuses ignored pixels where a loss or metric reads the mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from bandselect.errors import LabelError
+from bandselect.names import PORT_MASK, PORT_VALID
+from bandselect.nodes import AnomalyBCELoss, RXDetector, ScoreToLogit
+from bandselect.pipeline import Pipeline
+from bandselect.selectors import (
+    OrthogonalProjectionBandSelector,
+    SelectorEntropyRegularizer,
+    SoftChannelSelector,
+    SupervisedFullSpectrumBandSelector,
+)
+from bandselect.stats import BandStatistics
+from bandselect.store import open_campaign
+from bandselect.training import (
+    ArrayDataModule,
+    CampaignDataModule,
+    GradientTrainer,
+    StatisticalTrainer,
+    TrainingData,
+    train_two_phase,
+)
+from bandselect.training.fitting import fit_node, statistics_for
+
+N_BANDS = 12
+WAVELENGTHS = np.linspace(450.0, 900.0, N_BANDS)
+UNLABELLED, TARGET = 0, 2
+
+
+def _scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two 16 × 20 frames of classes 0 (unlabelled), 1, 2, 3; class 2 stands out in band 7, 3 in band 2."""
+    rng = np.random.default_rng(seed)
+    cube = rng.normal(1.0, 0.2, size=(2, 16, 20, N_BANDS)).astype(np.float32)
+    labels = rng.integers(0, 4, size=(2, 16, 20)).astype(np.int64)
+    cube[labels == TARGET, 7] += 1.5
+    cube[labels == 3, 2] += 1.0
+    cube[labels == UNLABELLED, 4] += 3.0  # the unlabelled pixels would pull the selection to band 4
+    return cube, labels
+
+
+def _garbage(cube: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The cube with the unlabelled pixels' values replaced by huge, finite garbage."""
+    rng = np.random.default_rng(99)
+    spoiled = cube.copy()
+    ignored = labels == UNLABELLED
+    spoiled[ignored] = rng.uniform(-1e6, 1e6, size=(int(ignored.sum()), N_BANDS)).astype(np.float32)
+    return spoiled
+
+
+def _supervised() -> tuple[Pipeline, SupervisedFullSpectrumBandSelector]:
+    selector = SupervisedFullSpectrumBandSelector(num_spectral_bands=N_BANDS, k=3)
+    pipeline = Pipeline()
+    pipeline.add_node(selector, name="selector")
+    pipeline.connect(
+        ("data.cube", "selector.cube"),
+        ("data.wavelengths", "selector.wavelengths"),
+        ("data.mask", "selector.mask"),
+    )
+    return pipeline, selector
+
+
+def _unsupervised() -> tuple[Pipeline, OrthogonalProjectionBandSelector]:
+    selector = OrthogonalProjectionBandSelector(num_spectral_bands=N_BANDS, k=3)
+    pipeline = Pipeline()
+    pipeline.add_node(selector, name="selector")
+    pipeline.connect(("data.cube", "selector.cube"), ("data.wavelengths", "selector.wavelengths"))
+    return pipeline, selector
+
+
+def _assert_same_statistics(a: BandStatistics, b: BandStatistics) -> None:
+    """Array by array, exactly."""
+    for field in ("classes", "counts", "class_means", "class_comoments", "class_minimum", "class_maximum"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    assert (a.histograms is None) == (b.histograms is None)
+    if a.histograms is not None:
+        np.testing.assert_array_equal(a.hist_edges, b.hist_edges)
+        np.testing.assert_array_equal(a.histograms, b.histograms)
+    assert a.n_invalid == b.n_invalid
+
+
+def _streamed(datamodule: object, make: object = _supervised) -> tuple[object, BandStatistics]:
+    pipeline, selector = make()  # type: ignore[operator]
+    trainer = StatisticalTrainer(pipeline=pipeline, datamodule=datamodule)
+    trainer.fit()
+    return selector.selection(WAVELENGTHS), trainer.statistics_["selector"]
+
+
+def test_batches_carry_a_validity_only_with_ignore_label() -> None:
+    cube, labels = _scene()
+    plain = next(
+        iter(ArrayDataModule(cube, labels, wavelengths=WAVELENGTHS, batch_size=2).train_dataloader())
+    )
+    assert sorted(plain) == ["cube", "mask", "wavelengths"]  # exactly as before
+    dm = ArrayDataModule(
+        cube, labels, wavelengths=WAVELENGTHS, batch_size=2, positive_label=TARGET, ignore_label=0
+    )
+    batch = next(iter(dm.train_dataloader()))
+    assert batch[PORT_VALID].dtype == torch.bool and batch[PORT_VALID].shape == (2, 16, 20, 1)
+    np.testing.assert_array_equal(batch[PORT_VALID][..., 0].numpy(), labels != UNLABELLED)
+    np.testing.assert_array_equal(batch[PORT_MASK][..., 0].numpy(), labels == TARGET)
+    np.testing.assert_array_equal(dm.valid, labels != UNLABELLED)
+
+
+def test_array_datamodule_ignored_pixels_change_nothing_and_equal_fit() -> None:
+    cube, labels = _scene()
+    options = {"wavelengths": WAVELENGTHS, "batch_size": 1, "patch_size": (8, 8), "positive_label": TARGET}
+    clean, clean_stats = _streamed(ArrayDataModule(cube, labels, ignore_label=UNLABELLED, **options))
+    spoiled, spoiled_stats = _streamed(
+        ArrayDataModule(_garbage(cube, labels), labels, ignore_label=UNLABELLED, **options)
+    )
+    assert spoiled == clean
+    _assert_same_statistics(spoiled_stats, clean_stats)
+    assert clean_stats.count == int((labels != UNLABELLED).sum())
+    assert clean.indices[0] == 7  # the target's band, not the unlabelled pixels' band 4
+
+    # The notebook path on the same pixels: the same selection, the same statistics (within rounding).
+    node = SupervisedFullSpectrumBandSelector(num_spectral_bands=N_BANDS, k=3)
+    node.fit(_garbage(cube, labels), labels, WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED)
+    assert node.selection(WAVELENGTHS) == clean
+    notebook = statistics_for(
+        node.statistics_request(),
+        _garbage(cube, labels),
+        labels,
+        positive_label=TARGET,
+        ignore_label=UNLABELLED,
+    )
+    np.testing.assert_array_equal(notebook.hist_edges, clean_stats.hist_edges)
+    np.testing.assert_array_equal(notebook.histograms, clean_stats.histograms)
+    np.testing.assert_array_equal(notebook.counts, clean_stats.counts)
+    np.testing.assert_allclose(notebook.class_means, clean_stats.class_means, rtol=1e-12)
+    np.testing.assert_allclose(notebook.class_comoments, clean_stats.class_comoments, rtol=1e-9)
+
+    # Without ignore_label the unlabelled pixels are negatives, and the garbage wins.
+    unignored, _ = _streamed(ArrayDataModule(_garbage(cube, labels), labels, **options))
+    assert unignored != clean
+
+
+def test_unsupervised_nodes_leave_ignored_pixels_out_too() -> None:
+    cube, labels = _scene()
+    options = {"wavelengths": WAVELENGTHS, "batch_size": 2, "ignore_label": UNLABELLED}
+    clean, clean_stats = _streamed(ArrayDataModule(cube, labels, **options), _unsupervised)
+    spoiled, spoiled_stats = _streamed(
+        ArrayDataModule(_garbage(cube, labels), labels, **options), _unsupervised
+    )
+    assert spoiled == clean
+    _assert_same_statistics(spoiled_stats, clean_stats)
+    node = OrthogonalProjectionBandSelector(num_spectral_bands=N_BANDS, k=3)
+    fit_node(node, _garbage(cube, labels), labels, WAVELENGTHS, ignore_label=UNLABELLED)
+    assert node.selection(WAVELENGTHS) == clean
+    # A variance initialisation, too (SoftChannelSelector: the logits are the log variances).
+    soft = SoftChannelSelector(n_select=3, input_channels=N_BANDS, init_method="variance")
+    pipeline = Pipeline()
+    pipeline.connect((pipeline.data.cube, soft.data))
+    StatisticalTrainer(pipeline, ArrayDataModule(_garbage(cube, labels), labels, **options)).fit()
+    kept = cube[labels != UNLABELLED].astype(np.float64)
+    np.testing.assert_allclose(soft.channel_logits.numpy(), np.log(kept.var(axis=0) + soft.eps), rtol=1e-5)
+
+
+def _write_store(path: Path, cube: np.ndarray, labels: np.ndarray) -> tuple[Path, list[str]]:
+    """A campaign store of the frames; their acquisition ids in frame order (ids derive from content)."""
+    campaign = open_campaign(path, create=True)
+    ids = []
+    for frame, frame_labels in zip(cube, labels, strict=True):
+        dataset = xr.Dataset(
+            {"cube": (("y", "x", "band"), frame), "mask": (("y", "x"), frame_labels.astype(np.int16))},
+            coords={"wavelength": ("band", WAVELENGTHS)},
+        )
+        ids.append(campaign.append(dataset))
+    return path, ids
+
+
+def test_campaign_datamodule_on_a_store_ignored_pixels_change_nothing(tmp_path: Path) -> None:
+    cube, labels = _scene()
+    clean_store = _write_store(tmp_path / "clean.zarr", cube, labels)
+    spoiled_store = _write_store(tmp_path / "spoiled.zarr", _garbage(cube, labels), labels)
+    options = {"patch_size": (8, 8), "batch_size": 2, "positive_label": TARGET, "ignore_label": UNLABELLED}
+    # The same frame order in both stores (the default order is by id), so the same merges.
+    clean, clean_stats = _streamed(CampaignDataModule(*clean_store, **options))
+    spoiled, spoiled_stats = _streamed(CampaignDataModule(*spoiled_store, **options))
+    assert spoiled == clean
+    _assert_same_statistics(spoiled_stats, clean_stats)
+    in_memory, _ = _streamed(ArrayDataModule(cube, labels, wavelengths=WAVELENGTHS, **options))
+    assert clean == in_memory
+
+
+def test_label_role_errors_say_what_was_found() -> None:
+    cube, labels = _scene()
+    with pytest.raises(LabelError, match=r"positive_label and ignore_label.*both 2"):
+        ArrayDataModule(cube, labels, wavelengths=WAVELENGTHS, positive_label=2, ignore_label=2)
+    with pytest.raises(LabelError, match="every pixel would be ignored"):
+        ArrayDataModule(cube, np.zeros_like(labels), wavelengths=WAVELENGTHS, ignore_label=0)
+    with pytest.raises(LabelError, match="ignore_label=0 for data without masks"):
+        ArrayDataModule(cube, wavelengths=WAVELENGTHS, ignore_label=0)
+    # One class left after ignoring: accepted by the datamodule (an unsupervised node uses the validity),
+    # refused by a supervised node's statistics, naming the node.
+    binary = np.where(labels == UNLABELLED, 0, 1)
+    dm = ArrayDataModule(cube, binary, wavelengths=WAVELENGTHS, ignore_label=0)
+    with pytest.raises(LabelError, match=r"node 'selector'.*one class only \(class 1\)") as error:
+        _streamed(dm)
+    assert "expected" in str(error.value) and "fix:" in str(error.value).lower()
+    _streamed(dm, _unsupervised)  # fine
+    with pytest.raises(LabelError, match="positive_label=5"):
+        CampaignDataModule(
+            [
+                xr.Dataset(
+                    {"cube": (("y", "x", "band"), cube[0]), "mask": (("y", "x"), labels[0])},
+                    coords={"wavelength": ("band", WAVELENGTHS)},
+                )
+            ],
+            positive_label=5,
+            ignore_label=0,
+        )
+
+
+def test_bool_masks_are_classes_zero_and_one() -> None:
+    cube, labels = _scene()
+    positives = labels == TARGET
+    dm = ArrayDataModule(cube, positives, wavelengths=WAVELENGTHS, batch_size=2, ignore_label=0)
+    batch = next(iter(dm.train_dataloader()))
+    np.testing.assert_array_equal(batch[PORT_VALID][..., 0].numpy(), positives)  # False pixels ignored
+    _, stats = _streamed(dm, _unsupervised)
+    assert stats.count == int(positives.sum())
+    with pytest.raises(LabelError, match="bool mask with ignore_label=3"):
+        next(
+            iter(ArrayDataModule(cube, positives, wavelengths=WAVELENGTHS, ignore_label=3).train_dataloader())
+        )
+
+
+def _learnable() -> Pipeline:
+    pipeline = Pipeline()
+    pipeline.add_node(
+        SoftChannelSelector(n_select=3, input_channels=N_BANDS, init_method="variance"), name="soft"
+    )
+    pipeline.add_node(RXDetector(input_channels=N_BANDS, background="batch"), name="rx")
+    pipeline.add_node(ScoreToLogit(), name="head")
+    pipeline.add_node(AnomalyBCELoss(), name="bce")
+    pipeline.connect(
+        ("data.cube", "soft.data"),
+        ("soft.selected", "rx.data"),
+        ("rx.scores", "head.scores"),
+        ("head.logits", "bce.logits"),
+        ("data.mask", "bce.mask"),
+    )
+    return pipeline
+
+
+def test_gradient_phase_refuses_ignored_pixels_where_the_loss_reads_the_mask(tmp_path: Path) -> None:
+    cube, labels = _scene()
+    pipeline = _learnable()
+    dm = ArrayDataModule(
+        cube, labels, wavelengths=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+    )
+    StatisticalTrainer(pipeline, dm).fit()
+    pipeline.nodes["soft"].unfreeze()
+    trainer = GradientTrainer(pipeline, dm, max_epochs=1, progress=False, device="cpu")
+    with pytest.raises(LabelError, match=r"node 'bce' \(AnomalyBCELoss\) reads the label mask"):
+        trainer.fit()
+    # Data without the ignored class trains (the batches' validity is all True and is not a data port).
+    labelled = np.where(labels == UNLABELLED, 1, labels)
+    clean = ArrayDataModule(
+        cube, labelled, wavelengths=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+    )
+    assert len(GradientTrainer(pipeline, clean, max_epochs=1, progress=False, device="cpu").fit()) == 1
+
+    # train_two_phase refuses before its first phase: nothing initialised, no checkpoint written.
+    fresh = _learnable()
+    data = TrainingData.from_arrays(
+        cube[0], labels[0], wavelengths_nm=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+    )
+    training = {"epochs": 1, "patch_size": 8, "batches_per_epoch": 1}
+    with pytest.raises(LabelError, match=r"ignore_label=0.*\['bce'\]"):
+        train_two_phase(fresh, data, training, checkpoint_dir=tmp_path / "ckpt")
+    assert not fresh.nodes["soft"].is_initialized and not (tmp_path / "ckpt").exists()
+
+
+def test_two_phase_statistical_phase_honours_ignore_label() -> None:
+    """A pipeline whose loss reads no mask (a regularizer) trains with ignored pixels; its phase 1
+    (variance initialisation over the training rows) does not see them."""
+    cube, labels = _scene()
+    training = {
+        "epochs": 1,
+        "patch_size": 8,
+        "batches_per_epoch": 1,
+        "val_rows": None,
+        "test_rows": None,
+        "monitor": None,
+    }
+    before = []
+    for values in (cube, _garbage(cube, labels)):
+        pipeline = Pipeline()
+        soft = SoftChannelSelector(n_select=3, input_channels=N_BANDS, init_method="variance")
+        pipeline.add_node(soft, name="soft")
+        pipeline.add_node(SelectorEntropyRegularizer(), name="entropy")
+        pipeline.connect(("data.cube", "soft.data"), ("soft.weights", "entropy.weights"))
+        data = TrainingData.from_arrays(
+            values[0], labels[0], wavelengths_nm=WAVELENGTHS, ignore_label=UNLABELLED
+        )
+        result = train_two_phase(pipeline, data, training, evaluate=False)
+        before.append(result.selection_before)
+    assert before[0] == before[1]
+    rows = cube[0, :8][labels[0, :8] != UNLABELLED].astype(np.float64)  # the training rows, top half
+    expected = np.argsort(-rows.var(axis=0), kind="stable")[:3]
+    assert sorted(before[0].indices) == sorted(expected.tolist())
