@@ -1,22 +1,24 @@
 """Compiled inner loops of the statistics engine (numba): one read of a block for every kernel.
 
-:func:`accumulate` reads a block of pixel rows once and, per row, writes the row centred on its class's
-shift into a float64 buffer grouped by class (the input of the BLAS Gram that
-:class:`~bandselect.stats.kernels.ChunkAccumulator` runs next), adds it to the class's shifted sum, updates
-the class's min/max, computes the row's histogram bins and counts them. :func:`column_range` is the
-per-band min/max scan that gives the histogram edges of in-memory data before that pass.
+:func:`accumulate` takes a block of pixel rows (it stays in the L2 cache) and runs the kernels over it
+one after the other: the rows centred on their class's shift into a float64 buffer grouped by class (the
+input of the BLAS Gram that :class:`~bandselect.stats.kernels.ChunkAccumulator` runs next) and added to
+the class sums, the class min/max, every value's exact histogram bin, and the counting of the bins.
+:func:`column_range` is the per-band min/max scan that gives the histogram edges of in-memory data
+before that pass.
 
-Why compiled: in NumPy the exact binning alone took ten vectorised passes and a ``bincount`` (≈ 7 ns a
-value); here the bins of a row are computed in one vectorised loop and counted in a second, ≈ 1.5 ns a
-value, and the other kernels ride on the same read of the block.
+Why compiled: in NumPy the exact binning alone took ten vectorised passes and a ``bincount``
+(≈ 7.5 ns a value on one core here); compiled, the bins of a row are one vectorised loop and their
+counting a second, ≈ 2 ns a value together, and the other kernels read the same block from cache.
 
 Bins are ``numpy.histogram``'s exactly (see :class:`~bandselect.stats.kernels.BinPlan` for the rule and
 the error bound): uniform edges are binned arithmetically in float64 and the few values within the error
-bound of an edge are compared with the actual edge values; other edges by binary search.
+bound of an edge are compared with the edge values themselves; other edges by binary search.
 
-The functions are compiled on first use and cached on disk (``cache=True``, next to this file or in
-numba's user cache); importing :mod:`bandselect.stats.kernels` loads them, so a first ``fit()`` does not
-pay for numba's start (see ``docs/scale.md``).
+The functions have explicit signatures (float32 and float64 pixels) and ``cache=True``: importing this
+module loads them from numba's on-disk cache (next to this file, or numba's user cache directory when
+that is read-only), or compiles them the first time, so no statistics call pays for numba's start. See
+``docs/scale.md`` for what that costs at import.
 """
 
 from __future__ import annotations
@@ -143,7 +145,9 @@ def _bins_arithmetic(  # pragma: no cover - compiled
         out = index[r]
         near = False
         for c in range(n_bands):
-            t = np.minimum(np.maximum((np.float64(row[c]) - bin_shift[c]) * bin_scale[c], 0.5), bin_top)
+            # fmax/fmin, not maximum/minimum: a NaN (prepare_pixels keeps them out; a caller that skips
+            # it) lands below the edges instead of making an index out of the count buffer.
+            t = np.fmin(np.fmax((np.float64(row[c]) - bin_shift[c]) * bin_scale[c], 0.5), bin_top)
             j = np.int32(t)  # float64 -> int32 is a vector instruction (-> int64 is not, in AVX2)
             near |= (t - np.float64(j)) < bin_certain[c]
             out[c] = j
@@ -156,7 +160,7 @@ def _bins_arithmetic(  # pragma: no cover - compiled
         out = index[r]
         for c in range(n_bands):
             v = np.float64(row[c])
-            t = np.minimum(np.maximum((v - bin_shift[c]) * bin_scale[c], 0.5), bin_top)
+            t = np.fmin(np.fmax((v - bin_shift[c]) * bin_scale[c], 0.5), bin_top)
             j = out[c]
             if (t - np.float64(j)) < bin_certain[c]:  # one step each way suffices (error < 1 bin)
                 if v < padded[c, j]:

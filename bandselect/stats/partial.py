@@ -157,7 +157,7 @@ class BandStatistics:
             Also sum the spatial contrast terms (:attr:`laplacian_abs_sum`): ``cube`` must then be images
             ``(..., H, W, C)``, each image taken whole (edges replicated), every pixel counted.
         device
-            None: the NumPy kernels. A torch device (``"cpu"``, ``"cuda"``...): the moments, Gram
+            None: the CPU kernels. A torch device (``"cpu"``, ``"cuda"``...): the moments, Gram
             matrices and histograms are computed by :mod:`bandselect.stats.torch_backend` on it.
 
         Shape
@@ -207,7 +207,7 @@ class BandStatistics:
         if device is not None:
             from bandselect.stats import torch_backend
 
-            resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the NumPy kernels
+            resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the CPU kernels
             if resolved is not None:
                 parts = torch_backend.accumulate(pixels, labels, hist_edges, resolved)
                 out = cls(hist_edges=hist_edges, **parts)
@@ -640,15 +640,7 @@ class BandStatistics:
                 fix="compute them with hist_edges=histogram_edges(...) (two passes)",
             )
         self.binary_groups()  # validates that both classes are present
-        return self._summed_histograms(self.classes == 0), self._summed_histograms(self.classes > 0)
-
-    def _summed_histograms(self, rows: np.ndarray) -> np.ndarray:
-        """The sum of the histograms of the classes in ``rows`` (a view when it is one class)."""
-        assert self.histograms is not None
-        chosen = np.flatnonzero(rows)
-        if chosen.size == 1:  # the usual binary mask: no 2 MB copy per score
-            return self.histograms[chosen[0]]
-        return self.histograms[chosen].sum(axis=0)
+        return _summed(self.histograms, self.classes == 0), _summed(self.histograms, self.classes > 0)
 
     @property
     def fisher(self) -> np.ndarray:
@@ -724,6 +716,14 @@ class BandStatistics:
             f"classes={self.classes.tolist()}, n_bins={self.n_bins}, "
             f"n_nonfinite={self.n_nonfinite}, n_invalid={self.n_invalid})"
         )
+
+
+def _summed(histograms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The sum of the histograms of the classes in ``rows`` (a view when it is one class)."""
+    chosen = np.flatnonzero(rows)
+    if chosen.size == 1:  # the usual binary mask: no 2 MB copy per score
+        return histograms[chosen[0]]
+    return histograms[chosen].sum(axis=0)
 
 
 def _clean(covariance: np.ndarray, constant: np.ndarray) -> np.ndarray:

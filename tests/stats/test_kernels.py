@@ -143,3 +143,11 @@ def test_accumulator_checks_what_the_compiled_loops_do_not() -> None:
     assert result["counts"].tolist() == [25, 25]
     np.testing.assert_array_equal(result["class_maximum"][1], frozen[1::2].max(0))
     assert result["histograms"].sum() == 150
+
+
+def test_a_nan_that_skipped_prepare_pixels_stays_inside_the_count_buffer() -> None:
+    acc = ChunkAccumulator(2, 1, histogram_edges(np.zeros(2), np.ones(2), 4), moments=False)
+    acc.add_all(np.array([[np.nan, 0.5], [0.25, np.nan]]), None)
+    result = acc.result()
+    assert result["histograms"].tolist() == [[[1, 1, 0, 0], [1, 0, 1, 0]]]  # NaN below the edges
+    assert result["n_clipped"].tolist() == [[1, 1]]
