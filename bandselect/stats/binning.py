@@ -7,7 +7,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from bandselect.errors import DTypeError, InputError, NonFiniteError, ShapeError
-from bandselect.stats.kernels import Binner
+from bandselect.stats.kernels import ChunkAccumulator
 
 #: Default number of histogram bins per band. With ties within a bin counted half, the AUC error is at
 #: most half the within-bin pair mass; 2048 uniform bins between each band's min and max keep it below
@@ -100,15 +100,15 @@ def class_histograms(
     """Per-class per-band histograms ``(K, C, n_bins)`` and clipped counts ``(K, C)`` (int64).
 
     ``classes`` must hold every label present. Values outside the edges go to the end bins and are
-    counted in the second result. Bins as ``numpy.histogram`` (see :class:`~bandselect.stats.kernels.Binner`).
+    counted in the second result. Bins as ``numpy.histogram`` (see
+    :class:`~bandselect.stats.kernels.BinPlan`).
     """
-    binner = Binner(edges, classes.size)
-    counts = binner.counts()
-    values = np.ascontiguousarray(data)
+    values = np.asarray(data)
+    accumulator = ChunkAccumulator(values.shape[1], classes.size, edges, moments=False)
     class_index = None if classes.size <= 1 else np.searchsorted(classes, labels)
-    if values.size:
-        binner.add(values, class_index, counts)
-    return binner.split(counts)
+    accumulator.add_all(values, class_index)
+    result = accumulator.result()
+    return result["histograms"], result["n_clipped"]
 
 
 def to_numpy(array: Any) -> np.ndarray:

@@ -110,7 +110,7 @@ def compute_statistics(
         every acquisition (not subsampled; each chunk read with a one-pixel halo of its neighbours, so the
         result equals the whole-image value whatever the chunking).
     device
-        None: NumPy kernels in each task. A torch device (``"cuda"``, ``"cpu"``): each task computes its
+        None: the CPU kernels in each task. A torch device (``"cuda"``, ``"cpu"``): each task computes its
         partial with :mod:`bandselect.stats.torch_backend` on that device.
     use_recorded_ranges
         Take the edges' range from the acquisitions' attributes (default). False scans it (two reads).

@@ -1,18 +1,21 @@
-"""Hot loops of the statistics engine: per-chunk accumulation of moments and histograms over slabs.
+"""Hot loops of the statistics engine: per-chunk accumulation of moments and histograms in one read.
 
-One :class:`ChunkAccumulator` reads a chunk's pixels once, slab by slab, and keeps per-class running
-sums in place (no :class:`~bandselect.stats.partial.BandStatistics` per slab, no merges inside a chunk).
+One :class:`ChunkAccumulator` reads a chunk's pixels once, block by block, and keeps per-class running
+sums in place (no :class:`~bandselect.stats.partial.BandStatistics` per block, no merges inside a chunk).
+For each block of :data:`BLOCK_VALUES` values (it stays in cache) the compiled kernel
+(:func:`bandselect.stats.native.accumulate`) centres the rows, groups them by class into a float64
+buffer, sums them, updates the per-class min/max and counts the histogram bins; BLAS then adds the Gram
+matrix of each class's rows of that buffer.
 
-Moments: per class, pixels are centred on a fixed *shift* (the mean of the class's first slab) and
-``n``, ``Σ d`` and ``Σ d dᵀ`` (``d = x − shift``) are summed; the centred co-moment is
-``Σ d dᵀ − (Σ d)(Σ d)ᵀ / n``. The shift is within a few standard deviations of the chunk's class mean,
-so the subtraction loses only a few bits (raw uint16 counts with a 10⁴ offset keep full precision). The
-Gram uses BLAS ``syrk`` (``d.T @ d``, STACK_NOTES: never ``einsum``) on float64 slabs of
-:data:`SLAB_VALUES` values, which fit the L2 cache.
+Moments: per class, pixels are centred on a fixed *shift* (the mean of the class's rows in the first
+block where it occurs) and ``n``, ``Σ d`` and ``Σ d dᵀ`` (``d = x − shift``) are summed; the centred
+co-moment is ``Σ d dᵀ − (Σ d)(Σ d)ᵀ / n``. The shift is within a few standard deviations of the
+chunk's class mean, so the subtraction loses only a few bits (raw uint16 counts with a 10⁴ offset keep
+full precision). The Gram uses BLAS ``syrk`` (``d.T @ d``, STACK_NOTES: never ``einsum``) in float64:
+the 1e-9 correlation tolerance needs float64 products and sums.
 
-Histograms: :class:`Binner` gives ``numpy.histogram``'s exact bin of every value (see there) with a few
-vectorised passes and one ``np.bincount`` per batch of slabs over the combined index
-``(class · C + band) · (n_bins + 2) + extended_bin``; the two extra bins per band collect values below
+Histograms: :class:`BinPlan` gives ``numpy.histogram``'s exact bin of every value (see there), counted
+at ``(class · C + band) · (n_bins + 2) + extended_bin``; the two extra bins per band collect values below
 and above the edges, which gives the clipped counts from the same count.
 """
 
@@ -25,34 +28,34 @@ import threading
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-#: Values (pixels × bands) per slab: float64 slabs of 2 MB stay in L2 (measured best for the Gram).
-SLAB_VALUES = 1 << 18
-#: Combined histogram indices buffered before one ``np.bincount`` (its ``minlength`` array is allocated
-#: and added per call); larger batches fall out of cache and were slower (measured 2^18 .. 2^21).
-BATCH_VALUES = 1 << 19
-#: Largest bin-position error (in bins) accepted for float32 binning; above it float64 is used. Values
-#: closer than this to an edge are re-binned exactly, so it only trades speed, never answers.
-MAX_TOLERANCE_F32 = 2e-3
-#: Same for float64; above it (very non-uniform edges) binning falls back to per-band ``searchsorted``.
-MAX_TOLERANCE_F64 = 0.2
+from bandselect.errors import InputError, ShapeError
+from bandselect.stats import native
+
+#: Values (pixels × bands) per block of the compiled pass: the block and its centred float64 copy stay
+#: in cache between the kernels and the BLAS Gram that reads the copy next. Measured 2^15 .. 2^19 values
+#: on a store's chunks: 2^15 was 25 % slower (more, smaller calls), 2^16 .. 2^19 within 7 %, 2^17 best.
+BLOCK_VALUES = 1 << 17
+#: Largest bin-position error (in bins) of the float64 arithmetic binning; above it (very non-uniform
+#: edges) values are binned by binary search. Values closer than the error to an edge are re-binned
+#: against the edge values, so it only trades speed, never answers.
+MAX_TOLERANCE = 0.2
 
 #: ``BandStatistics.from_arrays`` splits inputs of at least this many values per thread over the cores
-#: (NumPy ufuncs, BLAS and ``bincount`` release the GIL); smaller inputs stay on one thread.
+#: (the compiled kernels and BLAS release the GIL); smaller inputs stay on one thread.
 PARALLEL_MIN_VALUES = 1 << 22
 
 _SCRATCH = threading.local()
-_CONTROLLER: list[ThreadpoolController] = []  # made once: finding the loaded libraries costs ~5 ms a call
+# Made at import (a few ms: it scans the loaded libraries) so that no first call pays for it.
+_CONTROLLER = ThreadpoolController()
 
 
 def thread_controller() -> ThreadpoolController:
     """The process's :class:`threadpoolctl.ThreadpoolController` (the loaded BLAS/OpenMP libraries).
 
-    Made on first use and kept: its limits and thread counts are read live from the libraries, so a
+    Made once: its limits and thread counts are read live from the libraries, so a
     ``threadpool_limits`` in force is seen, but the scan of the loaded libraries happens once.
     """
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
+    return _CONTROLLER
 
 
 def parallel_threads(n_values: int) -> int:
@@ -77,7 +80,7 @@ def parallel_threads(n_values: int) -> int:
 def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """A per-thread reusable buffer.
 
-    Fresh multi-megabyte temporaries are new pages for the allocator on every slab, and the page
+    Fresh multi-megabyte temporaries are new pages for the allocator on every block, and the page
     faults cost more than the arithmetic; reusing one buffer per thread keeps them warm in cache.
     Names must not be reused by nested callers in the same thread.
     """
@@ -104,7 +107,7 @@ def class_layout(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if low >= 0 and high < 4 * labels.size + 1024:
         classes = np.flatnonzero(np.bincount(labels, minlength=high + 1)).astype(np.int64)
         if classes.size == high + 1:
-            return classes, labels  # labels 0..K-1 are their own positions
+            return classes, labels.astype(np.int64, copy=False)  # labels 0..K-1 are their own positions
         lookup = np.zeros(high + 1, np.int64)
         lookup[classes] = np.arange(classes.size)
         return classes, lookup[labels]
@@ -112,53 +115,46 @@ def class_layout(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return classes.astype(np.int64), inverse.reshape(-1).astype(np.int64, copy=False)
 
 
-def column_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column min and max of a C-contiguous ``(R, C)`` block, as float64.
+def kernel_input(block: np.ndarray) -> np.ndarray:
+    """``block`` as the compiled kernels take it: C-contiguous float32 or float64.
 
-    NumPy reduces axis 0 one row (C values) at a time; viewing 16 rows as one row of 16·C values makes
-    the inner loop 16× longer (3× faster for 61 bands), the remaining 16 partial results are reduced last.
+    Float32 and float64 pass as they are; integers and bools of up to 16 bits become float32 and wider
+    ones float64 (exact up to 2^53, as every float64 computation of the engine).
     """
-    rows, n_bands = block.shape
-    group = 16
-    whole = (rows // group) * group
-    parts_lo, parts_hi = [], []
-    if whole:
-        view = block[:whole].reshape(whole // group, group * n_bands)
-        parts_lo.append(view.min(axis=0).reshape(group, n_bands).min(axis=0))
-        parts_hi.append(view.max(axis=0).reshape(group, n_bands).max(axis=0))
-    if whole < rows:
-        parts_lo.append(block[whole:].min(axis=0))
-        parts_hi.append(block[whole:].max(axis=0))
-    low = np.min(np.stack(parts_lo), axis=0) if len(parts_lo) > 1 else parts_lo[0]
-    high = np.max(np.stack(parts_hi), axis=0) if len(parts_hi) > 1 else parts_hi[0]
-    return low.astype(np.float64), high.astype(np.float64)
+    if block.dtype not in native.PIXEL_DTYPES:
+        exact_in_f32 = block.dtype == np.bool_ or (block.dtype.kind in "iu" and block.dtype.itemsize <= 2)
+        block = block.astype(np.float32 if exact_in_f32 else np.float64)
+    return np.ascontiguousarray(block)
 
 
-def _ones(n: int) -> np.ndarray:
-    ones = scratch("ones", (n,), np.float64)
-    ones.fill(1.0)
-    return ones
+def column_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column min and max of an ``(R, C)`` block, as float64 (one compiled pass)."""
+    low = np.full(block.shape[1], np.inf)
+    high = np.full(block.shape[1], -np.inf)
+    if block.shape[0]:
+        native.column_range(kernel_input(block), low, high)
+    return low, high
 
 
-class Binner:
-    """Exact histogram binning of ``(R, C)`` slabs on per-band edges, counted into a flat buffer.
+class BinPlan:
+    """How the compiled kernel bins values on per-band edges: ``numpy.histogram``'s bins, exactly.
 
-    The bin of a value is ``numpy.histogram``'s: ``[e_i, e_{i+1})``, the last bin closed; values outside
-    go to the end bins and are counted as clipped. Uniform edges are binned arithmetically: the
-    *extended* bin ``t = (x − (lo − w)) / w`` (0 below the edges, ``n_bins + 1`` above) is computed in
-    float32 (float64 when float32's rounding could move a value by more than
-    :data:`MAX_TOLERANCE_F32` bins), shifted by the error bound ``tol`` so that ``floor`` is right
-    whenever the fractional part is at least ``2 · tol``; the few values closer than that to an edge
-    (values exactly on an edge, e.g. integer data) are re-binned against the actual edge values. The
-    bound covers the float rounding of the input, shift and scale and the edges' own deviation from
-    uniform spacing, so the result equals a per-band ``searchsorted`` on the given edges, value for value.
+    The bin of a value is ``[e_i, e_{i+1})``, the last bin closed; values outside go to the end bins
+    and are counted as clipped. Uniform edges are binned arithmetically: the *extended* bin
+    ``t = (x − (lo − w)) / w`` (0 below the edges, ``n_bins + 1`` above) is computed in float64,
+    shifted by the error bound ``tol`` so that ``floor`` is right whenever the fractional part is at
+    least ``2 · tol``; the few values closer than that to an edge (values exactly on an edge, e.g.
+    integer data) are re-binned against the actual edge values. The bound covers the float rounding of
+    the input, shift and scale and the edges' own deviation from uniform spacing, so the result equals
+    a per-band ``searchsorted`` on the given edges, value for value. Edges further from uniform than
+    :data:`MAX_TOLERANCE` bins are binned by binary search.
 
     Parameters
     ----------
     edges
         ``(C, n_bins + 1)`` float64, strictly increasing per band.
     n_classes
-        Number of classes ``K`` of the combined index.
+        Number of classes ``K`` of the count buffer.
     """
 
     def __init__(self, edges: np.ndarray, n_classes: int) -> None:
@@ -167,8 +163,9 @@ class Binner:
         self.n_bins = n_edges - 1
         self.n_classes = int(n_classes)
         self.stride = self.n_bins + 2  # extended bins per (class, band)
-        self._class_stride = self.n_bands * self.stride
-        self.size = self.n_classes * self._class_stride
+        self.class_stride = self.n_bands * self.stride
+        self.size = self.n_classes * self.class_stride
+        self.band_offset = np.arange(self.n_bands, dtype=np.int64) * self.stride
         nb = self.n_bins
         low, high = self.edges[:, 0], self.edges[:, -1]
         width = (high - low) / nb
@@ -176,84 +173,24 @@ class Binner:
         deviation = np.max(np.abs(self.edges - ideal), axis=1) / width
         origin = low - width  # extended bin 0 starts one bin below the first edge
         magnitude = np.abs(origin) / width + nb + 4
-        self.dtype: np.dtype | None = None
-        # The fast path's int32 stage needs every combined index below 2^31; else searchsorted.
-        candidates = ((np.float32, 2.0**-24, MAX_TOLERANCE_F32), (np.float64, 2.0**-53, MAX_TOLERANCE_F64))
-        for dtype, unit, limit in candidates if self.size < 2**31 else ():
-            # Error bound in bins: at most 8 roundings of relative size `unit` (input conversion, shift,
-            # subtraction, 1/w, product) on magnitudes up to `magnitude` bins, plus the edges' own
-            # deviation from uniform spacing and the float64 error of computing that deviation.
-            tol = deviation + 8.0 * unit * magnitude + 16.0 * 2.0**-53 * magnitude
-            if np.all(tol <= limit):
-                self.dtype = np.dtype(dtype)
-                self._shift = (origin - tol * width).astype(dtype)
-                self._scale = (1.0 / width).astype(dtype)
-                self._certain = (2.0 * tol).astype(dtype)  # fractional parts below this are re-checked
-                self._top = dtype(nb + 1.5)
-                self._band_offset = np.arange(self.n_bands, dtype=np.int64) * self.stride
-                break
+        # Error bound in bins: at most 8 roundings of relative size 2^-53 (input conversion, shift,
+        # subtraction, 1/w, product) on magnitudes up to `magnitude` bins, plus the edges' own
+        # deviation from uniform spacing and the float64 error of computing that deviation.
+        tol = deviation + 24.0 * 2.0**-53 * magnitude
+        self.arithmetic = bool(np.all(tol <= MAX_TOLERANCE))
+        self.mode = native.ARITHMETIC if self.arithmetic else native.SEARCH
+        self.shift = origin - tol * width
+        self.scale = 1.0 / width
+        self.certain = 2.0 * tol  # fractional parts below this are re-checked against the edges
+        self.top = float(nb + 1.5)  # far above the edges the bin is certain: clip to mid-bin
         # -inf, e_0 .. e_n, +inf: the count of edges <= v is the j with padded[j] <= v < padded[j + 1].
         padded = np.empty((self.n_bands, nb + 3))
         padded[:, 0], padded[:, -1], padded[:, 1:-1] = -np.inf, np.inf, self.edges
-        self._padded = padded.reshape(-1)
+        self.padded = padded
 
     def counts(self) -> np.ndarray:
-        """A zeroed flat count buffer for :meth:`add`."""
+        """A zeroed flat count buffer ``(K · C · (n_bins + 2),)``."""
         return np.zeros(self.size, np.int64)
-
-    def index(self, values: np.ndarray, class_index: np.ndarray | None, out: np.ndarray) -> None:
-        """Write the combined index of every value of ``values`` ``(R, C)`` into ``out`` ``(R, C)`` int64."""
-        if self.dtype is not None:
-            t = scratch("bin_t", values.shape, self.dtype)
-            whole = scratch("bin_whole", values.shape, self.dtype)
-            np.subtract(values, self._shift, out=t, dtype=self.dtype, casting="unsafe")
-            np.multiply(t, self._scale, out=t)
-            # Far outside the edges the bin is certain (0 or n_bins + 1): clip to mid-bin positions.
-            np.clip(t, 0.5, self._top, out=t)
-            # floor + subtract, not np.modf: modf has no SIMD loop (10× slower here).
-            np.floor(t, out=whole)
-            np.subtract(t, whole, out=t)
-            near = scratch("bin_near", values.shape, np.bool_)
-            np.less(t, self._certain, out=near)
-            if near.any():
-                self._fix(values, whole, near)
-            # float32 -> int32 is vectorised, float -> int64 is not (6× slower): cast to int32, add the
-            # class offsets there (half the bytes), then widen while adding the band offsets
-            # (np.bincount wants intp and would copy otherwise).
-            small = scratch("bin_int32", values.shape, np.int32)
-            np.copyto(small, whole, casting="unsafe")
-            if class_index is not None:
-                np.add(small, (class_index * self._class_stride).astype(np.int32)[:, None], out=small)
-            np.add(small, self._band_offset, out=out)
-            return
-        self._index_searchsorted(values, out)
-        if class_index is not None:
-            out += (class_index * self._class_stride)[:, None]
-
-    def _fix(self, values: np.ndarray, whole: np.ndarray, near: np.ndarray) -> None:
-        """Exact extended bin of the values flagged ``near`` an edge (one step each way suffices)."""
-        flat = np.flatnonzero(near)
-        band = flat % self.n_bands
-        value = values.reshape(-1)[flat].astype(np.float64)
-        j = whole.reshape(-1)[flat].astype(np.int64)
-        base = band * (self.n_bins + 3)
-        j -= value < self._padded[base + j]
-        j += value >= self._padded[base + j + 1]
-        j -= value == self.edges[band, -1]  # the last bin is closed: the top edge is not clipped
-        whole.reshape(-1)[flat] = j
-
-    def _index_searchsorted(self, values: np.ndarray, out: np.ndarray) -> None:
-        for band in range(self.n_bands):
-            v = values[:, band].astype(np.float64)
-            j = np.searchsorted(self.edges[band], v, side="right")
-            j -= v == self.edges[band, -1]
-            out[:, band] = j + band * self.stride
-
-    def add(self, values: np.ndarray, class_index: np.ndarray | None, counts: np.ndarray) -> None:
-        """Count ``values`` ``(R, C)`` (class positions ``(R,)`` or None for class 0) into ``counts``."""
-        index = scratch("bin_index", values.shape, np.int64)
-        self.index(values, class_index, index)
-        counts += np.bincount(index.reshape(-1), minlength=self.size)
 
     def split(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(histograms (K, C, n_bins), n_clipped (K, C))`` from a flat count buffer."""
@@ -264,102 +201,25 @@ class Binner:
         return histograms, extended[:, :, 0] + extended[:, :, -1]
 
 
-class _Batch:
-    """Combined histogram indices of several slabs, counted by one ``np.bincount`` when full."""
-
-    def __init__(self, binner: Binner, n_bands: int, name: str) -> None:
-        self.binner = binner
-        self.counts = binner.counts()
-        self.rows = max(1, BATCH_VALUES // max(n_bands, 1))
-        self.n_bands = n_bands
-        self.name = name  # its scratch buffer (one per batch kind and thread)
-        self.used = 0
-
-    def add(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
-        rows = slab.shape[0]
-        if self.used + rows > self.rows:
-            self.flush()
-        if rows > self.rows:  # a slab larger than a batch: count it on its own
-            self.binner.add(slab, class_index, self.counts)
-            return
-        buffer = scratch(self.name, (self.rows, self.n_bands), np.int64)
-        self.binner.index(slab, class_index, buffer[self.used : self.used + rows])
-        self.used += rows
-
-    def flush(self) -> None:
-        if self.used:
-            buffer = scratch(self.name, (self.rows, self.n_bands), np.int64)
-            self.counts += np.bincount(buffer[: self.used].reshape(-1), minlength=self.binner.size)
-            self.used = 0
-
-
-class HistogramAccumulator:
-    """Per-class histograms of slabs, the most frequent class counted by difference.
-
-    Every row is binned once into per-band histograms of *all* classes (no class offset to add, and a
-    count buffer ``K`` times smaller, which keeps ``np.bincount``'s scattered increments in cache); the
-    rows of the other classes (a few percent in a target-vs-background mask) are binned again, with
-    their classes. The implicit class's histogram is the difference of exact integer counts.
-
-    Parameters
-    ----------
-    edges
-        ``(C, n_bins + 1)`` histogram edges.
-    n_classes
-        ``K``: class positions are in ``0..K-1``.
-    """
-
-    def __init__(self, edges: np.ndarray, n_classes: int) -> None:
-        self.n_classes = int(n_classes)
-        self.all = Binner(edges, 1)
-        self.n_bands = self.all.n_bands
-        self._all = _Batch(self.all, self.n_bands, "batch_all")
-        self._rest = (
-            None if self.n_classes <= 1 else _Batch(Binner(edges, self.n_classes), self.n_bands, "batch_rest")
-        )
-        self.implicit: int | None = None
-
-    def choose_implicit(self, class_index: np.ndarray | None) -> None:
-        """Count the most frequent class of ``class_index`` by difference (fixed at the first call)."""
-        if self.implicit is None:
-            if class_index is None or self.n_classes <= 1 or class_index.size == 0:
-                self.implicit = 0
-            else:
-                self.implicit = int(np.argmax(np.bincount(class_index, minlength=self.n_classes)))
-
-    def add(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
-        """Bin one slab ``(R, C)`` (class positions ``(R,)``; None: every row in class 0)."""
-        self.choose_implicit(class_index)
-        slab = np.ascontiguousarray(slab)
-        self._all.add(slab, None)
-        if self._rest is not None and class_index is not None:
-            others = class_index != self.implicit
-            if others.any():
-                self._rest.add(np.ascontiguousarray(slab[others]), class_index[others])
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(histograms (K, C, n_bins), n_clipped (K, C))``, int64."""
-        self._all.flush()
-        total_hist, total_clipped = self.all.split(self._all.counts)
-        if self._rest is None:
-            return total_hist, total_clipped
-        self._rest.flush()
-        histograms, clipped = self._rest.binner.split(self._rest.counts)
-        implicit = 0 if self.implicit is None else self.implicit
-        histograms[implicit] = total_hist[0] - histograms.sum(axis=0)
-        clipped[implicit] = total_clipped[0] - clipped.sum(axis=0)
-        return histograms, clipped
+_NO_F8 = np.zeros(1)
+_NO_F8_2D = np.zeros((1, 1))
+_NO_I8 = np.zeros(1, np.int64)
+_NO_I4 = np.zeros(1, np.int32)
+_NO_I4_2D = np.zeros((1, 1), np.int32)
+#: Rows counted into the int32 count buffer before it is added to the int64 totals: each row adds one
+#: count per band, so no bin can overflow. (int32 counts keep the scattered increments in the L2.)
+_ROWS_PER_FLUSH = 1 << 30
 
 
 class ChunkAccumulator:
-    """Moments and/or histograms of one chunk's pixels, accumulated slab by slab in place.
+    """Moments and/or histograms of one chunk's pixels, accumulated block by block in place.
 
     Parameters
     ----------
     n_bands
         ``C``.
     n_classes
-        ``K``: class positions given to :meth:`add` are in ``0..K-1``.
+        ``K``: class positions given to :meth:`add_all` are in ``0..K-1``.
     edges
         Histogram edges, or None for no histograms.
     moments
@@ -373,65 +233,77 @@ class ChunkAccumulator:
         self.n_bands, self.n_classes, self.moments = c, k, moments
         self.n = np.zeros(k, np.int64)
         self.shift = np.zeros((k, c))
+        self.has_shift = np.zeros(k, np.int64)
         self.total = np.zeros((k, c))
         self.gram = np.zeros((k, c, c))
         self.low = np.full((k, c), np.inf)
         self.high = np.full((k, c), -np.inf)
-        self.histograms = None if edges is None else HistogramAccumulator(edges, k)
+        self.plan = None if edges is None else BinPlan(edges, k)
+        self.counts = None if self.plan is None else self.plan.counts()
 
     def add_all(self, pixels: np.ndarray, class_index: np.ndarray | None) -> None:
-        """Accumulate ``pixels`` ``(N, C)`` in slabs of :data:`SLAB_VALUES` values.
+        """Accumulate ``pixels`` ``(N, C)`` (class positions ``(N,)``; None: every row in class 0)."""
+        for start in range(0, pixels.shape[0], _ROWS_PER_FLUSH):
+            stop = start + _ROWS_PER_FLUSH
+            self._add_rows(pixels[start:stop], None if class_index is None else class_index[start:stop])
 
-        Moments and histograms run as two loops over the slabs, not interleaved per slab: interleaved,
-        the BLAS and bincount working sets evict each other and the pair took 15 % longer (measured).
-        """
-        rows = max(1, SLAB_VALUES // max(self.n_bands, 1))
-        starts = range(0, pixels.shape[0], rows)
-        if self.moments:
-            for start in starts:
-                self._add_moments_slab(
-                    pixels[start : start + rows],
-                    None if class_index is None else class_index[start : start + rows],
-                )
-        if self.histograms is not None:
-            self.histograms.choose_implicit(class_index)
-            for start in starts:
-                self.histograms.add(
-                    pixels[start : start + rows],
-                    None if class_index is None else class_index[start : start + rows],
-                )
-
-    def add(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
-        """Accumulate one slab ``(R, C)`` (class positions ``(R,)``, None: all class 0)."""
-        if self.moments:
-            self._add_moments_slab(slab, class_index)
-        if self.histograms is not None:
-            self.histograms.add(slab, class_index)
-
-    def _add_moments_slab(self, slab: np.ndarray, class_index: np.ndarray | None) -> None:
-        slab = np.ascontiguousarray(slab)
-        if class_index is None or self.n_classes == 1:
-            self._add_moments(0, slab)
+    def _add_rows(self, pixels: np.ndarray, class_index: np.ndarray | None) -> None:
+        n_rows = pixels.shape[0]
+        plan = self.plan
+        if n_rows == 0 or (not self.moments and plan is None):
             return
-        for k in range(self.n_classes):
-            chosen = class_index == k
-            n_k = int(np.count_nonzero(chosen))
-            if n_k:
-                self._add_moments(k, slab if n_k == slab.shape[0] else slab[chosen])
+        # The compiled loops do not check their indices: check the shapes and class positions here.
+        if pixels.ndim != 2 or pixels.shape[1] != self.n_bands:
+            raise ShapeError(
+                "pixels",
+                expected=f"(N, {self.n_bands}) values",
+                found=str(pixels.shape),
+                fix="pass the prepared (N, C) pixels of the accumulator's band count",
+            )
+        rows = max(1, BLOCK_VALUES // max(self.n_bands, 1))
+        if class_index is None:
+            all_zero = np.zeros(min(rows, n_rows), np.int64)
+        else:
+            class_index = np.ascontiguousarray(class_index, dtype=np.int64)
+            low, high = int(class_index.min()), int(class_index.max())
+            if class_index.shape != (n_rows,) or low < 0 or high >= self.n_classes:
+                raise InputError(
+                    "class positions",
+                    expected=f"{n_rows} positions in 0..{self.n_classes - 1}",
+                    found=f"{class_index.size} positions in {low}..{high}",
+                    fix="pass the positions from class_layout(labels), one per pixel",
+                )
+        centred = scratch("centred", (rows, self.n_bands), np.float64) if self.moments else _NO_F8_2D
+        class_rows = np.zeros(self.n_classes, np.int64)
+        if plan is None:
+            mode, counts, index = native.NO_HISTOGRAMS, _NO_I4, _NO_I4_2D
+            arrays = (_NO_F8, _NO_F8, _NO_F8, 0.0, _NO_F8_2D, _NO_F8_2D, _NO_I8, 0)
+        else:
+            mode, counts = plan.mode, np.zeros(plan.size, np.int32)
+            index = scratch("bin_index", (rows, self.n_bands), np.int32)
+            arrays = (plan.shift, plan.scale, plan.certain, plan.top, plan.edges, plan.padded,
+                      plan.band_offset, plan.class_stride)  # fmt: skip
+        for start in range(0, n_rows, rows):
+            block = kernel_input(pixels[start : start + rows])
+            cls = all_zero[: block.shape[0]] if class_index is None else class_index[start : start + rows]
+            native.accumulate(
+                block, cls, self.moments, self.shift, self.has_shift, self.total, self.low, self.high,
+                centred, class_rows, mode, *arrays, counts, index,
+            )  # fmt: skip
+            if self.moments:
+                self._add_grams(centred, class_rows)
+        if self.counts is not None:
+            self.counts += counts
 
-    def _add_moments(self, k: int, block: np.ndarray) -> None:
-        if self.n[k] == 0:
-            self.shift[k] = block.mean(axis=0, dtype=np.float64)
-        # Conversion to float64 and centring in one pass, into a reused buffer.
-        d = scratch("moments_d", block.shape, np.float64)
-        np.subtract(block, self.shift[k], out=d)
-        self.gram[k] += d.T @ d  # BLAS syrk (STACK_NOTES: matmul, not einsum)
-        # Column sums as a BLAS product with ones: NumPy's axis-0 sum goes one row at a time.
-        self.total[k] += _ones(block.shape[0]) @ d
-        self.n[k] += block.shape[0]
-        low, high = column_min_max(block)
-        np.minimum(self.low[k], low, out=self.low[k])
-        np.maximum(self.high[k], high, out=self.high[k])
+    def _add_grams(self, centred: np.ndarray, class_rows: np.ndarray) -> None:
+        start = 0
+        for k in range(self.n_classes):
+            stop = start + int(class_rows[k])
+            if stop > start:
+                d = centred[start:stop]
+                self.gram[k] += d.T @ d  # BLAS syrk (STACK_NOTES: matmul, not einsum)
+                self.n[k] += stop - start
+            start = stop
 
     def result(self) -> dict[str, np.ndarray | None]:
         """Counts, class means, centred co-moments, min/max, histograms and clipped counts."""
@@ -439,8 +311,8 @@ class ChunkAccumulator:
         means = self.shift + self.total / n[:, None]
         comoments = self.gram - self.total[:, :, None] * self.total[:, None, :] / n[:, None, None]
         histograms = clipped = None
-        if self.histograms is not None:
-            histograms, clipped = self.histograms.result()
+        if self.plan is not None and self.counts is not None:
+            histograms, clipped = self.plan.split(self.counts)
         return {
             "counts": self.n.copy(),
             "class_means": means,

@@ -35,7 +35,7 @@ def bin_pixels(
     if device is not None:
         from bandselect.stats import torch_backend
 
-        resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the NumPy kernels
+        resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the CPU kernels
         if resolved is not None:
             return torch_backend.class_histograms(pixels, labels, edges, resolved)
     classes, class_index = class_layout(labels)
@@ -109,7 +109,7 @@ def statistics_of(
     contrast
         Also sum the spatial contrast terms.
     device
-        None: the NumPy kernels. A torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``): the partials are
+        None: the CPU kernels. A torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``): the partials are
         computed by :mod:`bandselect.stats.torch_backend` on it (same answers within rounding).
 
     Examples

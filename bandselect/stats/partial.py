@@ -13,6 +13,7 @@ Within one chunk, sums are taken about a shift close to each class mean (see
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,6 @@ from bandselect.errors import (
 )
 from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
-from bandselect.stats.kernels import SLAB_VALUES as SLAB_VALUES  # re-exported (moved to kernels)
 from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads, thread_controller
 from bandselect.stats.persistence import FORMAT_VERSION as FORMAT_VERSION  # re-exported (moved)
 from bandselect.stats.spatial import laplacian_abs_sums
@@ -157,7 +157,7 @@ class BandStatistics:
             Also sum the spatial contrast terms (:attr:`laplacian_abs_sum`): ``cube`` must then be images
             ``(..., H, W, C)``, each image taken whole (edges replicated), every pixel counted.
         device
-            None: the NumPy kernels. A torch device (``"cpu"``, ``"cuda"``...): the moments, Gram
+            None: the CPU kernels. A torch device (``"cpu"``, ``"cuda"``...): the moments, Gram
             matrices and histograms are computed by :mod:`bandselect.stats.torch_backend` on it.
 
         Shape
@@ -207,15 +207,14 @@ class BandStatistics:
         if device is not None:
             from bandselect.stats import torch_backend
 
-            resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the NumPy kernels
+            resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the CPU kernels
             if resolved is not None:
                 parts = torch_backend.accumulate(pixels, labels, hist_edges, resolved)
                 out = cls(hist_edges=hist_edges, **parts)
                 return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
         threads = parallel_threads(pixels.size) if n_threads is None else int(n_threads)
-        return cls._from_pixels(
-            pixels, labels, hist_edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid, n_threads=threads
-        )
+        out = cls._from_pixels(pixels, labels, hist_edges, n_threads=threads, own_blas=n_threads is None)
+        return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
 
     @classmethod
     def _from_pixels(
@@ -224,17 +223,19 @@ class BandStatistics:
         labels: np.ndarray,
         edges: np.ndarray | None,
         *,
-        n_nonfinite: int,
-        n_invalid: int,
         n_threads: int = 1,
+        own_blas: bool = False,
     ) -> BandStatistics:
-        # One pass over the pixels, slab by slab, with running sums kept in place (kernels module):
-        # per-slab BandStatistics and their merges used to cost more than the arithmetic. Dask tasks
-        # call this with n_threads=1 (Dask parallelises over chunks); from_arrays splits large inputs
-        # over the cores, one accumulator per contiguous block of rows, merged at the end.
+        # One pass over the pixels, block by block, with running sums kept in place (kernels module):
+        # per-block BandStatistics and their merges used to cost more than the arithmetic. Dask tasks
+        # call this with n_threads=1 (Dask parallelises over chunks, under its own BLAS limit); the
+        # in-memory entry (own_blas) splits large inputs over the cores, one accumulator per contiguous
+        # block of rows, merged at the end, and runs BLAS on one thread: each Gram is a small syrk that
+        # OpenBLAS's own threads only slow down (measured 7x slower on this shared 2-core machine).
         classes, class_index = class_layout(labels)
-        parts = np.array_split(np.arange(pixels.shape[0]), max(1, n_threads))
-        bounds = [(int(p[0]), int(p[-1]) + 1) for p in parts if p.size]
+        n_rows = pixels.shape[0]
+        parts = max(1, min(int(n_threads), n_rows))
+        bounds = [(n_rows * i // parts, n_rows * (i + 1) // parts) for i in range(parts)] if n_rows else []
 
         def block(bound: tuple[int, int]) -> BandStatistics:
             start, stop = bound
@@ -242,13 +243,13 @@ class BandStatistics:
             accumulator.add_all(pixels[start:stop], None if class_index is None else class_index[start:stop])
             return cls(classes=classes, hist_edges=edges, **accumulator.result())
 
-        if len(bounds) > 1:
-            blas_one = thread_controller().limit(limits=1, user_api="blas")
-            with blas_one, ThreadPoolExecutor(len(bounds)) as pool:
-                out = functools.reduce(BandStatistics.merge, pool.map(block, bounds))
-        else:
-            out = block(bounds[0]) if bounds else cls.empty(pixels.shape[1], hist_edges=edges)
-        return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
+        if not bounds:
+            return cls.empty(pixels.shape[1], hist_edges=edges)
+        with thread_controller().limit(limits=1, user_api="blas") if own_blas else contextlib.nullcontext():
+            if len(bounds) == 1:
+                return block(bounds[0])
+            with ThreadPoolExecutor(len(bounds)) as pool:
+                return functools.reduce(BandStatistics.merge, pool.map(block, bounds))
 
     def with_contrast(self, laplacian_abs_sum: Any, laplacian_count: int) -> BandStatistics:
         """The same statistics with the spatial contrast terms of the same images attached.
@@ -376,7 +377,10 @@ class BandStatistics:
         contrast = None
         if self.laplacian_abs_sum is not None and other.laplacian_abs_sum is not None:
             contrast = self.laplacian_abs_sum + other.laplacian_abs_sum
-        classes = np.union1d(self.classes, other.classes).astype(np.int64)
+        if np.array_equal(self.classes, other.classes):  # the usual case; union1d costs more than merging
+            classes = self.classes
+        else:
+            classes = np.union1d(self.classes, other.classes).astype(np.int64)
         parts = [self._aligned(classes), other._aligned(classes)]
         (na, ma, ca, lo_a, hi_a, ha, cla), (nb, mb, cb, lo_b, hi_b, hb, clb) = parts
         n = na + nb
@@ -636,7 +640,7 @@ class BandStatistics:
                 fix="compute them with hist_edges=histogram_edges(...) (two passes)",
             )
         self.binary_groups()  # validates that both classes are present
-        return self.histograms[self.classes == 0].sum(axis=0), self.histograms[self.classes > 0].sum(axis=0)
+        return _summed(self.histograms, self.classes == 0), _summed(self.histograms, self.classes > 0)
 
     @property
     def fisher(self) -> np.ndarray:
@@ -654,6 +658,8 @@ class BandStatistics:
     def mi(self) -> np.ndarray:
         """``(C,)`` plug-in mutual information (nats) between the binned band and the binary label."""
         h0, h1 = self._binary_histograms()
+        if self.histograms is not None and self.classes.tolist() == [0, 1]:
+            return scores.mutual_information_from_histograms(self.histograms)  # already (h0, h1)
         return scores.mutual_information_from_histograms(np.stack([h0, h1]))
 
     def one_vs_rest(self, label: int) -> BandStatistics:
@@ -710,6 +716,14 @@ class BandStatistics:
             f"classes={self.classes.tolist()}, n_bins={self.n_bins}, "
             f"n_nonfinite={self.n_nonfinite}, n_invalid={self.n_invalid})"
         )
+
+
+def _summed(histograms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The sum of the histograms of the classes in ``rows`` (a view when it is one class)."""
+    chosen = np.flatnonzero(rows)
+    if chosen.size == 1:  # the usual binary mask: no 2 MB copy per score
+        return histograms[chosen[0]]
+    return histograms[chosen].sum(axis=0)
 
 
 def _clean(covariance: np.ndarray, constant: np.ndarray) -> np.ndarray:

@@ -74,16 +74,24 @@ def mutual_information_from_histograms(histograms: np.ndarray) -> np.ndarray:
         ``(C,)`` float64, ≥ 0; 0 for an empty histogram or a single class.
     """
     joint = np.asarray(histograms, dtype=np.float64)
-    total = joint.sum(axis=(0, 2))  # (C,)
-    p_class = joint.sum(axis=2)  # (K, C)
-    p_bin = joint.sum(axis=0)  # (C, B)
-    # log(n_yb * N / (n_y * n_b)) with counts, masked where n_yb == 0 (0 log 0 = 0).
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = joint * total[None, :, None] / (p_class[:, :, None] * p_bin[None, :, :])
-        terms = np.where(joint > 0, joint * np.log(np.where(joint > 0, ratio, 1.0)), 0.0)
-    mi = np.zeros(joint.shape[1])
-    np.divide(terms.sum(axis=(0, 2)), total, out=mi, where=total > 0)
+    # I = (Σ_yb n_yb log n_yb − Σ_y n_y log n_y − Σ_b n_b log n_b + N log N) / N per band, the same sum
+    # as Σ n_yb log(n_yb N / (n_y n_b)) regrouped: one log per count instead of a ratio array per class.
+    total = joint.sum(axis=(0, 2))  # (C,) N
+    p_class = joint.sum(axis=2)  # (K, C) n_y
+    p_bin = joint.sum(axis=0)  # (C, B) n_b
+    mi = _sum_n_log_n(joint, axis=(0, 2)) - _sum_n_log_n(p_class, axis=0) - _sum_n_log_n(p_bin, axis=1)
+    mi += _sum_n_log_n(total[None], axis=0)
+    np.divide(mi, total, out=mi, where=total > 0)
+    mi[total <= 0] = 0.0
     return np.maximum(mi, 0.0)  # rounding can make a zero MI a tiny negative number
+
+
+def _sum_n_log_n(counts: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+    """``Σ n log n`` of non-negative counts over ``axis`` (``0 log 0 = 0``)."""
+    logs = np.zeros_like(counts)
+    np.log(counts, out=logs, where=counts > 0)
+    logs *= counts
+    return logs.sum(axis=axis)
 
 
 def correlation_from_covariance(covariance: np.ndarray, constant: np.ndarray | None = None) -> np.ndarray:

@@ -1,9 +1,9 @@
 """The statistics partials in torch: moments, Gram matrices and per-class histograms on a torch device.
 
-The NumPy kernels (:mod:`bandselect.stats.kernels`) are the default; this backend computes the same
-partial — what :class:`~bandselect.stats.kernels.ChunkAccumulator` returns — on any torch device, so a
-GPU does the arithmetic when one is present (``device="cuda"``) and CI runs the very same code on the CPU
-(``device="cpu"``). Every entry point that builds statistics takes ``device=``
+The CPU kernels (:mod:`bandselect.stats.kernels`: compiled loops and BLAS) are the default; this
+backend computes the same partial — what :class:`~bandselect.stats.kernels.ChunkAccumulator` returns —
+on any torch device, so a GPU does the arithmetic when one is present (``device="cuda"``) and CI runs
+the very same code on the CPU (``device="cpu"``). Every entry point that builds statistics takes ``device=``
 (:meth:`BandStatistics.from_arrays`, :func:`~bandselect.stats.statistics_of`,
 :func:`~bandselect.stats.compute_statistics`, the campaign update, the statistical trainer, ``fit()``,
 the flows' ``statistics.device``).
@@ -28,7 +28,7 @@ from bandselect.stats.kernels import class_layout
 
 __all__ = ["AUTO", "accumulate", "class_histograms", "resolve_device"]
 
-#: ``device="auto"``: CUDA when torch sees a GPU, else the NumPy kernels.
+#: ``device="auto"``: CUDA when torch sees a GPU, else the CPU kernels.
 AUTO = "auto"
 
 #: Values per slab sent through the device at once (bounds the float64 temporaries: 128 MB).

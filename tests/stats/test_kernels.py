@@ -1,4 +1,4 @@
-"""Hot loops: exact vectorised binning, in-place chunk accumulation, class layout, threaded from_arrays."""
+"""Hot loops: exact compiled binning, in-place chunk accumulation, class layout, threaded from_arrays."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from bandselect.errors import InputError, ShapeError
 from bandselect.stats import BandStatistics, histogram_edges, kernels
 from bandselect.stats.binning import class_histograms
-from bandselect.stats.kernels import Binner, ChunkAccumulator, class_layout
+from bandselect.stats.kernels import BinPlan, ChunkAccumulator, class_layout
 
 
 def _searchsorted_histograms(
@@ -59,25 +60,25 @@ def test_binning_equals_searchsorted_value_for_value(case: int) -> None:
     np.testing.assert_array_equal(clipped, ref_clipped)
 
 
-def test_binning_precision_choice() -> None:
-    x = np.zeros((1, 2))
-    assert Binner(histogram_edges(np.zeros(2), np.ones(2), 2048), 1).dtype == np.float32
-    assert Binner(histogram_edges(np.full(2, 1e4), np.full(2, 1e4 + 1e-3), 2048), 1).dtype == np.float64
+def test_binning_plan_choice() -> None:
+    assert BinPlan(histogram_edges(np.zeros(2), np.ones(2), 2048), 1).arithmetic
+    assert BinPlan(histogram_edges(np.full(2, 1e4), np.full(2, 1e4 + 1e-3), 2048), 1).arithmetic
     uneven = np.array([[0.0, 1.0, 3.0], [0.0, 0.5, 2.0]])
-    binner = Binner(uneven, 1)
-    assert binner.dtype is None  # per-band searchsorted
-    out = np.empty((1, 2), np.int64)
-    binner.index(x, None, out)
-    assert out.tolist() == [[1, binner.stride + 1]]  # extended bin 1 = first bin, per band
+    plan = BinPlan(uneven, 1)
+    assert not plan.arithmetic  # binary search on the edges
+    hist, clipped = class_histograms(
+        np.array([[0.0, 0.0], [2.9, 2.0], [3.5, -1.0]]), np.zeros(3), np.zeros(1), uneven
+    )
+    assert hist.tolist() == [[[1, 2], [2, 1]]]  # the top edge is in the last bin, clipped values at the ends
+    assert clipped.tolist() == [[1, 1]]
 
 
-def test_accumulator_over_many_slabs_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kernels, "SLAB_VALUES", 64)  # many slabs, many batches
-    monkeypatch.setattr(kernels, "BATCH_VALUES", 200)
+def test_accumulator_over_many_blocks_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernels, "BLOCK_VALUES", 64)  # many blocks
     rng = np.random.default_rng(3)
     x = rng.normal(1e4, 30.0, size=(2000, 6))
-    x[1500:] += 500.0  # drift: later slabs far from the first slab's shift
-    labels = np.where(np.arange(2000) < 1700, 0, 2)  # class 2 first appears in a late slab
+    x[1500:] += 500.0  # drift: later blocks far from the first block's shift
+    labels = np.where(np.arange(2000) < 1700, 0, 2)  # class 2 first appears in a late block
     classes, index = class_layout(labels)
     edges = histogram_edges(x.min(0), x.max(0), 128)
     acc = ChunkAccumulator(6, classes.size, edges)
@@ -127,3 +128,26 @@ def test_threaded_from_arrays_equals_one_thread(monkeypatch: pytest.MonkeyPatch)
     edges = histogram_edges(np.zeros(3), np.ones(3), 4)
     empty = BandStatistics.from_arrays(np.zeros((0, 3)), hist_edges=edges)
     assert empty.count == 0 and empty.histograms.shape == (0, 3, 4)
+
+
+def test_accumulator_checks_what_the_compiled_loops_do_not() -> None:
+    acc = ChunkAccumulator(3, 2, histogram_edges(np.zeros(3), np.ones(3), 8))
+    with pytest.raises(InputError, match="class positions"):
+        acc.add_all(np.zeros((4, 3)), np.array([0, 1, 2, 0]))  # position 2 of two classes
+    with pytest.raises(ShapeError):
+        acc.add_all(np.zeros((4, 2)), None)
+    frozen = np.random.default_rng(1).random((50, 3))
+    frozen.setflags(write=False)  # read-only input (e.g. a memory-mapped cube) takes the same kernels
+    acc.add_all(frozen, np.arange(50) % 2)
+    result = acc.result()
+    assert result["counts"].tolist() == [25, 25]
+    np.testing.assert_array_equal(result["class_maximum"][1], frozen[1::2].max(0))
+    assert result["histograms"].sum() == 150
+
+
+def test_a_nan_that_skipped_prepare_pixels_stays_inside_the_count_buffer() -> None:
+    acc = ChunkAccumulator(2, 1, histogram_edges(np.zeros(2), np.ones(2), 4), moments=False)
+    acc.add_all(np.array([[np.nan, 0.5], [0.25, np.nan]]), None)
+    result = acc.result()
+    assert result["histograms"].tolist() == [[[1, 1, 0, 0], [1, 0, 1, 0]]]  # NaN below the edges
+    assert result["n_clipped"].tolist() == [[1, 1]]
