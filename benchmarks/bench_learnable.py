@@ -76,6 +76,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         **SEED_SCHEDULE,
         **SEED_WEIGHTS,
     },
+    "soft_subset_uniform": {
+        "type": "SoftChannelSelector",
+        "relaxation": "subset",
+        "init_method": "uniform",
+        **SEED_SCHEDULE,
+        **SEED_WEIGHTS,
+    },
     "soft_softmax_seed": {
         "type": "SoftChannelSelector",
         "relaxation": "softmax",

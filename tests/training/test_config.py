@@ -19,7 +19,7 @@ def test_every_default_is_the_recipe_value() -> None:
     for name, value in section.items():
         expected = tuple(value) if isinstance(value, list) else value
         assert defaults[name] == expected, name
-    assert defaults["epochs"] == 50 and defaults["lr"] == 0.2 and defaults["monitor"] == "auroc.auroc:hard"
+    assert defaults["epochs"] == 50 and defaults["lr"] == 0.2 and defaults["monitor"] == "selection.rx_auroc"
     # Three spatial parts: train, validation (picks the epoch), test (reported).
     assert (defaults["train_rows"], defaults["val_rows"], defaults["test_rows"]) == (
         (0.0, 0.5),
