@@ -71,7 +71,7 @@ def test_yaml_lists_become_tuples_and_the_model_is_frozen() -> None:
         ({"test_rows": (0.7, 1.0)}, r"val_rows \[0.5, 0.75\] and test_rows \[0.7, 1.0\] overlap"),
         ({"test_rows": (0.4, 0.45)}, r"train_rows \[0.0, 0.5\] and test_rows \[0.4, 0.45\] overlap"),
         ({"test_rows": (0.8, 0.8)}, r"test_rows: must be fractions \[start, stop\)"),
-        ({"val_rows": None}, r"monitor 'auroc.auroc:hard' needs val_rows"),
+        ({"val_rows": None}, r"monitor 'selection.rx_auroc' needs val_rows"),
         ({"monitor": "auroc"}, r"monitor: must be a metric key 'node.port'"),
         ({"monitor_mode": "best"}, r"monitor_mode: Input should be 'max' or 'min'"),
         ({"monitor_from_epoch": 50}, r"monitor_from_epoch 50 is not an epoch of the run \(epochs 50\)"),
