@@ -283,11 +283,18 @@ def _learnable_rows() -> list[str]:
         return []
     names = [
         v
-        for v in ("soft_subset_seed", "soft_softmax_seed", "soft_softmax_issue5", "concrete_seed")
+        for v in (
+            "soft_subset_uniform",
+            "soft_subset_seed",
+            "soft_softmax_seed",
+            "soft_softmax_issue5",
+            "concrete_seed",
+        )
         if v in learnable["variants"]
     ]
     labels = {
-        "soft_subset_seed": "soft, relaxed top-k, seed's settings (default)",
+        "soft_subset_uniform": "soft, relaxed top-k, seed's settings, uniform start (default)",
+        "soft_subset_seed": "soft, relaxed top-k, seed's settings, variance start",
         "soft_softmax_seed": "soft, softmax, seed's settings",
         "soft_softmax_issue5": "soft, softmax, issue-5 recipe",
         "concrete_seed": "Concrete, seed's settings",

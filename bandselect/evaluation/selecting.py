@@ -130,14 +130,15 @@ def default_selector_specs(k: int = 3) -> dict[str, SelectorSpec]:
     -------
     dict of str to SelectorSpec
         Names (as shown in the leaderboard) to specs: the two learnable selectors trained on the train
-        blocks (``SoftChannelSelector`` from its variance initialisation and ``ConcreteBandSelector``,
-        both seeded), the variance initialisation itself (hard top-``k``, untrained), true-colour and
-        CIR fixed wavelengths, high contrast, and the three supervised selectors with
-        ``criterion="mrmr"`` and ``criterion="separability"``.
+        blocks (``SoftChannelSelector`` from the recipe's uniform start and ``ConcreteBandSelector`` from
+        its variance initialisation, both seeded), the soft selector's variance initialisation itself
+        (hard top-``k``, untrained), true-colour and CIR fixed wavelengths, high contrast, and the three
+        supervised selectors with ``criterion="mrmr"`` and ``criterion="separability"``.
     """
     specs = {
+        # the recipe's start (bandselect/recipes/two_phase.yaml; why: docs/learnable.md)
         "soft_trained": SelectorSpec(
-            "SoftChannelSelector", {"n_select": k, "init_method": "variance", "seed": 0}
+            "SoftChannelSelector", {"n_select": k, "init_method": "uniform", "seed": 0}
         ),
         "concrete_trained": SelectorSpec(
             "ConcreteBandSelector", {"n_select": k, "init_method": "variance", "seed": 0}

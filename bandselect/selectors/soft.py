@@ -55,13 +55,13 @@ class SoftChannelSelector(AnnealedSelector):
       trained on one band.
 
     What the default guarantees at the seed's floor ``T = 0.1`` (proved on pavia after the seed's 50
-    epochs by ``tests/training/test_two_phase.py``): the noise-free weights (the relaxation of the
-    trained logits) are >= 0.9 on each of ``n_select`` distinct channels. A training draw adds Gumbel
-    noise first, so it is a Gumbel-top-k *sample* of ``n_select`` distinct channels: never more than 1.0
-    on a channel, and >= 0.9 on each of its ``n_select`` largest unless its ``n_select``-th and
-    ``(n_select + 1)``-th perturbed logits are within about ``2 T ln 9 ≈ 0.44``, where that near-tie
-    splits one unit of mass (e.g. 0.68 / 0.32). On pavia 179 of 200 draws are >= 0.9 on each of
-    their top 3, while the seed's softmax puts more than 1.5 on one channel in all 200.
+    epochs from the variance start by ``tests/training/test_two_phase.py``): the noise-free weights (the
+    relaxation of the trained logits) are >= 0.9 on each of ``n_select`` distinct channels. A training
+    draw adds Gumbel noise first, so it is a Gumbel-top-k *sample* of ``n_select`` distinct channels:
+    never more than 1.0 on a channel, and >= 0.9 on each of its ``n_select`` largest unless its
+    ``n_select``-th and ``(n_select + 1)``-th perturbed logits are within about ``2 T ln 9 ≈ 0.44``,
+    where that near-tie splits one unit of mass (e.g. 0.68 / 0.32). On pavia 179 of 200 draws are >= 0.9
+    on each of their top 3, while the seed's softmax puts more than 1.5 on one channel in all 200.
 
     Why ``"subset"`` is the default: the numbers are in ``docs/learnable.md`` (measured by
     ``benchmarks/bench_learnable.py``).

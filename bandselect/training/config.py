@@ -155,7 +155,8 @@ class TrainingConfig(SettingsModel):
     monitor: str | None = Field(
         _default("monitor"),
         description="Validation metric 'node.port' whose best epoch is kept; suffix ':hard' evaluates the "
-        "hard top-k selection. null: keep the last epoch.",
+        "hard top-k selection; 'selection.rx_auroc' (train_two_phase, the recipe's) is the reported "
+        "measure on the validation rows. null: keep the last epoch.",
     )
     monitor_mode: Literal["max", "min"] = Field(
         _default("monitor_mode"), description="'max': larger monitored values are better; 'min': smaller."

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +162,11 @@ class GradientTrainer:
     restore_best
         With ``monitor``: load the best epoch's weights into the pipeline when training ends (default
         True). They are also written to ``checkpoint_dir/best.pt`` whenever they improve.
+    epoch_metrics
+        Metrics computed outside the pipeline after each epoch's validation, ``{key: function()}``: a
+        float (recorded with the validation metrics, and a possible ``monitor`` key) or None (not
+        recorded). :func:`~bandselect.training.train_two_phase` adds the held-out RX AUROC of the hard
+        selection this way (``selection.rx_auroc``).
 
     Attributes
     ----------
@@ -216,6 +221,7 @@ class GradientTrainer:
         monitor_mode: str = "max",
         monitor_from_epoch: int | None = None,
         restore_best: bool = True,
+        epoch_metrics: Mapping[str, Callable[[], float | None]] | None = None,
     ) -> None:
         if not isinstance(pipeline, Pipeline):
             raise ConfigError(
@@ -263,13 +269,15 @@ class GradientTrainer:
         self.allow_frozen = tuple(allow_frozen)
         self.loss_nodes = loss_node_names(pipeline, loss_nodes)
         self.metric_nodes = metric_node_names(pipeline, metric_nodes)
+        self.epoch_metrics = dict(epoch_metrics or {})
         if monitor is not None:
             base = monitor.removesuffix(HARD_SUFFIX)
             known = {f"{n}.{p}" for n in self.metric_nodes for p in self.pipeline.nodes[n].OUTPUT_PORTS}
-            if base not in known:
+            if base not in known and monitor not in self.epoch_metrics:
                 raise ConfigError(
                     "GradientTrainer monitor",
-                    expected=f"a metric key, one of {sorted(known)} (optionally with '{HARD_SUFFIX}')",
+                    expected=f"a metric key, one of {sorted(known)} (optionally with '{HARD_SUFFIX}') "
+                    f"or {sorted(self.epoch_metrics)}",
                     found=repr(monitor),
                     fix="add the metric node to the pipeline or pass monitor=None",
                 )
@@ -290,6 +298,7 @@ class GradientTrainer:
         *,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        epoch_metrics: Mapping[str, Callable[[], float | None]] | None = None,
     ) -> GradientTrainer:
         """A trainer with the optimisation and monitor settings of a :class:`TrainingConfig`.
 
@@ -310,6 +319,7 @@ class GradientTrainer:
             monitor_mode=config.monitor_mode,
             monitor_from_epoch=config.monitor_from_epoch,
             restore_best=config.restore_best,
+            epoch_metrics=epoch_metrics,
         )
 
     # -- checkpoints -----------------------------------------------------------------------------
@@ -567,6 +577,10 @@ class GradientTrainer:
                 self.datamodule.set_epoch(epoch)
             train_loss = self._train_epoch(epoch)
             val_loss, metrics = self._validate()
+            for key, function in self.epoch_metrics.items():
+                value = function()
+                if value is not None:
+                    metrics[key] = float(value)
             self.history.append(self._record(epoch, train_loss, val_loss, metrics))
             self._save_checkpoint(epoch)
             report_epoch(self.history[-1], self.max_epochs)

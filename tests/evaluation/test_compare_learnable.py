@@ -31,7 +31,7 @@ def test_learnable_training_splits_every_train_tile_and_trains_on_its_whole_trai
     assert config.train_rows == LEARNABLE_TRAIN_ROWS and config.val_rows == (0.75, 1.0)
     assert config.test_rows is None  # the comparison's held-out blocks are the test
     assert config.patch_size == (19, 12 * 25) and config.batch_size == 1
-    assert config.epochs == 50 and config.monitor == "auroc.auroc:hard"  # the recipe's
+    assert config.epochs == 50 and config.monitor == "selection.rx_auroc"  # the recipe's
     assert learnable_training((12, 25, 25, 102), {"epochs": 7}).epochs == 7
     with pytest.raises(ConfigError, match="monitor_from_epoch 9 is not an epoch"):
         learnable_training((12, 25, 25, 102), {"epochs": 5, "monitor_from_epoch": 9})
@@ -98,6 +98,7 @@ def test_training_sees_only_the_train_blocks(scene) -> None:
 def test_the_default_set_trains_both_learnable_selectors_seeded() -> None:
     specs = default_selector_specs(3)
     assert specs["soft_trained"].type == "SoftChannelSelector" and specs["soft_trained"].train
+    assert specs["soft_trained"].config["init_method"] == "uniform"  # the recipe's start
     assert (
         specs["concrete_trained"].type == "ConcreteBandSelector"
         and specs["concrete_trained"].config["seed"] == 0

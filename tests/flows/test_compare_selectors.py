@@ -336,7 +336,7 @@ def test_learnable_selectors_are_trained_with_their_curves_in_child_runs(
     children = {child.info.run_name: child for child in _children(client, result.parent_run_id)}
     for name in ("soft_trained", "concrete_trained"):
         run_id = children[name].info.run_id
-        for curve in ("loss", "val_loss", "temperature", "auroc.auroc:hard"):
+        for curve in ("loss", "val_loss", "temperature", "selection.rx_auroc"):
             history = client.get_metric_history(run_id, curve)
             assert sorted(m.step for m in history) == [0, 1, 2, 3, 4], (name, curve)
         temperatures = sorted(client.get_metric_history(run_id, "temperature"), key=lambda m: m.step)

@@ -19,7 +19,7 @@ def test_every_default_is_the_recipe_value() -> None:
     for name, value in section.items():
         expected = tuple(value) if isinstance(value, list) else value
         assert defaults[name] == expected, name
-    assert defaults["epochs"] == 50 and defaults["lr"] == 0.2 and defaults["monitor"] == "auroc.auroc:hard"
+    assert defaults["epochs"] == 50 and defaults["lr"] == 0.2 and defaults["monitor"] == "selection.rx_auroc"
     # Three spatial parts: train, validation (picks the epoch), test (reported).
     assert (defaults["train_rows"], defaults["val_rows"], defaults["test_rows"]) == (
         (0.0, 0.5),
@@ -71,7 +71,7 @@ def test_yaml_lists_become_tuples_and_the_model_is_frozen() -> None:
         ({"test_rows": (0.7, 1.0)}, r"val_rows \[0.5, 0.75\] and test_rows \[0.7, 1.0\] overlap"),
         ({"test_rows": (0.4, 0.45)}, r"train_rows \[0.0, 0.5\] and test_rows \[0.4, 0.45\] overlap"),
         ({"test_rows": (0.8, 0.8)}, r"test_rows: must be fractions \[start, stop\)"),
-        ({"val_rows": None}, r"monitor 'auroc.auroc:hard' needs val_rows"),
+        ({"val_rows": None}, r"monitor 'selection.rx_auroc' needs val_rows"),
         ({"monitor": "auroc"}, r"monitor: must be a metric key 'node.port'"),
         ({"monitor_mode": "best"}, r"monitor_mode: Input should be 'max' or 'min'"),
         ({"monitor_from_epoch": 50}, r"monitor_from_epoch 50 is not an epoch of the run \(epochs 50\)"),

@@ -18,6 +18,7 @@ from bandselect.pipeline.node import Annealed, Freezable, WeightedSelector
 from bandselect.synthetic import make_scene
 from bandselect.training import EpochRecord, GradientTrainer, TrainingData, train_two_phase
 from bandselect.training.checkpoint import CHECKPOINT_FILE, read_checkpoint
+from bandselect.training.config import load_recipe
 from bandselect.training.monitor import floor_epoch, hard_selections
 from bandselect.training.patches import PatchDataModule
 from bandselect.training.roles import is_metric_node
@@ -150,9 +151,17 @@ def _datamodule(scene: Any) -> PatchDataModule:
     )
 
 
+def _variance_recipe() -> Pipeline:
+    """The recipe's pipeline with its selector from the variance start (the tests fit it by hand)."""
+    recipe = load_recipe()["pipeline"]
+    recipe["nodes"]["selector"]["config"]["init_method"] = "variance"
+    return resolve_pipeline(recipe, N_BANDS)
+
+
 def _pipeline() -> Pipeline:
-    """The recipe's pipeline plus the custom nodes, all fed by the selector's weights."""
-    pipeline = resolve_pipeline(None, N_BANDS)
+    """The recipe's pipeline (its selector from the variance start) plus the custom nodes, all fed by
+    the selector's weights."""
+    pipeline = _variance_recipe()
     for node, name in (
         (AnnealedPenalty(), "penalty"),
         (PeakWeight(), "peak"),
@@ -247,7 +256,7 @@ def test_trainer_honours_custom_nodes_and_ignores_the_lookalike(scene, tmp_path:
 
 def test_resumed_history_equals_the_uninterrupted_history(scene, tmp_path: Path) -> None:
     def run(epochs: int, directory: Path, resume: bool = False) -> list[EpochRecord]:
-        pipeline = resolve_pipeline(None, N_BANDS)
+        pipeline = _variance_recipe()
         pipeline.nodes["selector"].fit(torch.from_numpy(scene.cube[None]))
         pipeline.nodes["selector"].unfreeze()
         trainer = GradientTrainer(

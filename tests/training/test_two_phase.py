@@ -22,6 +22,7 @@ from bandselect.synthetic import make_scene
 from bandselect.training import TrainingData, train_two_phase
 from bandselect.training.config import DEFAULT_RECIPE, load_recipe
 from bandselect.training.samplers import row_range
+from bandselect.training.two_phase import SELECTION_AUROC
 
 N_SELECT = 3
 
@@ -95,7 +96,9 @@ def test_seed_settings_train_fifty_epochs_without_a_non_finite_value(load_shared
     seed_pipeline = _recipe(relaxation="softmax")
     seed_pipeline["nodes"]["rx"]["config"].update(background="batch", eps=0.001)
     seed_pipeline["connections"].remove(["data.mask", "rx.mask"])
-    for pipeline in (seed_pipeline, None):
+    # The seed's exact settings include its variance start (the recipe now starts from uniform logits:
+    # there 77 % of the floor draws are >= 0.9 on each of their top 3, its margins being smaller).
+    for pipeline in (seed_pipeline, _recipe(init_method="variance")):
         result = train_two_phase(pipeline, arrays, options, evaluate=False)
         assert len(result.history) == 50
         assert all(math.isfinite(h.loss) and math.isfinite(h.val_loss) for h in result.history)
@@ -137,17 +140,22 @@ def test_seed_settings_train_fifty_epochs_without_a_non_finite_value(load_shared
 def test_pavia_epoch_picked_on_validation_is_reported_on_test(load_shared) -> None:
     data = load_shared("pavia_rosis_abu_beach4")
     arrays = TrainingData.from_arrays(data["cube"], data["gt"], wavelengths_nm=data["wavelengths_nm"])
-    result = train_two_phase(None, arrays, {"batches_per_epoch": 4, "device": "cpu"})
+    # From the variance start, which the trained selection must beat on the test rows. (The recipe's
+    # uniform start is the hard top-3 of equal logits, bands 0, 1, 2: on this split 0.993, above the
+    # trained 0.991; on the benchmark's split the trained selection matches separability, 0.986.)
+    pipeline = _recipe(init_method="variance")
+    result = train_two_phase(pipeline, arrays, {"batches_per_epoch": 4, "device": "cpu"})
     print(
         f"pavia RX AUROC: variance init {list(result.selection_before.indices)} -> val "
         f"{result.val_auroc_before:.4f}, test {result.test_auroc_before:.4f}; trained "
         f"{list(result.selection_after.indices)} (epoch {result.best_epoch}) -> val "
         f"{result.val_auroc_after:.4f}, test {result.test_auroc_after:.4f}"
     )
-    # The best epoch is the one with the best hard-selection metric on the validation rows ...
+    # The best epoch is the one whose hard selection is best on the validation rows (the reported
+    # measure: RX background from the training rows) ...
     eligible = [h for h in result.history if h.temperature["selector"] == pytest.approx(0.1)]
-    best = max(eligible, key=lambda h: h.metrics["auroc.auroc:hard"])
-    assert result.best_epoch == best.epoch
+    best = max(eligible, key=lambda h: h.metrics[SELECTION_AUROC])
+    assert result.best_epoch == best.epoch and result.val_auroc_after == best.metrics[SELECTION_AUROC]
     # ... and the AUROC reported is its selection's on the test rows, which it never saw.
     expected = _test_auroc(data["cube"], data["gt"] > 0, result.selection_after.indices, result.config)
     assert result.test_auroc_after == pytest.approx(expected, abs=1e-12)
@@ -156,11 +164,40 @@ def test_pavia_epoch_picked_on_validation_is_reported_on_test(load_shared) -> No
     _check_schedule_and_concentration(result, load_recipe(DEFAULT_RECIPE))
 
 
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_samson_water_is_learnt_from_the_uniform_start_and_not_from_the_variance_start(load_shared) -> None:
+    """The recipe starts from uniform logits. Samson water against the rest (a quarter of the scene, RX
+    on all bands ranks it below the rest): from the seed's variance start the selection never leaves the
+    high-variance NIR bands, where RX already separates water on the training rows (the objective is
+    met) but not on the other rows; from the uniform start the labelled gradient takes it to a visible
+    pair and a NIR band. The benchmark's protocol (rows in thirds, each step the whole training part);
+    separability reaches 0.912 there (benchmarks/results/learnable.json)."""
+    data = load_shared("samson")
+    order = np.argsort(data["wavelengths_nm"], kind="stable")
+    cube, mask = data["cube"][..., order].astype(np.float32), data["gt"] == 3
+    arrays = TrainingData.from_arrays(cube, mask, wavelengths_nm=data["wavelengths_nm"][order])
+    rows = {"train_rows": (0.0, 1 / 3), "val_rows": (1 / 3, 2 / 3), "test_rows": (2 / 3, 1.0)}
+    height = row_range(cube.shape[0], rows["train_rows"])[1]
+    options = {**rows, "patch_size": (height, cube.shape[1]), "batch_size": 1, "device": "cpu"}
+    assert load_recipe(DEFAULT_RECIPE)["pipeline"]["nodes"]["selector"]["config"]["init_method"] == "uniform"
+    learnt = train_two_phase(None, arrays, options)
+    stuck = train_two_phase(_recipe(init_method="variance"), arrays, options)
+    print(
+        f"samson water: uniform start {sorted(learnt.selection_after.indices)} test "
+        f"{learnt.test_auroc_after:.4f}; variance start {sorted(stuck.selection_after.indices)} test "
+        f"{stuck.test_auroc_after:.4f}"
+    )
+    assert learnt.test_auroc_after > 0.94 and min(learnt.selection_after.indices) < 100
+    assert stuck.test_auroc_after < 0.9 and min(stuck.selection_after.indices) >= 140
+
+
 @pytest.mark.slow
 def test_synthetic_campaign_streamed_from_store(tmp_path: Path) -> None:
     """The demo's campaign (3 acquisitions 96 x 128, anomalies in 550/558/782/790 nm), streamed."""
     planted = planted_campaign(tmp_path / "campaign")
-    result = train_two_phase(None, tmp_path / "campaign", {"device": "cpu"})
+    pipeline = _recipe(init_method="variance")  # the seed's start: the bright NIR plateau
+    result = train_two_phase(pipeline, tmp_path / "campaign", {"device": "cpu"})
     print(
         f"synthetic RX AUROC: variance init {list(result.selection_before.indices)} -> "
         f"test {result.test_auroc_before:.4f}, trained {list(result.selection_after.indices)} -> "
@@ -196,6 +233,7 @@ def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Pa
     scene = make_scene(48, 48, n_bands=16, seed=0, anomaly_fraction=0.02)
     data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
     options = {"patch_size": 16, "batches_per_epoch": 2, "device": "cpu"}
+    options["monitor"] = "auroc.auroc:hard"
     pipeline = _recipe(temperature_decay=0.6)  # the seed's floor 0.1, reached at epoch 8
     full = train_two_phase(pipeline, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "a")
     metrics = full.history[-1].metrics
@@ -219,6 +257,30 @@ def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Pa
     assert resumed.test_auroc_after == full.test_auroc_after and full.test_auroc_after is not None
 
 
+def test_the_kept_epoch_is_the_best_by_the_reported_measure_on_the_validation_rows(tmp_path: Path) -> None:
+    """The recipe's monitor is the measure the test rows report, on the validation rows: RX on the hard
+    selection with the training rows' negatives as background. Recorded every epoch (memoised per band
+    set); the kept epoch maximises it among the floor epochs, and val_auroc_after is its value. The
+    in-pipeline ``auroc.auroc:hard`` takes RX's background from the validation rows themselves, an
+    in-sample score that does not rank the candidates as the held-out measure does."""
+    from bandselect.training.config import TrainingConfig
+    from bandselect.training.two_phase import selection_auroc
+
+    assert load_recipe(DEFAULT_RECIPE)["training"]["monitor"] == SELECTION_AUROC
+    scene = make_scene(48, 48, n_bands=16, seed=2, anomaly_fraction=0.03)
+    data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
+    options = {"patch_size": 16, "batches_per_epoch": 2, "device": "cpu", "epochs": 12}
+    result = train_two_phase(_recipe(temperature_decay=0.6), data, options)
+    datamodule = data.datamodule(TrainingConfig(**options))
+    for record in result.history:
+        bands = np.argsort(-np.asarray(record.weights["selector"]), kind="stable")[:N_SELECT]
+        assert record.metrics[SELECTION_AUROC] == selection_auroc(datamodule, bands, result.config.val_rows)
+    eligible = [h for h in result.history if h.temperature["selector"] == pytest.approx(0.1)]
+    best = max(eligible, key=lambda h: h.metrics[SELECTION_AUROC])  # the first of equal values
+    assert result.best_epoch == best.epoch
+    assert result.val_auroc_after == best.metrics[SELECTION_AUROC]
+
+
 # -- the entry point's contract, on small data ---------------------------------------------------------
 SMALL = {"epochs": 2, "patch_size": 16, "batches_per_epoch": 2, "device": "cpu"}
 
@@ -236,7 +298,7 @@ def test_in_memory_arrays_report_band_selections_before_and_after(small_scene) -
     from bandselect.selection import BandSelection
     from bandselect.training import EpochRecord, TrainingConfig
 
-    result = train_two_phase(None, _arrays(small_scene), SMALL)
+    result = train_two_phase(_recipe(init_method="variance"), _arrays(small_scene), SMALL)
     assert result.config == TrainingConfig(**SMALL) and result.selector == "selector"
     assert len(result.history) == 2 and all(isinstance(r, EpochRecord) for r in result.history)
     # Phase 1 is the variance initialisation over the training rows (the top half) only.
@@ -261,7 +323,7 @@ def test_an_initialised_pipeline_skips_phase_one(small_scene) -> None:
     from bandselect.training import initialize_from_statistics
     from bandselect.training.two_phase import resolve_pipeline
 
-    pipeline = resolve_pipeline(None, 16)
+    pipeline = resolve_pipeline(_recipe(init_method="variance"), 16)
     initialize_from_statistics(pipeline, BandStatistics.from_arrays(small_scene.cube[None]))
     logits = pipeline.nodes["selector"].channel_logits.clone()
     result = train_two_phase(pipeline, _arrays(small_scene), {**SMALL, "epochs": 1})
