@@ -38,9 +38,12 @@ browser:
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
 	else echo "chromium missing: run 'sudo apt-get install -y chromium' for the browser test"; fi
 
-# The whole suite, as CI runs it.
+# The whole suite, as CI runs it: TEST_WORKERS pytest processes (pytest-xdist), each test module on one
+# of them (--dist loadfile: a module's server fixtures start once). More workers than cores pays here:
+# most of the suite's time is spent waiting on Prefect/MLflow/Dask servers and CLI subprocesses.
+TEST_WORKERS ?= 3
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # For development: skips the tests marked slow or servers (CI still runs everything).
 test-fast: $(STAMP)
