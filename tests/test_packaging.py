@@ -38,8 +38,8 @@ RUNTIME_ONLY = {
     "bokeh": "flows",  # the Dask dashboard of server mode needs it
     "s3fs": "s3",  # fsspec loads it for s3:// URLs
 }
-#: Dev tools used as commands or pytest plugins, not imported.
-DEV_TOOLS = {"ruff", "pytest-timeout", "pytest-xdist", "moto"}  # moto: its moto_server command is the tests' S3
+#: Dev tools used as commands or pytest plugins, not imported (moto: its moto_server is the tests' S3).
+DEV_TOOLS = {"ruff", "pytest-timeout", "pytest-xdist", "moto"}
 
 
 def _third_party_imports(paths: Iterable[Path], local: frozenset[str] = frozenset()) -> set[str]:
