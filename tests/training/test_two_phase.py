@@ -6,32 +6,19 @@ Numbers measured with the recipe are in docs/learnable.md and benchmarks/results
 
 from __future__ import annotations
 
-import copy
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from training_fixtures import planted_campaign
+from training_fixtures import N_SELECT, planted_campaign, recipe_pipeline
 
 from bandselect.evaluation.metrics import rx_auroc
-from bandselect.selectors import SoftChannelSelector
 from bandselect.synthetic import make_scene
 from bandselect.training import TrainingData, train_two_phase
 from bandselect.training.config import DEFAULT_RECIPE, load_recipe
 from bandselect.training.samplers import row_range
 from bandselect.training.two_phase import SELECTION_AUROC
-
-N_SELECT = 3
-
-
-def _recipe(**selector: Any) -> dict[str, Any]:
-    """The shipped recipe's pipeline, with selector settings overridden."""
-    pipeline = copy.deepcopy(load_recipe(DEFAULT_RECIPE)["pipeline"])
-    pipeline["nodes"]["selector"]["config"].update(selector)
-    return pipeline
 
 
 def _check_schedule_and_concentration(result, recipe: dict) -> None:
@@ -72,78 +59,13 @@ def _test_auroc(cube: np.ndarray, mask: np.ndarray, indices, config) -> float:
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_seed_settings_train_fifty_epochs_without_a_non_finite_value(load_shared) -> None:
-    """The issue's failure: the seed's schedule (5 → 0.1, decay 0.9) and regularizer weights (0.01,
-    0.05) stopped with "a gradient is not finite" at epoch ~30 (log 0 in the entropy's gradient where the
-    weights underflow). Both relaxations now train 50 epochs. With the default relaxation at the floor
-    temperature the noise-free training weights are >= 0.9 on each of n_select distinct channels, no
-    training draw puts more than 1.0 on a channel, and most draws are >= 0.9 on each of their top
-    n_select (a draw is a Gumbel-top-k sample: it splits mass where its k-th and (k+1)-th perturbed
-    logits are within ~2 T ln 9 = 0.44); the seed's softmax puts > 1.5 on one channel instead."""
-    data = load_shared("pavia_rosis_abu_beach4")
-    arrays = TrainingData.from_arrays(data["cube"], data["gt"], wavelengths_nm=data["wavelengths_nm"])
-    recipe = load_recipe(DEFAULT_RECIPE)
-    selector = recipe["pipeline"]["nodes"]["selector"]["config"]
-    assert (selector["temperature_init"], selector["temperature_min"], selector["temperature_decay"]) == (
-        5.0,
-        0.1,
-        0.9,
-    )
-    assert recipe["pipeline"]["nodes"]["entropy_loss"]["config"]["weight"] == 0.01
-    assert recipe["pipeline"]["nodes"]["diversity_loss"]["config"]["weight"] == 0.05
-    options = {"epochs": 50, "batches_per_epoch": 4, "device": "cpu", "monitor": None}
-    # The seed's relaxation in the issue-5 pipeline (RX on every batch pixel, ridge 1e-3): the NaN run.
-    seed_pipeline = _recipe(relaxation="softmax")
-    seed_pipeline["nodes"]["rx"]["config"].update(background="batch", eps=0.001)
-    seed_pipeline["connections"].remove(["data.mask", "rx.mask"])
-    # The seed's exact settings include its variance start (the recipe now starts from uniform logits:
-    # there 77 % of the floor draws are >= 0.9 on each of their top 3, its margins being smaller).
-    for pipeline in (seed_pipeline, _recipe(init_method="variance")):
-        result = train_two_phase(pipeline, arrays, options, evaluate=False)
-        assert len(result.history) == 50
-        assert all(math.isfinite(h.loss) and math.isfinite(h.val_loss) for h in result.history)
-        assert all(np.isfinite(h.weights["selector"]).all() for h in result.history)
-        assert result.history[-1].temperature["selector"] == pytest.approx(0.1)
-    node = result.pipeline.nodes["selector"]
-    assert node.relaxation == "subset"
-    node.temperature = 0.1
-    # Without noise (the relaxation of the trained logits): >= 0.9 on each of n_select channels.
-    noise_free = torch.sort(node.get_selection_weights(hard=False), descending=True).values
-    assert noise_free[:N_SELECT].min() >= 0.9 and float(noise_free[N_SELECT:].sum()) <= 0.3
-    softmax = SoftChannelSelector(n_select=N_SELECT, input_channels=node.input_channels, relaxation="softmax")
-    softmax.channel_logits.copy_(node.channel_logits)
-    softmax.temperature = 0.1
-    cube = torch.from_numpy(data["cube"][None, :8, :8])
-    draws = {"subset": [], "softmax": []}
-    for name, each in (("subset", node), ("softmax", softmax)):
-        each.train()
-        each.reseed(7)
-        for _ in range(200):
-            weights = each.forward(data=cube)["weights"].detach()
-            draws[name].append(torch.sort(weights, descending=True).values)
-    subset = torch.stack(draws["subset"])
-    # Every draw: nothing above 1.0, so the budget n_select is on at least n_select distinct channels ...
-    assert float(subset[:, 0].max()) <= 1.0 + 1e-6
-    assert torch.allclose(subset.sum(dim=1), torch.full((200,), float(N_SELECT)), atol=1e-4)
-    # ... and in most draws each of the top n_select is >= 0.9; the others split a near-tie of their
-    # n_select-th and next perturbed logits. How many depends on the trained logits' margin (179 of 200
-    # here); 0.8 leaves room for the binomial spread of 200 draws (about ±2 %).
-    concentrated = float((subset[:, :N_SELECT].min(dim=1).values >= 0.9).double().mean())
-    # The seed's softmax at the same temperature: more than 1.5 of the budget on one channel.
-    collapsed = float((torch.stack(draws["softmax"])[:, 0] > 1.5).double().mean())
-    print(f"T=0.1 draws: top-{N_SELECT} >= 0.9 in {concentrated:.0%} (subset), > 1.5 on one {collapsed:.0%}")
-    assert concentrated >= 0.8 and collapsed >= 0.9
-
-
-@pytest.mark.realdata
-@pytest.mark.slow
 def test_pavia_epoch_picked_on_validation_is_reported_on_test(load_shared) -> None:
     data = load_shared("pavia_rosis_abu_beach4")
     arrays = TrainingData.from_arrays(data["cube"], data["gt"], wavelengths_nm=data["wavelengths_nm"])
     # From the variance start, which the trained selection must beat on the test rows. (The recipe's
     # uniform start is the hard top-3 of equal logits, bands 0, 1, 2: on this split 0.993, above the
     # trained 0.991; on the benchmark's split the trained selection matches separability, 0.986.)
-    pipeline = _recipe(init_method="variance")
+    pipeline = recipe_pipeline(init_method="variance")
     result = train_two_phase(pipeline, arrays, {"batches_per_epoch": 4, "device": "cpu"})
     print(
         f"pavia RX AUROC: variance init {list(result.selection_before.indices)} -> val "
@@ -182,7 +104,7 @@ def test_samson_water_is_learnt_from_the_uniform_start_and_not_from_the_variance
     options = {**rows, "patch_size": (height, cube.shape[1]), "batch_size": 1, "device": "cpu"}
     assert load_recipe(DEFAULT_RECIPE)["pipeline"]["nodes"]["selector"]["config"]["init_method"] == "uniform"
     learnt = train_two_phase(None, arrays, options)
-    stuck = train_two_phase(_recipe(init_method="variance"), arrays, options)
+    stuck = train_two_phase(recipe_pipeline(init_method="variance"), arrays, options)
     print(
         f"samson water: uniform start {sorted(learnt.selection_after.indices)} test "
         f"{learnt.test_auroc_after:.4f}; variance start {sorted(stuck.selection_after.indices)} test "
@@ -196,7 +118,7 @@ def test_samson_water_is_learnt_from_the_uniform_start_and_not_from_the_variance
 def test_synthetic_campaign_streamed_from_store(tmp_path: Path) -> None:
     """The demo's campaign (3 acquisitions 96 x 128, anomalies in 550/558/782/790 nm), streamed."""
     planted = planted_campaign(tmp_path / "campaign")
-    pipeline = _recipe(init_method="variance")  # the seed's start: the bright NIR plateau
+    pipeline = recipe_pipeline(init_method="variance")  # the seed's start: the bright NIR plateau
     result = train_two_phase(pipeline, tmp_path / "campaign", {"device": "cpu"})
     print(
         f"synthetic RX AUROC: variance init {list(result.selection_before.indices)} -> "
@@ -234,7 +156,7 @@ def test_best_epoch_by_hard_validation_metric_is_kept_and_resumable(tmp_path: Pa
     data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
     options = {"patch_size": 16, "batches_per_epoch": 2, "device": "cpu"}
     options["monitor"] = "auroc.auroc:hard"
-    pipeline = _recipe(temperature_decay=0.6)  # the seed's floor 0.1, reached at epoch 8
+    pipeline = recipe_pipeline(temperature_decay=0.6)  # the seed's floor 0.1, reached at epoch 8
     full = train_two_phase(pipeline, data, {**options, "epochs": 12}, checkpoint_dir=tmp_path / "a")
     metrics = full.history[-1].metrics
     assert "auroc.auroc:hard" in metrics and "auroc.auroc" in metrics
@@ -270,7 +192,7 @@ def test_the_kept_epoch_is_the_best_by_the_reported_measure_on_the_validation_ro
     scene = make_scene(48, 48, n_bands=16, seed=2, anomaly_fraction=0.03)
     data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
     options = {"patch_size": 16, "batches_per_epoch": 2, "device": "cpu", "epochs": 12}
-    result = train_two_phase(_recipe(temperature_decay=0.6), data, options)
+    result = train_two_phase(recipe_pipeline(temperature_decay=0.6), data, options)
     datamodule = data.datamodule(TrainingConfig(**options))
     for record in result.history:
         bands = np.argsort(-np.asarray(record.weights["selector"]), kind="stable")[:N_SELECT]
@@ -298,7 +220,7 @@ def test_in_memory_arrays_report_band_selections_before_and_after(small_scene) -
     from bandselect.selection import BandSelection
     from bandselect.training import EpochRecord, TrainingConfig
 
-    result = train_two_phase(_recipe(init_method="variance"), _arrays(small_scene), SMALL)
+    result = train_two_phase(recipe_pipeline(init_method="variance"), _arrays(small_scene), SMALL)
     assert result.config == TrainingConfig(**SMALL) and result.selector == "selector"
     assert len(result.history) == 2 and all(isinstance(r, EpochRecord) for r in result.history)
     # Phase 1 is the variance initialisation over the training rows (the top half) only.
@@ -323,7 +245,7 @@ def test_an_initialised_pipeline_skips_phase_one(small_scene) -> None:
     from bandselect.training import initialize_from_statistics
     from bandselect.training.two_phase import resolve_pipeline
 
-    pipeline = resolve_pipeline(_recipe(init_method="variance"), 16)
+    pipeline = resolve_pipeline(recipe_pipeline(init_method="variance"), 16)
     initialize_from_statistics(pipeline, BandStatistics.from_arrays(small_scene.cube[None]))
     logits = pipeline.nodes["selector"].channel_logits.clone()
     result = train_two_phase(pipeline, _arrays(small_scene), {**SMALL, "epochs": 1})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 
 def planted_campaign(path: Path) -> list[int]:
@@ -13,3 +15,16 @@ def planted_campaign(path: Path) -> list[int]:
 
     campaign = write_campaign(path, n_acquisitions=3, height=96, width=128, seed=0, anomaly_fraction=0.01)
     return list(campaign.open(campaign.ids()[0]).attrs[ATTR_DISCRIMINATIVE_BANDS])
+
+
+#: Bands the learnable selectors pick in these tests.
+N_SELECT = 3
+
+
+def recipe_pipeline(**selector: Any) -> dict[str, Any]:
+    """The shipped recipe's pipeline, with selector settings overridden."""
+    from bandselect.training.config import DEFAULT_RECIPE, load_recipe
+
+    pipeline = copy.deepcopy(load_recipe(DEFAULT_RECIPE)["pipeline"])
+    pipeline["nodes"]["selector"]["config"].update(selector)
+    return pipeline
