@@ -58,7 +58,7 @@ from bandselect.evaluation.leaderboard import (
 from bandselect.evaluation.metrics import (
     logistic_auroc,
     logistic_holdout_auroc,
-    random_band_baseline,
+    random_band_draws,
     rx_auroc,
 )
 from bandselect.evaluation.selecting import (
@@ -371,14 +371,9 @@ def compare_selections(
     if baselines:
         rows.append(all_bands_row(n_bands, {m: functions[m](array, positive, None) for m in measures}))
         for k in sorted(ks):
-            results = {
-                m: random_band_baseline(
-                    array, positive, k, n_draws=n_random_draws, seed=seed, measure=functions[m]
-                )
-                for m in measures
-            }
-            draws = [{m: float(results[m].scores[i]) for m in measures} for i in range(n_random_draws)]
-            rows.append(random_bands_row(k, draws))
+            draws = random_band_draws(n_bands, k, n_random_draws, seed)
+            scores = [{m: float(functions[m](array, positive, draw)) for m in measures} for draw in draws]
+            rows.append(random_bands_row(k, scores))
     primary = measures[0]
     summary = {
         "height": height,

@@ -29,6 +29,7 @@ __all__ = [
     "logistic_auroc",
     "logistic_holdout_auroc",
     "random_band_baseline",
+    "random_band_draws",
     "rx_auroc",
 ]
 
@@ -333,6 +334,32 @@ class BaselineResult:
     draws: np.ndarray
 
 
+def random_band_draws(n_bands: int, k: int, n_draws: int, seed: int) -> np.ndarray:
+    """``(n_draws, k)`` sorted draws of ``k`` distinct bands of ``n_bands`` (the random baseline's draws).
+
+    Raises
+    ------
+    ConfigError
+        ``k`` outside ``[1, n_bands]`` or ``n_draws < 1``.
+
+    Examples
+    --------
+    >>> random_band_draws(10, 3, 2, seed=0).shape
+    (2, 3)
+    """
+    if not 1 <= int(k) <= n_bands:
+        raise ConfigError(
+            "k",
+            expected=f"an integer in [1, {n_bands}] (the cube's band count)",
+            found=k,
+            fix="choose fewer bands",
+        )
+    if int(n_draws) < 1:
+        raise ConfigError("n_draws", expected="an integer >= 1", found=n_draws, fix="pass n_draws=20")
+    rng = np.random.default_rng(seed)
+    return np.stack([np.sort(rng.choice(n_bands, size=int(k), replace=False)) for _ in range(int(n_draws))])
+
+
 def random_band_baseline(
     cube: np.ndarray,
     mask: np.ndarray,
@@ -367,17 +394,7 @@ def random_band_baseline(
         ``k`` outside ``[1, C]`` or ``n_draws < 1``.
     """
     n_bands = _pixels(cube).shape[1]
-    if not 1 <= int(k) <= n_bands:
-        raise ConfigError(
-            "k",
-            expected=f"an integer in [1, {n_bands}] (the cube's band count)",
-            found=k,
-            fix="choose fewer bands",
-        )
-    if int(n_draws) < 1:
-        raise ConfigError("n_draws", expected="an integer >= 1", found=n_draws, fix="pass n_draws=20")
-    rng = np.random.default_rng(seed)
-    draws = np.stack([np.sort(rng.choice(n_bands, size=int(k), replace=False)) for _ in range(int(n_draws))])
+    draws = random_band_draws(n_bands, k, n_draws, seed)
     scores = np.array([measure(cube, mask, draw) for draw in draws], dtype=np.float64)
     return BaselineResult(mean=float(scores.mean()), std=float(scores.std()), scores=scores, draws=draws)
 

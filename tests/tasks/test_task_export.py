@@ -13,7 +13,7 @@ from bandselect.store import Campaign
 from bandselect.tasks import batches, export_products
 
 
-def test_export_composites_publishes_then_skips(campaign: Campaign, tmp_path: Path) -> None:
+def test_export_products_publishes_composites_then_skips(campaign: Campaign, tmp_path: Path) -> None:
     selection = BandSelection.create([20, 12, 4], campaign.wavelengths, selector_type="Manual")
     output = str(tmp_path / "out.zarr")
     ids = campaign.ids()
