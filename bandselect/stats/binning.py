@@ -28,9 +28,18 @@ class PreparedPixels(NamedTuple):
 
 
 def prepare_pixels(
-    cube: Any, mask: Any = None, *, valid: Any = None, nan_policy: NanPolicy = "raise"
+    cube: Any,
+    mask: Any = None,
+    *,
+    valid: Any = None,
+    nan_policy: NanPolicy = "raise",
+    check_finite: bool = True,
 ) -> PreparedPixels:
     """Flatten a ``(..., C)`` cube to pixels, apply ``valid`` and the NaN policy, read the labels.
+
+    ``check_finite=False`` skips the NaN/Inf test (and so the NaN policy): for callers whose next pass
+    over the pixels shows non-finite values anyway (a min/max that is not finite) and who then call
+    again with the test (:func:`bandselect.stats.memory.statistics_of`, the store's chunk partials).
 
     Raises
     ------
@@ -74,7 +83,7 @@ def prepare_pixels(
     n_nonfinite = 0
     # One SIMD sum settles the common all-finite case (a NaN/Inf makes it non-finite); the per-pixel
     # test, three times slower, runs only when it fails (non-finite data, or an overflowing sum).
-    if np.issubdtype(pixels.dtype, np.floating) and not np.isfinite(np.sum(pixels)):
+    if check_finite and np.issubdtype(pixels.dtype, np.floating) and not np.isfinite(np.sum(pixels)):
         finite = np.isfinite(pixels).all(axis=1)
         bad = ~finite if keep is None else keep & ~finite
         n_bad = int(np.count_nonzero(bad))

@@ -75,6 +75,15 @@ def moment_partial(
     device: str | None = None,
 ) -> BandStatistics:
     """The chunk's :class:`BandStatistics`: moments, Gram matrices, min/max and, on ``edges``, histograms."""
+    if fraction is None and device is None:
+        # The pass's own min/max shows any NaN/Inf (a minimum or maximum that is not finite): the NaN
+        # test, a read of its own, runs only then, and the chunk is accumulated again under the policy.
+        kept = prepare_pixels(block, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
+        stats = BandStatistics.from_pixels(
+            kept.pixels, kept.labels, edges, n_invalid=kept.n_invalid, n_threads=1
+        )
+        if np.all(np.isfinite(stats.class_minimum)) and np.all(np.isfinite(stats.class_maximum)):
+            return stats
     pixels, labels, n_nonfinite, n_invalid = prepared(block, mask, valid, nan_policy, fraction, seed, key)
     return BandStatistics.from_pixels(
         pixels, labels, edges, n_nonfinite=n_nonfinite, n_invalid=n_invalid, n_threads=1, device=device

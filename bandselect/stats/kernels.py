@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -45,6 +46,19 @@ MAX_TOLERANCE = 0.2
 PARALLEL_MIN_VALUES = 1 << 22
 
 _SCRATCH = threading.local()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child has none of the parent's threads: a pool inherited from it would queue work that
+    # no thread runs. The child makes its own on first use.
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 # Made at import (a few ms: it scans the loaded libraries) so that no first call pays for it.
 _CONTROLLER = ThreadpoolController()
 
@@ -75,6 +89,23 @@ def parallel_threads(n_values: int) -> int:
         cores = os.cpu_count() or 1
     blas = [int(lib.num_threads) for lib in thread_controller().lib_controllers if lib.user_api == "blas"]
     return max(1, min(cores, wanted, min(blas) if blas else cores))
+
+
+def worker_pool() -> ThreadPoolExecutor:
+    """The process's threads for splitting in-memory statistics over the cores (made on first use).
+
+    Kept between calls: starting threads per call cost more than a small input's arithmetic, and
+    their per-thread :func:`scratch` buffers stay allocated and warm.
+    """
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            try:
+                cores = len(os.sched_getaffinity(0))
+            except AttributeError:  # not on Linux
+                cores = os.cpu_count() or 1
+            _POOL = ThreadPoolExecutor(max_workers=max(1, cores), thread_name_prefix="bandselect-stats")
+        return _POOL
 
 
 def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
@@ -127,13 +158,27 @@ def kernel_input(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block)
 
 
-def column_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column min and max of an ``(R, C)`` block, as float64 (one compiled pass)."""
-    low = np.full(block.shape[1], np.inf)
-    high = np.full(block.shape[1], -np.inf)
-    if block.shape[0]:
-        native.column_range(kernel_input(block), low, high)
-    return low, high
+def column_min_max(block: np.ndarray, *, n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column min and max of an ``(R, C)`` block, as float64 (one compiled pass).
+
+    ``n_threads > 1`` splits the rows over :func:`worker_pool` (e.g. ``parallel_threads(block.size)``).
+    A NaN anywhere in a column makes its min and max NaN, an Inf its min or max infinite.
+    """
+    n_rows = block.shape[0]
+    parts = max(1, min(int(n_threads), n_rows))
+    lows, highs = np.full((parts, block.shape[1]), np.inf), np.full((parts, block.shape[1]), -np.inf)
+
+    def scan(part: int) -> None:
+        rows = block[n_rows * part // parts : n_rows * (part + 1) // parts]
+        if rows.shape[0]:
+            native.column_range(kernel_input(rows), lows[part], highs[part])
+
+    if parts == 1:
+        scan(0)
+    else:
+        list(worker_pool().map(scan, range(parts)))
+    # np.min/np.max propagate a part's NaN, as the compiled scan does within a part.
+    return lows.min(axis=0), highs.max(axis=0)
 
 
 class BinPlan:
@@ -304,6 +349,42 @@ class ChunkAccumulator:
                 self.gram[k] += d.T @ d  # BLAS syrk (STACK_NOTES: matmul, not einsum)
                 self.n[k] += stop - start
             start = stop
+
+    def absorb(self, other: ChunkAccumulator) -> None:
+        """Add ``other``'s pixels (same bands, classes and edges; e.g. another thread's rows) in place.
+
+        Its sums are moved from its class shifts to ours (``d = x − s``: with ``δ = s_other − s``,
+        ``Σ d = Σ d' + n δ`` and ``Σ d dᵀ = Σ d' d'ᵀ + (Σ d') δᵀ + δ (Σ d')ᵀ + n δ δᵀ``), so two threads'
+        halves give one set of statistics without building and merging two.
+        """
+        if (other.n_bands, other.n_classes, other.moments) != (
+            self.n_bands,
+            self.n_classes,
+            self.moments,
+        ) or ((self.plan is None) != (other.plan is None)):
+            raise InputError(
+                "accumulator",
+                expected=f"{self.n_classes} classes of {self.n_bands} bands, the same histogram settings",
+                found=f"{other.n_classes} classes of {other.n_bands} bands",
+                fix="absorb accumulators made with the same arguments",
+            )
+        for k in range(self.n_classes):
+            n_b = int(other.n[k])
+            if n_b == 0 and not other.has_shift[k]:
+                continue
+            if not self.has_shift[k]:
+                self.shift[k], self.has_shift[k] = other.shift[k], 1
+                self.total[k], self.gram[k] = other.total[k], other.gram[k]
+            else:
+                delta = other.shift[k] - self.shift[k]
+                cross = np.outer(other.total[k], delta)
+                self.total[k] += other.total[k] + n_b * delta
+                self.gram[k] += other.gram[k] + cross + cross.T + n_b * np.outer(delta, delta)
+            self.n[k] += n_b
+        np.minimum(self.low, other.low, out=self.low)
+        np.maximum(self.high, other.high, out=self.high)
+        if self.counts is not None and other.counts is not None:
+            self.counts += other.counts
 
     def result(self) -> dict[str, np.ndarray | None]:
         """Counts, class means, centred co-moments, min/max, histograms and clipped counts."""

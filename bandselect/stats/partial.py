@@ -14,9 +14,7 @@ Within one chunk, sums are taken about a shift close to each class mean (see
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,7 +29,13 @@ from bandselect.errors import (
 )
 from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
-from bandselect.stats.kernels import ChunkAccumulator, class_layout, parallel_threads, thread_controller
+from bandselect.stats.kernels import (
+    ChunkAccumulator,
+    class_layout,
+    parallel_threads,
+    thread_controller,
+    worker_pool,
+)
 from bandselect.stats.persistence import FORMAT_VERSION as FORMAT_VERSION  # re-exported (moved)
 from bandselect.stats.spatial import laplacian_abs_sums
 from bandselect.storage import StoreLocation
@@ -237,19 +241,23 @@ class BandStatistics:
         parts = max(1, min(int(n_threads), n_rows))
         bounds = [(n_rows * i // parts, n_rows * (i + 1) // parts) for i in range(parts)] if n_rows else []
 
-        def block(bound: tuple[int, int]) -> BandStatistics:
+        def block(bound: tuple[int, int]) -> ChunkAccumulator:
             start, stop = bound
             accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges)
             accumulator.add_all(pixels[start:stop], None if class_index is None else class_index[start:stop])
-            return cls(classes=classes, hist_edges=edges, **accumulator.result())
+            return accumulator
 
         if not bounds:
             return cls.empty(pixels.shape[1], hist_edges=edges)
         with thread_controller().limit(limits=1, user_api="blas") if own_blas else contextlib.nullcontext():
             if len(bounds) == 1:
-                return block(bounds[0])
-            with ThreadPoolExecutor(len(bounds)) as pool:
-                return functools.reduce(BandStatistics.merge, pool.map(block, bounds))
+                accumulator = block(bounds[0])
+            else:
+                # The threads' accumulators are added in place: one BandStatistics, no merges.
+                accumulator, *others = worker_pool().map(block, bounds)
+                for other in others:
+                    accumulator.absorb(other)
+        return cls(classes=classes, hist_edges=edges, **accumulator.result())
 
     def with_contrast(self, laplacian_abs_sum: Any, laplacian_count: int) -> BandStatistics:
         """The same statistics with the spatial contrast terms of the same images attached.

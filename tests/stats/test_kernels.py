@@ -151,3 +151,83 @@ def test_a_nan_that_skipped_prepare_pixels_stays_inside_the_count_buffer() -> No
     result = acc.result()
     assert result["histograms"].tolist() == [[[1, 1, 0, 0], [1, 0, 1, 0]]]  # NaN below the edges
     assert result["n_clipped"].tolist() == [[1, 1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_any_nan_or_inf_makes_its_bands_range_not_finite(dtype: type) -> None:
+    # statistics_of and the store's chunk partials skip the NaN test when the pass's own min/max are
+    # finite: every NaN/Inf, at any row and in any band (vector lanes, block edges), must show there.
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(5000, 61)).astype(dtype)
+    classes = (np.arange(5000) % 3 == 0).astype(np.int64)
+    for row, band, bad in [(0, 0, np.nan), (4999, 60, np.nan), (2147, 33, np.inf), (2148, 7, -np.inf),
+                           (1234, 59, np.nan)]:  # fmt: skip
+        x = base.copy()
+        x[row, band] = bad
+        for threads in (1, 2, 3):
+            low, high = kernels.column_min_max(x, n_threads=threads)
+            assert not (np.isfinite(low[band]) and np.isfinite(high[band]))
+            assert np.all(np.isfinite(np.delete(low, band))) and np.all(np.isfinite(np.delete(high, band)))
+            np.testing.assert_array_equal(np.delete(low, band), np.delete(x, band, axis=1).min(0))
+        acc = ChunkAccumulator(61, 2, None)
+        acc.add_all(x, classes)
+        result = acc.result()
+        k = classes[row]
+        assert not (
+            np.isfinite(result["class_minimum"][k, band]) and np.isfinite(result["class_maximum"][k, band])
+        )
+
+
+def test_statistics_of_raises_and_omits_non_finite_pixels_as_before() -> None:
+    from bandselect.errors import NonFiniteError
+    from bandselect.stats import statistics_of
+
+    x = np.random.default_rng(4).normal(size=(400, 6)).astype(np.float32)
+    y = np.arange(400) % 4 == 0
+    x[17, 2], x[300, 5] = np.nan, np.inf
+    with pytest.raises(NonFiniteError, match="2 pixels"):
+        statistics_of(x, y, n_bins=32)
+    omitted = statistics_of(x, y, n_bins=32, nan_policy="omit")
+    keep = np.isfinite(x).all(axis=1)
+    reference = statistics_of(x[keep], y[keep], n_bins=32)
+    assert omitted.n_nonfinite == 2 and omitted.count == reference.count == 398
+    np.testing.assert_array_equal(omitted.histograms, reference.histograms)
+    np.testing.assert_allclose(omitted.correlation, reference.correlation, atol=1e-12)
+    valid = keep.copy()  # ignored pixels may hold NaN: no error, the same statistics
+    assert statistics_of(x, y, n_bins=32, valid=valid).count == 398
+
+
+def test_two_threads_absorbed_equal_one_thread() -> None:
+    # from_pixels splits large inputs over threads and adds their accumulators in place (absorb).
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(40_000, 7)) * [1, 10, 100, 1e3, 1e-2, 5, 1] + 1e4).astype(np.float32)
+    labels = rng.integers(0, 3, size=40_000)
+    labels[:20_000][labels[:20_000] == 2] = 1  # class 2 only in the second half: absent from one thread
+    edges = histogram_edges(x.min(0).astype(np.float64), x.max(0).astype(np.float64), 64)
+    one = BandStatistics.from_pixels(x, labels, edges, n_threads=1)
+    two = BandStatistics.from_pixels(x, labels, edges, n_threads=2)
+    three = BandStatistics.from_pixels(x, labels, edges, n_threads=3)
+    for other in (two, three):
+        np.testing.assert_array_equal(other.counts, one.counts)
+        np.testing.assert_array_equal(other.histograms, one.histograms)
+        np.testing.assert_array_equal(other.class_minimum, one.class_minimum)
+        np.testing.assert_allclose(other.class_means, one.class_means, rtol=1e-12)
+        np.testing.assert_allclose(other.class_comoments, one.class_comoments, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(other.correlation, one.correlation, atol=1e-12)
+    with pytest.raises(InputError, match="accumulator"):
+        ChunkAccumulator(7, 3, edges).absorb(ChunkAccumulator(7, 2, edges))
+
+
+def test_the_worker_pool_is_made_again_in_a_forked_child() -> None:
+    import multiprocessing
+
+    kernels.worker_pool()  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        x = np.random.default_rng(6).normal(size=(300_000, 30)).astype(np.float32)
+        count = pool.apply_async(_count_in_two_threads, (x,)).get(timeout=60)
+    assert count == 300_000
+
+
+def _count_in_two_threads(x: np.ndarray) -> int:
+    return BandStatistics.from_pixels(x, np.zeros(x.shape[0], np.int64), None, n_threads=2).count
