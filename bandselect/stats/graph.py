@@ -123,10 +123,7 @@ def merge_ranges(*parts: Range) -> Range:
 
 def merge_statistics(*parts: BandStatistics) -> BandStatistics:
     """Merge partials (one node of the reduction tree)."""
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.merge(part)
-    return out
+    return BandStatistics.merge_all(parts)
 
 
 def tree(parts: list[Any], merge: Any, split_every: int) -> Any:

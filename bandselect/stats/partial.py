@@ -14,7 +14,9 @@ Within one chunk, sums are taken about a shift close to each class mean (see
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -347,71 +349,101 @@ class BandStatistics:
         InputError
             One side has histograms and the other not, or their edges differ.
         """
-        if not isinstance(other, BandStatistics):
+        return BandStatistics.merge_all([self, other])
+
+    @staticmethod
+    def merge_all(parts: Sequence[BandStatistics]) -> BandStatistics:
+        """Statistics of the union of the pixel sets of ``parts`` (one node of a reduction tree).
+
+        One combination instead of ``len(parts) − 1`` pairwise merges: counts and histograms are
+        summed, the means weighted, and the co-moments are ``Σ Cᵢ + Σ nᵢ (mᵢ − m)(mᵢ − m)ᵀ`` about the
+        merged mean ``m`` (the deviations of the parts' means, as in the pairwise update).
+
+        Raises
+        ------
+        ShapeError
+            Different band counts.
+        InputError
+            No parts, something that is not a BandStatistics, histograms on some parts only or on
+            different edges, or the spatial contrast terms on some parts only.
+        """
+        parts = list(parts)
+        if not parts or not all(isinstance(p, BandStatistics) for p in parts):
+            found = "no statistics" if not parts else ", ".join(sorted({type(p).__name__ for p in parts}))
             raise InputError(
                 "merge",
-                expected="a BandStatistics",
-                found=type(other).__name__,
+                expected="BandStatistics (at least one)",
+                found=found,
                 fix="merge statistics built with BandStatistics.from_arrays",
             )
-        if other.n_bands != self.n_bands:
-            raise ShapeError(
-                "merge",
-                expected=f"statistics of {self.n_bands} bands",
-                found=f"{other.n_bands} bands",
-                fix="merge only statistics of cubes from the same sensor/band subset",
-            )
-        if (self.hist_edges is None) != (other.hist_edges is None):
-            raise InputError(
-                "merge",
-                expected="both statistics with histograms, or neither",
-                found="one with histograms and one without",
-                fix="compute both passes with the same hist_edges",
-            )
-        if self.hist_edges is not None and not np.array_equal(self.hist_edges, other.hist_edges):
-            raise InputError(
-                "merge",
-                expected="identical histogram edges",
-                found="different edges (bins or ranges)",
-                fix="build every partial with the same histogram_edges(...) array",
-            )
-        if self.has_contrast != other.has_contrast:
-            raise InputError(
-                "merge",
-                expected="both statistics with the spatial contrast terms, or neither",
-                found="one with contrast and one without",
-                fix="compute every partial with the same contrast setting",
-            )
-        contrast = None
-        if self.laplacian_abs_sum is not None and other.laplacian_abs_sum is not None:
-            contrast = self.laplacian_abs_sum + other.laplacian_abs_sum
-        if np.array_equal(self.classes, other.classes):  # the usual case; union1d costs more than merging
-            classes = self.classes
+        first = parts[0]
+        for other in parts[1:]:
+            if other.n_bands != first.n_bands:
+                raise ShapeError(
+                    "merge",
+                    expected=f"statistics of {first.n_bands} bands",
+                    found=f"{other.n_bands} bands",
+                    fix="merge only statistics of cubes from the same sensor/band subset",
+                )
+            if (first.hist_edges is None) != (other.hist_edges is None):
+                raise InputError(
+                    "merge",
+                    expected="both statistics with histograms, or neither",
+                    found="one with histograms and one without",
+                    fix="compute both passes with the same hist_edges",
+                )
+            if first.hist_edges is not None and not np.array_equal(first.hist_edges, other.hist_edges):
+                raise InputError(
+                    "merge",
+                    expected="identical histogram edges",
+                    found="different edges (bins or ranges)",
+                    fix="build every partial with the same histogram_edges(...) array",
+                )
+            if first.has_contrast != other.has_contrast:
+                raise InputError(
+                    "merge",
+                    expected="both statistics with the spatial contrast terms, or neither",
+                    found="one with contrast and one without",
+                    fix="compute every partial with the same contrast setting",
+                )
+        if len(parts) == 1:
+            return first
+        if all(np.array_equal(p.classes, first.classes) for p in parts):  # the usual case: no re-indexing
+            classes = first.classes
+            aligned = [
+                (p.counts, p.class_means, p.class_comoments, p.class_minimum, p.class_maximum, p.histograms,
+                 p.n_clipped)
+                for p in parts
+            ]  # fmt: skip
         else:
-            classes = np.union1d(self.classes, other.classes).astype(np.int64)
-        parts = [self._aligned(classes), other._aligned(classes)]
-        (na, ma, ca, lo_a, hi_a, ha, cla), (nb, mb, cb, lo_b, hi_b, hb, clb) = parts
-        n = na + nb
-        delta = mb - ma
-        with np.errstate(invalid="ignore", divide="ignore"):
-            weight_b = np.where(n > 0, nb / np.maximum(n, 1), 0.0)
-            cross = np.where(n > 0, na * nb / np.maximum(n, 1).astype(np.float64), 0.0)
-        means = ma + delta * weight_b[:, None]
-        comoments = ca + cb + cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+            classes = functools.reduce(np.union1d, [p.classes for p in parts]).astype(np.int64)
+            aligned = [p._aligned(classes) for p in parts]
+        counts = np.stack([a[0] for a in aligned])  # (P, K)
+        n = counts.sum(axis=0)
+        weights = counts / np.maximum(n, 1)[None, :]  # (P, K): 0 for a class no part has
+        means = (weights[:, :, None] * np.stack([a[1] for a in aligned])).sum(axis=0)
+        comoments = np.sum([a[2] for a in aligned], axis=0)
+        for part_counts, part_means, *_ in aligned:
+            delta = part_means - means
+            comoments += part_counts[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+        contrast = None
+        if first.laplacian_abs_sum is not None:
+            contrast = np.sum([p.laplacian_abs_sum for p in parts], axis=0)
+        has_hist = aligned[0][5] is not None
         return BandStatistics(
             classes=classes,
             counts=n,
             class_means=means,
             class_comoments=comoments,
-            class_minimum=np.minimum(lo_a, lo_b),
-            class_maximum=np.maximum(hi_a, hi_b),
-            hist_edges=self.hist_edges,
-            histograms=None if ha is None else ha + hb,
-            n_clipped=None if cla is None else cla + clb,
-            n_nonfinite=self.n_nonfinite + other.n_nonfinite,
-            n_invalid=self.n_invalid + other.n_invalid,
+            class_minimum=np.min([a[3] for a in aligned], axis=0),
+            class_maximum=np.max([a[4] for a in aligned], axis=0),
+            hist_edges=first.hist_edges,
+            histograms=np.sum([a[5] for a in aligned], axis=0) if has_hist else None,
+            n_clipped=np.sum([a[6] for a in aligned], axis=0) if has_hist else None,
+            n_nonfinite=sum(p.n_nonfinite for p in parts),
+            n_invalid=sum(p.n_invalid for p in parts),
             laplacian_abs_sum=contrast,
-            laplacian_count=self.laplacian_count + other.laplacian_count,
+            laplacian_count=sum(p.laplacian_count for p in parts),
         )
 
     def _aligned(self, classes: np.ndarray) -> tuple[Any, ...]:

@@ -90,6 +90,14 @@ def test_merge_any_split_any_order_equals_whole(seed: int) -> None:
         tree = tree.merge(p)
     _assert_same(tree, whole)
     assert merged.merge(BandStatistics.empty(6, hist_edges=edges)).count == whole.count
+    # One node merging all parts at once (the reduction tree's), classes absent from some parts.
+    _assert_same(BandStatistics.merge_all([parts[i] for i in order]), whole)
+    some = [
+        BandStatistics.from_arrays(xp[lp != k], lp[lp != k], hist_edges=edges)
+        for k, (xp, lp) in enumerate(zip(np.split(x, cuts)[:3], np.split(labels, cuts)[:3], strict=True))
+    ]
+    _assert_same(BandStatistics.merge_all(some), some[0].merge(some[1]).merge(some[2]))
+    assert BandStatistics.merge_all([whole]) is whole
 
 
 def test_merge_with_disjoint_classes() -> None:
@@ -134,6 +142,12 @@ def test_merge_mismatch_errors() -> None:
     other = BandStatistics.from_arrays(x, hist_edges=histogram_edges(x.min(0) - 1, x.max(0), 8))
     with pytest.raises(InputError, match="edges"):
         with_hist.merge(other)
+    with pytest.raises(InputError, match="edges"):
+        BandStatistics.merge_all([with_hist, with_hist, other])
+    with pytest.raises(InputError, match="at least one"):
+        BandStatistics.merge_all([])
+    with pytest.raises(InputError, match="ndarray"):
+        BandStatistics.merge_all([a, np.ones(3)])  # type: ignore[list-item]
 
 
 def test_nan_pixels_raise_or_are_omitted_and_counted() -> None:
