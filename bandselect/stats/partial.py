@@ -110,8 +110,11 @@ class BandStatistics:
         ):
             value = getattr(self, name)
             if value is not None:
-                value = np.array(value, copy=True)
-                value.setflags(write=False)
+                # A read-only array that owns its memory is kept as it is (the engine's fresh results;
+                # a copy of a megabyte of histograms per chunk costs new pages); anything else is copied.
+                if not (isinstance(value, np.ndarray) and value.flags.owndata and not value.flags.writeable):
+                    value = np.array(value, copy=True)
+                    value.setflags(write=False)
                 object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------------ construction
@@ -259,7 +262,11 @@ class BandStatistics:
                 accumulator, *others = worker_pool().map(block, bounds)
                 for other in others:
                     accumulator.absorb(other)
-        return cls(classes=classes, hist_edges=edges, **accumulator.result())
+        result = accumulator.result()
+        for name in ("class_means", "class_comoments", "histograms", "n_clipped"):  # fresh: not copied again
+            if result[name] is not None:
+                result[name].setflags(write=False)
+        return cls(classes=classes, hist_edges=edges, **result)
 
     def with_contrast(self, laplacian_abs_sum: Any, laplacian_count: int) -> BandStatistics:
         """The same statistics with the spatial contrast terms of the same images attached.
