@@ -231,3 +231,17 @@ def test_the_worker_pool_is_made_again_in_a_forked_child() -> None:
 
 def _count_in_two_threads(x: np.ndarray) -> int:
     return BandStatistics.from_pixels(x, np.zeros(x.shape[0], np.int64), None, n_threads=2).count
+
+
+def test_bin_plans_are_shared_for_equal_edges_and_never_stale() -> None:
+    x = np.linspace(0.0, 1.0, 101)[:, None].repeat(2, axis=1)
+    edges = histogram_edges(np.zeros(2), np.ones(2), 4)
+    assert kernels.bin_plan(edges, 1) is kernels.bin_plan(edges.copy(), 1)
+    assert kernels.bin_plan(edges, 2) is not kernels.bin_plan(edges, 1)
+    before = class_histograms(x, np.zeros(101, np.int64), np.array([0]), edges)[0]
+    edges[:, :] = histogram_edges(np.full(2, 0.5), np.ones(2), 4)  # the caller changes its array in place
+    after = class_histograms(x, np.zeros(101, np.int64), np.array([0]), edges)[0]
+    assert before[0, 0].tolist() == np.histogram(x[:, 0], bins=np.linspace(0.0, 1.0, 5))[0].tolist()
+    inside = np.histogram(x[:, 0], bins=edges[0])[0]
+    inside[0] += np.count_nonzero(x[:, 0] < 0.5)  # values below the new edges clipped into the first bin
+    assert after[0, 0].tolist() == inside.tolist()
