@@ -87,6 +87,23 @@ VARIANTS: dict[str, dict[str, Any]] = {
         **SEED_SCHEDULE,
         **SEED_WEIGHTS,
     },
+    "soft_subset_uniform_st": {
+        "type": "SoftChannelSelector",
+        "relaxation": "subset",
+        "init_method": "uniform",
+        "straight_through": True,
+        **SEED_SCHEDULE,
+        **SEED_WEIGHTS,
+    },
+    # The recipe with RX's relative ridge at 0.03 instead of 1.0 (docs/learnable.md, "RX's ridge").
+    "soft_subset_uniform_rx003": {
+        "type": "SoftChannelSelector",
+        "relaxation": "subset",
+        "init_method": "uniform",
+        "rx_eps": 0.03,
+        **SEED_SCHEDULE,
+        **SEED_WEIGHTS,
+    },
     "soft_softmax_seed": {
         "type": "SoftChannelSelector",
         "relaxation": "softmax",
@@ -204,6 +221,7 @@ def _train(job: tuple[Task, str, int, int]) -> dict[str, Any]:
     settings = dict(VARIANTS[variant])
     kind = settings.pop("type")
     weights = {"entropy_loss": settings.pop("entropy"), "diversity_loss": settings.pop("diversity")}
+    rx_eps = settings.pop("rx_eps", None)
     config = {
         "n_select": K,
         "input_channels": task.cube.shape[-1],
@@ -215,6 +233,8 @@ def _train(job: tuple[Task, str, int, int]) -> dict[str, Any]:
     recipe = load_recipe()["pipeline"]
     for name, weight in weights.items():
         recipe["nodes"][name]["config"]["weight"] = weight
+    if rx_eps is not None:
+        recipe["nodes"]["rx"]["config"]["eps"] = rx_eps
     start = time.perf_counter()
     result = train_two_phase(training_pipeline(node, recipe), _data(task), _training(task, seed, epochs))
     seconds = time.perf_counter() - start

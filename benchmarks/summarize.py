@@ -285,6 +285,8 @@ def _learnable_rows() -> list[str]:
         v
         for v in (
             "soft_subset_uniform",
+            "soft_subset_uniform_st",
+            "soft_subset_uniform_rx003",
             "soft_subset_seed",
             "soft_softmax_seed",
             "soft_softmax_issue5",
@@ -294,6 +296,8 @@ def _learnable_rows() -> list[str]:
     ]
     labels = {
         "soft_subset_uniform": "soft, relaxed top-k, seed's settings, uniform start (default)",
+        "soft_subset_uniform_st": "soft, relaxed top-k, uniform start, straight-through",
+        "soft_subset_uniform_rx003": "soft, relaxed top-k, uniform start, RX ridge 0.03",
         "soft_subset_seed": "soft, relaxed top-k, seed's settings, variance start",
         "soft_softmax_seed": "soft, softmax, seed's settings",
         "soft_softmax_issue5": "soft, softmax, issue-5 recipe",
