@@ -162,27 +162,17 @@ def kernel_input(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block)
 
 
-def column_min_max(block: np.ndarray, *, n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def column_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column min and max of an ``(R, C)`` block, as float64 (one compiled pass).
 
-    ``n_threads > 1`` splits the rows over :func:`worker_pool` (e.g. ``parallel_threads(block.size)``).
-    A NaN anywhere in a column makes its min and max NaN, an Inf its min or max infinite.
+    A NaN anywhere in a column makes its min and max NaN, an Inf its min or max infinite. (One thread:
+    split over two, the scan was slower here, 8.3 against 6.4 ms for 16 M values: it is memory-bound.)
     """
-    n_rows = block.shape[0]
-    parts = max(1, min(int(n_threads), n_rows))
-    lows, highs = np.full((parts, block.shape[1]), np.inf), np.full((parts, block.shape[1]), -np.inf)
-
-    def scan(part: int) -> None:
-        rows = block[n_rows * part // parts : n_rows * (part + 1) // parts]
-        if rows.shape[0]:
-            native.column_range(kernel_input(rows), lows[part], highs[part])
-
-    if parts == 1:
-        scan(0)
-    else:
-        list(worker_pool().map(scan, range(parts)))
-    # np.min/np.max propagate a part's NaN, as the compiled scan does within a part.
-    return lows.min(axis=0), highs.max(axis=0)
+    low = np.full(block.shape[1], np.inf)
+    high = np.full(block.shape[1], -np.inf)
+    if block.shape[0]:
+        native.column_range(kernel_input(block), low, high)
+    return low, high
 
 
 class BinPlan:

@@ -19,7 +19,7 @@ from bandselect.stats.binning import (
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.kernels import ChunkAccumulator, class_layout, column_min_max, parallel_threads
+from bandselect.stats.kernels import ChunkAccumulator, class_layout, column_min_max
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.spatial import laplacian_abs_sums
 
@@ -128,11 +128,10 @@ def statistics_of(
         # The range pass that gives the edges also shows any NaN/Inf (a min or max that is not finite),
         # so the NaN test (a pass of its own) runs only then.
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
-        threads = parallel_threads(prepared.pixels.size)
-        low, high = column_min_max(np.ascontiguousarray(prepared.pixels), n_threads=threads)
+        low, high = column_min_max(np.ascontiguousarray(prepared.pixels))
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))) and prepared.pixels.shape[0]:
             prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-            low, high = column_min_max(np.ascontiguousarray(prepared.pixels), n_threads=threads)
+            low, high = column_min_max(np.ascontiguousarray(prepared.pixels))
         if prepared.pixels.shape[0]:
             edges = data_edges(low, high, int(n_bins))
     pixels, labels = prepared.pixels, prepared.labels
