@@ -49,8 +49,10 @@ from bandselect.names import VAR_CUBE
 from bandselect.stats import compute_statistics
 from bandselect.store import open_campaign
 campaign, n = open_campaign(sys.argv[1]), int(sys.argv[2])
+for i in campaign.ids()[:n]:  # first opens (imports, metadata) before either timing, as for both after
+    campaign.open(i)
+start = time.perf_counter()  # from opening the acquisitions, as compute_statistics opens them itself
 sums = [campaign.open(i)[VAR_CUBE].data.sum(dtype="float64") for i in campaign.ids()[:n]]
-start = time.perf_counter()
 dask.compute(*sums, scheduler="threads")
 bare_s = time.perf_counter() - start
 start = time.perf_counter()
