@@ -281,19 +281,7 @@ def _learnable_rows() -> list[str]:
     learnable = _load("learnable")
     if not learnable:
         return []
-    names = [
-        v
-        for v in (
-            "soft_subset_uniform",
-            "soft_subset_uniform_st",
-            "soft_subset_uniform_rx003",
-            "soft_subset_seed",
-            "soft_softmax_seed",
-            "soft_softmax_issue5",
-            "concrete_seed",
-        )
-        if v in learnable["variants"]
-    ]
+    # Column order: the default first; only the variants the results hold.
     labels = {
         "soft_subset_uniform": "soft, relaxed top-k, seed's settings, uniform start (default)",
         "soft_subset_uniform_st": "soft, relaxed top-k, uniform start, straight-through",
@@ -303,6 +291,7 @@ def _learnable_rows() -> list[str]:
         "soft_softmax_issue5": "soft, softmax, issue-5 recipe",
         "concrete_seed": "Concrete, seed's settings",
     }
+    names = [v for v in labels if v in learnable["variants"]]
     rows = [
         "| task | " + " | ".join(labels[n] for n in names) + " | variance | separability | mRMR | random 3 "
         "| all bands | goal |",

@@ -29,7 +29,7 @@ from bandselect.names import (
 )
 from bandselect.progress import STATISTICS_STEP, report
 from bandselect.stats.binning import NanPolicy, prepare_pixels
-from bandselect.stats.kernels import column_min_max
+from bandselect.stats.kernels import column_min_max, range_is_finite
 from bandselect.stats.memory import HistogramPartial, bin_pixels, merge_histograms
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.spatial import laplacian_abs_sums_interior
@@ -82,7 +82,7 @@ def moment_partial(
         stats = BandStatistics.from_pixels(
             kept.pixels, kept.labels, edges, n_invalid=kept.n_invalid, n_threads=1
         )
-        if np.all(np.isfinite(stats.class_minimum)) and np.all(np.isfinite(stats.class_maximum)):
+        if range_is_finite(stats.class_minimum, stats.class_maximum):
             return stats
     pixels, labels, n_nonfinite, n_invalid = prepared(block, mask, valid, nan_policy, fraction, seed, key)
     return BandStatistics.from_pixels(

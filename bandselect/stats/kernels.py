@@ -76,6 +76,14 @@ def thread_controller() -> ThreadpoolController:
     return _CONTROLLER
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity on Linux, else the CPU count), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def parallel_threads(n_values: int) -> int:
     """Threads to split ``n_values`` values over in ``BandStatistics.from_arrays``.
 
@@ -87,10 +95,7 @@ def parallel_threads(n_values: int) -> int:
     wanted = int(n_values) // PARALLEL_MIN_VALUES
     if wanted < 2:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     blas = [int(lib.num_threads) for lib in thread_controller().lib_controllers if lib.user_api == "blas"]
     return max(1, min(cores, wanted, min(blas) if blas else cores))
 
@@ -104,11 +109,7 @@ def worker_pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            try:
-                cores = len(os.sched_getaffinity(0))
-            except AttributeError:  # not on Linux
-                cores = os.cpu_count() or 1
-            _POOL = ThreadPoolExecutor(max_workers=max(1, cores), thread_name_prefix="bandselect-stats")
+            _POOL = ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="bandselect-stats")
         return _POOL
 
 
@@ -173,6 +174,15 @@ def column_min_max(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if block.shape[0]:
         native.column_range(kernel_input(block), low, high)
     return low, high
+
+
+def range_is_finite(low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether per-band (or per-class) minima and maxima from the compiled pass are all finite.
+
+    Those passes propagate NaN and keep ±Inf, so a finite range means the values behind it were all
+    finite: the callers that skip ``prepare_pixels``' NaN test (``check_finite=False``) rely on it.
+    """
+    return bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
 
 
 class BinPlan:

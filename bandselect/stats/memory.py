@@ -19,7 +19,7 @@ from bandselect.stats.binning import (
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.kernels import ChunkAccumulator, class_layout, column_min_max
+from bandselect.stats.kernels import ChunkAccumulator, class_layout, column_min_max, range_is_finite
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.spatial import laplacian_abs_sums
 
@@ -129,7 +129,7 @@ def statistics_of(
         # so the NaN test (a pass of its own) runs only then.
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
         low, high = column_min_max(np.ascontiguousarray(prepared.pixels))
-        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))) and prepared.pixels.shape[0]:
+        if not range_is_finite(low, high) and prepared.pixels.shape[0]:
             prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
             low, high = column_min_max(np.ascontiguousarray(prepared.pixels))
         if prepared.pixels.shape[0]:

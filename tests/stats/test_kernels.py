@@ -166,6 +166,9 @@ def test_any_nan_or_inf_makes_its_bands_range_not_finite(dtype: type) -> None:
         x[row, band] = bad
         low, high = kernels.column_min_max(x)
         assert not (np.isfinite(low[band]) and np.isfinite(high[band]))
+        assert not kernels.range_is_finite(low, high) and kernels.range_is_finite(
+            *kernels.column_min_max(base)
+        )
         assert np.all(np.isfinite(np.delete(low, band))) and np.all(np.isfinite(np.delete(high, band)))
         np.testing.assert_array_equal(np.delete(low, band), np.delete(x, band, axis=1).min(0))
         acc = ChunkAccumulator(61, 2, None)
