@@ -19,7 +19,13 @@ from bandselect.stats.binning import (
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.kernels import ChunkAccumulator, class_layout, column_min_max, range_is_finite
+from bandselect.stats.kernels import (
+    ChunkAccumulator,
+    class_layout,
+    column_min_max,
+    parallel_threads,
+    range_is_finite,
+)
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.spatial import laplacian_abs_sums
 
@@ -128,10 +134,11 @@ def statistics_of(
         # The range pass that gives the edges also shows any NaN/Inf (a min or max that is not finite),
         # so the NaN test (a pass of its own) runs only then.
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
-        low, high = column_min_max(np.ascontiguousarray(prepared.pixels))
+        threads = parallel_threads(prepared.pixels.size)
+        low, high = column_min_max(np.ascontiguousarray(prepared.pixels), threads)
         if not range_is_finite(low, high) and prepared.pixels.shape[0]:
             prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-            low, high = column_min_max(np.ascontiguousarray(prepared.pixels))
+            low, high = column_min_max(np.ascontiguousarray(prepared.pixels), threads)
         if prepared.pixels.shape[0]:
             edges = data_edges(low, high, int(n_bins))
     pixels, labels = prepared.pixels, prepared.labels

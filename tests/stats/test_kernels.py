@@ -166,6 +166,9 @@ def test_any_nan_or_inf_makes_its_bands_range_not_finite(dtype: type) -> None:
         x[row, band] = bad
         low, high = kernels.column_min_max(x)
         assert not (np.isfinite(low[band]) and np.isfinite(high[band]))
+        # Split over threads (statistics_of on large inputs): the same min/max, NaN included.
+        for n_threads in (2, 3):
+            np.testing.assert_array_equal(kernels.column_min_max(x, n_threads), (low, high))
         assert not kernels.range_is_finite(low, high) and kernels.range_is_finite(
             *kernels.column_min_max(base)
         )
@@ -178,6 +181,18 @@ def test_any_nan_or_inf_makes_its_bands_range_not_finite(dtype: type) -> None:
         assert not (
             np.isfinite(result["class_minimum"][k, band]) and np.isfinite(result["class_maximum"][k, band])
         )
+
+
+def test_split_range_scan_equals_one_thread_and_handles_tiny_inputs() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1001, 7)).astype(np.float32)
+    expected = (x.min(0).astype(np.float64), x.max(0).astype(np.float64))
+    for n_threads in (1, 2, 4):
+        np.testing.assert_array_equal(kernels.column_min_max(x, n_threads), expected)
+    one_row = kernels.column_min_max(x[:1], 4)  # more threads than rows: one part
+    np.testing.assert_array_equal(one_row, (x[0].astype(np.float64), x[0].astype(np.float64)))
+    empty_low, empty_high = kernels.column_min_max(x[:0], 2)
+    assert np.all(empty_low == np.inf) and np.all(empty_high == -np.inf)
 
 
 def test_statistics_of_raises_and_omits_non_finite_pixels_as_before() -> None:
