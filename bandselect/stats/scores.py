@@ -1,13 +1,18 @@
-"""Per-band scores derived from sufficient statistics (pure NumPy, no pixels).
+"""Per-band scores derived from sufficient statistics (no pixels).
 
 Every function here takes already-reduced quantities (class means, variances, histograms, a covariance
-matrix) and never touches pixels, so it runs in microseconds on merged statistics. The functions are
-total: degenerate inputs (constant bands, empty bins) give 0 (or 0.5 for an uninformative AUC), never NaN.
+matrix) and never touches pixels, so it runs in well under a millisecond on merged statistics (the
+histogram scores read ≈ 250,000 counts at the default 2,048 bins, in one compiled pass each:
+:mod:`bandselect.stats.native`). The functions are total: degenerate inputs (constant bands, empty
+bins) give 0 (or 0.5 for an uninformative AUC), never NaN.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from bandselect.errors import ShapeError
+from bandselect.stats import native
 
 
 def fisher_score(
@@ -44,16 +49,23 @@ def auc_from_histograms(hist_negative: np.ndarray, hist_positive: np.ndarray) ->
     numpy.ndarray
         ``(C,)`` float64 in ``[0.5, 1]``; 0.5 where a class has no pixels.
     """
-    h0 = np.asarray(hist_negative, dtype=np.float64)
-    h1 = np.asarray(hist_positive, dtype=np.float64)
-    n0 = h0.sum(axis=-1)
-    n1 = h1.sum(axis=-1)
-    below = np.cumsum(h0, axis=-1) - h0  # negatives strictly in lower bins
-    wins = (h1 * (below + 0.5 * h0)).sum(axis=-1)
+    h0, h1 = _histogram_input(hist_negative), _histogram_input(hist_positive)
+    if h0.shape != h1.shape or h0.ndim < 1:
+        raise ShapeError(
+            "histograms",
+            expected="two count arrays of one shape (..., n_bins)",
+            found=f"{h0.shape} and {h1.shape}",
+            fix="pass both classes' histograms on the same bands and bins",
+        )
+    shape = h0.shape[:-1]
+    flat0 = h0.reshape(-1, h0.shape[-1])
+    flat1 = _histogram_input(h1.reshape(-1, h1.shape[-1]), h0.dtype)
+    wins, n0, n1 = (np.empty(flat0.shape[0]) for _ in range(3))
+    native.auc_sums(flat0, flat1, wins, n0, n1)
     pairs = n0 * n1
-    auc = np.full(h0.shape[:-1], 0.5)
+    auc = np.full(flat0.shape[0], 0.5)
     np.divide(wins, pairs, out=auc, where=pairs > 0)
-    return np.maximum(auc, 1.0 - auc)
+    return np.maximum(auc, 1.0 - auc).reshape(shape)
 
 
 def mutual_information_from_histograms(histograms: np.ndarray) -> np.ndarray:
@@ -73,25 +85,28 @@ def mutual_information_from_histograms(histograms: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(C,)`` float64, ≥ 0; 0 for an empty histogram or a single class.
     """
-    joint = np.asarray(histograms, dtype=np.float64)
     # I = (Σ_yb n_yb log n_yb − Σ_y n_y log n_y − Σ_b n_b log n_b + N log N) / N per band, the same sum
-    # as Σ n_yb log(n_yb N / (n_y n_b)) regrouped: one log per count instead of a ratio array per class.
-    total = joint.sum(axis=(0, 2))  # (C,) N
-    p_class = joint.sum(axis=2)  # (K, C) n_y
-    p_bin = joint.sum(axis=0)  # (C, B) n_b
-    mi = _sum_n_log_n(joint, axis=(0, 2)) - _sum_n_log_n(p_class, axis=0) - _sum_n_log_n(p_bin, axis=1)
-    mi += _sum_n_log_n(total[None], axis=0)
-    np.divide(mi, total, out=mi, where=total > 0)
-    mi[total <= 0] = 0.0
+    # as Σ n_yb log(n_yb N / (n_y n_b)) regrouped: one log per non-zero count, in one compiled pass.
+    joint = _histogram_input(histograms)
+    if joint.ndim != 3:
+        raise ShapeError(
+            "histograms",
+            expected="(K, C, n_bins) counts per class",
+            found=f"{joint.ndim} dimensions {joint.shape}",
+            fix="pass one histogram per class and band",
+        )
+    information, total = np.empty(joint.shape[1]), np.empty(joint.shape[1])
+    native.n_log_n_sums(joint, native.N_LOG_N_TABLE, information, total)
+    mi = np.zeros(joint.shape[1])
+    np.divide(information, total, out=mi, where=total > 0)
     return np.maximum(mi, 0.0)  # rounding can make a zero MI a tiny negative number
 
 
-def _sum_n_log_n(counts: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
-    """``Σ n log n`` of non-negative counts over ``axis`` (``0 log 0 = 0``)."""
-    logs = np.zeros_like(counts)
-    np.log(counts, out=logs, where=counts > 0)
-    logs *= counts
-    return logs.sum(axis=axis)
+def _histogram_input(counts: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+    """Counts as the compiled kernels take them: C-contiguous int64 (kept) or float64 (converted)."""
+    array = np.asarray(counts)
+    kind = dtype if dtype is not None else (np.int64 if array.dtype == np.int64 else np.float64)
+    return np.ascontiguousarray(array, dtype=kind)
 
 
 def correlation_from_covariance(covariance: np.ndarray, constant: np.ndarray | None = None) -> np.ndarray:

@@ -126,3 +126,51 @@ def test_histograms_equal_numpy_histogram() -> None:
         ref, _ = np.histogram(x[:, band], bins=stats.hist_edges[band])
         np.testing.assert_array_equal(stats.histograms[0, band], ref)
     assert stats.n_clipped.sum() == 0
+
+
+def _plugin_mi(joint: np.ndarray) -> np.ndarray:
+    out = []
+    for band in range(joint.shape[1]):
+        p = joint[:, band].astype(np.float64)
+        if p.sum() <= 0:
+            out.append(0.0)
+            continue
+        p = p / p.sum()
+        outer = p.sum(1, keepdims=True) * p.sum(0, keepdims=True)
+        nz = p > 0
+        out.append(float(np.sum(p[nz] * np.log(p[nz] / outer[nz]))))
+    return np.maximum(np.array(out), 0.0)
+
+
+def test_compiled_histogram_scores_equal_their_definitions_for_any_counts() -> None:
+    from bandselect.stats.scores import auc_from_histograms, mutual_information_from_histograms
+
+    rng = np.random.default_rng(11)
+    # Small counts (looked up), counts beyond the n log n table (computed), empty bins and an empty band.
+    counts = rng.integers(0, 9000, size=(3, 5, 40)) * (rng.random((3, 5, 40)) < 0.6)
+    counts[:, 4] = 0
+    for hist in (counts.astype(np.int64), counts.astype(np.float64), counts * 0.37):  # fractional too
+        np.testing.assert_allclose(
+            mutual_information_from_histograms(hist), _plugin_mi(hist), rtol=1e-10, atol=1e-13
+        )
+        h0, h1 = hist[0], hist[1] + hist[2]
+        below = np.cumsum(h0, axis=-1) - h0
+        pairs = h0.sum(-1) * h1.sum(-1)
+        wins = (h1 * (below + 0.5 * h0)).sum(-1)
+        auc = np.where(pairs > 0, wins / np.where(pairs > 0, pairs, 1), 0.5)
+        np.testing.assert_allclose(auc_from_histograms(h0, h1), np.maximum(auc, 1 - auc), rtol=1e-12)
+    assert (
+        mutual_information_from_histograms(counts)[4] == 0
+        and auc_from_histograms(counts[0], counts[1])[4] == 0.5
+    )
+    assert auc_from_histograms(counts[0, 0], counts[1, 0]).shape == ()  # one band: (n_bins,) -> a scalar
+
+
+def test_histogram_scores_refuse_mismatched_shapes() -> None:
+    from bandselect.errors import ShapeError
+    from bandselect.stats.scores import auc_from_histograms, mutual_information_from_histograms
+
+    with pytest.raises(ShapeError, match="same bands and bins"):
+        auc_from_histograms(np.ones((3, 8)), np.ones((3, 9)))
+    with pytest.raises(ShapeError, match=r"\(K, C, n_bins\)"):
+        mutual_information_from_histograms(np.ones((3, 8)))
