@@ -168,6 +168,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
             config.statistics.scheduler_address,
             _statistics_needs(config, len(wavelengths)),  # type: ignore[arg-type]
             config.statistics.device,
+            config.ignore_label,
         )
         uri = config.tracking_uri()
         flow_run_id = _flow_run_id()

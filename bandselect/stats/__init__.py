@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         CampaignStatistics,
         StatisticsSummary,
         load_campaign_statistics,
+        statistics_without,
         update_campaign_statistics,
     )
 
@@ -39,6 +40,7 @@ _LAZY = {
     "CampaignStatistics": "bandselect.stats.incremental",
     "StatisticsSummary": "bandselect.stats.incremental",
     "load_campaign_statistics": "bandselect.stats.incremental",
+    "statistics_without": "bandselect.stats.incremental",
     "update_campaign_statistics": "bandselect.stats.incremental",
 }
 
@@ -62,6 +64,7 @@ __all__ = [
     "relevance_scores",
     "separability_select",
     "statistics_of",
+    "statistics_without",
     "two_class_statistics",
     "update_campaign_statistics",
     "without_classes",

@@ -35,13 +35,21 @@ import json
 import os
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from bandselect import storage
 from bandselect.errors import FileFormatError, InputError, ResourceError
-from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy
-from bandselect.stats.compute import CampaignReader, compute_statistics, compute_update
+from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
+from bandselect.stats.classes import without_classes
+from bandselect.stats.compute import (
+    CampaignReader,
+    compute_histograms,
+    compute_statistics,
+    compute_update,
+)
 from bandselect.stats.partial import BandStatistics
 from bandselect.storage import StoreLocation
 
@@ -68,6 +76,8 @@ class CampaignStatistics:
         Ids whose pixels were read by the call that returned this object (empty when up to date).
     histograms_rebuilt
         Whether that call rebuilt the histograms on widened edges.
+    statistics_file
+        The sidecar file holding ``stats`` (its random token names this version of them).
     """
 
     stats: BandStatistics
@@ -76,6 +86,9 @@ class CampaignStatistics:
     nan_policy: str
     computed_ids: tuple[str, ...] = ()
     histograms_rebuilt: bool = False
+    #: The sidecar file holding ``stats`` (its random token names this version of them); None before
+    #: they are written.
+    statistics_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,10 +181,26 @@ def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
         acquisition_ids=tuple(manifest["acquisition_ids"]),
         n_bins=int(manifest["n_bins"]),
         nan_policy=str(manifest["nan_policy"]),
+        statistics_file=name,
     )
 
 
-def _save(campaign: Any, result: CampaignStatistics) -> None:
+def _write(stats: BandStatistics, path: StoreLocation, directory: StoreLocation) -> None:
+    try:
+        stats.save(path)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        storage.remove_tree(path)
+        raise ResourceError(
+            f"campaign statistics in {directory}",
+            expected=f"free space in {directory}",
+            found=f"{error.strerror or error} [{errno.errorcode.get(error.errno or 0, '?')}]",
+            fix="free disk space (or raise the quota); the previous statistics are kept",
+        ) from error
+
+
+def _save(campaign: Any, result: CampaignStatistics) -> CampaignStatistics:
     directory = statistics_dir(campaign)
     manifest_path = storage.join(directory, MANIFEST)
     previous = None
@@ -180,18 +209,7 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
     except (OSError, ValueError, KeyError, TypeError):
         previous = None
     name = f"statistics-{secrets.token_hex(8)}.npz"
-    try:
-        result.stats.save(storage.join(directory, name))
-    except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        storage.remove_tree(storage.join(directory, name))
-        raise ResourceError(
-            f"campaign statistics in {directory}",
-            expected=f"free space in {directory}",
-            found=f"{error.strerror or error} [{errno.errorcode.get(error.errno or 0, '?')}]",
-            fix="free disk space (or raise the quota); the previous statistics are kept",
-        ) from error
+    _write(result.stats, storage.join(directory, name), directory)
     manifest = {
         "version": MANIFEST_VERSION,
         "statistics_file": name,
@@ -204,6 +222,8 @@ def _save(campaign: Any, result: CampaignStatistics) -> None:
     storage.write_bytes(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
     if previous and previous != name and os.path.basename(previous) == previous:
         storage.remove_tree(storage.join(directory, previous))
+        storage.remove_tree(storage.join(directory, _derived_dir(previous)))
+    return replace(result, statistics_file=name)
 
 
 def update_campaign_statistics(
@@ -276,8 +296,7 @@ def update_campaign_statistics(
             nan_policy=nan_policy,
             computed_ids=tuple(wanted),
         )
-        _save(campaign, result)
-        return result
+        return _save(campaign, result)
     new = [i for i in wanted if i not in set(stored.acquisition_ids)]
     if not new:
         return stored
@@ -298,5 +317,76 @@ def update_campaign_statistics(
         computed_ids=tuple(new),
         histograms_rebuilt=rebuilt,
     )
-    _save(campaign, result)
+    return _save(campaign, result)
+
+
+def _derived_dir(statistics_file: str) -> str:
+    # Results derived from one version of the statistics live in a folder named after its file, and
+    # go with it when a new version replaces it.
+    return statistics_file.removesuffix(".npz") + ".derived"
+
+
+def statistics_without(
+    campaign: Any,
+    stored: CampaignStatistics,
+    ignore_label: int,
+    *,
+    scheduler_address: str | None = None,
+    scheduler: Any = None,
+    device: str | None = None,
+) -> BandStatistics:
+    """The stored statistics without the pixels labelled ``ignore_label``, binned as ``fit()`` bins them.
+
+    Moments, min/max and histogram counts of the other classes are exact from the stored statistics
+    (:func:`~bandselect.stats.classes.without_classes`). The histogram *edges*, though, follow the
+    binning rule on the range of the pixels that count: ``data_edges`` of the kept pixels' min/max, the
+    edges :func:`~bandselect.stats.classes.labelled_statistics` gives the same data in memory. The
+    ignored pixels (often an unlabelled background far outside the labelled values) would otherwise set
+    the bin width, and AUC and MI of the kept classes would be computed on a few coarse bins. When
+    those edges differ from the stored ones, one histogram-only pass over the covered acquisitions
+    rebuilds them; the result is kept in the sidecar next to that version of the statistics
+    (``statistics-<token>.derived/without-<label>.npz``, written atomically, removed with it), so
+    later runs read it instead.
+
+    Parameters
+    ----------
+    campaign
+        The campaign the statistics describe.
+    stored
+        Its stored statistics (:func:`load_campaign_statistics` or :func:`update_campaign_statistics`).
+    ignore_label
+        The class whose pixels do not count. Absent from the statistics: nothing is left out.
+    scheduler_address, scheduler, device
+        Where a histogram pass runs, as :func:`~bandselect.stats.compute_statistics`.
+
+    Returns
+    -------
+    BandStatistics
+        Without the class; its pixels are added to ``n_invalid``.
+    """
+    full = stored.stats
+    kept = without_classes(full, [int(ignore_label)])
+    if full.hist_edges is None or kept.count == 0:
+        return kept
+    edges = data_edges(kept.minimum, kept.maximum, full.n_bins)
+    if np.array_equal(edges, full.hist_edges):
+        return kept
+    cached = None
+    if stored.statistics_file is not None:
+        directory = storage.join(statistics_dir(campaign), _derived_dir(stored.statistics_file))
+        cached = storage.join(directory, f"without-{int(ignore_label)}.npz")
+        if storage.exists(cached):
+            return BandStatistics.load(cached)
+    classes, histograms, clipped = compute_histograms(
+        campaign,
+        edges,
+        acquisitions=stored.acquisition_ids,
+        nan_policy=stored.nan_policy,  # type: ignore[arg-type]
+        scheduler_address=scheduler_address,
+        scheduler=scheduler,
+        device=device,
+    )
+    result = without_classes(full.with_histograms(edges, classes, histograms, clipped), [int(ignore_label)])
+    if cached is not None:
+        _write(result, cached, statistics_dir(campaign))
     return result

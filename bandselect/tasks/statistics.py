@@ -7,7 +7,7 @@ import os
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from bandselect.stats import StatisticsSummary, update_campaign_statistics
+from bandselect.stats import StatisticsSummary, statistics_without, update_campaign_statistics
 from bandselect.store import open_campaign
 from bandselect.tasks._logging import run_logger
 from bandselect.tasks._retry import retry_transient
@@ -49,18 +49,28 @@ def update_statistics(
     scheduler_address: str | None = None,
     contrast: bool = False,
     device: str | None = None,
+    ignore_label: int | None = None,
 ) -> StatisticsSummary:
-    """Update ``<store>/.bandselect_stats`` incrementally (an unchanged campaign reads no pixel)."""
+    """Update ``<store>/.bandselect_stats`` incrementally (an unchanged campaign reads no pixel).
+
+    With ``ignore_label``, the histograms of the pixels that count are made here too, on this
+    scheduler and device, when their edges differ from the stored ones
+    (:func:`~bandselect.stats.statistics_without`; kept in the sidecar, so the selection and the plots
+    read them).
+    """
     address = resolve_scheduler_address(scheduler_address)
     device = resolve_statistics_device(device)
+    campaign = open_campaign(store)
     result = update_campaign_statistics(
-        open_campaign(store),
+        campaign,
         n_bins=n_bins,
         nan_policy=nan_policy,  # type: ignore[arg-type]
         scheduler_address=address,
         contrast=contrast,
         device=device,
     )
+    if ignore_label is not None:
+        statistics_without(campaign, result, ignore_label, scheduler_address=address, device=device)
     summary = StatisticsSummary.of(result, store, address or "in-process")
     run_logger(__name__).info(
         "statistics of %d acquisitions (%d read now) on %s (device %s); classes %s",

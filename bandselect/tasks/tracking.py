@@ -15,8 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from bandselect.reports.figures import composite_preview, flow_figures
 from bandselect.selection import BandSelection
-from bandselect.stats import load_campaign_statistics
-from bandselect.stats.classes import without_classes
+from bandselect.stats import load_campaign_statistics, statistics_without
 from bandselect.store import open_campaign
 from bandselect.tasks._retry import retry_transient
 from bandselect.tracking.flow_run import log_flow_run as log_run
@@ -38,10 +37,11 @@ def draw_plots(
     ignore_label: int | None = None,
 ) -> list[str]:
     """Band scores (without the ``ignore_label`` class), training figures and composite previews (PNGs)."""
-    stored = load_campaign_statistics(open_campaign(store))
+    campaign = open_campaign(store)
+    stored = load_campaign_statistics(campaign)
     statistics = None if stored is None else stored.stats
-    if statistics is not None and ignore_label is not None:
-        statistics = without_classes(statistics, [ignore_label])
+    if stored is not None and ignore_label is not None:
+        statistics = statistics_without(campaign, stored, ignore_label)  # the selection's own bins
     figures = flow_figures(
         plots_dir,
         selection,

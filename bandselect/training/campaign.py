@@ -16,8 +16,9 @@ the same content loads it instead of recomputing. Directories are written under 
 published by one rename, so a crash never leaves half a pipeline.
 
 Label roles: the campaign statistics keep every class; ``ignore_label`` drops its class from them
-(:func:`~bandselect.stats.classes.without_classes`, exact for every moment and histogram count; the
-histogram edges stay those of all pixels) before ``positive_label`` makes one class against the rest. An
+(:func:`~bandselect.stats.statistics_without`: exact for every moment, and the histograms binned on the
+kept pixels' range as ``fit()`` bins them, rebuilt once per version of the statistics when the ignored
+pixels had set the edges) before ``positive_label`` makes one class against the rest. An
 ``ignore_label`` absent from the campaign leaves nothing out. Both roles reach the gradient phase's
 datamodule (:class:`~bandselect.training.TrainingData`).
 """
@@ -39,8 +40,8 @@ from bandselect.pipeline import CONFIG_FILE, Pipeline
 from bandselect.pipeline.config import resolve_pipeline_band_counts
 from bandselect.pipeline.node import Annealed, BandSelector, Freezable, is_loss_node
 from bandselect.selection import BandSelection
-from bandselect.stats import BandStatistics, load_campaign_statistics
-from bandselect.stats.classes import present_classes, without_classes
+from bandselect.stats import BandStatistics, load_campaign_statistics, statistics_without
+from bandselect.stats.classes import present_classes
 from bandselect.store import open_campaign
 from bandselect.training.config import TrainingConfig
 from bandselect.training.records import EpochRecord
@@ -176,7 +177,8 @@ def _label_roles(positive_label: int | None, ignore_label: int | None) -> list[d
 def _campaign_statistics(
     store: str, ids: Sequence[str], positive_label: int | None, ignore_label: int | None = None
 ) -> BandStatistics:
-    stored = load_campaign_statistics(open_campaign(store))
+    campaign = open_campaign(store)
+    stored = load_campaign_statistics(campaign)
     if stored is None or not set(ids) <= set(stored.acquisition_ids):
         raise PipelineError(
             f"statistics of {store}",
@@ -190,7 +192,8 @@ def _campaign_statistics(
     check_positive_label(present_classes(stats).tolist(), positive, what=what)
     if ignore is not None:
         check_ignore_label(present_classes(stats).tolist(), ignore, positive_label=positive, what=what)
-        stats = without_classes(stats, [ignore])
+        # Binned on the kept pixels' range, as fit() bins them (a histogram pass when that moves).
+        stats = statistics_without(campaign, stored, ignore)
     return stats if positive is None else stats.one_vs_rest(positive)
 
 

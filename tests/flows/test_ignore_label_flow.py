@@ -110,3 +110,24 @@ def test_bad_label_roles_stop_the_flow_before_any_work(tmp_path: Path, mlflow_st
     # The plan's errors come before anything is written: no output, no work folder, no statistics.
     assert not out.exists()
     assert not (store / SIDECAR_DIR).exists()
+
+
+def test_auc_and_mi_of_the_flow_are_fits_whatever_the_ignored_pixels_hold(
+    tmp_path: Path, mlflow_store: str
+) -> None:
+    # mRMR over Fisher, AUC and MI: the histograms must be binned on the kept pixels' range, as fit()
+    # bins them. The ignored junk (±1e5) set the stored edges: on those, every kept value would share a
+    # bin (AUC 0.5, MI 0 for every band).
+    cube, labels = _scene()
+    spoiled = _garbage(cube, labels)
+    mrmr = {"type": "SupervisedFullSpectrumBandSelector", "config": {"num_spectral_bands": "auto", "k": 3}}
+    pipeline = {**PIPELINE, "nodes": {"selector": mrmr}}
+    store = _store(tmp_path / "m.zarr", spoiled, labels)
+    flow = select_bands(_config(store, tmp_path / "m", mlflow_store, pipeline=pipeline))
+
+    node = SupervisedFullSpectrumBandSelector(num_spectral_bands=N_BANDS, k=3)
+    node.fit(spoiled, labels, WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED)
+    assert flow.selection == node.selection(WAVELENGTHS)
+    assert {7, 3} <= set(flow.selection.indices)  # the target's two bands
+    # The kept pixels' histograms are in the sidecar beside the statistics they derive from.
+    assert list((store / SIDECAR_DIR).glob("statistics-*.derived/without-0.npz"))

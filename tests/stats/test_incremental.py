@@ -96,3 +96,53 @@ def test_stats_roundtrip_through_the_sidecar_keep_edges(tmp_path) -> None:
     np.testing.assert_array_equal(
         BandStatistics.load(next(statistics_dir(campaign).glob("*.npz"))).counts, stored.counts
     )
+
+
+def test_statistics_without_an_ignored_class_bin_as_fit_does_and_are_kept_in_the_sidecar(
+    tmp_path, monkeypatch
+) -> None:
+    from bandselect.stats import compute as compute_module
+    from bandselect.stats import incremental, statistics_without
+    from bandselect.stats.classes import labelled_statistics
+
+    rng = np.random.default_rng(4)
+    cubes, masks = [], []
+    campaign = open_campaign(tmp_path / "c", create=True)
+    for _ in range(2):
+        labels = rng.integers(0, 3, size=(20, 24)).astype(np.int16)
+        cube = rng.normal(1.0, 0.1, size=(20, 24, 5)).astype(np.float32)
+        cube[labels == 2, 1] += 0.3
+        cube[labels == 0] = rng.uniform(-1e3, 1e3, size=(int((labels == 0).sum()), 5))  # unlabelled junk
+        campaign.append(make_acquisition(cube, WAVELENGTHS, labels))
+        cubes.append(cube)
+        masks.append(labels)
+    stored = update_campaign_statistics(campaign, n_bins=64)
+    kept = statistics_without(campaign, stored, 0)
+    in_memory = labelled_statistics(np.stack(cubes), np.stack(masks), ignore_label=0, n_bins=64)
+    # The junk set the stored edges (1e3 wide); the kept pixels are binned on their own range, as fit() does.
+    assert stored.stats.hist_edges[1, -1] - stored.stats.hist_edges[1, 0] > 1000
+    np.testing.assert_array_equal(kept.hist_edges, in_memory.hist_edges)
+    np.testing.assert_array_equal(kept.histograms, in_memory.histograms)
+    np.testing.assert_array_equal(kept.counts, in_memory.counts)
+    np.testing.assert_allclose(kept.one_vs_rest(2).auc, in_memory.one_vs_rest(2).auc, rtol=1e-12)
+    assert kept.one_vs_rest(2).auc[1] > 0.9 and kept.n_invalid == in_memory.n_invalid
+
+    # Kept next to this version of the statistics: a later call reads it, no pass.
+    derived = statistics_dir(campaign) / stored.statistics_file.replace(".npz", ".derived")
+    assert (derived / "without-0.npz").is_file()
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the kept histograms should have been read, not recomputed")
+
+    monkeypatch.setattr(incremental, "compute_histograms", no_pass)
+    again = statistics_without(campaign, load_campaign_statistics(campaign), 0)
+    np.testing.assert_array_equal(again.histograms, kept.histograms)
+    # A class the statistics do not hold leaves everything as stored, with no pass either.
+    assert statistics_without(campaign, stored, 9).hist_edges is stored.stats.hist_edges
+    monkeypatch.undo()
+
+    # A new version of the statistics removes the old one's derived files.
+    _append(campaign, 3)
+    update_campaign_statistics(campaign, n_bins=64)
+    assert not derived.exists()
+    assert compute_module.compute_histograms is incremental.compute_histograms
