@@ -304,7 +304,9 @@ class HighContrastBandSelector(BandSelectorBase):
     """Data-driven selection: the band of highest spatial contrast in each wavelength window.
 
     ``score(band) = variance(band) + alpha · mean |Laplacian(band)|`` with the 5-point Laplacian
-    (replicate padding at the borders), both computed over every pixel of every sample of the batch.
+    (replicate padding at the borders), both computed over every pixel of every sample of the batch
+    (``fit_node(..., ignore_label=...)`` and the flows leave ignored or invalid pixels out of both: a
+    left-out neighbour adds nothing to a Laplacian, as a border pixel's replicated neighbour does).
     The best band of each window is selected (ties to the lower index; a band shared by two windows goes
     to the earlier one, which keeps the three channels distinct). ``forward`` recomputes the
     scores on every call, as the seed documents, and changes no state.

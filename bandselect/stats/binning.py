@@ -19,12 +19,17 @@ NanPolicy = Literal["raise", "omit"]
 
 
 class PreparedPixels(NamedTuple):
-    """Pixels kept for the statistics, as ``(N, C)`` values and ``(N,)`` int64 labels."""
+    """Pixels kept for the statistics, as ``(N, C)`` values and ``(N,)`` int64 labels.
+
+    ``kept``: which of the cube's pixels these are, a bool mask of its leading shape (None: all of
+    them), for the statistics that need the pixels' places (the spatial contrast).
+    """
 
     pixels: np.ndarray
     labels: np.ndarray
     n_nonfinite: int
     n_invalid: int
+    kept: np.ndarray | None = None
 
 
 def prepare_pixels(
@@ -100,6 +105,7 @@ def prepare_pixels(
     if keep is not None and not keep.all():
         pixels = pixels[keep]
         labels = labels[keep]
+        return PreparedPixels(pixels, labels, n_nonfinite, n_invalid, keep.reshape(lead))
     return PreparedPixels(pixels, labels, n_nonfinite, n_invalid)
 
 

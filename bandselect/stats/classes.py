@@ -96,7 +96,9 @@ def without_classes(stats: BandStatistics, labels: Iterable[int]) -> BandStatist
     computed without the removed pixels; the histogram *edges* stay those of the full data (computing
     with ``valid=labels != ignore_label`` instead gives edges of the kept pixels). The removed pixels
     are added to :attr:`~BandStatistics.n_invalid`. The spatial contrast terms, which mix neighbouring
-    pixels of every class, are kept as they are.
+    pixels of every class, are kept as they are. For a campaign's stored statistics,
+    :func:`~bandselect.stats.statistics_without` also re-bins on the kept pixels' range and sums the
+    contrast again without the class (one pass, kept in the sidecar).
     """
     stats = _check(stats)
     drop = np.isin(stats.classes, np.asarray([int(label) for label in labels], dtype=np.int64))

@@ -48,6 +48,7 @@ __all__ = [
     "compute_histograms",
     "compute_statistics",
     "compute_update",
+    "compute_without",
     "histograms_from_arrays",
     "merge_histograms",
     "recorded_ranges",
@@ -106,9 +107,11 @@ def compute_statistics(
     split_every
         Fan-in of the reduction tree.
     contrast
-        Also sum the spatial contrast terms (``BandStatistics.laplacian_abs_sum``) over every pixel of
-        every acquisition (not subsampled; each chunk read with a one-pixel halo of its neighbours, so the
-        result equals the whole-image value whatever the chunking).
+        Also sum the spatial contrast terms (``BandStatistics.laplacian_abs_sum``) over the pixels that
+        count (``valid``, finite under ``"omit"``) of every acquisition (not subsampled; each chunk read
+        with a one-pixel halo of its neighbours, so the result equals the whole-image value whatever the
+        chunking; a neighbour that does not count adds nothing, see
+        :func:`~bandselect.stats.spatial.laplacian_abs_sums_interior`).
     device
         None: the CPU kernels in each task. A torch device (``"cuda"``, ``"cpu"``): each task computes its
         partial with :mod:`bandselect.stats.torch_backend` on that device.
@@ -136,7 +139,7 @@ def compute_statistics(
             edges = data_edges(*data_range, int(n_bins))
     graphs = [moment_graph(datasets, 0, edges, options, split_every)]
     if contrast:
-        graphs.append(contrast_graph(datasets, split_every))
+        graphs.append(contrast_graph(datasets, split_every, nan_policy))
     results = run(graphs)
     stats = results[0]
     if contrast:
@@ -201,7 +204,7 @@ def compute_update(
     options = {"nan_policy": nan_policy, "fraction": None, "seed": 0, "device": device}
     graphs = [moment_graph(new, 0, edges, options, split_every)]
     if contrast:
-        graphs.append(contrast_graph(new, split_every))
+        graphs.append(contrast_graph(new, split_every, nan_policy))
     if rebuilt:
         rebin = datasets_of(source, stored_ids, None)
         graphs.append(histogram_graph(rebin, len(new), edges, options, split_every))
@@ -241,3 +244,42 @@ def compute_histograms(
     graph = histogram_graph(datasets, 0, edges, options, split_every)
     (hist,) = run_graphs([graph], scheduler_address, scheduler)
     return hist
+
+
+def compute_without(
+    source: Any,
+    ignore_label: int,
+    *,
+    hist_edges: Any = None,
+    contrast: bool = False,
+    acquisitions: Sequence[str] | None = None,
+    nan_policy: NanPolicy = "raise",
+    scheduler_address: str | None = None,
+    scheduler: Any = None,
+    split_every: int = SPLIT_EVERY,
+    device: str | None = None,
+) -> tuple[HistogramPartial | None, tuple[np.ndarray, int] | None]:
+    """What the pixels labelled ``ignore_label`` change beyond their own moments, in one read.
+
+    The histograms of every class on ``hist_edges`` (the kept pixels' edges; None: none) and the
+    spatial contrast sums without the ignored pixels (``contrast``; a neighbour left out adds nothing):
+    the two parts of the statistics that dropping a class from stored statistics cannot give exactly
+    (:func:`~bandselect.stats.incremental.statistics_without`). Other arguments as
+    :func:`compute_statistics`.
+
+    Returns
+    -------
+    tuple
+        ``(classes, histograms, n_clipped)`` or None, and ``(laplacian_abs_sum, laplacian_count)`` or None.
+    """
+    datasets = datasets_of(source, acquisitions, None)
+    n_bands = check_bands(datasets)
+    options = {"nan_policy": nan_policy, "fraction": None, "seed": 0, "device": device}
+    graphs = []
+    if hist_edges is not None:
+        graphs.append(histogram_graph(datasets, 0, validate_edges(hist_edges, n_bands), options, split_every))
+    if contrast:
+        graphs.append(contrast_graph(datasets, split_every, nan_policy, int(ignore_label)))
+    results = list(run_graphs(graphs, scheduler_address, scheduler)) if graphs else []
+    hist = results.pop(0) if hist_edges is not None else None
+    return hist, (results.pop(0) if contrast else None)

@@ -231,9 +231,10 @@ def blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
     return out
 
 
-def halo_blocks_of(ds: Any) -> list[Any]:
-    """Delayed ``(h + 2, w + 2, C)`` blocks of one acquisition's cube, each with a one-pixel halo of its
-    neighbours (edge pixels replicated at the image border), for the spatial contrast terms."""
+def halo_blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
+    """Delayed ``(cube, mask, valid)`` blocks of one acquisition, each ``(h + 2, w + 2, ...)`` with a
+    one-pixel halo of its neighbours (edge pixels replicated at the image border), for the spatial
+    contrast terms; mask and valid are None where the acquisition has none."""
     import dask.array as da
 
     cube = ds[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND).data
@@ -243,7 +244,42 @@ def halo_blocks_of(ds: Any) -> list[Any]:
     padded = da.overlap.overlap(
         cube, depth={0: 1, 1: 1, 2: 0}, boundary={0: "nearest", 1: "nearest", 2: "none"}
     )
-    return list(padded.to_delayed().ravel())
+    extras = []
+    for name in (VAR_MASK, VAR_VALID):
+        if name not in ds.data_vars:
+            extras.append(None)
+            continue
+        arr = ds[name].transpose(DIM_Y, DIM_X).data
+        if not isinstance(arr, da.Array):
+            arr = da.from_array(np.asarray(arr))
+        halo = da.overlap.overlap(arr.rechunk(cube.chunks[:2]), depth={0: 1, 1: 1}, boundary="nearest")
+        extras.append(halo.to_delayed())
+    cube_blocks = padded.to_delayed()
+    return [
+        (
+            cube_blocks[iy, ix, 0],
+            None if extras[0] is None else extras[0][iy, ix],
+            None if extras[1] is None else extras[1][iy, ix],
+        )
+        for iy in range(padded.numblocks[0])
+        for ix in range(padded.numblocks[1])
+    ]
+
+
+def contrast_partial(
+    cube: Any, mask: Any, valid: Any, nan_policy: str, ignore_label: int | None
+) -> tuple[np.ndarray, int]:
+    """Contrast sums of one halo block over the pixels that count, as the in-memory path counts them:
+    ``valid``, not labelled ``ignore_label``, and finite under ``nan_policy="omit"``."""
+    values = np.asarray(cube)
+    keep = None if valid is None else np.asarray(valid, dtype=bool)
+    if ignore_label is not None and mask is not None:
+        labelled = np.asarray(mask) != int(ignore_label)
+        keep = labelled if keep is None else keep & labelled
+    if nan_policy == "omit" and np.issubdtype(values.dtype, np.floating):
+        finite = np.isfinite(values).all(axis=-1)
+        keep = finite if keep is None else keep & finite
+    return laplacian_abs_sums_interior(values, keep)
 
 
 def sum_contrast(*parts: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
@@ -414,12 +450,14 @@ def histogram_graph(
     return tree(partials, merge_histograms, int(split_every))
 
 
-def contrast_graph(datasets: list[Any], split_every: int) -> Any:
+def contrast_graph(
+    datasets: list[Any], split_every: int, nan_policy: str = "raise", ignore_label: int | None = None
+) -> Any:
     # The halo blocks share the chunk reads of the moments graph: one compute, one read of each chunk.
     halo_parts = [
-        dask.delayed(laplacian_abs_sums_interior, pure=True)(block)
+        dask.delayed(contrast_partial, pure=True)(cube, mask, valid, nan_policy, ignore_label)
         for ds in datasets
-        for block in halo_blocks_of(ds)
+        for cube, mask, valid in halo_blocks_of(ds)
     ]
     return tree(halo_parts, sum_contrast, int(split_every))
 

@@ -46,9 +46,9 @@ from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
 from bandselect.stats.classes import without_classes
 from bandselect.stats.compute import (
     CampaignReader,
-    compute_histograms,
     compute_statistics,
     compute_update,
+    compute_without,
 )
 from bandselect.stats.partial import BandStatistics
 from bandselect.storage import StoreLocation
@@ -342,9 +342,12 @@ def statistics_without(
     binning rule on the range of the pixels that count: ``data_edges`` of the kept pixels' min/max, the
     edges :func:`~bandselect.stats.classes.labelled_statistics` gives the same data in memory. The
     ignored pixels (often an unlabelled background far outside the labelled values) would otherwise set
-    the bin width, and AUC and MI of the kept classes would be computed on a few coarse bins. When
-    those edges differ from the stored ones, one histogram-only pass over the covered acquisitions
-    rebuilds them; the result is kept in the sidecar next to that version of the statistics
+    the bin width, and AUC and MI of the kept classes would be computed on a few coarse bins. The
+    spatial contrast terms (when stored) mix each pixel with its neighbours, so they are summed again
+    without the ignored pixels (:func:`~bandselect.stats.spatial.laplacian_abs_sums`' rule). When the
+    edges move or there is contrast to redo, one pass over the covered acquisitions
+    (:func:`~bandselect.stats.compute.compute_without`: histograms only, and the contrast) gives
+    them; the result is kept in the sidecar next to that version of the statistics
     (``statistics-<token>.derived/without-<label>.npz``, written atomically, removed with it), so
     later runs read it instead.
 
@@ -365,28 +368,36 @@ def statistics_without(
         Without the class; its pixels are added to ``n_invalid``.
     """
     full = stored.stats
-    kept = without_classes(full, [int(ignore_label)])
-    if full.hist_edges is None or kept.count == 0:
-        return kept
-    edges = data_edges(kept.minimum, kept.maximum, full.n_bins)
-    if np.array_equal(edges, full.hist_edges):
+    label = int(ignore_label)
+    kept = without_classes(full, [label])
+    if kept.count == full.count or kept.count == 0:
+        return kept  # nothing left out (or nothing left): no bins or contrast to redo
+    edges = None if full.hist_edges is None else data_edges(kept.minimum, kept.maximum, full.n_bins)
+    if edges is not None and np.array_equal(edges, full.hist_edges):
+        edges = None
+    if edges is None and not full.has_contrast:
         return kept
     cached = None
     if stored.statistics_file is not None:
         directory = storage.join(statistics_dir(campaign), _derived_dir(stored.statistics_file))
-        cached = storage.join(directory, f"without-{int(ignore_label)}.npz")
+        cached = storage.join(directory, f"without-{label}.npz")
         if storage.exists(cached):
             return BandStatistics.load(cached)
-    classes, histograms, clipped = compute_histograms(
+    histograms, contrast = compute_without(
         campaign,
-        edges,
+        label,
+        hist_edges=edges,
+        contrast=full.has_contrast,
         acquisitions=stored.acquisition_ids,
         nan_policy=stored.nan_policy,  # type: ignore[arg-type]
         scheduler_address=scheduler_address,
         scheduler=scheduler,
         device=device,
     )
-    result = without_classes(full.with_histograms(edges, classes, histograms, clipped), [int(ignore_label)])
+    result = full if histograms is None else full.with_histograms(edges, *histograms)
+    result = without_classes(result, [label])
+    if contrast is not None:
+        result = result.with_contrast(*contrast)
     if cached is not None:
         _write(result, cached, statistics_dir(campaign))
     return result

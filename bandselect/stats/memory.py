@@ -151,5 +151,5 @@ def statistics_of(
         device=device,
     )
     if contrast:
-        out = out.with_contrast(*laplacian_abs_sums(cube))
+        out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))  # kept pixels only
     return out

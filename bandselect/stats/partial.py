@@ -77,8 +77,9 @@ class BandStatistics:
         Pixels left out by the ``valid`` mask.
     laplacian_abs_sum, laplacian_count
         Spatial contrast, when requested (``contrast=True``): ``(C,)`` sum of the absolute 5-point
-        Laplacian of every pixel of the images, and the number of pixels summed (see
-        :mod:`bandselect.stats.spatial`); None / 0 otherwise. :attr:`laplacian_energy` is their ratio.
+        Laplacian at every counted pixel of the images (a neighbour left out adds nothing), and the
+        number of pixels summed (see :mod:`bandselect.stats.spatial`); None / 0 otherwise.
+        :attr:`laplacian_energy` is their ratio.
     """
 
     classes: np.ndarray
@@ -164,7 +165,10 @@ class BandStatistics:
             any non-finite band are left out and counted in :attr:`n_nonfinite`.
         contrast
             Also sum the spatial contrast terms (:attr:`laplacian_abs_sum`): ``cube`` must then be images
-            ``(..., H, W, C)``, each image taken whole (edges replicated), every pixel counted.
+            ``(..., H, W, C)``, each image taken whole (edges replicated), over the pixels the other
+            statistics count: a pixel left out (``valid`` False, non-finite under ``"omit"``) is no
+            Laplacian centre, and as a neighbour it is taken to equal the centre
+            (:func:`~bandselect.stats.spatial.laplacian_abs_sums`).
         device
             None: the CPU kernels. A torch device (``"cpu"``, ``"cuda"``...): the moments, Gram
             matrices and histograms are computed by :mod:`bandselect.stats.torch_backend` on it.
@@ -190,7 +194,7 @@ class BandStatistics:
             device=device,
         )
         if contrast:
-            out = out.with_contrast(*laplacian_abs_sums(cube))
+            out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))  # kept pixels only
         return out
 
     @classmethod

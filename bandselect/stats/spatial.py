@@ -40,14 +40,47 @@ def _as_images(cube: Any) -> np.ndarray:
     return images.reshape(-1, *images.shape[-3:])
 
 
-def laplacian_abs_sums_interior(padded: Any) -> tuple[np.ndarray, int]:
+def _as_keep(keep: Any, images: np.ndarray) -> np.ndarray | None:
+    if keep is None:
+        return None
+    if hasattr(keep, "detach"):
+        keep = keep.detach().cpu().numpy()
+    flags = np.asarray(keep)
+    n_pixels = images.shape[0] * images.shape[1] * images.shape[2]
+    if flags.ndim < 2 or flags.shape[-2:] != images.shape[1:3] or flags.size != n_pixels:
+        raise ShapeError(
+            "keep mask for spatial contrast",
+            expected=f"one flag per pixel: (..., {images.shape[1]}, {images.shape[2]})",
+            found=f"shape {flags.shape}",
+            fix="pass the valid mask of the same images (..., H, W)",
+        )
+    if flags.dtype != np.bool_:
+        raise ShapeError(
+            "keep mask for spatial contrast",
+            expected="a bool mask",
+            found=str(flags.dtype),
+            fix="pass e.g. valid & (labels != ignore_label)",
+        )
+    return flags.reshape(images.shape[:-1])
+
+
+def laplacian_abs_sums_interior(padded: Any, keep: Any = None) -> tuple[np.ndarray, int]:
     """Sums over the interior pixels of ``(..., H + 2, W + 2, C)`` images whose border is a halo.
+
+    Parameters
+    ----------
+    padded
+        The images with a one-pixel halo.
+    keep
+        ``(..., H + 2, W + 2)`` bool, halo included: the pixels that count (valid, not ignored). None:
+        all. Only kept centres are summed, and a neighbour that is not kept is taken to equal the centre
+        (it adds nothing), the rule the replicated image border already follows, so values of pixels
+        that do not count (junk, NaN) never reach a sum.
 
     Returns
     -------
     tuple
-        ``(C,)`` float64 sum of ``|∇²x|`` over the ``H × W`` interior pixels of every image, and that pixel
-        count.
+        ``(C,)`` float64 sum of ``|∇²x|`` over the kept interior pixels of every image, and their count.
     """
     images = _as_images(padded).astype(np.float64, copy=False)
     if images.shape[1] < 3 or images.shape[2] < 3:
@@ -57,6 +90,9 @@ def laplacian_abs_sums_interior(padded: Any) -> tuple[np.ndarray, int]:
             found=f"shape {images.shape[1:]}",
             fix="pad each side by one pixel",
         )
+    flags = _as_keep(keep, images)
+    if flags is not None:
+        images = np.where(flags[..., None], images, 0.0)  # values that do not count never enter
     if not np.all(np.isfinite(images)):
         raise NonFiniteError(
             "cube for spatial contrast",
@@ -65,13 +101,26 @@ def laplacian_abs_sums_interior(padded: Any) -> tuple[np.ndarray, int]:
             fix="mask or repair non-finite pixels before selection",
         )
     centre = images[:, 1:-1, 1:-1]
-    laplacian = images[:, :-2, 1:-1] + images[:, 2:, 1:-1] + images[:, 1:-1, :-2] + images[:, 1:-1, 2:]
-    laplacian -= 4.0 * centre
-    return np.abs(laplacian).sum(axis=(0, 1, 2)), int(centre.shape[0] * centre.shape[1] * centre.shape[2])
+    # ∇²x = Σ over the four neighbours of (neighbour − centre); a neighbour that does not count adds 0.
+    laplacian = np.zeros_like(centre)
+    for rows, cols in ((slice(None, -2), slice(1, -1)), (slice(2, None), slice(1, -1)),
+                       (slice(1, -1), slice(None, -2)), (slice(1, -1), slice(2, None))):  # fmt: skip
+        step = images[:, rows, cols] - centre
+        if flags is not None:
+            step *= flags[:, rows, cols, None]
+        laplacian += step
+    if flags is None:
+        return np.abs(laplacian).sum(axis=(0, 1, 2)), int(centre.shape[0] * centre.shape[1] * centre.shape[2])
+    counted = flags[:, 1:-1, 1:-1]
+    total = np.abs(laplacian * counted[..., None]).sum(axis=(0, 1, 2))
+    return total, int(np.count_nonzero(counted))
 
 
-def laplacian_abs_sums(cube: Any) -> tuple[np.ndarray, int]:
+def laplacian_abs_sums(cube: Any, keep: Any = None) -> tuple[np.ndarray, int]:
     """Sums of ``|∇²x|`` per band over whole ``(..., H, W, C)`` images, edges replicated.
+
+    ``keep`` ``(..., H, W)`` bool: the pixels that count (valid, not ignored; None: all), as in
+    :func:`laplacian_abs_sums_interior`.
 
     Examples
     --------
@@ -80,7 +129,14 @@ def laplacian_abs_sums(cube: Any) -> tuple[np.ndarray, int]:
     >>> total, count = laplacian_abs_sums(image)
     >>> total.tolist(), count  # |−4| at the pixel, 1 at each of its four neighbours
     ([8.0, 0.0], 9)
+    >>> keep = np.ones((3, 3), bool); keep[1, 1] = False  # the bright pixel does not count
+    >>> total, count = laplacian_abs_sums(image, keep)
+    >>> total.tolist(), count
+    ([0.0, 0.0], 8)
     """
     images = _as_images(cube)
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    return laplacian_abs_sums_interior(padded)
+    flags = _as_keep(keep, images)
+    if flags is not None:
+        flags = np.pad(flags, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    return laplacian_abs_sums_interior(padded, flags)

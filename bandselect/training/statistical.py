@@ -96,10 +96,10 @@ class StatisticalTrainer:
     Batches with a ``valid`` entry (a datamodule with ``ignore_label``, :data:`~bandselect.names.PORT_VALID`)
     leave the pixels where it is False out of every statistic of every node, supervised or not (the
     minimum and maximum, hence the histogram edges, included), exactly as ``fit(..., ignore_label=...)``
-    does: their values never matter. The spatial contrast terms (``contrast`` requests) are the one
-    exception: a Laplacian mixes each pixel with its neighbours, and whole images are summed, as in
-    ``fit()``. A supervised node then needs two classes among the counted pixels (a ``LabelError``
-    naming it otherwise).
+    does: their values never matter, the spatial contrast terms (``contrast`` requests) included (a
+    left-out pixel is no Laplacian centre and adds nothing as a neighbour,
+    :func:`~bandselect.stats.spatial.laplacian_abs_sums`). A supervised node then needs two classes
+    among the counted pixels (a ``LabelError`` naming it otherwise).
 
     Nodes that do not depend on each other are initialised from the same passes. Upstream nodes run in
     evaluation mode without gradients (no Gumbel noise, deterministic); the pipeline's train/eval mode

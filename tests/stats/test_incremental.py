@@ -101,7 +101,6 @@ def test_stats_roundtrip_through_the_sidecar_keep_edges(tmp_path) -> None:
 def test_statistics_without_an_ignored_class_bin_as_fit_does_and_are_kept_in_the_sidecar(
     tmp_path, monkeypatch
 ) -> None:
-    from bandselect.stats import compute as compute_module
     from bandselect.stats import incremental, statistics_without
     from bandselect.stats.classes import labelled_statistics
 
@@ -134,7 +133,7 @@ def test_statistics_without_an_ignored_class_bin_as_fit_does_and_are_kept_in_the
     def no_pass(*args, **kwargs):
         raise AssertionError("the kept histograms should have been read, not recomputed")
 
-    monkeypatch.setattr(incremental, "compute_histograms", no_pass)
+    monkeypatch.setattr(incremental, "compute_without", no_pass)
     again = statistics_without(campaign, load_campaign_statistics(campaign), 0)
     np.testing.assert_array_equal(again.histograms, kept.histograms)
     # A class the statistics do not hold leaves everything as stored, with no pass either.
@@ -145,4 +144,22 @@ def test_statistics_without_an_ignored_class_bin_as_fit_does_and_are_kept_in_the
     _append(campaign, 3)
     update_campaign_statistics(campaign, n_bins=64)
     assert not derived.exists()
-    assert compute_module.compute_histograms is incremental.compute_histograms
+
+
+def test_statistics_without_sum_the_contrast_again_without_the_ignored_pixels(tmp_path) -> None:
+    from bandselect.stats import statistics_without
+    from bandselect.stats.classes import labelled_statistics
+
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 3, size=(20, 24)).astype(np.int16)
+    cube = rng.normal(1.0, 0.1, size=(20, 24, 5)).astype(np.float32)
+    cube[labels == 0] = 50.0  # a flat, bright unlabelled background: huge Laplacians at its borders
+    campaign = open_campaign(tmp_path / "c", create=True)
+    campaign.append(make_acquisition(cube, WAVELENGTHS, labels))
+    stored = update_campaign_statistics(campaign, n_bins=32, contrast=True)
+    kept = statistics_without(campaign, stored, 0)
+    expected = labelled_statistics(cube, labels, ignore_label=0, n_bins=32, contrast=True)
+    assert kept.laplacian_count == expected.laplacian_count == int((labels != 0).sum())
+    np.testing.assert_allclose(kept.laplacian_abs_sum, expected.laplacian_abs_sum, rtol=1e-12)
+    assert stored.stats.laplacian_energy.min() > 10 * kept.laplacian_energy.max()
+    np.testing.assert_array_equal(kept.histograms, expected.histograms)
