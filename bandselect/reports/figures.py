@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from bandselect.reports.plots import (
     save_figure,
 )
 from bandselect.selection import BandSelection
+from bandselect.stats.scores import rescale_unit
 
 if TYPE_CHECKING:
     from bandselect.stats import BandStatistics
@@ -59,8 +60,17 @@ def score_curves(
         else:
             curves["variance"] = np.asarray(statistics.variance)
     for name in selection.scores:
-        curves[f"selector {name}"] = selection.score(name)
+        values = selection.score(name)
+        if name in curves and _same_curve(curves[name], values):
+            continue  # the selector scored on these statistics: one curve, not two on top of each other
+        curves[f"selector {name}"] = values
     return {name: np.nan_to_num(np.asarray(values, dtype=np.float64)) for name, values in curves.items()}
+
+
+def _same_curve(a: Any, b: Any) -> bool:
+    # As the figure draws them: each min-max scaled to [0, 1] (selections keep float32 scores).
+    x, y = (np.nan_to_num(np.asarray(v, dtype=np.float64)).reshape(-1) for v in (a, b))
+    return x.shape == y.shape and np.allclose(rescale_unit(x), rescale_unit(y), rtol=0, atol=1e-6)
 
 
 def composite_preview(output: str | os.PathLike[str], acquisition_id: str) -> np.ndarray:

@@ -163,3 +163,25 @@ def test_columns_sit_at_true_wavelengths_and_lines_break_at_gaps() -> None:
     x_line, y_line = line.get_xdata(), line.get_ydata()
     gap = np.flatnonzero(np.isnan(y_line))
     assert gap.size == 1 and 800.0 < x_line[gap[0]] < 1100.0  # the curve is not drawn across the gap
+
+
+def test_score_curves_draw_a_selector_score_once_when_it_is_the_campaigns() -> None:
+    from bandselect.reports.figures import score_curves
+    from bandselect.selectors import SupervisedFullSpectrumBandSelector
+    from bandselect.stats import statistics_of
+
+    rng = np.random.default_rng(0)
+    cube = rng.normal(size=(1, 30, 30, 12)).astype(np.float32)
+    mask = rng.random((1, 30, 30)) < 0.3
+    cube[..., 5] += 1.5 * mask
+    wavelengths = np.linspace(450.0, 900.0, 12)
+    node = SupervisedFullSpectrumBandSelector(num_spectral_bands=12, k=3)
+    node.fit(cube, mask, wavelengths)
+    selection = node.selection(wavelengths)
+    curves = score_curves(selection, statistics_of(cube, mask))
+    # Fisher, AUC and MI of these statistics are the selector's own: drawn once, under their names.
+    assert {"fisher", "auc", "mi"} <= set(curves) and not {"selector fisher", "selector auc"} & set(curves)
+    assert any(name.startswith("selector ") for name in curves)  # its combined score still drawn
+    # Statistics of other pixels: the selector's curves differ, so both are drawn.
+    other = statistics_of(cube[:, :15], mask[:, :15])
+    assert "selector fisher" in score_curves(selection, other)
