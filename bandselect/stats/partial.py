@@ -33,6 +33,7 @@ from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
 from bandselect.stats.kernels import (
     ChunkAccumulator,
+    bin_plan,
     class_layout,
     parallel_threads,
     thread_controller,
@@ -258,6 +259,8 @@ class BandStatistics:
 
         if not bounds:
             return cls.empty(pixels.shape[1], hist_edges=edges)
+        if edges is not None and len(bounds) > 1:
+            bin_plan(edges, classes.size)  # made once here, not by each thread at the same time
         with thread_controller().limit(limits=1, user_api="blas") if own_blas else contextlib.nullcontext():
             if len(bounds) == 1:
                 accumulator = block(bounds[0])
