@@ -64,3 +64,30 @@ def test_campaign_on_s3_gives_the_statistics_of_the_same_campaign_on_disk(
     np.testing.assert_array_equal(loaded.stats.histograms, full.histograms)
     np.testing.assert_allclose(loaded.stats.class_comoments, full.class_comoments, rtol=1e-10)
     assert len([name for name in fs.ls(root) if name.endswith(".npz")]) == 1  # the old file was removed
+
+
+def test_statistics_without_a_class_are_kept_beside_the_statistics_on_s3(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    from bandselect.stats import statistics_without
+
+    local = open_campaign(tmp_path / "w.zarr", create=True)
+    remote = open_campaign(s3.url("without.zarr"), create=True)
+    for seed in range(2):
+        local.append(_scene(seed), chunk_yx=(10, 8))
+        remote.append(_scene(seed), chunk_yx=(10, 8))
+    stored_remote = update_campaign_statistics(remote, n_bins=64)
+    ours = statistics_without(remote, stored_remote, 0)
+    theirs = statistics_without(local, update_campaign_statistics(local, n_bins=64), 0)
+    assert not np.array_equal(ours.hist_edges, stored_remote.stats.hist_edges)  # the kept range's bins
+    np.testing.assert_array_equal(ours.hist_edges, theirs.hist_edges)
+    np.testing.assert_array_equal(ours.histograms, theirs.histograms)
+    fs, root = fsspec.core.url_to_fs(str(statistics_dir(remote)))
+    fs.invalidate_cache()
+    derived = [name for name in fs.find(root) if name.endswith("/without-0.npz")]
+    assert len(derived) == 1 and ".derived/" in derived[0]
+    # A new version of the statistics takes its derived files with it.
+    remote.append(_scene(5), chunk_yx=(10, 8))
+    update_campaign_statistics(remote, n_bins=64)
+    fs.invalidate_cache()
+    assert not [name for name in fs.find(root) if name.endswith("/without-0.npz")]
