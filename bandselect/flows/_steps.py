@@ -43,6 +43,7 @@ from bandselect.tasks import (
 from bandselect.tasks._logging import run_logger
 from bandselect.tasks.artifacts import publish_summary, tag_flow_run
 from bandselect.tracking import mlflow_run_link
+from bandselect.training.campaign import needs_contrast
 
 from ._ephemeral import guard_ephemeral_server
 from .config import FlowConfig
@@ -94,9 +95,9 @@ def _flow_run_id() -> str | None:
 
 def _statistics_needs(config: FlowConfig, n_bands: int) -> bool:
     """Whether a node of the pipeline asks for the spatial contrast terms (built once, before any work)."""
-    pipeline = Pipeline.from_config(resolve_pipeline_band_counts(config.pipeline_mapping(), n_bands))
-    requests = [node.statistics_request() for node in pipeline.nodes.values()]
-    return any(request is not None and request.contrast for request in requests)
+    return needs_contrast(
+        Pipeline.from_config(resolve_pipeline_band_counts(config.pipeline_mapping(), n_bands))
+    )
 
 
 def _by_product(results: list[ExportResult]) -> dict[str, dict[str, int]]:

@@ -44,7 +44,8 @@ def score_curves(
 
     With labelled statistics: Fisher, AUC and MI of ``positive_label`` (None: labels > 0; a multi-class
     campaign without one: its largest class) against the rest; unlabelled: the band variance. Then every
-    score the selection carries (``selector <name>``).
+    score the selection carries (``selector <name>``), except one that draws the same curve as the
+    campaign's score of that name (the selector scored on these statistics).
     """
     curves: dict[str, np.ndarray] = {}
     if statistics is not None:

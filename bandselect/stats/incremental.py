@@ -1,7 +1,9 @@
 """Campaign statistics stored next to the campaign and updated when acquisitions are added.
 
 Layout: ``<store>/.bandselect_stats/manifest.json`` (format version, acquisition ids covered, n_bins,
-nan_policy, the statistics file's name) and ``statistics-<token>.npz`` (:meth:`BandStatistics.save`).
+nan_policy, the contrast rule, the statistics file's name), ``statistics-<token>.npz``
+(:meth:`BandStatistics.save`) and, beside it, what was derived from that version
+(``statistics-<token>.derived/without-<label>[.contrast].npz``, :func:`statistics_without`).
 The campaign store skips dot-directories, so the sidecar is never mistaken for an acquisition.
 Writes are atomic: a new statistics file under a fresh name, then the manifest replaced (``os.replace``
 locally, one PUT on an object store, which readers see whole or not at); a failure leaves the previous
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import secrets
 from collections.abc import Sequence
@@ -53,9 +56,14 @@ from bandselect.stats.compute import (
 from bandselect.stats.partial import BandStatistics
 from bandselect.storage import StoreLocation
 
+_LOG = logging.getLogger(__name__)
 SIDECAR_DIR = ".bandselect_stats"
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+#: How the stored spatial contrast terms were summed: 2 = over the pixels that count (a left-out pixel
+#: adds nothing, :func:`~bandselect.stats.spatial.laplacian_abs_sums`); manifests without the key hold
+#: rule 1 (every pixel, invalid ones included) and their contrast is recomputed when it is used.
+CONTRAST_RULE = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +86,8 @@ class CampaignStatistics:
         Whether that call rebuilt the histograms on widened edges.
     statistics_file
         The sidecar file holding ``stats`` (its random token names this version of them).
+    contrast_rule
+        How the stored contrast terms were summed (:data:`CONTRAST_RULE`).
     """
 
     stats: BandStatistics
@@ -89,6 +99,8 @@ class CampaignStatistics:
     #: The sidecar file holding ``stats`` (its random token names this version of them); None before
     #: they are written.
     statistics_file: str | None = None
+    #: :data:`CONTRAST_RULE` of the stored contrast terms.
+    contrast_rule: int = CONTRAST_RULE
 
 
 @dataclass(frozen=True)
@@ -182,7 +194,16 @@ def load_campaign_statistics(campaign: Any) -> CampaignStatistics | None:
         n_bins=int(manifest["n_bins"]),
         nan_policy=str(manifest["nan_policy"]),
         statistics_file=name,
+        contrast_rule=int(manifest.get("contrast_rule", 1)),
     )
+
+
+def _current_file(directory: StoreLocation) -> str | None:
+    """The statistics file the manifest names now (None: no readable manifest)."""
+    try:
+        return str(json.loads(storage.read_bytes(storage.join(directory, MANIFEST)))["statistics_file"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _write(stats: BandStatistics, path: StoreLocation, directory: StoreLocation) -> None:
@@ -203,11 +224,7 @@ def _write(stats: BandStatistics, path: StoreLocation, directory: StoreLocation)
 def _save(campaign: Any, result: CampaignStatistics) -> CampaignStatistics:
     directory = statistics_dir(campaign)
     manifest_path = storage.join(directory, MANIFEST)
-    previous = None
-    try:
-        previous = str(json.loads(storage.read_bytes(manifest_path))["statistics_file"])
-    except (OSError, ValueError, KeyError, TypeError):
-        previous = None
+    previous = _current_file(directory)
     name = f"statistics-{secrets.token_hex(8)}.npz"
     _write(result.stats, storage.join(directory, name), directory)
     manifest = {
@@ -217,13 +234,17 @@ def _save(campaign: Any, result: CampaignStatistics) -> CampaignStatistics:
         "n_bins": result.n_bins,
         "nan_policy": result.nan_policy,
         "count": result.stats.count,
+        "contrast_rule": CONTRAST_RULE,
     }
     # The manifest is the commit point: the new file exists before it names it.
     storage.write_bytes(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
     if previous and previous != name and os.path.basename(previous) == previous:
         storage.remove_tree(storage.join(directory, previous))
-        storage.remove_tree(storage.join(directory, _derived_dir(previous)))
-    return replace(result, statistics_file=name)
+    # Derived results of every other version go (also one a slow reader wrote after its version left).
+    for folder in storage.child_names(directory):
+        if folder.endswith(_DERIVED) and folder != _derived_dir(name):
+            storage.remove_tree(storage.join(directory, folder))
+    return replace(result, statistics_file=name, contrast_rule=CONTRAST_RULE)
 
 
 def update_campaign_statistics(
@@ -277,6 +298,7 @@ def update_campaign_statistics(
         or stored.nan_policy != nan_policy
         or not set(stored.acquisition_ids) <= published
         or (contrast and not stored.stats.has_contrast)
+        or (stored.stats.has_contrast and stored.contrast_rule != CONTRAST_RULE)
     ):
         stored = None  # different settings, or acquisitions removed: start again
     run = {
@@ -320,10 +342,13 @@ def update_campaign_statistics(
     return _save(campaign, result)
 
 
+_DERIVED = ".derived"
+
+
 def _derived_dir(statistics_file: str) -> str:
     # Results derived from one version of the statistics live in a folder named after its file, and
     # go with it when a new version replaces it.
-    return statistics_file.removesuffix(".npz") + ".derived"
+    return statistics_file.removesuffix(".npz") + _DERIVED
 
 
 def statistics_without(
@@ -331,6 +356,7 @@ def statistics_without(
     stored: CampaignStatistics,
     ignore_label: int,
     *,
+    contrast: bool = False,
     scheduler_address: str | None = None,
     scheduler: Any = None,
     device: str | None = None,
@@ -343,13 +369,14 @@ def statistics_without(
     edges :func:`~bandselect.stats.classes.labelled_statistics` gives the same data in memory. The
     ignored pixels (often an unlabelled background far outside the labelled values) would otherwise set
     the bin width, and AUC and MI of the kept classes would be computed on a few coarse bins. The
-    spatial contrast terms (when stored) mix each pixel with its neighbours, so they are summed again
-    without the ignored pixels (:func:`~bandselect.stats.spatial.laplacian_abs_sums`' rule). When the
-    edges move or there is contrast to redo, one pass over the covered acquisitions
-    (:func:`~bandselect.stats.compute.compute_without`: histograms only, and the contrast) gives
-    them; the result is kept in the sidecar next to that version of the statistics
-    (``statistics-<token>.derived/without-<label>.npz``, written atomically, removed with it), so
-    later runs read it instead.
+    spatial contrast terms mix each pixel with its neighbours: with ``contrast`` they are summed again
+    without the ignored pixels (:func:`~bandselect.stats.spatial.laplacian_abs_sums`' rule); without
+    it the result carries none (the stored ones count the ignored pixels). When the edges move or
+    there is contrast to redo, one pass over the covered acquisitions
+    (:func:`~bandselect.stats.compute.compute_without`) gives them; the result is kept in the sidecar
+    beside that version of the statistics (``statistics-<token>.derived/without-<label>[.contrast].npz``,
+    written atomically, removed with it), so later runs read it instead. A store that cannot be
+    written (read-only) gets a logged warning and the pass again next time, not an error.
 
     Parameters
     ----------
@@ -359,35 +386,56 @@ def statistics_without(
         Its stored statistics (:func:`load_campaign_statistics` or :func:`update_campaign_statistics`).
     ignore_label
         The class whose pixels do not count. Absent from the statistics: nothing is left out.
+    contrast
+        Also the spatial contrast terms without the class (the stored statistics must have them).
     scheduler_address, scheduler, device
-        Where a histogram pass runs, as :func:`~bandselect.stats.compute_statistics`.
+        Where a pass runs, as :func:`~bandselect.stats.compute_statistics`.
 
     Returns
     -------
     BandStatistics
         Without the class; its pixels are added to ``n_invalid``.
+
+    Raises
+    ------
+    InputError
+        ``contrast`` asked of statistics stored without it.
     """
     full = stored.stats
+    if contrast and not full.has_contrast:
+        raise InputError(
+            "contrast",
+            expected="stored statistics with the spatial contrast terms",
+            found="statistics stored without them",
+            fix="update them with contrast=True first (update_campaign_statistics)",
+        )
     label = int(ignore_label)
     kept = without_classes(full, [label])
-    if kept.count == full.count or kept.count == 0:
-        return kept  # nothing left out (or nothing left): no bins or contrast to redo
+    if kept.count == full.count:
+        return kept  # the class is absent: nothing left out, the stored contrast holds
+    if not contrast:
+        kept = replace(kept, laplacian_abs_sum=None, laplacian_count=0)
+    if kept.count == 0:
+        return kept  # nothing left to bin
     edges = None if full.hist_edges is None else data_edges(kept.minimum, kept.maximum, full.n_bins)
     if edges is not None and np.array_equal(edges, full.hist_edges):
         edges = None
-    if edges is None and not full.has_contrast:
+    if edges is None and not contrast:
         return kept
     cached = None
     if stored.statistics_file is not None:
-        directory = storage.join(statistics_dir(campaign), _derived_dir(stored.statistics_file))
-        cached = storage.join(directory, f"without-{label}.npz")
-        if storage.exists(cached):
-            return BandStatistics.load(cached)
-    histograms, contrast = compute_without(
+        folder = storage.join(statistics_dir(campaign), _derived_dir(stored.statistics_file))
+        with_contrast = storage.join(folder, f"without-{label}.contrast.npz")
+        cached = with_contrast if contrast else storage.join(folder, f"without-{label}.npz")
+        for candidate in (cached,) if contrast else (cached, with_contrast):
+            if storage.exists(candidate):
+                found = BandStatistics.load(candidate)
+                return found if contrast else replace(found, laplacian_abs_sum=None, laplacian_count=0)
+    histograms, sums = compute_without(
         campaign,
         label,
         hist_edges=edges,
-        contrast=full.has_contrast,
+        contrast=contrast,
         acquisitions=stored.acquisition_ids,
         nan_policy=stored.nan_policy,  # type: ignore[arg-type]
         scheduler_address=scheduler_address,
@@ -395,9 +443,25 @@ def statistics_without(
         device=device,
     )
     result = full if histograms is None else full.with_histograms(edges, *histograms)
-    result = without_classes(result, [label])
-    if contrast is not None:
-        result = result.with_contrast(*contrast)
+    result = replace(without_classes(result, [label]), laplacian_abs_sum=None, laplacian_count=0)
+    if sums is not None:
+        result = result.with_contrast(*sums)
     if cached is not None:
-        _write(result, cached, statistics_dir(campaign))
+        _keep_derived(campaign, stored, result, cached)
     return result
+
+
+def _keep_derived(
+    campaign: Any, stored: CampaignStatistics, result: BandStatistics, path: StoreLocation
+) -> None:
+    # Best effort: the result is right either way; a store that cannot take it recomputes next time.
+    # (The write is atomic, a temporary and a rename or one PUT: nothing partial stays behind.)
+    try:
+        result.save(path)
+    except OSError as error:
+        _LOG.warning("could not keep %s (%s): it will be computed again next time", path, error)
+        return
+    directory = statistics_dir(campaign)
+    if _current_file(directory) != stored.statistics_file:
+        # A new version replaced ours meanwhile (and removed the derived folders): ours must not stay.
+        storage.remove_tree(storage.join(directory, _derived_dir(str(stored.statistics_file))))

@@ -49,7 +49,10 @@ def auc_from_histograms(hist_negative: np.ndarray, hist_positive: np.ndarray) ->
     numpy.ndarray
         ``(C,)`` float64 in ``[0.5, 1]``; 0.5 where a class has no pixels.
     """
-    h0, h1 = _histogram_input(hist_negative), _histogram_input(hist_positive)
+    h0, h1 = np.asarray(hist_negative), np.asarray(hist_positive)
+    # int64 counts stay integers only when both are; anything else is compared in float64.
+    kind = np.int64 if h0.dtype == h1.dtype == np.int64 else np.float64
+    h0, h1 = _histogram_input(h0, kind), _histogram_input(h1, kind)
     if h0.shape != h1.shape or h0.ndim < 1:
         raise ShapeError(
             "histograms",
@@ -59,7 +62,7 @@ def auc_from_histograms(hist_negative: np.ndarray, hist_positive: np.ndarray) ->
         )
     shape = h0.shape[:-1]
     flat0 = h0.reshape(-1, h0.shape[-1])
-    flat1 = _histogram_input(h1.reshape(-1, h1.shape[-1]), h0.dtype)
+    flat1 = h1.reshape(-1, h1.shape[-1])
     wins, n0, n1 = (np.empty(flat0.shape[0]) for _ in range(3))
     native.auc_sums(flat0, flat1, wins, n0, n1)
     pairs = n0 * n1

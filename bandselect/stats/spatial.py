@@ -54,14 +54,8 @@ def _as_keep(keep: Any, images: np.ndarray) -> np.ndarray | None:
             found=f"shape {flags.shape}",
             fix="pass the valid mask of the same images (..., H, W)",
         )
-    if flags.dtype != np.bool_:
-        raise ShapeError(
-            "keep mask for spatial contrast",
-            expected="a bool mask",
-            found=str(flags.dtype),
-            fix="pass e.g. valid & (labels != ignore_label)",
-        )
-    return flags.reshape(images.shape[:-1])
+    # Any 0/1-like mask, as the statistics' ``valid`` mask is read.
+    return flags.reshape(images.shape[:-1]).astype(bool, copy=False)
 
 
 def laplacian_abs_sums_interior(padded: Any, keep: Any = None) -> tuple[np.ndarray, int]:

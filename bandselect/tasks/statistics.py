@@ -70,7 +70,9 @@ def update_statistics(
         device=device,
     )
     if ignore_label is not None:
-        statistics_without(campaign, result, ignore_label, scheduler_address=address, device=device)
+        statistics_without(
+            campaign, result, ignore_label, contrast=contrast, scheduler_address=address, device=device
+        )
     summary = StatisticsSummary.of(result, store, address or "in-process")
     run_logger(__name__).info(
         "statistics of %d acquisitions (%d read now) on %s (device %s); classes %s",

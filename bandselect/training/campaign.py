@@ -55,6 +55,7 @@ __all__ = [
     "content_key",
     "initialise_on_campaign",
     "is_learnable",
+    "needs_contrast",
     "saved_selection",
     "train_on_campaign",
 ]
@@ -167,6 +168,12 @@ def is_learnable(pipeline: Pipeline) -> bool:
     return any(isinstance(n, Freezable) for n in nodes) and any(is_loss_node(n) for n in nodes)
 
 
+def needs_contrast(pipeline: Pipeline) -> bool:
+    """Whether a node of ``pipeline`` asks for the spatial contrast terms."""
+    requests = [node.statistics_request() for node in pipeline.nodes.values()]
+    return any(request is not None and request.contrast for request in requests)
+
+
 def _label_roles(positive_label: int | None, ignore_label: int | None) -> list[dict[str, int | None]]:
     """The label roles as part of a content key: nothing without roles (keys of earlier runs hold)."""
     if positive_label is None and ignore_label is None:
@@ -175,7 +182,11 @@ def _label_roles(positive_label: int | None, ignore_label: int | None) -> list[d
 
 
 def _campaign_statistics(
-    store: str, ids: Sequence[str], positive_label: int | None, ignore_label: int | None = None
+    store: str,
+    ids: Sequence[str],
+    positive_label: int | None,
+    ignore_label: int | None = None,
+    contrast: bool = False,
 ) -> BandStatistics:
     campaign = open_campaign(store)
     stored = load_campaign_statistics(campaign)
@@ -193,7 +204,7 @@ def _campaign_statistics(
     if ignore is not None:
         check_ignore_label(present_classes(stats).tolist(), ignore, positive_label=positive, what=what)
         # Binned on the kept pixels' range, as fit() bins them (a histogram pass when that moves).
-        stats = statistics_without(campaign, stored, ignore)
+        stats = statistics_without(campaign, stored, ignore, contrast=contrast)
     return stats if positive is None else stats.one_vs_rest(positive)
 
 
@@ -270,7 +281,9 @@ def initialise_on_campaign(
         return SavedPipeline.from_json((directory / STATE_FILE).read_text(encoding="utf-8"))
     pipeline = Pipeline.from_config(mapping)
     name = selector_node(pipeline, selector)
-    stats = _campaign_statistics(store, acquisition_ids, positive_label, ignore_label)
+    stats = _campaign_statistics(
+        store, acquisition_ids, positive_label, ignore_label, needs_contrast(pipeline)
+    )
     initialised = initialize_from_statistics(pipeline, stats, wavelengths)
     saved = SavedPipeline(
         directory=str(directory),

@@ -157,9 +157,56 @@ def test_statistics_without_sum_the_contrast_again_without_the_ignored_pixels(tm
     campaign = open_campaign(tmp_path / "c", create=True)
     campaign.append(make_acquisition(cube, WAVELENGTHS, labels))
     stored = update_campaign_statistics(campaign, n_bins=32, contrast=True)
-    kept = statistics_without(campaign, stored, 0)
+    kept = statistics_without(campaign, stored, 0, contrast=True)
     expected = labelled_statistics(cube, labels, ignore_label=0, n_bins=32, contrast=True)
+    # Not asked for: none (the stored terms count the ignored pixels), and the histograms from the same
+    # derived file, no second pass.
+    plain = statistics_without(campaign, load_campaign_statistics(campaign), 0)
+    assert not plain.has_contrast
+    np.testing.assert_array_equal(plain.histograms, expected.histograms)
     assert kept.laplacian_count == expected.laplacian_count == int((labels != 0).sum())
     np.testing.assert_allclose(kept.laplacian_abs_sum, expected.laplacian_abs_sum, rtol=1e-12)
     assert stored.stats.laplacian_energy.min() > 10 * kept.laplacian_energy.max()
     np.testing.assert_array_equal(kept.histograms, expected.histograms)
+
+
+def test_statistics_without_refuse_missing_contrast_and_survive_a_read_only_store(
+    tmp_path, caplog, monkeypatch
+) -> None:
+    import errno
+
+    from bandselect.errors import InputError
+    from bandselect.stats import statistics_without
+
+    campaign = open_campaign(tmp_path / "c", create=True)
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, size=(20, 24)).astype(np.int16)
+    cube = rng.normal(1.0, 0.1, size=(20, 24, 5)).astype(np.float32)
+    cube[labels == 0] = 40.0
+    campaign.append(make_acquisition(cube, WAVELENGTHS, labels))
+    stored = update_campaign_statistics(campaign, n_bins=32)
+    with pytest.raises(InputError, match="contrast=True first"):
+        statistics_without(campaign, stored, 0, contrast=True)
+
+    def read_only(self, path):  # as a read-only mount or an S3 read role answers (root ignores chmod)
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(BandStatistics, "save", read_only)
+    with caplog.at_level("WARNING"):
+        kept = statistics_without(campaign, stored, 0)
+    assert kept.hist_edges[0, -1] < 5 and "computed again next time" in caplog.text  # the result anyway
+    assert not list(statistics_dir(campaign).glob("*.derived/*.npz"))
+
+
+def test_contrast_of_an_older_rule_is_recomputed(tmp_path) -> None:
+    campaign = open_campaign(tmp_path / "c", create=True)
+    _append(campaign, 0)
+    first = update_campaign_statistics(campaign, n_bins=16, contrast=True)
+    manifest_path = statistics_dir(campaign) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["contrast_rule"]  # as written before the rule was recorded
+    manifest_path.write_text(json.dumps(manifest))
+    assert load_campaign_statistics(campaign).contrast_rule == 1
+    again = update_campaign_statistics(campaign, n_bins=16)
+    assert again.computed_ids == first.computed_ids  # recomputed, not merged into old-rule sums
+    assert load_campaign_statistics(campaign).contrast_rule == 2

@@ -164,6 +164,12 @@ def test_compiled_histogram_scores_equal_their_definitions_for_any_counts() -> N
         and auc_from_histograms(counts[0], counts[1])[4] == 0.5
     )
     assert auc_from_histograms(counts[0, 0], counts[1, 0]).shape == ()  # one band: (n_bins,) -> a scalar
+    # Integer against fractional counts: compared in float64, never truncated.
+    mixed = auc_from_histograms(np.array([[3, 1, 0]]), np.array([[0.5, 0.5, 2.5]]))
+    np.testing.assert_allclose(
+        mixed, auc_from_histograms(np.array([[3.0, 1, 0]]), np.array([[0.5, 0.5, 2.5]]))
+    )
+    assert 0.85 < float(mixed[0]) < 0.95
 
 
 def test_histogram_scores_refuse_mismatched_shapes() -> None:
