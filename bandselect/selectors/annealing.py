@@ -162,6 +162,32 @@ class AnnealedSelector(Node):
         logits = self._parameters.pop(self.LOGITS)
         self.register_buffer(self.LOGITS, logits.detach().clone())
 
+    def move_band(self, old: int, new: int) -> None:
+        """Make the hard selection hold band ``new`` instead of ``old`` by swapping their logits.
+
+        Every other logit, the temperature and the noise stay as they are, so the relaxation keeps its
+        shape around the new subset (used by :func:`~bandselect.training.two_phase.refine_selection`).
+
+        Raises
+        ------
+        ShapeError
+            A band outside ``0..C-1``.
+        """
+        logits = getattr(self, self.LOGITS)
+        channels = int(logits.shape[-1])
+        for band in (old, new):
+            if not 0 <= int(band) < channels:
+                raise ShapeError(
+                    f"{type(self).__name__}.move_band",
+                    expected=f"band indices in 0..{channels - 1}",
+                    found=f"{old} -> {new}",
+                    fix="pass bands of this selector's input channels",
+                )
+        with torch.no_grad():
+            column = logits[..., int(old)].clone()
+            logits[..., int(old)] = logits[..., int(new)]
+            logits[..., int(new)] = column
+
 
 def variance_logits(stats: BandStatistics, channels: int, eps: float, owner: str) -> torch.Tensor:
     """``log(variance per channel + eps)`` from data-set-wide band statistics (``stats.variance``).

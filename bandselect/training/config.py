@@ -173,6 +173,14 @@ class TrainingConfig(SettingsModel):
         strict=True,
         description="With a monitor: end with the best epoch's weights (else the last epoch's).",
     )
+    refine_window: int = Field(
+        _default("refine_window"),
+        ge=0,
+        strict=True,
+        description="After training, each selected band may move to a band within this many of the "
+        "trained one when that raises the validation RX AUROC (train_two_phase's refine_selection; 0: off, "
+        "and off without val_rows).",
+    )
 
     def __init__(self, **data: Any) -> None:
         try:

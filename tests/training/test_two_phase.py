@@ -48,13 +48,17 @@ def _check_schedule_and_concentration(result, recipe: dict) -> None:
     )
 
 
-def _test_auroc(cube: np.ndarray, mask: np.ndarray, indices, config) -> float:
+def _test_auroc(cube: np.ndarray, mask: np.ndarray, indices, config, rows=None) -> float:
     """RX on ``indices``: background the training rows' negatives, AUROC on the test rows (by hand)."""
     height = cube.shape[0]
     train, test = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
     train[slice(*row_range(height, config.train_rows))] = True
-    test[slice(*row_range(height, config.test_rows))] = True
+    test[slice(*row_range(height, config.test_rows if rows is None else rows))] = True
     return rx_auroc(cube, mask, np.asarray(indices), background=train & ~mask, evaluate=test)
+
+
+def _val_auroc(cube: np.ndarray, mask: np.ndarray, indices, config) -> float:
+    return _test_auroc(cube, mask, indices, config, rows=config.val_rows)
 
 
 @pytest.mark.realdata
@@ -77,7 +81,13 @@ def test_pavia_epoch_picked_on_validation_is_reported_on_test(load_shared) -> No
     # measure: RX background from the training rows) ...
     eligible = [h for h in result.history if h.temperature["selector"] == pytest.approx(0.1)]
     best = max(eligible, key=lambda h: h.metrics[SELECTION_AUROC])
-    assert result.best_epoch == best.epoch and result.val_auroc_after == best.metrics[SELECTION_AUROC]
+    assert result.best_epoch == best.epoch
+    trained = _val_auroc(data["cube"], data["gt"] > 0, result.trained_selection.indices, result.config)
+    assert trained == pytest.approx(best.metrics[SELECTION_AUROC], abs=1e-12)
+    # ... refined on the same validation rows (never worse there, each band within 3 of the trained) ...
+    assert result.val_auroc_after >= trained
+    for band in result.selection_after.indices:
+        assert min(abs(band - t) for t in result.trained_selection.indices) <= 3
     # ... and the AUROC reported is its selection's on the test rows, which it never saw.
     expected = _test_auroc(data["cube"], data["gt"] > 0, result.selection_after.indices, result.config)
     assert result.test_auroc_after == pytest.approx(expected, abs=1e-12)
@@ -291,3 +301,57 @@ def test_bad_arguments_are_named(small_scene) -> None:
     }
     with pytest.raises(PipelineError, match=r"exactly one learnable selector.*found none"):
         train_two_phase(without, data, SMALL)
+
+
+def test_refinement_stays_near_the_trained_bands_never_loses_on_validation_and_can_be_off() -> None:
+    from bandselect.training.two_phase import refine_selection, selection_auroc
+
+    scene = make_scene(48, 48, n_bands=16, seed=3, anomaly_fraction=0.04)
+    data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
+    settings = {"epochs": 2, "patch_size": 16, "batches_per_epoch": 2, "device": "cpu"}
+    off = train_two_phase(recipe_pipeline(init_method="variance"), data, {**settings, "refine_window": 0})
+    assert off.refine_moves == () and off.selection_after == off.trained_selection
+    on = train_two_phase(recipe_pipeline(init_method="variance"), data, settings)
+    assert on.trained_selection == off.trained_selection  # the same training, then the refinement
+    assert on.val_auroc_after >= off.val_auroc_after
+    for refined in on.selection_after.indices:
+        assert min(abs(refined - t) for t in on.trained_selection.indices) <= on.config.refine_window
+    # By hand on a node: from deliberately poor bands the ascent raises the validation AUROC, moving
+    # each band at most `window` from where it started, and the node's own selection follows.
+    node = on.pipeline.nodes[on.selector]
+    datamodule = data.datamodule(on.config)
+    start = [0, 1, 2]
+    current = sorted(node.selection(scene.wavelengths_nm).indices)
+    for band, target in zip(
+        [b for b in current if b not in start], [t for t in start if t not in current], strict=True
+    ):
+        node.move_band(band, target)
+    assert sorted(node.selection(scene.wavelengths_nm).indices) == start
+    before = selection_auroc(datamodule, start, on.config.val_rows)
+    moves = refine_selection(datamodule, node, scene.wavelengths_nm, on.config.val_rows, 2)
+    after = sorted(node.selection(scene.wavelengths_nm).indices)
+    assert moves and all(min(abs(a - b) for b in start) <= 2 for a in after)
+    assert selection_auroc(datamodule, after, on.config.val_rows) > before
+
+
+def test_move_band_swaps_logits_for_both_learnable_selectors() -> None:
+    from bandselect.errors import ShapeError
+    from bandselect.selectors import ConcreteBandSelector, SoftChannelSelector
+
+    soft = SoftChannelSelector(n_select=2, input_channels=6)
+    with torch.no_grad():
+        soft.channel_logits.copy_(torch.tensor([5.0, 4.0, 0.0, 1.0, 2.0, 3.0]))
+    soft.move_band(1, 3)
+    assert sorted(soft.selection(np.linspace(450.0, 700.0, 6)).indices) == [0, 3]
+    assert soft.channel_logits.tolist() == [5.0, 1.0, 0.0, 4.0, 2.0, 3.0]
+    concrete = ConcreteBandSelector(input_channels=6, n_select=2)
+    with torch.no_grad():  # distinct logits: each output channel has one clear band
+        concrete.logits.copy_(
+            torch.arange(12, dtype=torch.float32).reshape(2, 6).flip(-1) * torch.tensor([[1.0], [-1.0]])
+        )
+    picked = sorted(concrete.get_selected_bands())
+    free = next(b for b in range(6) if b not in picked)
+    concrete.move_band(picked[0], free)
+    assert sorted(concrete.get_selected_bands()) == sorted([picked[1], free])
+    with pytest.raises(ShapeError, match=r"band indices in 0\.\.5"):
+        soft.move_band(0, 6)
