@@ -292,7 +292,9 @@ def _learnable_rows() -> list[str]:
         return []
     # Column order: the default first; only the variants the results hold.
     labels = {
-        "soft_subset_uniform": "soft, relaxed top-k, seed's settings, uniform start (default)",
+        "soft_subset_uniform_refined": "soft, relaxed top-k, seed's settings, uniform start, refined "
+        "(default)",
+        "soft_subset_uniform": "soft, relaxed top-k, seed's settings, uniform start, unrefined",
         "soft_subset_uniform_st": "soft, relaxed top-k, uniform start, straight-through",
         "soft_subset_uniform_rx003": "soft, relaxed top-k, uniform start, RX ridge 0.03",
         "soft_subset_seed": "soft, relaxed top-k, seed's settings, variance start",

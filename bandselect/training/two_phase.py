@@ -411,6 +411,10 @@ def train_two_phase(
 ) -> TwoPhaseResult:
     """Train a pipeline in two phases and report its selection before and after.
 
+    Phase 1 initialises from the training rows' statistics; phase 2 trains by gradient and keeps the
+    epoch best on the validation rows; the kept subset is then refined on those rows
+    (:func:`refine_selection`, ``refine_window``); the test rows give the number reported.
+
     Parameters
     ----------
     pipeline
