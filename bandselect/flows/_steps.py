@@ -269,6 +269,9 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                     "config_hash": config_hash,
                     "trained": trained is not None,
                     "kept_epoch": None if trained is None else trained.best_epoch,
+                    # What training gave and how the validation rows refined it (train_two_phase).
+                    "trained_bands": None if trained is None else trained.trained_bands,
+                    "refine_moves": [] if trained is None else [list(m) for m in trained.refine_moves],
                 },
                 plots,
                 [result.preview for result in results if result.preview],

@@ -118,6 +118,9 @@ class TrainedPipeline:
         RX AUROC of the kept selection (background: the training rows' negatives) on the validation
         rows, which picked the epoch (optimistic), and on the test rows, which neither training nor that
         choice saw (the number to report); None without those rows.
+    trained_bands, refine_moves
+        The kept epoch's bands before the refinement on the validation rows, and its moves
+        ``(old, new)`` (:func:`~bandselect.training.two_phase.refine_selection`).
     """
 
     saved: SavedPipeline
@@ -126,6 +129,8 @@ class TrainedPipeline:
     best_epoch: int | None = None
     val_auroc: float | None = None
     test_auroc: float | None = None
+    trained_bands: tuple[int, ...] | None = None
+    refine_moves: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> str:
         """JSON text (``history.json``)."""
@@ -137,6 +142,8 @@ class TrainedPipeline:
                 "best_epoch": self.best_epoch,
                 "val_auroc": self.val_auroc,
                 "test_auroc": self.test_auroc,
+                "trained_bands": None if self.trained_bands is None else list(self.trained_bands),
+                "refine_moves": [list(move) for move in self.refine_moves],
             },
             indent=1,
         )
@@ -153,6 +160,8 @@ class TrainedPipeline:
             best_epoch=content.get("best_epoch"),
             val_auroc=content.get("val_auroc"),
             test_auroc=content.get("test_auroc"),
+            trained_bands=None if content.get("trained_bands") is None else tuple(content["trained_bands"]),
+            refine_moves=tuple((int(a), int(b)) for a, b in content.get("refine_moves", [])),
         )
 
 
@@ -339,6 +348,10 @@ def train_on_campaign(
         best_epoch=result.best_epoch,
         val_auroc=result.val_auroc_after,
         test_auroc=result.test_auroc_after,
+        trained_bands=None
+        if result.trained_selection is None
+        else tuple(int(b) for b in result.trained_selection.indices),
+        refine_moves=tuple(result.refine_moves),
     )
     _publish(
         result.pipeline, directory, {STATE_FILE: trained.saved.to_json(), HISTORY_FILE: trained.to_json()}

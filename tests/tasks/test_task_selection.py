@@ -59,3 +59,22 @@ def test_learnable_pipeline_trains_and_keeps_its_history(campaign: Campaign, tmp
     selection = selection_of.fn(store, trained.saved)
     assert sorted(selection.indices) == sorted(np.argsort(-weights, kind="stable")[:3].tolist())
     assert train_selectors.fn(store, saved, str(tmp_path), ids, training) == trained  # reused
+
+
+def test_the_refinement_is_recorded_with_the_trained_pipeline(campaign: Campaign, tmp_path: Path) -> None:
+    from bandselect.training.campaign import HISTORY_FILE, TrainedPipeline
+
+    store = str(campaign.path)
+    ids = list(update_statistics.fn(store, 64).acquisition_ids)
+    saved = initialise_selectors.fn(store, load_recipe()["pipeline"], str(tmp_path), ids, None, None, 64)
+    training = TrainingConfig(epochs=3, patch_size=16, batches_per_epoch=2, monitor=None, device="cpu")
+    trained = train_selectors.fn(store, saved, str(tmp_path), ids, training)
+    assert trained.trained_bands is not None and len(trained.trained_bands) == 3
+    # The saved selection is the trained bands with the recorded moves applied, and the record survives
+    # the round trip through history.json.
+    bands = list(trained.trained_bands)
+    for old, new in trained.refine_moves:
+        bands[bands.index(old)] = new
+    assert sorted(selection_of.fn(store, trained.saved).indices) == sorted(bands)
+    text = (Path(trained.saved.directory) / HISTORY_FILE).read_text()
+    assert TrainedPipeline.from_json(text) == trained
