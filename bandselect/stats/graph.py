@@ -196,6 +196,23 @@ def datasets_of(source: Any, acquisitions: Sequence[str] | None, first_n: int | 
     return [source.open(i) for i in ids]
 
 
+def _pixel_flags(ds: Any, chunks: tuple[Any, ...]) -> list[Any]:
+    """The acquisition's ``mask`` and ``valid`` ``(y, x)`` as dask arrays on the cube's y/x ``chunks``
+    (None where absent), so that their blocks line up with the cube's."""
+    import dask.array as da
+
+    out = []
+    for name in (VAR_MASK, VAR_VALID):
+        if name not in ds.data_vars:
+            out.append(None)
+            continue
+        arr = ds[name].transpose(DIM_Y, DIM_X).data
+        if not isinstance(arr, da.Array):
+            arr = da.from_array(np.asarray(arr))
+        out.append(arr.rechunk(chunks))
+    return out
+
+
 def blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
     """Delayed ``(cube, mask, valid)`` blocks of one acquisition, aligned on the cube's y/x chunks."""
     cube_var = ds[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND)
@@ -206,17 +223,7 @@ def blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
         cube = da.from_array(np.asarray(cube), chunks=(512, 512, -1))
     if cube.numblocks[2] != 1:
         cube = cube.rechunk({2: -1})  # a pixel's whole spectrum must be in one block
-    extras = []
-    for name in (VAR_MASK, VAR_VALID):
-        if name in ds.data_vars:
-            arr = ds[name].transpose(DIM_Y, DIM_X).data
-            if not hasattr(arr, "rechunk"):
-                import dask.array as da
-
-                arr = da.from_array(np.asarray(arr))
-            extras.append(arr.rechunk(cube.chunks[:2]).to_delayed())
-        else:
-            extras.append(None)
+    extras = [None if arr is None else arr.to_delayed() for arr in _pixel_flags(ds, cube.chunks[:2])]
     cube_blocks = cube.to_delayed()
     out = []
     for iy in range(cube.numblocks[0]):
@@ -244,16 +251,10 @@ def halo_blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
     padded = da.overlap.overlap(
         cube, depth={0: 1, 1: 1, 2: 0}, boundary={0: "nearest", 1: "nearest", 2: "none"}
     )
-    extras = []
-    for name in (VAR_MASK, VAR_VALID):
-        if name not in ds.data_vars:
-            extras.append(None)
-            continue
-        arr = ds[name].transpose(DIM_Y, DIM_X).data
-        if not isinstance(arr, da.Array):
-            arr = da.from_array(np.asarray(arr))
-        halo = da.overlap.overlap(arr.rechunk(cube.chunks[:2]), depth={0: 1, 1: 1}, boundary="nearest")
-        extras.append(halo.to_delayed())
+    extras = [
+        None if arr is None else da.overlap.overlap(arr, depth={0: 1, 1: 1}, boundary="nearest").to_delayed()
+        for arr in _pixel_flags(ds, cube.chunks[:2])
+    ]
     cube_blocks = padded.to_delayed()
     return [
         (

@@ -414,7 +414,7 @@ def statistics_without(
     if kept.count == full.count:
         return kept  # the class is absent: nothing left out, the stored contrast holds
     if not contrast:
-        kept = replace(kept, laplacian_abs_sum=None, laplacian_count=0)
+        kept = _without_contrast(kept)
     if kept.count == 0:
         return kept  # nothing left to bin
     edges = None if full.hist_edges is None else data_edges(kept.minimum, kept.maximum, full.n_bins)
@@ -430,7 +430,7 @@ def statistics_without(
         for candidate in (cached,) if contrast else (cached, with_contrast):
             if storage.exists(candidate):
                 found = BandStatistics.load(candidate)
-                return found if contrast else replace(found, laplacian_abs_sum=None, laplacian_count=0)
+                return found if contrast else _without_contrast(found)
     histograms, sums = compute_without(
         campaign,
         label,
@@ -443,12 +443,17 @@ def statistics_without(
         device=device,
     )
     result = full if histograms is None else full.with_histograms(edges, *histograms)
-    result = replace(without_classes(result, [label]), laplacian_abs_sum=None, laplacian_count=0)
+    result = _without_contrast(without_classes(result, [label]))
     if sums is not None:
         result = result.with_contrast(*sums)
     if cached is not None:
         _keep_derived(campaign, stored, result, cached)
     return result
+
+
+def _without_contrast(stats: BandStatistics) -> BandStatistics:
+    # Contrast terms summed over the ignored pixels too would be wrong for the kept ones: none at all.
+    return replace(stats, laplacian_abs_sum=None, laplacian_count=0)
 
 
 def _keep_derived(

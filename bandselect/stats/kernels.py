@@ -163,6 +163,11 @@ def kernel_input(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block)
 
 
+def row_bounds(n_rows: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ``(start, stop)`` row ranges covering ``n_rows`` rows, sizes within one."""
+    return [(n_rows * i // parts, n_rows * (i + 1) // parts) for i in range(parts)]
+
+
 def column_min_max(block: np.ndarray, n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Per-column min and max of an ``(R, C)`` block, as float64 (one compiled pass).
 
@@ -183,8 +188,7 @@ def column_min_max(block: np.ndarray, n_threads: int = 1) -> tuple[np.ndarray, n
     def scan(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         return column_min_max(block[bound[0] : bound[1]])
 
-    bounds = [(n_rows * i // parts, n_rows * (i + 1) // parts) for i in range(parts)]
-    for part_low, part_high in worker_pool().map(scan, bounds):
+    for part_low, part_high in worker_pool().map(scan, row_bounds(n_rows, parts)):
         # np.minimum propagates NaN as the compiled scan does.
         np.minimum(low, part_low, out=low)
         np.maximum(high, part_high, out=high)
@@ -292,13 +296,14 @@ def bin_plan(edges: np.ndarray, n_classes: int) -> BinPlan:
     per-chunk cost. Plans are read-only after construction; the last :data:`_PLAN_CACHE_SIZE` are kept.
     """
     values = np.ascontiguousarray(edges, dtype=np.float64)
+    # Built under the lock: threads that ask for the same new plan at once (a fit's two halves, a
+    # job's Dask tasks) wait for one build instead of each making it (2.6-6.5 ms each on a cold fit).
     with _PLAN_LOCK:
         for cached_edges, cached_classes, plan in _PLANS:
             if cached_classes == n_classes and cached_edges.shape == values.shape:
                 if np.array_equal(cached_edges, values):
                     return plan
-    plan = BinPlan(values, n_classes)
-    with _PLAN_LOCK:
+        plan = BinPlan(values, n_classes)
         _PLANS.insert(0, (plan.edges, int(n_classes), plan))
         del _PLANS[_PLAN_CACHE_SIZE:]
     return plan

@@ -33,9 +33,9 @@ from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
 from bandselect.stats.kernels import (
     ChunkAccumulator,
-    bin_plan,
     class_layout,
     parallel_threads,
+    row_bounds,
     thread_controller,
     worker_pool,
 )
@@ -249,7 +249,7 @@ class BandStatistics:
         classes, class_index = class_layout(labels)
         n_rows = pixels.shape[0]
         parts = max(1, min(int(n_threads), n_rows))
-        bounds = [(n_rows * i // parts, n_rows * (i + 1) // parts) for i in range(parts)] if n_rows else []
+        bounds = row_bounds(n_rows, parts) if n_rows else []
 
         def block(bound: tuple[int, int]) -> ChunkAccumulator:
             start, stop = bound
@@ -259,8 +259,6 @@ class BandStatistics:
 
         if not bounds:
             return cls.empty(pixels.shape[1], hist_edges=edges)
-        if edges is not None and len(bounds) > 1:
-            bin_plan(edges, classes.size)  # made once here, not by each thread at the same time
         with thread_controller().limit(limits=1, user_api="blas") if own_blas else contextlib.nullcontext():
             if len(bounds) == 1:
                 accumulator = block(bounds[0])

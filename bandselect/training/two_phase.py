@@ -316,15 +316,25 @@ def _selection_metric(
     Memoised by the band set: at the temperature floor the selection rarely changes, so the regions are
     read once per distinct selection rather than once per epoch.
     """
-    seen: dict[tuple[int, ...], float | None] = {}
+    auroc = _memoised_auroc(datamodule, rows)
 
     def measure() -> float | None:
-        bands = tuple(sorted(node.selection(wavelengths).indices))
-        if bands not in seen:
-            seen[bands] = selection_auroc(datamodule, bands, rows)
-        return seen[bands]
+        return auroc(node.selection(wavelengths).indices)
 
     return measure
+
+
+def _memoised_auroc(datamodule: PatchDataModule, rows: tuple[float, float]) -> Any:
+    """:func:`selection_auroc` on ``rows`` as a function of the band set, computed once per set."""
+    seen: dict[tuple[int, ...], float | None] = {}
+
+    def auroc(bands: Sequence[int]) -> float | None:
+        key = tuple(sorted(int(b) for b in bands))
+        if key not in seen:
+            seen[key] = selection_auroc(datamodule, key, rows)
+        return seen[key]
+
+    return auroc
 
 
 #: A refinement move must raise the validation AUROC by at least this much: near a saturated AUROC a
@@ -362,14 +372,11 @@ def refine_selection(
         The node's selection does not follow a move (a selector whose hard selection is not its top
         logits).
     """
-    scores: dict[tuple[int, ...], float] = {}
+    auroc = _memoised_auroc(datamodule, rows)
 
     def score(bands: Sequence[int]) -> float:
-        key = tuple(sorted(int(b) for b in bands))
-        if key not in scores:
-            value = selection_auroc(datamodule, key, rows)
-            scores[key] = -np.inf if value is None else float(value)
-        return scores[key]
+        value = auroc(bands)
+        return -np.inf if value is None else float(value)
 
     bands = sorted(int(b) for b in node.selection(wavelengths).indices)
     trained = list(bands)

@@ -31,14 +31,20 @@ def _scene(seed: int, scale: float = 1.0):  # type: ignore[no-untyped-def]
     return make_acquisition(cube.astype(np.float32), WAVELENGTHS, mask)
 
 
+def _twins(s3: S3Server, tmp_path: Path, name: str, seeds: range):  # type: ignore[no-untyped-def]
+    """The same scenes in a campaign on disk and one on the S3 server, chunked alike."""
+    local = open_campaign(tmp_path / name, create=True)
+    remote = open_campaign(s3.url(name), create=True)
+    for seed in seeds:
+        local.append(_scene(seed), chunk_yx=(10, 8))
+        remote.append(_scene(seed), chunk_yx=(10, 8))
+    return local, remote
+
+
 def test_campaign_on_s3_gives_the_statistics_of_the_same_campaign_on_disk(
     s3: S3Server, tmp_path: Path
 ) -> None:
-    local = open_campaign(tmp_path / "c.zarr", create=True)
-    remote = open_campaign(s3.url("stats.zarr"), create=True)
-    for seed in range(3):
-        local.append(_scene(seed), chunk_yx=(10, 8))
-        remote.append(_scene(seed), chunk_yx=(10, 8))
+    local, remote = _twins(s3, tmp_path, "stats.zarr", range(3))
     ours, theirs = compute_statistics(remote, n_bins=128), compute_statistics(local, n_bins=128)
     np.testing.assert_array_equal(ours.counts, theirs.counts)
     np.testing.assert_array_equal(ours.hist_edges, theirs.hist_edges)
@@ -71,11 +77,7 @@ def test_statistics_without_a_class_are_kept_beside_the_statistics_on_s3(
 ) -> None:
     from bandselect.stats import statistics_without
 
-    local = open_campaign(tmp_path / "w.zarr", create=True)
-    remote = open_campaign(s3.url("without.zarr"), create=True)
-    for seed in range(2):
-        local.append(_scene(seed), chunk_yx=(10, 8))
-        remote.append(_scene(seed), chunk_yx=(10, 8))
+    local, remote = _twins(s3, tmp_path, "without.zarr", range(2))
     stored_remote = update_campaign_statistics(remote, n_bins=64)
     ours = statistics_without(remote, stored_remote, 0)
     theirs = statistics_without(local, update_campaign_statistics(local, n_bins=64), 0)
