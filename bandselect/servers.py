@@ -331,11 +331,24 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
+    """``count`` distinct ports free right now on ``host`` (for tests; another process may take them later).
+
+    Every socket stays bound until all are picked: ports picked one at a time may repeat, since the
+    kernel can hand out a just-released port again.
+    """
+    with contextlib.ExitStack() as stack:
+        sockets = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port(host: str = LOCALHOST) -> int:
     """A port free right now on ``host`` (for tests; another process may take it later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
 
 
 def _http_ok(url: str, timeout_s: float = 2.0, data: bytes | None = None) -> bytes | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from bandselect.servers import free_port
 
 ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "bandselect-test",
@@ -46,12 +47,6 @@ class S3Server:
         return {**ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _clear_filesystem_caches() -> None:
     """fsspec caches filesystems by their arguments, not by the environment they were made in."""
     import fsspec
@@ -68,7 +63,7 @@ def s3_server(
     The process is stopped by its pid (SIGTERM, then SIGKILL) however the test ends.
     """
     executable = Path(sys.executable).with_name("moto_server")
-    port = _free_port()
+    port = free_port()
     log = open(log_dir / "moto_server.log", "ab")  # closed below, after the process
     process = subprocess.Popen(
         [str(executable), "-H", "127.0.0.1", "-p", str(port)],

@@ -143,3 +143,13 @@ def test_worker_counts_are_configurable(tmp_path: Path) -> None:
         ["start", "--dask-workers", "2", "--prefect-workers", "2", "--prefect-worker-limit", "1"]
     )
     assert (args.dask_workers, args.prefect_workers, args.prefect_worker_limit) == (2, 2, 1)
+
+
+def test_free_ports_are_distinct_and_free() -> None:
+    # Picked one at a time, two ports can repeat (the kernel hands a released port out again); the
+    # servers refuse a repeated port, so the test servers take theirs from one call.
+    ports = server_mode.free_ports(64)
+    assert len(set(ports)) == 64
+    for port in ports[:8]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((server_mode.LOCALHOST, port))

@@ -86,11 +86,12 @@ def start_on_free_ports(
     prefect_worker_limit: int | None = None,
 ) -> RunningServers:
     """Start the servers on ports free right now, without the Dask dashboard."""
+    prefect_port, mlflow_port, dask_port = server_mode.free_ports(3)
     config = server_mode.ServerConfig(
         directory=directory,
-        prefect_port=server_mode.free_port(),
-        mlflow_port=server_mode.free_port(),
-        dask_port=server_mode.free_port(),
+        prefect_port=prefect_port,
+        mlflow_port=mlflow_port,
+        dask_port=dask_port,
         dask_dashboard_port=None,
         worker_pool=worker_pool,
         dask_workers=dask_workers,

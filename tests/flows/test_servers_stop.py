@@ -16,10 +16,11 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
 def _start(directory: Path) -> dict[str, server_mode.ServiceRecord]:
+    prefect_port, mlflow_port = server_mode.free_ports(2)
     config = server_mode.ServerConfig(
         directory=directory,
-        prefect_port=server_mode.free_port(),
-        mlflow_port=server_mode.free_port(),
+        prefect_port=prefect_port,
+        mlflow_port=mlflow_port,
         with_dask=False,
     )
     return server_mode.start_servers(config, timeout_s=240.0)

@@ -12,7 +12,6 @@ import errno
 import hashlib
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from bandselect import cli
 from bandselect.cli_errors import EXIT_ENVIRONMENT, EXIT_INPUT_ERROR, run_reporting_errors
 from bandselect.errors import ConfigError, ResourceError
+from bandselect.servers import free_port
 from bandselect.synthetic import write_campaign
 
 BANDSELECT = str(Path(sys.executable).with_name("bandselect"))
@@ -111,13 +111,6 @@ CASES: dict[str, Case] = {
         ("absent.db",),
     ),
 }
-
-
-def _free_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _write(path: Path, text: str) -> Path:
@@ -209,7 +202,7 @@ def test_info_into_head_has_no_traceback(store: Path) -> None:
 
 @pytest.mark.slow
 def test_an_unreachable_scheduler_is_exit_1_within_seconds(store: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, store, f"statistics: {{scheduler_address: 'tcp://127.0.0.1:{port}'}}\n")
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
     started = time.perf_counter()
