@@ -120,8 +120,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "diversity": 1.0,
     },
     "concrete_seed": {"type": "ConcreteBandSelector", **SEED_SCHEDULE, **SEED_WEIGHTS},
-    # The recipe as shipped: soft_subset_uniform, then the trained subset refined on the validation rows
-    # (each band within 3 of the trained one, train_two_phase's refine_selection).
+    # soft_subset_uniform, then the trained subset refined on the validation rows (each band within 3 of
+    # the trained one, train_two_phase's refine_selection): the recipe before refine_window "all".
     "soft_subset_uniform_refined": {
         "type": "SoftChannelSelector",
         "relaxation": "subset",
@@ -130,8 +130,25 @@ VARIANTS: dict[str, dict[str, Any]] = {
         **SEED_WEIGHTS,
         "refine_window": 3,
     },
+    # The recipe as shipped: soft_subset_uniform, then the local search of the trained subset on the
+    # validation rows with every band free to move (refine_window "all").
+    "soft_subset_uniform_search": {
+        "type": "SoftChannelSelector",
+        "relaxation": "subset",
+        "init_method": "uniform",
+        **SEED_SCHEDULE,
+        **SEED_WEIGHTS,
+        "refine_window": "all",
+    },
+    # Concrete with the same search (its own training unchanged: variance start).
+    "concrete_seed_search": {
+        "type": "ConcreteBandSelector",
+        **SEED_SCHEDULE,
+        **SEED_WEIGHTS,
+        "refine_window": "all",
+    },
 }
-DEFAULT_VARIANT = "soft_subset_uniform_refined"
+DEFAULT_VARIANT = "soft_subset_uniform_search"
 #: (task name, scene, label or None, in the goal)
 TASKS: tuple[tuple[str, str, int | None, bool], ...] = (
     ("pavia", "pavia_rosis_abu_beach4", None, True),

@@ -12,6 +12,7 @@ from bandselect.evaluation.classification import (
 from bandselect.evaluation.metrics import (
     BaselineResult,
     Measure,
+    SubsetRX,
     all_bands_baseline,
     logistic_auroc,
     logistic_holdout_auroc,
@@ -34,6 +35,7 @@ __all__ = [
     "SelectFunction",
     "SpatialSplit",
     "StabilityResult",
+    "SubsetRX",
     "all_bands_baseline",
     "band_stability",
     "block_folds",

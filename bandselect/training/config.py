@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import yaml
@@ -173,13 +173,11 @@ class TrainingConfig(SettingsModel):
         strict=True,
         description="With a monitor: end with the best epoch's weights (else the last epoch's).",
     )
-    refine_window: int = Field(
+    refine_window: Annotated[int, Field(ge=0, strict=True)] | Literal["all"] = Field(
         _default("refine_window"),
-        ge=0,
-        strict=True,
-        description="After training, each selected band may move to a band within this many of the "
-        "trained one when that raises the validation RX AUROC (train_two_phase's refine_selection; 0: off, "
-        "and off without val_rows).",
+        description="After training, the local search of the hard selection on the validation RX AUROC "
+        "(train_two_phase's refine_selection): each selected band may move to a band within this many of "
+        "the trained one, or anywhere with 'all'; 0: off (and off without val_rows).",
     )
 
     def __init__(self, **data: Any) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "AUTO",
     "DEFAULT_RECIPE",
     "SELECTION_AUROC",
+    "SelectionAUROC",
     "TrainingData",
     "TwoPhaseResult",
     "load_recipe",
@@ -240,7 +241,7 @@ def selection_auroc(
     comparison's RX measure); the AUROC is computed on ``rows`` (fractions of each acquisition's height;
     default the datamodule's validation rows). None when ``rows`` is None (and the datamodule has no
     validation rows). Acquisitions whose evaluated rows hold one class only are skipped; None when every
-    acquisition is.
+    acquisition is. For many band sets on the same rows use :class:`SelectionAUROC` (reads once).
 
     Raises
     ------
@@ -250,37 +251,64 @@ def selection_auroc(
     rows = datamodule.val_rows if rows is None else rows
     if rows is None:
         return None
-    picks = np.asarray(indices, dtype=np.int64)
-    values = []
-    for source in range(len(datamodule.source.shapes)):
-        train = datamodule.region(datamodule.train_rows, source)
-        evaluated = datamodule.region(rows, source)
-        if PORT_MASK not in train:
-            raise LabelError(
-                "two-phase evaluation",
-                expected="a label mask to compute the validation and test AUROC against",
-                found="data without a mask",
-                fix="give the training data its anomaly mask, or set val_rows and test_rows to null",
-            )
-        labels = evaluated[PORT_MASK][0, ..., 0].numpy()
-        # Ignored pixels (ignore_label) are neither background nor evaluated.
-        counted = _valid_of(evaluated, labels.shape)
-        if labels[counted].all() or not labels[counted].any():
-            continue
-        cube = np.concatenate([train[PORT_CUBE][0].numpy(), evaluated[PORT_CUBE][0].numpy()], axis=0)
-        train_labels = train[PORT_MASK][0, ..., 0].numpy()
-        mask = np.concatenate([train_labels, labels], axis=0)
-        valid = np.concatenate([_valid_of(train, train_labels.shape), counted], axis=0)
-        is_train = np.zeros(mask.shape, bool)
-        is_train[: train_labels.shape[0]] = True
+    return SelectionAUROC(datamodule, rows)(indices)
+
+
+class SelectionAUROC:
+    """:func:`selection_auroc` on one datamodule's ``rows`` as a function of the band set.
+
+    The regions are read, and each acquisition's background mean and covariance over every band
+    estimated, at the first call (:class:`~bandselect.evaluation.metrics.SubsetRX`); each band set is
+    then scored once. One instance serves the epoch metric and the refinement of a training, which
+    score hundreds to thousands of sets of the same rows.
+    """
+
+    def __init__(self, datamodule: PatchDataModule, rows: tuple[float, float]) -> None:
+        self.datamodule, self.rows = datamodule, rows
+        self._scorers: list[Any] | None = None
+        self._seen: dict[tuple[int, ...], float | None] = {}
+
+    def _build(self) -> list[Any]:
         # Imported here: the evaluation stack (scikit-learn) is only needed once a selection is scored,
         # and `bandselect run` of a statistics-only pipeline never loads it.
-        from bandselect.evaluation.metrics import rx_auroc
+        from bandselect.evaluation.metrics import SubsetRX
 
-        values.append(
-            rx_auroc(cube, mask, picks, background=is_train & ~mask & valid, evaluate=~is_train & valid)
-        )
-    return float(np.mean(values)) if values else None
+        datamodule, scorers = self.datamodule, []
+        for source in range(len(datamodule.source.shapes)):
+            train = datamodule.region(datamodule.train_rows, source)
+            evaluated = datamodule.region(self.rows, source)
+            if PORT_MASK not in train:
+                raise LabelError(
+                    "two-phase evaluation",
+                    expected="a label mask to compute the validation and test AUROC against",
+                    found="data without a mask",
+                    fix="give the training data its anomaly mask, or set val_rows and test_rows to null",
+                )
+            labels = evaluated[PORT_MASK][0, ..., 0].numpy()
+            # Ignored pixels (ignore_label) are neither background nor evaluated.
+            counted = _valid_of(evaluated, labels.shape)
+            if labels[counted].all() or not labels[counted].any():
+                continue
+            train_labels = train[PORT_MASK][0, ..., 0].numpy()
+            background = (train_labels <= 0) & _valid_of(train, train_labels.shape)
+            scorers.append(
+                SubsetRX(
+                    train[PORT_CUBE][0].numpy()[background],
+                    evaluated[PORT_CUBE][0].numpy()[counted],
+                    labels[counted],
+                )
+            )
+        return scorers
+
+    def __call__(self, bands: Sequence[int]) -> float | None:
+        """The mean AUROC over the acquisitions that hold both classes (None: none does)."""
+        key = tuple(sorted(int(b) for b in bands))
+        if key not in self._seen:
+            if self._scorers is None:
+                self._scorers = self._build()
+            values = [scorer.auroc(key) for scorer in self._scorers]
+            self._seen[key] = float(np.mean(values)) if values else None
+        return self._seen[key]
 
 
 def _valid_of(batch: Mapping[str, Any], shape: tuple[int, ...]) -> np.ndarray:
@@ -308,15 +336,9 @@ def _check_ignored_pixels(pipeline: Pipeline, datamodule: PatchDataModule) -> No
         )
 
 
-def _selection_metric(
-    datamodule: PatchDataModule, node: BandSelector, wavelengths: np.ndarray, rows: tuple[float, float]
-) -> Any:
-    """A function returning :func:`selection_auroc` of ``node``'s current hard selection on ``rows``.
-
-    Memoised by the band set: at the temperature floor the selection rarely changes, so the regions are
-    read once per distinct selection rather than once per epoch.
-    """
-    auroc = _memoised_auroc(datamodule, rows)
+def _selection_metric(node: BandSelector, wavelengths: np.ndarray, auroc: SelectionAUROC) -> Any:
+    """A function returning ``auroc`` of ``node``'s current hard selection (memoised by the band set:
+    at the temperature floor the selection rarely changes)."""
 
     def measure() -> float | None:
         return auroc(node.selection(wavelengths).indices)
@@ -324,42 +346,44 @@ def _selection_metric(
     return measure
 
 
-def _memoised_auroc(datamodule: PatchDataModule, rows: tuple[float, float]) -> Any:
-    """:func:`selection_auroc` on ``rows`` as a function of the band set, computed once per set."""
-    seen: dict[tuple[int, ...], float | None] = {}
-
-    def auroc(bands: Sequence[int]) -> float | None:
-        key = tuple(sorted(int(b) for b in bands))
-        if key not in seen:
-            seen[key] = selection_auroc(datamodule, key, rows)
-        return seen[key]
-
-    return auroc
-
-
 #: A refinement move must raise the validation AUROC by at least this much: near a saturated AUROC a
 #: smaller gain is a handful of pixel pairs (the planted demo campaign's 550 nm band went to 542 nm for
 #: less), and every setting measured on the shared scenes met the goal on the same tasks with it.
 REFINE_MIN_GAIN = 1e-4
 
+#: ``refine_window`` that lets each band move to any band of the spectrum (the recipe's default).
+REFINE_ALL = "all"
+
 
 def refine_selection(
-    datamodule: PatchDataModule,
+    datamodule: PatchDataModule | SelectionAUROC,
     node: BandSelector,
     wavelengths: np.ndarray,
-    rows: tuple[float, float],
-    window: int,
+    rows: tuple[float, float] | None,
+    window: int | None,
 ) -> list[tuple[int, int]]:
-    """Coordinate ascent of ``node``'s hard selection on :func:`selection_auroc` of ``rows``, in place.
+    """Local search of ``node``'s hard selection on :func:`selection_auroc` of ``rows``, in place.
 
-    In turn, each selected band (lowest first) is moved to the band within ``±window`` of the *trained*
-    one (not already selected; lowest first among equals) that raises the AUROC most, by at least
-    :data:`REFINE_MIN_GAIN`, until no move does. Neighbouring bands of a spectrum are near-equivalent,
-    and which of them the relaxation's optimum lands on is left to the Gumbel noise: this settles it on
-    the measure that picks the epoch,
-    without leaving the trained bands' neighbourhoods (an unbounded walk drifted across a scene's
-    spectrum: pavia's bands 7, 13, 90 went to 1, 5, 101 in nine moves). The moves are applied by
+    Best improvement over single-band moves: of every move of one selected band to an unselected band
+    (within ``±window`` of the band the *training* gave at that position; any band when ``window`` is
+    None), the one that raises the AUROC most is made, if by at least :data:`REFINE_MIN_GAIN` (ties: the
+    lowest position, then the lowest band), until no move does. The result is a local optimum of the
+    validation AUROC under single-band moves, reached from the trained subset; the test rows stay
+    unseen. Each move gains ``REFINE_MIN_GAIN`` on an AUROC in [0, 1], so the search ends after at most
+    ``1 / REFINE_MIN_GAIN`` moves. The moves are applied by
     :meth:`~bandselect.selectors.annealing.AnnealedSelector.move_band`.
+
+    Parameters
+    ----------
+    datamodule
+        The training data, or a :class:`SelectionAUROC` of it already made for ``rows`` (shared with
+        the epoch metric: each band set is scored once); ``rows`` is then ignored.
+    node, wavelengths
+        The trained selector and its band grid.
+    rows
+        The validation rows.
+    window
+        How far a band may move from the trained one; None: anywhere.
 
     Returns
     -------
@@ -372,33 +396,36 @@ def refine_selection(
         The node's selection does not follow a move (a selector whose hard selection is not its top
         logits).
     """
-    auroc = _memoised_auroc(datamodule, rows)
+    auroc = datamodule if isinstance(datamodule, SelectionAUROC) else SelectionAUROC(datamodule, rows)
 
     def score(bands: Sequence[int]) -> float:
         value = auroc(bands)
         return -np.inf if value is None else float(value)
 
-    bands = sorted(int(b) for b in node.selection(wavelengths).indices)
-    trained = list(bands)
+    trained = sorted(int(b) for b in node.selection(wavelengths).indices)
+    bands = list(trained)  # position p holds the band that trained[p] became
     channels = int(wavelengths.size)
     best = score(bands)
     moves: list[tuple[int, int]] = []
-    for _ in range(channels):  # each pass raises the score or stops; bounded for safety
-        improved = False
-        for position in range(len(bands)):
-            current, centre = bands[position], trained[position]
-            choice, value = current, best
-            for candidate in range(max(0, centre - window), min(channels, centre + window + 1)):
+    for _ in range(round(1 / REFINE_MIN_GAIN) + 1):
+        choice, value = None, -np.inf
+        for position, centre in enumerate(trained):
+            low, high = (
+                (0, channels)
+                if window is None
+                else (max(0, centre - window), min(channels, centre + window + 1))
+            )
+            for candidate in range(low, high):
                 if candidate in bands:
                     continue
                 trial = score([*bands[:position], candidate, *bands[position + 1 :]])
-                if trial >= value + REFINE_MIN_GAIN:
-                    choice, value = candidate, trial
-            if choice != current:
-                bands[position], best, improved = choice, value, True
-                moves.append((current, choice))
-        if not improved:
+                if trial > value:
+                    choice, value = (position, candidate), trial
+        if choice is None or value < best + REFINE_MIN_GAIN:
             break
+        position, candidate = choice
+        moves.append((bands[position], candidate))
+        bands[position], best = candidate, value
     for old, new in moves:
         node.move_band(old, new)  # type: ignore[attr-defined]
     got = sorted(int(b) for b in node.selection(wavelengths).indices)
@@ -507,12 +534,11 @@ def train_two_phase(
     freezable = [n for n in trained.nodes.values() if isinstance(n, Freezable)]
     for each in freezable:
         each.unfreeze()
-    # The reported measure on the validation rows, every epoch (a monitor key, and a training curve).
-    epoch_metrics = (
-        {SELECTION_AUROC: _selection_metric(datamodule, node, wavelengths, config.val_rows)}
-        if config.val_rows is not None and datamodule.source.has_mask
-        else {}
-    )
+    # The reported measure on the validation rows, every epoch (a monitor key, and a training curve);
+    # the refinement and the report share it (each band set scored once).
+    validation = None if config.val_rows is None else SelectionAUROC(datamodule, config.val_rows)
+    labelled = validation is not None and datamodule.source.has_mask
+    epoch_metrics = {SELECTION_AUROC: _selection_metric(node, wavelengths, validation)} if labelled else {}
     try:
         trainer = GradientTrainer.from_config(
             trained,
@@ -530,13 +556,15 @@ def train_two_phase(
         trained.eval()
     trained_selection = node.selection(wavelengths)
     moves: list[tuple[int, int]] = []
-    if config.refine_window and config.val_rows is not None and datamodule.source.has_mask:
-        if hasattr(node, "move_band"):
-            moves = refine_selection(datamodule, node, wavelengths, config.val_rows, config.refine_window)
+    if config.refine_window != 0 and labelled and hasattr(node, "move_band"):
+        window = None if config.refine_window == REFINE_ALL else int(config.refine_window)
+        moves = refine_selection(validation, node, wavelengths, config.val_rows, window)
     after = node.selection(wavelengths)
 
-    def measured(selection: BandSelection, rows: tuple[float, float] | None) -> float | None:
-        return selection_auroc(datamodule, selection.indices, rows) if evaluate and rows else None
+    test = None if config.test_rows is None else SelectionAUROC(datamodule, config.test_rows)
+
+    def measured(selection: BandSelection, scorer: SelectionAUROC | None) -> float | None:
+        return scorer(selection.indices) if evaluate and scorer is not None else None
 
     return TwoPhaseResult(
         pipeline=trained,
@@ -545,11 +573,11 @@ def train_two_phase(
         history=history,
         selection_before=before,
         selection_after=after,
-        val_auroc_before=measured(before, config.val_rows),
-        val_auroc_after=measured(after, config.val_rows),
+        val_auroc_before=measured(before, validation),
+        val_auroc_after=measured(after, validation),
         best_epoch=trainer.best_epoch if config.restore_best else None,
-        test_auroc_before=measured(before, config.test_rows),
-        test_auroc_after=measured(after, config.test_rows),
+        test_auroc_before=measured(before, test),
+        test_auroc_after=measured(after, test),
         trained_selection=trained_selection,
         refine_moves=tuple(moves),
     )

@@ -131,3 +131,55 @@ def test_logistic_auroc_all_bands_on_pavia() -> None:
     with np.load(path) as data:
         cube, labels = data["cube"], data["gt"]
     assert logistic_auroc(cube, labels > 0) > 0.95
+
+
+def test_subset_rx_equals_rx_auroc_on_every_subset_and_refuses_bad_input(planted) -> None:
+    from bandselect.evaluation import SubsetRX
+
+    cube, mask = planted
+    train, test = spatial_block_split(40, 40, n_blocks=(4, 4), seed=1, mask=mask)
+    pixels, labels = cube.reshape(-1, 16), mask.reshape(-1)
+    background = train.ravel() & ~labels
+    scorer = SubsetRX(pixels[background], pixels[test.ravel()], labels[test.ravel()])
+    rng = np.random.default_rng(2)
+    for bands in [
+        PLANTED,
+        [0, 1, 2],
+        [15],
+        list(range(16)),
+        *(rng.choice(16, 3, replace=False) for _ in range(20)),
+    ]:
+        expected = rx_auroc(cube, mask, bands, background=background.reshape(40, 40), evaluate=test)
+        assert scorer.auroc(bands) == pytest.approx(expected, abs=1e-12)
+    assert scorer.auroc(PLANTED) > 0.97 > scorer.auroc([0, 1, 2])
+    # A non-finite band is refused only in the subsets that use it (the error names it).
+    spoiled = pixels.copy()
+    spoiled[5, 9] = np.nan
+    partly = SubsetRX(spoiled[background], spoiled[test.ravel()], labels[test.ravel()])
+    assert partly.auroc(PLANTED) == pytest.approx(scorer.auroc(PLANTED), abs=1e-12)
+    with pytest.raises(NonFiniteError, match=r"bands \[9\]"):
+        partly.auroc([3, 9])
+    with pytest.raises(InputError, match="distinct bands"):
+        scorer.auroc([3, 3])
+    with pytest.raises(InputError, match=r"values in \[0, 16\)"):
+        scorer.auroc([16])
+    with pytest.raises(ShapeError, match="15 bands"):
+        SubsetRX(pixels[background, :15], pixels, labels)
+    with pytest.raises(LabelError, match="0 positive"):
+        SubsetRX(pixels[background], pixels[~labels], labels[~labels])
+    with pytest.raises(InputError, match="at least 2 pixels"):
+        SubsetRX(pixels[:1], pixels, labels)
+
+
+def test_rank_auroc_equals_roc_auc_score_with_ties() -> None:
+    from bandselect.evaluation.metrics import rank_auroc
+
+    rng = np.random.default_rng(4)
+    for n, levels in [(50, 3), (2000, 40), (5000, None)]:
+        labels = rng.random(n) < 0.1
+        scores = rng.normal(size=n) + labels
+        if levels is not None:  # many exact ties
+            scores = np.round(scores * levels / 4)
+        assert rank_auroc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-14)
+    assert rank_auroc(np.array([False, True]), np.array([0.0, 1.0])) == 1.0
+    assert rank_auroc(np.array([False, True]), np.array([1.0, 1.0])) == 0.5
