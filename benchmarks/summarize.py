@@ -390,8 +390,9 @@ def learnable_markdown() -> str:
         "",
         "`benchmarks/bench_learnable.py` (protocol, decisions and caveats in "
         "[docs/learnable.md](docs/learnable.md)): test RX AUROC of the hard top-3 after training, rows "
-        "split in three (train / validation picks the epoch / test reported), RX background from the "
-        "training rows' negatives; statistical selectors fitted on train + validation rows; mean of the "
+        "split in three (train / validation picks the epoch and guides the search after training / "
+        "test reported), RX background from the training rows' negatives; statistical selectors "
+        "fitted on train + validation rows; mean of the "
         "seeds; best statistical in bold.",
         "",
         *learnable,
