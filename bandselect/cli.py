@@ -356,6 +356,8 @@ def _print_comparison(result: ComparisonResult) -> None:
 
 
 def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> None:
+    from bandselect.reports.markdown import search_note
+
     selection = summary.selection
     exported = ", ".join(f"{count} {status}" for status, count in summary.exported.items() if count)
     bands = ", ".join(
@@ -364,6 +366,12 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
     )
     how = "statistical initialisation + gradient training" if summary.trained else "statistics"
     lines = ["", f"selected bands ({summary.selector}: {selection.selector_type}, {how}): {bands}"]
+    note = search_note(selection, summary.trained_bands)
+    if note is not None:
+        lines.append(f"  {note} (training.refine_window; the weights plot marks both)")
+    if summary.test_auroc is not None:
+        validation = "" if summary.val_auroc is None else f", validation {summary.val_auroc:.4f} (optimistic)"
+        lines.append(f"RX AUROC of these bands: test {summary.test_auroc:.4f} (held-out rows){validation}")
     if "composite" in (summary.products or {"composite": summary.output}):
         rgb = ", ".join(
             f"{channel} {wavelength:.0f} nm"
@@ -381,7 +389,8 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
     if summary.ingest is not None and summary.ingest.missing:
         lines.append(f"{len(summary.ingest.missing)} archive files are gone (their acquisitions are kept):")
         lines.extend(f"  {m.path}: {m.acquisition_id}" for m in summary.ingest.missing)
-    lines += ["", f"campaign store:   {summary.store}  ({len(summary.acquisition_ids)} acquisitions)"]
+    count = len(summary.acquisition_ids)
+    lines += ["", f"campaign store:   {summary.store}  ({count} acquisition{'' if count == 1 else 's'})"]
     labels = {"composite": "composites:", "bands": "k-band cubes:"}
     for kind, path in (summary.products or {"composite": summary.output}).items():
         counts = summary.exported_by_product.get(kind, summary.exported)

@@ -77,6 +77,11 @@ class FlowSummary(BaseModel):
     ingest: IngestReport | None
     statistics: StatisticsSummary
     trained: bool
+    #: The kept epoch's bands before the search after training (None: not trained).
+    trained_bands: list[int] | None = None
+    #: The selection's RX AUROC on the validation and test rows of training (None: not measured).
+    val_auroc: float | None = None
+    test_auroc: float | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-able content (``summary.json``): the selection as :meth:`BandSelection.to_dict`."""
@@ -256,6 +261,11 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 ingest=ingest,
                 statistics=statistics,
                 trained=trained is not None,
+                trained_bands=None
+                if trained is None or trained.trained_bands is None
+                else list(trained.trained_bands),
+                val_auroc=None if trained is None else trained.val_auroc,
+                test_auroc=None if trained is None else trained.test_auroc,
             )
             log_flow_run(
                 run_id,
@@ -286,6 +296,9 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 selection=selection,
                 trained=trained is not None,
                 kept_epoch=None if trained is None else trained.best_epoch,
+                trained_bands=summary.trained_bands,
+                val_auroc=summary.val_auroc,
+                test_auroc=summary.test_auroc,
                 acquisitions=ids,
                 exported=summary.exported,
                 output=output,

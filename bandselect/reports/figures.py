@@ -92,6 +92,7 @@ def flow_figures(
     positive_label: int | None = None,
     previews: Mapping[str, np.ndarray] | None = None,
     n_acquisitions: int | None = None,
+    trained_bands: Sequence[int] | None = None,
 ) -> list[Path]:
     """Write a flow run's figures as PNGs into ``plots_dir``; return their paths.
 
@@ -113,6 +114,9 @@ def flow_figures(
         Acquisition id → composite image, drawn side by side (the first four).
     n_acquisitions
         How many acquisitions the run exported (for the previews' title).
+    trained_bands
+        The bands training gave before the search after it (marked apart in the weights figure when
+        the search moved them).
     """
     folder = Path(plots_dir)
     written = []
@@ -138,6 +142,7 @@ def flow_figures(
             selection.k,
             selected=list(selection.indices),
             kept_epoch=kept[-1] if kept else None,
+            trained=trained_bands,
         )
         written.append(save_figure(figure, folder / "weight_evolution.png"))
     shown = dict(list((previews or {}).items())[:_PREVIEWS_IN_FIGURE])

@@ -10,7 +10,31 @@ from typing import Any
 
 from bandselect.selection import BandSelection
 
-__all__ = ["flow_run_markdown", "selection_table"]
+__all__ = ["flow_run_markdown", "search_note", "selection_table"]
+
+
+def search_note(selection: BandSelection, trained_bands: Sequence[int] | None) -> str | None:
+    """How the search after training changed the trained bands (``refine_window``); None: no move.
+
+    Examples
+    --------
+    >>> from bandselect.selection import BandSelection
+    >>> grid = [500.0, 550.0, 600.0, 650.0, 700.0]
+    >>> selection = BandSelection.create([0, 2, 4], grid, selector_type="SoftChannelSelector")
+    >>> search_note(selection, [0, 2, 3])
+    'training gave 500, 600, 650 nm; the search on the validation rows moved 1 of them'
+    >>> search_note(selection, [4, 2, 0]) is None
+    True
+    """
+    if trained_bands is None:
+        return None
+    trained, selected = sorted(int(b) for b in trained_bands), {int(b) for b in selection.indices}
+    if set(trained) == selected:
+        return None
+    grid = selection.sensor_wavelengths_nm
+    listed = ", ".join(f"{grid[b]:.0f}" for b in trained)
+    moved = len(set(trained) - selected)
+    return f"training gave {listed} nm; the search on the validation rows moved {moved} of them"
 
 
 def selection_table(selection: BandSelection) -> list[dict[str, Any]]:
@@ -37,14 +61,28 @@ def flow_run_markdown(
     output: str,
     mlflow_link: str,
     mlflow_note: str = "",
+    trained_bands: Sequence[int] | None = None,
+    val_auroc: float | None = None,
+    test_auroc: float | None = None,
 ) -> str:
-    """The run's summary: what was selected (and how), what was written, where MLflow has the rest."""
+    """The run's summary: what was selected (and how), what was written, where MLflow has the rest.
+
+    ``trained_bands``: the kept epoch's bands before the search after training; ``val_auroc``,
+    ``test_auroc``: the selection's RX AUROC on the validation and test rows (None: not measured).
+    """
     how = "two-phase training" if trained else "statistics"
+    note = search_note(selection, trained_bands)
+    measured = []
+    if test_auroc is not None:
+        measured.append(f"test {test_auroc:.4f} (held-out rows)")
+    if val_auroc is not None:
+        measured.append(f"validation {val_auroc:.4f} (chose the epoch and guided the search: optimistic)")
     lines = [
         f"# {flow}: {campaign}",
         "",
         f"**Selector** `{selector}` ({selection.selector_type}), fitted by {how}"
         + ("" if kept_epoch is None else f"; weights of epoch {kept_epoch + 1} kept")
+        + ("" if note is None else f"; {note}")
         + ".",
         "",
         "| channel | band | wavelength (nm) |",
@@ -54,6 +92,14 @@ def flow_run_markdown(
             for r in selection_table(selection)
         ),
         "",
+        *(
+            [
+                f"**RX AUROC** of these bands (background: training rows' negatives): {'; '.join(measured)}.",
+                "",
+            ]
+            if measured
+            else []
+        ),
         f"**Acquisitions** {len(acquisitions)}; **products** in `{output}`: "
         + ", ".join(f"{count} {status}" for status, count in exported.items()),
         "",

@@ -302,6 +302,7 @@ def plot_weight_evolution(
     *,
     selected: Sequence[int] | np.ndarray | None = None,
     kept_epoch: int | None = None,
+    trained: Sequence[int] | np.ndarray | None = None,
     title: str = "Channel weights during training",
 ) -> Figure:
     """Heatmap of channel weights, epoch × wavelength, with the selected bands marked.
@@ -321,6 +322,10 @@ def plot_weight_evolution(
     kept_epoch
         Zero-based row of the epoch whose weights were kept (a best-epoch restore), outlined on the
         heatmap. None: the last epoch.
+    trained
+        The bands training gave before the search after it (``refine_moves``). Where they differ from
+        ``selected``, the trained bands are marked with open triangles and listed in the title, so the
+        heatmap's bright columns are not mistaken for the final bands.
     title
         Figure title.
 
@@ -371,6 +376,22 @@ def plot_weight_evolution(
     else:
         picks = np.asarray(selected, dtype=np.int64)
     picks = np.sort(picks)
+    before = None if trained is None else np.sort(np.asarray(trained, dtype=np.int64))
+    if before is not None and (before.shape != picks.shape or not np.array_equal(before, picks)):
+        moved = np.setdiff1d(before, picks)
+        ax.plot(
+            wl[moved],
+            np.full(moved.size, n_epochs + 0.5),
+            linestyle="none",
+            marker="v",
+            markersize=9,
+            markerfacecolor="none",
+            markeredgecolor=PICK_COLOUR,
+            markeredgewidth=1.5,
+            clip_on=False,
+        )
+    else:
+        before = None
     ax.plot(
         wl[picks],
         np.full(picks.size, n_epochs + 0.5),
@@ -400,7 +421,15 @@ def plot_weight_evolution(
     picked = ", ".join(f"{wl[i]:.0f}" for i in picks)
     which = "selected" if selected is not None else f"top {int(n_select)} weights"
     when = "the last epoch" if kept_epoch is None else f"kept epoch {row + 1}"
-    fig.suptitle(f"{title}\n\u25bc {which} ({when}): {picked} nm", fontsize=12)
+    if before is None:
+        fig.suptitle(f"{title}\n\u25bc {which} ({when}): {picked} nm", fontsize=12)
+    else:
+        trained_nm = ", ".join(f"{wl[i]:.0f}" for i in before)
+        fig.suptitle(
+            f"{title}\n\u25bc selected after the search on the validation rows: {picked} nm\n"
+            f"\u25bd trained ({when}): {trained_nm} nm",
+            fontsize=12,
+        )
     return fig
 
 

@@ -92,11 +92,13 @@ def train_selectors(
             ignore_label=ignore_label,
         )
     last = trained.history[-1] if trained.history else None
+    moves = ", ".join(f"{old} → {new}" for old, new in trained.refine_moves)
     run_logger(__name__).info(
-        "trained %d epochs; kept epoch %s; last loss %s",
+        "trained %d epochs; kept epoch %s (1-based, as the plots); last loss %s; %s",
         len(trained.history),
-        trained.best_epoch,
+        "the last" if trained.best_epoch is None else trained.best_epoch + 1,
         None if last is None else f"{last.loss:.4g}",
+        f"the search on the validation rows moved bands {moves}" if moves else "the search moved no band",
     )
     return trained
 

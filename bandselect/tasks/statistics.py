@@ -75,7 +75,7 @@ def update_statistics(
         )
     summary = StatisticsSummary.of(result, store, address or "in-process")
     run_logger(__name__).info(
-        "statistics of %d acquisitions (%d read now) on %s (device %s); classes %s",
+        "statistics of %d acquisition(s) (%d read now) on %s (device %s); classes %s",
         len(summary.acquisition_ids),
         len(summary.computed_ids),
         summary.scheduler,

@@ -18,6 +18,7 @@ from bandselect.selection import BandSelection
 from bandselect.stats import load_campaign_statistics, statistics_without
 from bandselect.store import open_campaign
 from bandselect.tasks._retry import retry_transient
+from bandselect.tracking.flow_run import SELECTED_TEST_AUROC, SELECTED_VAL_AUROC
 from bandselect.tracking.flow_run import log_flow_run as log_run
 from bandselect.training.campaign import TrainedPipeline
 
@@ -52,6 +53,7 @@ def draw_plots(
         positive_label=positive_label,
         previews={i: composite_preview(output, i) for i in acquisition_ids[:4]},
         n_acquisitions=len(acquisition_ids),
+        trained_bands=None if trained is None else trained.trained_bands,
     )
     return [str(path) for path in figures]
 
@@ -98,4 +100,7 @@ def log_flow_run(
         model_product=model_product,
         registered_model=registered_model,
         input_example=example,
+        metrics={}
+        if trained is None
+        else {SELECTED_VAL_AUROC: trained.val_auroc, SELECTED_TEST_AUROC: trained.test_auroc},
     )

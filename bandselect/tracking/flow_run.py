@@ -4,11 +4,12 @@ Params: the flow config (``config.*``) and every pipeline node's type and config
 Selection: indices and wavelengths as params and tags, the whole
 :class:`~bandselect.selection.BandSelection` as ``selection.json``. Metrics: per epoch, the training and
 validation loss, the validation (and test) metrics and the selector's temperature — a handful of charts;
-the per-band channel weights of every epoch are one table (``training/weights.csv`` and ``.json``), not
-one metric per band. Input: the campaign store as the run's dataset (name, digest). Model: the selection
-as an MLflow pyfunc model (``model/``, optionally registered). Artifacts: the flow config
-(``config.yaml``), a run summary, the acquisition ids, the saved pipeline (``pipeline/``), the plots and a
-few RGB previews.
+once, the RX AUROC of the exported selection (after the search that follows training) on the validation
+and on the test rows (:data:`SELECTED_VAL_AUROC`, :data:`SELECTED_TEST_AUROC`). The per-band channel
+weights of every epoch are one table (``training/weights.csv`` and ``.json``), not one metric per band.
+Input: the campaign store as the run's dataset (name, digest). Model: the selection as an MLflow pyfunc
+model (``model/``, optionally registered). Artifacts: the flow config (``config.yaml``), a run summary,
+the acquisition ids, the saved pipeline (``pipeline/``), the plots and a few RGB previews.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from bandselect.training.records import EpochRecord
 
 __all__ = [
     "MAX_LOGGED_PREVIEWS",
+    "SELECTED_TEST_AUROC",
+    "SELECTED_VAL_AUROC",
     "campaign_dataset_digest",
     "history_rows",
     "log_band_selection",
@@ -45,6 +48,11 @@ __all__ = [
 
 #: The selector's class, on every flow run's MLflow run (filter and group runs by it).
 TAG_SELECTOR_TYPE = "bandselect.selector_type"
+#: RX AUROC of the exported (trained, then searched) selection on the validation rows, which chose the
+#: epoch and guided the search (optimistic), and on the test rows, which neither saw (the number to
+#: compare runs by). The per-epoch ``selection.rx_auroc`` is each epoch's trained selection.
+SELECTED_VAL_AUROC = "selected.val_rx_auroc"
+SELECTED_TEST_AUROC = "selected.test_rx_auroc"
 #: RGB previews logged one by one (all of them are in the composites' preview folder).
 MAX_LOGGED_PREVIEWS = 16
 
@@ -149,6 +157,7 @@ def log_flow_run(
     model_product: str = "composite",
     registered_model: str | None = None,
     input_example: Any = None,
+    metrics: Mapping[str, float | None] | None = None,
 ) -> str:
     """Log one flow run into the MLflow run ``run_id`` (see the module docstring for the layout).
 
@@ -177,6 +186,9 @@ def log_flow_run(
     model_product, registered_model, input_example
         The selection model's default product, the name to register it under (None: not registered) and
         a small cube stored with it (see :func:`~bandselect.tracking.selection_model.log_selection_model`).
+    metrics
+        Single values of the run (e.g. :data:`SELECTED_TEST_AUROC`), logged without a step; None values
+        are left out.
 
     Returns
     -------
@@ -188,6 +200,9 @@ def log_flow_run(
     log_band_selection(selection, extra={"selector": selector, **(extra_selection or {})}, run_id=run_id)
     client = MlflowClient(tracking_uri=runs.current_tracking_uri())
     client.set_tag(run_id, TAG_SELECTOR_TYPE, selection.selector_type)
+    for key, value in (metrics or {}).items():
+        if value is not None:
+            client.log_metric(run_id, key, float(value))
     if history:
         runs.log_history(history_rows(history, selector), run_id=run_id)
         table = weights_table(history, selector, selection.sensor_wavelengths_nm)

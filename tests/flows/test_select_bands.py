@@ -16,8 +16,10 @@ from bandselect.errors import ConfigError
 from bandselect.export import published_config_hash, published_ids, read_composite
 from bandselect.flows import SelectBandsConfig, load_config, select_bands
 from bandselect.flows.config import DEMO_PIPELINE
+from bandselect.reports.markdown import search_note
 from bandselect.store import open_campaign
 from bandselect.synthetic import write_campaign
+from bandselect.tracking.flow_run import SELECTED_TEST_AUROC, SELECTED_VAL_AUROC
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -112,6 +114,19 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     artifacts = Path(client.download_artifacts(summary.mlflow_run_id, "", str(tmp_path / "artifacts")))
     content = json.loads((artifacts / "selection.json").read_text())
     assert content["indices"] == list(selection.indices)
+    # What training gave before the search after it: in the summary, in MLflow, and said in the Prefect
+    # summary when the search moved a band.
+    assert summary.trained_bands is not None and content["trained_bands"] == summary.trained_bands
+    note = search_note(selection, summary.trained_bands)
+    assert (note is None) == (set(summary.trained_bands) == set(selection.indices))
+    assert note is None or note in by_key["camp-t-summary"].data
+    # The exported selection's RX AUROC, once: the saved pipeline's validation and test numbers.
+    kept = json.loads((artifacts / "pipeline" / "history.json").read_text())
+    assert kept["test_auroc"] is not None
+    assert run.data.metrics[SELECTED_TEST_AUROC] == pytest.approx(kept["test_auroc"], abs=1e-12)
+    assert run.data.metrics[SELECTED_VAL_AUROC] == pytest.approx(kept["val_auroc"], abs=1e-12)
+    assert (summary.val_auroc, summary.test_auroc) == (kept["val_auroc"], kept["test_auroc"])
+    assert f"test {kept['test_auroc']:.4f} (held-out rows)" in by_key["camp-t-summary"].data
     assert content["rgb_wavelengths_nm"] == pytest.approx(selection.rgb_wavelengths_nm)
     assert content["config_hash"] == published_config_hash(config.output, summary.acquisition_ids[0])
     weights = json.loads((artifacts / "training" / "weights.json").read_text())

@@ -98,6 +98,30 @@ def test_weight_evolution_marks_the_kept_epoch_and_the_selected_bands(tmp_path) 
         plot_weight_evolution(weights, WAVELENGTHS, 3, kept_epoch=12)
 
 
+def test_weight_evolution_tells_the_searched_bands_from_the_trained_ones(tmp_path) -> None:
+    weights = np.zeros((12, 60))
+    weights[:, [10, 20, 30]] = 1.0  # what training gave; the search then moved 30 to 45
+    fig = plot_weight_evolution(
+        weights, WAVELENGTHS, 3, selected=[10, 20, 45], kept_epoch=11, trained=[30, 10, 20]
+    )
+    _check_png(fig, tmp_path / "searched.png")
+    nm = {i: f"{WAVELENGTHS[i]:.0f}" for i in (10, 20, 30, 45)}
+    title = fig.get_suptitle()
+    assert f"selected after the search on the validation rows: {nm[10]}, {nm[20]}, {nm[45]} nm" in title
+    assert title.endswith(f"trained (kept epoch 12): {nm[10]}, {nm[20]}, {nm[30]} nm")
+    lines = fig.axes[0].get_lines()
+    open_marks = [line for line in lines if line.get_markerfacecolor() == "none"]
+    assert len(open_marks) == 1 and list(open_marks[0].get_xdata()) == [
+        WAVELENGTHS[30]
+    ]  # the moved band only
+    # Unmoved: one line of filled marks and the plain title.
+    same = plot_weight_evolution(
+        weights, WAVELENGTHS, 3, selected=[10, 20, 30], kept_epoch=11, trained=[10, 20, 30]
+    )
+    assert "search" not in same.get_suptitle()
+    assert not [line for line in same.axes[0].get_lines() if line.get_markerfacecolor() == "none"]
+
+
 def test_rgb_previews(tmp_path) -> None:
     rng = np.random.default_rng(3)
     previews = {name: rng.random((20, 30, 3)) for name in ("separability", "mrmr", "random")}
