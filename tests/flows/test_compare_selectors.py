@@ -272,6 +272,9 @@ def test_config_rejects_utilities_bad_names_and_unknown_keys(tmp_path: Path) -> 
         Path(__file__).resolve().parents[2] / "configs" / "compare_selectors.yaml"
     )
     assert shipped.scene.path.suffix == ".npz"
+    # The shipped config trains the learnable selectors from the starts the defaults use.
+    for name in ("soft_trained", "concrete_trained"):
+        assert shipped.resolved_selectors()[name]["config"] == defaults[name]["config"], name
 
 
 def test_library_refuses_untrained_uniform_soft_selector() -> None:
