@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bandselect.errors import ConfigError, LabelError, ShapeError
+from bandselect.names import PORT_VALID
 from bandselect.pipeline.node import Node, PortSpec
 from bandselect.pipeline.registry import register_node
 from bandselect.validation import check_bool, check_float
@@ -40,6 +41,35 @@ def as_mask(mask: Any, like: torch.Tensor, *, node: str) -> torch.Tensor:
     return mask > 0 if mask.dtype != torch.bool else mask
 
 
+def as_valid(valid: Any, like: torch.Tensor, *, node: str) -> torch.Tensor | None:
+    """``valid`` (the batch's :data:`~bandselect.names.PORT_VALID`) as a bool tensor shaped like ``like``,
+    or None when not given (every pixel counts). False marks ignored pixels (``ignore_label``)."""
+    if valid is None:
+        return None
+    flags = torch.as_tensor(valid, device=like.device)
+    if flags.ndim == like.ndim - 1:
+        flags = flags.unsqueeze(-1)
+    if flags.shape != like.shape:
+        raise ShapeError(
+            f"{node}.valid does not match the scores",
+            expected=f"{tuple(like.shape)} (or without the trailing 1)",
+            found=tuple(flags.shape),
+            fix="connect data.valid: the batch's validity, of the same batch and spatial size as the cube",
+        )
+    return flags if flags.dtype == torch.bool else flags > 0
+
+
+def valid_port(reading: str) -> PortSpec:
+    """The optional ``valid`` input of a node that leaves ignored pixels out of ``reading``."""
+    return PortSpec(
+        PORT_VALID,
+        torch.bool,
+        ("B", "H", "W", 1),
+        f"False on ignored pixels (ignore_label), left out of {reading}; connect data.valid",
+        optional=True,
+    )
+
+
 @register_node
 class ScoreToLogit(Node):
     """Affine head turning detector scores into logits: ``logits = scale · s + bias``.
@@ -69,6 +99,7 @@ class ScoreToLogit(Node):
     Shape
     -----
     - scores: ``(B, H, W, 1)`` float32
+    - valid: ``(B, H, W, 1)`` bool, optional: the batch mean of ``standardize`` is over these pixels
     - logits: ``(B, H, W, 1)`` float32
 
     Examples
@@ -80,7 +111,10 @@ class ScoreToLogit(Node):
     [1.0, 1.0]
     """
 
-    INPUT_PORTS = (PortSpec("scores", torch.float32, ("B", "H", "W", 1), "Detector scores"),)
+    INPUT_PORTS = (
+        PortSpec("scores", torch.float32, ("B", "H", "W", 1), "Detector scores"),
+        valid_port("the standardising mean"),
+    )
     OUTPUT_PORTS = (PortSpec("logits", torch.float32, ("B", "H", "W", 1), "Anomaly logits"),)
 
     def __init__(
@@ -102,8 +136,8 @@ class ScoreToLogit(Node):
         self.scale = nn.Parameter(torch.tensor(float(scale_init)))
         self.bias = nn.Parameter(torch.tensor(float(bias_init)))
 
-    def forward(self, scores: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Map scores to logits."""
+    def forward(self, scores: torch.Tensor, valid: Any = None) -> dict[str, torch.Tensor]:
+        """Map scores to logits (ignored pixels get logits too; the loss leaves them out)."""
         if scores.ndim != 4 or scores.shape[-1] != 1:
             raise ShapeError(
                 "ScoreToLogit.scores has the wrong shape",
@@ -112,7 +146,10 @@ class ScoreToLogit(Node):
                 fix="connect a detector's scores port (e.g. rx.scores)",
             )
         if self.standardize:
-            scores = scores / scores.mean().clamp_min(torch.finfo(scores.dtype).tiny)
+            kept = as_valid(valid, scores, node="ScoreToLogit")
+            counted = scores if kept is None else scores[kept]
+            mean = counted.mean() if counted.numel() else scores.new_ones(())
+            scores = scores / mean.clamp_min(torch.finfo(scores.dtype).tiny)
         scale = self.scale.abs() if self.positive else self.scale
         return {"logits": scale * scores + self.bias}
 
@@ -133,6 +170,8 @@ class AnomalyBCELoss(Node):
     -----
     - logits: ``(B, H, W, 1)`` float32
     - mask: ``(B, H, W, 1)`` bool (``(B, H, W)`` accepted); required, a missing mask is a ``LabelError``
+    - valid: ``(B, H, W, 1)`` bool, optional: the loss (and the balanced weight) is over these pixels
+      only; a batch without any is 0
     - loss: ``()`` float32
 
     Examples
@@ -148,6 +187,7 @@ class AnomalyBCELoss(Node):
     INPUT_PORTS = (
         PortSpec("logits", torch.float32, ("B", "H", "W", 1), "Anomaly logits"),
         PortSpec("mask", torch.bool, ("B", "H", "W", 1), "Labels, True = anomaly"),
+        valid_port("the loss"),
     )
     OUTPUT_PORTS = (PortSpec("loss", torch.float32, (), "Weighted binary cross-entropy"),)
 
@@ -170,9 +210,14 @@ class AnomalyBCELoss(Node):
         self.weight = float(weight)
         self.pos_weight = pos_weight
 
-    def forward(self, logits: torch.Tensor, mask: Any = None) -> dict[str, torch.Tensor]:
-        """Compute the weighted BCE over every pixel of the batch."""
+    def forward(self, logits: torch.Tensor, mask: Any = None, valid: Any = None) -> dict[str, torch.Tensor]:
+        """Compute the weighted BCE over every (valid) pixel of the batch."""
         labels = as_mask(mask, logits, node="AnomalyBCELoss")
+        kept = as_valid(valid, logits, node="AnomalyBCELoss")
+        if kept is not None:
+            if not bool(kept.any()):
+                return {"loss": (logits * 0.0).sum()}  # nothing counted: no signal, the graph kept
+            logits, labels = logits[kept], labels[kept]
         target = labels.to(logits.dtype)
         if self.pos_weight == "balanced":
             n_pos = target.sum()

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 
 from bandselect.errors import ConfigError, LabelError
-from bandselect.nodes.losses import as_mask
+from bandselect.nodes.losses import as_mask, as_valid, valid_port
 from bandselect.pipeline.node import Node, PortSpec
 from bandselect.pipeline.registry import register_node
 
@@ -68,6 +68,7 @@ class AUROC(Node):
     -----
     - scores: ``(B, H, W, 1)`` float32
     - mask: ``(B, H, W, 1)`` bool (``(B, H, W)`` accepted)
+    - valid: ``(B, H, W, 1)`` bool, optional: the AUROC is over these pixels only
     - auroc: ``()`` float64
 
     Examples
@@ -84,6 +85,7 @@ class AUROC(Node):
     INPUT_PORTS = (
         PortSpec("scores", torch.float32, ("B", "H", "W", 1), "Anomaly scores or logits"),
         PortSpec("mask", torch.bool, ("B", "H", "W", 1), "Labels, True = anomaly"),
+        valid_port("the AUROC"),
     )
     OUTPUT_PORTS = (PortSpec("auroc", torch.float64, (), "Area under the ROC curve"),)
     #: The gradient trainer evaluates nodes with this flag on validation batches by default.
@@ -100,9 +102,12 @@ class AUROC(Node):
         super().__init__(single_class=single_class)
         self.single_class = single_class
 
-    def forward(self, scores: torch.Tensor, mask: Any = None) -> dict[str, torch.Tensor]:
-        """Compute the AUROC of the batch."""
+    def forward(self, scores: torch.Tensor, mask: Any = None, valid: Any = None) -> dict[str, torch.Tensor]:
+        """Compute the AUROC of the batch (its valid pixels)."""
         labels = as_mask(mask, scores, node="AUROC")
+        kept = as_valid(valid, scores, node="AUROC")
+        if kept is not None:
+            scores, labels = scores[kept], labels[kept]
         value = binary_auroc(scores, labels)
         if torch.isnan(value) and self.single_class == "error":
             n_pos = int(labels.sum())

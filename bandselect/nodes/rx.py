@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from bandselect.errors import LabelError, NonFiniteError, NotFittedError, ShapeError
-from bandselect.nodes.losses import as_mask
+from bandselect.nodes.losses import as_mask, as_valid, valid_port
 from bandselect.nodes.ports import sized_ports
 from bandselect.pipeline.node import Node, PortSpec, StatisticsRequest
 from bandselect.pipeline.registry import register_node
@@ -125,6 +125,7 @@ class RXDetector(Node):
     -----
     - data: ``(B, H, W, C)`` float32, ``C = input_channels`` (checked when a pipeline connects it)
     - mask: ``(B, H, W, 1)`` bool, optional; used by ``background="batch_negatives"`` only
+    - valid: ``(B, H, W, 1)`` bool, optional; a batch background is estimated on these pixels only
     - scores: ``(B, H, W, 1)`` float32, squared Mahalanobis distance (≥ 0)
 
     Examples
@@ -149,6 +150,7 @@ class RXDetector(Node):
             "Labels, True = target (background='batch_negatives' leaves them out of the background)",
             optional=True,
         ),
+        valid_port("the batch background"),
     )
     OUTPUT_PORTS = (
         PortSpec("scores", torch.float32, ("B", "H", "W", 1), "Squared Mahalanobis distance per pixel"),
@@ -224,10 +226,13 @@ class RXDetector(Node):
 
     # -- forward ---------------------------------------------------------------------------------
     def _batch_background(
-        self, pixels: torch.Tensor, data: torch.Tensor, mask: Any
+        self, pixels: torch.Tensor, data: torch.Tensor, mask: Any, valid: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and covariance of the batch's pixels (its negatives with ``"batch_negatives"``)."""
+        """Mean and covariance of the batch's (valid) pixels (its negatives with ``"batch_negatives"``)."""
         reference = pixels
+        kept = as_valid(valid, data[..., :1], node="RXDetector")
+        if kept is not None:
+            reference = pixels[kept.reshape(-1)]
         if self.background == "batch_negatives":
             if mask is None:
                 raise LabelError(
@@ -236,8 +241,10 @@ class RXDetector(Node):
                     found="no mask",
                     fix="connect data.mask to the detector's mask port, or use background='batch'",
                 )
-            labels = as_mask(mask, data[..., :1], node="RXDetector").reshape(-1)
-            reference = pixels[~labels]
+            negative = ~as_mask(mask, data[..., :1], node="RXDetector").reshape(-1)
+            if kept is not None:
+                negative = negative & kept.reshape(-1)
+            reference = pixels[negative]
         if reference.shape[0] < 2:
             raise ShapeError(
                 f"RXDetector(background={self.background!r}) needs at least two background pixels per batch",
@@ -252,8 +259,9 @@ class RXDetector(Node):
         centred = reference - mean
         return mean, centred.T @ centred / (reference.shape[0] - 1)
 
-    def forward(self, data: torch.Tensor, mask: Any = None) -> dict[str, torch.Tensor]:
-        """Score every pixel; see the class docstring for shapes.
+    def forward(self, data: torch.Tensor, mask: Any = None, valid: Any = None) -> dict[str, torch.Tensor]:
+        """Score every pixel; see the class docstring for shapes (``valid``: a batch background leaves
+        the ignored pixels out; they are scored too).
 
         Raises
         ------
@@ -272,7 +280,7 @@ class RXDetector(Node):
         batch, height, width, channels = data.shape
         pixels = data.reshape(-1, channels)
         if self.background in BATCH_BACKGROUNDS:
-            mean, covariance = self._batch_background(pixels, data, mask)
+            mean, covariance = self._batch_background(pixels, data, mask, valid)
         else:
             if not self.is_initialized:
                 raise NotFittedError(

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from bandselect.errors import BandSelectError, PipelineError, with_context
-from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_WAVELENGTHS
+from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
 from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node, PortRef, PortSpec, check_ports_compatible
 
@@ -35,8 +35,10 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class DataSource(Node):
     """The reserved ``data`` node: the pipeline's inputs, passed as keyword arguments to ``run``.
 
-    Its output ports are ``cube`` (B, H, W, C) float32, ``mask`` (B, H, W, 1) bool (optional) and
-    ``wavelengths`` (C,) float32 (integer wavelengths, as the seed declares them, connect as well).
+    Its output ports are ``cube`` (B, H, W, C) float32, ``mask`` (B, H, W, 1) bool (optional),
+    ``wavelengths`` (C,) float32 (integer wavelengths, as the seed declares them, connect as well) and
+    ``valid`` (B, H, W, 1) bool (optional: False on the pixels of an ``ignore_label``, which the nodes
+    with a ``valid`` input leave out).
     It holds no state and is not part of ``Pipeline.nodes`` or the ``state_dict``.
     """
 
@@ -44,6 +46,7 @@ class DataSource(Node):
         PortSpec(PORT_CUBE, torch.float32, ("B", "H", "W", "C"), "hyperspectral cube"),
         PortSpec(PORT_MASK, torch.bool, ("B", "H", "W", 1), "label mask, True = positive", optional=True),
         PortSpec(PORT_WAVELENGTHS, torch.float32, ("C",), "band-centre wavelengths in nm"),
+        PortSpec(PORT_VALID, torch.bool, ("B", "H", "W", 1), "False on ignored pixels", optional=True),
     )
 
     def forward(self, **data: Any) -> dict[str, Any]:

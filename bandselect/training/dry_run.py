@@ -27,7 +27,7 @@ from bandselect.pipeline.config import resolve_pipeline_band_counts
 from bandselect.selection import BandSelection
 from bandselect.training.campaign import is_learnable
 from bandselect.training.datamodules import ArrayDataModule
-from bandselect.training.gradient import mask_readers
+from bandselect.training.gradient import validity_gaps
 from bandselect.training.roles import loss_node_names, metric_node_names, selector_node
 from bandselect.training.statistical import StatisticalTrainer
 
@@ -93,8 +93,9 @@ def dry_run(
     BandSelectError
         What the real run would raise for this configuration (a typed error of the node at fault).
     LabelError
-        ``ignore_label`` equal to ``positive_label``, or given for a learnable pipeline whose loss or
-        metric reads the mask (the gradient phase cannot leave ignored pixels out).
+        ``ignore_label`` equal to ``positive_label``, or given for a learnable pipeline whose gradient
+        phase would count the ignored pixels (a node reading the mask or batch statistics without
+        ``data.valid``).
     PipelineError
         A node failed on its inputs with an error of its own (e.g. torch's shape mismatch between two
         connected nodes): named, with the node's inputs' shapes.
@@ -136,16 +137,18 @@ def dry_run(
 
 
 def _check_trainable_with_ignored(pipeline: Pipeline, ignore_label: int) -> None:
-    """A learnable pipeline whose loss or metric reads the mask cannot train with ignored pixels: say so
-    before any work (a campaign may gain the ignored class later, so this does not depend on the data)."""
+    """A learnable pipeline that would count ignored pixels in its gradient phase cannot train with an
+    ignore_label: say so before any work (a campaign may gain the ignored class later, so this does not
+    depend on the data)."""
     if not is_learnable(pipeline):
         return
-    readers = mask_readers(pipeline, [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)])
-    if readers:
+    gaps = validity_gaps(pipeline, [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)])
+    if gaps:
         raise LabelError(
             f"ignore_label={ignore_label} with a learnable pipeline",
-            expected="no loss or metric reading the mask (they have no validity input: ignored pixels "
-            "would count as negatives in the gradient phase)",
-            found=f"nodes reading data.mask: {[n for n, _ in readers]}",
-            fix="drop ignore_label, or use a pipeline initialised from statistics only (no loss node)",
+            expected="every loss, metric and node upstream of them that reads the mask or batch statistics "
+            "fed by data.valid (they leave the ignored pixels out)",
+            found="; ".join(gaps),
+            fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or drop "
+            "ignore_label",
         )

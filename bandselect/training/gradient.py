@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bandselect.errors import ConfigError, LabelError, TrainingError
-from bandselect.names import DATA_NODE, PORT_MASK, PORT_VALID
+from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_VALID
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.node import LOSS_PORT, Annealed, WeightedSelector
 from bandselect.progress import report_epoch
@@ -49,7 +49,7 @@ from bandselect.validation import check_float, check_int
 if TYPE_CHECKING:
     from bandselect.training.config import TrainingConfig
 
-__all__ = ["OPTIMIZERS", "GradientTrainer", "mask_readers", "resolve_device"]
+__all__ = ["OPTIMIZERS", "GradientTrainer", "mask_readers", "resolve_device", "validity_gaps"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -95,6 +95,31 @@ def mask_readers(pipeline: Pipeline, names: Iterable[str]) -> list[tuple[str, st
         for port in pipeline.nodes[name].INPUT_PORTS
         if pipeline.source_of(name, port) == (DATA_NODE, PORT_MASK)
     ]
+
+
+def validity_gaps(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
+    """The nodes among ``names`` and their upstream nodes that would count ignored pixels.
+
+    A node with a ``valid`` input (:data:`~bandselect.names.PORT_VALID`: the loss, the AUROC metric,
+    the score head, RX) leaves ignored pixels out only when ``data.valid`` feeds it; a node that reads
+    ``data.mask`` without having that input would count them as negatives. Each is named with what to
+    connect.
+    """
+    involved: set[str] = set()
+    for name in names:
+        involved |= {name} | pipeline.upstream_of(name)
+    gaps = []
+    for name in pipeline.topological_order():
+        if name not in involved:
+            continue
+        ports = pipeline.nodes[name].INPUT_PORTS
+        kind = type(pipeline.nodes[name]).__name__
+        if PORT_VALID in ports:
+            if pipeline.source_of(name, PORT_VALID) != (DATA_NODE, PORT_VALID):
+                gaps.append(f"{name} ({kind}): connect data.valid to {name}.valid")
+        elif any(pipeline.source_of(name, port) == (DATA_NODE, PORT_MASK) for port in ports):
+            gaps.append(f"{name} ({kind}) reads data.mask and has no valid input")
+    return gaps
 
 
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -366,27 +391,34 @@ class GradientTrainer:
         return checkpoint.epoch + 1
 
     # -- loop ------------------------------------------------------------------------------------
-    def _without_validity(self, batch: Mapping[str, Any], names: Sequence[str]) -> Mapping[str, Any]:
-        """``batch`` without its validity (no port of the data node), refused when it has ignored pixels
-        and a node of ``names`` (or upstream of them) reads the mask."""
+    def _with_validity(self, batch: Mapping[str, Any], names: Sequence[str]) -> Mapping[str, Any]:
+        """``batch`` for the nodes ``names``; with ignored pixels (``valid`` False) every node involved
+        must leave them out (:func:`validity_gaps`, else a ``LabelError``), and their values are set to
+        0: an ignored pixel may hold anything, and a NaN there would reach the selector's gradient
+        through the product even where the loss leaves the pixel out."""
         valid = batch.get(PORT_VALID)
         if valid is None:
             return batch
-        n_ignored = int((~torch.as_tensor(valid, dtype=torch.bool)).sum())
-        if n_ignored:
-            readers = mask_readers(self.pipeline, names)
-            if readers:
-                name, port = readers[0]
-                raise LabelError(
-                    f"node {name!r} ({type(self.pipeline.nodes[name]).__name__}) reads the label mask on "
-                    f"{name}.{port}, and a training batch holds {n_ignored} ignored pixels (ignore_label)",
-                    expected="no ignored pixels in the batches of a gradient phase whose loss or metric "
-                    "reads the mask (they have no validity input and would count as negatives)",
-                    found=f"nodes reading data.mask: {[n for n, _ in readers]}",
-                    fix="train on data without the ignored class (other acquisitions or rows), or drop "
-                    "ignore_label from the gradient phase's datamodule (the statistics honour it)",
-                )
-        return {key: value for key, value in batch.items() if key != PORT_VALID}
+        flags = torch.as_tensor(valid, dtype=torch.bool)
+        n_ignored = int((~flags).sum())
+        if not n_ignored:
+            return batch
+        gaps = validity_gaps(self.pipeline, names)
+        if gaps:
+            raise LabelError(
+                f"a training batch holds {n_ignored} ignored pixels (ignore_label), and the gradient "
+                "phase would count them",
+                expected="every loss, metric and node upstream of them that reads the mask or batch "
+                "statistics fed by data.valid",
+                found="; ".join(gaps),
+                fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or train "
+                "on data without the ignored class",
+            )
+        cube = batch[PORT_CUBE]
+        filled = torch.where(
+            flags.to(cube.device), cube, torch.zeros((), dtype=cube.dtype, device=cube.device)
+        )
+        return {**batch, PORT_CUBE: filled}
 
     def _check_mask(self, batch: Mapping[str, Any], names: Iterable[str]) -> None:
         if batch.get(PORT_MASK) is not None:
@@ -435,7 +467,7 @@ class GradientTrainer:
         self.pipeline.train()
         total, count = 0.0, 0
         for batch_index, given in enumerate(self.datamodule.train_dataloader()):
-            raw = self._without_validity(given, self.loss_nodes)
+            raw = self._with_validity(given, self.loss_nodes)
             self._check_mask(raw, self.loss_nodes)
             batch = _to_device(raw, self.device)
             outputs = self.pipeline(outputs=self.loss_nodes, **batch)
@@ -483,7 +515,7 @@ class GradientTrainer:
         values: dict[str, list[float]] = {}
         with torch.no_grad():
             for given in loader:
-                raw = self._without_validity(given, [*self.loss_nodes, *self.metric_nodes])
+                raw = self._with_validity(given, [*self.loss_nodes, *self.metric_nodes])
                 self._check_mask(raw, [*self.loss_nodes, *self.metric_nodes])
                 batch = _to_device(raw, self.device)
                 outputs = self.pipeline(outputs=[*self.loss_nodes, *self.metric_nodes], **batch)

@@ -19,9 +19,12 @@ saw, give the number to report (:attr:`TwoPhaseResult.test_auroc_after`). The sa
 validation rows is recorded every epoch as :data:`SELECTION_AUROC`, the recipe's monitor.
 
 Label roles belong to the data (:class:`TrainingData`): ``positive_label`` makes one class the target of
-both phases; ``ignore_label`` leaves its pixels out of phase 1's statistics and of the before/after
-AUROC. Phase 2's loss and metric nodes have no validity input, so a pipeline whose loss or metric reads
-the mask is refused before phase 1 (a ``LabelError`` naming the node) when the data holds ignored pixels.
+both phases; ``ignore_label`` leaves its pixels out of phase 1's statistics, of the before/after AUROC
+and of the search after training. In phase 2 the batches carry ``data.valid``: the nodes it feeds (the
+recipe's RX background, score head, loss and metric) leave the ignored pixels out, whose values are then
+set to 0. A pipeline that would count them (a node reading the mask or batch statistics without
+``data.valid``, :func:`~bandselect.training.gradient.validity_gaps`) is refused before phase 1, naming
+the connection to make.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_co
 from bandselect.pipeline.node import BandSelector, Freezable, needs_statistics
 from bandselect.selection import BandSelection
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
-from bandselect.training.gradient import GradientTrainer, mask_readers
+from bandselect.training.gradient import GradientTrainer, validity_gaps
 from bandselect.training.patches import PatchDataModule
 from bandselect.training.records import EpochRecord
 from bandselect.training.roles import loss_node_names, metric_node_names, selector_node
@@ -318,21 +321,21 @@ def _valid_of(batch: Mapping[str, Any], shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _check_ignored_pixels(pipeline: Pipeline, datamodule: PatchDataModule) -> None:
-    """Refuse, before any work, data with ignored pixels for a gradient phase whose loss or metric reads
-    the mask (see :meth:`GradientTrainer._without_validity`, which checks every batch)."""
+    """Refuse, before any work, data with ignored pixels for a gradient phase that would count them
+    (:func:`~bandselect.training.gradient.validity_gaps`; :meth:`GradientTrainer._with_validity` checks
+    every batch)."""
     ignore = datamodule.ignore_label
     if ignore is None or not datamodule.source.has_mask or ignore not in datamodule.source.classes():
         return
-    names = [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)]
-    readers = mask_readers(pipeline, names)
-    if readers:
+    gaps = validity_gaps(pipeline, [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)])
+    if gaps:
         raise LabelError(
             f"two-phase training with ignore_label={ignore}",
-            expected="no pixel of the ignored class when a loss or metric of the gradient phase reads the "
-            "mask (those nodes have no validity input: ignored pixels would count as negatives)",
-            found=f"class {ignore} in the masks; nodes reading data.mask: {[n for n, _ in readers]}",
-            fix="train on data without the ignored class, or initialise only (the statistics honour "
-            "ignore_label: StatisticalTrainer, fit(), the flows' statistics)",
+            expected="every loss, metric and node upstream of them that reads the mask or batch statistics "
+            "fed by data.valid (they leave the ignored pixels out)",
+            found=f"class {ignore} in the masks; " + "; ".join(gaps),
+            fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or train on data "
+            "without the ignored class",
         )
 
 

@@ -4,6 +4,7 @@ bad label role stops the flow before any work. Real ephemeral Prefect, real sqli
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -104,9 +105,14 @@ def test_bad_label_roles_stop_the_flow_before_any_work(tmp_path: Path, mlflow_st
     out = tmp_path / "out"
     with pytest.raises(LabelError, match=r"positive_label and ignore_label.*both 2"):
         select_bands(_config(store, out, mlflow_store, ignore_label=TARGET))
-    # The shipped learnable pipeline's BCE loss and AUROC metric read the mask: refused in the plan.
-    with pytest.raises(LabelError, match=r"ignore_label=0 with a learnable pipeline.*bce"):
-        select_bands(_config(store, out, mlflow_store, pipeline=DEMO_PIPELINE, positive_label=None))
+    # A learnable pipeline whose loss reads the mask without data.valid would count the ignored pixels
+    # as negatives: refused in the plan, naming the connection to make (the shipped recipe has it).
+    blind = copy.deepcopy(DEMO_PIPELINE)
+    blind["connections"] = [pair for pair in blind["connections"] if pair[0] != "data.valid"]
+    with pytest.raises(
+        LabelError, match=r"ignore_label=0 with a learnable pipeline.*connect data.valid to bce"
+    ):
+        select_bands(_config(store, out, mlflow_store, pipeline=blind))
     # The plan's errors come before anything is written: no output, no work folder, no statistics.
     assert not out.exists()
     assert not (store / SIDECAR_DIR).exists()
@@ -131,3 +137,22 @@ def test_auc_and_mi_of_the_flow_are_fits_whatever_the_ignored_pixels_hold(
     assert {7, 3} <= set(flow.selection.indices)  # the target's two bands
     # The kept pixels' histograms are in the sidecar beside the statistics they derive from.
     assert list((store / SIDECAR_DIR).glob("statistics-*.derived/without-0.npz"))
+
+
+def test_the_shipped_learnable_pipeline_trains_with_ignore_label_whatever_the_ignored_pixels_hold(
+    tmp_path: Path, mlflow_store: str
+) -> None:
+    cube, labels = _scene()
+    training = {"epochs": 3, "patch_size": 8, "batches_per_epoch": 2, "device": "cpu"}
+    runs = []
+    for name, values in (("a", cube), ("b", _garbage(cube, labels))):
+        store = _store(tmp_path / f"{name}.zarr", values, labels)
+        runs.append(
+            select_bands(
+                _config(store, tmp_path / name, mlflow_store, pipeline=DEMO_PIPELINE, training=training)
+            )
+        )
+    clean, spoiled = runs
+    assert clean.trained and clean.test_auroc is not None
+    assert spoiled.selection.indices == clean.selection.indices
+    assert (spoiled.val_auroc, spoiled.test_auroc) == (clean.val_auroc, clean.test_auroc)

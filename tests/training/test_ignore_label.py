@@ -237,7 +237,8 @@ def test_bool_masks_are_classes_zero_and_one() -> None:
         )
 
 
-def _learnable() -> Pipeline:
+def _learnable(valid: bool = False) -> Pipeline:
+    """Soft selector → RX (batch background) → head → BCE; ``valid``: data.valid feeds RX, head, BCE."""
     pipeline = Pipeline()
     pipeline.add_node(
         SoftChannelSelector(n_select=3, input_channels=N_BANDS, init_method="variance"), name="soft"
@@ -252,6 +253,10 @@ def _learnable() -> Pipeline:
         ("head.logits", "bce.logits"),
         ("data.mask", "bce.mask"),
     )
+    if valid:
+        pipeline.connect(
+            ("data.valid", "rx.valid"), ("data.valid", "head.valid"), ("data.valid", "bce.valid")
+        )
     return pipeline
 
 
@@ -264,7 +269,7 @@ def test_gradient_phase_refuses_ignored_pixels_where_the_loss_reads_the_mask(tmp
     StatisticalTrainer(pipeline, dm).fit()
     pipeline.nodes["soft"].unfreeze()
     trainer = GradientTrainer(pipeline, dm, max_epochs=1, progress=False, device="cpu")
-    with pytest.raises(LabelError, match=r"node 'bce' \(AnomalyBCELoss\) reads the label mask"):
+    with pytest.raises(LabelError, match=r"would count them.*connect data.valid to rx.valid.*bce.valid"):
         trainer.fit()
     # Data without the ignored class trains (the batches' validity is all True and is not a data port).
     labelled = np.where(labels == UNLABELLED, 1, labels)
@@ -279,9 +284,61 @@ def test_gradient_phase_refuses_ignored_pixels_where_the_loss_reads_the_mask(tmp
         cube[0], labels[0], wavelengths_nm=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
     )
     training = {"epochs": 1, "patch_size": 8, "batches_per_epoch": 1}
-    with pytest.raises(LabelError, match=r"ignore_label=0.*\['bce'\]"):
+    with pytest.raises(LabelError, match=r"ignore_label=0.*connect data.valid to rx.valid"):
         train_two_phase(fresh, data, training, checkpoint_dir=tmp_path / "ckpt")
     assert not fresh.nodes["soft"].is_initialized and not (tmp_path / "ckpt").exists()
+
+
+def test_gradient_phase_with_data_valid_connected_ignores_what_ignored_pixels_hold() -> None:
+    """With data.valid feeding RX, the head and the loss, the gradient phase trains on data with ignored
+    pixels, and what they hold (the scene's values, ±1e6 garbage, zeros) changes nothing: the same
+    losses and the same trained logits, bit for bit. (The datamodules refuse NaN at read, ignored or
+    not.)"""
+    cube, labels = _scene()
+    zeros = cube.copy()
+    zeros[labels == UNLABELLED] = 0.0
+    runs = []
+    for values in (cube, _garbage(cube, labels), zeros):
+        pipeline = _learnable(valid=True)
+        dm = ArrayDataModule(
+            values, labels, wavelengths=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+        )
+        StatisticalTrainer(pipeline, dm).fit()
+        pipeline.nodes["soft"].unfreeze()
+        torch.manual_seed(0)
+        history = GradientTrainer(pipeline, dm, max_epochs=3, progress=False, device="cpu", seed=0).fit()
+        runs.append(
+            ([record.loss for record in history], pipeline.nodes["soft"].channel_logits.detach().clone())
+        )
+    for losses, logits in runs[1:]:
+        assert losses == runs[0][0] and all(np.isfinite(losses))
+        assert torch.equal(logits, runs[0][1])
+    # The loss over the valid pixels is the loss of the labelled pixels alone.
+    logits = torch.randn(1, 4, 5, 1)
+    mask = torch.rand(1, 4, 5, 1) > 0.7
+    keep = torch.rand(1, 4, 5, 1) > 0.3
+    both = AnomalyBCELoss()(logits=logits, mask=mask, valid=keep)["loss"]
+    alone = AnomalyBCELoss()(logits=logits[keep].reshape(1, 1, -1, 1), mask=mask[keep].reshape(1, 1, -1, 1))[
+        "loss"
+    ]
+    assert float(both) == pytest.approx(float(alone), abs=1e-7)
+
+
+def test_the_recipe_trains_with_an_ignore_label_and_its_ignored_pixels_change_nothing() -> None:
+    """The shipped recipe connects data.valid: train_two_phase with ignore_label gives the same selection
+    and the same test AUROC whatever the ignored pixels hold, and finds the target's band."""
+    cube, labels = _scene()
+    training = {"epochs": 3, "patch_size": 8, "batches_per_epoch": 2, "device": "cpu"}
+    results = []
+    for values in (cube, _garbage(cube, labels)):
+        data = TrainingData.from_arrays(
+            values[0], labels[0], wavelengths_nm=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+        )
+        results.append(train_two_phase(None, data, training))
+    clean, spoiled = results
+    assert clean.selection_after == spoiled.selection_after
+    assert clean.test_auroc_after == spoiled.test_auroc_after and clean.test_auroc_after is not None
+    assert 7 in clean.selection_after.indices  # the target's band (band 4 would be the unlabelled pixels')
 
 
 def test_two_phase_statistical_phase_honours_ignore_label() -> None:
