@@ -136,6 +136,11 @@ class ScoreToLogit(Node):
         self.scale = nn.Parameter(torch.tensor(float(scale_init)))
         self.bias = nn.Parameter(torch.tensor(float(bias_init)))
 
+    @property
+    def reads_valid(self) -> bool:
+        """Whether the ``valid`` input changes the output: only the standardising mean reads it."""
+        return self.standardize
+
     def forward(self, scores: torch.Tensor, valid: Any = None) -> dict[str, torch.Tensor]:
         """Map scores to logits (ignored pixels get logits too; the loss leaves them out)."""
         if scores.ndim != 4 or scores.shape[-1] != 1:

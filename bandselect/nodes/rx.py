@@ -224,6 +224,12 @@ class RXDetector(Node):
             self.covariance.copy_(covariance)
         self._mark_initialized()
 
+    @property
+    def reads_valid(self) -> bool:
+        """Whether the ``valid`` input changes the output: only a batch background reads it (a fitted
+        one comes from statistics that already leave ignored pixels out)."""
+        return self.background in BATCH_BACKGROUNDS
+
     # -- forward ---------------------------------------------------------------------------------
     def _batch_background(
         self, pixels: torch.Tensor, data: torch.Tensor, mask: Any, valid: Any

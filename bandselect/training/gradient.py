@@ -16,6 +16,7 @@ they are. :func:`~bandselect.training.train_two_phase` checks this before its fi
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -97,6 +98,13 @@ def mask_readers(pipeline: Pipeline, names: Iterable[str]) -> list[tuple[str, st
     ]
 
 
+_LOG = logging.getLogger(__name__)
+
+#: A batch with ignored pixels is trained on only with at least this many valid negative pixels (two
+#: estimate a covariance); others are skipped (:meth:`GradientTrainer._with_validity`).
+MIN_COUNTED_BACKGROUND = 2
+
+
 def validity_gaps(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
     """The nodes among ``names`` and their upstream nodes that would count ignored pixels.
 
@@ -115,7 +123,10 @@ def validity_gaps(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
         ports = pipeline.nodes[name].INPUT_PORTS
         kind = type(pipeline.nodes[name]).__name__
         if PORT_VALID in ports:
-            if pipeline.source_of(name, PORT_VALID) != (DATA_NODE, PORT_VALID):
+            # A node whose configuration does not use its valid input (a fitted RX background, a head
+            # that does not standardise) counts nothing wrongly without it.
+            used = getattr(pipeline.nodes[name], "reads_valid", True)
+            if used and pipeline.source_of(name, PORT_VALID) != (DATA_NODE, PORT_VALID):
                 gaps.append(f"{name} ({kind}): connect data.valid to {name}.valid")
         elif any(pipeline.source_of(name, port) == (DATA_NODE, PORT_MASK) for port in ports):
             gaps.append(f"{name} ({kind}) reads data.mask and has no valid input")
@@ -391,11 +402,14 @@ class GradientTrainer:
         return checkpoint.epoch + 1
 
     # -- loop ------------------------------------------------------------------------------------
-    def _with_validity(self, batch: Mapping[str, Any], names: Sequence[str]) -> Mapping[str, Any]:
+    def _with_validity(self, batch: Mapping[str, Any], names: Sequence[str]) -> Mapping[str, Any] | None:
         """``batch`` for the nodes ``names``; with ignored pixels (``valid`` False) every node involved
         must leave them out (:func:`validity_gaps`, else a ``LabelError``), and their values are set to
         0: an ignored pixel may hold anything, and a NaN there would reach the selector's gradient
-        through the product even where the loss leaves the pixel out."""
+        through the product even where the loss leaves the pixel out. None (skip the batch) when it
+        holds fewer than :data:`MIN_COUNTED_BACKGROUND` counted background pixels (valid pixels; valid
+        negatives when a node reads the mask): a patch drawn on a no-data border has nothing to
+        estimate a batch statistic from."""
         valid = batch.get(PORT_VALID)
         if valid is None:
             return batch
@@ -414,11 +428,15 @@ class GradientTrainer:
                 fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or train "
                 "on data without the ignored class",
             )
+        counted = flags
+        mask = batch.get(PORT_MASK)
+        if mask is not None and mask_readers(self.pipeline, names):  # a background of negatives
+            counted = flags & ~torch.as_tensor(mask, dtype=torch.bool).reshape(flags.shape)
+        if int(counted.sum()) < MIN_COUNTED_BACKGROUND:
+            return None  # no batch statistic (RX's background, the head's mean) can be estimated
         cube = batch[PORT_CUBE]
-        filled = torch.where(
-            flags.to(cube.device), cube, torch.zeros((), dtype=cube.dtype, device=cube.device)
-        )
-        return {**batch, PORT_CUBE: filled}
+        zero = torch.zeros((), dtype=cube.dtype, device=cube.device)
+        return {**batch, PORT_CUBE: torch.where(flags.to(cube.device), cube, zero)}
 
     def _check_mask(self, batch: Mapping[str, Any], names: Iterable[str]) -> None:
         if batch.get(PORT_MASK) is not None:
@@ -466,8 +484,12 @@ class GradientTrainer:
         assert self.optimizer is not None  # created by fit()
         self.pipeline.train()
         total, count = 0.0, 0
+        skipped = 0
         for batch_index, given in enumerate(self.datamodule.train_dataloader()):
             raw = self._with_validity(given, self.loss_nodes)
+            if raw is None:
+                skipped += 1
+                continue
             self._check_mask(raw, self.loss_nodes)
             batch = _to_device(raw, self.device)
             outputs = self.pipeline(outputs=self.loss_nodes, **batch)
@@ -487,10 +509,16 @@ class GradientTrainer:
         if count == 0:
             raise TrainingError(
                 f"no training batches in epoch {epoch}",
-                expected="a non-empty train_dataloader()",
-                found="0 batches",
-                fix="give the datamodule training data",
+                expected="a non-empty train_dataloader() with counted pixels",
+                found=f"0 batches trained ({skipped} skipped: fewer than {MIN_COUNTED_BACKGROUND} valid "
+                "(negative) pixels, the rest ignored)",
+                fix="give the datamodule training data (rows and patches that are not all ignore_label)",
             )
+        if skipped:
+            _LOG.warning(
+                "epoch %d: %d of %d training batches skipped (fewer than %d valid (negative) pixels)",
+                epoch, skipped, skipped + count, MIN_COUNTED_BACKGROUND,
+            )  # fmt: skip
         return total / count
 
     def _validate(self) -> tuple[float | None, dict[str, float]]:
@@ -516,6 +544,8 @@ class GradientTrainer:
         with torch.no_grad():
             for given in loader:
                 raw = self._with_validity(given, [*self.loss_nodes, *self.metric_nodes])
+                if raw is None:
+                    continue
                 self._check_mask(raw, [*self.loss_nodes, *self.metric_nodes])
                 batch = _to_device(raw, self.device)
                 outputs = self.pipeline(outputs=[*self.loss_nodes, *self.metric_nodes], **batch)

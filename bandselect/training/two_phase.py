@@ -384,7 +384,7 @@ def refine_selection(
     node, wavelengths
         The trained selector and its band grid.
     rows
-        The validation rows.
+        The validation rows (None: the datamodule's ``val_rows``).
     window
         How far a band may move from the trained one; None: anywhere.
 
@@ -399,7 +399,18 @@ def refine_selection(
         The node's selection does not follow a move (a selector whose hard selection is not its top
         logits).
     """
-    auroc = datamodule if isinstance(datamodule, SelectionAUROC) else SelectionAUROC(datamodule, rows)
+    if isinstance(datamodule, SelectionAUROC):
+        auroc = datamodule
+    else:
+        chosen = datamodule.val_rows if rows is None else rows
+        if chosen is None:
+            raise ConfigError(
+                "refine_selection rows",
+                expected="the validation rows to search on",
+                found="rows=None and a datamodule without val_rows",
+                fix="pass rows=(start, stop) fractions, or give the datamodule val_rows",
+            )
+        auroc = SelectionAUROC(datamodule, chosen)
 
     def score(bands: Sequence[int]) -> float:
         value = auroc(bands)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import xarray as xr
 
-from bandselect.errors import LabelError
+from bandselect.errors import LabelError, TrainingError
 from bandselect.names import PORT_MASK, PORT_VALID
 from bandselect.nodes import AnomalyBCELoss, RXDetector, ScoreToLogit
 from bandselect.pipeline import Pipeline
@@ -369,3 +369,56 @@ def test_two_phase_statistical_phase_honours_ignore_label() -> None:
     rows = cube[0, :8][labels[0, :8] != UNLABELLED].astype(np.float64)  # the training rows, top half
     expected = np.argsort(-rows.var(axis=0), kind="stable")[:3]
     assert sorted(before[0].indices) == sorted(expected.tolist())
+
+
+def test_batches_without_counted_background_are_skipped_and_an_all_ignored_part_is_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Patches drawn on a no-data region (every pixel ignored) have no background to estimate RX from:
+    they are skipped, the training goes on; training rows that are all ignored are a TrainingError."""
+    cube, labels = _scene()
+    border = labels.copy()
+    # No-data at the top left: 8 × 8 training patches that start left of x = 6 hold nothing else.
+    border[:, :8, :13] = UNLABELLED
+    training = {"epochs": 2, "patch_size": 8, "batches_per_epoch": 8, "batch_size": 1, "device": "cpu"}
+    data = TrainingData.from_arrays(
+        cube[0], border[0], wavelengths_nm=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+    )
+    with caplog.at_level("WARNING", logger="bandselect.training.gradient"):
+        result = train_two_phase(None, data, training)
+    assert any("training batches skipped" in record.getMessage() for record in caplog.records)
+    assert len(result.history) == 2 and np.isfinite([r.loss for r in result.history]).all()
+    assert result.test_auroc_after is not None
+    nothing = labels.copy()
+    nothing[:, :8] = UNLABELLED  # the whole training half
+    empty = TrainingData.from_arrays(
+        cube[0], nothing[0], wavelengths_nm=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+    )
+    with pytest.raises(
+        TrainingError, match=r"0 batches trained \(\d+ skipped: fewer than 2 valid \(negative\)"
+    ):
+        train_two_phase(None, empty, training)
+
+
+def test_nodes_that_do_not_read_their_valid_input_need_no_connection() -> None:
+    from bandselect.training.gradient import validity_gaps
+
+    pipeline = _learnable(valid=True)
+    assert validity_gaps(pipeline, ["bce"]) == []
+    plain = Pipeline()
+    plain.add_node(SoftChannelSelector(n_select=3, input_channels=N_BANDS), name="soft")
+    plain.add_node(RXDetector(input_channels=N_BANDS, background="fitted"), name="rx")
+    plain.add_node(ScoreToLogit(standardize=False), name="head")
+    plain.add_node(AnomalyBCELoss(), name="bce")
+    plain.connect(
+        ("data.cube", "soft.data"),
+        ("soft.selected", "rx.data"),
+        ("rx.scores", "head.scores"),
+        ("head.logits", "bce.logits"),
+        ("data.mask", "bce.mask"),
+        ("data.valid", "bce.valid"),
+    )
+    # A fitted RX background and a head that does not standardise read no batch statistic.
+    assert validity_gaps(plain, ["bce"]) == []
+    standardising = _learnable(valid=False)
+    assert [gap.split(" ")[0] for gap in validity_gaps(standardising, ["bce"])] == ["rx", "head", "bce"]
