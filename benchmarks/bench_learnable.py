@@ -140,6 +140,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
         **SEED_WEIGHTS,
         "refine_window": "all",
     },
+    # The seed's variance start with the same search (does the start matter once the search runs?).
+    "soft_subset_seed_search": {
+        "type": "SoftChannelSelector",
+        "relaxation": "subset",
+        **SEED_SCHEDULE,
+        **SEED_WEIGHTS,
+        "refine_window": "all",
+    },
     # Concrete with the same search (its own training unchanged: variance start).
     "concrete_seed_search": {
         "type": "ConcreteBandSelector",

@@ -297,6 +297,7 @@ def _learnable_rows() -> list[str]:
         "(default)",
         "soft_subset_uniform_refined": "soft, …, refined within ±3 bands",
         "soft_subset_uniform": "soft, …, trained only",
+        "soft_subset_seed_search": "soft, …, variance start, searched",
         "soft_subset_seed": "soft, …, variance start, trained only",
         "concrete_seed_search": "Concrete, seed's settings, searched",
         "concrete_seed": "Concrete, trained only",
