@@ -184,11 +184,19 @@ def rx_auroc(
     array = np.asarray(cube)
     features = _features(array, indices)
     labels = _labels(mask, array.shape)
-    if ridge < 0:
-        raise ConfigError("ridge", expected=">= 0", found=ridge, fix="pass ridge=1e-6")
+    _checked_ridge(ridge)
     background_flat = _optional_pixel_mask(background, array.shape, "background")
     evaluate_flat = _optional_pixel_mask(evaluate, array.shape, "evaluate")
-    reference = features if background_flat is None else features[background_flat]
+    reference = _checked_background(features if background_flat is None else features[background_flat])
+    mean, covariance = _mean_and_covariance(reference)
+    if evaluate_flat is not None:
+        features, labels = features[evaluate_flat], labels[evaluate_flat]
+    _check_both_classes(labels, "mask (evaluated pixels)")
+    return _rx_roc_auc(features, labels, mean, covariance, ridge)
+
+
+def _checked_background(reference: np.ndarray) -> np.ndarray:
+    """``reference`` (background pixels), refused with fewer than the 2 a covariance needs."""
     if reference.shape[0] < 2:
         raise InputError(
             "background",
@@ -196,11 +204,13 @@ def rx_auroc(
             found=reference.shape[0],
             fix="pass a larger background",
         )
-    mean, covariance = _mean_and_covariance(reference)
-    if evaluate_flat is not None:
-        features, labels = features[evaluate_flat], labels[evaluate_flat]
-    _check_both_classes(labels, "mask (evaluated pixels)")
-    return _rx_roc_auc(features, labels, mean, covariance, ridge)
+    return reference
+
+
+def _checked_ridge(ridge: float) -> float:
+    if ridge < 0:
+        raise ConfigError("ridge", expected=">= 0", found=ridge, fix="pass ridge=1e-6")
+    return float(ridge)
 
 
 def _mean_and_covariance(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -297,18 +307,10 @@ class SubsetRX:
                 found=f"{reference.shape[1]} bands",
                 fix="pass the background and the evaluated pixels of one cube",
             )
-        if reference.shape[0] < 2:
-            raise InputError(
-                "background",
-                expected="at least 2 pixels",
-                found=reference.shape[0],
-                fix="pass a larger background",
-            )
-        if ridge < 0:
-            raise ConfigError("ridge", expected=">= 0", found=ridge, fix="pass ridge=1e-6")
+        _checked_background(reference)
+        self.ridge = _checked_ridge(ridge)
         self.labels = _labels(labels, (pixels.shape[0], 1))
         _check_both_classes(self.labels, "labels (evaluated pixels)")
-        self.ridge = float(ridge)
         self.n_bands = int(pixels.shape[1])
         self._pixels = pixels
         # Per band: finite everywhere it is used (a subset is refused only when one of its bands is not).

@@ -15,6 +15,22 @@ from bandselect.pipeline.registry import register_node
 from bandselect.validation import check_bool, check_float
 
 
+def _pixel_flags(values: Any, like: torch.Tensor, *, node: str, port: str, fix: str) -> torch.Tensor:
+    """``values`` as a bool tensor shaped like ``like`` (``(B, H, W, 1)``; ``(B, H, W)`` accepted, ``> 0``
+    is True for non-bool values)."""
+    flags = torch.as_tensor(values, device=like.device)
+    if flags.ndim == like.ndim - 1:
+        flags = flags.unsqueeze(-1)
+    if flags.shape != like.shape:
+        raise ShapeError(
+            f"{node}.{port} does not match the scores",
+            expected=f"{tuple(like.shape)} (or without the trailing 1)",
+            found=tuple(flags.shape),
+            fix=fix,
+        )
+    return flags if flags.dtype == torch.bool else flags > 0
+
+
 def as_mask(mask: Any, like: torch.Tensor, *, node: str) -> torch.Tensor:
     """Return ``mask`` as a bool tensor shaped like ``like`` (``(B, H, W, 1)``).
 
@@ -28,17 +44,9 @@ def as_mask(mask: Any, like: torch.Tensor, *, node: str) -> torch.Tensor:
             found="no mask",
             fix="connect data.mask to the node's mask port and use a datamodule whose batches carry 'mask'",
         )
-    mask = torch.as_tensor(mask, device=like.device)
-    if mask.ndim == like.ndim - 1:
-        mask = mask.unsqueeze(-1)
-    if mask.shape != like.shape:
-        raise ShapeError(
-            f"{node}.mask does not match the scores",
-            expected=f"{tuple(like.shape)} (or without the trailing 1)",
-            found=tuple(mask.shape),
-            fix="pass the mask of the same batch and spatial size as the cube",
-        )
-    return mask > 0 if mask.dtype != torch.bool else mask
+    return _pixel_flags(
+        mask, like, node=node, port="mask", fix="pass the mask of the same batch and spatial size as the cube"
+    )
 
 
 def as_valid(valid: Any, like: torch.Tensor, *, node: str) -> torch.Tensor | None:
@@ -46,17 +54,13 @@ def as_valid(valid: Any, like: torch.Tensor, *, node: str) -> torch.Tensor | Non
     or None when not given (every pixel counts). False marks ignored pixels (``ignore_label``)."""
     if valid is None:
         return None
-    flags = torch.as_tensor(valid, device=like.device)
-    if flags.ndim == like.ndim - 1:
-        flags = flags.unsqueeze(-1)
-    if flags.shape != like.shape:
-        raise ShapeError(
-            f"{node}.valid does not match the scores",
-            expected=f"{tuple(like.shape)} (or without the trailing 1)",
-            found=tuple(flags.shape),
-            fix="connect data.valid: the batch's validity, of the same batch and spatial size as the cube",
-        )
-    return flags if flags.dtype == torch.bool else flags > 0
+    return _pixel_flags(
+        valid,
+        like,
+        node=node,
+        port=PORT_VALID,
+        fix="connect data.valid: the batch's validity, of the same batch and spatial size as the cube",
+    )
 
 
 def valid_port(reading: str) -> PortSpec:

@@ -295,6 +295,16 @@ def plot_temperature_schedule(
     return fig
 
 
+#: The triangles above the weights heatmap that mark bands (filled: selected; open: trained, moved).
+_MARKS: dict[str, Any] = {
+    "linestyle": "none",
+    "marker": "v",
+    "markersize": 9,
+    "markeredgecolor": PICK_COLOUR,
+    "clip_on": False,
+}
+
+
 def plot_weight_evolution(
     weights: np.ndarray,
     wavelengths_nm: Sequence[float] | np.ndarray,
@@ -377,30 +387,12 @@ def plot_weight_evolution(
         picks = np.asarray(selected, dtype=np.int64)
     picks = np.sort(picks)
     before = None if trained is None else np.sort(np.asarray(trained, dtype=np.int64))
-    if before is not None and (before.shape != picks.shape or not np.array_equal(before, picks)):
-        moved = np.setdiff1d(before, picks)
-        ax.plot(
-            wl[moved],
-            np.full(moved.size, n_epochs + 0.5),
-            linestyle="none",
-            marker="v",
-            markersize=9,
-            markerfacecolor="none",
-            markeredgecolor=PICK_COLOUR,
-            markeredgewidth=1.5,
-            clip_on=False,
-        )
-    else:
-        before = None
+    moved = np.empty(0, np.int64) if before is None else np.setdiff1d(before, picks)
+    top = n_epochs + 0.5
+    if moved.size:  # the trained bands the search moved away from: open marks
+        ax.plot(wl[moved], np.full(moved.size, top), **_MARKS, markerfacecolor="none", markeredgewidth=1.5)
     ax.plot(
-        wl[picks],
-        np.full(picks.size, n_epochs + 0.5),
-        linestyle="none",
-        marker="v",
-        markersize=9,
-        color=PICK_COLOUR,
-        markeredgecolor="white",
-        clip_on=False,
+        wl[picks], np.full(picks.size, top), **{**_MARKS, "color": PICK_COLOUR, "markeredgecolor": "white"}
     )
     if kept_epoch is not None:
         # Epoch rows are drawn at y = 1..E (1-based, as the axis labels read).
@@ -421,7 +413,7 @@ def plot_weight_evolution(
     picked = ", ".join(f"{wl[i]:.0f}" for i in picks)
     which = "selected" if selected is not None else f"top {int(n_select)} weights"
     when = "the last epoch" if kept_epoch is None else f"kept epoch {row + 1}"
-    if before is None:
+    if not moved.size:
         fig.suptitle(f"{title}\n\u25bc {which} ({when}): {picked} nm", fontsize=12)
     else:
         trained_nm = ", ".join(f"{wl[i]:.0f}" for i in before)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bandselect.errors import BandSelectError, LabelError, PipelineError
+from bandselect.errors import BandSelectError, PipelineError
 from bandselect.labels import check_label_roles
 from bandselect.names import PORT_VALID
 from bandselect.pipeline import Pipeline
@@ -27,8 +27,8 @@ from bandselect.pipeline.config import resolve_pipeline_band_counts
 from bandselect.selection import BandSelection
 from bandselect.training.campaign import is_learnable
 from bandselect.training.datamodules import ArrayDataModule
-from bandselect.training.gradient import validity_gaps
-from bandselect.training.roles import loss_node_names, metric_node_names, selector_node
+from bandselect.training.gradient import require_validity
+from bandselect.training.roles import selector_node
 from bandselect.training.statistical import StatisticalTrainer
 
 __all__ = ["DryRun", "dry_run"]
@@ -142,13 +142,4 @@ def _check_trainable_with_ignored(pipeline: Pipeline, ignore_label: int) -> None
     depend on the data)."""
     if not is_learnable(pipeline):
         return
-    gaps = validity_gaps(pipeline, [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)])
-    if gaps:
-        raise LabelError(
-            f"ignore_label={ignore_label} with a learnable pipeline",
-            expected="every loss, metric and node upstream of them that reads the mask or batch statistics "
-            "fed by data.valid (they leave the ignored pixels out)",
-            found="; ".join(gaps),
-            fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or drop "
-            "ignore_label",
-        )
+    require_validity(pipeline, what=f"ignore_label={ignore_label} with a learnable pipeline")

@@ -50,7 +50,14 @@ from bandselect.validation import check_float, check_int
 if TYPE_CHECKING:
     from bandselect.training.config import TrainingConfig
 
-__all__ = ["OPTIMIZERS", "GradientTrainer", "mask_readers", "resolve_device", "validity_gaps"]
+__all__ = [
+    "OPTIMIZERS",
+    "GradientTrainer",
+    "mask_readers",
+    "require_validity",
+    "resolve_device",
+    "validity_gaps",
+]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -131,6 +138,26 @@ def validity_gaps(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
         elif any(pipeline.source_of(name, port) == (DATA_NODE, PORT_MASK) for port in ports):
             gaps.append(f"{name} ({kind}) reads data.mask and has no valid input")
     return gaps
+
+
+def require_validity(
+    pipeline: Pipeline, names: Iterable[str] | None = None, *, what: str, found: str = ""
+) -> None:
+    """Refuse ignored pixels for a pipeline that would count them (:func:`validity_gaps` of ``names``,
+    default its loss and metric nodes): a ``LabelError`` about ``what`` naming each connection to make.
+    ``found`` starts the error's description of what was found."""
+    if names is None:
+        names = [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)]
+    gaps = validity_gaps(pipeline, names)
+    if gaps:
+        raise LabelError(
+            what,
+            expected="every loss, metric and node upstream of them that reads the mask or batch statistics "
+            "fed by data.valid (they leave the ignored pixels out)",
+            found=found + "; ".join(gaps),
+            fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or train on data "
+            "without the ignored class",
+        )
 
 
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -305,6 +332,9 @@ class GradientTrainer:
         self.allow_frozen = tuple(allow_frozen)
         self.loss_nodes = loss_node_names(pipeline, loss_nodes)
         self.metric_nodes = metric_node_names(pipeline, metric_nodes)
+        # Per node set run on batches with ignored pixels: whether a node reads the mask (their
+        # validity checked once, when first seen; see _with_validity).
+        self._reads_mask: dict[tuple[str, ...], bool] = {}
         self.epoch_metrics = dict(epoch_metrics or {})
         if monitor is not None:
             base = monitor.removesuffix(HARD_SUFFIX)
@@ -417,20 +447,18 @@ class GradientTrainer:
         n_ignored = int((~flags).sum())
         if not n_ignored:
             return batch
-        gaps = validity_gaps(self.pipeline, names)
-        if gaps:
-            raise LabelError(
-                f"a training batch holds {n_ignored} ignored pixels (ignore_label), and the gradient "
+        key = tuple(names)
+        if key not in self._reads_mask:  # the graph is fixed during a fit: checked once per node set
+            require_validity(
+                self.pipeline,
+                names,
+                what=f"a training batch holds {n_ignored} ignored pixels (ignore_label), and the gradient "
                 "phase would count them",
-                expected="every loss, metric and node upstream of them that reads the mask or batch "
-                "statistics fed by data.valid",
-                found="; ".join(gaps),
-                fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or train "
-                "on data without the ignored class",
             )
+            self._reads_mask[key] = bool(mask_readers(self.pipeline, names))
         counted = flags
         mask = batch.get(PORT_MASK)
-        if mask is not None and mask_readers(self.pipeline, names):  # a background of negatives
+        if mask is not None and self._reads_mask[key]:  # a background of negatives
             counted = flags & ~torch.as_tensor(mask, dtype=torch.bool).reshape(flags.shape)
         if int(counted.sum()) < MIN_COUNTED_BACKGROUND:
             return None  # no batch statistic (RX's background, the head's mean) can be estimated

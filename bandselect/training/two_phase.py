@@ -44,10 +44,10 @@ from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_co
 from bandselect.pipeline.node import BandSelector, Freezable, needs_statistics
 from bandselect.selection import BandSelection
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
-from bandselect.training.gradient import GradientTrainer, validity_gaps
+from bandselect.training.gradient import GradientTrainer, require_validity
 from bandselect.training.patches import PatchDataModule
 from bandselect.training.records import EpochRecord
-from bandselect.training.roles import loss_node_names, metric_node_names, selector_node
+from bandselect.training.roles import selector_node
 from bandselect.training.statistical import StatisticalTrainer
 
 __all__ = [
@@ -327,16 +327,11 @@ def _check_ignored_pixels(pipeline: Pipeline, datamodule: PatchDataModule) -> No
     ignore = datamodule.ignore_label
     if ignore is None or not datamodule.source.has_mask or ignore not in datamodule.source.classes():
         return
-    gaps = validity_gaps(pipeline, [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)])
-    if gaps:
-        raise LabelError(
-            f"two-phase training with ignore_label={ignore}",
-            expected="every loss, metric and node upstream of them that reads the mask or batch statistics "
-            "fed by data.valid (they leave the ignored pixels out)",
-            found=f"class {ignore} in the masks; " + "; ".join(gaps),
-            fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or train on data "
-            "without the ignored class",
-        )
+    require_validity(
+        pipeline,
+        what=f"two-phase training with ignore_label={ignore}",
+        found=f"class {ignore} in the masks; ",
+    )
 
 
 def _selection_metric(node: BandSelector, wavelengths: np.ndarray, auroc: SelectionAUROC) -> Any:
@@ -359,13 +354,9 @@ REFINE_ALL = "all"
 
 
 def refine_selection(
-    datamodule: PatchDataModule | SelectionAUROC,
-    node: BandSelector,
-    wavelengths: np.ndarray,
-    rows: tuple[float, float] | None,
-    window: int | None,
+    auroc: SelectionAUROC, node: BandSelector, wavelengths: np.ndarray, window: int | None
 ) -> list[tuple[int, int]]:
-    """Local search of ``node``'s hard selection on :func:`selection_auroc` of ``rows``, in place.
+    """Local search of ``node``'s hard selection on ``auroc`` (the validation rows' measure), in place.
 
     Best improvement over single-band moves: of every move of one selected band to an unselected band
     (within ``±window`` of the band the *training* gave at that position; any band when ``window`` is
@@ -378,13 +369,11 @@ def refine_selection(
 
     Parameters
     ----------
-    datamodule
-        The training data, or a :class:`SelectionAUROC` of it already made for ``rows`` (shared with
-        the epoch metric: each band set is scored once); ``rows`` is then ignored.
+    auroc
+        :func:`selection_auroc` of the validation rows, as a :class:`SelectionAUROC` (shared with the
+        epoch metric: each band set is scored once).
     node, wavelengths
         The trained selector and its band grid.
-    rows
-        The validation rows (None: the datamodule's ``val_rows``).
     window
         How far a band may move from the trained one; None: anywhere.
 
@@ -399,18 +388,6 @@ def refine_selection(
         The node's selection does not follow a move (a selector whose hard selection is not its top
         logits).
     """
-    if isinstance(datamodule, SelectionAUROC):
-        auroc = datamodule
-    else:
-        chosen = datamodule.val_rows if rows is None else rows
-        if chosen is None:
-            raise ConfigError(
-                "refine_selection rows",
-                expected="the validation rows to search on",
-                found="rows=None and a datamodule without val_rows",
-                fix="pass rows=(start, stop) fractions, or give the datamodule val_rows",
-            )
-        auroc = SelectionAUROC(datamodule, chosen)
 
     def score(bands: Sequence[int]) -> float:
         value = auroc(bands)
@@ -572,7 +549,7 @@ def train_two_phase(
     moves: list[tuple[int, int]] = []
     if config.refine_window != 0 and labelled and hasattr(node, "move_band"):
         window = None if config.refine_window == REFINE_ALL else int(config.refine_window)
-        moves = refine_selection(validation, node, wavelengths, config.val_rows, window)
+        moves = refine_selection(validation, node, wavelengths, window)
     after = node.selection(wavelengths)
 
     test = None if config.test_rows is None else SelectionAUROC(datamodule, config.test_rows)

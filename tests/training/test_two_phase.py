@@ -326,7 +326,7 @@ def test_bad_arguments_are_named(small_scene) -> None:
 
 
 def test_refinement_reaches_a_local_optimum_never_loses_on_validation_and_can_be_off_or_windowed() -> None:
-    from bandselect.training.two_phase import refine_selection, selection_auroc
+    from bandselect.training.two_phase import SelectionAUROC, refine_selection, selection_auroc
 
     scene = make_scene(48, 48, n_bands=16, seed=3, anomaly_fraction=0.04)
     data = TrainingData.from_arrays(scene.cube, scene.mask, wavelengths_nm=scene.wavelengths_nm)
@@ -355,7 +355,7 @@ def test_refinement_reaches_a_local_optimum_never_loses_on_validation_and_can_be
         node.move_band(band, target)
     assert sorted(node.selection(scene.wavelengths_nm).indices) == start
     before = selection_auroc(datamodule, start, on.config.val_rows)
-    moves = refine_selection(datamodule, node, scene.wavelengths_nm, on.config.val_rows, 2)
+    moves = refine_selection(SelectionAUROC(datamodule, on.config.val_rows), node, scene.wavelengths_nm, 2)
     after = sorted(node.selection(scene.wavelengths_nm).indices)
     assert moves and all(min(abs(a - b) for b in start) <= 2 for a in after)
     assert selection_auroc(datamodule, after, on.config.val_rows) > before
