@@ -178,7 +178,8 @@ def histogram_edges(minimum: Any, maximum: Any, n_bins: int = DEFAULT_N_BINS) ->
     low = np.where(flat, low - 0.5, low)
     high = np.where(flat, high + 0.5, high)
     steps = np.linspace(0.0, 1.0, int(n_bins) + 1)
-    edges = low[:, None] + (high - low)[:, None] * steps[None, :]
+    edges = np.multiply((high - low)[:, None], steps[None, :])  # low + span · step, in one array
+    edges += low[:, None]
     edges[:, -1] = high  # exact upper edge, so the maximum lands in the last bin
     return edges
 
@@ -229,7 +230,7 @@ def validate_edges(edges: Any, n_bands: int) -> np.ndarray:
             found=str(e.shape),
             fix="build them with histogram_edges(min, max, n_bins)",
         )
-    if not np.all(np.isfinite(e)) or np.any(np.diff(e, axis=1) <= 0):
+    if not np.all(np.isfinite(e)) or np.any(e[:, 1:] <= e[:, :-1]):  # no float temporary of e's size
         raise InputError(
             "hist_edges",
             expected="finite, strictly increasing edges per band",

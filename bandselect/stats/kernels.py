@@ -239,13 +239,17 @@ class BinPlan:
         nb = self.n_bins
         low, high = self.edges[:, 0], self.edges[:, -1]
         width = (high - low) / nb
-        # The edges' deviation from uniform spacing, in one temporary (each fresh (C, n_bins) array is
-        # a megabyte of new pages at the default bins; three of them were half of a cold fit's plan).
-        off = np.multiply(width[:, None], np.arange(nb + 1))
-        off += low[:, None]
-        off -= self.edges
-        np.abs(off, out=off)
-        deviation = off.max(axis=1) / width
+        # The edges' deviation from uniform spacing, a few bands at a time: a fresh (C, n_bins) temporary
+        # is a megabyte of new pages at the default bins (page faults cost more than this arithmetic).
+        steps = np.arange(nb + 1)
+        deviation = np.empty(self.n_bands)
+        for start in range(0, self.n_bands, _PLAN_BANDS):
+            part = slice(start, start + _PLAN_BANDS)
+            off = np.multiply(width[part, None], steps)
+            off += low[part, None]
+            off -= self.edges[part]
+            np.abs(off, out=off)
+            deviation[part] = off.max(axis=1) / width[part]
         origin = low - width  # extended bin 0 starts one bin below the first edge
         magnitude = np.abs(origin) / width + nb + 4
         # Error bound in bins: at most 8 roundings of relative size 2^-53 (input conversion, shift,
@@ -272,10 +276,11 @@ class BinPlan:
     def split(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(histograms (K, C, n_bins), n_clipped (K, C))`` from a flat count buffer."""
         extended = counts.reshape(self.n_classes, self.n_bands, self.stride)
-        histograms = extended[:, :, 1:-1].copy()
-        histograms[:, :, 0] += extended[:, :, 0]
-        histograms[:, :, -1] += extended[:, :, -1]
-        return histograms, extended[:, :, 0] + extended[:, :, -1]
+        histograms = extended[:, :, 1:-1].astype(np.int64)  # int32 or int64 totals: int64 out
+        below, above = extended[:, :, 0].astype(np.int64), extended[:, :, -1].astype(np.int64)
+        histograms[:, :, 0] += below
+        histograms[:, :, -1] += above
+        return histograms, below + above
 
 
 _NO_F8 = np.zeros(1)
@@ -286,6 +291,10 @@ _NO_I4_2D = np.zeros((1, 1), np.int32)
 #: Rows counted into the int32 count buffer before it is added to the int64 totals: each row adds one
 #: count per band, so no bin can overflow. (int32 counts keep the scattered increments in the L2.)
 _ROWS_PER_FLUSH = 1 << 30
+#: Bands per temporary when a plan measures its edges' deviation from uniform spacing (≈ 130 kB).
+_PLAN_BANDS = 8
+#: Rows up to which int32 bin totals cannot overflow.
+_INT32_ROWS = np.iinfo(np.int32).max
 
 
 def bin_plan(edges: np.ndarray, n_classes: int) -> BinPlan:
@@ -337,8 +346,12 @@ class ChunkAccumulator:
         self.low = np.full((k, c), np.inf)
         self.high = np.full((k, c), -np.inf)
         self.plan = None if edges is None else bin_plan(edges, k)
-        # The int64 totals, made at the first flush (an accumulator that is never given rows has none).
+        # The bin totals, made at the first flush (an accumulator that is never given rows has none):
+        # int32 while no bin can overflow it (a bin never counts more than the rows counted), then
+        # int64. Half the fresh pages of int64 totals per thread, and `result` makes the int64
+        # histograms from them in one copy.
         self.counts: np.ndarray | None = None
+        self.counted_rows = 0
 
     def add_all(self, pixels: np.ndarray, class_index: np.ndarray | None) -> None:
         """Accumulate ``pixels`` ``(N, C)`` (class positions ``(N,)``; None: every row in class 0)."""
@@ -393,10 +406,19 @@ class ChunkAccumulator:
             )  # fmt: skip
             if self.moments:
                 self._add_grams(centred, class_rows)
-        if self.counts is not None:
+        if plan is not None:
+            self._add_counts(counts, n_rows)
+
+    def _add_counts(self, counts: np.ndarray, n_rows: int) -> None:
+        total = self.counted_rows + int(n_rows)
+        wide = total > _INT32_ROWS
+        if self.counts is None:
+            self.counts = counts.astype(np.int64) if wide else counts.copy()  # `counts` may be scratch
+        else:
+            if wide and self.counts.dtype != np.int64:
+                self.counts = self.counts.astype(np.int64)
             self.counts += counts
-        elif plan is not None:
-            self.counts = counts.astype(np.int64)
+        self.counted_rows = total
 
     def _add_grams(self, centred: np.ndarray, class_rows: np.ndarray) -> None:
         start = 0
@@ -442,10 +464,7 @@ class ChunkAccumulator:
         np.minimum(self.low, other.low, out=self.low)
         np.maximum(self.high, other.high, out=self.high)
         if other.counts is not None:
-            if self.counts is None:
-                self.counts = other.counts.copy()
-            else:
-                self.counts += other.counts
+            self._add_counts(other.counts, other.counted_rows)
 
     def result(self) -> dict[str, np.ndarray | None]:
         """Counts, class means, centred co-moments, min/max, histograms and clipped counts."""
@@ -464,3 +483,35 @@ class ChunkAccumulator:
             "histograms": histograms,
             "n_clipped": clipped,
         }
+
+
+def accumulate_split(
+    pixels: np.ndarray,
+    class_index: np.ndarray | None,
+    n_classes: int,
+    edges: np.ndarray | None,
+    *,
+    moments: bool = True,
+    n_threads: int = 1,
+) -> ChunkAccumulator:
+    """One :class:`ChunkAccumulator` of ``pixels`` ``(N, C)``, its rows split over ``n_threads`` threads.
+
+    Each thread accumulates a contiguous block of rows (:func:`worker_pool`); the others' accumulators
+    are then added to the first in place (:meth:`ChunkAccumulator.absorb`), so the split gives one set
+    of sums without per-block statistics and their merges. The caller sets the BLAS limit.
+    """
+    n_rows = pixels.shape[0]
+    parts = max(1, min(int(n_threads), n_rows))
+
+    def block(bound: tuple[int, int]) -> ChunkAccumulator:
+        start, stop = bound
+        accumulator = ChunkAccumulator(pixels.shape[1], n_classes, edges, moments=moments)
+        accumulator.add_all(pixels[start:stop], None if class_index is None else class_index[start:stop])
+        return accumulator
+
+    if parts == 1:
+        return block((0, n_rows))
+    accumulator, *others = worker_pool().map(block, row_bounds(n_rows, parts))
+    for other in others:
+        accumulator.absorb(other)
+    return accumulator

@@ -1,9 +1,10 @@
 """Statistics of in-memory arrays: the twin of :func:`~bandselect.stats.compute_statistics` behind ``fit()``.
 
 This module imports neither Dask nor xarray, so a notebook's first ``fit()`` pays for the arithmetic
-only. :func:`statistics_of` reads the pixels once for the moments and histograms: the per-band range
-(the histogram edges by the one binning rule, :func:`~bandselect.stats.binning.data_edges`) comes from
-a min/max scan of the same pixels first, as a campaign store's recorded ranges give it to the Dask job.
+only. :func:`statistics_of` reads the pixels twice, once for the moments and once for the histograms: the
+moments pass's per-band min/max gives the histogram edges by the one binning rule
+(:func:`~bandselect.stats.binning.data_edges`), as a campaign store's recorded ranges give them to the
+Dask job, so no range scan of its own is needed.
 """
 
 from __future__ import annotations
@@ -15,17 +16,12 @@ import numpy as np
 from bandselect.stats.binning import (
     DEFAULT_N_BINS,
     NanPolicy,
+    PreparedPixels,
     data_edges,
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.kernels import (
-    ChunkAccumulator,
-    class_layout,
-    column_min_max,
-    parallel_threads,
-    range_is_finite,
-)
+from bandselect.stats.kernels import accumulate_split, class_layout, parallel_threads, range_is_finite
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.spatial import laplacian_abs_sums
 
@@ -35,9 +31,17 @@ HistogramPartial = tuple[np.ndarray, np.ndarray, np.ndarray]  # classes, histogr
 
 
 def bin_pixels(
-    pixels: np.ndarray, labels: np.ndarray, edges: np.ndarray, device: str | None = None
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    edges: np.ndarray,
+    device: str | None = None,
+    n_threads: int = 1,
 ) -> HistogramPartial:
-    """Per-class histograms of prepared ``(N, C)`` pixels on ``edges`` (NumPy, or torch on ``device``)."""
+    """Per-class histograms of prepared ``(N, C)`` pixels on ``edges`` (NumPy, or torch on ``device``).
+
+    ``n_threads`` > 1 splits the rows of the NumPy kernels over threads (the in-memory entry; a Dask
+    chunk's task stays on one).
+    """
     if device is not None:
         from bandselect.stats import torch_backend
 
@@ -45,10 +49,13 @@ def bin_pixels(
         if resolved is not None:
             return torch_backend.class_histograms(pixels, labels, edges, resolved)
     classes, class_index = class_layout(labels)
-    accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges, moments=False)
-    accumulator.add_all(pixels, class_index)
+    accumulator = accumulate_split(
+        pixels, class_index, classes.size, edges, moments=False, n_threads=n_threads
+    )
     result = accumulator.result()
-    return classes, result["histograms"], result["n_clipped"]
+    for name in ("histograms", "n_clipped"):  # fresh: BandStatistics keeps read-only arrays uncopied
+        result[name].setflags(write=False)  # type: ignore[union-attr]
+    return classes, result["histograms"], result["n_clipped"]  # type: ignore[return-value]
 
 
 def histograms_from_arrays(
@@ -89,6 +96,16 @@ def merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
     return classes, hist, clipped
 
 
+def _moments(prepared: PreparedPixels, device: str | None) -> BandStatistics:
+    return BandStatistics.from_pixels(
+        prepared.pixels,
+        prepared.labels,
+        n_nonfinite=prepared.n_nonfinite,
+        n_invalid=prepared.n_invalid,
+        device=device,
+    )
+
+
 def statistics_of(
     cube: Any,
     mask: Any = None,
@@ -102,7 +119,7 @@ def statistics_of(
     """Statistics of in-memory arrays, made exactly as :func:`compute_statistics` makes them from a store.
 
     Moments and per-class histograms on ``data_edges(minimum, maximum, n_bins)`` (the binning rule) of
-    the same pixels in one accumulation (``n_bins=None``: no histograms), and the spatial contrast terms
+    the same pixels (``n_bins=None``: no histograms), and the spatial contrast terms
     when ``contrast``. The same data in memory and in a campaign store therefore gives the same
     statistics, bins included, and the same selection.
 
@@ -127,29 +144,22 @@ def statistics_of(
     >>> stats.count, stats.n_bins, int(np.argmax(stats.auc))
     (2000, 64, 2)
     """
-    edges = None
-    if n_bins is None:
+    # The moments pass also gives each class's min/max, so the histogram edges (by the one binning
+    # rule) need no range scan of their own: a second, histogram-only pass bins on them. The pixels
+    # are in memory, and both passes together cost what one pass doing both did (measured), less the
+    # scan. A min or max that is not finite shows NaN/Inf, so the NaN test (a read of its own) and the
+    # policy run only then, and the moments are accumulated again on the kept pixels.
+    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
+    out = _moments(prepared, device)
+    if prepared.pixels.shape[0] and not range_is_finite(out.class_minimum, out.class_maximum):
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-    else:
-        # The range pass that gives the edges also shows any NaN/Inf (a min or max that is not finite),
-        # so the NaN test (a pass of its own) runs only then.
-        prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
+        out = _moments(prepared, device)
+    if n_bins is not None and prepared.pixels.shape[0]:
+        edges = data_edges(out.minimum, out.maximum, int(n_bins))
+        edges.setflags(write=False)
         threads = parallel_threads(prepared.pixels.size)
-        low, high = column_min_max(np.ascontiguousarray(prepared.pixels), threads)
-        if not range_is_finite(low, high) and prepared.pixels.shape[0]:
-            prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-            low, high = column_min_max(np.ascontiguousarray(prepared.pixels), threads)
-        if prepared.pixels.shape[0]:
-            edges = data_edges(low, high, int(n_bins))
-    pixels, labels = prepared.pixels, prepared.labels
-    out = BandStatistics.from_pixels(
-        pixels,
-        labels,
-        edges,
-        n_nonfinite=prepared.n_nonfinite,
-        n_invalid=prepared.n_invalid,
-        device=device,
-    )
+        histograms = bin_pixels(prepared.pixels, prepared.labels, edges, device, threads)
+        out = out.with_histograms(edges, *histograms)
     if contrast:
         out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))  # kept pixels only
     return out

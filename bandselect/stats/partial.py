@@ -31,14 +31,7 @@ from bandselect.errors import (
 )
 from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
-from bandselect.stats.kernels import (
-    ChunkAccumulator,
-    class_layout,
-    parallel_threads,
-    row_bounds,
-    thread_controller,
-    worker_pool,
-)
+from bandselect.stats.kernels import accumulate_split, class_layout, parallel_threads, thread_controller
 from bandselect.stats.persistence import FORMAT_VERSION as FORMAT_VERSION  # re-exported (moved)
 from bandselect.stats.spatial import laplacian_abs_sums
 from bandselect.storage import StoreLocation
@@ -247,26 +240,10 @@ class BandStatistics:
         # block of rows, merged at the end, and runs BLAS on one thread: each Gram is a small syrk that
         # OpenBLAS's own threads only slow down (measured 7x slower on this shared 2-core machine).
         classes, class_index = class_layout(labels)
-        n_rows = pixels.shape[0]
-        parts = max(1, min(int(n_threads), n_rows))
-        bounds = row_bounds(n_rows, parts) if n_rows else []
-
-        def block(bound: tuple[int, int]) -> ChunkAccumulator:
-            start, stop = bound
-            accumulator = ChunkAccumulator(pixels.shape[1], classes.size, edges)
-            accumulator.add_all(pixels[start:stop], None if class_index is None else class_index[start:stop])
-            return accumulator
-
-        if not bounds:
+        if pixels.shape[0] == 0:
             return cls.empty(pixels.shape[1], hist_edges=edges)
         with thread_controller().limit(limits=1, user_api="blas") if own_blas else contextlib.nullcontext():
-            if len(bounds) == 1:
-                accumulator = block(bounds[0])
-            else:
-                # The threads' accumulators are added in place: one BandStatistics, no merges.
-                accumulator, *others = worker_pool().map(block, bounds)
-                for other in others:
-                    accumulator.absorb(other)
+            accumulator = accumulate_split(pixels, class_index, classes.size, edges, n_threads=n_threads)
         result = accumulator.result()
         for name in ("class_means", "class_comoments", "histograms", "n_clipped"):  # fresh: not copied again
             if result[name] is not None:
@@ -343,11 +320,14 @@ class BandStatistics:
                 found=f"classes {extra.tolist()}",
                 fix="compute both passes on the same pixels",
             )
+        clipped = np.asarray(n_clipped, np.int64)
+        if np.array_equal(hist_classes, self.classes):  # the usual case: taken as they are, no copy
+            return replace(self, hist_edges=edges, histograms=hist, n_clipped=clipped)
         out_hist = np.zeros((self.classes.size, *hist.shape[1:]), np.int64)
         out_clipped = np.zeros((self.classes.size, self.n_bands), np.int64)
         pos = np.searchsorted(self.classes, hist_classes)
         out_hist[pos] = hist
-        out_clipped[pos] = np.asarray(n_clipped, np.int64)
+        out_clipped[pos] = clipped
         return replace(self, hist_edges=edges, histograms=out_hist, n_clipped=out_clipped)
 
     # ------------------------------------------------------------------ merge

@@ -262,3 +262,55 @@ def test_bin_plans_are_shared_for_equal_edges_and_never_stale() -> None:
     inside = np.histogram(x[:, 0], bins=edges[0])[0]
     inside[0] += np.count_nonzero(x[:, 0] < 0.5)  # values below the new edges clipped into the first bin
     assert after[0, 0].tolist() == inside.tolist()
+
+
+def test_bin_totals_widen_to_int64_before_a_bin_could_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # int32 totals hold up to _INT32_ROWS rows (a bin never counts more); past that they become int64.
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3000, 5))
+    labels = rng.integers(0, 2, size=3000)
+    classes, index = class_layout(labels)
+    edges = histogram_edges(x.min(0), x.max(0), 32)
+    narrow = ChunkAccumulator(5, classes.size, edges)
+    narrow.add_all(x, index)
+    assert narrow.counts is not None and narrow.counts.dtype == np.int32
+    monkeypatch.setattr(kernels, "_INT32_ROWS", 1000)
+    monkeypatch.setattr(kernels, "_ROWS_PER_FLUSH", 700)  # flushes of 700 rows: widened at the second
+    wide = ChunkAccumulator(5, classes.size, edges)
+    wide.add_all(x, index)
+    assert wide.counts is not None and wide.counts.dtype == np.int64 and wide.counted_rows == 3000
+    halves = ChunkAccumulator(5, classes.size, edges)
+    halves.add_all(x[:900], index[:900])
+    assert halves.counts is not None and halves.counts.dtype == np.int32
+    other = ChunkAccumulator(5, classes.size, edges)
+    other.add_all(x[900:1500], index[900:1500])
+    halves.absorb(other)  # 1,500 rows together: past the (patched) int32 limit
+    assert halves.counts.dtype == np.int64 and halves.counted_rows == 1500
+    reference, _ = _searchsorted_histograms(x, labels, classes, edges)
+    np.testing.assert_array_equal(wide.result()["histograms"], reference)
+    np.testing.assert_array_equal(narrow.result()["histograms"], reference)
+    partial, _ = _searchsorted_histograms(x[:1500], labels[:1500], classes, edges)
+    np.testing.assert_array_equal(halves.result()["histograms"], partial)
+    assert narrow.result()["histograms"].dtype == np.int64
+
+
+def test_statistics_of_bins_on_the_moments_pass_range_as_one_accumulation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # statistics_of takes the edges from its moments pass's min/max and bins in a second,
+    # histogram-only pass (threaded): the same statistics as one accumulation on those edges.
+    from bandselect.stats import data_edges, statistics_of
+
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_VALUES", 1000)  # split over the worker threads
+    rng = np.random.default_rng(9)
+    x = (rng.normal(size=(30_000, 6)) * [1, 10, 1e3, 1e-2, 5, 1] + 50).astype(np.float32)
+    labels = rng.integers(0, 3, size=30_000)
+    two_pass = statistics_of(x, labels, n_bins=256)
+    edges = data_edges(x.min(0), x.max(0), 256)
+    one_pass = BandStatistics.from_pixels(x, labels, edges, n_threads=1)
+    np.testing.assert_array_equal(two_pass.hist_edges, edges)
+    np.testing.assert_array_equal(two_pass.histograms, one_pass.histograms)
+    np.testing.assert_array_equal(two_pass.n_clipped, one_pass.n_clipped)
+    np.testing.assert_array_equal(two_pass.counts, one_pass.counts)
+    np.testing.assert_allclose(two_pass.class_comoments, one_pass.class_comoments, rtol=1e-9, atol=1e-6)
+    assert two_pass.n_clipped.sum() == 0  # the edges cover the data they came from
