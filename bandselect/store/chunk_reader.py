@@ -282,3 +282,16 @@ class StoreSource:
             0 if a.valid is None else int((~np.asarray(a.valid[:], dtype=np.bool_)).sum())
             for a in self._open()
         ]
+
+    @property
+    def flagged(self) -> list[bool]:
+        """Per acquisition, whether it has a ``valid`` array (its invalid pixels are stored as 0)."""
+        return [layout.has_valid for layout in self._layouts]
+
+    def read_valid(self, window: Window) -> np.ndarray | None:
+        """The ``valid`` flags ``(h, w)`` of a window (through the chunk cache), None without them."""
+        check_window(window, self.ids, self.shapes)
+        arrays = self._open()[window.acquisition]
+        if arrays.valid is None:
+            return None
+        return self._read_array(window, VAR_VALID, arrays.valid).astype(bool, copy=False)

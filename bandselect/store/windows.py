@@ -6,6 +6,10 @@ source. Every source follows one reader protocol, :class:`WindowSource`: ``ids``
 :func:`bandselect.spectral.check_same_grid`), ``labelled``/``has_mask`` and ``read(window)``, which returns
 the cube ``(h, w, C)`` float32 and the labels ``(h, w)`` *as stored* (or None). Labels are never
 converted here: the batching code applies the one label rule (:func:`bandselect.labels.binary_labels`).
+Acquisitions with a validity flag (``flagged``: a ``valid`` variable, e.g. ingested with
+``mask_nonfinite`` or from a file with a no-data value) give it with ``read_valid(window)``; their
+invalid pixels hold 0 in the cube, and the batches carry the flag (``valid``) so that no trainer counts
+them.
 
 - :class:`~bandselect.store.chunk_reader.StoreSource` (the store's chunk reader): acquisitions of a
   campaign store, read with chunk-aligned zarr slices through a bounded per-process chunk cache.
@@ -96,6 +100,15 @@ class WindowSource(Protocol):
 
     def invalid_pixels(self) -> list[int]:
         """Per acquisition, the pixels flagged invalid (``valid`` False); 0 without a ``valid`` flag."""
+        ...
+
+    @property
+    def flagged(self) -> list[bool]:
+        """Per acquisition, whether it has a validity flag (a ``valid`` variable)."""
+        ...
+
+    def read_valid(self, window: Window) -> np.ndarray | None:
+        """The validity ``(h, w)`` bool of a window (False: an invalid pixel); None without a flag."""
         ...
 
 
@@ -345,6 +358,16 @@ class ArraySource:
         """In-memory cubes carry no validity flag (they are checked finite): zeros."""
         return [0] * len(self.cubes)
 
+    @property
+    def flagged(self) -> list[bool]:
+        """No acquisition has a validity flag."""
+        return [False] * len(self.cubes)
+
+    def read_valid(self, window: Window) -> np.ndarray | None:
+        """None: in-memory cubes carry no validity flag."""
+        check_window(window, self.ids, self.shapes)
+        return None
+
 
 def dataset_ids(datasets: Sequence[xr.Dataset]) -> list[str]:
     """Ids of acquisition Datasets: their ``acquisition_id`` attribute, else their position as a string.
@@ -390,25 +413,26 @@ def _values(array: xr.DataArray, what: str) -> np.ndarray:
 class DatasetSource:
     """Acquisitions given as xarray Datasets in the store layout (in memory or Dask-backed).
 
-    Each Dataset has ``cube`` with dims ``(y, x, band)`` (any order), the ``wavelength`` coordinate in nm
-    and an optional ``mask`` ``(y, x)``; a window is read with ``isel`` (so a Dask-backed Dataset computes
-    only the window). Their values were never checked by a store writer: reads refuse NaN/Inf.
+        Each Dataset has ``cube`` with dims ``(y, x, band)`` (any order), the ``wavelength`` coordinate in nm
+        and an optional ``mask`` ``(y, x)``; a window is read with ``isel`` (so a Dask-backed Dataset computes
+        only the window). Their values were never checked by a store writer: reads refuse NaN/Inf, except in
+    pixels a ``valid`` variable flags False (those read as 0, as a store holds them).
 
-    Parameters
-    ----------
-    datasets
-        The acquisitions.
-    ids
-        Their ids (default: :func:`dataset_ids`).
+        Parameters
+        ----------
+        datasets
+            The acquisitions.
+        ids
+            Their ids (default: :func:`dataset_ids`).
 
-    Raises
-    ------
-    StoreError
-        A Dataset without ``cube`` in the layout, or repeated ids.
-    WavelengthError
-        A Dataset without wavelengths, or Datasets with different grids.
-    DTypeError
-        A cube that is not real numeric.
+        Raises
+        ------
+        StoreError
+            A Dataset without ``cube`` in the layout, or repeated ids.
+        WavelengthError
+            A Dataset without wavelengths, or Datasets with different grids.
+        DTypeError
+            A cube that is not real numeric.
     """
 
     def __init__(self, datasets: Sequence[xr.Dataset], ids: Sequence[str] | None = None) -> None:
@@ -474,6 +498,10 @@ class DatasetSource:
             f"cols {window.x0}:{window.x1}"
         )
         cube = _float32(_values(ds[VAR_CUBE].isel(where).transpose(DIM_Y, DIM_X, DIM_BAND), what), what)
+        valid = self.read_valid(window)
+        if valid is not None and not valid.all():
+            # Invalid pixels may hold anything (NaN from a no-data value): 0 there, as a store holds them.
+            cube = np.where(valid[..., None], cube, np.float32(0))
         _check_finite([cube], what)
         labels = None
         if VAR_MASK in ds:
@@ -495,3 +523,18 @@ class DatasetSource:
         return [
             int((~ds[VAR_VALID].astype(bool)).sum().values) if VAR_VALID in ds else 0 for ds in self.datasets
         ]
+
+    @property
+    def flagged(self) -> list[bool]:
+        """Per acquisition, whether its Dataset has a ``valid`` variable."""
+        return [VAR_VALID in ds for ds in self.datasets]
+
+    def read_valid(self, window: Window) -> np.ndarray | None:
+        """The ``valid`` variable ``(h, w)`` bool of a window, or None when the Dataset has none."""
+        check_window(window, self.ids, self.shapes)
+        ds = self.datasets[window.acquisition]
+        if VAR_VALID not in ds:
+            return None
+        where = {DIM_Y: slice(window.y0, window.y1), DIM_X: slice(window.x0, window.x1)}
+        what = f"valid of acquisition {self.ids[window.acquisition]!r}"
+        return np.asarray(_values(ds[VAR_VALID].isel(where).transpose(DIM_Y, DIM_X), what), dtype=bool)

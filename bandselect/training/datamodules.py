@@ -1,8 +1,10 @@
 """Datamodules for statistics: every pixel exactly once, as batches of ``{"cube", "mask", "wavelengths"}``.
 
-With ``ignore_label`` the batches also carry ``valid`` (:data:`~bandselect.names.PORT_VALID`), False on
-the ignored pixels (their ``mask`` is False): :class:`~bandselect.training.StatisticalTrainer` leaves them
-out of every statistic, as ``fit(..., ignore_label=...)`` does.
+With ``ignore_label``, or over acquisitions with a validity flag (a ``valid`` variable: no-data pixels,
+NaN/Inf ingested with ``mask_nonfinite``), the batches also carry ``valid``
+(:data:`~bandselect.names.PORT_VALID`), False on the ignored and invalid pixels (their ``mask`` is
+False): :class:`~bandselect.training.StatisticalTrainer` leaves them out of every statistic, as
+``fit(..., ignore_label=...)`` and ``compute_statistics`` do.
 
 Each is a window source (:mod:`bandselect.store`) tiled exactly by :func:`~bandselect.training.samplers.
 tile_windows` and batched by :class:`~bandselect.training.samplers.BatchIterable`: ``cube`` (B, H, W, C)
@@ -31,9 +33,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from bandselect.errors import ConfigError, InputError, LabelError, ShapeError, StoreError
+from bandselect.errors import ConfigError, LabelError, ShapeError, StoreError
 from bandselect.labels import batch_labels, check_ignore_label, check_label_roles, check_positive_label
-from bandselect.names import VAR_VALID
 from bandselect.store import (
     ArraySource,
     Campaign,
@@ -53,22 +54,6 @@ def _to_numpy(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return value
-
-
-def refuse_invalid_pixels(source: WindowSource) -> None:
-    """Raise :class:`InputError` when an acquisition of ``source`` has pixels flagged invalid.
-
-    Batches have no validity port: such pixels (stored as 0) would enter the statistics as data.
-    """
-    for acquisition, count in zip(source.ids, source.invalid_pixels(), strict=True):
-        if count:
-            raise InputError(
-                f"acquisition {acquisition!r} has pixels flagged invalid ({VAR_VALID!r} False)",
-                expected="only valid pixels (the pipeline's data source has no validity port)",
-                found=f"{count} invalid pixels",
-                fix="initialise from bandselect.stats.compute_statistics (which honours 'valid') with "
-                "initialize_from_statistics, or leave this acquisition out",
-            )
 
 
 class _TilingOptions:
@@ -278,7 +263,8 @@ class CampaignDataModule(_TilingOptions):
         error, since statistics would silently cover only part of the data).
     ignore_label
         The class whose pixels count nowhere (default None): batches carry ``valid``, False there (see
-        :class:`ArrayDataModule`). Needs the masks.
+        :class:`ArrayDataModule`). Needs the masks. Acquisitions with a ``valid`` variable give
+        batches with ``valid`` in any case, False on their invalid pixels.
 
     Attributes
     ----------
@@ -295,10 +281,6 @@ class CampaignDataModule(_TilingOptions):
         Some acquisitions have a mask and others do not (with ``use_mask=None``), ``use_mask=True``
         and one has none, ``positive_label`` is a class no mask holds, ``ignore_label`` equals it, is
         the only class of the masks, or is given without masks.
-    InputError
-        An acquisition has pixels flagged invalid (``valid`` False): the pipeline's data source has no
-        validity port, so they would enter the statistics; use ``stats.compute_statistics`` (which
-        honours ``valid``) and ``initialize_from_statistics``, or select clean acquisitions.
 
     Examples
     --------
@@ -346,7 +328,6 @@ class CampaignDataModule(_TilingOptions):
         self.acquisitions = train_ids
         self.val_acquisitions = val_ids
         self.source = open_source([*train_ids, *val_ids])
-        refuse_invalid_pixels(self.source)
         self.wavelengths = torch.from_numpy(self.source.wavelengths.astype(np.float32))
         missing = [
             a for a, labelled in zip(self.source.ids, self.source.labelled, strict=True) if not labelled

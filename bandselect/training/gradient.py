@@ -153,10 +153,10 @@ def require_validity(
         raise LabelError(
             what,
             expected="every loss, metric and node upstream of them that reads the mask or batch statistics "
-            "fed by data.valid (they leave the ignored pixels out)",
+            "fed by data.valid (they leave the ignored and invalid pixels out)",
             found=found + "; ".join(gaps),
             fix="connect data.valid to those nodes' valid ports (the shipped recipe does), or train on data "
-            "without the ignored class",
+            "without ignored (ignore_label) or invalid pixels",
         )
 
 
@@ -452,8 +452,8 @@ class GradientTrainer:
             require_validity(
                 self.pipeline,
                 names,
-                what=f"a training batch holds {n_ignored} ignored pixels (ignore_label), and the gradient "
-                "phase would count them",
+                what=f"a training batch holds {n_ignored} ignored or invalid pixels (ignore_label, or "
+                "flagged invalid in the store), and the gradient phase would count them",
             )
             self._reads_mask[key] = bool(mask_readers(self.pipeline, names))
         counted = flags

@@ -4,10 +4,12 @@ Both cut acquisitions into :class:`~bandselect.store.Window` s of a
 :class:`~bandselect.store.WindowSource` and turn them into the trainers' dict batches with
 :class:`BatchReader`, the one place the label rule (:func:`bandselect.labels.binary_labels`) is applied.
 Batches are keyed by the pipeline's ``data`` ports: ``cube`` (B, h, w, C) float32, ``mask`` (B, h, w, 1)
-bool (when the data has labels), ``wavelengths`` (C,) float32. With an ``ignore_label`` they also carry
-``valid`` (:data:`~bandselect.names.PORT_VALID`, (B, h, w, 1) bool): False on the ignored pixels, whose
-``mask`` is False too; the trainers leave them out of every statistic (see
-:func:`bandselect.labels.batch_labels`). Without one, batches are exactly the three keys above.
+bool (when the data has labels), ``wavelengths`` (C,) float32. With an ``ignore_label``, or from a source
+with a validity flag (an acquisition's ``valid`` variable: no-data pixels of its file, NaN/Inf ingested
+with ``mask_nonfinite``), they also carry ``valid`` (:data:`~bandselect.names.PORT_VALID`,
+(B, h, w, 1) bool): False on the ignored and the invalid pixels, whose ``mask`` is False too; the
+trainers leave them out of every statistic (see :func:`bandselect.labels.batch_labels`). Otherwise
+batches are exactly the three keys above.
 
 - Exact tiling, :func:`tile_windows`: whole frames (``patch_size=None``), or non-overlapping patches
   that tile each frame exactly (the smaller patches at the right and bottom edges included), so
@@ -141,6 +143,9 @@ class BatchReader:
         The class whose pixels count nowhere (default None): batches then carry ``valid``, False on
         them, and their ``mask`` is False. Needs the masks (``with_mask``).
 
+    Batches also carry ``valid`` when an acquisition of ``source`` has a validity flag
+    (``source.flagged``): False on its invalid pixels too, whose ``mask`` is then False.
+
     Raises
     ------
     LabelError
@@ -162,6 +167,8 @@ class BatchReader:
             positive_label, ignore_label, what="batch labels"
         )
         self.with_mask = source.has_mask if with_mask is None else bool(with_mask)
+        self.flagged = list(source.flagged)
+        self.with_valid = self.ignore_label is not None or any(self.flagged)
         if self.ignore_label is not None and not self.with_mask:
             raise LabelError(
                 "batch labels: ignore_label",
@@ -176,6 +183,8 @@ class BatchReader:
         for window in windows:
             cube, labels = self.source.read(window)
             cubes.append(cube)
+            stored = self.source.read_valid(window) if self.flagged[window.acquisition] else None
+            valid = None
             if self.with_mask:
                 acquisition = self.source.ids[window.acquisition]
                 if labels is None:
@@ -191,12 +200,17 @@ class BatchReader:
                     self.ignore_label,
                     what=f"mask of acquisition {acquisition!r}",
                 )
+                if stored is not None:
+                    mask = mask & stored  # an invalid pixel is no positive either
                 masks.append(mask)
-                valids.append(valid)
+            if self.with_valid:
+                if stored is not None:
+                    valid = stored if valid is None else valid & stored
+                valids.append(np.ones(window.shape, bool) if valid is None else valid)
         batch = {PORT_CUBE: torch.from_numpy(np.stack(cubes)), PORT_WAVELENGTHS: self.wavelengths}
         if self.with_mask:
             batch[PORT_MASK] = torch.from_numpy(np.stack(masks)[..., None])
-        if self.ignore_label is not None:
+        if self.with_valid:
             batch[PORT_VALID] = torch.from_numpy(np.stack(valids)[..., None])
         return batch
 

@@ -321,17 +321,24 @@ def _valid_of(batch: Mapping[str, Any], shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _check_ignored_pixels(pipeline: Pipeline, datamodule: PatchDataModule) -> None:
-    """Refuse, before any work, data with ignored pixels for a gradient phase that would count them
-    (:func:`~bandselect.training.gradient.validity_gaps`; :meth:`GradientTrainer._with_validity` checks
-    every batch)."""
-    ignore = datamodule.ignore_label
-    if ignore is None or not datamodule.source.has_mask or ignore not in datamodule.source.classes():
-        return
-    require_validity(
-        pipeline,
-        what=f"two-phase training with ignore_label={ignore}",
-        found=f"class {ignore} in the masks; ",
-    )
+    """Refuse, before any work, data with ignored or invalid pixels for a gradient phase that would
+    count them (:func:`~bandselect.training.gradient.validity_gaps`;
+    :meth:`GradientTrainer._with_validity` checks every batch)."""
+    source, ignore = datamodule.source, datamodule.ignore_label
+    if ignore is not None and source.has_mask and ignore in source.classes():
+        require_validity(
+            pipeline,
+            what=f"two-phase training with ignore_label={ignore}",
+            found=f"class {ignore} in the masks; ",
+        )
+    if any(source.flagged):
+        invalid = sum(source.invalid_pixels())
+        if invalid:
+            require_validity(
+                pipeline,
+                what="two-phase training on acquisitions with invalid pixels",
+                found=f"{invalid} pixels flagged invalid (the acquisitions' valid variable); ",
+            )
 
 
 def _selection_metric(node: BandSelector, wavelengths: np.ndarray, auroc: SelectionAUROC) -> Any:

@@ -12,7 +12,6 @@ import xarray as xr
 from bandselect.errors import (
     ConfigError,
     DTypeError,
-    InputError,
     LabelError,
     NonFiniteError,
     ShapeError,
@@ -175,9 +174,9 @@ def test_campaign_errors() -> None:
     assert "mask" not in next(iter(CampaignDataModule(mixed, use_mask=False).train_dataloader()))
     invalid = _dataset(4, 4, 0, acquisition="a")
     invalid["valid"] = (("y", "x"), np.ones((4, 4), bool))
-    invalid["valid"][0, 0] = False
-    with pytest.raises(InputError, match=r"flagged invalid.*initialize_from_statistics"):
-        CampaignDataModule([invalid])
+    invalid["valid"][0, 0] = False  # carried as the batches' validity (tests/training/test_invalid_pixels.py)
+    (batch,) = list(CampaignDataModule([invalid]).train_dataloader())
+    assert batch["valid"][0, ..., 0].numpy().tolist() == invalid["valid"].values.tolist()
     nan = _dataset(4, 4, 0, acquisition="a").compute()
     nan["cube"][1, 2, 0] = np.nan
     with pytest.raises(NonFiniteError, match="acquisition 'a' rows 0:4"):
