@@ -81,6 +81,10 @@ from bandselect.settings import SettingsModel
 from bandselect.spectral import validate_wavelengths
 from bandselect.training.records import EpochRecord
 
+#: The label of the train tiles' pixels that do not count (``valid`` False), given to every fit, training
+#: and bootstrap as their ``ignore_label`` (the tiles' other labels are 0 and 1).
+IGNORED = 2
+
 __all__ = [
     "LEARNABLE_TRAIN_ROWS",
     "LEARNABLE_VAL_ROWS",
@@ -221,9 +225,10 @@ def _binary(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _measure_functions(
-    split: SpatialSplit, positive: np.ndarray, folds: int, seed: int
+    split: SpatialSplit, positive: np.ndarray, valid: np.ndarray, folds: int, seed: int
 ) -> dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]]:
-    train, test = split.train, split.test
+    # Only pixels that count: ignored (ignore_label) and invalid pixels are no background and no test.
+    train, test = split.train & valid, split.test & valid
 
     def rx(cube: np.ndarray, mask: np.ndarray, indices: np.ndarray | None) -> float:
         return rx_auroc(cube, mask, indices, background=train & ~positive, evaluate=test)
@@ -251,6 +256,7 @@ def compare_selections(
     seed: int = 0,
     baselines: bool = True,
     random_ks: Sequence[int] = (),
+    valid: np.ndarray | None = None,
 ) -> Leaderboard:
     """Fit each selector on the train blocks of a spatial split and score its bands on the test blocks.
 
@@ -283,6 +289,9 @@ def compare_selections(
     random_ks
         Band counts of random baselines besides the selections' own (a baselines-only part of a mapped
         comparison gets the ``k`` of every selector).
+    valid
+        ``(H, W)`` bool, the pixels that count (None: all): pixels where it is False (unlabelled,
+        no-data) are in no statistic, no training and no measure, and their values never matter.
 
     Returns
     -------
@@ -303,7 +312,9 @@ def compare_selections(
     array = array.astype(np.float32, copy=False)
     height, width, n_bands = array.shape
     wavelengths_nm = validate_wavelengths(wavelengths, n_bands)
-    positive = _binary(mask, (height, width))
+    counted = np.ones((height, width), bool) if valid is None else _label_image(valid, (height, width))
+    counted = counted.astype(bool)
+    positive = _binary(mask, (height, width)) & counted
     measures = tuple(measures)
     unknown = [m for m in measures if m not in MEASURES]
     if not measures or unknown:
@@ -330,7 +341,7 @@ def compare_selections(
     test_positives = int(np.count_nonzero(positive & spatial.test))
     if (
         "logistic_auroc" in measures
-        and min(test_positives, int(np.count_nonzero(~positive & spatial.test))) < folds
+        and min(test_positives, int(np.count_nonzero(~positive & counted & spatial.test))) < folds
     ):
         raise LabelError(
             "test blocks",
@@ -340,26 +351,32 @@ def compare_selections(
         )
     blocks = block_grid(height, width, n_blocks=split.n_blocks)
     train_blocks = np.unique(blocks[spatial.train])
-    train_cube, train_labels = _tiles(array, positive, blocks, train_blocks)
-    if not train_labels.any():
+    # The tiles' labels: 0/1, and IGNORED on the pixels that do not count (left out by the fit, the
+    # training and the bootstrap alike, as an ignore_label).
+    ignore = None if valid is None else IGNORED
+    labels = positive.astype(np.int64) if ignore is None else np.where(counted, positive, IGNORED)
+    if ignore is not None:
+        array = np.where(counted[..., None], array, np.float32(0))  # their values never matter
+    train_cube, train_labels = _tiles(array, labels, blocks, train_blocks)
+    if not (train_labels == 1).any():
         raise LabelError(
             "train blocks",
             expected="positive pixels inside the train tiles",
             found="none after cropping the blocks to equal tiles",
             fix="change split.seed or split.n_blocks",
         )
-    functions = _measure_functions(spatial, positive, folds, seed)
+    functions = _measure_functions(spatial, positive, counted, folds, seed)
     tiles = [(train_cube[i], train_labels[i]) for i in range(train_cube.shape[0])]
 
     def score(name: str, spec: SelectorSpec) -> ScoredSelection:
-        outcome, trained = fit_selector(spec, train_cube, train_labels, wavelengths_nm)
+        outcome, trained = fit_selector(spec, train_cube, train_labels, wavelengths_nm, ignore_label=ignore)
         bootstrap = trained is None if spec.bootstrap is None else spec.bootstrap
         return ScoredSelection(
             scores={m: functions[m](array, positive, outcome.indices) for m in measures},
             selection=outcome,
             # over the train tiles the selector was fitted on, so the "full data" picks of the stability
             # result are the very bands scored in the leaderboard
-            stability=stability.bootstrap(select_function(spec), tiles, wavelengths_nm)
+            stability=stability.bootstrap(select_function(spec, ignore), tiles, wavelengths_nm)
             if bootstrap
             else None,
             history=() if trained is None else tuple(trained.history),
@@ -379,8 +396,9 @@ def compare_selections(
         "height": height,
         "width": width,
         "n_bands": n_bands,
-        "train_pixels": int(spatial.train.sum()),
-        "test_pixels": int(spatial.test.sum()),
+        "train_pixels": int((spatial.train & counted).sum()),
+        "test_pixels": int((spatial.test & counted).sum()),
+        "ignored_pixels": int((~counted).sum()),
         "train_positives": int(np.count_nonzero(positive & spatial.train)),
         "test_positives": test_positives,
         "train_tiles": [int(s) for s in train_cube.shape[:3]],

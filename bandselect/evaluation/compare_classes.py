@@ -362,4 +362,6 @@ def compare_scene(
             **options,
             **extra,
         )
-    return compare_selections(scene.cube, scene.positive, scene.wavelengths_nm, selectors, **options, **extra)
+    return compare_selections(
+        scene.cube, scene.positive, scene.wavelengths_nm, selectors, valid=scene.valid, **options, **extra
+    )

@@ -1,8 +1,9 @@
 """One labelled scene for a comparison: a cube, its labels and wavelengths, from a file or store.
 
 A binary scene has its positives (one class against the rest, or a binary mask); a multi-class scene
-keeps the class ids as they are (any set of them), an ``ignore_label`` marking the pixels that count in
-nothing.
+keeps the class ids as they are (any set of them). An ``ignore_label`` marks pixels that count in
+nothing (unlabelled ground truth), and so do a store's invalid pixels (its ``valid`` variable) and a
+file's no-data pixels; their values are set to 0.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandselect.errors import InputError, LabelError
+from bandselect.errors import InputError, LabelError, NonFiniteError
 from bandselect.labels import binary_labels, check_classes, check_label_roles, integer_labels
 
 __all__ = ["LabelledScene", "load_labelled_scene"]
@@ -23,8 +24,10 @@ __all__ = ["LabelledScene", "load_labelled_scene"]
 class LabelledScene:
     """One labelled scene: ``cube`` ``(H, W, C)`` float32, ``positive`` ``(H, W)`` bool.
 
-    ``positive`` is the binary task's positives; for a multi-class scene (``labels`` not None) it marks
-    the labelled pixels (not ``ignore_label``) and ``labels`` holds the ``(H, W)`` int64 class ids.
+    ``positive`` is the binary task's positives (counted pixels only); ``valid`` ``(H, W)`` bool the
+    pixels that count (None: every pixel), False on ``ignore_label`` and invalid pixels. For a multi-class
+    scene (``labels`` not None) ``positive`` marks the counted pixels and ``labels`` holds the ``(H, W)``
+    int64 class ids (invalid pixels relabelled ``ignore_label``).
     """
 
     cube: np.ndarray
@@ -33,6 +36,7 @@ class LabelledScene:
     name: str
     labels: np.ndarray | None = None
     ignore_label: int | None = None
+    valid: np.ndarray | None = None
 
     @property
     def multiclass(self) -> bool:
@@ -42,7 +46,8 @@ class LabelledScene:
 
 def _binary_positive(labels: np.ndarray, label: int | None, source: str) -> np.ndarray:
     """The one label rule, with the comparison's stricter demands: without a label the mask must already
-    be binary (merging several classes silently would compare on a task nobody asked for)."""
+    be binary (merging several classes silently would compare on a task nobody asked for). ``labels``
+    are the counted pixels' labels."""
     values = np.unique(labels)
     if label is None:
         if not set(values.tolist()) <= {0, 1}:
@@ -84,7 +89,8 @@ def load_labelled_scene(
     multiclass
         Keep the class ids (no ``label``): a multi-class scene.
     ignore_label
-        Multi-class: the label of unlabelled pixels (e.g. 0), left out of every statistic and measure.
+        The label of unlabelled pixels (e.g. 0), left out of every statistic and measure (binary and
+        multi-class scenes; for a binary scene it is neither the positive class nor the rest).
 
     Returns
     -------
@@ -94,9 +100,12 @@ def load_labelled_scene(
     ------
     LabelError
         Binary: no ``label`` for a multi-class mask, or a class absent. Multi-class: a ``label`` given,
-        or fewer than two classes after ignoring.
+        or fewer than two classes after ignoring; invalid pixels without an ``ignore_label`` to give
+        them.
+    NonFiniteError
+        NaN/Inf in pixels that count.
     """
-    from bandselect.names import COORD_WAVELENGTH, VAR_CUBE, VAR_MASK
+    from bandselect.names import COORD_WAVELENGTH, VAR_CUBE, VAR_MASK, VAR_VALID
     from bandselect.store import open_campaign, open_source
 
     source_path = Path(path)
@@ -122,6 +131,7 @@ def load_labelled_scene(
             )
         cube = np.asarray(dataset[VAR_CUBE].values, dtype=np.float32)
         labels = np.asarray(dataset[VAR_MASK].values)
+        flags = np.asarray(dataset[VAR_VALID].values, bool) if VAR_VALID in dataset else None
         wavelengths = np.asarray(dataset[COORD_WAVELENGTH].values, dtype=np.float64)
         name = f"{source_path.stem}/{acquisition}"
     else:
@@ -133,26 +143,63 @@ def load_labelled_scene(
                 found="none",
                 fix="use a labelled scene",
             )
-        cubes, masks = [], []
+        cubes, masks, valids = [], [], []
         for block_cube, block_mask, block_valid in source.read_blocks(source.shape[0]):
-            if block_valid is not None and not np.all(block_valid):
-                raise InputError(
-                    f"scene {source_path}",
-                    expected="finite values everywhere",
-                    found="invalid (non-finite) pixels",
-                    fix="repair the scene or crop the invalid pixels away before comparing",
-                )
             cubes.append(np.asarray(block_cube, dtype=np.float32))
             masks.append(np.asarray(block_mask))
-        cube, labels = np.concatenate(cubes), np.concatenate(masks)
+            valids.append(np.ones(cubes[-1].shape[:2], bool) if block_valid is None else block_valid)
+        cube, labels, flags = np.concatenate(cubes), np.concatenate(masks), np.concatenate(valids)
         wavelengths = np.asarray(source.wavelengths_nm, dtype=np.float64)
         name = source_path.stem
+    source = str(source_path)
+    _, ignore = check_label_roles(label, ignore_label, what=f"labels of {source}")
+    ids = integer_labels(labels, what=f"labels of {source}").astype(np.int64)
+    valid = _counted(cube, ids, ignore, flags, source)
     if multiclass:
-        return _multiclass_scene(cube, labels, wavelengths, name, label, ignore_label, str(source_path))
-    positive = _binary_positive(labels, label, str(source_path))
+        if valid is not None and (ignore is None or not np.array_equal(valid, ids != ignore)):
+            if ignore is None:
+                raise LabelError(
+                    f"labels of {source}",
+                    expected="scene.ignore_label to give the invalid pixels (they count in no class)",
+                    found=f"{int((~valid).sum())} invalid pixels and no ignore_label",
+                    fix="set scene.ignore_label to a label no class uses (e.g. 255), or 0 for unlabelled",
+                )
+            ids = np.where(valid, ids, ignore)
+        return _multiclass_scene(cube, ids, wavelengths, name, label, ignore, source)
+    kept = ids if valid is None else ids[valid]
+    positive = np.zeros(ids.shape, bool)
+    if valid is None:
+        positive = _binary_positive(ids, label, source)
+    else:
+        positive[valid] = _binary_positive(kept, label, source)
     if label is not None:
         name = f"{name}, class {label} vs rest"
-    return LabelledScene(cube=cube, positive=positive, wavelengths_nm=wavelengths, name=name)
+    return LabelledScene(cube=cube, positive=positive, wavelengths_nm=wavelengths, name=name, valid=valid)
+
+
+def _counted(
+    cube: np.ndarray, ids: np.ndarray, ignore: int | None, flags: np.ndarray | None, source: str
+) -> np.ndarray | None:
+    """The pixels that count (None: all): not ``ignore`` and not flagged invalid. Pixels that do not
+    count are set to 0 in ``cube`` (they may hold NaN, e.g. a file's no-data); a NaN/Inf in one that
+    counts is a :class:`NonFiniteError`."""
+    valid = np.ones(ids.shape, bool) if flags is None else np.asarray(flags, bool).copy()
+    if ignore is not None:
+        valid &= ids != ignore
+    bad = ~np.isfinite(cube).all(axis=-1)
+    if (bad & valid).any():
+        count = int((bad & valid).sum())
+        raise NonFiniteError(
+            f"scene {source}",
+            expected="finite values in every pixel that counts",
+            found=f"{count} pixels with NaN/Inf outside the ignored and invalid pixels",
+            fix="ingest the scene with mask_nonfinite (CLI --mask-nonfinite) and compare the store, or "
+            "give those pixels scene.ignore_label",
+        )
+    if valid.all():
+        return None
+    cube[~valid] = 0.0
+    return valid
 
 
 def _multiclass_scene(

@@ -251,13 +251,15 @@ def fit_selector(
         ``(B, H, W, C)`` or ``(H, W, C)`` float tiles.
     mask
         Binary labels of the same pixels, ``(B, H, W)`` or ``(H, W)``; supervised and learnable
-        selectors use them. With ``multiclass``: the class ids, passed on as they are.
+        selectors use them. With ``multiclass``: the class ids, passed on as they are. With an
+        ``ignore_label``: 0, 1 and that label.
     wavelengths_nm
         ``(C,)`` band centres.
     multiclass
         Keep the class ids (a multi-class comparison) instead of the binary rule.
     ignore_label
-        Pixels of this label are left out of the statistics (:func:`~bandselect.training.fitting.fit_node`).
+        Pixels of this label are left out of the statistics (:func:`~bandselect.training.fitting.fit_node`)
+        and of a learnable selector's training (binary scenes).
 
     Returns
     -------
@@ -270,19 +272,20 @@ def fit_selector(
     WavelengthError
         The sensor does not cover the selector's targets or windows.
     ConfigError
-        A learnable selector to train with class ids or an ignore label (its training is binary).
+        A learnable selector to train with class ids (its training is binary).
     """
     array = np.asarray(cube, dtype=np.float32)
-    labels = np.asarray(mask) if multiclass else binary_labels(mask)
+    # With an ignore label the labels stay integers: binarised first, the ignored class would be positive.
+    labels = np.asarray(mask) if multiclass or ignore_label is not None else binary_labels(mask)
     if array.ndim == 3:
         array, labels = array[None], labels[None]
     node = _build(spec, array.shape[-1])
     learns = spec.train and is_learnable_selector(node)
-    if learns and (multiclass or ignore_label is not None):
+    if learns and multiclass:
         raise ConfigError(
             f"trained {spec.type} in a comparison",
-            expected="a binary scene without ignore_label (the learnable selectors train on one target)",
-            found="a multi-class scene" if multiclass else f"ignore_label={ignore_label}",
+            expected="a binary scene (the learnable selectors train on one target)",
+            found="a multi-class scene",
             fix="set train: false (compared as its statistical initialisation), or compare a binary scene",
         )
     fit_node(node, array, labels, wavelengths_nm, ignore_label=ignore_label)
@@ -290,7 +293,9 @@ def fit_selector(
     if learns:
         image, image_labels = _side_by_side(array, labels)
         training = learnable_training(array.shape, spec.training)
-        result = train_selector(node, image, image_labels, wavelengths_nm, training)
+        result = train_selector(
+            node, image, image_labels, wavelengths_nm, training, ignore_label=ignore_label
+        )
     return node.selection(wavelengths_nm), result
 
 
@@ -346,8 +351,13 @@ def as_selector_spec(name: object, spec: SelectorSpec | Mapping[str, Any]) -> Se
     )
 
 
-def select_function(spec: SelectorSpec) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+def select_function(
+    spec: SelectorSpec, ignore_label: int | None = None
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """``spec``'s selection as a function of (cube, binary labels, wavelengths), for the bootstrap."""
+
     def select(cube: np.ndarray, mask: np.ndarray, wavelengths_nm: np.ndarray) -> np.ndarray:
-        return np.asarray(select_bands(spec, cube, mask, wavelengths_nm).indices, dtype=np.int64)
+        selection = select_bands(spec, cube, mask, wavelengths_nm, ignore_label=ignore_label)
+        return np.asarray(selection.indices, dtype=np.int64)
 
     return select

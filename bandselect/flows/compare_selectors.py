@@ -1,8 +1,9 @@
 """The ``compare_selectors`` flow: which selector should I use on this labelled scene, and how sure is it?
 
 One pydantic config (loadable from YAML, see ``configs/compare_selectors.yaml``) names the scene, the
-class to detect (or ``multiclass: true`` to compare every class, with an ``ignore_label`` for
-unlabelled pixels), the selectors with their configs, the spatial split and the stability bootstrap.
+class to detect (or ``multiclass: true`` to compare every class), an ``ignore_label`` for unlabelled
+pixels (a store's invalid pixels count nowhere either), the selectors with their configs, the spatial
+split and the stability bootstrap.
 The flow fits every selector on the train blocks, scores it on the held-out blocks
 (:func:`bandselect.evaluation.compare.compare_selections`: AUROC of one class against the rest;
 :func:`bandselect.evaluation.compare_classes.compare_classes`: overall accuracy and kappa of a
@@ -87,15 +88,15 @@ class SceneConfig(_Strict):
     multiclass: bool = Field(default=False, description="compare every class (no label): a classification")
     ignore_label: int | None = Field(
         default=None,
-        description="multi-class: the label of unlabelled pixels (e.g. 0), left out of everything",
+        description="the label of unlabelled pixels (e.g. 0), left out of everything (binary or multi-class)",
     )
 
     @model_validator(mode="after")
     def _one_task(self) -> SceneConfig:
         if self.multiclass and self.label is not None:
             raise ValueError("scene.label and scene.multiclass exclude each other: one class, or every class")
-        if self.ignore_label is not None and not self.multiclass:
-            raise ValueError("scene.ignore_label applies to multi-class scenes (scene.multiclass: true)")
+        if self.ignore_label is not None and self.label is not None and self.ignore_label == self.label:
+            raise ValueError("scene.ignore_label equals scene.label: the class to detect cannot be ignored")
         return self
 
 

@@ -178,7 +178,12 @@ def write_run_report(
                 f"Scene {summary.get('height')} × {summary.get('width')} pixels, "
                 f"{summary.get('n_bands')} bands; "
                 f"train {summary.get('train_pixels')} pixels ({summary.get('train_positives')} positive), "
-                f"test {summary.get('test_pixels')} pixels ({summary.get('test_positives')} positive)."
+                f"test {summary.get('test_pixels')} pixels ({summary.get('test_positives')} positive)"
+                + (
+                    f"; {summary['ignored_pixels']} pixels count nowhere (ignore_label, invalid)."
+                    if summary.get("ignored_pixels")
+                    else "."
+                )
             )
         charts = sorted((folder / "plots").glob("leaderboard*.png"))
         shown += charts

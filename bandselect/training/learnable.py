@@ -124,6 +124,7 @@ def train_selector(
     training: TrainingConfig | Mapping[str, Any] | None = None,
     *,
     recipe: Mapping[str, Any] | None = None,
+    ignore_label: int | None = None,
 ) -> TwoPhaseResult:
     """Train ``selector`` in place with the recipe's pipeline on labelled arrays.
 
@@ -141,6 +142,9 @@ def train_selector(
         The training settings (default: the recipe's).
     recipe
         The pipeline around the selector (default: the shipped recipe's, see :func:`training_pipeline`).
+    ignore_label
+        The label of pixels that count nowhere (``mask`` then holds it besides 0 and 1; see
+        :class:`~bandselect.training.TrainingData`).
 
     Returns
     -------
@@ -149,6 +153,9 @@ def train_selector(
     """
     pipeline = training_pipeline(selector, recipe)
     data = TrainingData.from_arrays(
-        np.asarray(cube, dtype=np.float32), np.asarray(mask), wavelengths_nm=wavelengths_nm
+        np.asarray(cube, dtype=np.float32),
+        np.asarray(mask),
+        wavelengths_nm=wavelengths_nm,
+        ignore_label=ignore_label,
     )
     return train_two_phase(pipeline, data, training_config(training), selector=SELECTOR_NODE)

@@ -1,0 +1,139 @@
+"""The binary comparison with pixels that count nowhere: ``scene.ignore_label`` (unlabelled ground truth)
+and a store's invalid pixels. They are in no fit, no training, no bootstrap and no measure, so what
+they hold changes no score; the same pixels given as invalid in a store or as an ignored class in a file
+give the same leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bandselect.errors import LabelError, NonFiniteError
+from bandselect.evaluation.compare import SelectorSpec, StabilitySettings
+from bandselect.evaluation.compare_classes import compare_scene
+from bandselect.evaluation.metrics import rx_auroc
+from bandselect.evaluation.scene import load_labelled_scene
+from bandselect.store import ingest
+
+N_BANDS = 12
+WAVELENGTHS = np.linspace(450.0, 900.0, N_BANDS)
+UNLABELLED, BACKGROUND, TARGET = 0, 1, 2
+TARGET_BAND, UNLABELLED_BAND = 7, 4
+SELECTORS = {
+    "separability": SelectorSpec("SupervisedFullSpectrumBandSelector", {"criterion": "separability", "k": 3}),
+    "mrmr": SelectorSpec("SupervisedFullSpectrumBandSelector", {"criterion": "mrmr", "k": 3}),
+    "soft_trained": SelectorSpec(
+        "SoftChannelSelector",
+        {"n_select": 3, "init_method": "uniform", "seed": 0},
+        training={"epochs": 4, "batches_per_epoch": 2},
+    ),
+}
+OPTIONS = {
+    "measures": ("rx_auroc", "logistic_holdout_auroc"),
+    "n_random_draws": 3,
+    "folds": 2,
+    "stability": StabilitySettings(n_bootstrap=2),
+}
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray]:
+    """64 × 64 pixels: 30 % unlabelled (bright in band 4, which would win without ignoring them),
+    targets (4 %) bright in band 7, the rest background."""
+    rng = np.random.default_rng(5)
+    cube = rng.normal(1.0, 0.1, size=(64, 64, N_BANDS)).astype(np.float32)
+    gt = np.full((64, 64), BACKGROUND, np.int32)
+    gt[rng.random((64, 64)) < 0.3] = UNLABELLED
+    gt[(rng.random((64, 64)) < 0.06) & (gt == BACKGROUND)] = TARGET
+    cube[gt == TARGET, TARGET_BAND] += 0.5
+    cube[gt == UNLABELLED, UNLABELLED_BAND] += 2.0
+    return cube, gt
+
+
+def _file(tmp_path: Path, name: str, cube: np.ndarray, gt: np.ndarray) -> Path:
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, cube=cube, gt=gt, wavelengths_nm=WAVELENGTHS)
+    return path
+
+
+def _scores(board: object) -> dict[str, dict[str, float]]:
+    return {row.name: dict(row.scores) for row in board.rows}  # type: ignore[attr-defined]
+
+
+def test_ignored_pixels_count_nowhere_in_a_binary_comparison(tmp_path: Path) -> None:
+    cube, gt = _scene()
+    spoiled = cube.copy()
+    ignored = gt == UNLABELLED
+    spoiled[ignored] = np.random.default_rng(9).uniform(-1e5, 1e5, (int(ignored.sum()), N_BANDS))
+    ys, xs = np.nonzero(ignored)
+    spoiled[ys[:5], xs[:5]] = np.nan  # NaN there too
+    boards = []
+    for name, values in (("clean", cube), ("spoiled", spoiled)):
+        scene = load_labelled_scene(_file(tmp_path, name, values, gt), label=TARGET, ignore_label=UNLABELLED)
+        assert scene.valid is not None and np.array_equal(scene.valid, ~ignored)
+        assert not scene.positive[ignored].any()
+        boards.append(compare_scene(scene, SELECTORS, **OPTIONS))
+    clean, garbage = boards
+    assert _scores(garbage) == _scores(clean)  # what the ignored pixels hold changes no score
+    rows = {row.name: row for row in clean.selector_rows}
+    assert TARGET_BAND in rows["separability"].indices and UNLABELLED_BAND not in rows["separability"].indices
+    assert rows["soft_trained"].trained and TARGET_BAND in rows["soft_trained"].indices
+    # Measured on the counted pixels only: RX's background is the train blocks' counted negatives.
+    counted = ~ignored
+    expected = rx_auroc(
+        cube,
+        gt == TARGET,
+        np.asarray(rows["separability"].indices),
+        background=clean.split.train & counted & (gt != TARGET),
+        evaluate=clean.split.test & counted,
+    )
+    assert rows["separability"].scores["rx_auroc"] == pytest.approx(expected, abs=1e-12)
+    assert clean.summary["ignored_pixels"] == int(ignored.sum())
+    # Counted as the rest (no ignore_label), the unlabelled pixels change the comparison.
+    as_rest = compare_scene(
+        load_labelled_scene(_file(tmp_path, "clean", cube, gt), label=TARGET), SELECTORS, **OPTIONS
+    )
+    assert _scores(as_rest) != _scores(clean)
+
+
+def test_a_stores_invalid_pixels_count_as_an_ignored_class(tmp_path: Path) -> None:
+    cube, gt = _scene()
+    nodata = np.zeros(gt.shape, bool)
+    nodata[:3] = True
+    nodata[40:48, 10:30] = True
+    holes = cube.copy()
+    holes[nodata] = np.nan
+    labels = np.where(nodata, BACKGROUND, gt)  # the store's labels there say background: it must not matter
+    store = tmp_path / "scene.zarr"
+    ingest(_file(tmp_path, "holes", holes, labels), store, mask_nonfinite=True)
+    from_store = load_labelled_scene(store, label=TARGET, ignore_label=UNLABELLED)
+    assert from_store.valid is not None and np.array_equal(from_store.valid, ~nodata & (gt != UNLABELLED))
+    # The same pixels as an ignored class of a file.
+    as_ignored = np.where(nodata, UNLABELLED, gt)
+    from_file = load_labelled_scene(
+        _file(tmp_path, "ignored", cube, as_ignored), label=TARGET, ignore_label=0
+    )
+    np.testing.assert_array_equal(from_store.cube, from_file.cube)
+    assert _scores(compare_scene(from_store, SELECTORS, **OPTIONS)) == _scores(
+        compare_scene(from_file, SELECTORS, **OPTIONS)
+    )
+
+
+def test_scene_errors_about_pixels_that_count(tmp_path: Path) -> None:
+    cube, gt = _scene()
+    broken = cube.copy()
+    y, x = np.argwhere(gt == BACKGROUND)[0]
+    broken[y, x, 3] = np.nan  # a background pixel, which counts
+    with pytest.raises(NonFiniteError, match="1 pixels with NaN/Inf outside the ignored"):
+        load_labelled_scene(_file(tmp_path, "broken", broken, gt), label=TARGET, ignore_label=UNLABELLED)
+    with pytest.raises(LabelError, match="positive_label"):
+        load_labelled_scene(_file(tmp_path, "clean", cube, gt), label=TARGET, ignore_label=TARGET)
+    holes = cube.copy()
+    holes[:2] = np.nan
+    store = tmp_path / "holes.zarr"
+    ingest(_file(tmp_path, "holes", holes, gt), store, mask_nonfinite=True)
+    with pytest.raises(LabelError, match="ignore_label to give the invalid pixels"):
+        load_labelled_scene(store, multiclass=True)
+    multi = load_labelled_scene(store, multiclass=True, ignore_label=UNLABELLED)
+    assert multi.labels is not None and (multi.labels[:2] == UNLABELLED).all()
