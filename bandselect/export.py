@@ -53,9 +53,10 @@ from bandselect.names import (
     DIM_Y,
     VAR_COMPOSITE,
     VAR_CUBE,
+    VAR_VALID,
     WAVELENGTH_UNITS,
 )
-from bandselect.render import save_png, to_uint8_rgb
+from bandselect.render import mask_invalid, save_png, to_uint8_rgb, to_uint8_rgba
 from bandselect.selection import BandSelection
 from bandselect.storage import StoreLocation
 from bandselect.store.campaign import STAGING_DIR, Campaign
@@ -431,7 +432,11 @@ def _write_composite(
         },
         attrs=provenance,
     )
-    encoding = {VAR_COMPOSITE: {"chunks": (*chunks, 3)}} if chunks else None
+    encoding: dict[str, dict[str, Any]] = {VAR_COMPOSITE: {"chunks": (*chunks, 3)}} if chunks else {}
+    if VAR_VALID in dataset.data_vars:  # the acquisition's no-data pixels travel with its composite
+        composite[VAR_VALID] = ((DIM_Y, DIM_X), dataset[VAR_VALID].data)
+        if chunks:
+            encoding[VAR_VALID] = {"chunks": chunks}
     write_product_group(composite, dataset, path, encoding)
 
 
@@ -440,7 +445,13 @@ def _write_preview(group_path: StoreLocation, preview: Path, percentiles: Sequen
     height, width = int(array.shape[0]), int(array.shape[1])
     stride = max(1, -(-max(height, width) // PREVIEW_MAX_SIDE))
     image = np.asarray(array[::stride, ::stride, :], dtype=np.float32)
-    save_png(to_uint8_rgb(image, percentiles), preview)
+    group = zarr.open_group(str(group_path), mode="r")
+    if VAR_VALID in group:  # no-data pixels: out of the stretch, transparent in the PNG
+        image = mask_invalid(image, np.asarray(group[VAR_VALID][::stride, ::stride]))
+    if np.isfinite(image).all():
+        save_png(to_uint8_rgb(image, percentiles), preview)
+    else:
+        save_png(to_uint8_rgba(image, percentiles), preview)
 
 
 def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Dataset:

@@ -17,7 +17,7 @@ from matplotlib import image as mpl_image
 from bandselect.atomic import atomic_path
 from bandselect.errors import DTypeError, InputError, ShapeError
 
-__all__ = ["atomic_path", "composite", "save_png", "to_uint8_rgb"]
+__all__ = ["atomic_path", "composite", "mask_invalid", "save_png", "to_uint8_rgb", "to_uint8_rgba"]
 
 
 def to_uint8_rgb(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.ndarray:
@@ -81,6 +81,39 @@ def to_uint8_rgb(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.
         scaled = np.where(channel_finite, np.clip(scaled, 0.0, 1.0), 0.0)
         out[..., channel] = np.rint(scaled * 255.0).astype(np.uint8)
     return out
+
+
+def to_uint8_rgba(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.ndarray:
+    """:func:`to_uint8_rgb` with an alpha channel: a pixel with a non-finite value (no data, e.g. an
+    acquisition's invalid pixels set to NaN by :func:`mask_invalid`) is transparent, not black.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 4)`` uint8; alpha 255 where every channel is finite, 0 elsewhere.
+    """
+    rgb8 = to_uint8_rgb(rgb, percentiles)
+    alpha = np.where(np.isfinite(np.asarray(rgb, dtype=np.float64)).all(axis=-1), 255, 0).astype(np.uint8)
+    return np.dstack([rgb8, alpha])
+
+
+def mask_invalid(rgb: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """``rgb`` ``(H, W, 3)`` as float32 with NaN where ``valid`` ``(H, W)`` is False (None: unchanged),
+    so that the contrast stretch leaves no-data pixels out and they render as no data."""
+    image = np.asarray(rgb, dtype=np.float32)
+    if valid is None:
+        return image
+    flags = np.asarray(valid, dtype=bool)
+    if flags.shape != image.shape[:2]:
+        raise ShapeError(
+            "valid",
+            expected=f"one flag per pixel, shape {image.shape[:2]}",
+            found=f"shape {flags.shape}",
+            fix="pass the acquisition's valid variable at the image's resolution",
+        )
+    if flags.all():
+        return image
+    return np.where(flags[..., None], image, np.float32(np.nan))
 
 
 def composite(cube: np.ndarray, indices: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -120,3 +120,36 @@ def test_source_store_opened_read_only(campaign, tmp_path: Path) -> None:
         export_composite(campaign, acquisition_id, tmp_path / "o.zarr", spec, preview_dir=tmp_path)
     assert {p: p.stat().st_mtime_ns for p in Path(campaign.path).rglob("*")} == mtimes
     assert os.listdir(tmp_path / "o.zarr" / STAGING_DIR) == []
+
+
+def test_no_data_pixels_travel_with_the_composite_and_are_transparent_in_its_preview(tmp_path: Path) -> None:
+    """An acquisition with invalid pixels (NaN ingested with mask_nonfinite): its composite carries
+    ``valid``, the preview's stretch leaves those pixels out and they are transparent, and the flow
+    figure draws them hatched ("no data") instead of black."""
+    from bandselect.reports.figures import composite_preview
+    from bandselect.reports.plots import plot_rgb_previews
+    from bandselect.store import ingest
+
+    rng = np.random.default_rng(2)
+    cube = rng.uniform(0.2, 0.8, size=(20, 24, 6)).astype(np.float32)
+    cube[:4] = np.nan  # no-data rows
+    archive = tmp_path / "scene.npz"
+    np.savez(archive, cube=cube, wavelengths_nm=np.linspace(450, 900, 6))
+    store = tmp_path / "store.zarr"
+    (acquisition,) = ingest(archive, store, mask_nonfinite=True)
+    spec = BandSelection.create([4, 2, 0], np.linspace(450, 900, 6), selector_type="fixed")
+    output = tmp_path / "composites.zarr"
+    result = export_composite(open_campaign(store), acquisition, output, spec, preview_dir=tmp_path / "png")
+    valid = np.ones((20, 24), bool)
+    valid[:4] = False
+    np.testing.assert_array_equal(read_composite(output, acquisition)["valid"].values, valid)
+    image = mpl_image.imread(result.preview)
+    assert image.shape == (20, 24, 4)
+    np.testing.assert_array_equal(image[..., 3] > 0, valid)  # transparent exactly where there is no data
+    expected = to_uint8_rgb(cube[4:, :, [4, 2, 0]], (1.0, 99.0))  # stretched on the valid pixels only
+    np.testing.assert_array_equal(np.round(image[4:, :, :3] * 255).astype(np.uint8), expected)
+    preview = composite_preview(output, acquisition)
+    assert np.isnan(preview[:4]).all() and np.isfinite(preview[4:]).all()
+    figure = plot_rgb_previews({"a": preview}, {"a": "R 833 nm"})
+    assert figure.axes[0].get_xlabel().endswith("hatched: no data")
+    assert plot_rgb_previews({"a": preview[4:]}, {"a": "R 833 nm"}).axes[0].get_xlabel() == "R 833 nm"

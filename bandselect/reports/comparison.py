@@ -17,7 +17,7 @@ import numpy as np
 from bandselect.atomic import atomic_path
 from bandselect.evaluation.leaderboard import MEASURE_LABELS, Leaderboard, LeaderboardRow, measure_axis_label
 from bandselect.evaluation.scene import LabelledScene
-from bandselect.render import composite
+from bandselect.render import composite, mask_invalid
 from bandselect.reports.plots import plot_band_stability, plot_leaderboard, plot_rgb_previews, save_figure
 
 __all__ = [
@@ -123,7 +123,7 @@ def render_comparison(
     for row in leaderboard.selector_rows:
         if not row.applicable:
             continue
-        previews[row.name] = composite(scene.cube, np.asarray(row.rgb_indices))
+        previews[row.name] = mask_invalid(composite(scene.cube, np.asarray(row.rgb_indices)), scene.valid)
         captions[row.name] = _band_caption(row, wavelengths)
         fig = plot_rgb_previews(
             {row.name: previews[row.name]}, {row.name: captions[row.name]}, title=f"{row.selector_type}"

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter
 
 from bandselect.errors import InputError, ShapeError
-from bandselect.render import atomic_path, to_uint8_rgb
+from bandselect.render import atomic_path, to_uint8_rgb, to_uint8_rgba
 from bandselect.spectral import validate_wavelengths
 
 __all__ = [
@@ -460,11 +460,22 @@ def plot_rgb_previews(
     fig = Figure(figsize=(3.4 * columns, 3.7 * rows + 0.4), layout="constrained")
     for number, (name, rgb) in enumerate(previews.items()):
         ax = fig.add_subplot(rows, columns, number + 1)
-        ax.imshow(to_uint8_rgb(np.asarray(rgb), percentiles), interpolation="nearest")
+        image = np.asarray(rgb)
+        nodata = not np.isfinite(image).all()
+        # Pixels without data (NaN: invalid or ignored) are transparent, over a hatched background, so
+        # that they are not mistaken for dark pixels (water in the NIR is black too).
+        ax.imshow(
+            to_uint8_rgba(image, percentiles) if nodata else to_uint8_rgb(image, percentiles),
+            interpolation="nearest",
+        )
+        if nodata:
+            ax.set_facecolor("white")
+            ax.patch.set_hatch("////")
+            ax.patch.set_edgecolor("0.6")
         ax.set_title(textwrap.fill(name, 28), fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
-        caption = labels.get(name, "")
+        caption = labels.get(name, "") + ("; hatched: no data" if nodata else "")
         ax.set_xlabel(textwrap.fill(caption, 34), fontsize=9)
     stretch = f"stretched {percentiles[0]:g}–{percentiles[1]:g} percentile per channel"
     fig.suptitle(f"{title} ({stretch})", fontsize=12)
