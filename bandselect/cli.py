@@ -491,9 +491,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         quiet()
         _print_comparison(compare_selectors(comparison))
         return EXIT_OK
-    # The flow modules import Prefect, which creates its home: imported once the config is valid.
+    # The flow modules import Prefect, which creates its home: imported once the config is valid. The
+    # flow's plan runs here first too (it runs again inside the flow run, for deployments): a config that
+    # cannot work (no store, a pipeline that does not fit the bands, an unreachable scheduler) fails in
+    # seconds, before Prefect's temporary server has started (≈ 15 s) and before anything is created.
+    from bandselect.flows.plan import plan_flow
+
     if args.flow == "process-campaign":
         campaign_config = load_config(args.config, ProcessCampaignConfig)
+        plan_flow(campaign_config)
         _create_home(home)
         from bandselect.flows.process_campaign import process_campaign
 
@@ -501,6 +507,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = process_campaign(campaign_config)
     else:
         config = load_config(args.config, SelectBandsConfig)
+        plan_flow(config)
         _create_home(home)
         from bandselect.flows.select_bands import select_bands
 

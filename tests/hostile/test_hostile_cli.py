@@ -53,6 +53,15 @@ def _config(tmp_path: Path, store: Path, extra: str = "") -> Path:
     return path
 
 
+_TOO_MANY_BANDS = """pipeline:
+  nodes:
+    selector: {type: SupervisedFullSpectrumBandSelector, config: {num_spectral_bands: auto, k: 40}}
+  connections:
+    - [data.cube, selector.cube]
+    - [data.wavelengths, selector.wavelengths]
+    - [data.mask, selector.mask]
+"""
+
 # name -> (argv builder, expected exit code, fragments of the one-line message)
 Case = tuple[Callable[[Path, Path], list[str]], int, tuple[str, ...]]
 CASES: dict[str, Case] = {
@@ -62,6 +71,17 @@ CASES: dict[str, Case] = {
         ("epochz", "expected", "Fix:"),
     ),
     "run-missing-config": (lambda t, s: ["run", str(t / "none.yaml")], EXIT_INPUT_ERROR, ("none.yaml",)),
+    # The flow's plan runs before Prefect's temporary server starts: nothing (no .prefect) is created.
+    "run-missing-store": (
+        lambda t, s: ["run", str(_config(t, t / "absent.zarr"))],
+        EXIT_INPUT_ERROR,
+        ("absent.zarr", "no such store", "archive"),
+    ),
+    "run-pipeline-that-does-not-fit-the-bands": (
+        lambda t, s: ["run", str(_config(t, s, _TOO_MANY_BANDS))],
+        EXIT_INPUT_ERROR,
+        ("40", "12"),
+    ),
     "run-config-is-a-folder": (lambda t, s: ["run", str(t)], EXIT_INPUT_ERROR, ("expected",)),
     "run-yaml-syntax": (
         lambda t, s: ["run", str(_config(t, s, "training: [1, 2\n"))],
