@@ -17,7 +17,13 @@ from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection
 from bandselect.selectors.base import BAND_INFO_PORT, RGB_ORDER, BandSelectorBase
 from bandselect.spectral import DEFAULT_TOLERANCE_NM, nearest_band, window_indices
-from bandselect.validation import check_float, check_float_tuple, check_windows, validate_node_wavelengths
+from bandselect.validation import (
+    check_float,
+    check_float_tuple,
+    check_windows,
+    validate_mask,
+    validate_node_wavelengths,
+)
 
 
 @register_node
@@ -404,19 +410,46 @@ class HighContrastBandSelector(BandSelectorBase):
             picks.append(int(free[best]))
         return picks
 
-    def fit(self, cube: Any, wavelengths: Any) -> HighContrastBandSelector:
+    def fit(
+        self, cube: Any, wavelengths: Any, *, mask: Any = None, ignore_label: int | None = None
+    ) -> HighContrastBandSelector:
         """Score every band of ``cube`` (``(B, H, W, C)``, all samples together) and keep the scores.
 
         The scores ``forward`` computes on that batch, made through the statistics engine
-        (:func:`bandselect.stats.statistics_of`) like the flows make them from a store; :meth:`selection`
-        then reports the picks.
-        """
-        from bandselect.stats import statistics_of
+        (:func:`bandselect.stats.classes.labelled_statistics`) like the flows make them from a store;
+        :meth:`selection` then reports the picks.
 
-        tensor, wl = self._validate_inputs(cube, wavelengths)
-        self.fit_from_statistics(
-            statistics_of(tensor.detach().cpu().numpy(), n_bins=None, contrast=True), wavelengths=wl
+        Parameters
+        ----------
+        cube : tensor or array of shape (B, H, W, C)
+        wavelengths : tensor or array of shape (C,)
+        mask : tensor or array of shape (B, H, W, 1) or (B, H, W), optional
+            Labels, used only to leave out ``ignore_label`` pixels (as the unsupervised selectors do).
+        ignore_label : int, optional
+            Pixels with this label count in neither term (no variance, no Laplacian centre; as a
+            neighbour they add nothing), and may hold anything, NaN included.
+
+        Returns
+        -------
+        self
+        """
+        from bandselect.selectors._supervised_base import as_cube
+        from bandselect.stats.classes import labelled_statistics
+
+        shape = tuple(getattr(cube, "shape", np.shape(cube)))
+        tensor = as_cube(cube, int(shape[-1]) if shape else 0)  # finiteness: the engine's (counted pixels)
+        wl = validate_node_wavelengths(wavelengths, tensor.shape[-1])
+        labels = validate_mask(
+            mask, tuple(tensor.shape), required=ignore_label is not None, owner=type(self).__name__
         )
+        stats = labelled_statistics(
+            tensor.detach().cpu().numpy(),
+            None if labels is None else labels.detach().cpu().numpy(),
+            ignore_label=ignore_label,
+            n_bins=None,
+            contrast=True,
+        )
+        self.fit_from_statistics(stats, wavelengths=wl)
         return self
 
     @property

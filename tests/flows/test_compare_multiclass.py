@@ -64,12 +64,16 @@ def test_multiclass_comparison_flow(mlflow_store: str, tmp_path: Path) -> None:
 def test_multiclass_config_rules() -> None:
     config = CompareSelectorsConfig.model_validate({"scene": {"path": "s.npz", "multiclass": True}})
     assert config.measures == ("overall_accuracy", "kappa")
+    binary = CompareSelectorsConfig.model_validate(
+        {"scene": {"path": "s.npz", "label": 3, "ignore_label": 0}}
+    )
+    assert binary.scene.ignore_label == 0 and not binary.scene.multiclass  # binary scenes take one too
     defaults = config.resolved_selectors()
     assert {"supervised_separability_k3", "supervised_mrmr_k5", "orthogonal_projection_k10"} <= set(defaults)
     assert defaults["supervised_separability_k10"]["config"]["multiclass"] is True
     for bad in (
         {"scene": {"path": "s.npz", "multiclass": True, "label": 2}},
-        {"scene": {"path": "s.npz", "ignore_label": 0}},
+        {"scene": {"path": "s.npz", "label": 2, "ignore_label": 2}},  # the class to detect, ignored
         {"scene": {"path": "s.npz", "multiclass": True}, "measures": ["rx_auroc"]},
         {"scene": {"path": "s.npz"}, "measures": ["kappa"]},
         {"scene": {"path": "s.npz", "multiclass": True}, "classifier": "svm"},

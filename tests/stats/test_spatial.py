@@ -156,3 +156,27 @@ def test_high_contrast_ignores_the_ignored_pixels_values() -> None:
         picks.append(node.selection(WAVELENGTHS))
     assert picks[0] == picks[1]
     assert list(picks[0].rgb_indices) == [25, 12, 4]
+
+
+def test_high_contrast_fit_takes_the_ignore_label_like_fit_node() -> None:
+    """``HighContrastBandSelector.fit(cube, wl, mask=..., ignore_label=...)`` (as the unsupervised
+    selectors' fit): the same scores as ``fit_node`` with the ignore label, whatever the ignored pixels
+    hold (junk and NaN); counted, the junk changes the picks."""
+    from bandselect.errors import NonFiniteError
+    from bandselect.training.fitting import fit_node
+
+    cube = _scene()
+    labels = np.ones(cube.shape[:2], np.int16)
+    labels[::3, ::2] = 0
+    junk = cube.copy()
+    junk[labels == 0] = np.random.default_rng(1).uniform(0, 5, size=(int((labels == 0).sum()), 31))
+    junk[0, 0] = np.nan  # an ignored pixel (row 0, column 0)
+    reference = HighContrastBandSelector()
+    fit_node(reference, cube, labels, WAVELENGTHS, ignore_label=0)
+    fitted = HighContrastBandSelector().fit(junk[None], WAVELENGTHS, mask=labels[None], ignore_label=0)
+    np.testing.assert_allclose(fitted.contrast_scores.numpy(), reference.contrast_scores.numpy(), rtol=1e-12)
+    assert fitted.selection(WAVELENGTHS) == reference.selection(WAVELENGTHS)
+    counted = HighContrastBandSelector().fit(np.nan_to_num(junk)[None], WAVELENGTHS)
+    assert counted.selection(WAVELENGTHS) != reference.selection(WAVELENGTHS)
+    with pytest.raises(NonFiniteError):
+        HighContrastBandSelector().fit(junk[None], WAVELENGTHS)  # the NaN counts without the label
