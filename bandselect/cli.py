@@ -390,7 +390,13 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
         lines.append(f"{len(summary.ingest.missing)} archive files are gone (their acquisitions are kept):")
         lines.extend(f"  {m.path}: {m.acquisition_id}" for m in summary.ingest.missing)
     count = len(summary.acquisition_ids)
-    lines += ["", f"campaign store:   {summary.store}  ({count} acquisition{'' if count == 1 else 's'})"]
+    invalid = summary.statistics.n_invalid
+    lines += [
+        "",
+        f"campaign store:   {summary.store}  ({count} acquisition{'' if count == 1 else 's'}"
+        + (f"; {invalid} pixels without data left out" if invalid else "")
+        + ")",
+    ]
     labels = {"composite": "composites:", "bands": "k-band cubes:"}
     for kind, path in (summary.products or {"composite": summary.output}).items():
         counts = summary.exported_by_product.get(kind, summary.exported)

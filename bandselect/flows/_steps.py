@@ -299,6 +299,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 trained_bands=summary.trained_bands,
                 val_auroc=summary.val_auroc,
                 test_auroc=summary.test_auroc,
+                n_invalid=summary.statistics.n_invalid,
                 acquisitions=ids,
                 exported=summary.exported,
                 output=output,

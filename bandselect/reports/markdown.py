@@ -64,11 +64,13 @@ def flow_run_markdown(
     trained_bands: Sequence[int] | None = None,
     val_auroc: float | None = None,
     test_auroc: float | None = None,
+    n_invalid: int = 0,
 ) -> str:
     """The run's summary: what was selected (and how), what was written, where MLflow has the rest.
 
     ``trained_bands``: the kept epoch's bands before the search after training; ``val_auroc``,
-    ``test_auroc``: the selection's RX AUROC on the validation and test rows (None: not measured).
+    ``test_auroc``: the selection's RX AUROC on the validation and test rows (None: not measured);
+    ``n_invalid``: the acquisitions' pixels without data (``valid`` False), which counted nowhere.
     """
     how = "two-phase training" if trained else "statistics"
     note = search_note(selection, trained_bands)
@@ -100,7 +102,13 @@ def flow_run_markdown(
             if measured
             else []
         ),
-        f"**Acquisitions** {len(acquisitions)}; **products** in `{output}`: "
+        f"**Acquisitions** {len(acquisitions)}"
+        + (
+            f" ({n_invalid} pixels without data left out of the statistics and the training)"
+            if n_invalid
+            else ""
+        )
+        + f"; **products** in `{output}`: "
         + ", ".join(f"{count} {status}" for status, count in exported.items()),
         "",
         f"**MLflow run**: [{mlflow_link}]({mlflow_link})" + (f" ({mlflow_note})" if mlflow_note else ""),

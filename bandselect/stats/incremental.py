@@ -120,6 +120,8 @@ class StatisticsSummary:
     histograms_rebuilt: bool
     contrast: bool
     scheduler: str
+    #: Pixels flagged invalid (the acquisitions' ``valid`` False: no data), left out of every statistic.
+    n_invalid: int = 0
 
     @classmethod
     def of(cls, result: CampaignStatistics, store: str, scheduler: str) -> StatisticsSummary:
@@ -136,6 +138,7 @@ class StatisticsSummary:
             histograms_rebuilt=result.histograms_rebuilt,
             contrast=stats.has_contrast,
             scheduler=scheduler,
+            n_invalid=int(stats.n_invalid),
         )
 
 

@@ -75,11 +75,12 @@ def update_statistics(
         )
     summary = StatisticsSummary.of(result, store, address or "in-process")
     run_logger(__name__).info(
-        "statistics of %d acquisition(s) (%d read now) on %s (device %s); classes %s",
+        "statistics of %d acquisition(s) (%d read now) on %s (device %s); classes %s%s",
         len(summary.acquisition_ids),
         len(summary.computed_ids),
         summary.scheduler,
         device or "numpy",
         list(summary.classes),
+        f"; {summary.n_invalid} pixels without data (valid False) left out" if summary.n_invalid else "",
     )
     return summary

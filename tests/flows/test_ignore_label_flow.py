@@ -156,3 +156,39 @@ def test_the_shipped_learnable_pipeline_trains_with_ignore_label_whatever_the_ig
     assert clean.trained and clean.test_auroc is not None
     assert spoiled.selection.indices == clean.selection.indices
     assert (spoiled.val_auroc, spoiled.test_auroc) == (clean.val_auroc, clean.test_auroc)
+
+
+def test_pixels_without_data_count_nowhere_in_the_learnable_flow(tmp_path: Path, mlflow_store: str) -> None:
+    """A campaign ingested from a file with NaN pixels (mask_nonfinite): the flow trains the shipped
+    learnable pipeline with them left out (the same bands and AUROCs as with those pixels given as an
+    ignored class), says how many there were, and the composite carries the flag."""
+    from bandselect.export import read_composite
+    from bandselect.store import ingest
+
+    cube, labels = _scene()
+    frame, frame_labels = cube[0], np.where(labels[0] == UNLABELLED, 1, labels[0])  # no ignored class
+    nodata = np.zeros(frame_labels.shape, bool)
+    nodata[:2] = True
+    nodata[10:14, 4:12] = True
+    holes = frame.copy()
+    holes[nodata] = np.nan
+    np.savez(tmp_path / "holes.npz", cube=holes, gt=frame_labels, wavelengths_nm=WAVELENGTHS)
+    flagged_store = tmp_path / "flagged.zarr"
+    (acquisition,) = ingest(tmp_path / "holes.npz", flagged_store, mask_nonfinite=True)
+    zeros = frame.copy()
+    zeros[nodata] = 0.0
+    ignored_store = _store(tmp_path / "ignored.zarr", zeros[None], np.where(nodata, 9, frame_labels)[None])
+    training = {"epochs": 3, "patch_size": 8, "batches_per_epoch": 2, "device": "cpu"}
+    common = {"pipeline": DEMO_PIPELINE, "training": training}
+    flagged = select_bands(
+        _config(flagged_store, tmp_path / "f", mlflow_store, ignore_label=None, **common)  # type: ignore[arg-type]
+    )
+    ignored = select_bands(
+        _config(ignored_store, tmp_path / "i", mlflow_store, ignore_label=9, **common)  # type: ignore[arg-type]
+    )
+    assert flagged.trained and flagged.test_auroc is not None
+    assert flagged.statistics.n_invalid == int(nodata.sum()) and ignored.statistics.n_invalid == 0
+    assert flagged.selection.indices == ignored.selection.indices
+    assert (flagged.val_auroc, flagged.test_auroc) == (ignored.val_auroc, ignored.test_auroc)
+    composite = read_composite(flagged.output, acquisition)
+    np.testing.assert_array_equal(composite["valid"].values, ~nodata)

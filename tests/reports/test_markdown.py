@@ -52,3 +52,22 @@ def test_the_summary_says_which_bands_the_search_moved() -> None:
     for trained in ([15, 2, 9], None):
         text = _markdown(selection, trained)
         assert "search" not in text and "weights of epoch 42 kept." in text
+
+
+def test_the_summary_says_how_many_pixels_without_data_were_left_out() -> None:
+    selection = BandSelection.create([2, 9, 15], GRID, selector_type="SoftChannelSelector")
+    common = {
+        "campaign": "camp",
+        "flow": "select-bands",
+        "selector": "selector",
+        "selection": selection,
+        "trained": False,
+        "kept_epoch": None,
+        "acquisitions": ["a"],
+        "exported": {"published": 1},
+        "output": "out.zarr",
+        "mlflow_link": "http://mlflow/#/runs/1",
+    }
+    text = flow_run_markdown(**common, n_invalid=500)
+    assert "**Acquisitions** 1 (500 pixels without data left out of the statistics and the training);" in text
+    assert "without data" not in flow_run_markdown(**common)
