@@ -56,7 +56,7 @@ from bandselect.names import (
     VAR_VALID,
     WAVELENGTH_UNITS,
 )
-from bandselect.render import mask_invalid, save_png, to_uint8_rgb, to_uint8_rgba
+from bandselect.render import mask_invalid, save_png, to_uint8_image
 from bandselect.selection import BandSelection
 from bandselect.storage import StoreLocation
 from bandselect.store.campaign import STAGING_DIR, Campaign
@@ -433,11 +433,24 @@ def _write_composite(
         attrs=provenance,
     )
     encoding: dict[str, dict[str, Any]] = {VAR_COMPOSITE: {"chunks": (*chunks, 3)}} if chunks else {}
-    if VAR_VALID in dataset.data_vars:  # the acquisition's no-data pixels travel with its composite
-        composite[VAR_VALID] = ((DIM_Y, DIM_X), dataset[VAR_VALID].data)
-        if chunks:
-            encoding[VAR_VALID] = {"chunks": chunks}
+    carry_pixel_variables(composite, encoding, dataset, (VAR_VALID,), chunks)  # its no-data pixels
     write_product_group(composite, dataset, path, encoding)
+
+
+def carry_pixel_variables(
+    product: xr.Dataset,
+    encoding: dict[str, dict[str, Any]],
+    dataset: xr.Dataset,
+    names: Sequence[str],
+    chunks: tuple[int, int] | None,
+) -> None:
+    """Add the acquisition's per-pixel variables ``names`` (``mask``, ``valid``) that it has to
+    ``product``, in place: their data only (the georeference is the product's own), in its chunks."""
+    for name in names:
+        if name in dataset.data_vars:
+            product[name] = ((DIM_Y, DIM_X), dataset[name].data)
+            if chunks:
+                encoding[name] = {"chunks": chunks}
 
 
 def _write_preview(group_path: StoreLocation, preview: Path, percentiles: Sequence[float]) -> None:
@@ -448,10 +461,7 @@ def _write_preview(group_path: StoreLocation, preview: Path, percentiles: Sequen
     group = zarr.open_group(str(group_path), mode="r")
     if VAR_VALID in group:  # no-data pixels: out of the stretch, transparent in the PNG
         image = mask_invalid(image, np.asarray(group[VAR_VALID][::stride, ::stride]))
-    if np.isfinite(image).all():
-        save_png(to_uint8_rgb(image, percentiles), preview)
-    else:
-        save_png(to_uint8_rgba(image, percentiles), preview)
+    save_png(to_uint8_image(image, percentiles), preview)
 
 
 def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Dataset:

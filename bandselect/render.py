@@ -17,7 +17,15 @@ from matplotlib import image as mpl_image
 from bandselect.atomic import atomic_path
 from bandselect.errors import DTypeError, InputError, ShapeError
 
-__all__ = ["atomic_path", "composite", "mask_invalid", "save_png", "to_uint8_rgb", "to_uint8_rgba"]
+__all__ = [
+    "atomic_path",
+    "composite",
+    "mask_invalid",
+    "save_png",
+    "to_uint8_image",
+    "to_uint8_rgb",
+    "to_uint8_rgba",
+]
 
 
 def to_uint8_rgb(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.ndarray:
@@ -95,6 +103,14 @@ def to_uint8_rgba(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np
     rgb8 = to_uint8_rgb(rgb, percentiles)
     alpha = np.where(np.isfinite(np.asarray(rgb, dtype=np.float64)).all(axis=-1), 255, 0).astype(np.uint8)
     return np.dstack([rgb8, alpha])
+
+
+def to_uint8_image(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.ndarray:
+    """:func:`to_uint8_rgb` of an image whose pixels are all finite, else :func:`to_uint8_rgba` (its
+    pixels without data transparent): what a preview PNG or figure shows."""
+    if np.isfinite(np.asarray(rgb, dtype=np.float64)).all():
+        return to_uint8_rgb(rgb, percentiles)
+    return to_uint8_rgba(rgb, percentiles)
 
 
 def mask_invalid(rgb: np.ndarray, valid: np.ndarray | None) -> np.ndarray:

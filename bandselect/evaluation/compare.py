@@ -129,8 +129,10 @@ class StabilitySettings(SettingsModel):
         select: SelectFunction,
         tiles: Sequence[tuple[np.ndarray, np.ndarray]],
         wavelengths_nm: np.ndarray,
+        ignore_label: int | None = None,
     ) -> StabilityResult | None:
-        """The stability of ``select`` over bootstrap resamples of ``tiles`` (None for 0 resamples)."""
+        """The stability of ``select`` over bootstrap resamples of ``tiles`` (None for 0 resamples);
+        ``ignore_label``: the tiles' label of pixels that count nowhere (no class a resample must hold)."""
         if self.n_bootstrap == 0:
             return None
         return band_stability(
@@ -140,6 +142,7 @@ class StabilitySettings(SettingsModel):
             wavelengths_nm,
             n_bootstrap=self.n_bootstrap,
             seed=self.seed,
+            ignore_label=ignore_label,
             tolerance_bands=self.tolerance_bands,
         )
 
@@ -376,7 +379,7 @@ def compare_selections(
             selection=outcome,
             # over the train tiles the selector was fitted on, so the "full data" picks of the stability
             # result are the very bands scored in the leaderboard
-            stability=stability.bootstrap(select_function(spec, ignore), tiles, wavelengths_nm)
+            stability=stability.bootstrap(select_function(spec, ignore), tiles, wavelengths_nm, ignore)
             if bootstrap
             else None,
             history=() if trained is None else tuple(trained.history),

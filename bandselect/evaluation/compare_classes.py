@@ -281,7 +281,7 @@ def compare_classes(
             tiles, tile_labels = fold_selector.train_tiles(fold_splits[0].train)
             pairs = [(tiles[i], tile_labels[i]) for i in range(tiles.shape[0])]
             stability_result = stability.bootstrap(
-                _stability_function(spec, ignore_label), pairs, wavelengths_nm
+                _stability_function(spec, ignore_label), pairs, wavelengths_nm, ignore_label
             )
         return ScoredSelection(
             scores=scores, selection=fold_selector.selections[0], stability=stability_result

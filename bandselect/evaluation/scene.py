@@ -25,9 +25,11 @@ class LabelledScene:
     """One labelled scene: ``cube`` ``(H, W, C)`` float32, ``positive`` ``(H, W)`` bool.
 
     ``positive`` is the binary task's positives (counted pixels only); ``valid`` ``(H, W)`` bool the
-    pixels that count (None: every pixel), False on ``ignore_label`` and invalid pixels. For a multi-class
-    scene (``labels`` not None) ``positive`` marks the counted pixels and ``labels`` holds the ``(H, W)``
-    int64 class ids (invalid pixels relabelled ``ignore_label``).
+    pixels that count (None: every pixel), False on ``ignore_label`` pixels and pixels without data;
+    ``nodata`` ``(H, W)`` bool the pixels without data (a store's invalid pixels, a file's no-data or
+    NaN pixels; None: none), 0 in ``cube``. For a multi-class scene (``labels`` not None) ``positive``
+    marks the counted pixels and ``labels`` holds the ``(H, W)`` int64 class ids (pixels without data
+    relabelled ``ignore_label``).
     """
 
     cube: np.ndarray
@@ -37,6 +39,7 @@ class LabelledScene:
     labels: np.ndarray | None = None
     ignore_label: int | None = None
     valid: np.ndarray | None = None
+    nodata: np.ndarray | None = None
 
     @property
     def multiclass(self) -> bool:
@@ -154,62 +157,82 @@ def load_labelled_scene(
     source = str(source_path)
     _, ignore = check_label_roles(label, ignore_label, what=f"labels of {source}")
     ids = integer_labels(labels, what=f"labels of {source}").astype(np.int64)
-    valid = _counted(cube, ids, ignore, flags, source)
+    nodata = _no_data(cube, ids, ignore, flags, source)
     if multiclass:
-        if valid is not None and (ignore is None or not np.array_equal(valid, ids != ignore)):
+        if nodata is not None:
             if ignore is None:
                 raise LabelError(
                     f"labels of {source}",
-                    expected="scene.ignore_label to give the invalid pixels (they count in no class)",
-                    found=f"{int((~valid).sum())} invalid pixels and no ignore_label",
+                    expected="scene.ignore_label to give the pixels without data (they count in no class)",
+                    found=f"{int(nodata.sum())} pixels without data (invalid, non-finite), no ignore_label",
                     fix="set scene.ignore_label to a label no class uses (e.g. 255), or 0 for unlabelled",
                 )
-            ids = np.where(valid, ids, ignore)
-        return _multiclass_scene(cube, ids, wavelengths, name, label, ignore, source)
-    kept = ids if valid is None else ids[valid]
+            ids = np.where(nodata, ignore, ids)
+        return _multiclass_scene(cube, ids, wavelengths, name, label, ignore, source, nodata)
+    counted = np.ones(ids.shape, bool) if nodata is None else ~nodata
+    if ignore is not None:
+        counted &= ids != ignore
     positive = np.zeros(ids.shape, bool)
-    if valid is None:
-        positive = _binary_positive(ids, label, source)
-    else:
-        positive[valid] = _binary_positive(kept, label, source)
+    positive[counted] = _binary_positive(ids[counted], label, source)
+    n_positive = int(positive.sum())
+    if n_positive == 0 or n_positive == int(counted.sum()):
+        left_out = [] if ignore is None else [f"ignore_label={ignore}"]
+        if nodata is not None:
+            left_out.append(f"{int(nodata.sum())} pixels without data")
+        raise LabelError(
+            f"labels of {source}",
+            expected="positive and negative pixels among the pixels that count",
+            found=f"{n_positive} positive and {int(counted.sum()) - n_positive} negative pixels"
+            + (f" after leaving out {' and '.join(left_out)}" if left_out else ""),
+            fix="check scene.label and scene.ignore_label (the class to detect, and the label that counts "
+            "nowhere)",
+        )
     if label is not None:
         name = f"{name}, class {label} vs rest"
-    return LabelledScene(cube=cube, positive=positive, wavelengths_nm=wavelengths, name=name, valid=valid)
+    return LabelledScene(
+        cube=cube,
+        positive=positive,
+        wavelengths_nm=wavelengths,
+        name=name,
+        valid=None if counted.all() else counted,
+        nodata=nodata,
+    )
 
 
-def _counted(
+def _no_data(
     cube: np.ndarray, ids: np.ndarray, ignore: int | None, flags: np.ndarray | None, source: str
 ) -> np.ndarray | None:
-    """The pixels that count (None: all): not ``ignore`` and not flagged invalid. Pixels that do not
-    count are set to 0 in ``cube`` (they may hold NaN, e.g. a file's no-data); a NaN/Inf in one that
-    counts is a :class:`NonFiniteError`."""
-    valid = np.ones(ids.shape, bool) if flags is None else np.asarray(flags, bool).copy()
-    if ignore is not None:
-        valid &= ids != ignore
-    bad = ~np.isfinite(cube).all(axis=-1)
-    if (bad & valid).any():
-        count = int((bad & valid).sum())
-        raise NonFiniteError(
-            f"scene {source}",
-            expected="finite values in every pixel that counts",
-            found=f"{count} pixels with NaN/Inf outside the ignored and invalid pixels",
-            fix="ingest the scene with mask_nonfinite (CLI --mask-nonfinite) and compare the store, or "
-            "give those pixels scene.ignore_label",
-        )
-    if valid.all():
+    """The pixels without data (None: none): flagged invalid, or non-finite in a pixel of the
+    ``ignore`` label (a non-finite value elsewhere is a :class:`NonFiniteError`). They are set to 0 in
+    ``cube`` (as a store holds them); the ignored pixels that hold data keep it (the previews show it)."""
+    nodata = np.zeros(ids.shape, bool) if flags is None else ~np.asarray(flags, bool)
+    bad = ~np.isfinite(cube).all(axis=-1) & ~nodata
+    if bad.any():
+        wrong = bad if ignore is None else bad & (ids != ignore)
+        if wrong.any():
+            raise NonFiniteError(
+                f"scene {source}",
+                expected="finite values in every pixel that counts",
+                found=f"{int(wrong.sum())} pixels with NaN/Inf outside the ignored and invalid pixels",
+                fix="ingest the scene with mask_nonfinite (CLI --mask-nonfinite) and compare the store, "
+                "or give those pixels scene.ignore_label",
+            )
+        nodata |= bad
+    if not nodata.any():
         return None
-    cube[~valid] = 0.0
-    return valid
+    cube[nodata] = 0.0
+    return nodata
 
 
 def _multiclass_scene(
     cube: np.ndarray,
-    labels: np.ndarray,
+    ids: np.ndarray,
     wavelengths: np.ndarray,
     name: str,
     label: int | None,
-    ignore_label: int | None,
+    ignore: int | None,
     source: str,
+    nodata: np.ndarray | None,
 ) -> LabelledScene:
     if label is not None:
         raise LabelError(
@@ -218,8 +241,6 @@ def _multiclass_scene(
             found=f"label={label}",
             fix="drop scene.label, or set scene.multiclass to false for one class against the rest",
         )
-    _, ignore = check_label_roles(None, ignore_label, what=f"labels of {source}")
-    ids = integer_labels(labels, what=f"labels of {source}").astype(np.int64)
     counted = np.ones(ids.shape, bool) if ignore is None else ids != ignore
     classes, counts = np.unique(ids[counted], return_counts=True)
     check_classes(classes, counts, ignore_label=ignore, what=f"labels of {source}")
@@ -230,4 +251,5 @@ def _multiclass_scene(
         name=f"{name}, {classes.size} classes",
         labels=ids,
         ignore_label=ignore,
+        nodata=nodata,
     )

@@ -197,6 +197,7 @@ def band_stability(
     similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
     reproducibility_threshold: float = DEFAULT_REPRODUCIBILITY_THRESHOLD,
     max_redraws: int = 100,
+    ignore_label: int | None = None,
 ) -> StabilityResult:
     """Bootstrap a selector over spatial blocks or acquisitions and measure how stable its picks are.
 
@@ -229,6 +230,9 @@ def band_stability(
     max_redraws
         A resample whose labels hold fewer classes than the full data is drawn again, at most this many
         times in total.
+    ignore_label
+        A label that is no class (pixels that count nowhere, given to ``select_fn`` as they are): a
+        resample need not hold it.
 
     Returns
     -------
@@ -300,7 +304,12 @@ def band_stability(
     wavelengths_nm = validate_wavelengths(
         wavelengths if wavelengths is not None else np.arange(n_bands, dtype=np.float64), n_bands
     )
-    n_classes = np.unique(full_mask).size
+
+    def classes(labels: np.ndarray) -> int:
+        present = np.unique(labels)
+        return int(present.size if ignore_label is None else np.count_nonzero(present != ignore_label))
+
+    n_classes = classes(full_mask)
 
     selected = _check_selection(select_fn(full_cube, full_mask, wavelengths_nm), n_bands, None, "full data")
     k = selected.size
@@ -310,7 +319,7 @@ def band_stability(
     while len(selections) < int(n_bootstrap):
         drawn = rng.integers(0, len(pieces), size=len(pieces))
         resample_cube, resample_mask = _assemble([pieces[i] for i in drawn])
-        if np.unique(resample_mask).size < n_classes:
+        if classes(resample_mask) < n_classes:
             redraws += 1
             if redraws > max_redraws:
                 raise LabelError(

@@ -46,7 +46,9 @@ class DataSource(Node):
         PortSpec(PORT_CUBE, torch.float32, ("B", "H", "W", "C"), "hyperspectral cube"),
         PortSpec(PORT_MASK, torch.bool, ("B", "H", "W", 1), "label mask, True = positive", optional=True),
         PortSpec(PORT_WAVELENGTHS, torch.float32, ("C",), "band-centre wavelengths in nm"),
-        PortSpec(PORT_VALID, torch.bool, ("B", "H", "W", 1), "False on ignored pixels", optional=True),
+        PortSpec(
+            PORT_VALID, torch.bool, ("B", "H", "W", 1), "False on ignored and invalid pixels", optional=True
+        ),
     )
 
     def forward(self, **data: Any) -> dict[str, Any]:

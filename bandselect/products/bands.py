@@ -30,6 +30,7 @@ import xarray as xr
 
 from bandselect.export import (
     ExportResult,
+    carry_pixel_variables,
     open_product,
     open_product_store,
     product_provenance,
@@ -160,11 +161,6 @@ def _write_bands(
     encoding: dict[str, dict[str, Any]] = {}
     if chunks:
         encoding[VAR_CUBE] = {"chunks": (*chunks, len(kept))}
-    for name in (VAR_MASK, VAR_VALID):
-        if name in dataset.data_vars:
-            data_vars[name] = ((DIM_Y, DIM_X), dataset[name].data)
-            if chunks:
-                encoding[name] = {"chunks": chunks}
     provenance = product_provenance(
         acquisition_id,
         campaign,
@@ -181,6 +177,7 @@ def _write_bands(
         },
         attrs=provenance,
     )
+    carry_pixel_variables(product, encoding, dataset, (VAR_MASK, VAR_VALID), chunks)
     write_product_group(product, dataset, path, encoding)
 
 

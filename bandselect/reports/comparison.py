@@ -123,7 +123,8 @@ def render_comparison(
     for row in leaderboard.selector_rows:
         if not row.applicable:
             continue
-        previews[row.name] = mask_invalid(composite(scene.cube, np.asarray(row.rgb_indices)), scene.valid)
+        rgb = composite(scene.cube, np.asarray(row.rgb_indices))  # no data drawn as such, not black
+        previews[row.name] = mask_invalid(rgb, None if scene.nodata is None else ~scene.nodata)
         captions[row.name] = _band_caption(row, wavelengths)
         fig = plot_rgb_previews(
             {row.name: previews[row.name]}, {row.name: captions[row.name]}, title=f"{row.selector_type}"

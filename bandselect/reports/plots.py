@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter
 
 from bandselect.errors import InputError, ShapeError
-from bandselect.render import atomic_path, to_uint8_rgb, to_uint8_rgba
+from bandselect.render import atomic_path, to_uint8_image
 from bandselect.spectral import validate_wavelengths
 
 __all__ = [
@@ -460,14 +460,11 @@ def plot_rgb_previews(
     fig = Figure(figsize=(3.4 * columns, 3.7 * rows + 0.4), layout="constrained")
     for number, (name, rgb) in enumerate(previews.items()):
         ax = fig.add_subplot(rows, columns, number + 1)
-        image = np.asarray(rgb)
-        nodata = not np.isfinite(image).all()
-        # Pixels without data (NaN: invalid or ignored) are transparent, over a hatched background, so
-        # that they are not mistaken for dark pixels (water in the NIR is black too).
-        ax.imshow(
-            to_uint8_rgba(image, percentiles) if nodata else to_uint8_rgb(image, percentiles),
-            interpolation="nearest",
-        )
+        shown = to_uint8_image(np.asarray(rgb), percentiles)
+        # Pixels without data (NaN) are transparent, over a hatched background, so that they are not
+        # mistaken for dark pixels (water in the NIR is black too).
+        nodata = shown.shape[-1] == 4
+        ax.imshow(shown, interpolation="nearest")
         if nodata:
             ax.set_facecolor("white")
             ax.patch.set_hatch("////")

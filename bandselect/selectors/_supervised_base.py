@@ -90,6 +90,42 @@ def as_cube(cube: Any, n_bands: int) -> torch.Tensor:
     return tensor if tensor.is_floating_point() else tensor.float()
 
 
+def unlabelled_fit_statistics(
+    cube: Any,
+    n_bands: int | None,
+    *,
+    mask: Any,
+    ignore_label: int | None,
+    owner: str,
+    contrast: bool = False,
+) -> Any:
+    """The statistics an unlabelled selector's ``fit`` selects from: moments (and the spatial contrast
+    terms with ``contrast``) of a ``(B, H, W, C)`` cube, ``ignore_label`` pixels of ``mask`` left out
+    (their values never matter). ``n_bands`` None: the cube's own band count.
+
+    Raises
+    ------
+    ShapeError, DTypeError
+        A cube or mask of the wrong rank, band count or dtype; a label without a mask.
+    NonFiniteError
+        NaN/Inf in a pixel that counts.
+    """
+    from bandselect.stats.classes import labelled_statistics
+
+    if n_bands is None:
+        shape = tuple(getattr(cube, "shape", np.shape(cube)))
+        n_bands = int(shape[-1]) if shape else 0
+    tensor = as_cube(cube, n_bands)
+    labels = validate_mask(mask, tuple(tensor.shape), required=ignore_label is not None, owner=owner)
+    return labelled_statistics(
+        tensor.detach().cpu().numpy(),
+        None if labels is None else labels.detach().cpu().numpy(),  # type: ignore[union-attr]
+        ignore_label=ignore_label,
+        n_bins=None,
+        contrast=contrast,
+    )
+
+
 def _check_score_weights(owner: str, value: Any) -> list[float]:
     weights = check_float_tuple(owner, "score_weights", value, 3)
     if sum(weights) <= 0:

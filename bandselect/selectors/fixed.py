@@ -17,13 +17,7 @@ from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection
 from bandselect.selectors.base import BAND_INFO_PORT, RGB_ORDER, BandSelectorBase
 from bandselect.spectral import DEFAULT_TOLERANCE_NM, nearest_band, window_indices
-from bandselect.validation import (
-    check_float,
-    check_float_tuple,
-    check_windows,
-    validate_mask,
-    validate_node_wavelengths,
-)
+from bandselect.validation import check_float, check_float_tuple, check_windows, validate_node_wavelengths
 
 
 @register_node
@@ -433,23 +427,12 @@ class HighContrastBandSelector(BandSelectorBase):
         -------
         self
         """
-        from bandselect.selectors._supervised_base import as_cube
-        from bandselect.stats.classes import labelled_statistics
+        from bandselect.selectors._supervised_base import unlabelled_fit_statistics
 
-        shape = tuple(getattr(cube, "shape", np.shape(cube)))
-        tensor = as_cube(cube, int(shape[-1]) if shape else 0)  # finiteness: the engine's (counted pixels)
-        wl = validate_node_wavelengths(wavelengths, tensor.shape[-1])
-        labels = validate_mask(
-            mask, tuple(tensor.shape), required=ignore_label is not None, owner=type(self).__name__
+        stats = unlabelled_fit_statistics(
+            cube, None, mask=mask, ignore_label=ignore_label, owner=type(self).__name__, contrast=True
         )
-        stats = labelled_statistics(
-            tensor.detach().cpu().numpy(),
-            None if labels is None else labels.detach().cpu().numpy(),
-            ignore_label=ignore_label,
-            n_bins=None,
-            contrast=True,
-        )
-        self.fit_from_statistics(stats, wavelengths=wl)
+        self.fit_from_statistics(stats, wavelengths=wavelengths)
         return self
 
     @property

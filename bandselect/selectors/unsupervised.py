@@ -18,7 +18,7 @@ from bandselect.errors import NotFittedError, ShapeError
 from bandselect.pipeline.node import StatisticsRequest
 from bandselect.pipeline.registry import register_node
 from bandselect.selection import BandSelection, false_colour_order
-from bandselect.selectors._supervised_base import as_cube
+from bandselect.selectors._supervised_base import unlabelled_fit_statistics
 from bandselect.selectors.base import (
     BAND_INFO_PORT,
     CUBE_PORT,
@@ -28,7 +28,7 @@ from bandselect.selectors.base import (
     BandSelectorBase,
 )
 from bandselect.stats.subsets import ScoredSubset
-from bandselect.validation import check_choice, check_int, validate_mask, validate_node_wavelengths
+from bandselect.validation import check_choice, check_int, validate_node_wavelengths
 
 __all__ = ["CorrelationClusterBandSelector", "OrthogonalProjectionBandSelector"]
 
@@ -124,17 +124,8 @@ class _UnsupervisedBandSelector(BandSelectorBase):
         -------
         self
         """
-        from bandselect.stats.classes import labelled_statistics
-
-        tensor = as_cube(cube, self.num_spectral_bands)
-        labels = validate_mask(
-            mask, tuple(tensor.shape), required=ignore_label is not None, owner=type(self).__name__
-        )
-        stats = labelled_statistics(
-            tensor.detach().cpu().numpy(),
-            None if labels is None else labels.detach().cpu().numpy(),
-            ignore_label=ignore_label,
-            n_bins=None,
+        stats = unlabelled_fit_statistics(
+            cube, self.num_spectral_bands, mask=mask, ignore_label=ignore_label, owner=type(self).__name__
         )
         self.fit_from_statistics(stats, wavelengths=wavelengths)
         return self

@@ -288,8 +288,9 @@ _NO_F8_2D = np.zeros((1, 1))
 _NO_I8 = np.zeros(1, np.int64)
 _NO_I4 = np.zeros(1, np.int32)
 _NO_I4_2D = np.zeros((1, 1), np.int32)
-#: Rows counted into the int32 count buffer before it is added to the int64 totals: each row adds one
-#: count per band, so no bin can overflow. (int32 counts keep the scattered increments in the L2.)
+#: Rows counted into the int32 count buffer before it is added to the totals (int32 themselves until
+#: :data:`_INT32_ROWS`): each row adds one count per band, so no bin can overflow. (int32 counts keep
+#: the scattered increments in the L2.)
 _ROWS_PER_FLUSH = 1 << 30
 #: Bands per temporary when a plan measures its edges' deviation from uniform spacing (≈ 130 kB).
 _PLAN_BANDS = 8
@@ -352,6 +353,10 @@ class ChunkAccumulator:
         # histograms from them in one copy.
         self.counts: np.ndarray | None = None
         self.counted_rows = 0
+        # False once a block held NaN/Inf (a caller that skipped prepare_pixels' test): the sums are of
+        # no use, the remaining blocks are skipped, and the caller, seeing a class min/max that is not
+        # finite, accumulates again under its NaN policy. No Gram of NaN (BLAS would warn), no waste.
+        self.finite = True
 
     def add_all(self, pixels: np.ndarray, class_index: np.ndarray | None) -> None:
         """Accumulate ``pixels`` ``(N, C)`` (class positions ``(N,)``; None: every row in class 0)."""
@@ -362,7 +367,7 @@ class ChunkAccumulator:
     def _add_rows(self, pixels: np.ndarray, class_index: np.ndarray | None) -> None:
         n_rows = pixels.shape[0]
         plan = self.plan
-        if n_rows == 0 or (not self.moments and plan is None):
+        if n_rows == 0 or (not self.moments and plan is None) or not self.finite:
             return
         # The compiled loops do not check their indices: check the shapes and class positions here.
         if pixels.ndim != 2 or pixels.shape[1] != self.n_bands:
@@ -405,6 +410,9 @@ class ChunkAccumulator:
                 centred, class_rows, mode, *arrays, counts, index,
             )  # fmt: skip
             if self.moments:
+                if not math.isfinite(self.total.sum()):  # NaN/Inf propagate into the class sums
+                    self.finite = False
+                    return
                 self._add_grams(centred, class_rows)
         if plan is not None:
             self._add_counts(counts, n_rows)
@@ -448,6 +456,11 @@ class ChunkAccumulator:
                 found=f"{other.n_classes} classes of {other.n_bands} bands",
                 fix="absorb accumulators made with the same arguments",
             )
+        np.minimum(self.low, other.low, out=self.low)
+        np.maximum(self.high, other.high, out=self.high)
+        if not (self.finite and other.finite):  # the caller accumulates again: only the range matters
+            self.finite = False
+            return
         for k in range(self.n_classes):
             n_b = int(other.n[k])
             if n_b == 0 and not other.has_shift[k]:
@@ -461,16 +474,18 @@ class ChunkAccumulator:
                 self.total[k] += other.total[k] + n_b * delta
                 self.gram[k] += other.gram[k] + cross + cross.T + n_b * np.outer(delta, delta)
             self.n[k] += n_b
-        np.minimum(self.low, other.low, out=self.low)
-        np.maximum(self.high, other.high, out=self.high)
         if other.counts is not None:
             self._add_counts(other.counts, other.counted_rows)
 
     def result(self) -> dict[str, np.ndarray | None]:
-        """Counts, class means, centred co-moments, min/max, histograms and clipped counts."""
+        """Counts, class means, centred co-moments, min/max, histograms and clipped counts.
+
+        After a block with NaN/Inf (``finite`` False) only the min/max say anything (not finite).
+        """
         n = np.maximum(self.n, 1).astype(np.float64)
-        means = self.shift + self.total / n[:, None]
-        comoments = self.gram - self.total[:, :, None] * self.total[:, None, :] / n[:, None, None]
+        with np.errstate(invalid="ignore", over="ignore"):  # only a non-finite accumulation warns here
+            means = self.shift + self.total / n[:, None]
+            comoments = self.gram - self.total[:, :, None] * self.total[:, None, :] / n[:, None, None]
         histograms = clipped = None
         if self.plan is not None:
             histograms, clipped = self.plan.split(self.plan.counts() if self.counts is None else self.counts)

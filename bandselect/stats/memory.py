@@ -21,7 +21,13 @@ from bandselect.stats.binning import (
     prepare_pixels,
     validate_edges,
 )
-from bandselect.stats.kernels import accumulate_split, class_layout, parallel_threads, range_is_finite
+from bandselect.stats.kernels import (
+    accumulate_split,
+    class_layout,
+    column_min_max,
+    parallel_threads,
+    range_is_finite,
+)
 from bandselect.stats.partial import BandStatistics
 from bandselect.stats.spatial import laplacian_abs_sums
 
@@ -40,22 +46,28 @@ def bin_pixels(
     """Per-class histograms of prepared ``(N, C)`` pixels on ``edges`` (NumPy, or torch on ``device``).
 
     ``n_threads`` > 1 splits the rows of the NumPy kernels over threads (the in-memory entry; a Dask
-    chunk's task stays on one).
+    chunk's task stays on one). The histograms and clipped counts are fresh read-only arrays
+    (:class:`~bandselect.stats.BandStatistics` keeps such arrays without copying them).
     """
     if device is not None:
         from bandselect.stats import torch_backend
 
         resolved = torch_backend.resolve_device(device)  # "auto" without CUDA: the CPU kernels
         if resolved is not None:
-            return torch_backend.class_histograms(pixels, labels, edges, resolved)
+            classes, histograms, clipped = torch_backend.class_histograms(pixels, labels, edges, resolved)
+            return classes, _read_only(histograms), _read_only(clipped)
     classes, class_index = class_layout(labels)
     accumulator = accumulate_split(
         pixels, class_index, classes.size, edges, moments=False, n_threads=n_threads
     )
     result = accumulator.result()
-    for name in ("histograms", "n_clipped"):  # fresh: BandStatistics keeps read-only arrays uncopied
-        result[name].setflags(write=False)  # type: ignore[union-attr]
-    return classes, result["histograms"], result["n_clipped"]  # type: ignore[return-value]
+    return classes, _read_only(result["histograms"]), _read_only(result["n_clipped"])
+
+
+def _read_only(array: Any) -> np.ndarray:
+    out = np.asarray(array)
+    out.setflags(write=False)
+    return out
 
 
 def histograms_from_arrays(
@@ -76,7 +88,8 @@ def histograms_from_arrays(
     Returns
     -------
     tuple
-        ``classes`` ``(K,)``, ``histograms`` ``(K, C, n_bins)`` and ``n_clipped`` ``(K, C)`` (int64).
+        ``classes`` ``(K,)``, ``histograms`` ``(K, C, n_bins)`` and ``n_clipped`` ``(K, C)`` (int64,
+        read-only).
     """
     prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
     edges = validate_edges(hist_edges, prepared.pixels.shape[1])
@@ -96,13 +109,48 @@ def merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
     return classes, hist, clipped
 
 
-def _moments(prepared: PreparedPixels, device: str | None) -> BandStatistics:
+def _on_device(
+    cube: Any,
+    mask: Any,
+    valid: Any,
+    nan_policy: NanPolicy,
+    n_bins: int | None,
+    contrast: bool,
+    device: str,
+) -> BandStatistics:
+    """:func:`statistics_of` on a torch device: the range first (one CPU scan, which also shows NaN),
+    then one accumulation of the moments and histograms on the device (the pixels go there once)."""
+    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
+    edges = None
+    if n_bins is not None and prepared.pixels.shape[0]:
+        threads = parallel_threads(prepared.pixels.size)
+        low, high = column_min_max(np.ascontiguousarray(prepared.pixels), threads)
+        if not range_is_finite(low, high):
+            prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
+            low, high = column_min_max(np.ascontiguousarray(prepared.pixels), threads)
+        if prepared.pixels.shape[0]:
+            edges = data_edges(low, high, int(n_bins))
+    elif n_bins is None:
+        prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
+    out = BandStatistics.from_pixels(
+        prepared.pixels,
+        prepared.labels,
+        edges,
+        n_nonfinite=prepared.n_nonfinite,
+        n_invalid=prepared.n_invalid,
+        device=device,
+    )
+    if contrast:
+        out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))
+    return out
+
+
+def _moments(prepared: PreparedPixels) -> BandStatistics:
     return BandStatistics.from_pixels(
         prepared.pixels,
         prepared.labels,
         n_nonfinite=prepared.n_nonfinite,
         n_invalid=prepared.n_invalid,
-        device=device,
     )
 
 
@@ -144,21 +192,27 @@ def statistics_of(
     >>> stats.count, stats.n_bins, int(np.argmax(stats.auc))
     (2000, 64, 2)
     """
+    if device is not None:
+        from bandselect.stats import torch_backend
+
+        if torch_backend.resolve_device(device) is not None:
+            return _on_device(cube, mask, valid, nan_policy, n_bins, contrast, device)
     # The moments pass also gives each class's min/max, so the histogram edges (by the one binning
     # rule) need no range scan of their own: a second, histogram-only pass bins on them. The pixels
     # are in memory, and both passes together cost what one pass doing both did (measured), less the
-    # scan. A min or max that is not finite shows NaN/Inf, so the NaN test (a read of its own) and the
-    # policy run only then, and the moments are accumulated again on the kept pixels.
+    # scan. A min or max that is not finite shows NaN/Inf (the pass stops at the first such block), so
+    # the NaN test (a read of its own) and the policy run only then, and the moments are accumulated
+    # again on the kept pixels.
     prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
-    out = _moments(prepared, device)
+    out = _moments(prepared)
     if prepared.pixels.shape[0] and not range_is_finite(out.class_minimum, out.class_maximum):
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-        out = _moments(prepared, device)
+        out = _moments(prepared)
     if n_bins is not None and prepared.pixels.shape[0]:
         edges = data_edges(out.minimum, out.maximum, int(n_bins))
         edges.setflags(write=False)
         threads = parallel_threads(prepared.pixels.size)
-        histograms = bin_pixels(prepared.pixels, prepared.labels, edges, device, threads)
+        histograms = bin_pixels(prepared.pixels, prepared.labels, edges, None, threads)
         out = out.with_histograms(edges, *histograms)
     if contrast:
         out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))  # kept pixels only

@@ -4,8 +4,9 @@
 one after the other: the rows centred on their class's shift into a float64 buffer grouped by class (the
 input of the BLAS Gram that :class:`~bandselect.stats.kernels.ChunkAccumulator` runs next) and added to
 the class sums, the class min/max, every value's exact histogram bin, and the counting of the bins.
-:func:`column_range` is the per-band min/max scan that gives the histogram edges of in-memory data
-before that pass.
+:func:`column_range` is the per-band min/max scan of a chunk's pixels where no recorded range gives the
+histogram edges (the store's range pass, the torch path of ``statistics_of``; the in-memory CPU path
+takes them from its moments pass's class min/max).
 
 Why compiled: in NumPy the exact binning alone took ten vectorised passes and a ``bincount``
 (≈ 7.5 ns a value on one core here); compiled, the bins of a row are one vectorised loop and their

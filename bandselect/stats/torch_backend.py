@@ -178,7 +178,7 @@ def accumulate(
         low[position], high[position] = lo.cpu().numpy(), hi.cpu().numpy()
     histograms = clipped = None
     if edges is not None:
-        edge_tensor = torch.from_numpy(np.ascontiguousarray(edges, dtype=np.float64)).to(target)
+        edge_tensor = _edge_tensor(edges, target)
         histograms, clipped = _count(x, index, edge_tensor, k, step)
     return {
         "classes": classes,
@@ -204,6 +204,13 @@ def class_histograms(
     step = max(1, SLAB_VALUES // max(n_bands, 1))
     x = _as_tensor(pixels, target)
     index = None if class_index is None else torch.from_numpy(np.asarray(class_index)).to(target)
-    edge_tensor = torch.from_numpy(np.ascontiguousarray(edges, dtype=np.float64)).to(target)
-    histograms, clipped = _count(x, index, edge_tensor, classes.size, step)
+    histograms, clipped = _count(x, index, _edge_tensor(edges, target), classes.size, step)
     return classes, histograms, clipped
+
+
+def _edge_tensor(edges: np.ndarray, target: Any) -> Any:
+    """The edges as a float64 tensor on ``target`` (a copy: the engine's edges are read-only arrays,
+    which ``torch.from_numpy`` would share and warn about)."""
+    import torch
+
+    return torch.tensor(np.asarray(edges, dtype=np.float64), dtype=torch.float64, device=target)

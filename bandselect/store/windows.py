@@ -413,26 +413,26 @@ def _values(array: xr.DataArray, what: str) -> np.ndarray:
 class DatasetSource:
     """Acquisitions given as xarray Datasets in the store layout (in memory or Dask-backed).
 
-        Each Dataset has ``cube`` with dims ``(y, x, band)`` (any order), the ``wavelength`` coordinate in nm
-        and an optional ``mask`` ``(y, x)``; a window is read with ``isel`` (so a Dask-backed Dataset computes
-        only the window). Their values were never checked by a store writer: reads refuse NaN/Inf, except in
+    Each Dataset has ``cube`` with dims ``(y, x, band)`` (any order), the ``wavelength`` coordinate in nm
+    and an optional ``mask`` ``(y, x)``; a window is read with ``isel`` (so a Dask-backed Dataset computes
+    only the window). Their values were never checked by a store writer: reads refuse NaN/Inf, except in
     pixels a ``valid`` variable flags False (those read as 0, as a store holds them).
 
-        Parameters
-        ----------
-        datasets
-            The acquisitions.
-        ids
-            Their ids (default: :func:`dataset_ids`).
+    Parameters
+    ----------
+    datasets
+        The acquisitions.
+    ids
+        Their ids (default: :func:`dataset_ids`).
 
-        Raises
-        ------
-        StoreError
-            A Dataset without ``cube`` in the layout, or repeated ids.
-        WavelengthError
-            A Dataset without wavelengths, or Datasets with different grids.
-        DTypeError
-            A cube that is not real numeric.
+    Raises
+    ------
+    StoreError
+        A Dataset without ``cube`` in the layout, or repeated ids.
+    WavelengthError
+        A Dataset without wavelengths, or Datasets with different grids.
+    DTypeError
+        A cube that is not real numeric.
     """
 
     def __init__(self, datasets: Sequence[xr.Dataset], ids: Sequence[str] | None = None) -> None:
@@ -460,6 +460,9 @@ class DatasetSource:
         self.shapes = [(int(ds.sizes[DIM_Y]), int(ds.sizes[DIM_X])) for ds in self.datasets]
         self.labelled = [VAR_MASK in ds for ds in self.datasets]
         self.has_mask = all(self.labelled)
+        # The last window's validity: read() needs it (to zero the invalid pixels), and the batch
+        # reader asks for it right after; a Dask-backed Dataset would compute it twice.
+        self._last_valid: tuple[Window, np.ndarray | None] | None = None
 
     @staticmethod
     def _check(acquisition: str, ds: xr.Dataset) -> np.ndarray:
@@ -532,9 +535,15 @@ class DatasetSource:
     def read_valid(self, window: Window) -> np.ndarray | None:
         """The ``valid`` variable ``(h, w)`` bool of a window, or None when the Dataset has none."""
         check_window(window, self.ids, self.shapes)
+        last = self._last_valid
+        if last is not None and last[0] == window:
+            return last[1]
         ds = self.datasets[window.acquisition]
-        if VAR_VALID not in ds:
-            return None
-        where = {DIM_Y: slice(window.y0, window.y1), DIM_X: slice(window.x0, window.x1)}
-        what = f"valid of acquisition {self.ids[window.acquisition]!r}"
-        return np.asarray(_values(ds[VAR_VALID].isel(where).transpose(DIM_Y, DIM_X), what), dtype=bool)
+        valid = None
+        if VAR_VALID in ds:
+            where = {DIM_Y: slice(window.y0, window.y1), DIM_X: slice(window.x0, window.x1)}
+            what = f"valid of acquisition {self.ids[window.acquisition]!r}"
+            valid = np.asarray(_values(ds[VAR_VALID].isel(where).transpose(DIM_Y, DIM_X), what), dtype=bool)
+            valid.setflags(write=False)  # shared by read() and the batch reader
+        self._last_valid = (window, valid)
+        return valid

@@ -56,6 +56,7 @@ __all__ = [
     "mask_readers",
     "require_validity",
     "resolve_device",
+    "trained_nodes",
     "validity_gaps",
 ]
 
@@ -140,15 +141,18 @@ def validity_gaps(pipeline: Pipeline, names: Iterable[str]) -> list[str]:
     return gaps
 
 
+def trained_nodes(pipeline: Pipeline) -> list[str]:
+    """The loss and metric nodes of ``pipeline``: what a gradient phase evaluates on every batch."""
+    return [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)]
+
+
 def require_validity(
     pipeline: Pipeline, names: Iterable[str] | None = None, *, what: str, found: str = ""
 ) -> None:
     """Refuse ignored pixels for a pipeline that would count them (:func:`validity_gaps` of ``names``,
     default its loss and metric nodes): a ``LabelError`` about ``what`` naming each connection to make.
     ``found`` starts the error's description of what was found."""
-    if names is None:
-        names = [*loss_node_names(pipeline, None), *metric_node_names(pipeline, None)]
-    gaps = validity_gaps(pipeline, names)
+    gaps = validity_gaps(pipeline, trained_nodes(pipeline) if names is None else names)
     if gaps:
         raise LabelError(
             what,

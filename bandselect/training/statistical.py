@@ -93,7 +93,8 @@ class StatisticalTrainer:
     binning rule (:func:`~bandselect.stats.binning.data_edges`) gives the first pass's per-band minimum
     and maximum. Then ``node.fit_from_statistics(stats, wavelengths=...)`` runs.
 
-    Batches with a ``valid`` entry (a datamodule with ``ignore_label``, :data:`~bandselect.names.PORT_VALID`)
+    Batches with a ``valid`` entry (a datamodule with ``ignore_label``, or over acquisitions with a
+    validity flag: :data:`~bandselect.names.PORT_VALID`)
     leave the pixels where it is False out of every statistic of every node, supervised or not (the
     minimum and maximum, hence the histogram edges, included), exactly as ``fit(..., ignore_label=...)``
     does: their values never matter, the spatial contrast terms (``contrast`` requests) included (a

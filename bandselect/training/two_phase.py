@@ -44,7 +44,7 @@ from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_co
 from bandselect.pipeline.node import BandSelector, Freezable, needs_statistics
 from bandselect.selection import BandSelection
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
-from bandselect.training.gradient import GradientTrainer, require_validity
+from bandselect.training.gradient import GradientTrainer, require_validity, trained_nodes, validity_gaps
 from bandselect.training.patches import PatchDataModule
 from bandselect.training.records import EpochRecord
 from bandselect.training.roles import selector_node
@@ -331,7 +331,9 @@ def _check_ignored_pixels(pipeline: Pipeline, datamodule: PatchDataModule) -> No
             what=f"two-phase training with ignore_label={ignore}",
             found=f"class {ignore} in the masks; ",
         )
-    if any(source.flagged):
+    # The invalid pixels are counted (a read of every validity flag) only for a pipeline that would
+    # count them; with data.valid connected (the recipe) nothing is read here.
+    if any(source.flagged) and validity_gaps(pipeline, trained_nodes(pipeline)):
         invalid = sum(source.invalid_pixels())
         if invalid:
             require_validity(

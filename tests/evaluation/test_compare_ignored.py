@@ -73,6 +73,8 @@ def test_ignored_pixels_count_nowhere_in_a_binary_comparison(tmp_path: Path) -> 
         scene = load_labelled_scene(_file(tmp_path, name, values, gt), label=TARGET, ignore_label=UNLABELLED)
         assert scene.valid is not None and np.array_equal(scene.valid, ~ignored)
         assert not scene.positive[ignored].any()
+        if name == "clean":  # unlabelled pixels hold data: kept (the previews show it), not "no data"
+            assert scene.nodata is None and np.array_equal(scene.cube, cube)
         boards.append(compare_scene(scene, SELECTORS, **OPTIONS))
     clean, garbage = boards
     assert _scores(garbage) == _scores(clean)  # what the ignored pixels hold changes no score
@@ -114,7 +116,10 @@ def test_a_stores_invalid_pixels_count_as_an_ignored_class(tmp_path: Path) -> No
     from_file = load_labelled_scene(
         _file(tmp_path, "ignored", cube, as_ignored), label=TARGET, ignore_label=0
     )
-    np.testing.assert_array_equal(from_store.cube, from_file.cube)
+    counted = from_store.valid
+    assert counted is not None and from_store.nodata is not None and from_file.nodata is None
+    np.testing.assert_array_equal(from_store.cube[counted], from_file.cube[counted])
+    assert (from_store.cube[from_store.nodata] == 0).all()  # no data, as the store holds it
     assert _scores(compare_scene(from_store, SELECTORS, **OPTIONS)) == _scores(
         compare_scene(from_file, SELECTORS, **OPTIONS)
     )
@@ -133,7 +138,14 @@ def test_scene_errors_about_pixels_that_count(tmp_path: Path) -> None:
     holes[:2] = np.nan
     store = tmp_path / "holes.zarr"
     ingest(_file(tmp_path, "holes", holes, gt), store, mask_nonfinite=True)
-    with pytest.raises(LabelError, match="ignore_label to give the invalid pixels"):
+    with pytest.raises(LabelError, match="ignore_label to give the pixels without data"):
         load_labelled_scene(store, multiclass=True)
     multi = load_labelled_scene(store, multiclass=True, ignore_label=UNLABELLED)
     assert multi.labels is not None and (multi.labels[:2] == UNLABELLED).all()
+    assert multi.nodata is not None and multi.nodata[:2].all() and not multi.nodata[2:].any()
+    unlabelled = gt[2:] == UNLABELLED  # ignored pixels with data keep their values
+    np.testing.assert_array_equal(multi.cube[2:][unlabelled], cube[2:][unlabelled])
+    # A binary scene with one class left among the pixels that count: said at once, with the cause.
+    binary = (gt == TARGET).astype(np.int32)
+    with pytest.raises(LabelError, match=r"0 negative pixels after leaving out ignore_label=0"):
+        load_labelled_scene(_file(tmp_path, "binary", cube, binary), ignore_label=0)

@@ -138,3 +138,29 @@ def test_with_the_supervised_full_spectrum_selector() -> None:
     result = band_stability(select, cube, mask, WAVELENGTHS, n_bootstrap=8, seed=0)
     assert sorted(result.selected.tolist()) == [5, 20, 33]
     assert not result.unstable
+
+
+def test_an_ignore_label_is_no_class_a_resample_must_hold() -> None:
+    """Tiles whose pixels that count nowhere carry an ignore label (the comparison's no-data pixels):
+    resamples without them are kept, so the bootstrap is not conditioned on the few tiles that hold
+    them (about 1 − (11/12)¹² = 65 % of resamples draw the one such tile of 12)."""
+    rng = np.random.default_rng(0)
+    tiles = []
+    for number in range(12):
+        cube = rng.normal(size=(8, 8, 12))
+        labels = (rng.random((8, 8)) < 0.3).astype(np.int64)
+        if number == 5:
+            labels[:2] = 2  # the ignored pixels, in one tile
+        tiles.append((cube, labels))
+    held: list[bool] = []
+
+    def select(cube: np.ndarray, mask: np.ndarray, wavelengths: np.ndarray) -> np.ndarray:
+        held.append(bool((mask == 2).any()))
+        return np.array([0, 1, 2])
+
+    band_stability(select, tiles, n_bootstrap=200, seed=1, ignore_label=2)
+    share = np.mean(held[1:])  # the first call is the full data
+    assert 0.5 < share < 0.8
+    held.clear()
+    with pytest.raises(LabelError, match="resamples missing a class"):  # as a class, it had to be drawn
+        band_stability(select, tiles, n_bootstrap=200, seed=1)

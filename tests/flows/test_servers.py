@@ -230,7 +230,10 @@ def times(run, history):
     end = run.end_time.timestamp() if run.end_time else None
     # When a worker took the run (PENDING: its process is being started; a worker of limit 1 takes
     # one run at a time and holds it until the run ends).
-    taken = min(state.timestamp.timestamp() for state in history if state.type.value == "PENDING")
+    pending = [state.timestamp.timestamp() for state in history if state.type.value == "PENDING"]
+    if not pending:
+        sys.exit(f"flow run {run.id} was never PENDING: states {[state.type.value for state in history]}")
+    taken = min(pending)
     return {
         "id": str(run.id),
         "state": run.state.type.value,

@@ -219,3 +219,23 @@ def test_stores_of_one_product_refuse_another(georeferenced: Path, tmp_path: Pat
     with pytest.raises(StoreError, match="k-band store"):
         open_bands(georeferenced)  # never a campaign store
     assert published_ids(tmp_path / "out.zarr") == campaign.ids()[:1]
+
+
+def test_a_composite_geotiff_masks_the_pixels_without_data(tmp_path: Path) -> None:
+    """The composite carries its acquisition's valid (NaN ingested with mask_nonfinite): its GeoTIFF's
+    internal mask is False exactly there, as the k-band product's is."""
+    rng = np.random.default_rng(4)
+    cube = rng.uniform(0.1, 0.9, size=(18, 22, 6)).astype(np.float32)
+    cube[3:6, 4:10] = np.nan
+    np.savez(tmp_path / "holes.npz", cube=cube, wavelengths_nm=np.linspace(450, 900, 6))
+    store = tmp_path / "s.zarr"
+    (acquisition,) = ingest(tmp_path / "holes.npz", store, mask_nonfinite=True)
+    selection = BandSelection.create([5, 3, 1], np.linspace(450, 900, 6), selector_type="manual")
+    plan = ProductPlan(
+        {"composite": str(tmp_path / "rgb.zarr")}, geotiff="tiff", geotiff_dir=str(tmp_path / "tif")
+    )
+    results = export_products(store, [acquisition], selection, plan)
+    assert {r.status for r in results} == {"published"}
+    valid = np.isfinite(cube).all(axis=-1)
+    with rasterio.open(tmp_path / "tif" / "composite" / f"{acquisition}.tif") as composite:
+        np.testing.assert_array_equal(composite.dataset_mask() > 0, valid)

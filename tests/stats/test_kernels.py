@@ -195,6 +195,7 @@ def test_split_range_scan_equals_one_thread_and_handles_tiny_inputs() -> None:
     assert np.all(empty_low == np.inf) and np.all(empty_high == -np.inf)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no Gram of NaN: the pass stops at the bad block
 def test_statistics_of_raises_and_omits_non_finite_pixels_as_before() -> None:
     from bandselect.errors import NonFiniteError
     from bandselect.stats import statistics_of
@@ -299,9 +300,10 @@ def test_statistics_of_bins_on_the_moments_pass_range_as_one_accumulation(
 ) -> None:
     # statistics_of takes the edges from its moments pass's min/max and bins in a second,
     # histogram-only pass (threaded): the same statistics as one accumulation on those edges.
-    from bandselect.stats import data_edges, statistics_of
+    from bandselect.stats import data_edges, memory, statistics_of
 
-    monkeypatch.setattr(kernels, "PARALLEL_MIN_VALUES", 1000)  # split over the worker threads
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_VALUES", 1000)  # the moments pass split too, where it can
+    monkeypatch.setattr(memory, "parallel_threads", lambda n_values: 3)  # the histograms: 3 threads
     rng = np.random.default_rng(9)
     x = (rng.normal(size=(30_000, 6)) * [1, 10, 1e3, 1e-2, 5, 1] + 50).astype(np.float32)
     labels = rng.integers(0, 3, size=30_000)
