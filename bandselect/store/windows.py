@@ -183,9 +183,24 @@ def _check_finite(cubes: Sequence[np.ndarray], what: str) -> None:
             what,
             expected="finite values",
             found=f"{n_bad} NaN/Inf values, the first at index {first}",
-            fix="repair or mask the bad pixels before training (e.g. ingest with mask_nonfinite=True and "
-            "select clean acquisitions)",
+            fix="repair or mask the bad pixels before training (ingest with mask_nonfinite=True, or give "
+            "them the ignore_label class in memory)",
         )
+
+
+def _zero_ignored(cube: np.ndarray, mask: Any, ignore_label: int, what: str) -> np.ndarray:
+    """``cube`` with its non-finite values in ``ignore_label`` pixels set to 0 (a copy, only if there
+    are any); a mask of another shape is left to the caller's shape check."""
+    labels = integer_labels(mask, what=what)
+    bad = ~np.isfinite(cube).all(axis=-1)
+    if labels.shape != bad.shape or not bad.any():
+        return cube
+    ignored = bad & (labels == ignore_label)
+    if not ignored.any():
+        return cube
+    out = cube.copy()
+    out[ignored] = 0.0
+    return out
 
 
 def present_classes(labels: np.ndarray, what: str) -> set[int]:
@@ -260,12 +275,16 @@ class ArraySource:
         Names of the acquisitions in messages (default ``"0"``, ``"1"``, ...).
     cube_name, mask_name
         How the cubes and masks are named in errors.
+    ignore_label
+        A class of the masks whose pixels count nowhere (the batches leave them out by the same
+        label): they may hold anything, NaN included, and read as 0 (as ``fit(..., ignore_label=...)``
+        accepts them). Every other pixel must be finite.
 
     Raises
     ------
     ShapeError, DTypeError, NonFiniteError, WavelengthError
-        Cubes that are not 3-D, real numeric and finite with one band count; masks of another shape or
-        dtype; wavelengths that do not describe the bands.
+        Cubes that are not 3-D, real numeric and finite (outside ``ignore_label`` pixels) with one band
+        count; masks of another shape or dtype; wavelengths that do not describe the bands.
 
     Examples
     --------
@@ -284,6 +303,7 @@ class ArraySource:
         ids: Sequence[str] | None = None,
         cube_name: str = "cube",
         mask_name: str = "mask",
+        ignore_label: int | None = None,
     ) -> None:
         self.cubes = [np.ascontiguousarray(_float32(cube, cube_name)) for cube in cubes]
         if not self.cubes:
@@ -296,6 +316,11 @@ class ArraySource:
                     found=f"shape {cube.shape}",
                     fix="put the bands last and pass cubes of one sensor",
                 )
+        if ignore_label is not None and masks is not None and len(masks) == len(self.cubes):
+            self.cubes = [
+                _zero_ignored(cube, mask, int(ignore_label), mask_name)
+                for cube, mask in zip(self.cubes, masks, strict=True)
+            ]
         _check_finite(self.cubes, cube_name)
         self.ids = [str(i) for i in range(len(self.cubes))] if ids is None else [str(i) for i in ids]
         if len(self.ids) != len(self.cubes):
@@ -329,6 +354,7 @@ class ArraySource:
         wavelengths: Any,
         cube_name: str = "cube",
         mask_name: str = "mask",
+        ignore_label: int | None = None,
     ) -> ArraySource:
         """A source over an ``(H, W, C)`` or ``(B, H, W, C)`` cube and labels (see :func:`stack_frames`)."""
         stack, labels = stack_frames(cube, mask, cube_name=cube_name, mask_name=mask_name)
@@ -338,6 +364,7 @@ class ArraySource:
             wavelengths=wavelengths,
             cube_name=cube_name,
             mask_name=mask_name,
+            ignore_label=ignore_label,
         )
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:

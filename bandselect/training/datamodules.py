@@ -172,7 +172,10 @@ class ArrayDataModule(_TilingOptions):
         )
         self.cube, labels = stack_frames(_to_numpy(cube), _to_numpy(mask))
         self.train_source = ArraySource(
-            list(self.cube), None if labels is None else list(labels), wavelengths=wavelengths
+            list(self.cube),
+            None if labels is None else list(labels),
+            wavelengths=wavelengths,
+            ignore_label=self.ignore_label,
         )
         self.wavelengths = torch.from_numpy(self.train_source.wavelengths.astype(np.float32))
         self.mask, self.valid = (None, None) if labels is None else self._labels(labels)
@@ -205,6 +208,7 @@ class ArrayDataModule(_TilingOptions):
                 wavelengths=self.train_source.wavelengths,
                 cube_name="val_cube",
                 mask_name="val_mask",
+                ignore_label=self.ignore_label,
             )
             self.val_mask = None if val_labels is None else self._labels(val_labels, "val_mask")[0]
             if self.ignore_label is not None and val_labels is None:

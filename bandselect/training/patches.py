@@ -160,7 +160,10 @@ class PatchDataModule:
     @classmethod
     def from_arrays(cls, cube: Any, mask: Any = None, *, wavelengths: Any, **options: Any) -> PatchDataModule:
         """Patches from in-memory ``(H, W, C)`` (or ``(B, H, W, C)``) arrays and ``(H, W)`` masks."""
-        return cls(ArraySource.from_arrays(cube, mask, wavelengths=wavelengths), **options)
+        source = ArraySource.from_arrays(
+            cube, mask, wavelengths=wavelengths, ignore_label=options.get("ignore_label")
+        )
+        return cls(source, **options)
 
     @classmethod
     def from_store(

@@ -292,8 +292,8 @@ def test_gradient_phase_refuses_ignored_pixels_where_the_loss_reads_the_mask(tmp
 def test_gradient_phase_with_data_valid_connected_ignores_what_ignored_pixels_hold() -> None:
     """With data.valid feeding RX, the head and the loss, the gradient phase trains on data with ignored
     pixels, and what they hold (the scene's values, ±1e6 garbage, zeros) changes nothing: the same
-    losses and the same trained logits, bit for bit. (The datamodules refuse NaN at read, ignored or
-    not.)"""
+    losses and the same trained logits, bit for bit (NaN there:
+    ``test_nan_in_ignored_pixels_of_in_memory_data_trains_as_zeros_there``)."""
     cube, labels = _scene()
     zeros = cube.copy()
     zeros[labels == UNLABELLED] = 0.0
@@ -422,3 +422,36 @@ def test_nodes_that_do_not_read_their_valid_input_need_no_connection() -> None:
     assert validity_gaps(plain, ["bce"]) == []
     standardising = _learnable(valid=False)
     assert [gap.split(" ")[0] for gap in validity_gaps(standardising, ["bce"])] == ["rx", "head", "bce"]
+
+
+def test_nan_in_ignored_pixels_of_in_memory_data_trains_as_zeros_there() -> None:
+    """In-memory data (``TrainingData.from_arrays``, the datamodules) with an ignore_label: its pixels
+    may hold NaN, as ``fit(..., ignore_label=...)`` accepts (they read as 0); the recipe trains exactly
+    as with zeros there. A NaN in a pixel that counts is still refused, saying how to mark it."""
+    from bandselect.errors import NonFiniteError
+
+    cube, labels = _scene()
+    ignored = labels[0] == UNLABELLED
+    nan, zeros = cube[0].copy(), cube[0].copy()
+    nan[ignored] = np.nan
+    zeros[ignored] = 0.0
+    training = {"epochs": 3, "patch_size": 8, "batches_per_epoch": 2, "device": "cpu"}
+    runs = []
+    for values in (nan, zeros):
+        data = TrainingData.from_arrays(
+            values, labels[0], wavelengths_nm=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+        )
+        runs.append(train_two_phase(None, data, training))
+    assert [r.loss for r in runs[0].history] == [r.loss for r in runs[1].history]
+    assert runs[0].selection_after == runs[1].selection_after
+    assert runs[0].test_auroc_after == runs[1].test_auroc_after is not None
+    dm = ArrayDataModule(
+        nan, labels[0], wavelengths=WAVELENGTHS, positive_label=TARGET, ignore_label=UNLABELLED
+    )
+    assert np.isfinite(next(iter(dm.train_dataloader()))["cube"].numpy()).all()
+    counted = nan.copy()
+    counted[np.argwhere(~ignored)[0][0], np.argwhere(~ignored)[0][1], 3] = np.nan
+    with pytest.raises(NonFiniteError, match="ignore_label"):
+        ArrayDataModule(counted, labels[0], wavelengths=WAVELENGTHS, ignore_label=UNLABELLED)
+    with pytest.raises(NonFiniteError):  # without the label every pixel counts
+        ArrayDataModule(nan, labels[0], wavelengths=WAVELENGTHS)
