@@ -58,12 +58,15 @@ def initialise_selectors(
         n_bins=n_bins,
         ignore_label=ignore_label,
     )
+    initialised = list(saved.initialised)
     run_logger(__name__).info(
-        "initialised %s from statistics; selector %s (%s), learnable: %s",
-        list(saved.initialised),
+        "%s; selector %s (%s)%s",
+        f"initialised from the campaign statistics: {', '.join(initialised)}"
+        if initialised
+        else "no node needs the campaign statistics (e.g. a learnable selector from the uniform start)",
         saved.selector,
         saved.selector_type,
-        saved.learnable,
+        ", learnable: trained next" if saved.learnable else "",
     )
     return saved
 
