@@ -85,7 +85,9 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
         LogFilter,
         LogFilterFlowRunId,
     )
+    from prefect.logging.handlers import APILogHandler
 
+    APILogHandler().flush()  # the run's logs reach the API in the background: sent before reading
     with get_client(sync_client=True) as prefect_client:
         flow_run = prefect_client.read_flow_run(summary.flow_run_id)
         artifacts_of_run = prefect_client.read_artifacts(
