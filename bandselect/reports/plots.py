@@ -425,6 +425,25 @@ def plot_weight_evolution(
     return fig
 
 
+def wrap_name(name: str, width: int) -> str:
+    """``name`` on lines of at most ``width`` characters, broken after ``_`` or at spaces, never inside
+    a word (``supervised_windowed_rgb_separability`` → ``supervised_windowed_rgb_`` / ``separability``);
+    a longer piece keeps a line of its own."""
+    tokens: list[tuple[str, str]] = []  # (piece, what joins it to the piece before on one line)
+    for number, word in enumerate(name.split(" ")):
+        pieces = word.split("_")
+        for index, piece in enumerate(pieces):
+            text = piece + ("_" if index < len(pieces) - 1 else "")
+            tokens.append((text, " " if index == 0 and number > 0 else ""))
+    lines: list[str] = []
+    for text, glue in tokens:
+        if lines and len(lines[-1]) + len(glue) + len(text) <= width:
+            lines[-1] += glue + text
+        else:
+            lines.append(text)
+    return "\n".join(lines)
+
+
 def plot_rgb_previews(
     previews: Mapping[str, np.ndarray],
     band_labels: Mapping[str, str] | None = None,
@@ -469,7 +488,7 @@ def plot_rgb_previews(
             ax.set_facecolor("white")
             ax.patch.set_hatch("////")
             ax.patch.set_edgecolor("0.6")
-        ax.set_title(textwrap.fill(name, 28), fontsize=11)
+        ax.set_title(wrap_name(name, 28), fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
         caption = labels.get(name, "") + ("; hatched: no data" if nodata else "")

@@ -209,3 +209,12 @@ def test_score_curves_draw_a_selector_score_once_when_it_is_the_campaigns() -> N
     # Statistics of other pixels: the selector's curves differ, so both are drawn.
     other = statistics_of(cube[:, :15], mask[:, :15])
     assert "selector fisher" in score_curves(selection, other)
+
+
+def test_preview_titles_break_names_after_underscores_not_inside_words() -> None:
+    from bandselect.reports.plots import wrap_name
+
+    assert wrap_name("supervised_windowed_rgb_separability", 28) == "supervised_windowed_rgb_\nseparability"
+    assert wrap_name("random 3 bands (20 draws)", 12) == "random 3\nbands (20\ndraws)"
+    assert wrap_name("soft_trained", 28) == "soft_trained"
+    assert wrap_name("x" * 40, 28) == "x" * 40  # a longer piece keeps its own line, unbroken
