@@ -454,14 +454,19 @@ def carry_pixel_variables(
 
 
 def _write_preview(group_path: StoreLocation, preview: Path, percentiles: Sequence[float]) -> None:
-    array = zarr.open_array(str(storage.join(group_path, VAR_COMPOSITE)), mode="r")
-    height, width = int(array.shape[0]), int(array.shape[1])
-    stride = max(1, -(-max(height, width) // PREVIEW_MAX_SIDE))
-    image = np.asarray(array[::stride, ::stride, :], dtype=np.float32)
     group = zarr.open_group(str(group_path), mode="r")
-    if VAR_VALID in group:  # no-data pixels: out of the stretch, transparent in the PNG
-        image = mask_invalid(image, np.asarray(group[VAR_VALID][::stride, ::stride]))
-    save_png(to_uint8_image(image, percentiles), preview)
+    valid = group[VAR_VALID] if VAR_VALID in group else None
+    image = composite_image(group[VAR_COMPOSITE], valid, PREVIEW_MAX_SIDE)
+    save_png(to_uint8_image(image, percentiles), preview)  # no-data pixels transparent
+
+
+def composite_image(composite: Any, valid: Any, max_side: int) -> np.ndarray:
+    """A composite ``(H, W, 3)`` (a zarr array or a DataArray) subsampled to at most ``max_side``
+    pixels on its longest side, as float32, NaN where ``valid`` (the same kind, or None) is False: the
+    stretch of a preview leaves those pixels out, and they are drawn as no data."""
+    stride = max(1, -(-max(int(composite.shape[0]), int(composite.shape[1])) // max_side))
+    image = np.asarray(composite[::stride, ::stride, :], dtype=np.float32)
+    return image if valid is None else mask_invalid(image, np.asarray(valid[::stride, ::stride]))
 
 
 def read_composite(output: str | os.PathLike[str], acquisition_id: str) -> xr.Dataset:

@@ -100,17 +100,23 @@ def to_uint8_rgba(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np
     numpy.ndarray
         ``(H, W, 4)`` uint8; alpha 255 where every channel is finite, 0 elsewhere.
     """
-    rgb8 = to_uint8_rgb(rgb, percentiles)
-    alpha = np.where(np.isfinite(np.asarray(rgb, dtype=np.float64)).all(axis=-1), 255, 0).astype(np.uint8)
-    return np.dstack([rgb8, alpha])
+    return _with_alpha(to_uint8_rgb(rgb, percentiles), _finite_pixels(rgb))
 
 
 def to_uint8_image(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.ndarray:
     """:func:`to_uint8_rgb` of an image whose pixels are all finite, else :func:`to_uint8_rgba` (its
     pixels without data transparent): what a preview PNG or figure shows."""
-    if np.isfinite(np.asarray(rgb, dtype=np.float64)).all():
-        return to_uint8_rgb(rgb, percentiles)
-    return to_uint8_rgba(rgb, percentiles)
+    rgb8 = to_uint8_rgb(rgb, percentiles)
+    finite = _finite_pixels(rgb)
+    return rgb8 if finite.all() else _with_alpha(rgb8, finite)
+
+
+def _finite_pixels(rgb: np.ndarray) -> np.ndarray:
+    return np.isfinite(np.asarray(rgb, dtype=np.float64)).all(axis=-1)
+
+
+def _with_alpha(rgb8: np.ndarray, opaque: np.ndarray) -> np.ndarray:
+    return np.dstack([rgb8, np.where(opaque, 255, 0).astype(np.uint8)])
 
 
 def mask_invalid(rgb: np.ndarray, valid: np.ndarray | None) -> np.ndarray:

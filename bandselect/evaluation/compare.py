@@ -315,8 +315,7 @@ def compare_selections(
     array = array.astype(np.float32, copy=False)
     height, width, n_bands = array.shape
     wavelengths_nm = validate_wavelengths(wavelengths, n_bands)
-    counted = np.ones((height, width), bool) if valid is None else _label_image(valid, (height, width))
-    counted = counted.astype(bool)
+    counted = np.ones((height, width), bool) if valid is None else _label_image(valid, (height, width)) > 0
     positive = _binary(mask, (height, width)) & counted
     measures = tuple(measures)
     unknown = [m for m in measures if m not in MEASURES]
@@ -358,8 +357,8 @@ def compare_selections(
     # training and the bootstrap alike, as an ignore_label).
     ignore = None if valid is None else IGNORED
     labels = positive.astype(np.int64) if ignore is None else np.where(counted, positive, IGNORED)
-    if ignore is not None:
-        array = np.where(counted[..., None], array, np.float32(0))  # their values never matter
+    if ignore is not None:  # their values never matter, NaN included (the measures check finiteness)
+        array = np.where(counted[..., None], array, np.float32(0))
     train_cube, train_labels = _tiles(array, labels, blocks, train_blocks)
     if not (train_labels == 1).any():
         raise LabelError(

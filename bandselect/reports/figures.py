@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bandselect.export import read_composite
+from bandselect.export import composite_image, read_composite
 from bandselect.names import VAR_VALID
-from bandselect.render import mask_invalid
 from bandselect.reports.plots import (
     plot_band_scores,
     plot_rgb_previews,
@@ -79,12 +78,8 @@ def _same_curve(a: Any, b: Any) -> bool:
 def composite_preview(output: str | os.PathLike[str], acquisition_id: str) -> np.ndarray:
     """An exported composite, subsampled to at most :data:`PREVIEW_SIDE` pixels on its longest side."""
     dataset = read_composite(output, acquisition_id)
-    composite = dataset["composite"]
-    stride = max(1, -(-max(int(composite.shape[0]), int(composite.shape[1])) // PREVIEW_SIDE))
-    image = np.asarray(composite[::stride, ::stride, :].values, dtype=np.float32)
-    if VAR_VALID in dataset:  # no-data pixels: NaN, left out of the stretch and drawn as no data
-        image = mask_invalid(image, dataset[VAR_VALID][::stride, ::stride].values)
-    return image
+    valid = dataset[VAR_VALID] if VAR_VALID in dataset else None
+    return composite_image(dataset["composite"], valid, PREVIEW_SIDE)
 
 
 def flow_figures(

@@ -110,17 +110,11 @@ def merge_histograms(*parts: HistogramPartial) -> HistogramPartial:
 
 
 def _on_device(
-    cube: Any,
-    mask: Any,
-    valid: Any,
-    nan_policy: NanPolicy,
-    n_bins: int | None,
-    contrast: bool,
-    device: str,
-) -> BandStatistics:
+    cube: Any, mask: Any, valid: Any, nan_policy: NanPolicy, n_bins: int | None, device: str
+) -> tuple[BandStatistics, PreparedPixels]:
     """:func:`statistics_of` on a torch device: the range first (one CPU scan, which also shows NaN),
     then one accumulation of the moments and histograms on the device (the pixels go there once)."""
-    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
+    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=n_bins is None)
     edges = None
     if n_bins is not None and prepared.pixels.shape[0]:
         threads = parallel_threads(prepared.pixels.size)
@@ -130,28 +124,30 @@ def _on_device(
             low, high = column_min_max(np.ascontiguousarray(prepared.pixels), threads)
         if prepared.pixels.shape[0]:
             edges = data_edges(low, high, int(n_bins))
-    elif n_bins is None:
+    return BandStatistics.from_prepared(prepared, edges, device=device), prepared
+
+
+def _on_cpu(
+    cube: Any, mask: Any, valid: Any, nan_policy: NanPolicy, n_bins: int | None
+) -> tuple[BandStatistics, PreparedPixels]:
+    """:func:`statistics_of` on the CPU kernels: the moments pass also gives each class's min/max, so
+    the histogram edges (by the one binning rule) need no range scan of their own; a second,
+    histogram-only pass bins on them. The pixels are in memory, and both passes together cost what one
+    pass doing both did (measured), less the scan. A min or max that is not finite shows NaN/Inf (the
+    pass stops at the first such block), so the NaN test (a read of its own) and the policy run only
+    then, and the moments are accumulated again on the kept pixels."""
+    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
+    out = BandStatistics.from_prepared(prepared)
+    if prepared.pixels.shape[0] and not range_is_finite(out.class_minimum, out.class_maximum):
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-    out = BandStatistics.from_pixels(
-        prepared.pixels,
-        prepared.labels,
-        edges,
-        n_nonfinite=prepared.n_nonfinite,
-        n_invalid=prepared.n_invalid,
-        device=device,
-    )
-    if contrast:
-        out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))
-    return out
-
-
-def _moments(prepared: PreparedPixels) -> BandStatistics:
-    return BandStatistics.from_pixels(
-        prepared.pixels,
-        prepared.labels,
-        n_nonfinite=prepared.n_nonfinite,
-        n_invalid=prepared.n_invalid,
-    )
+        out = BandStatistics.from_prepared(prepared)
+    if n_bins is not None and prepared.pixels.shape[0]:
+        edges = data_edges(out.minimum, out.maximum, int(n_bins))
+        edges.setflags(write=False)
+        threads = parallel_threads(prepared.pixels.size)
+        histograms = bin_pixels(prepared.pixels, prepared.labels, edges, None, threads)
+        out = out.with_histograms(edges, *histograms)
+    return out, prepared
 
 
 def statistics_of(
@@ -192,28 +188,15 @@ def statistics_of(
     >>> stats.count, stats.n_bins, int(np.argmax(stats.auc))
     (2000, 64, 2)
     """
+    on_device = False
     if device is not None:
         from bandselect.stats import torch_backend
 
-        if torch_backend.resolve_device(device) is not None:
-            return _on_device(cube, mask, valid, nan_policy, n_bins, contrast, device)
-    # The moments pass also gives each class's min/max, so the histogram edges (by the one binning
-    # rule) need no range scan of their own: a second, histogram-only pass bins on them. The pixels
-    # are in memory, and both passes together cost what one pass doing both did (measured), less the
-    # scan. A min or max that is not finite shows NaN/Inf (the pass stops at the first such block), so
-    # the NaN test (a read of its own) and the policy run only then, and the moments are accumulated
-    # again on the kept pixels.
-    prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
-    out = _moments(prepared)
-    if prepared.pixels.shape[0] and not range_is_finite(out.class_minimum, out.class_maximum):
-        prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-        out = _moments(prepared)
-    if n_bins is not None and prepared.pixels.shape[0]:
-        edges = data_edges(out.minimum, out.maximum, int(n_bins))
-        edges.setflags(write=False)
-        threads = parallel_threads(prepared.pixels.size)
-        histograms = bin_pixels(prepared.pixels, prepared.labels, edges, None, threads)
-        out = out.with_histograms(edges, *histograms)
+        on_device = torch_backend.resolve_device(device) is not None  # "auto" without CUDA: the CPU
+    if on_device:
+        out, prepared = _on_device(cube, mask, valid, nan_policy, n_bins, str(device))
+    else:
+        out, prepared = _on_cpu(cube, mask, valid, nan_policy, n_bins)
     if contrast:
         out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))  # kept pixels only
     return out

@@ -30,7 +30,7 @@ from bandselect.errors import (
     ShapeError,
 )
 from bandselect.stats import persistence, scores
-from bandselect.stats.binning import NanPolicy, prepare_pixels, validate_edges
+from bandselect.stats.binning import NanPolicy, PreparedPixels, prepare_pixels, validate_edges
 from bandselect.stats.kernels import accumulate_split, class_layout, parallel_threads, thread_controller
 from bandselect.stats.persistence import FORMAT_VERSION as FORMAT_VERSION  # re-exported (moved)
 from bandselect.stats.spatial import laplacian_abs_sums
@@ -179,17 +179,25 @@ class BandStatistics:
         """
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
         edges = None if hist_edges is None else validate_edges(hist_edges, prepared.pixels.shape[1])
-        out = cls.from_pixels(
+        out = cls.from_prepared(prepared, edges, device=device)
+        if contrast:
+            out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))  # kept pixels only
+        return out
+
+    @classmethod
+    def from_prepared(
+        cls, prepared: PreparedPixels, hist_edges: np.ndarray | None = None, *, device: str | None = None
+    ) -> BandStatistics:
+        """:meth:`from_pixels` of :func:`~bandselect.stats.binning.prepare_pixels`' result, with its
+        counts of non-finite and invalid pixels."""
+        return cls.from_pixels(
             prepared.pixels,
             prepared.labels,
-            edges,
+            hist_edges,
             n_nonfinite=prepared.n_nonfinite,
             n_invalid=prepared.n_invalid,
             device=device,
         )
-        if contrast:
-            out = out.with_contrast(*laplacian_abs_sums(cube, prepared.kept))  # kept pixels only
-        return out
 
     @classmethod
     def from_pixels(

@@ -149,3 +149,19 @@ def test_scene_errors_about_pixels_that_count(tmp_path: Path) -> None:
     binary = (gt == TARGET).astype(np.int32)
     with pytest.raises(LabelError, match=r"0 negative pixels after leaving out ignore_label=0"):
         load_labelled_scene(_file(tmp_path, "binary", cube, binary), ignore_label=0)
+
+
+def test_compare_selections_takes_anything_in_the_pixels_that_do_not_count() -> None:
+    """Called directly (no scene loader), with NaN where ``valid`` is False: the scores of zeros there."""
+    from bandselect.evaluation.compare import compare_selections
+
+    cube, gt = _scene()
+    valid = gt != UNLABELLED
+    boards = []
+    for fill in (np.nan, 0.0):
+        values = cube.copy()
+        values[~valid] = fill
+        boards.append(
+            compare_selections(values, gt == TARGET, WAVELENGTHS, SELECTORS, valid=valid, **OPTIONS)
+        )
+    assert _scores(boards[0]) == _scores(boards[1])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from training_fixtures import rx_bce_pipeline
 
 from bandselect.errors import LabelError, TrainingError
 from bandselect.names import PORT_MASK, PORT_VALID
@@ -238,26 +239,7 @@ def test_bool_masks_are_classes_zero_and_one() -> None:
 
 
 def _learnable(valid: bool = False) -> Pipeline:
-    """Soft selector → RX (batch background) → head → BCE; ``valid``: data.valid feeds RX, head, BCE."""
-    pipeline = Pipeline()
-    pipeline.add_node(
-        SoftChannelSelector(n_select=3, input_channels=N_BANDS, init_method="variance"), name="soft"
-    )
-    pipeline.add_node(RXDetector(input_channels=N_BANDS, background="batch"), name="rx")
-    pipeline.add_node(ScoreToLogit(), name="head")
-    pipeline.add_node(AnomalyBCELoss(), name="bce")
-    pipeline.connect(
-        ("data.cube", "soft.data"),
-        ("soft.selected", "rx.data"),
-        ("rx.scores", "head.scores"),
-        ("head.logits", "bce.logits"),
-        ("data.mask", "bce.mask"),
-    )
-    if valid:
-        pipeline.connect(
-            ("data.valid", "rx.valid"), ("data.valid", "head.valid"), ("data.valid", "bce.valid")
-        )
-    return pipeline
+    return rx_bce_pipeline(N_BANDS, valid=valid)
 
 
 def test_gradient_phase_refuses_ignored_pixels_where_the_loss_reads_the_mask(tmp_path: Path) -> None:

@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from training_fixtures import rx_bce_pipeline
 
 from bandselect.errors import LabelError
 from bandselect.names import PORT_CUBE, PORT_MASK, PORT_VALID
-from bandselect.nodes import AnomalyBCELoss, RXDetector, ScoreToLogit
-from bandselect.pipeline import Pipeline
-from bandselect.selectors import SoftChannelSelector
 from bandselect.store import DatasetSource, ingest
 from bandselect.training import CampaignDataModule, PatchDataModule, TrainingData, train_two_phase
 
@@ -64,8 +62,14 @@ def test_invalid_pixels_reach_the_batches_as_valid_false(tmp_path: Path) -> None
     np.testing.assert_array_equal(valid, ~nodata)
     assert not region[PORT_MASK][0, ..., 0].numpy()[nodata].any()
     assert (region[PORT_CUBE][0].numpy()[nodata] == 0).all()  # stored as 0 at ingest
-    patch = next(iter(dm.train_dataloader()))
-    assert patch[PORT_VALID].shape == (*patch[PORT_CUBE].shape[:3], 1)
+    # In the patches too: invalid exactly where the store holds its 0s (the scene's values never are 0),
+    # and the epoch's patches do meet the no-data pixels.
+    patches = list(dm.train_dataloader())
+    for patch in patches:
+        np.testing.assert_array_equal(
+            patch[PORT_VALID][..., 0].numpy(), (patch[PORT_CUBE].numpy() != 0).any(axis=-1)
+        )
+    assert sum(int((~patch[PORT_VALID]).sum()) for patch in patches) > 0
     # The statistics datamodule gives them too (it used to refuse such acquisitions).
     tiles = list(CampaignDataModule(store, patch_size=(16, 16)).train_dataloader())
     assert sum(int((~b[PORT_VALID]).sum()) for b in tiles) == int(nodata.sum())
@@ -115,20 +119,7 @@ def test_learnable_training_leaves_invalid_pixels_out_as_it_leaves_an_ignored_cl
 def test_a_pipeline_that_would_count_invalid_pixels_is_refused_before_any_work(tmp_path: Path) -> None:
     cube, labels, nodata = _scene()
     store = _ingested(tmp_path, "nan", _with_nan(cube, nodata), labels, mask_nonfinite=True)
-    pipeline = Pipeline()
-    pipeline.add_node(
-        SoftChannelSelector(n_select=3, input_channels=N_BANDS, init_method="variance"), name="soft"
-    )
-    pipeline.add_node(RXDetector(input_channels=N_BANDS, background="batch"), name="rx")
-    pipeline.add_node(ScoreToLogit(), name="head")
-    pipeline.add_node(AnomalyBCELoss(), name="bce")
-    pipeline.connect(
-        ("data.cube", "soft.data"),
-        ("soft.selected", "rx.data"),
-        ("rx.scores", "head.scores"),
-        ("head.logits", "bce.logits"),
-        ("data.mask", "bce.mask"),
-    )
+    pipeline = rx_bce_pipeline(N_BANDS)  # its RX, head and loss do not read data.valid
     with pytest.raises(LabelError, match=r"invalid pixels.*128 pixels flagged invalid.*connect data.valid"):
         train_two_phase(pipeline, TrainingData.from_store(store), TRAINING, checkpoint_dir=tmp_path / "ck")
     assert not pipeline.nodes["soft"].is_initialized and not (tmp_path / "ck").exists()

@@ -28,3 +28,31 @@ def recipe_pipeline(**selector: Any) -> dict[str, Any]:
     pipeline = copy.deepcopy(load_recipe(DEFAULT_RECIPE)["pipeline"])
     pipeline["nodes"]["selector"]["config"].update(selector)
     return pipeline
+
+
+def rx_bce_pipeline(n_bands: int, *, valid: bool = False) -> Any:
+    """Soft selector (variance start) → RX (batch background) → head → BCE against ``data.mask``;
+    ``valid``: ``data.valid`` also feeds RX, the head and the loss (as the recipe connects it)."""
+    from bandselect.nodes import AnomalyBCELoss, RXDetector, ScoreToLogit
+    from bandselect.pipeline import Pipeline
+    from bandselect.selectors import SoftChannelSelector
+
+    pipeline = Pipeline()
+    pipeline.add_node(
+        SoftChannelSelector(n_select=N_SELECT, input_channels=n_bands, init_method="variance"), name="soft"
+    )
+    pipeline.add_node(RXDetector(input_channels=n_bands, background="batch"), name="rx")
+    pipeline.add_node(ScoreToLogit(), name="head")
+    pipeline.add_node(AnomalyBCELoss(), name="bce")
+    pipeline.connect(
+        ("data.cube", "soft.data"),
+        ("soft.selected", "rx.data"),
+        ("rx.scores", "head.scores"),
+        ("head.logits", "bce.logits"),
+        ("data.mask", "bce.mask"),
+    )
+    if valid:
+        pipeline.connect(
+            ("data.valid", "rx.valid"), ("data.valid", "head.valid"), ("data.valid", "bce.valid")
+        )
+    return pipeline
