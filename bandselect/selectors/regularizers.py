@@ -49,7 +49,7 @@ def weight_entropy(weights: torch.Tensor) -> torch.Tensor:
     --------
     >>> w = torch.tensor([0.0, 1.5, 1.5], requires_grad=True)
     >>> entropy = weight_entropy(w)
-    >>> round(float(entropy), 4)  # log 2
+    >>> round(entropy.item(), 4)  # log 2
     0.6931
     >>> entropy.backward(); bool(torch.isfinite(w.grad).all())
     True

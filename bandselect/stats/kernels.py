@@ -130,7 +130,11 @@ def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.nda
     return buffer[:size].reshape(shape)
 
 
-def class_layout(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+#: :func:`class_layout`'s result: the sorted distinct labels and each pixel's position among them.
+ClassLayout = tuple[np.ndarray, np.ndarray | None]
+
+
+def class_layout(labels: np.ndarray) -> ClassLayout:
     """Sorted distinct labels and each pixel's position among them (None when there is one class).
 
     Small non-negative labels (bool masks, class ids) are counted with ``bincount`` instead of sorted.
@@ -262,11 +266,7 @@ class BinPlan:
         self.scale = 1.0 / width
         self.certain = 2.0 * tol  # fractional parts below this are re-checked against the edges
         self.top = float(nb + 1.5)  # far above the edges the bin is certain: clip to mid-bin
-        # -inf, e_0 .. e_n, +inf: the count of edges <= v is the j with padded[j] <= v < padded[j + 1].
-        padded = np.empty((self.n_bands, nb + 3))
-        padded[:, 0], padded[:, -1], padded[:, 1:-1] = -np.inf, np.inf, self.edges
-        self.padded = padded
-        for array in (self.band_offset, self.shift, self.scale, self.certain, self.padded):
+        for array in (self.band_offset, self.shift, self.scale, self.certain):
             array.setflags(write=False)
 
     def counts(self) -> np.ndarray:
@@ -288,9 +288,10 @@ _NO_F8_2D = np.zeros((1, 1))
 _NO_I8 = np.zeros(1, np.int64)
 _NO_I4 = np.zeros(1, np.int32)
 _NO_I4_2D = np.zeros((1, 1), np.int32)
-#: Rows counted into the int32 count buffer before it is added to the totals (int32 themselves until
-#: :data:`_INT32_ROWS`): each row adds one count per band, so no bin can overflow. (int32 counts keep
-#: the scattered increments in the L2.)
+#: Rows binned per call of the compiled pass: counted into the int32 totals in place until
+#: :data:`_INT32_ROWS` rows, past that into a zeroed int32 buffer added to the (then int64) totals;
+#: each row adds one count per band, so no bin can overflow. (int32 counts keep the scattered
+#: increments in the L2.)
 _ROWS_PER_FLUSH = 1 << 30
 #: Bands per temporary when a plan measures its edges' deviation from uniform spacing (≈ 130 kB).
 _PLAN_BANDS = 8
@@ -347,10 +348,10 @@ class ChunkAccumulator:
         self.low = np.full((k, c), np.inf)
         self.high = np.full((k, c), -np.inf)
         self.plan = None if edges is None else bin_plan(edges, k)
-        # The bin totals, made at the first flush (an accumulator that is never given rows has none):
-        # int32 while no bin can overflow it (a bin never counts more than the rows counted), then
-        # int64. Half the fresh pages of int64 totals per thread, and `result` makes the int64
-        # histograms from them in one copy.
+        # The bin totals, made when the first rows are binned (an accumulator that is never given rows
+        # has none) and counted into in place: int32 while no bin can overflow them (a bin never counts
+        # more than the rows counted), then int64. Half the fresh pages of int64 totals per thread, and
+        # `result` makes the int64 histograms from them in one copy.
         self.counts: np.ndarray | None = None
         self.counted_rows = 0
         # False once a block held NaN/Inf (a caller that skipped prepare_pixels' test): the sums are of
@@ -394,13 +395,11 @@ class ChunkAccumulator:
         class_rows = np.zeros(self.n_classes, np.int64)
         if plan is None:
             mode, counts, index = native.NO_HISTOGRAMS, _NO_I4, _NO_I4_2D
-            arrays = (_NO_F8, _NO_F8, _NO_F8, 0.0, _NO_F8_2D, _NO_F8_2D, _NO_I8, 0)
+            arrays = (_NO_F8, _NO_F8, _NO_F8, 0.0, _NO_F8_2D, _NO_I8, 0)
         else:
-            # The per-thread int32 buffer, zeroed (warm pages: a fresh megabyte costs page faults).
-            mode, counts = plan.mode, scratch("counts", (plan.size,), np.int32)
-            counts.fill(0)
+            mode, counts = plan.mode, self._count_buffer(plan, n_rows)
             index = scratch("bin_index", (rows, self.n_bands), np.int32)
-            arrays = (plan.shift, plan.scale, plan.certain, plan.top, plan.edges, plan.padded,
+            arrays = (plan.shift, plan.scale, plan.certain, plan.top, plan.edges,
                       plan.band_offset, plan.class_stride)  # fmt: skip
         for start in range(0, n_rows, rows):
             block = kernel_input(pixels[start : start + rows])
@@ -415,7 +414,22 @@ class ChunkAccumulator:
                     return
                 self._add_grams(centred, class_rows)
         if plan is not None:
-            self._add_counts(counts, n_rows)
+            if counts is self.counts:
+                self.counted_rows += n_rows
+            else:
+                self._add_counts(counts, n_rows)
+
+    def _count_buffer(self, plan: BinPlan, n_rows: int) -> np.ndarray:
+        """Where the next ``n_rows`` rows are counted: the accumulator's own int32 totals while no bin
+        can overflow them (counted in place: no buffer to copy and add per call, no fresh pages
+        twice), else a zeroed per-thread int32 buffer that :meth:`_add_counts` adds to the totals."""
+        if self.counts is None:
+            self.counts = np.zeros(plan.size, np.int32)
+        if self.counts.dtype == np.int32 and self.counted_rows + n_rows <= _INT32_ROWS:
+            return self.counts
+        counts = scratch("counts", (plan.size,), np.int32)
+        counts.fill(0)
+        return counts
 
     def _add_counts(self, counts: np.ndarray, n_rows: int) -> None:
         total = self.counted_rows + int(n_rows)

@@ -22,6 +22,7 @@ from bandselect.stats.binning import (
     validate_edges,
 )
 from bandselect.stats.kernels import (
+    ClassLayout,
     accumulate_split,
     class_layout,
     column_min_max,
@@ -42,11 +43,13 @@ def bin_pixels(
     edges: np.ndarray,
     device: str | None = None,
     n_threads: int = 1,
+    layout: ClassLayout | None = None,
 ) -> HistogramPartial:
     """Per-class histograms of prepared ``(N, C)`` pixels on ``edges`` (NumPy, or torch on ``device``).
 
     ``n_threads`` > 1 splits the rows of the NumPy kernels over threads (the in-memory entry; a Dask
-    chunk's task stays on one). The histograms and clipped counts are fresh read-only arrays
+    chunk's task stays on one); ``layout``: ``class_layout(labels)`` when the caller has it (its
+    moments pass over the same pixels). The histograms and clipped counts are fresh read-only arrays
     (:class:`~bandselect.stats.BandStatistics` keeps such arrays without copying them).
     """
     if device is not None:
@@ -56,7 +59,7 @@ def bin_pixels(
         if resolved is not None:
             classes, histograms, clipped = torch_backend.class_histograms(pixels, labels, edges, resolved)
             return classes, _read_only(histograms), _read_only(clipped)
-    classes, class_index = class_layout(labels)
+    classes, class_index = class_layout(labels) if layout is None else layout
     accumulator = accumulate_split(
         pixels, class_index, classes.size, edges, moments=False, n_threads=n_threads
     )
@@ -137,15 +140,17 @@ def _on_cpu(
     pass stops at the first such block), so the NaN test (a read of its own) and the policy run only
     then, and the moments are accumulated again on the kept pixels."""
     prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy, check_finite=False)
-    out = BandStatistics.from_prepared(prepared)
+    layout = class_layout(prepared.labels)  # once for both passes
+    out = BandStatistics.from_prepared(prepared, layout=layout)
     if prepared.pixels.shape[0] and not range_is_finite(out.class_minimum, out.class_maximum):
         prepared = prepare_pixels(cube, mask, valid=valid, nan_policy=nan_policy)
-        out = BandStatistics.from_prepared(prepared)
+        layout = class_layout(prepared.labels)
+        out = BandStatistics.from_prepared(prepared, layout=layout)
     if n_bins is not None and prepared.pixels.shape[0]:
         edges = data_edges(out.minimum, out.maximum, int(n_bins))
         edges.setflags(write=False)
         threads = parallel_threads(prepared.pixels.size)
-        histograms = bin_pixels(prepared.pixels, prepared.labels, edges, None, threads)
+        histograms = bin_pixels(prepared.pixels, prepared.labels, edges, None, threads, layout=layout)
         out = out.with_histograms(edges, *histograms)
     return out, prepared
 

@@ -47,7 +47,7 @@ _RANGE_SIGNATURES = [types.void(_IN_2D[dtype], _F8_1D, _F8_1D) for dtype in PIXE
 _ACCUMULATE_SIGNATURES = [
     types.void(
         _IN_2D[dtype], _I8_IN_1D, types.boolean, _F8_2D, _I8_1D, _F8_2D, _F8_2D, _F8_2D, _F8_2D, _I8_1D,
-        types.int64, _F8_IN_1D, _F8_IN_1D, _F8_IN_1D, types.float64, _F8_IN_2D, _F8_IN_2D, _I8_IN_1D,
+        types.int64, _F8_IN_1D, _F8_IN_1D, _F8_IN_1D, types.float64, _F8_IN_2D, _I8_IN_1D,
         types.int64, _I4_1D, _I4_2D,
     )
     for dtype in PIXEL_DTYPES
@@ -132,7 +132,6 @@ def _bins_arithmetic(  # pragma: no cover - compiled
     bin_scale: np.ndarray,
     bin_certain: np.ndarray,
     bin_top: float,
-    padded: np.ndarray,
     edges: np.ndarray,
     index: np.ndarray,
 ) -> None:
@@ -155,6 +154,7 @@ def _bins_arithmetic(  # pragma: no cover - compiled
         near_rows[n_near] = r
         n_near += near
     last = edges.shape[1] - 1  # the index of the top edge, and the extended bin of values on it
+    top = last + 1  # the extended bin above the edges
     for i in range(n_near):
         r = near_rows[i]
         row = x[r]
@@ -164,9 +164,10 @@ def _bins_arithmetic(  # pragma: no cover - compiled
             t = np.fmin(np.fmax((v - bin_shift[c]) * bin_scale[c], 0.5), bin_top)
             j = out[c]
             if (t - np.float64(j)) < bin_certain[c]:  # one step each way suffices (error < 1 bin)
-                if v < padded[c, j]:
+                # Extended bin j holds [e_{j-1}, e_j) (bin 0 everything below e_0, bin `top` from e_last).
+                if j > 0 and v < edges[c, j - 1]:
                     j -= 1
-                elif v >= padded[c, j + 1]:
+                elif j < top and v >= edges[c, j]:
                     j += 1
                 if v == edges[c, last]:  # numpy.histogram's last bin is closed
                     j = last
@@ -218,7 +219,6 @@ def accumulate(  # pragma: no cover - compiled
     bin_certain: np.ndarray,
     bin_top: float,
     edges: np.ndarray,
-    padded: np.ndarray,
     band_offset: np.ndarray,
     class_stride: int,
     counts: np.ndarray,
@@ -254,7 +254,7 @@ def accumulate(  # pragma: no cover - compiled
         return
     block_index = index[:rows]
     if mode == ARITHMETIC:
-        _bins_arithmetic(x, bin_shift, bin_scale, bin_certain, bin_top, padded, edges, block_index)
+        _bins_arithmetic(x, bin_shift, bin_scale, bin_certain, bin_top, edges, block_index)
     else:
         _bins_search(x, edges, block_index)
     _count(cls, block_index, band_offset, class_stride, counts)

@@ -31,7 +31,13 @@ from bandselect.errors import (
 )
 from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, PreparedPixels, prepare_pixels, validate_edges
-from bandselect.stats.kernels import accumulate_split, class_layout, parallel_threads, thread_controller
+from bandselect.stats.kernels import (
+    ClassLayout,
+    accumulate_split,
+    class_layout,
+    parallel_threads,
+    thread_controller,
+)
 from bandselect.stats.persistence import FORMAT_VERSION as FORMAT_VERSION  # re-exported (moved)
 from bandselect.stats.spatial import laplacian_abs_sums
 from bandselect.storage import StoreLocation
@@ -186,7 +192,12 @@ class BandStatistics:
 
     @classmethod
     def from_prepared(
-        cls, prepared: PreparedPixels, hist_edges: np.ndarray | None = None, *, device: str | None = None
+        cls,
+        prepared: PreparedPixels,
+        hist_edges: np.ndarray | None = None,
+        *,
+        device: str | None = None,
+        layout: ClassLayout | None = None,
     ) -> BandStatistics:
         """:meth:`from_pixels` of :func:`~bandselect.stats.binning.prepare_pixels`' result, with its
         counts of non-finite and invalid pixels."""
@@ -197,6 +208,7 @@ class BandStatistics:
             n_nonfinite=prepared.n_nonfinite,
             n_invalid=prepared.n_invalid,
             device=device,
+            layout=layout,
         )
 
     @classmethod
@@ -210,6 +222,7 @@ class BandStatistics:
         n_invalid: int = 0,
         n_threads: int | None = None,
         device: str | None = None,
+        layout: ClassLayout | None = None,
     ) -> BandStatistics:
         """Statistics of prepared pixels: ``(N, C)`` values and ``(N,)`` int64 labels, already filtered.
 
@@ -217,7 +230,9 @@ class BandStatistics:
         each chunk of :func:`~bandselect.stats.compute_statistics`: one read of the pixels for the
         moments, the Gram matrices, min/max and (with ``hist_edges``, already validated) the histograms.
         ``n_threads`` None splits large inputs over the cores
-        (:func:`~bandselect.stats.kernels.parallel_threads`); ``device`` as in :meth:`from_arrays`.
+        (:func:`~bandselect.stats.kernels.parallel_threads`); ``device`` as in :meth:`from_arrays`;
+        ``layout``: ``class_layout(labels)`` when the caller has it already (a second pass over the
+        same pixels), else it is computed here.
         """
         if device is not None:
             from bandselect.stats import torch_backend
@@ -228,7 +243,9 @@ class BandStatistics:
                 out = cls(hist_edges=hist_edges, **parts)
                 return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
         threads = parallel_threads(pixels.size) if n_threads is None else int(n_threads)
-        out = cls._from_pixels(pixels, labels, hist_edges, n_threads=threads, own_blas=n_threads is None)
+        out = cls._from_pixels(
+            pixels, labels, hist_edges, n_threads=threads, own_blas=n_threads is None, layout=layout
+        )
         return replace(out, n_nonfinite=n_nonfinite, n_invalid=n_invalid)
 
     @classmethod
@@ -240,6 +257,7 @@ class BandStatistics:
         *,
         n_threads: int = 1,
         own_blas: bool = False,
+        layout: ClassLayout | None = None,
     ) -> BandStatistics:
         # One pass over the pixels, block by block, with running sums kept in place (kernels module):
         # per-block BandStatistics and their merges used to cost more than the arithmetic. Dask tasks
@@ -247,7 +265,7 @@ class BandStatistics:
         # in-memory entry (own_blas) splits large inputs over the cores, one accumulator per contiguous
         # block of rows, merged at the end, and runs BLAS on one thread: each Gram is a small syrk that
         # OpenBLAS's own threads only slow down (measured 7x slower on this shared 2-core machine).
-        classes, class_index = class_layout(labels)
+        classes, class_index = class_layout(labels) if layout is None else layout
         if pixels.shape[0] == 0:
             return cls.empty(pixels.shape[1], hist_edges=edges)
         with thread_controller().limit(limits=1, user_api="blas") if own_blas else contextlib.nullcontext():
