@@ -281,7 +281,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="run the select-bands flow (or process-campaign) from a YAML config",
         description="Run a flow from a YAML config (see configs/select_bands.yaml; relative paths are "
         "relative to the config file). Without servers configured (PREFECT_API_URL, MLFLOW_TRACKING_URI) it "
-        "uses Prefect's ephemeral API and a sqlite MLflow store in the work folder.",
+        "uses Prefect's ephemeral API and a sqlite MLflow store in ./.mlflow (the current folder).",
     )
     parser.add_argument("config", type=Path, metavar="CONFIG.yaml", help="flow config")
     parser.add_argument(
@@ -412,11 +412,18 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
         f"  experiment {summary.experiment!r}, run {summary.mlflow_run_id}",
     ]
     if summary.tracking_uri.startswith("sqlite:"):
-        lines.append(f"  browse:  .venv/bin/mlflow ui --backend-store-uri {summary.tracking_uri}")
+        lines.append(f"  browse:  {_mlflow_command()} ui --backend-store-uri {summary.tracking_uri}")
         lines.append("           then open http://127.0.0.1:5000 (runs are under 'Model training')")
     if summary.flow_run_id:
         lines.append(f"Prefect flow run: {summary.flow_run_id}")
     print("\n".join(lines))
+
+
+def _mlflow_command() -> str:
+    """The ``mlflow`` command of this installation, as a user can paste it from any folder: the script
+    beside the running interpreter (the venv's ``bin/``), else ``python -m mlflow`` of it."""
+    script = Path(sys.executable).parent / "mlflow"
+    return str(script) if script.is_file() else f"{sys.executable} -m mlflow"
 
 
 def _with_terminal_progress(

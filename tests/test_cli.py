@@ -185,6 +185,11 @@ def test_demo_runs_the_main_flow_as_a_user_would(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "3 acquisitions" in completed.stdout and "550 nm" in completed.stdout
     assert len(open_campaign(tmp_path / ".demo" / "campaign.zarr").ids()) == 3
+    # The MLflow hint can be pasted in the folder the user ran from (it said `.venv/bin/mlflow`, which
+    # exists only in the repository root).
+    browse = next(line for line in completed.stdout.splitlines() if "browse:" in line)
+    command = Path(browse.split("browse:")[1].split()[0])
+    assert command.is_absolute() and command.is_file(), browse
 
 
 def test_entry_point_help_reads_well() -> None:
