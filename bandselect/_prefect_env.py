@@ -21,6 +21,9 @@ DEFAULTS = {
     # The library's own loggers (bandselect.progress: one line per training epoch and compared selector)
     # go to the Prefect run's logs and console too.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "bandselect",
+    # Outside a flow run (a notebook training after it ran a flow) those lines have no run to go to:
+    # Prefect's API handler would warn on every one of them; they still reach the console.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 

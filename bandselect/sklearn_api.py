@@ -66,6 +66,12 @@ from bandselect.stats.subsets import ScoredSubset
 
 __all__ = ["METHODS", "SUPERVISED_METHODS", "SpectralBandSelector"]
 
+# Bands out of order (overlapping spectrometers, e.g. AVIRIS): the remedy in this API's terms.
+_ORDER_FIX = (
+    "reorder the columns by wavelength: order = np.argsort(wavelengths_nm, kind='stable'), then "
+    "X[:, order] with wavelengths_nm[order] (drop repeated wavelengths first)"
+)
+
 SUPERVISED_METHODS: tuple[str, ...] = ("separability", "mrmr")
 METHODS: tuple[str, ...] = (*SUPERVISED_METHODS, "orthogonal_projection", "correlation_clusters")
 #: The registered node type that makes each method's selection (the selection's ``selector_type``).
@@ -274,8 +280,12 @@ class SpectralBandSelector(SelectorMixin, BaseEstimator):
                 from_names = None
         sources = [w for w in (self.wavelengths_nm, given) if w is not None]
         if not sources:
-            return None if from_names is None else validate_wavelengths(from_names, n_features)
-        wl = validate_wavelengths(np.asarray(sources[0], dtype=np.float64), n_features)
+            return (
+                None
+                if from_names is None
+                else validate_wavelengths(from_names, n_features, order_fix=_ORDER_FIX)
+            )
+        wl = validate_wavelengths(np.asarray(sources[0], dtype=np.float64), n_features, order_fix=_ORDER_FIX)
         for other in [*sources[1:], *([] if from_names is None else [from_names])]:
             if not np.allclose(np.asarray(other, dtype=np.float64), wl, rtol=0.0, atol=1e-6):
                 raise WavelengthError(

@@ -27,7 +27,13 @@ def sensor_range(wavelengths_nm: object) -> str:
     return f"{wl.min():.1f}–{wl.max():.1f} nm ({wl.size} bands)"
 
 
-def validate_wavelengths(wavelengths_nm: object, n_bands: int | None = None) -> np.ndarray:
+#: What to do about wavelengths out of order, said where the caller cannot name a better remedy.
+SORT_BANDS_FIX = "sort the bands by wavelength and drop duplicated bands before use"
+
+
+def validate_wavelengths(
+    wavelengths_nm: object, n_bands: int | None = None, *, order_fix: str = SORT_BANDS_FIX
+) -> np.ndarray:
     """Check wavelengths and return them as a float64 array.
 
     Parameters
@@ -36,6 +42,9 @@ def validate_wavelengths(wavelengths_nm: object, n_bands: int | None = None) -> 
         One wavelength per band, in nm.
     n_bands
         When given, the number of bands the wavelengths must describe.
+    order_fix
+        The error's fix when the values are out of order or repeated (instruments with overlapping
+        spectrometers, e.g. AVIRIS, list bands so): callers name the remedy of their own API.
 
     Returns
     -------
@@ -77,7 +86,7 @@ def validate_wavelengths(wavelengths_nm: object, n_bands: int | None = None) -> 
             "wavelengths",
             expected="strictly increasing values",
             found=f"{kind} values at bands {first} and {first + 1} ({wl[first]} nm, {wl[first + 1]} nm)",
-            fix="sort the bands by wavelength and drop duplicated bands before use",
+            fix=order_fix,
         )
     return wl
 

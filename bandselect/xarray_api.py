@@ -200,7 +200,11 @@ def statistics_of_cube(
     """
     cube = _cube(data, variable)
     band = band_dimension(cube)
-    validate_wavelengths(cube.coords[COORD_WAVELENGTH].values, cube.sizes[band])
+    validate_wavelengths(
+        cube.coords[COORD_WAVELENGTH].values,
+        cube.sizes[band],
+        order_fix=f"sort the cube by wavelength first: data.sortby({COORD_WAVELENGTH!r})",
+    )
     positive, ignore = check_label_roles(positive_label, ignore_label, what="labels")
     label_array = _labels(labels, data, cube, band)
     if label_array is None and (positive is not None or ignore is not None):

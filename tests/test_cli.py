@@ -264,3 +264,24 @@ export: {products: [bands], geotiff: cog}
             assert dataset.count == 5 and dataset.crs == CRS.from_epsg(32633)
             assert tuple(dataset.transform)[:6] == (2.0, 0.0, 500000.0, 0.0, -2.0, 4100000.0)
             assert dataset.descriptions == tuple(f"{w:g} nm" for w in GRID_61[expected])
+
+
+def test_progress_lines_outside_a_flow_run_do_not_warn(tmp_path: Path) -> None:
+    # A notebook that ran a flow, then trains in the notebook: the epoch lines are logged outside any
+    # flow run, where Prefect's API log handler warned on each one ("attempted to send logs to the API
+    # without a flow run id").
+    script = (
+        "import bandselect.flows\n"
+        "from prefect import flow\n"
+        "flow(lambda: 1, name='notebook-flow')()\n"
+        "from bandselect.progress import report\n"
+        "report('epoch', 1, 2, 'loss 0.5')\n"
+    )
+    env = user_environment() | {"PREFECT_HOME": str(tmp_path / "prefect")}
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    output = completed.stdout + completed.stderr
+    assert "epoch 1/2: loss 0.5" in output  # still on the console
+    assert "without a flow run id" not in output

@@ -136,3 +136,19 @@ def test_feature_names_from_a_dataframe_of_wavelength_columns() -> None:
         float(SCENE.wavelengths_nm[i]) for i in selector.indices_
     )
     assert list(selector.transform(frame).shape) == [X.shape[0], 6]
+
+
+def test_bands_out_of_order_say_how_to_reorder_the_columns() -> None:
+    # AVIRIS lists the bands of its overlapping spectrometers out of order (jasper's bands 28, 29).
+    order = np.arange(X.shape[1])
+    order[[4, 5]] = order[[5, 4]]
+    unsorted_x, unsorted_wl = X[:, order], SCENE.wavelengths_nm[order]
+    with pytest.raises(WavelengthError, match=r"np\.argsort\(wavelengths_nm") as error:
+        SpectralBandSelector(k=6, wavelengths_nm=unsorted_wl).fit(unsorted_x, Y)
+    assert "bands 4 and 5" in str(error.value)
+    # The remedy, as the message writes it, gives the selection of the sorted scene.
+    fix = np.argsort(unsorted_wl, kind="stable")
+    fitted = SpectralBandSelector(k=6, wavelengths_nm=unsorted_wl[fix]).fit(unsorted_x[:, fix], Y)
+    reference = SpectralBandSelector(k=6, wavelengths_nm=SCENE.wavelengths_nm).fit(X, Y)
+    assert sorted(fitted.get_support(indices=True)) == sorted(reference.get_support(indices=True))
+    assert sorted(fitted.get_support(indices=True)) == sorted(SCENE.planted)

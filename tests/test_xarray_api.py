@@ -137,3 +137,9 @@ def test_bad_input() -> None:
     other_grid.fit(SCENE.cube.reshape(-1, N_BANDS), SCENE.labels.reshape(-1))
     with pytest.raises(WavelengthError, match="grid"):
         select_bands(_cube(), other_grid.selection_)
+    # Bands out of order (overlapping spectrometers): the fix is xarray's own one-liner, and it works.
+    swapped = _cube().isel(wavelength=[1, 0, *range(2, N_BANDS)])
+    with pytest.raises(WavelengthError, match=r"data\.sortby\('wavelength'\)"):
+        fit_selector(SpectralBandSelector(k=6), swapped, _labels())
+    refit = fit_selector(SpectralBandSelector(k=6), swapped.sortby("wavelength"), _labels())
+    assert sorted(refit.get_support(indices=True)) == sorted(SCENE.planted)
