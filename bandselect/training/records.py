@@ -50,6 +50,21 @@ class EpochRecord:
     weights: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     best: bool | None = None
 
+    def __repr__(self) -> str:
+        # The weights are one float per band (hundreds): a notebook shows the three largest per selector.
+        def top(values: tuple[float, ...]) -> str:
+            order = sorted(range(len(values)), key=lambda i: -values[i])[:3]
+            return "[" + ", ".join(f"{i}: {values[i]:.3f}" for i in order) + f"] of {len(values)}"
+
+        weights = "{" + ", ".join(f"{name!r}: {top(tuple(v))}" for name, v in self.weights.items()) + "}"
+        val_loss = "None" if self.val_loss is None else f"{self.val_loss:.4g}"
+        metrics = {name: round(float(value), 4) for name, value in self.metrics.items()}
+        temperature = {name: round(float(value), 4) for name, value in self.temperature.items()}
+        return (
+            f"EpochRecord(epoch={self.epoch}, loss={self.loss:.4g}, val_loss={val_loss}, metrics={metrics}, "
+            f"temperature={temperature}, top weights={weights}, best={self.best})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain Python (for checkpoints and JSON)."""
         return {

@@ -197,6 +197,24 @@ class TwoPhaseResult:
     trained_selection: BandSelection | None = None
     refine_moves: tuple[tuple[int, int], ...] = ()
 
+    def __repr__(self) -> str:
+        # What a notebook wants to read at a glance; the pipeline, the config and the per-epoch records
+        # (hundreds of weights each) are attributes.
+        def auroc(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.4f}"
+
+        kept = "last" if self.best_epoch is None else str(self.best_epoch)
+        lines = [
+            f"TwoPhaseResult(selector={self.selector!r}, {len(self.history)} epochs, kept epoch {kept}",
+            f"  before: {self.selection_before!r}  AUROC validation {auroc(self.val_auroc_before)}, "
+            f"test {auroc(self.test_auroc_before)}",
+            f"  after:  {self.selection_after!r}  AUROC validation {auroc(self.val_auroc_after)}, "
+            f"test {auroc(self.test_auroc_after)}",
+        ]
+        if self.trained_selection is not None:
+            lines.append(f"  trained: {self.trained_selection!r}, refine moves {list(self.refine_moves)}")
+        return "\n".join(lines) + ")"
+
 
 @dataclass(frozen=True)
 class _TrainingRows:

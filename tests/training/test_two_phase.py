@@ -269,6 +269,16 @@ def test_in_memory_arrays_report_band_selections_before_and_after(small_scene) -
     assert result.test_auroc_after == pytest.approx(expected, abs=1e-12)
     assert not selector.is_trainable and not selector.training
     assert all(t.device.type == "cpu" for t in result.pipeline.state_dict().values())
+    # What a notebook shows for `result` and a record: the selections and AUROCs, a record's three
+    # largest weights, not every band's weight of every epoch (that printed thousands of numbers).
+    shown = repr(result)
+    assert len(shown.splitlines()) <= 4 and len(shown) < 1000
+    assert repr(result.selection_after) in shown and f"test {result.test_auroc_after:.4f}" in shown
+    record = result.history[-1]
+    weights = record.weights["selector"]
+    top = int(np.argmax(weights))
+    shown = repr(record)
+    assert f"'selector': [{top}: {weights[top]:.3f}," in shown and f"] of {len(weights)}" in shown
 
 
 def test_an_initialised_pipeline_skips_phase_one(small_scene) -> None:
