@@ -271,6 +271,35 @@ class Leaderboard:
             )
         return columns, rows
 
+    def __repr__(self) -> str:
+        # A notebook's `board`: the ranking as aligned text (the rows' histories, bootstrap selections
+        # and the split masks are attributes; the dataclass repr printed them all).
+        columns, rows = self._display_table()
+        cells = [columns, *([str(cell) for cell in row] for row in rows)]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                 for line in cells]  # fmt: skip
+        return f"Leaderboard by {self.measures[0]} ({len(self.rows)} rows)\n" + "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The ranking as an HTML table (Jupyter shows it for a cell ending in the leaderboard)."""
+        from html import escape
+
+        columns, rows = self._display_table()
+        head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+        caption = escape(f"Leaderboard by {self.measures[0]}")
+        return (
+            f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
+
+    def _display_table(self) -> tuple[list[str], list[list[Any]]]:
+        # The stability columns only when some row has a bootstrap (else two empty columns).
+        columns, rows = self.table()
+        if all(row.stability is None for row in self.rows):
+            columns, rows = columns[:-2], [row[:-2] for row in rows]
+        return columns, rows
+
     def to_json(self) -> str:
         """``{"measures": [...], "summary": {...}, "rows": records()}`` as indented JSON."""
         return json.dumps(

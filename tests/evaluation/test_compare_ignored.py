@@ -165,3 +165,11 @@ def test_compare_selections_takes_anything_in_the_pixels_that_do_not_count() -> 
             compare_selections(values, gt == TARGET, WAVELENGTHS, SELECTORS, valid=valid, **OPTIONS)
         )
     assert _scores(boards[0]) == _scores(boards[1])
+    # What a notebook shows for a leaderboard: the ranking, one line per row, best first (the dataclass
+    # repr printed the split masks and every row's training history and bootstrap selections).
+    shown = repr(boards[0]).splitlines()
+    assert shown[0] == "Leaderboard by rx_auroc (5 rows)" and shown[1].split()[:3] == ["rank", "name", "kind"]
+    assert [line.split()[1] for line in shown[2:5]] == [row.name for row in boards[0].rows[:3]]
+    assert len(shown) == 2 + len(boards[0].rows)
+    html = boards[0]._repr_html_()
+    assert html.startswith("<table>") and html.count("<tr>") == 1 + len(boards[0].rows)
