@@ -50,7 +50,7 @@ from bandselect.evaluation.compare import (
 from bandselect.evaluation.compare_classes import DEFAULT_KS, default_multiclass_selector_specs
 from bandselect.evaluation.leaderboard import CLASSIFICATION_MEASURES
 from bandselect.flows._ephemeral import guard_ephemeral_server
-from bandselect.flows.config import validate_model
+from bandselect.flows.config import resolve_against, validate_model
 from bandselect.settings import SettingsModel
 from bandselect.training.config import TrainingConfig
 
@@ -277,7 +277,10 @@ class CompareSelectorsConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path_or_text: str | os.PathLike[str]) -> CompareSelectorsConfig:
-        """Load from a YAML file (or YAML text), with ``yaml.safe_load``; paths stay relative to the cwd.
+        """Load from a YAML file (or YAML text), with ``yaml.safe_load``.
+
+        Relative ``scene.path`` and ``output_dir`` in a file are relative to the file's folder, as in
+        every flow config (``bandselect run`` takes them so); in YAML text, to the working folder.
 
         Raises
         ------
@@ -294,7 +297,20 @@ class CompareSelectorsConfig(_Strict):
             fix="see configs/compare_selectors.yaml",
             yaml_fix="fix the YAML",
         )
+        if where != "YAML text":
+            data = _relative_paths(data, Path(where).resolve().parent)
         return _validated(data, f"compare_selectors config ({where})")
+
+
+def _relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` with its relative ``scene.path`` and ``output_dir`` made relative to ``base``."""
+    resolved = dict(data)
+    scene = resolved.get("scene")
+    if isinstance(scene, dict):
+        resolved["scene"] = {**scene, "path": resolve_against(scene.get("path"), base)}
+    if "output_dir" in resolved:
+        resolved["output_dir"] = resolve_against(resolved["output_dir"], base)
+    return resolved
 
 
 def _validated(data: Any, where: str) -> CompareSelectorsConfig:
@@ -328,7 +344,7 @@ def _check_scene_path(path: Path) -> None:
             f"scene {path}",
             expected="an existing scene file (.npz, ENVI, .mat, GeoTIFF, HDF5) or campaign store",
             found="no such path",
-            fix="check scene.path (relative paths are resolved from the working folder)",
+            fix="check scene.path (in a config file, relative paths are relative to the file's folder)",
         )
 
 

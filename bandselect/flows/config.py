@@ -371,14 +371,15 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(export, dict):
         export = dict(export)
         if isinstance(export.get("outputs"), dict):
-            export["outputs"] = {k: _relative_to(v, base) for k, v in export["outputs"].items()}
+            export["outputs"] = {k: resolve_against(v, base) for k, v in export["outputs"].items()}
         if "geotiff_dir" in export:
-            export["geotiff_dir"] = _relative_to(export["geotiff_dir"], base)
+            export["geotiff_dir"] = resolve_against(export["geotiff_dir"], base)
         resolved["export"] = export
     return resolved
 
 
-def _relative_to(value: Any, base: Path) -> Any:
+def resolve_against(value: Any, base: Path) -> Any:
+    """``value`` as a path under ``base`` when it is a relative path string; anything else as it is."""
     if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
         return os.path.normpath(base / value)
     return value

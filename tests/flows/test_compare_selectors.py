@@ -272,6 +272,11 @@ def test_config_rejects_utilities_bad_names_and_unknown_keys(tmp_path: Path) -> 
         Path(__file__).resolve().parents[2] / "configs" / "compare_selectors.yaml"
     )
     assert shipped.scene.path.suffix == ".npz"
+    # Its relative paths are the file's, as in every flow config: it works from any folder.
+    assert shipped.scene.path.is_absolute() and shipped.output_dir.is_absolute()
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if shared.is_dir():
+        assert shipped.scene.path.is_file()
     # The shipped config trains the learnable selectors from the starts the defaults use.
     for name in ("soft_trained", "concrete_trained"):
         assert shipped.resolved_selectors()[name]["config"] == defaults[name]["config"], name
@@ -362,3 +367,20 @@ def test_config_names_unknown_training_fields_of_a_learnable_selector() -> None:
     assert (
         selectors["soft_variance_topk"]["train"] is False and selectors["soft_trained"]["bootstrap"] is None
     )
+
+
+def test_relative_paths_of_a_config_file_are_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "configs").mkdir()
+    config = tmp_path / "configs" / "compare.yaml"
+    config.write_text("scene: {path: ../scenes/beach.npz}\noutput_dir: results\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # bandselect run may be started from any folder
+    loaded = CompareSelectorsConfig.from_yaml(config)
+    assert loaded.scene.path == tmp_path / "scenes" / "beach.npz"
+    assert loaded.output_dir == tmp_path / "configs" / "results"
+    # YAML text has no file: its paths stay relative to the working folder.
+    text = CompareSelectorsConfig.from_yaml("scene: {path: beach.npz}\noutput_dir: results\n")
+    assert text.scene.path == Path("beach.npz") and text.output_dir == Path("results")

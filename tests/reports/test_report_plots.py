@@ -145,7 +145,9 @@ def test_leaderboard(tmp_path) -> None:
     ax = fig.axes[0]
     heights = {label.get_text(): y for label, y in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True)}
     assert heights["separability"] > heights["mrmr"]  # best at the top
-    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    # The legend sits below the bars, not beside them (it took half the width there).
+    assert ax.get_legend() is None and fig.legends[0].get_window_extent().y1 < ax.get_window_extent().y0
     assert "all bands: 0.9980" in legend and "random 3 bands: 0.9700 ± 0.0200" in legend
     assert "AUROC" in ax.get_xlabel()
     with pytest.raises(InputError, match="kind"):
