@@ -31,6 +31,7 @@ figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-size: .9rem; color: #555; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: .92rem; }
+.table-wrap { overflow-x: auto; }  /* a wide leaderboard scrolls in its box, not the whole page */
 caption { text-align: left; font-weight: 600; padding-bottom: .3rem; }
 th, td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
@@ -94,7 +95,7 @@ def _cell(value: object) -> str:
 
 def _table(table: ReportTable) -> str:
     columns = list(table.columns)
-    parts = ["<table>"]
+    parts = ['<div class="table-wrap"><table>']
     if table.caption:
         parts.append(f"<caption>{_escape(table.caption)}</caption>")
     parts.append("<thead><tr>" + "".join(f"<th>{_escape(name)}</th>" for name in columns) + "</tr></thead>")
@@ -109,7 +110,7 @@ def _table(table: ReportTable) -> str:
                 fix="give every row one value per column",
             )
         parts.append("<tr>" + "".join(_cell(value) for value in cells) + "</tr>")
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     return "\n".join(parts)
 
 
