@@ -41,6 +41,8 @@ def test_report_holds_sections_tables_and_embedded_images(tmp_path, png) -> None
     assert page.index("<h2>Leaderboard</h2>") < page.index("<h2>Stability</h2>")
     assert "<th>AUROC</th>" in page and "<td>separability</td>" in page
     assert '<td class="number">0.9951</td>' in page and '<td class="number">3</td>' in page
+    # A wide table scrolls in its own box, not the page.
+    assert '<div class="table-wrap"><table>' in page and ".table-wrap { overflow-x: auto; }" in page
     embedded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert embedded is not None
     assert base64.b64decode(embedded.group(1)) == png.read_bytes()
