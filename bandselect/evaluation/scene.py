@@ -29,7 +29,8 @@ class LabelledScene:
     ``nodata`` ``(H, W)`` bool the pixels without data (a store's invalid pixels, a file's no-data or
     NaN pixels; None: none), 0 in ``cube``. For a multi-class scene (``labels`` not None) ``positive``
     marks the counted pixels and ``labels`` holds the ``(H, W)`` int64 class ids (pixels without data
-    relabelled ``ignore_label``).
+    relabelled ``ignore_label``; without one given, a label no class uses, the largest class id + 1,
+    which becomes the scene's ``ignore_label``).
     """
 
     cube: np.ndarray
@@ -103,8 +104,7 @@ def load_labelled_scene(
     ------
     LabelError
         Binary: no ``label`` for a multi-class mask, or a class absent. Multi-class: a ``label`` given,
-        or fewer than two classes after ignoring; invalid pixels without an ``ignore_label`` to give
-        them.
+        or fewer than two classes after ignoring.
     NonFiniteError
         NaN/Inf in pixels that count.
     """
@@ -161,12 +161,9 @@ def load_labelled_scene(
     if multiclass:
         if nodata is not None:
             if ignore is None:
-                raise LabelError(
-                    f"labels of {source}",
-                    expected="scene.ignore_label to give the pixels without data (they count in no class)",
-                    found=f"{int(nodata.sum())} pixels without data (invalid, non-finite), no ignore_label",
-                    fix="set scene.ignore_label to a label no class uses (e.g. 255), or 0 for unlabelled",
-                )
+                # The pixels without data need a label that counts nowhere: one no class uses (the
+                # largest class id + 1), which the scene carries as its ignore_label.
+                ignore = int(ids[~nodata].max(initial=0)) + 1
             ids = np.where(nodata, ignore, ids)
         return _multiclass_scene(cube, ids, wavelengths, name, label, ignore, source, nodata)
     counted = np.ones(ids.shape, bool) if nodata is None else ~nodata

@@ -138,8 +138,14 @@ def test_scene_errors_about_pixels_that_count(tmp_path: Path) -> None:
     holes[:2] = np.nan
     store = tmp_path / "holes.zarr"
     ingest(_file(tmp_path, "holes", holes, gt), store, mask_nonfinite=True)
-    with pytest.raises(LabelError, match="ignore_label to give the pixels without data"):
-        load_labelled_scene(store, multiclass=True)
+    # Without an ignore_label the pixels without data get one no class uses (classes 0, 1, 2 here).
+    unset = load_labelled_scene(store, multiclass=True)
+    assert unset.ignore_label == 3 and unset.labels is not None and (unset.labels[:2] == 3).all()
+    assert set(np.unique(unset.labels[2:])) == {UNLABELLED, BACKGROUND, TARGET}  # 0 counts as a class
+    spec = {"projection": SelectorSpec("OrthogonalProjectionBandSelector", {"k": 3})}
+    options = {"n_random_draws": 2, "folds": 2, "stability": StabilitySettings(n_bootstrap=2)}
+    given = load_labelled_scene(store, multiclass=True, ignore_label=255)
+    assert _scores(compare_scene(unset, spec, **options)) == _scores(compare_scene(given, spec, **options))
     multi = load_labelled_scene(store, multiclass=True, ignore_label=UNLABELLED)
     assert multi.labels is not None and (multi.labels[:2] == UNLABELLED).all()
     assert multi.nodata is not None and multi.nodata[:2].all() and not multi.nodata[2:].any()
