@@ -170,6 +170,18 @@ def parse_yaml_mapping(
     return document
 
 
+def is_yaml_path(source: str | os.PathLike[str]) -> bool:
+    """Whether :func:`read_yaml_source` takes ``source`` as a file's path (else as YAML text itself)."""
+    if isinstance(source, os.PathLike):
+        return True
+    text = str(source)
+    return (
+        "\n" not in text
+        and not text.lstrip().startswith("{")
+        and (text.endswith((".yaml", ".yml")) or Path(text).is_file())
+    )
+
+
 def read_yaml_source(
     source: str | os.PathLike[str], what: str, *, error: type[InputError] = FileFormatError, fix: str
 ) -> tuple[str, str]:
@@ -184,12 +196,7 @@ def read_yaml_source(
         (``error``) The path names no file.
     """
     text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
-    is_path = isinstance(source, os.PathLike) or (
-        "\n" not in text
-        and not text.lstrip().startswith("{")
-        and (text.endswith((".yaml", ".yml")) or Path(text).is_file())
-    )
-    if not is_path:
+    if not is_yaml_path(source):
         return text, "YAML text"
     path = Path(text)
     if not path.is_file():

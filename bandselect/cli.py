@@ -422,8 +422,10 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
 def _mlflow_command() -> str:
     """The ``mlflow`` command of this installation, as a user can paste it from any folder: the script
     beside the running interpreter (the venv's ``bin/``), else ``python -m mlflow`` of it."""
+    import shlex
+
     script = Path(sys.executable).parent / "mlflow"
-    return str(script) if script.is_file() else f"{sys.executable} -m mlflow"
+    return shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m mlflow"
 
 
 def _with_terminal_progress(

@@ -69,7 +69,10 @@ __all__ = ["METHODS", "SUPERVISED_METHODS", "SpectralBandSelector"]
 # Bands out of order (overlapping spectrometers, e.g. AVIRIS): the remedy in this API's terms.
 _ORDER_FIX = (
     "reorder the columns by wavelength: order = np.argsort(wavelengths_nm, kind='stable'), then "
-    "X[:, order] with wavelengths_nm[order] (drop repeated wavelengths first)"
+    "X[:, order] (a DataFrame: X.iloc[:, order]) with wavelengths_nm[order] (drop repeated wavelengths first)"
+)
+_STATISTICS_ORDER_FIX = (
+    "compute the statistics on the bands sorted by wavelength (an xarray cube: data.sortby('wavelength'))"
 )
 
 SUPERVISED_METHODS: tuple[str, ...] = ("separability", "mrmr")
@@ -264,13 +267,16 @@ class SpectralBandSelector(SelectorMixin, BaseEstimator):
             )
         self._forget_names()
         self.n_features_in_ = int(stats.n_bands)
-        wl = self._wavelengths(stats.n_bands, given=wavelengths)
+        wl = self._wavelengths(stats.n_bands, given=wavelengths, order_fix=_STATISTICS_ORDER_FIX)
         if self.supervised:
             self.classes_ = np.asarray(stats.classes[stats.counts > 0])
         return self._fit_statistics(stats, wl)
 
-    def _wavelengths(self, n_features: int, given: Any = None) -> np.ndarray | None:
-        """The band centres from the parameter, the fitted DataFrame's numeric column names, or ``given``."""
+    def _wavelengths(
+        self, n_features: int, given: Any = None, order_fix: str = _ORDER_FIX
+    ) -> np.ndarray | None:
+        """The band centres from the parameter, the fitted DataFrame's numeric column names, or ``given``
+        (``order_fix``: the remedy for bands out of wavelength order, in the caller's terms)."""
         names = getattr(self, "feature_names_in_", None)
         from_names = None
         if names is not None:
@@ -283,9 +289,9 @@ class SpectralBandSelector(SelectorMixin, BaseEstimator):
             return (
                 None
                 if from_names is None
-                else validate_wavelengths(from_names, n_features, order_fix=_ORDER_FIX)
+                else validate_wavelengths(from_names, n_features, order_fix=order_fix)
             )
-        wl = validate_wavelengths(np.asarray(sources[0], dtype=np.float64), n_features, order_fix=_ORDER_FIX)
+        wl = validate_wavelengths(np.asarray(sources[0], dtype=np.float64), n_features, order_fix=order_fix)
         for other in [*sources[1:], *([] if from_names is None else [from_names])]:
             if not np.allclose(np.asarray(other, dtype=np.float64), wl, rtol=0.0, atol=1e-6):
                 raise WavelengthError(

@@ -283,15 +283,10 @@ class Leaderboard:
 
     def _repr_html_(self) -> str:
         """The ranking as an HTML table (Jupyter shows it for a cell ending in the leaderboard)."""
-        from html import escape
+        from bandselect.reports.html import ReportTable, table_html
 
         columns, rows = self._display_table()
-        head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-        caption = escape(f"Leaderboard by {self.measures[0]}")
-        return (
-            f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        )
+        return table_html(ReportTable(columns, rows, caption=f"Leaderboard by {self.measures[0]}"))
 
     def _display_table(self) -> tuple[list[str], list[list[Any]]]:
         # The stability columns only when some row has a bootstrap (else two empty columns).

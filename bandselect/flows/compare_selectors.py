@@ -36,7 +36,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bandselect._yaml import parse_yaml_mapping, read_yaml_source
+from bandselect._yaml import is_yaml_path, parse_yaml_mapping, read_yaml_source
 from bandselect.errors import ConfigError, InputError
 from bandselect.evaluation.classification import CLASSIFIERS
 from bandselect.evaluation.compare import (
@@ -297,8 +297,8 @@ class CompareSelectorsConfig(_Strict):
             fix="see configs/compare_selectors.yaml",
             yaml_fix="fix the YAML",
         )
-        if where != "YAML text":
-            data = _relative_paths(data, Path(where).resolve().parent)
+        if is_yaml_path(path_or_text):
+            data = _relative_paths(data, Path(path_or_text).resolve().parent)
         return _validated(data, f"compare_selectors config ({where})")
 
 
@@ -306,8 +306,8 @@ def _relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """``data`` with its relative ``scene.path`` and ``output_dir`` made relative to ``base``."""
     resolved = dict(data)
     scene = resolved.get("scene")
-    if isinstance(scene, dict):
-        resolved["scene"] = {**scene, "path": resolve_against(scene.get("path"), base)}
+    if isinstance(scene, dict) and "path" in scene:  # a missing path stays missing (a "required" error)
+        resolved["scene"] = {**scene, "path": resolve_against(scene["path"], base)}
     if "output_dir" in resolved:
         resolved["output_dir"] = resolve_against(resolved["output_dir"], base)
     return resolved

@@ -18,7 +18,14 @@ from pathlib import Path
 from bandselect.errors import FileFormatError, InputError
 from bandselect.render import atomic_path
 
-__all__ = ["ReportImage", "ReportSection", "ReportTable", "render_html_report", "write_html_report"]
+__all__ = [
+    "ReportImage",
+    "ReportSection",
+    "ReportTable",
+    "render_html_report",
+    "table_html",
+    "write_html_report",
+]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -93,7 +100,8 @@ def _cell(value: object) -> str:
     return f"<td>{_escape(value)}</td>"
 
 
-def _table(table: ReportTable) -> str:
+def table_html(table: ReportTable) -> str:
+    """``table`` as HTML, in a box that scrolls when it is wider than the page (cells escaped)."""
     columns = list(table.columns)
     parts = ['<div class="table-wrap"><table>']
     if table.caption:
@@ -172,7 +180,7 @@ def render_html_report(
         body.append("<section>")
         body.append(f"<h2>{_escape(section.heading)}</h2>")
         body.extend(f"<p>{_escape(paragraph)}</p>" for paragraph in section.paragraphs)
-        body.extend(_table(table) for table in section.tables)
+        body.extend(table_html(table) for table in section.tables)
         body.extend(_image(image, folder) for image in section.images)
         body.append("</section>")
     return (

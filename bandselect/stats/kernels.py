@@ -155,6 +155,23 @@ def class_layout(labels: np.ndarray) -> ClassLayout:
     return classes.astype(np.int64), inverse.reshape(-1).astype(np.int64, copy=False)
 
 
+def layout_of(labels: np.ndarray, layout: ClassLayout | None) -> ClassLayout:
+    """``layout`` when a caller computed :func:`class_layout` of ``labels`` already (a second pass over
+    the same pixels), checked against their shape; else computed here."""
+    if layout is None:
+        return class_layout(labels)
+    classes, index = layout
+    shape_ok = index.shape == labels.shape if index is not None else np.asarray(classes).size <= 1
+    if not shape_ok:
+        raise InputError(
+            "class layout",
+            expected=f"class_layout(labels) of these {labels.size} labels",
+            found=f"{np.asarray(classes).size} classes, positions {None if index is None else index.shape}",
+            fix="pass layout=class_layout(labels) of the same labels, or leave it out",
+        )
+    return classes, index
+
+
 def kernel_input(block: np.ndarray) -> np.ndarray:
     """``block`` as the compiled kernels take it: C-contiguous float32 or float64.
 
@@ -288,10 +305,10 @@ _NO_F8_2D = np.zeros((1, 1))
 _NO_I8 = np.zeros(1, np.int64)
 _NO_I4 = np.zeros(1, np.int32)
 _NO_I4_2D = np.zeros((1, 1), np.int32)
-#: Rows binned per call of the compiled pass: counted into the int32 totals in place until
-#: :data:`_INT32_ROWS` rows, past that into a zeroed int32 buffer added to the (then int64) totals;
-#: each row adds one count per band, so no bin can overflow. (int32 counts keep the scattered
-#: increments in the L2.)
+#: Rows per :meth:`ChunkAccumulator._add_rows` call (``add_all`` splits larger inputs): counted into the
+#: int32 totals in place while they total at most :data:`_INT32_ROWS` rows, past that into a zeroed
+#: int32 buffer added to the (then int64) totals; each row adds one count per band, so no bin can
+#: overflow. (int32 counts keep the scattered increments in the L2.)
 _ROWS_PER_FLUSH = 1 << 30
 #: Bands per temporary when a plan measures its edges' deviation from uniform spacing (≈ 130 kB).
 _PLAN_BANDS = 8
@@ -411,6 +428,8 @@ class ChunkAccumulator:
             if self.moments:
                 if not math.isfinite(self.total.sum()):  # NaN/Inf propagate into the class sums
                     self.finite = False
+                    if plan is not None and counts is self.counts:
+                        self.counted_rows += n_rows  # still an upper bound of every bin's count
                     return
                 self._add_grams(centred, class_rows)
         if plan is not None:

@@ -26,6 +26,7 @@ from bandselect.stats.kernels import (
     accumulate_split,
     class_layout,
     column_min_max,
+    layout_of,
     parallel_threads,
     range_is_finite,
 )
@@ -59,7 +60,7 @@ def bin_pixels(
         if resolved is not None:
             classes, histograms, clipped = torch_backend.class_histograms(pixels, labels, edges, resolved)
             return classes, _read_only(histograms), _read_only(clipped)
-    classes, class_index = class_layout(labels) if layout is None else layout
+    classes, class_index = layout_of(labels, layout)
     accumulator = accumulate_split(
         pixels, class_index, classes.size, edges, moments=False, n_threads=n_threads
     )

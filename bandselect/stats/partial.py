@@ -34,7 +34,7 @@ from bandselect.stats.binning import NanPolicy, PreparedPixels, prepare_pixels, 
 from bandselect.stats.kernels import (
     ClassLayout,
     accumulate_split,
-    class_layout,
+    layout_of,
     parallel_threads,
     thread_controller,
 )
@@ -265,7 +265,7 @@ class BandStatistics:
         # in-memory entry (own_blas) splits large inputs over the cores, one accumulator per contiguous
         # block of rows, merged at the end, and runs BLAS on one thread: each Gram is a small syrk that
         # OpenBLAS's own threads only slow down (measured 7x slower on this shared 2-core machine).
-        classes, class_index = class_layout(labels) if layout is None else layout
+        classes, class_index = layout_of(labels, layout)
         if pixels.shape[0] == 0:
             return cls.empty(pixels.shape[1], hist_edges=edges)
         with thread_controller().limit(limits=1, user_api="blas") if own_blas else contextlib.nullcontext():

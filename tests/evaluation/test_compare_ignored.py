@@ -178,4 +178,4 @@ def test_compare_selections_takes_anything_in_the_pixels_that_do_not_count() -> 
     assert [line.split()[1] for line in shown[2:5]] == [row.name for row in boards[0].rows[:3]]
     assert len(shown) == 2 + len(boards[0].rows)
     html = boards[0]._repr_html_()
-    assert html.startswith("<table>") and html.count("<tr>") == 1 + len(boards[0].rows)
+    assert "<table>" in html and html.count("<tr>") == 1 + len(boards[0].rows)

@@ -384,3 +384,8 @@ def test_relative_paths_of_a_config_file_are_the_files(
     # YAML text has no file: its paths stay relative to the working folder.
     text = CompareSelectorsConfig.from_yaml("scene: {path: beach.npz}\noutput_dir: results\n")
     assert text.scene.path == Path("beach.npz") and text.output_dir == Path("results")
+    # A file without scene.path says the field is missing (not "None is not a valid path").
+    missing = tmp_path / "configs" / "missing.yaml"
+    missing.write_text("scene: {label: 2}\n")
+    with pytest.raises(ConfigError, match=r"scene\.path: Field required"):
+        CompareSelectorsConfig.from_yaml(missing)

@@ -316,3 +316,14 @@ def test_statistics_of_bins_on_the_moments_pass_range_as_one_accumulation(
     np.testing.assert_array_equal(two_pass.counts, one_pass.counts)
     np.testing.assert_allclose(two_pass.class_comoments, one_pass.class_comoments, rtol=1e-9, atol=1e-6)
     assert two_pass.n_clipped.sum() == 0  # the edges cover the data they came from
+
+
+def test_a_class_layout_of_other_labels_is_refused() -> None:
+    from bandselect.stats.kernels import class_layout, layout_of
+
+    labels = np.array([0, 1, 1, 0, 2], np.int64)
+    assert layout_of(labels, None)[0].tolist() == [0, 1, 2]
+    with pytest.raises(InputError, match="class layout"):
+        layout_of(labels, class_layout(labels[:3]))  # positions of other pixels
+    with pytest.raises(InputError, match="class layout"):
+        layout_of(labels, (np.array([0, 1, 2]), None))  # several classes but no positions
