@@ -36,6 +36,13 @@ from bandselect.validation import check_int
 __all__ = ["DataModule", "StatisticalTrainer", "initialize_from_statistics"]
 
 
+def _is_binary(mask: Any) -> bool:
+    """Whether a batch's mask is a bool mask (torch or NumPy)."""
+    if isinstance(mask, torch.Tensor):
+        return mask.dtype == torch.bool
+    return np.asarray(mask).dtype == np.bool_
+
+
 def _as_numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
@@ -331,6 +338,16 @@ class StatisticalTrainer:
                     expected=f"a mask arriving from {fed_by[0]}.{fed_by[1]}" if fed_by else "a mask",
                     found=f"the datamodule yields no mask (batch keys {sorted(batch)})",
                     fix="give the datamodule a mask (labels, positive > 0) for the training data",
+                )
+            if getattr(self.pipeline.nodes[name], "multiclass", False) and _is_binary(mask):
+                # The datamodules' batches carry the binary label rule: statistics of them would compare
+                # "label > 0" against the rest (or find one class), not the classes the node compares.
+                raise LabelError(
+                    f"node {name!r} ({kind}) compares every class (multiclass=True)",
+                    expected="class ids on its mask port",
+                    found="the datamodule's binary mask (label > 0, or positive_label)",
+                    fix="fit it from the class ids: selector.fit(cube, labels, wavelengths) in memory, "
+                    "or the flows (their statistics keep the store's class ids)",
                 )
         if request.wavelengths_port is not None:
             current = values.get((name, request.wavelengths_port))

@@ -256,6 +256,33 @@ def test_missing_mask_is_a_label_error_naming_the_node() -> None:
         ).fit()
 
 
+def test_a_multiclass_node_refuses_the_datamodules_binary_masks() -> None:
+    # The datamodules' batches carry the binary label rule (label > 0): streamed statistics of them
+    # would compare "any class" against class 0 (or find one class), not the node's classes.
+    from multiclass_scenes import planted_pair_scene
+
+    from bandselect.selectors import SupervisedFullSpectrumBandSelector
+
+    scene = planted_pair_scene(size=24)
+    node = SupervisedFullSpectrumBandSelector(
+        scene.cube.shape[-1], criterion="separability", k=len(scene.planted), multiclass=True
+    )
+    pipeline = Pipeline()
+    pipeline.add_node(node, name="selector")
+    pipeline.connect(
+        ("data.cube", "selector.cube"),
+        ("data.mask", "selector.mask"),
+        ("data.wavelengths", "selector.wavelengths"),
+    )
+    data = ArrayDataModule(scene.cube[None], scene.labels[None], wavelengths=scene.wavelengths_nm)
+    with pytest.raises(LabelError, match=r"multiclass=True.*binary mask.*selector\.fit\(cube, labels"):
+        StatisticalTrainer(pipeline=pipeline, datamodule=data).fit()
+    assert not node.is_initialized
+    # The remedy the message names selects the class pairs' planted bands.
+    node.fit(scene.cube[None], scene.labels[None], scene.wavelengths_nm, ignore_label=0)
+    assert sorted(node.selected_indices.tolist()) == sorted(scene.planted)
+
+
 def test_trainer_argument_errors() -> None:
     pipeline, _ = _probe_pipeline()
     dm = ArrayDataModule(_frames(), wavelengths=WAVELENGTHS)
