@@ -197,3 +197,38 @@ def test_shipped_configs_load() -> None:
     for name in ("select_bands.yaml", "demo.yaml"):
         config = load_config(root / name, SelectBandsConfig)
         assert "nodes" in config.pipeline_mapping()
+
+
+def test_a_multiclass_selector_runs_in_the_flow_on_the_class_ids(tmp_path: Path, mlflow_store: str) -> None:
+    # The plan's dry run initialises a multiclass=True node from its sample's class ids and the flow
+    # from the campaign statistics' (the datamodules' batches are binary, which the trainer refuses).
+    from multiclass_scenes import planted_pair_scene
+
+    from bandselect.store import ingest
+
+    scene = planted_pair_scene(size=32)
+    source = tmp_path / "classes.npz"
+    np.savez(source, cube=scene.cube, gt=scene.labels.astype(np.int32), wavelengths_nm=scene.wavelengths_nm)
+    store = tmp_path / "classes.zarr"
+    ingest(source, store)
+    k = len(scene.planted)
+    pipeline = {
+        "nodes": {
+            "selector": {
+                "type": "SupervisedFullSpectrumBandSelector",
+                "config": {
+                    "num_spectral_bands": "auto",
+                    "criterion": "separability",
+                    "k": k,
+                    "multiclass": True,
+                },
+            }
+        },
+        "connections": [
+            ["data.cube", "selector.cube"],
+            ["data.mask", "selector.mask"],
+            ["data.wavelengths", "selector.wavelengths"],
+        ],
+    }
+    result = select_bands(_config(store, tmp_path, mlflow_store, pipeline=pipeline, ignore_label=0))
+    assert sorted(result.selection.indices) == sorted(scene.planted)
