@@ -72,7 +72,8 @@ def _archive_grid(config: FlowConfig) -> tuple[np.ndarray, str]:
         f"archive {config.archive}",
         expected="at least one readable cube to start the campaign store from",
         found=f"{len(files)} files, none readable; first: {errors[0] if errors else 'none'}",
-        fix="fix or remove the files named (bandselect ingest FILE --store S shows each file's problem)",
+        fix="follow the file's own fix above (its options go under the config's ingest:), or remove it; "
+        "bandselect ingest FILE --store S shows each file's problem",
     )
 
 

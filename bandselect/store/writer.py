@@ -305,7 +305,8 @@ def _finite_or_masked(
                 f"{len(bad)} NaN/Inf values in rows {y}..{y + cube32.shape[0] - 1}, the first at "
                 f"(y={y + first_y}, x={first_x}, band={first_band})"
             ),
-            fix="repair the source, or pass mask_nonfinite=True (CLI --mask-nonfinite) to store 0 there "
+            fix="repair the source, or pass mask_nonfinite=True (CLI --mask-nonfinite; a flow config: "
+            "ingest: {mask_nonfinite: true}) to store 0 there "
             "and record the pixels in the 'valid' variable",
         )
     if not cube32.flags.writeable or np.shares_memory(cube32, cube):
