@@ -413,7 +413,7 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
     ]
     if summary.tracking_uri.startswith("sqlite:"):
         lines.append(f"  browse:  {_mlflow_command()} ui --backend-store-uri {summary.tracking_uri}")
-        lines.append("           then open http://127.0.0.1:5000 (runs are under 'Model training')")
+        lines.append(f"           then open {summary.mlflow_link or 'http://127.0.0.1:5000'}")
     if summary.flow_run_id:
         lines.append(f"Prefect flow run: {summary.flow_run_id}")
     print("\n".join(lines))

@@ -190,6 +190,9 @@ def test_demo_runs_the_main_flow_as_a_user_would(tmp_path: Path) -> None:
     browse = next(line for line in completed.stdout.splitlines() if "browse:" in line)
     command = Path(browse.split("browse:")[1].split()[0])
     assert command.is_absolute() and command.is_file(), browse
+    # ... and the page to open is the run itself, in the UI's "Model training" view.
+    then = next(line for line in completed.stdout.splitlines() if "then open" in line)
+    assert "/#/experiments/" in then and "/runs/" in then and "workflowType=machine_learning" in then, then
 
 
 def test_entry_point_help_reads_well() -> None:

@@ -64,6 +64,8 @@ class FlowSummary(BaseModel):
     tracking_uri: str
     experiment: str
     mlflow_run_id: str
+    #: The run's page in the MLflow UI ("Model training" view; a local store: where `mlflow ui` serves).
+    mlflow_link: str | None = None
     flow_run_id: str | None
     acquisition_ids: list[str]
     selector: str
@@ -248,6 +250,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 tracking_uri=uri,
                 experiment=config.tracking.experiment,
                 mlflow_run_id=run_id,
+                mlflow_link=mlflow_run_link(uri, run.info.experiment_id, run_id),
                 flow_run_id=flow_run_id,
                 acquisition_ids=ids,
                 selector=saved.selector,
@@ -303,7 +306,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 acquisitions=ids,
                 exported=summary.exported,
                 output=output,
-                mlflow_link=mlflow_run_link(uri, run.info.experiment_id, run_id),
+                mlflow_link=summary.mlflow_link,
             )
             publish_summary(config.campaign, markdown, uri, run.info.experiment_id, run_id)
     return summary
