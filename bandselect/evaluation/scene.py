@@ -78,6 +78,7 @@ def load_labelled_scene(
     label: int | None = None,
     multiclass: bool = False,
     ignore_label: int | None = None,
+    sort_bands: bool = False,
 ) -> LabelledScene:
     """Read one labelled scene from a ``.npz``/ENVI/``.mat`` file or from a campaign store.
 
@@ -95,6 +96,9 @@ def load_labelled_scene(
     ignore_label
         The label of unlabelled pixels (e.g. 0), left out of every statistic and measure (binary and
         multi-class scenes; for a binary scene it is neither the positive class nor the rest).
+    sort_bands
+        A file whose bands are out of wavelength order (overlapping spectrometers, e.g. AVIRIS): read
+        them sorted (as ``ingest(..., sort_bands=True)`` stores them); a store is sorted already.
 
     Returns
     -------
@@ -138,7 +142,7 @@ def load_labelled_scene(
         wavelengths = np.asarray(dataset[COORD_WAVELENGTH].values, dtype=np.float64)
         name = f"{source_path.stem}/{acquisition}"
     else:
-        source = open_source(source_path)
+        source = open_source(source_path, sort_bands=sort_bands)
         if source.mask_dtype is None:
             raise LabelError(
                 f"scene {source_path}",

@@ -90,6 +90,11 @@ class SceneConfig(_Strict):
         default=None,
         description="the label of unlabelled pixels (e.g. 0), left out of everything (binary or multi-class)",
     )
+    sort_bands: bool = Field(
+        default=False,
+        description="a file listing its bands out of wavelength order (overlapping spectrometers, e.g. "
+        "AVIRIS): read them sorted by wavelength (a campaign store is sorted already)",
+    )
 
     @model_validator(mode="after")
     def _one_task(self) -> SceneConfig:
@@ -408,6 +413,7 @@ def compare_selectors(
         "label": settings.scene.label,
         "multiclass": settings.scene.multiclass,
         "ignore_label": settings.scene.ignore_label,
+        "sort_bands": settings.scene.sort_bands,
         "classifier": settings.classifier,
         "split": settings.split,
         "stability": settings.stability,
@@ -459,6 +465,7 @@ def compare_selectors(
             label=settings.scene.label,
             multiclass=settings.scene.multiclass,
             ignore_label=settings.scene.ignore_label,
+            sort_bands=settings.scene.sort_bands,
             title=f"Selector comparison, {campaign}",
         )
         children = log_comparison_task(leaderboard, figures, parent_run_id, logged_config)

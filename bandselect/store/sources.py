@@ -194,8 +194,8 @@ def resolve_grid(
             f"wavelengths of {what}",
             expected=error.expected,
             found=error.found,
-            fix="pass sort_bands=True (CLI --sort-bands; a flow config: ingest: {sort_bands: true}) to store "
-            "the bands sorted by wavelength "
+            fix="pass sort_bands=True (CLI --sort-bands; a flow config: ingest: {sort_bands: true}; a "
+            "comparison: scene: {sort_bands: true}) to read the bands sorted by wavelength "
             "(instruments with overlapping spectrometers, e.g. AVIRIS), or repair the source",
         ) from error
     dropped = tuple(int(i) for i in np.setdiff1d(np.arange(n_bands), keep))

@@ -46,6 +46,7 @@ def compare_task(
     label: int | None = None,
     multiclass: bool = False,
     ignore_label: int | None = None,
+    sort_bands: bool = False,
     classifier: str = "logistic",
     split: SplitSettings | None = None,
     stability: StabilitySettings | None = None,
@@ -61,7 +62,12 @@ def compare_task(
     per selector, per training epoch of a learnable one). The flow maps it: one selector per task
     (``baselines=False``), then one task for the baselines (no selector, ``random_ks``)."""
     scene = load_labelled_scene(
-        scene_path, acquisition=acquisition, label=label, multiclass=multiclass, ignore_label=ignore_label
+        scene_path,
+        acquisition=acquisition,
+        label=label,
+        multiclass=multiclass,
+        ignore_label=ignore_label,
+        sort_bands=sort_bands,
     )
     with band_labels(scene.wavelengths_nm):
         return compare_scene(
@@ -95,11 +101,17 @@ def render_comparison_task(
     label: int | None = None,
     multiclass: bool = False,
     ignore_label: int | None = None,
+    sort_bands: bool = False,
     title: str = "Selector comparison",
 ) -> ComparisonFigures:
     """Write the leaderboard files, charts, previews and stability plots (:func:`render_comparison`)."""
     scene = load_labelled_scene(
-        scene_path, acquisition=acquisition, label=label, multiclass=multiclass, ignore_label=ignore_label
+        scene_path,
+        acquisition=acquisition,
+        label=label,
+        multiclass=multiclass,
+        ignore_label=ignore_label,
+        sort_bands=sort_bands,
     )
     return render_comparison(leaderboard, scene, output_dir, title=title)
 

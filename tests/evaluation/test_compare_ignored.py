@@ -179,3 +179,24 @@ def test_compare_selections_takes_anything_in_the_pixels_that_do_not_count() -> 
     assert len(shown) == 2 + len(boards[0].rows)
     html = boards[0]._repr_html_()
     assert "<table>" in html and html.count("<tr>") == 1 + len(boards[0].rows)
+
+
+def test_a_file_with_bands_out_of_wavelength_order_is_read_sorted_when_asked(tmp_path: Path) -> None:
+    # AVIRIS (jasper) lists its overlapping spectrometers' bands out of order: scene.sort_bands.
+    from bandselect.errors import WavelengthError
+    from bandselect.flows.compare_selectors import SceneConfig
+
+    cube, gt = _scene()
+    order = np.arange(N_BANDS)
+    order[[5, 6]] = order[[6, 5]]
+    path = tmp_path / "aviris.npz"
+    np.savez(path, cube=cube[..., order], gt=gt, wavelengths_nm=WAVELENGTHS[order])
+    with pytest.raises(WavelengthError, match=r"scene: \{sort_bands: true\}"):
+        load_labelled_scene(path, label=TARGET, ignore_label=UNLABELLED)
+    scene = load_labelled_scene(path, label=TARGET, ignore_label=UNLABELLED, sort_bands=True)
+    np.testing.assert_array_equal(scene.wavelengths_nm, WAVELENGTHS)
+    np.testing.assert_array_equal(
+        scene.cube,
+        load_labelled_scene(_file(tmp_path, "sorted", cube, gt), label=TARGET, ignore_label=UNLABELLED).cube,
+    )
+    assert SceneConfig(path=path, sort_bands=True).sort_bands
