@@ -339,10 +339,11 @@ def _create_home(prefect_home: Path | None) -> None:
 def _print_comparison(result: ComparisonResult) -> None:
     print("\nleaderboard (held-out spatial blocks, best first):")
     for record in result.records:
+        # Every measure of the leaderboard (a multi-class one ranks by accuracy and kappa, not AUROC).
         scores = ", ".join(
-            f"{key} {value:.4f}"
-            for key, value in record.items()
-            if key.endswith("auroc") and isinstance(value, float)
+            f"{measure} {record[measure]:.4f}"
+            for measure in result.measures
+            if isinstance(record.get(measure), float)
         )
         bands = ", ".join(f"{w:.0f}" for w in record["wavelengths_nm"])
         flags = [record["status"]] if record["status"] != "ok" else []

@@ -288,3 +288,27 @@ def test_progress_lines_outside_a_flow_run_do_not_warn(tmp_path: Path) -> None:
     output = completed.stdout + completed.stderr
     assert "epoch 1/2: loss 0.5" in output  # still on the console
     assert "without a flow run id" not in output
+
+
+def test_the_comparison_summary_prints_the_leaderboards_own_measures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A multi-class leaderboard ranks by accuracy and kappa: its lines printed no score at all (only
+    # keys ending in "auroc" were shown).
+    from bandselect.cli import _print_comparison
+    from bandselect.flows.compare_selectors import ComparisonResult
+
+    record = {"name": "separability_k3", "status": "ok", "wavelengths_nm": [482.0, 724.0, 1652.0]}
+    result = ComparisonResult(
+        parent_run_id="abc",
+        child_run_ids={},
+        tracking_uri="sqlite:///x.db",
+        output_dir=tmp_path,
+        leaderboard_json=tmp_path / "leaderboard.json",
+        table_artifact_key="t",
+        records=[{**record, "overall_accuracy": 0.9132, "kappa": 0.8711, "kappa_std": 0.01}],
+        measures=["overall_accuracy", "kappa"],
+    )
+    _print_comparison(result)
+    line = next(line for line in capsys.readouterr().out.splitlines() if "separability_k3" in line)
+    assert "overall_accuracy 0.9132, kappa 0.8711" in line and "bands 482, 724, 1652 nm" in line

@@ -340,6 +340,8 @@ class ComparisonResult(BaseModel):
     leaderboard_json: Path
     table_artifact_key: str
     records: list[dict[str, Any]]
+    #: The leaderboard's measures, ranking measure first (AUROCs, or accuracy and kappa for classes).
+    measures: list[str] = []
 
 
 def _check_scene_path(path: Path) -> None:
@@ -478,4 +480,5 @@ def compare_selectors(
         leaderboard_json=figures.leaderboard_json,
         table_artifact_key=key,
         records=leaderboard.records(),
+        measures=list(leaderboard.measures),
     )
