@@ -353,7 +353,7 @@ def _print_comparison(result: ComparisonResult) -> None:
         print(f"  {record['name']:<38} {scores}{f'  bands {bands} nm' if bands else ''}{note}")
     print(f"\nMLflow parent run: {result.parent_run_id}  ({result.tracking_uri})")
     print(f"HTML report:       bandselect report {result.parent_run_id} --tracking-uri {result.tracking_uri}")
-    print(f"files:             {result.output_dir}")
+    print(f"files:             {Path(result.output_dir).resolve()}")
 
 
 def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> None:

@@ -310,5 +310,7 @@ def test_the_comparison_summary_prints_the_leaderboards_own_measures(
         measures=["overall_accuracy", "kappa"],
     )
     _print_comparison(result)
-    line = next(line for line in capsys.readouterr().out.splitlines() if "separability_k3" in line)
+    out = capsys.readouterr().out.splitlines()
+    line = next(line for line in out if "separability_k3" in line)
     assert "overall_accuracy 0.9132, kappa 0.8711" in line and "bands 482, 724, 1652 nm" in line
+    assert next(line for line in out if line.startswith("files:")).split()[-1] == str(tmp_path.resolve())
