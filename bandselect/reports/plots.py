@@ -7,6 +7,7 @@ figures have titles and legends, and sizes grow with the content so labels do no
 
 from __future__ import annotations
 
+import itertools
 import os
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -587,6 +588,8 @@ def plot_leaderboard(
             zorder=4,
         )
     handles: list[Any] = [Patch(color=PALETTE[0], label="selector")]
+    # One dash pattern per random baseline (a multi-class comparison draws one per k).
+    dashes = itertools.cycle(["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))])
     for kind, name, value, spread in baselines:
         if kind == "all_bands":
             line = ax.axvline(value, color="#000000", linewidth=1.6, label=f"{name}: {value:.4f}", zorder=3)
@@ -595,7 +598,7 @@ def plot_leaderboard(
                 value,
                 color=PALETTE[1],
                 linewidth=1.6,
-                linestyle="--",
+                linestyle=next(dashes),
                 label=f"{name}: {value:.4f} ± {spread:.4f}",
                 zorder=3,
             )
@@ -610,7 +613,7 @@ def plot_leaderboard(
     # Below the axes, not beside them: beside, the legend's long labels took half the width from the
     # bars, whose differences (often in the third decimal) need it.
     fig.legend(
-        handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=9, frameon=False
+        handles=handles, loc="outside lower center", ncols=min(len(handles), 2), fontsize=9, frameon=False
     )
     fig.suptitle(title, fontsize=12)
     return fig

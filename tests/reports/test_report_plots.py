@@ -139,6 +139,7 @@ def test_leaderboard(tmp_path) -> None:
         {"name": "separability", "auroc": 0.995},
         {"name": "all bands", "auroc": 0.998, "kind": "all_bands"},
         {"name": "random 3 bands", "auroc": 0.97, "auroc_std": 0.02, "kind": "random"},
+        {"name": "random 5 bands", "auroc": 0.975, "auroc_std": 0.01, "kind": "random"},
     ]
     fig = plot_leaderboard(rows)
     _check_png(fig, tmp_path / "leaderboard.png")
@@ -148,6 +149,9 @@ def test_leaderboard(tmp_path) -> None:
     legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
     # The legend sits below the bars, not beside them (it took half the width there).
     assert ax.get_legend() is None and fig.legends[0].get_window_extent().y1 < ax.get_window_extent().y0
+    # One dash pattern per random baseline (a multi-class comparison has one per k).
+    random_lines = [line for line in ax.get_lines() if line.get_label().startswith("random")]
+    assert len({str(line.get_linestyle()) for line in random_lines}) == 2
     assert "all bands: 0.9980" in legend and "random 3 bands: 0.9700 ± 0.0200" in legend
     assert "AUROC" in ax.get_xlabel()
     with pytest.raises(InputError, match="kind"):
