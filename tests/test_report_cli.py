@@ -71,6 +71,32 @@ def test_report_of_a_comparison_has_every_image_and_the_leaderboard(
     assert json.loads((out / "artifacts" / parent_id / "leaderboard.json").read_text())["columns"]
 
 
+def test_report_of_a_multiclass_comparison_describes_its_classes(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "train None pixels (None positive)": the binary summary's keys, which a classification
+    # (classes, block folds) does not have.
+    from mlflow.tracking import MlflowClient
+
+    summary = {"task": "multiclass", "height": 100, "width": 100, "n_bands": 198, "classes": [1, 2],
+               "class_pixels": [60, 40], "labelled_pixels": 100, "ignore_label": 0, "folds": 5,
+               "classifier": "logistic"}  # fmt: skip
+    board = {
+        "measures": ["overall_accuracy"],
+        "summary": summary,
+        "columns": ["name"],
+        "table": [],
+        "rows": [],
+    }
+    with tracking.start_run("report-test", campaign="c2", tracking_uri=store) as parent:
+        MlflowClient(tracking_uri=store).log_dict(parent.info.run_id, board, "leaderboard.json")
+    out = tmp_path / "page"
+    assert main(["report", parent.info.run_id, "--tracking-uri", store, "--out", str(out)]) == 0
+    page = Path(capsys.readouterr().out.strip()).read_text()
+    assert "100 labelled pixels in classes 1: 60, 2: 40 (label 0 counts nowhere); 5 block folds" in page
+    assert "None pixels" not in page and "None positive" not in page
+
+
 def test_report_of_a_plain_run_lists_params_metrics_and_selection(
     store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -173,7 +173,21 @@ def write_run_report(
         labels = board.get("measure_labels", {})
         summary = board.get("summary", {})
         paragraphs = [f"Ranked by {board['measures'][0]}."] + [f"{m}: {text}." for m, text in labels.items()]
-        if summary:
+        if summary.get("task") == "multiclass":
+            # A classification: classes and folds, no positives or single train/test part.
+            classes = ", ".join(
+                f"{c}: {n}"
+                for c, n in zip(summary.get("classes", []), summary.get("class_pixels", []), strict=False)
+            )
+            ignored = summary.get("ignore_label")
+            paragraphs.append(
+                f"Scene {summary.get('height')} × {summary.get('width')} pixels, "
+                f"{summary.get('n_bands')} bands; {summary.get('labelled_pixels')} labelled pixels in "
+                f"classes {classes}"
+                + ("" if ignored is None else f" (label {ignored} counts nowhere)")
+                + f"; {summary.get('folds')} block folds, {summary.get('classifier')} classifier."
+            )
+        elif summary:
             paragraphs.append(
                 f"Scene {summary.get('height')} × {summary.get('width')} pixels, "
                 f"{summary.get('n_bands')} bands; "
