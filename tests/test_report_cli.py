@@ -84,8 +84,8 @@ def test_report_of_a_multiclass_comparison_describes_its_classes(
     board = {
         "measures": ["overall_accuracy"],
         "summary": summary,
-        "columns": ["name"],
-        "table": [],
+        "columns": ["name", "overall_accuracy", "stability index"],
+        "table": [["sep_k3", 0.91, ""], ["all bands (198)", 0.98, ""]],  # no bootstrap: an empty column
         "rows": [],
     }
     with tracking.start_run("report-test", campaign="c2", tracking_uri=store) as parent:
@@ -95,6 +95,7 @@ def test_report_of_a_multiclass_comparison_describes_its_classes(
     page = Path(capsys.readouterr().out.strip()).read_text()
     assert "100 labelled pixels in classes 1: 60, 2: 40 (label 0 counts nowhere); 5 block folds" in page
     assert "None pixels" not in page and "None positive" not in page
+    assert "<th>overall_accuracy</th>" in page and "stability index" not in page  # no row fills it
 
 
 def test_report_of_a_plain_run_lists_params_metrics_and_selection(

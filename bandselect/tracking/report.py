@@ -97,6 +97,17 @@ def _key_values(mapping: dict[str, Any], caption: str) -> ReportTable:
     )
 
 
+def _without_empty_columns(columns: list[str], rows: list[list[Any]]) -> ReportTable:
+    """The leaderboard table less the columns no row fills (e.g. stability without a bootstrap)."""
+    keep = [i for i in range(len(columns)) if any(row[i] not in ("", None) for row in rows)] if rows else []
+    keep = keep or list(range(len(columns)))
+    return ReportTable(
+        [columns[i] for i in keep],
+        [[row[i] for i in keep] for row in rows],
+        caption="selectors and baselines",
+    )
+
+
 def write_run_report(
     run_id: str, *, tracking_uri: str | None = None, out_dir: str | os.PathLike[str] | None = None
 ) -> Path:
@@ -205,7 +216,7 @@ def write_run_report(
             ReportSection(
                 "Leaderboard",
                 paragraphs=paragraphs,
-                tables=[ReportTable(board["columns"], board["table"], caption="selectors and baselines")],
+                tables=[_without_empty_columns(board["columns"], board["table"])],
                 images=[ReportImage(path, caption=path.name) for path in charts],
             )
         )
