@@ -274,7 +274,7 @@ class Leaderboard:
     def __repr__(self) -> str:
         # A notebook's `board`: the ranking as aligned text (the rows' histories, bootstrap selections
         # and the split masks are attributes; the dataclass repr printed them all).
-        columns, rows = self._display_table()
+        columns, rows = self.display_table()
         cells = [columns, *([str(cell) for cell in row] for row in rows)]
         widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
@@ -285,11 +285,12 @@ class Leaderboard:
         """The ranking as an HTML table (Jupyter shows it for a cell ending in the leaderboard)."""
         from bandselect.reports.html import ReportTable, table_html
 
-        columns, rows = self._display_table()
+        columns, rows = self.display_table()
         return table_html(ReportTable(columns, rows, caption=f"Leaderboard by {self.measures[0]}"))
 
-    def _display_table(self) -> tuple[list[str], list[list[Any]]]:
-        # The stability columns only when some row has a bootstrap (else two empty columns).
+    def display_table(self) -> tuple[list[str], list[list[Any]]]:
+        """:meth:`table` less the stability columns when no row has a bootstrap (two empty columns):
+        what the notebook repr, Jupyter and the Prefect artifact show."""
         columns, rows = self.table()
         if all(row.stability is None for row in self.rows):
             columns, rows = columns[:-2], [row[:-2] for row in rows]

@@ -133,7 +133,7 @@ def table_artifact_key(campaign: str) -> str:
 @task(name="publish-leaderboard-table", cache_policy=NO_CACHE)
 def publish_table_task(leaderboard: Leaderboard, campaign: str, parent_run_id: str | None = None) -> str:
     """Publish the leaderboard as a Prefect table artifact; returns its key."""
-    columns, table = leaderboard.table()
+    columns, table = leaderboard.display_table()
     records = [{column: _plain(value) for column, value in zip(columns, row, strict=True)} for row in table]
     key = table_artifact_key(campaign)
     description = f"Selector leaderboard of **{campaign}**, ranked by `{leaderboard.measures[0]}` " + (
