@@ -409,13 +409,9 @@ def compare_selectors(
     _check_scene_path(settings.scene.path)
     campaign = str(settings.campaign)
     selectors = settings.resolved_selectors()
-    scene_path = str(settings.scene.path)
+    # The scene's fields are load_labelled_scene's arguments: every task loads it from them.
+    scene = settings.scene.model_dump(mode="json")
     common: dict[str, Any] = {
-        "acquisition": settings.scene.acquisition,
-        "label": settings.scene.label,
-        "multiclass": settings.scene.multiclass,
-        "ignore_label": settings.scene.ignore_label,
-        "sort_bands": settings.scene.sort_bands,
         "classifier": settings.classifier,
         "split": settings.split,
         "stability": settings.stability,
@@ -428,7 +424,7 @@ def compare_selectors(
     # every k the selectors chose; the parts merge into one leaderboard.
     futures = {
         name: compare_task.with_options(task_run_name=f"compare-{name}").submit(
-            scene_path, {name: spec}, baselines=False, **common
+            scene, {name: spec}, baselines=False, **common
         )
         for name, spec in selectors.items()
     }
@@ -444,7 +440,7 @@ def compare_selectors(
         {row.selection.k for part in parts for row in part.selector_rows if row.selection is not None}
     )
     baseline_part = compare_task.with_options(task_run_name="compare-baselines")(
-        scene_path, {}, baselines=True, random_ks=ks, **common
+        scene, {}, baselines=True, random_ks=ks, **common
     )
     leaderboard = merge_leaderboards_task([*parts, baseline_part])
     uri = tracking.resolve_tracking_uri(settings.tracking_uri, Path.cwd())
@@ -461,13 +457,8 @@ def compare_selectors(
         output_dir = Path(settings.output_dir) / parent_run_id
         figures = render_comparison_task(
             leaderboard,
-            scene_path,
+            scene,
             str(output_dir),
-            acquisition=settings.scene.acquisition,
-            label=settings.scene.label,
-            multiclass=settings.scene.multiclass,
-            ignore_label=settings.scene.ignore_label,
-            sort_bands=settings.scene.sort_bands,
             title=f"Selector comparison, {campaign}",
         )
         children = log_comparison_task(leaderboard, figures, parent_run_id, logged_config)

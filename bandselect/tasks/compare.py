@@ -39,14 +39,9 @@ _KEY_PATTERN = re.compile(r"[^a-z0-9-]+")
 
 @task(name="compare-selections", cache_policy=NO_CACHE)
 def compare_task(
-    scene_path: str,
+    scene: Mapping[str, Any],
     selectors: Mapping[str, Mapping[str, Any]],
     *,
-    acquisition: str | None = None,
-    label: int | None = None,
-    multiclass: bool = False,
-    ignore_label: int | None = None,
-    sort_bands: bool = False,
     classifier: str = "logistic",
     split: SplitSettings | None = None,
     stability: StabilitySettings | None = None,
@@ -60,18 +55,12 @@ def compare_task(
     """Load the scene and compare the selectors on it
     (:func:`~bandselect.evaluation.compare_classes.compare_scene`: binary or multi-class; one log line
     per selector, per training epoch of a learnable one). The flow maps it: one selector per task
-    (``baselines=False``), then one task for the baselines (no selector, ``random_ks``)."""
-    scene = load_labelled_scene(
-        scene_path,
-        acquisition=acquisition,
-        label=label,
-        multiclass=multiclass,
-        ignore_label=ignore_label,
-        sort_bands=sort_bands,
-    )
-    with band_labels(scene.wavelengths_nm):
+    (``baselines=False``), then one task for the baselines (no selector, ``random_ks``). ``scene``:
+    the arguments of :func:`~bandselect.evaluation.scene.load_labelled_scene` (the flow's ``scene:``)."""
+    labelled = load_labelled_scene(**scene)
+    with band_labels(labelled.wavelengths_nm):
         return compare_scene(
-            scene,
+            labelled,
             selectors,
             measures=measures,
             classifier=classifier,
@@ -94,26 +83,14 @@ def merge_leaderboards_task(parts: Sequence[Leaderboard]) -> Leaderboard:
 @task(name="render-comparison", cache_policy=NO_CACHE)
 def render_comparison_task(
     leaderboard: Leaderboard,
-    scene_path: str,
+    scene: Mapping[str, Any],
     output_dir: str,
     *,
-    acquisition: str | None = None,
-    label: int | None = None,
-    multiclass: bool = False,
-    ignore_label: int | None = None,
-    sort_bands: bool = False,
     title: str = "Selector comparison",
 ) -> ComparisonFigures:
-    """Write the leaderboard files, charts, previews and stability plots (:func:`render_comparison`)."""
-    scene = load_labelled_scene(
-        scene_path,
-        acquisition=acquisition,
-        label=label,
-        multiclass=multiclass,
-        ignore_label=ignore_label,
-        sort_bands=sort_bands,
-    )
-    return render_comparison(leaderboard, scene, output_dir, title=title)
+    """Write the leaderboard files, charts, previews and stability plots (:func:`render_comparison`) of
+    the scene that ``scene`` loads (the arguments of ``load_labelled_scene``, as :func:`compare_task`)."""
+    return render_comparison(leaderboard, load_labelled_scene(**scene), output_dir, title=title)
 
 
 @task(name="log-comparison", cache_policy=NO_CACHE)

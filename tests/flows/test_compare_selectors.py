@@ -389,3 +389,13 @@ def test_relative_paths_of_a_config_file_are_the_files(
     missing.write_text("scene: {label: 2}\n")
     with pytest.raises(ConfigError, match=r"scene\.path: Field required"):
         CompareSelectorsConfig.from_yaml(missing)
+
+
+def test_the_scene_config_is_exactly_what_loads_the_scene() -> None:
+    # The flow hands scene.model_dump() to load_labelled_scene in every task: one set of names.
+    import inspect
+
+    from bandselect.evaluation.scene import load_labelled_scene
+    from bandselect.flows.compare_selectors import SceneConfig
+
+    assert set(SceneConfig.model_fields) == set(inspect.signature(load_labelled_scene).parameters)

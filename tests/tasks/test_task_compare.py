@@ -24,7 +24,7 @@ def test_compare_render_and_log(tmp_path: Path) -> None:
     path = tmp_path / "scene.npz"
     np.savez(path, cube=scene.cube, wavelengths_nm=scene.wavelengths_nm, gt=scene.mask.astype(np.uint8))
     leaderboard = compare_task.fn(
-        str(path),
+        {"path": str(path)},  # load_labelled_scene's arguments (the flow's scene:)
         SELECTORS,
         split=SplitSettings(seed=1),
         stability=StabilitySettings(n_bootstrap=0),
@@ -33,7 +33,7 @@ def test_compare_render_and_log(tmp_path: Path) -> None:
     )
     assert {row.name for row in leaderboard.selector_rows} == {"full", "rgb"}
     assert leaderboard.row("full").selection is not None and leaderboard.row("full").selection.k == 3
-    figures = render_comparison_task.fn(leaderboard, str(path), str(tmp_path / "out"))
+    figures = render_comparison_task.fn(leaderboard, {"path": str(path)}, str(tmp_path / "out"))
     assert figures.leaderboard_json.is_file() and set(figures.selector_previews) == {"full", "rgb"}
     uri = tracking_uri_default(tmp_path / "project")
     with tracking.start_run("compare", tracking_uri=uri) as parent:
