@@ -24,7 +24,6 @@ __all__ = [
     "save_png",
     "to_uint8_image",
     "to_uint8_rgb",
-    "to_uint8_rgba",
 ]
 
 
@@ -91,32 +90,13 @@ def to_uint8_rgb(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.
     return out
 
 
-def to_uint8_rgba(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.ndarray:
-    """:func:`to_uint8_rgb` with an alpha channel: a pixel with a non-finite value (no data, e.g. an
-    acquisition's invalid pixels set to NaN by :func:`mask_invalid`) is transparent, not black.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W, 4)`` uint8; alpha 255 where every channel is finite, 0 elsewhere.
-    """
-    return _with_alpha(to_uint8_rgb(rgb, percentiles), _finite_pixels(rgb))
-
-
 def to_uint8_image(rgb: np.ndarray, percentiles: Sequence[float] = (1, 99)) -> np.ndarray:
-    """:func:`to_uint8_rgb` of an image whose pixels are all finite, else :func:`to_uint8_rgba` (its
-    pixels without data transparent): what a preview PNG or figure shows."""
+    """:func:`to_uint8_rgb` of an image whose pixels are all finite; else ``(H, W, 4)`` with an alpha
+    channel, 0 on the pixels with a non-finite value (no data, e.g. an acquisition's invalid pixels set
+    to NaN by :func:`mask_invalid`): transparent, not black. What a preview PNG or figure shows."""
     rgb8 = to_uint8_rgb(rgb, percentiles)
-    finite = _finite_pixels(rgb)
-    return rgb8 if finite.all() else _with_alpha(rgb8, finite)
-
-
-def _finite_pixels(rgb: np.ndarray) -> np.ndarray:
-    return np.isfinite(np.asarray(rgb, dtype=np.float64)).all(axis=-1)
-
-
-def _with_alpha(rgb8: np.ndarray, opaque: np.ndarray) -> np.ndarray:
-    return np.dstack([rgb8, np.where(opaque, 255, 0).astype(np.uint8)])
+    finite = np.isfinite(np.asarray(rgb)).all(axis=-1)
+    return rgb8 if finite.all() else np.dstack([rgb8, np.where(finite, 255, 0).astype(np.uint8)])
 
 
 def mask_invalid(rgb: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
