@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from training_fixtures import rx_bce_pipeline
+from training_fixtures import rx_bce_pipeline, supervised_pipeline
 
 from bandselect.errors import LabelError, TrainingError
 from bandselect.names import PORT_MASK, PORT_VALID
@@ -61,14 +61,7 @@ def _garbage(cube: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def _supervised() -> tuple[Pipeline, SupervisedFullSpectrumBandSelector]:
     selector = SupervisedFullSpectrumBandSelector(num_spectral_bands=N_BANDS, k=3)
-    pipeline = Pipeline()
-    pipeline.add_node(selector, name="selector")
-    pipeline.connect(
-        ("data.cube", "selector.cube"),
-        ("data.wavelengths", "selector.wavelengths"),
-        ("data.mask", "selector.mask"),
-    )
-    return pipeline, selector
+    return supervised_pipeline(selector), selector
 
 
 def _unsupervised() -> tuple[Pipeline, OrthogonalProjectionBandSelector]:

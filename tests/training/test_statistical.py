@@ -260,6 +260,7 @@ def test_a_multiclass_node_refuses_the_datamodules_binary_masks() -> None:
     # The datamodules' batches carry the binary label rule (label > 0): streamed statistics of them
     # would compare "any class" against class 0 (or find one class), not the node's classes.
     from multiclass_scenes import planted_pair_scene
+    from training_fixtures import supervised_pipeline
 
     from bandselect.selectors import SupervisedFullSpectrumBandSelector
 
@@ -267,13 +268,7 @@ def test_a_multiclass_node_refuses_the_datamodules_binary_masks() -> None:
     node = SupervisedFullSpectrumBandSelector(
         scene.cube.shape[-1], criterion="separability", k=len(scene.planted), multiclass=True
     )
-    pipeline = Pipeline()
-    pipeline.add_node(node, name="selector")
-    pipeline.connect(
-        ("data.cube", "selector.cube"),
-        ("data.mask", "selector.mask"),
-        ("data.wavelengths", "selector.wavelengths"),
-    )
+    pipeline = supervised_pipeline(node)
     data = ArrayDataModule(scene.cube[None], scene.labels[None], wavelengths=scene.wavelengths_nm)
     with pytest.raises(LabelError, match=r"multiclass=True.*binary mask.*selector\.fit\(cube, labels"):
         StatisticalTrainer(pipeline=pipeline, datamodule=data).fit()

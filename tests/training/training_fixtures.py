@@ -56,3 +56,18 @@ def rx_bce_pipeline(n_bands: int, *, valid: bool = False) -> Any:
             ("data.valid", "rx.valid"), ("data.valid", "head.valid"), ("data.valid", "bce.valid")
         )
     return pipeline
+
+
+def supervised_pipeline(selector: Any) -> Any:
+    """A pipeline of one supervised selector named ``selector``, fed data.cube, data.mask and the
+    wavelengths (what a statistical initialisation reads)."""
+    from bandselect.pipeline import Pipeline
+
+    pipeline = Pipeline()
+    pipeline.add_node(selector, name="selector")
+    pipeline.connect(
+        ("data.cube", "selector.cube"),
+        ("data.wavelengths", "selector.wavelengths"),
+        ("data.mask", "selector.mask"),
+    )
+    return pipeline
