@@ -64,6 +64,8 @@ DATA_NODE = "data"
 PORT_CUBE = "cube"
 PORT_MASK = "mask"
 PORT_WAVELENGTHS = "wavelengths"
-# Batch key of the streamed datamodules with an ``ignore_label``: (B, H, W, 1) bool, False on ignored
-# pixels (left out of every statistic). Not a port of the pipeline's data node: the trainers consume it.
+# Optional data ports the streamed datamodules fill: ``valid`` (B, H, W, 1) bool, False on ignored and
+# invalid pixels (left out of every statistic); ``labels`` (B, H, W, 1) int64, the class ids beside the
+# bool ``mask`` (what a multi-class selector's statistics compare).
 PORT_VALID = "valid"
+PORT_LABELS = "labels"

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from bandselect.errors import BandSelectError, PipelineError, with_context
-from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
+from bandselect.names import DATA_NODE, PORT_CUBE, PORT_LABELS, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
 from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node, PortRef, PortSpec, check_ports_compatible
 
@@ -38,7 +38,8 @@ class DataSource(Node):
     Its output ports are ``cube`` (B, H, W, C) float32, ``mask`` (B, H, W, 1) bool (optional),
     ``wavelengths`` (C,) float32 (integer wavelengths, as the seed declares them, connect as well) and
     ``valid`` (B, H, W, 1) bool (optional: False on the pixels of an ``ignore_label``, which the nodes
-    with a ``valid`` input leave out).
+    with a ``valid`` input leave out) and ``labels`` (B, H, W, 1) int64 (optional: the class ids beside
+    the bool ``mask``, as the streamed datamodules give them).
     It holds no state and is not part of ``Pipeline.nodes`` or the ``state_dict``.
     """
 
@@ -49,6 +50,7 @@ class DataSource(Node):
         PortSpec(
             PORT_VALID, torch.bool, ("B", "H", "W", 1), "False on ignored and invalid pixels", optional=True
         ),
+        PortSpec(PORT_LABELS, torch.int64, ("B", "H", "W", 1), "class ids beside the mask", optional=True),
     )
 
     def forward(self, **data: Any) -> dict[str, Any]:

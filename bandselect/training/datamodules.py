@@ -1,4 +1,5 @@
-"""Datamodules for statistics: every pixel exactly once, as batches of ``{"cube", "mask", "wavelengths"}``.
+"""Datamodules for statistics: every pixel exactly once, as batches of ``{"cube", "mask", "labels",
+"wavelengths"}``.
 
 With ``ignore_label``, or over acquisitions with a validity flag (a ``valid`` variable: no-data pixels,
 NaN/Inf ingested with ``mask_nonfinite``), the batches also carry ``valid``
@@ -6,13 +7,14 @@ NaN/Inf ingested with ``mask_nonfinite``), the batches also carry ``valid``
 False): :class:`~bandselect.training.StatisticalTrainer` leaves them out of every statistic, as
 ``fit(..., ignore_label=...)`` and ``compute_statistics`` do.
 
-Each is a window source (:mod:`bandselect.store`) tiled exactly by :func:`~bandselect.training.samplers.
-tile_windows` and batched by :class:`~bandselect.training.samplers.BatchIterable`: ``cube`` (B, H, W, C)
-float32, ``mask`` (B, H, W, 1) bool (only when the data has labels), ``wavelengths`` (C,) float32, all
-torch tensors. Frames, or patches of frames, of different sizes are never stacked together: a batch holds
-items of one size, so acquisitions of different H/W (and the smaller patches at the right and bottom
-edges when ``patch_size`` does not divide the frame) give batches of their own. Patches tile each frame
-exactly (no overlap, nothing dropped), so statistics over all batches are statistics over all pixels.
+Each is a window source (:mod:`bandselect.store`) tiled exactly by
+:func:`~bandselect.training.samplers.tile_windows` and batched by :class:`~bandselect.training.samplers.BatchIterable`: ``cube`` (B, H, W, C)
+float32, ``mask`` (B, H, W, 1) bool and ``labels`` (B, H, W, 1) int64, the class ids under the same rule
+(both only when the data has labels), ``wavelengths`` (C,) float32, all torch tensors. Frames, or patches
+of frames, of different sizes are never stacked together: a batch holds items of one size, so
+acquisitions of different H/W (and the smaller patches at the right and bottom edges when ``patch_size``
+does not divide the frame) give batches of their own. Patches tile each frame exactly (no overlap,
+nothing dropped), so statistics over all batches are statistics over all pixels.
 
 ``train_dataloader()`` returns a re-iterable :class:`~bandselect.training.samplers.BatchIterable`; with
 ``shuffle=True`` every iteration draws a new order from a generator seeded with ``seed`` (reproducible
@@ -113,7 +115,8 @@ class ArrayDataModule(_TilingOptions):
         ``(H, W, C)`` or ``(B, H, W, C)``, NumPy or torch, real numeric (converted to float32), finite.
     mask
         Labels for ``cube``: ``(H, W)``/``(H, W, 1)`` or ``(B, H, W)``/``(B, H, W, 1)``, bool or integer.
-        Batches carry ``label > 0`` (or ``label == positive_label``) as a bool mask.
+        Batches carry ``label > 0`` (or ``label == positive_label``) as a bool ``mask``, and the class
+        ids (``labels``, int64; 0/1 with ``positive_label``) for multi-class statistics.
     wavelengths
         ``(C,)`` band wavelengths in nm (required, keyword).
     batch_size

@@ -29,7 +29,7 @@ from bandselect.training.campaign import is_learnable
 from bandselect.training.datamodules import ArrayDataModule
 from bandselect.training.gradient import require_validity
 from bandselect.training.roles import selector_node
-from bandselect.training.statistical import StatisticalTrainer, initialize_from_statistics
+from bandselect.training.statistical import StatisticalTrainer
 
 __all__ = ["DryRun", "dry_run"]
 
@@ -63,30 +63,6 @@ def _sample(
     positive = mask == (positive_label if positive_label is not None else 1)
     cube[positive] += 0.2  # the positives differ, as a target does
     return cube, mask.astype(np.int64)
-
-
-def _initialise_multiclass(
-    pipeline: Pipeline,
-    cube: np.ndarray,
-    mask: np.ndarray,
-    grid: np.ndarray,
-    positive_label: int | None,
-    ignore_label: int | None,
-) -> None:
-    """The ``multiclass=True`` nodes, from statistics of the sample's class ids (the datamodule's
-    batches carry the binary rule, which the trainer refuses for them), as the flow initialises them
-    from the campaign statistics: the same label roles, the same one accumulation."""
-    from bandselect.pipeline.node import needs_statistics
-    from bandselect.stats.classes import labelled_statistics
-
-    names = [
-        name
-        for name, node in pipeline.nodes.items()
-        if getattr(node, "multiclass", False) and needs_statistics(node)
-    ]
-    if names:
-        stats = labelled_statistics(cube, mask, positive_label=positive_label, ignore_label=ignore_label)
-        initialize_from_statistics(pipeline, stats, grid, nodes=names)
 
 
 def dry_run(
@@ -142,7 +118,6 @@ def dry_run(
     )
     shape = f"{_FRAMES}×{_SIZE}×{_SIZE}×{grid.size}"
     try:
-        _initialise_multiclass(pipeline, cube, mask, grid, positive_label, ignore_label)
         StatisticalTrainer(pipeline, module).fit()
         batch = next(iter(module.train_dataloader()))
         pipeline.eval()

@@ -4,12 +4,13 @@ Both cut acquisitions into :class:`~bandselect.store.Window` s of a
 :class:`~bandselect.store.WindowSource` and turn them into the trainers' dict batches with
 :class:`BatchReader`, the one place the label rule (:func:`bandselect.labels.binary_labels`) is applied.
 Batches are keyed by the pipeline's ``data`` ports: ``cube`` (B, h, w, C) float32, ``mask`` (B, h, w, 1)
-bool (when the data has labels), ``wavelengths`` (C,) float32. With an ``ignore_label``, or from a source
+bool and ``labels`` (B, h, w, 1) int64, the class ids under the same rule (both when the data has
+labels), ``wavelengths`` (C,) float32. With an ``ignore_label``, or from a source
 with a validity flag (an acquisition's ``valid`` variable: no-data pixels of its file, NaN/Inf ingested
 with ``mask_nonfinite``), they also carry ``valid`` (:data:`~bandselect.names.PORT_VALID`,
 (B, h, w, 1) bool): False on the ignored and the invalid pixels, whose ``mask`` is False too; the
 trainers leave them out of every statistic (see :func:`bandselect.labels.batch_labels`). Otherwise
-batches are exactly the three keys above.
+batches are exactly the keys above.
 
 - Exact tiling, :func:`tile_windows`: whole frames (``patch_size=None``), or non-overlapping patches
   that tile each frame exactly (the smaller patches at the right and bottom edges included), so
@@ -45,8 +46,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from bandselect.errors import ConfigError, LabelError, ShapeError
-from bandselect.labels import batch_labels, check_label_roles
-from bandselect.names import PORT_CUBE, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
+from bandselect.labels import apply_label_rule, batch_labels, check_label_roles
+from bandselect.names import PORT_CUBE, PORT_LABELS, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
 from bandselect.store import Window, WindowSource
 
 Batch = dict[str, torch.Tensor]
@@ -179,7 +180,7 @@ class BatchReader:
         self.wavelengths = torch.from_numpy(source.wavelengths.astype(np.float32))
 
     def __call__(self, windows: Sequence[Window]) -> Batch:
-        cubes, masks, valids = [], [], []
+        cubes, masks, classes, valids = [], [], [], []
         for window in windows:
             cube, labels = self.source.read(window)
             cubes.append(cube)
@@ -203,6 +204,10 @@ class BatchReader:
                 if stored is not None:
                     mask = mask & stored  # an invalid pixel is no positive either
                 masks.append(mask)
+                # The class ids under the same rule (positive_label: that class against the rest), for
+                # the multi-class statistics; ignored and invalid pixels keep theirs, ``valid`` says so.
+                ids, _ = apply_label_rule(labels, positive_label=self.positive_label)
+                classes.append(ids.astype(np.int64, copy=False))
             if self.with_valid:
                 if stored is not None:
                     valid = stored if valid is None else valid & stored
@@ -210,6 +215,7 @@ class BatchReader:
         batch = {PORT_CUBE: torch.from_numpy(np.stack(cubes)), PORT_WAVELENGTHS: self.wavelengths}
         if self.with_mask:
             batch[PORT_MASK] = torch.from_numpy(np.stack(masks)[..., None])
+            batch[PORT_LABELS] = torch.from_numpy(np.stack(classes)[..., None])
         if self.with_valid:
             batch[PORT_VALID] = torch.from_numpy(np.stack(valids)[..., None])
         return batch

@@ -19,7 +19,7 @@ import torch
 
 from bandselect.errors import ConfigError, LabelError, PipelineError, TrainingError, WavelengthError
 from bandselect.labels import check_classes
-from bandselect.names import DATA_NODE, PORT_CUBE, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
+from bandselect.names import DATA_NODE, PORT_CUBE, PORT_LABELS, PORT_MASK, PORT_VALID, PORT_WAVELENGTHS
 from bandselect.pipeline import Pipeline, StatisticsRequest
 from bandselect.pipeline.node import needs_statistics
 from bandselect.stats import (
@@ -339,16 +339,8 @@ class StatisticalTrainer:
                     found=f"the datamodule yields no mask (batch keys {sorted(batch)})",
                     fix="give the datamodule a mask (labels, positive > 0) for the training data",
                 )
-            if getattr(self.pipeline.nodes[name], "multiclass", False) and _is_binary(mask):
-                # The datamodules' batches carry the binary label rule: statistics of them would compare
-                # "label > 0" against the rest (or find one class), not the classes the node compares.
-                raise LabelError(
-                    f"node {name!r} ({kind}) compares every class (multiclass=True)",
-                    expected="class ids on its mask port",
-                    found="the datamodule's binary mask (label > 0, or positive_label)",
-                    fix="fit it from the class ids: selector.fit(cube, labels, wavelengths) in memory, "
-                    "or the flows (their statistics keep the store's class ids)",
-                )
+            if getattr(self.pipeline.nodes[name], "multiclass", False):
+                mask = self._class_ids(name, kind, request.mask_port, mask, batch)
         if request.wavelengths_port is not None:
             current = values.get((name, request.wavelengths_port))
             if current is None:
@@ -372,6 +364,23 @@ class StatisticalTrainer:
                 cube, mask, valid=valid, contrast=request.contrast, device=self.device
             )
         return histograms_from_arrays(cube, mask, hist_edges=edges[name], valid=valid, device=self.device)
+
+    def _class_ids(self, name: str, kind: str, port: str, mask: Any, batch: Mapping[str, Any]) -> Any:
+        """What a multi-class node's statistics compare: the batch's class ids where its mask port is the
+        data's bool ``mask`` (the binary label rule would compare "label > 0" against the rest)."""
+        if self.pipeline.source_of(name, port) == (DATA_NODE, PORT_MASK) and PORT_LABELS in batch:
+            return batch[PORT_LABELS]
+        if not _is_binary(mask):
+            return mask
+        fed_by = self.pipeline.source_of(name, port)
+        source = f" from {fed_by[0]}.{fed_by[1]}" if fed_by else ""
+        raise LabelError(
+            f"node {name!r} ({kind}) compares every class (multiclass=True)",
+            expected=f"class ids: the batches' {PORT_LABELS!r} beside data.mask, or integer ids on {port!r}",
+            found=f"a bool mask{source}, batch keys {sorted(batch)}",
+            fix=f"yield {PORT_LABELS!r} (the class ids, (B, H, W, 1) int64) in the datamodule's batches, as "
+            "ArrayDataModule and CampaignDataModule do, or fit the node with selector.fit(cube, labels)",
+        )
 
     def _check_classes(self, name: str, request: StatisticsRequest, stats: BandStatistics) -> None:
         """A supervised node fed batches with ignored pixels needs two classes among the counted ones."""

@@ -40,9 +40,12 @@ def test_array_batches_have_the_contract_types() -> None:
     cube = _cube()
     dm = ArrayDataModule(cube, mask=cube[..., 0] > 0.5, wavelengths=WAVELENGTHS, batch_size=2)
     (batch,) = list(dm.train_dataloader())
-    assert set(batch) == {"cube", "mask", "wavelengths"}
+    assert set(batch) == {"cube", "mask", "labels", "wavelengths"}
     assert batch["cube"].dtype == torch.float32 and tuple(batch["cube"].shape) == (2, 5, 7, 3)
     assert batch["mask"].dtype == torch.bool and tuple(batch["mask"].shape) == (2, 5, 7, 1)
+    # The class ids beside the bool mask (a bool mask's classes are 0 and 1).
+    assert batch["labels"].dtype == torch.int64
+    np.testing.assert_array_equal(batch["labels"].numpy(), batch["mask"].numpy().astype(np.int64))
     assert batch["wavelengths"].dtype == torch.float32 and batch["wavelengths"].tolist() == WAVELENGTHS
     np.testing.assert_array_equal(batch["cube"].numpy(), cube)
     np.testing.assert_array_equal(batch["mask"].numpy()[..., 0], cube[..., 0] > 0.5)

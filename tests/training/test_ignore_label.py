@@ -13,7 +13,7 @@ import xarray as xr
 from training_fixtures import rx_bce_pipeline, supervised_pipeline
 
 from bandselect.errors import LabelError, TrainingError
-from bandselect.names import PORT_MASK, PORT_VALID
+from bandselect.names import PORT_LABELS, PORT_MASK, PORT_VALID
 from bandselect.nodes import AnomalyBCELoss, RXDetector, ScoreToLogit
 from bandselect.pipeline import Pipeline
 from bandselect.selectors import (
@@ -95,7 +95,8 @@ def test_batches_carry_a_validity_only_with_ignore_label() -> None:
     plain = next(
         iter(ArrayDataModule(cube, labels, wavelengths=WAVELENGTHS, batch_size=2).train_dataloader())
     )
-    assert sorted(plain) == ["cube", "mask", "wavelengths"]  # exactly as before
+    assert sorted(plain) == ["cube", "labels", "mask", "wavelengths"]  # no validity
+    np.testing.assert_array_equal(plain[PORT_LABELS][..., 0].numpy(), labels)
     dm = ArrayDataModule(
         cube, labels, wavelengths=WAVELENGTHS, batch_size=2, positive_label=TARGET, ignore_label=0
     )
@@ -103,6 +104,8 @@ def test_batches_carry_a_validity_only_with_ignore_label() -> None:
     assert batch[PORT_VALID].dtype == torch.bool and batch[PORT_VALID].shape == (2, 16, 20, 1)
     np.testing.assert_array_equal(batch[PORT_VALID][..., 0].numpy(), labels != UNLABELLED)
     np.testing.assert_array_equal(batch[PORT_MASK][..., 0].numpy(), labels == TARGET)
+    # positive_label makes the class ids binary too (that class against the rest), as in the flows.
+    np.testing.assert_array_equal(batch[PORT_LABELS][..., 0].numpy(), labels == TARGET)
     np.testing.assert_array_equal(dm.valid, labels != UNLABELLED)
 
 

@@ -256,26 +256,69 @@ def test_missing_mask_is_a_label_error_naming_the_node() -> None:
         ).fit()
 
 
-def test_a_multiclass_node_refuses_the_datamodules_binary_masks() -> None:
-    # The datamodules' batches carry the binary label rule (label > 0): streamed statistics of them
-    # would compare "any class" against class 0 (or find one class), not the node's classes.
+def test_a_multiclass_node_is_fitted_from_the_batches_class_ids() -> None:
+    # The batches' bool mask is the binary rule (label > 0); a multi-class node's statistics compare the
+    # class ids the batches carry beside it ('labels'), with the ignored class left out by 'valid'.
+    from multiclass_scenes import UNLABELLED, planted_pair_scene
+    from training_fixtures import supervised_pipeline
+
+    from bandselect.selectors import SupervisedFullSpectrumBandSelector
+
+    scene = planted_pair_scene(size=24)
+
+    def node() -> SupervisedFullSpectrumBandSelector:
+        return SupervisedFullSpectrumBandSelector(
+            scene.cube.shape[-1], criterion="separability", k=len(scene.planted), multiclass=True
+        )
+
+    streamed = node()
+    data = ArrayDataModule(
+        scene.cube[None],
+        scene.labels[None],
+        wavelengths=scene.wavelengths_nm,
+        patch_size=8,
+        batch_size=3,
+        ignore_label=UNLABELLED,
+    )
+    trainer = StatisticalTrainer(pipeline=supervised_pipeline(streamed), datamodule=data)
+    trainer.fit()
+    assert sorted(streamed.selected_indices.tolist()) == sorted(scene.planted)
+    stats = next(iter(trainer.statistics_.values()))
+    assert stats.classes.tolist() == sorted(set(scene.labels.ravel().tolist()) - {UNLABELLED})
+    # The same scores as the in-memory fit from the class ids.
+    memory = node()
+    memory.fit(scene.cube[None], scene.labels[None], scene.wavelengths_nm, ignore_label=UNLABELLED)
+    assert streamed.selected_indices.tolist() == memory.selected_indices.tolist()
+    np.testing.assert_allclose(streamed.band_scores, memory.band_scores, rtol=1e-6, atol=1e-9)
+
+
+def test_a_multiclass_node_refuses_a_bool_mask_without_class_ids() -> None:
+    # A datamodule of the user's own that yields only the bool mask: the node would compare
+    # "label > 0" against the rest; refused, naming the batch key that carries the ids.
     from multiclass_scenes import planted_pair_scene
     from training_fixtures import supervised_pipeline
 
+    from bandselect.names import PORT_LABELS
     from bandselect.selectors import SupervisedFullSpectrumBandSelector
 
     scene = planted_pair_scene(size=24)
     node = SupervisedFullSpectrumBandSelector(
         scene.cube.shape[-1], criterion="separability", k=len(scene.planted), multiclass=True
     )
-    pipeline = supervised_pipeline(node)
-    data = ArrayDataModule(scene.cube[None], scene.labels[None], wavelengths=scene.wavelengths_nm)
-    with pytest.raises(LabelError, match=r"multiclass=True.*binary mask.*selector\.fit\(cube, labels"):
-        StatisticalTrainer(pipeline=pipeline, datamodule=data).fit()
+    batches = [
+        {key: value for key, value in batch.items() if key != PORT_LABELS}
+        for batch in ArrayDataModule(
+            scene.cube[None], scene.labels[None], wavelengths=scene.wavelengths_nm
+        ).train_dataloader()
+    ]
+
+    class MaskOnly:
+        def train_dataloader(self) -> list[dict[str, Any]]:
+            return batches
+
+    with pytest.raises(LabelError, match=r"multiclass=True.*bool mask from data\.mask.*yield 'labels'"):
+        StatisticalTrainer(pipeline=supervised_pipeline(node), datamodule=MaskOnly()).fit()
     assert not node.is_initialized
-    # The remedy the message names selects the class pairs' planted bands.
-    node.fit(scene.cube[None], scene.labels[None], scene.wavelengths_nm, ignore_label=0)
-    assert sorted(node.selected_indices.tolist()) == sorted(scene.planted)
 
 
 def test_trainer_argument_errors() -> None:
