@@ -8,9 +8,10 @@ False): :class:`~bandselect.training.StatisticalTrainer` leaves them out of ever
 ``fit(..., ignore_label=...)`` and ``compute_statistics`` do.
 
 Each is a window source (:mod:`bandselect.store`) tiled exactly by
-:func:`~bandselect.training.samplers.tile_windows` and batched by :class:`~bandselect.training.samplers.BatchIterable`: ``cube`` (B, H, W, C)
-float32, ``mask`` (B, H, W, 1) bool and ``labels`` (B, H, W, 1) int64, the class ids under the same rule
-(both only when the data has labels), ``wavelengths`` (C,) float32, all torch tensors. Frames, or patches
+:func:`~bandselect.training.samplers.tile_windows` and batched by
+:class:`~bandselect.training.samplers.BatchIterable`: ``cube`` (B, H, W, C) float32, ``mask``
+(B, H, W, 1) bool and ``labels`` (B, H, W, 1) int64, the class ids under the same rule (both only
+when the data has labels), ``wavelengths`` (C,) float32, all torch tensors. Frames, or patches
 of frames, of different sizes are never stacked together: a batch holds items of one size, so
 acquisitions of different H/W (and the smaller patches at the right and bottom edges when ``patch_size``
 does not divide the frame) give batches of their own. Patches tile each frame exactly (no overlap,
