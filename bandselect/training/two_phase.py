@@ -204,9 +204,15 @@ class TwoPhaseResult:
             return "n/a" if value is None else f"{value:.4f}"
 
         kept = "last" if self.best_epoch is None else str(self.best_epoch)
+        before = repr(self.selection_before)
+        if _tied(self.selection_before):
+            # A uniform start (the recipe's) prefers no band: its top-k are the tie rule's first bands,
+            # which would otherwise read as a choice.
+            tie_rule = self.selection_before.indices
+            before = f"uniform start, no band preferred (the tie rule's bands {tie_rule})"
         lines = [
             f"TwoPhaseResult(selector={self.selector!r}, {len(self.history)} epochs, kept epoch {kept}",
-            f"  before: {self.selection_before!r}  AUROC validation {auroc(self.val_auroc_before)}, "
+            f"  before: {before}  AUROC validation {auroc(self.val_auroc_before)}, "
             f"test {auroc(self.test_auroc_before)}",
             f"  after:  {self.selection_after!r}  AUROC validation {auroc(self.val_auroc_after)}, "
             f"test {auroc(self.test_auroc_after)}",
@@ -214,6 +220,11 @@ class TwoPhaseResult:
         if self.trained_selection is not None:
             lines.append(f"  trained: {self.trained_selection!r}, refine moves {list(self.refine_moves)}")
         return "\n".join(lines) + ")"
+
+
+def _tied(selection: BandSelection) -> bool:
+    """Whether every score of ``selection`` is one value for all bands (a start that prefers none)."""
+    return bool(selection.scores) and all(len(set(values)) == 1 for values in selection.scores.values())
 
 
 @dataclass(frozen=True)

@@ -274,11 +274,22 @@ def test_in_memory_arrays_report_band_selections_before_and_after(small_scene) -
     shown = repr(result)
     assert len(shown.splitlines()) <= 4 and len(shown) < 1000
     assert repr(result.selection_after) in shown and f"test {result.test_auroc_after:.4f}" in shown
+    assert repr(result.selection_before) in shown and "uniform start" not in shown
     record = result.history[-1]
     weights = record.weights["selector"]
     top = int(np.argmax(weights))
     shown = repr(record)
     assert f"'selector': [{top}: {weights[top]:.3f}," in shown and f"] of {len(weights)}" in shown
+
+
+def test_a_uniform_start_is_shown_as_no_band_preferred(small_scene) -> None:
+    """The recipe's uniform start ties every band: its top-k (bands 0, 1, 2 by the tie rule) is no choice,
+    and the summary says so instead of printing it as the selection before training."""
+    result = train_two_phase(recipe_pipeline(init_method="uniform"), _arrays(small_scene), SMALL)
+    assert result.selection_before.indices == tuple(range(N_SELECT))
+    before = repr(result).splitlines()[1]
+    assert before.startswith("  before: uniform start, no band preferred")
+    assert repr(result.selection_before) not in before and f"test {result.test_auroc_before:.4f}" in before
 
 
 def test_an_initialised_pipeline_skips_phase_one(small_scene) -> None:
