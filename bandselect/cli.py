@@ -365,7 +365,10 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
         f"{index} ({wavelength:.0f} nm)"
         for index, wavelength in zip(selection.indices, selection.wavelengths_nm, strict=True)
     )
-    how = "statistical initialisation + gradient training" if summary.trained else "statistics"
+    how = "statistics"
+    if summary.trained:
+        start = "statistical initialisation" if summary.initialised else "uniform start"
+        how = f"{start} + gradient training"
     lines = ["", f"selected bands ({summary.selector}: {selection.selector_type}, {how}): {bands}"]
     note = search_note(selection, summary.trained_bands)
     if note is not None:

@@ -79,6 +79,8 @@ class FlowSummary(BaseModel):
     ingest: IngestReport | None
     statistics: StatisticsSummary
     trained: bool
+    #: The nodes initialised from the campaign statistics (none: e.g. a learnable selector's uniform start).
+    initialised: list[str] = []
     #: The kept epoch's bands before the search after training (None: not trained).
     trained_bands: list[int] | None = None
     #: The selection's RX AUROC on the validation and test rows of training (None: not measured).
@@ -264,6 +266,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 ingest=ingest,
                 statistics=statistics,
                 trained=trained is not None,
+                initialised=list(saved.initialised),
                 trained_bands=None
                 if trained is None or trained.trained_bands is None
                 else list(trained.trained_bands),
