@@ -24,14 +24,17 @@ The 'k' parameter of MySelector: expected an int in the range [1, inf], found 0.
 
 from __future__ import annotations
 
+import difflib
 import math
 import reprlib
+import types
+import typing
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bandselect.errors import (
     ConfigError,
@@ -316,6 +319,73 @@ def _problems(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]
         found = "" if item["type"] == "missing" else f" (found {_INPUT_REPR.repr(item['input'])})"
         problems.append(f"{where}: {message}{found}")
     return problems
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings model a field holds (``IngestSettings``, ``IngestSettings | None``), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [m for m in map(_section_model, typing.get_args(annotation)) if m is not None]
+        return models[0] if len(models) == 1 else None
+    return None
+
+
+def _model_at(model: type[BaseModel], location: Sequence[Any]) -> type[BaseModel] | None:
+    for part in location:
+        field = model.model_fields.get(str(part))
+        section = None if field is None else _section_model(field.annotation)
+        if section is None:
+            return None
+        model = section
+    return model
+
+
+def unknown_field_hints(model: type[BaseModel], error: ValidationError) -> list[str]:
+    """Where each unknown field of a config probably belongs: a setting of one of its sections written
+    at the top (``products`` → ``export.products``), or a close spelling of a field (``epoch`` →
+    ``epochs``). Empty when no unknown field has a likely home."""
+    hints: list[str] = []
+
+    def visit(owner: type[BaseModel], error: ValidationError, prefix: tuple[Any, ...]) -> None:
+        for item in error.errors():
+            location = (*prefix, *item["loc"])
+            cause = (item.get("ctx") or {}).get("error")
+            if isinstance(cause, ConfigError) and isinstance(cause.__cause__, ValidationError):
+                section = _model_at(model, location)
+                if section is not None:
+                    visit(section, cause.__cause__, location)
+                continue
+            if item["type"] != "extra_forbidden" or not item["loc"]:
+                continue
+            here = _model_at(owner, item["loc"][:-1])
+            if here is None:
+                continue
+            key, path = str(location[-1]), ".".join(str(part) for part in location[:-1])
+            homes = [
+                name
+                for name, field in here.model_fields.items()
+                if (section := _section_model(field.annotation)) is not None and key in section.model_fields
+            ]
+            # A close spelling among the fields here, else among the sections' fields (``epoch`` at the
+            # top → ``training.epochs``).
+            spellings = {name: name for name in here.model_fields}
+            for name, field in here.model_fields.items():
+                if (section := _section_model(field.annotation)) is not None:
+                    for inner in section.model_fields:
+                        spellings.setdefault(inner, f"{name}.{inner}")
+            close = [spellings[c] for c in difflib.get_close_matches(key, list(spellings), n=1, cutoff=0.75)]
+            homes = [f"{path}.{home}" if path else home for home in homes]
+            if homes:
+                where = " or ".join(f"'{home}:' ({home}.{key})" for home in homes)
+                hints.append(f"{key!r} is a setting of a section: write it under {where}")
+            elif close:
+                spelled = f"{path}.{close[0]}" if path else close[0]
+                of = f" of {path!r}" if path else ""
+                hints.append(f"{key!r} is not a setting{of} (did you mean {spelled!r}?)")
+
+    visit(model, error, ())
+    return hints
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -20,7 +20,7 @@ from bandselect.products.plan import GeoTiffMode, ProductKind, ProductPlan
 from bandselect.settings import SettingsModel
 from bandselect.stats import DEFAULT_N_BINS
 from bandselect.training.config import TrainingConfig, load_recipe
-from bandselect.validation import describe_validation_error
+from bandselect.validation import describe_validation_error, unknown_field_hints
 
 __all__ = [
     "DEFAULT_PIPELINE",
@@ -435,6 +435,7 @@ def validate_model(model: type[ModelT], data: Any, where: str, *, expected: str,
         return model.model_validate(data)
     except ValidationError as error:
         problems = describe_validation_error(error)
+        fix = "; ".join([*unknown_field_hints(model, error), fix])
         raise ConfigError(where, expected=expected, found=problems, fix=fix) from error
 
 

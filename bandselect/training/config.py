@@ -29,7 +29,7 @@ from pydantic import (
 
 from bandselect.errors import ConfigError
 from bandselect.settings import SettingsModel
-from bandselect.validation import describe_validation_error
+from bandselect.validation import describe_validation_error, unknown_field_hints
 
 __all__ = [
     "DEFAULT_RECIPE",
@@ -188,8 +188,13 @@ class TrainingConfig(SettingsModel):
                 "TrainingConfig",
                 expected="valid training settings",
                 found=describe_validation_error(error),
-                fix="correct the fields named (every field and its default: the training section of "
-                "bandselect/recipes/two_phase.yaml)",
+                fix="; ".join(
+                    [
+                        *unknown_field_hints(type(self), error),
+                        "correct the fields named (every field and its default: the training section of "
+                        "bandselect/recipes/two_phase.yaml)",
+                    ]
+                ),
             ) from error
 
     @field_validator("patch_size")

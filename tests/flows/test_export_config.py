@@ -64,3 +64,44 @@ def test_bad_export_settings(tmp_path: Path, export: dict[str, object], match: s
     with pytest.raises(ConfigError, match=match) as raised:
         _config(tmp_path, **export)
     assert "Fix:" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "hint"),
+    [
+        # A section's setting written at the top: where it goes.
+        (
+            {"products": ["bands"]},
+            "'products' is a setting of a section: write it under 'export:' (export.products)",
+        ),
+        ({"device": "cpu"}, "under 'statistics:' (statistics.device) or 'training:' (training.device)"),
+        # A misspelling, at the top, in a section, and in the training section (its own model).
+        ({"campain": "c"}, "'campain' is not a setting (did you mean 'campaign'?)"),
+        ({"epoch": 3}, "'epoch' is not a setting (did you mean 'training.epochs'?)"),
+        (
+            {"export": {"prodcts": ["bands"]}},
+            "'prodcts' is not a setting of 'export' (did you mean 'export.products'?)",
+        ),
+        (
+            {"training": {"epoch": 3}},
+            "'epoch' is not a setting of 'training' (did you mean 'training.epochs'?)",
+        ),
+    ],
+)
+def test_an_unknown_setting_says_where_it_probably_belongs(
+    tmp_path: Path, fields: dict[str, object], hint: str
+) -> None:
+    data = {"campaign": "c", "store": str(tmp_path / "s.zarr"), "output": str(tmp_path / "out.zarr")}
+    with pytest.raises(ConfigError) as raised:
+        load_config({**data, **fields}, SelectBandsConfig)
+    message = str(raised.value)
+    fix = message.split("Fix: ", 1)[1]
+    assert "Extra inputs are not permitted" in message and hint in fix.split("; ")[0], fix
+    assert "correct the fields named above" in fix
+
+
+def test_a_setting_with_no_likely_home_gets_no_guess(tmp_path: Path) -> None:
+    data = {"campaign": "c", "store": str(tmp_path / "s.zarr"), "output": str(tmp_path / "out.zarr")}
+    with pytest.raises(ConfigError) as raised:
+        load_config({**data, "colour_map": "viridis"}, SelectBandsConfig)
+    assert str(raised.value).split("Fix: ", 1)[1].startswith("correct the fields named above")
