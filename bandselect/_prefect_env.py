@@ -24,6 +24,9 @@ DEFAULTS = {
     # Outside a flow run (a notebook training after it ran a flow) those lines have no run to go to:
     # Prefect's API handler would warn on every one of them; they still reach the console.
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    # MLflow's tqdm bar when it validates a logged model's input example ("Downloading artifacts" with
+    # carriage returns) lands in the flow's console and worker logs: a line of noise per run.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 

@@ -577,11 +577,10 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import os
-
+    from bandselect._prefect_env import set_local_defaults
     from bandselect.tracking.report import write_run_report
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep stdout to the page path
+    set_local_defaults()  # no MLflow progress bar: stdout is the page's path
     print(write_run_report(args.run_id, tracking_uri=args.tracking_uri, out_dir=args.out))
     return EXIT_OK
 
