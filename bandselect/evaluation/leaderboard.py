@@ -296,6 +296,17 @@ class Leaderboard:
             columns, rows = columns[:-2], [row[:-2] for row in rows]
         return columns, rows
 
+    def to_markdown(self) -> str:
+        """The :meth:`display_table` as a markdown table (the comparison's MLflow run description)."""
+        columns, rows = self.display_table()
+
+        def cell(value: Any) -> str:
+            return str(value).replace("|", "\\|")
+
+        lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+        return "\n".join(lines)
+
     def to_json(self) -> str:
         """``{"measures": [...], "summary": {...}, "rows": records()}`` as indented JSON."""
         return json.dumps(

@@ -42,7 +42,7 @@ from bandselect.tasks import (
 )
 from bandselect.tasks._logging import run_logger
 from bandselect.tasks.artifacts import publish_summary, tag_flow_run
-from bandselect.tracking import mlflow_run_link
+from bandselect.tracking import flow_run_ui_url, mlflow_run_link
 from bandselect.training.campaign import needs_contrast
 
 from ._ephemeral import guard_ephemeral_server
@@ -273,6 +273,24 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 val_auroc=None if trained is None else trained.val_auroc,
                 test_auroc=None if trained is None else trained.test_auroc,
             )
+            # One account of the run in both UIs: the Prefect artifact links the MLflow run, the MLflow
+            # run's description the Prefect flow run.
+            described: dict[str, Any] = {
+                "campaign": config.campaign,
+                "flow": run_name_prefix,
+                "selector": saved.selector,
+                "selection": selection,
+                "trained": trained is not None,
+                "initialised": bool(saved.initialised),
+                "kept_epoch": None if trained is None else trained.best_epoch,
+                "trained_bands": summary.trained_bands,
+                "val_auroc": summary.val_auroc,
+                "test_auroc": summary.test_auroc,
+                "n_invalid": summary.statistics.n_invalid,
+                "acquisitions": ids,
+                "exported": summary.exported,
+                "output": output,
+            }
             log_flow_run(
                 run_id,
                 config.model_dump(mode="json"),
@@ -294,22 +312,10 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 (config.campaign, store, ids),
                 config.export.products[0],  # the model makes the run's main product
                 config.tracking.registered_model,
+                flow_run_markdown(
+                    **described, mlflow_link=None, prefect_link=flow_run_ui_url(), heading=False
+                ),
             )
-            markdown = flow_run_markdown(
-                campaign=config.campaign,
-                flow=run_name_prefix,
-                selector=saved.selector,
-                selection=selection,
-                trained=trained is not None,
-                kept_epoch=None if trained is None else trained.best_epoch,
-                trained_bands=summary.trained_bands,
-                val_auroc=summary.val_auroc,
-                test_auroc=summary.test_auroc,
-                n_invalid=summary.statistics.n_invalid,
-                acquisitions=ids,
-                exported=summary.exported,
-                output=output,
-                mlflow_link=summary.mlflow_link,
-            )
+            markdown = flow_run_markdown(**described, mlflow_link=summary.mlflow_link)
             publish_summary(config.campaign, markdown, uri, run.info.experiment_id, run_id)
     return summary

@@ -59,28 +59,44 @@ def flow_run_markdown(
     acquisitions: Sequence[str],
     exported: Mapping[str, int],
     output: str,
-    mlflow_link: str,
+    mlflow_link: str | None,
     mlflow_note: str = "",
     trained_bands: Sequence[int] | None = None,
     val_auroc: float | None = None,
     test_auroc: float | None = None,
     n_invalid: int = 0,
+    initialised: bool = True,
+    prefect_link: str | None = None,
+    heading: bool = True,
 ) -> str:
     """The run's summary: what was selected (and how), what was written, where MLflow has the rest.
 
     ``trained_bands``: the kept epoch's bands before the search after training; ``val_auroc``,
     ``test_auroc``: the selection's RX AUROC on the validation and test rows (None: not measured);
-    ``n_invalid``: the acquisitions' pixels without data (``valid`` False), which counted nowhere.
+    ``n_invalid``: the acquisitions' pixels without data (``valid`` False), which counted nowhere;
+    ``initialised``: whether a node was initialised from the statistics (a trained selector from the
+    uniform start is not); ``mlflow_link`` / ``prefect_link``: the run's pages to link (None: left out;
+    the Prefect artifact links MLflow, the MLflow run's description links Prefect); ``heading``: a
+    title naming the flow and the campaign (the MLflow run's page has its own).
     """
-    how = "two-phase training" if trained else "statistics"
+    how = "statistics"
+    if trained:
+        how = "two-phase training" if initialised else "gradient training from the uniform start"
     note = search_note(selection, trained_bands)
     measured = []
     if test_auroc is not None:
         measured.append(f"test {test_auroc:.4f} (held-out rows)")
     if val_auroc is not None:
         measured.append(f"validation {val_auroc:.4f} (chose the epoch and guided the search: optimistic)")
+    # First, what a collapsed description (MLflow's shows a few lines) still shows.
+    lead = (
+        f"**Selected** {', '.join(f'{w:.1f}' for w in selection.output_wavelengths_nm)} nm "
+        f"(bands {', '.join(str(i) for i in selection.output_indices)})"
+        + ("" if test_auroc is None else f"; test RX AUROC {test_auroc:.4f}")
+    )
     lines = [
-        f"# {flow}: {campaign}",
+        *([f"# {flow}: {campaign}", ""] if heading else []),
+        lead,
         "",
         f"**Selector** `{selector}` ({selection.selector_type}), fitted by {how}"
         + ("" if kept_epoch is None else f"; weights of epoch {kept_epoch + 1} kept")
@@ -110,7 +126,10 @@ def flow_run_markdown(
         )
         + f"; **products** in `{output}`: "
         + ", ".join(f"{count} {status}" for status, count in exported.items()),
-        "",
-        f"**MLflow run**: [{mlflow_link}]({mlflow_link})" + (f" ({mlflow_note})" if mlflow_note else ""),
     ]
+    if mlflow_link:
+        aside = f" ({mlflow_note})" if mlflow_note else ""
+        lines += ["", f"**MLflow run**: [{mlflow_link}]({mlflow_link}){aside}"]
+    if prefect_link:
+        lines += ["", f"**Prefect flow run**: [{prefect_link}]({prefect_link})"]
     return "\n".join(lines) + "\n"

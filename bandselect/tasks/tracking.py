@@ -79,8 +79,11 @@ def log_flow_run(
     campaign: tuple[str, str, list[str]] | None = None,
     model_product: str = "composite",
     registered_model: str | None = None,
+    description: str | None = None,
 ) -> str:
-    """Log everything that describes (and reproduces) the flow run into its MLflow run; the model URI."""
+    """Log everything that describes (and reproduces) the flow run into its MLflow run; the model URI.
+
+    ``description``: the run's description in the MLflow UI (markdown), e.g. the flow's summary."""
     example = None
     if campaign is not None:  # a small crop of the first acquisition, stored with the model
         dataset = open_campaign(campaign[1]).open(campaign[2][0])
@@ -100,6 +103,7 @@ def log_flow_run(
         model_product=model_product,
         registered_model=registered_model,
         input_example=example,
+        description=description,
         metrics={}
         if trained is None
         else {SELECTED_VAL_AUROC: trained.val_auroc, SELECTED_TEST_AUROC: trained.test_auroc},

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from bandselect.evaluation.leaderboard import Leaderboard, LeaderboardRow
 from bandselect.reports.comparison import ComparisonFigures
@@ -81,10 +82,19 @@ def log_comparison(
         row.name for row in leaderboard.selector_rows if row.stability is not None and row.stability.unstable
     ]
     not_applicable = [row.name for row in leaderboard.selector_rows if not row.applicable]
+    # The run's description in the MLflow UI: the winner first (a collapsed description shows a few
+    # lines), then the whole ranking.
+    lead = "No selector applies to this scene."
+    if best is not None:
+        measured = ", ".join(f"{measure} {value:.4f}" for measure, value in best.scores.items())
+        bands = ", ".join(f"{w:.0f}" for w in best.wavelengths_nm)
+        lead = f"**Best** {best.name}: {measured}" + (f"; bands {bands} nm" if bands else "")
+    description = f"{lead}\n\n{leaderboard.to_markdown()}\n"
     client.log_batch(
         parent_run_id,
         metrics=parent_metrics,
         tags=[
+            RunTag(MLFLOW_RUN_NOTE, runs.fit_tag(description)),
             RunTag(TAG_ROLE, "comparison"),
             RunTag(TAG_UNSTABLE_SELECTORS, json.dumps(unstable)),
             RunTag(TAG_NOT_APPLICABLE, json.dumps(not_applicable)),

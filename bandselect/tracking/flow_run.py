@@ -26,7 +26,7 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 
 from bandselect.pipeline import CONFIG_FILE, load_yaml
 from bandselect.selection import BandSelection
@@ -158,6 +158,7 @@ def log_flow_run(
     registered_model: str | None = None,
     input_example: Any = None,
     metrics: Mapping[str, float | None] | None = None,
+    description: str | None = None,
 ) -> str:
     """Log one flow run into the MLflow run ``run_id`` (see the module docstring for the layout).
 
@@ -189,6 +190,9 @@ def log_flow_run(
     metrics
         Single values of the run (e.g. :data:`SELECTED_TEST_AUROC`), logged without a step; None values
         are left out.
+    description
+        The run's description (markdown; the MLflow UI's "Description" of the run, the tag
+        ``mlflow.note.content``); None: none.
 
     Returns
     -------
@@ -200,6 +204,8 @@ def log_flow_run(
     log_band_selection(selection, extra={"selector": selector, **(extra_selection or {})}, run_id=run_id)
     client = MlflowClient(tracking_uri=runs.current_tracking_uri())
     client.set_tag(run_id, TAG_SELECTOR_TYPE, selection.selector_type)
+    if description:
+        client.set_tag(run_id, MLFLOW_RUN_NOTE, runs.fit_tag(description))
     for key, value in (metrics or {}).items():
         if value is not None:
             client.log_metric(run_id, key, float(value))

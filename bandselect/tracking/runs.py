@@ -54,6 +54,7 @@ __all__ = [
     "TAG_TRUNCATED_PARAMS",
     "artifact_location_for",
     "current_tracking_uri",
+    "fit_tag",
     "flatten_params",
     "flow_run_page",
     "flow_run_ui_url",
@@ -410,11 +411,12 @@ def log_params_flat(
     artifact = PARAMS_ARTIFACT if not prefix else f"params/{prefix}.json"
     client.log_dict(run, _to_jsonable(dict(params)), artifact)
     if truncated:
-        client.set_tag(run, TAG_TRUNCATED_PARAMS, _fit_tag(json.dumps(truncated)))
+        client.set_tag(run, TAG_TRUNCATED_PARAMS, fit_tag(json.dumps(truncated)))
     return logged
 
 
-def _fit_tag(value: str) -> str:
+def fit_tag(value: str) -> str:
+    """``value`` shortened (marked as such) to what an MLflow tag can hold."""
     return value if len(value) <= MAX_TAG_VAL_LENGTH else _truncate(value, MAX_TAG_VAL_LENGTH)
 
 
@@ -488,10 +490,10 @@ def log_selection(
         key: value if len(value) <= MAX_PARAM_VAL_LENGTH else _truncate(value, MAX_PARAM_VAL_LENGTH)
         for key, value in params.items()
     }
-    tags = [RunTag(f"bandselect.{prefix}.indices", _fit_tag(params[f"{prefix}.indices"]))]
+    tags = [RunTag(f"bandselect.{prefix}.indices", fit_tag(params[f"{prefix}.indices"]))]
     if wavelengths_nm is not None:
         tags.append(
-            RunTag(f"bandselect.{prefix}.wavelengths_nm", _fit_tag(params[f"{prefix}.wavelengths_nm"]))
+            RunTag(f"bandselect.{prefix}.wavelengths_nm", fit_tag(params[f"{prefix}.wavelengths_nm"]))
         )
     metrics = []
     if objective is not None:

@@ -132,6 +132,12 @@ def test_pavia_comparison_runs_leaderboard_pngs_and_report(
     assert parent.data.tags[TAG_BEST_SELECTOR] == best["name"]
     assert parent.data.metrics["best/logistic_auroc"] == pytest.approx(best["logistic_auroc"])
     assert not [name for name in parent.data.metrics if not name.startswith("best/")]
+    # The parent's description in the MLflow UI: the winner first, then one table row per leaderboard row.
+    description = parent.data.tags["mlflow.note.content"].splitlines()
+    assert description[0].startswith(f"**Best** {best['name']}: ")
+    assert f"logistic_auroc {best['logistic_auroc']:.4f}" in description[0] and description[0].endswith(" nm")
+    table = [line for line in description if line.startswith("| ")]
+    assert len(table) == len(board["rows"]) + 1 and "| rank | name |" in table[0]
 
     pngs = sorted(downloaded.rglob("*.png"))
     names = {path.relative_to(downloaded).as_posix() for path in pngs}

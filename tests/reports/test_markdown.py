@@ -71,3 +71,34 @@ def test_the_summary_says_how_many_pixels_without_data_were_left_out() -> None:
     text = flow_run_markdown(**common, n_invalid=500)
     assert "**Acquisitions** 1 (500 pixels without data left out of the statistics and the training);" in text
     assert "without data" not in flow_run_markdown(**common)
+
+
+def test_the_summary_says_how_the_selector_was_fitted_and_links_the_other_ui() -> None:
+    selection = BandSelection.create([2, 9, 15], GRID, selector_type="SoftChannelSelector")
+    common = {
+        "campaign": "camp",
+        "flow": "select-bands",
+        "selector": "selector",
+        "selection": selection,
+        "kept_epoch": None,
+        "acquisitions": ["a"],
+        "exported": {"published": 1},
+        "output": "out.zarr",
+    }
+    # The Prefect artifact links the MLflow run; the MLflow run's description links the Prefect run.
+    prefect = flow_run_markdown(**common, trained=True, mlflow_link="http://mlflow/#/runs/1")
+    assert "fitted by two-phase training." in prefect and "[http://mlflow/#/runs/1]" in prefect
+    assert "Prefect flow run" not in prefect
+    page = "http://prefect/flow-runs/flow-run/7"
+    mlflow = flow_run_markdown(**common, trained=True, mlflow_link=None, prefect_link=page)
+    assert f"**Prefect flow run**: [{page}]({page})" in mlflow and "MLflow run" not in mlflow
+    # A trained selector that no statistics initialised (the recipe's uniform start) is not "two-phase".
+    uniform = flow_run_markdown(**common, trained=True, initialised=False, mlflow_link=None)
+    assert "fitted by gradient training from the uniform start." in uniform
+    assert "fitted by statistics." in flow_run_markdown(**common, trained=False, mlflow_link=None)
+    # What MLflow's collapsed description shows first: the bands and the reported AUROC, no title.
+    lead = flow_run_markdown(
+        **common, trained=True, mlflow_link=None, heading=False, test_auroc=0.98765
+    ).splitlines()[0]
+    assert lead == "**Selected** 470.0, 540.0, 600.0 nm (bands 2, 9, 15); test RX AUROC 0.9877"
+    assert prefect.startswith("# select-bands: camp\n\n**Selected** 470.0, 540.0, 600.0 nm")
