@@ -27,6 +27,9 @@ DEFAULTS = {
     # MLflow's tqdm bar when it validates a logged model's input example ("Downloading artifacts" with
     # carriage returns) lands in the flow's console and worker logs: a line of noise per run.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # MLflow prints "View run ... / View experiment ..." for every run it ends on a tracking server: 30
+    # lines for a comparison's child runs. The flows print the one page that matters themselves.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 

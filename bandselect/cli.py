@@ -352,8 +352,19 @@ def _print_comparison(result: ComparisonResult) -> None:
         note = f"  [{'; '.join(flags)}]" if flags else ""
         print(f"  {record['name']:<38} {scores}{f'  bands {bands} nm' if bands else ''}{note}")
     print(f"\nMLflow parent run: {result.parent_run_id}  ({result.tracking_uri})")
+    if result.mlflow_link:
+        print(f"  {_ui_hint(result.tracking_uri, result.mlflow_link)}")
     print(f"HTML report:       bandselect report {result.parent_run_id} --tracking-uri {result.tracking_uri}")
     print(f"files:             {Path(result.output_dir).resolve()}")
+
+
+def _ui_hint(tracking_uri: str, link: str | None) -> str:
+    """How to open a run's MLflow page: the command serving a local store first, then the page."""
+    page = link or "http://127.0.0.1:5000"
+    if tracking_uri.startswith("sqlite:"):
+        serve = f"{_mlflow_command()} ui --backend-store-uri {tracking_uri}"
+        return f"browse:  {serve}\n           then open {page}"
+    return f"open:    {page}"
 
 
 def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> None:
@@ -415,9 +426,8 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
         f"MLflow:           {summary.tracking_uri}",
         f"  experiment {summary.experiment!r}, run {summary.mlflow_run_id}",
     ]
-    if summary.tracking_uri.startswith("sqlite:"):
-        lines.append(f"  browse:  {_mlflow_command()} ui --backend-store-uri {summary.tracking_uri}")
-        lines.append(f"           then open {summary.mlflow_link or 'http://127.0.0.1:5000'}")
+    if summary.tracking_uri.startswith("sqlite:") or summary.mlflow_link:
+        lines.append(f"  {_ui_hint(summary.tracking_uri, summary.mlflow_link)}")
     if summary.flow_run_id:
         lines.append(f"Prefect flow run: {summary.flow_run_id}")
     print("\n".join(lines))

@@ -316,3 +316,15 @@ def test_the_comparison_summary_prints_the_leaderboards_own_measures(
     line = next(line for line in out if "separability_k3" in line)
     assert "overall_accuracy 0.9132, kappa 0.8711" in line and "bands 482, 724, 1652 nm" in line
     assert next(line for line in out if line.startswith("files:")).split()[-1] == str(tmp_path.resolve())
+    # The parent run's page: served by `mlflow ui` for a local store, opened directly on a server.
+    local = result.model_copy(update={"mlflow_link": "http://127.0.0.1:5000/#/experiments/1/runs/abc"})
+    _print_comparison(local)
+    out = capsys.readouterr().out
+    assert "browse:  " in out and "ui --backend-store-uri sqlite:///x.db" in out
+    assert "then open http://127.0.0.1:5000/#/experiments/1/runs/abc" in out
+    served = local.model_copy(
+        update={"tracking_uri": "http://mlflow:5000", "mlflow_link": "http://mlflow:5000/#/r"}
+    )
+    _print_comparison(served)
+    out = capsys.readouterr().out
+    assert "  open:    http://mlflow:5000/#/r" in out and "browse:" not in out

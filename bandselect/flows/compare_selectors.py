@@ -342,6 +342,8 @@ class ComparisonResult(BaseModel):
     records: list[dict[str, Any]]
     #: The leaderboard's measures, ranking measure first (AUROCs, or accuracy and kappa for classes).
     measures: list[str] = []
+    #: The parent run's page in the MLflow UI (a local store: where `mlflow ui` serves).
+    mlflow_link: str | None = None
 
 
 def _check_scene_path(path: Path) -> None:
@@ -472,4 +474,5 @@ def compare_selectors(
         table_artifact_key=key,
         records=leaderboard.records(),
         measures=list(leaderboard.measures),
+        mlflow_link=tracking.mlflow_run_link(uri, parent.info.experiment_id, parent_run_id),
     )
