@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 import yaml
 
 from bandselect._yaml import parse_yaml_mapping, read_yaml_source
-from bandselect.errors import ConfigError, FileFormatError
+from bandselect.errors import BandSelectError, ConfigError, FileFormatError
 from bandselect.names import DATA_NODE
 from bandselect.pipeline._hints import did_you_mean
 from bandselect.pipeline.node import Node, _constructor_parameters
@@ -112,10 +113,27 @@ def resolve_band_counts(
 
 
 def resolve_pipeline_band_counts(config: Mapping[str, Any], n_bands: int) -> dict[str, Any]:
-    """A copy of a pipeline structure with every node's ``auto`` band counts set to ``n_bands``.
+    """A copy of a pipeline structure with every node's ``auto`` band counts set to the channels that
+    reach it: ``n_bands`` from the data, or the fixed channel count of the node output feeding its band
+    input (a port whose last dimension is ``C``). Behind a :class:`ConcreteBandSelector`'s ``selected``
+    (``n_select`` channels, a dimension reduction) an ``auto`` detector gets ``n_select``, not the
+    sensor's band count.
 
     A mapping with a ``pipeline`` section (a recipe or flow config) gives that section. Raises
     :class:`ConfigError` when the structure has no ``nodes``.
+
+    Examples
+    --------
+    >>> structure = {
+    ...     "nodes": {
+    ...         "selector": {"type": "ConcreteBandSelector", "config": {"input_channels": "auto"}},
+    ...         "rx": {"type": "RXDetector", "config": {"input_channels": "auto"}},
+    ...     },
+    ...     "connections": [["data.cube", "selector.data"], ["selector.selected", "rx.data"]],
+    ... }
+    >>> nodes = resolve_pipeline_band_counts(structure, 61)["nodes"]
+    >>> nodes["selector"]["config"]["input_channels"], nodes["rx"]["config"]["input_channels"]
+    (61, 3)
     """
     structure = dict(config)
     if "pipeline" in structure and "nodes" not in structure:
@@ -128,12 +146,63 @@ def resolve_pipeline_band_counts(config: Mapping[str, Any], n_bands: int) -> dic
             found=f"keys {sorted(structure)}",
             fix="see configs/select_bands.yaml for an example",
         )
+    edges = _node_edges(structure.get("connections"), nodes)
+    sources = {name: {edge[0] for edge in edges.get(name, [])} for name in nodes}
+    try:
+        order = list(TopologicalSorter(sources).static_order())
+    except CycleError:  # the pipeline's own check names the cycle
+        order = list(nodes)
     resolved_nodes: dict[str, Any] = {}
-    for name, definition in nodes.items():
+    for name in order:
+        definition = nodes[name]
         if isinstance(definition, Mapping) and isinstance(definition.get("config"), Mapping):
-            definition = {**definition, "config": resolve_band_counts(definition["config"], n_bands)}
+            count = _arriving_channels(definition, edges.get(name, []), resolved_nodes, n_bands)
+            definition = {**definition, "config": resolve_band_counts(definition["config"], count)}
         resolved_nodes[name] = definition
-    return {**structure, "nodes": resolved_nodes}
+    return {**structure, "nodes": {name: resolved_nodes[name] for name in nodes}}
+
+
+def _node_edges(connections: Any, nodes: Mapping[str, Any]) -> dict[str, list[tuple[str, str, str]]]:
+    """Per target node, its inputs from other nodes as ``(source node, source port, target port)``
+    (the data source and malformed entries left out: the pipeline's own checks report those)."""
+    edges: dict[str, list[tuple[str, str, str]]] = {}
+    for pair in connections if isinstance(connections, list | tuple) else []:
+        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            continue
+        (source, _, out_port), (target, _, in_port) = (str(p).partition(".") for p in pair)
+        if source in nodes and target in nodes and source != target:
+            edges.setdefault(target, []).append((source, out_port, in_port))
+    return edges
+
+
+def _arriving_channels(
+    definition: Mapping[str, Any],
+    inputs: list[tuple[str, str, str]],
+    resolved: Mapping[str, Any],
+    n_bands: int,
+) -> int:
+    """The channel count ``auto`` stands for in a node (``definition``, fed by ``inputs``): that of the
+    fixed-size node output its band input (last dimension ``C``) is connected to, else ``n_bands``."""
+    if not any(definition["config"].get(key) == AUTO for key in BAND_COUNT_KEYS) or not inputs:
+        return int(n_bands)
+    try:
+        ports = get_node_class(str(definition.get("type"))).INPUT_PORTS.values()
+    except BandSelectError:  # an unknown type: build_node names it with the close matches
+        return int(n_bands)
+    band_ports = {port.name for port in ports if port.shape[-1:] == ("C",)}
+    sizes = set()
+    for source, out_port, in_port in inputs:
+        if in_port not in band_ports or source not in resolved:  # (not yet resolved: in a cycle)
+            continue
+        try:
+            upstream = build_node(source, resolved[source])
+        except BandSelectError:  # a bad upstream definition: building the pipeline reports it
+            return int(n_bands)
+        spec = upstream.OUTPUT_PORTS.get(out_port)
+        if spec is not None and spec.shape and isinstance(spec.shape[-1], int):
+            sizes.add(spec.shape[-1])
+    # Several disagreeing inputs are the pipeline's error to report (its shape check names them).
+    return sizes.pop() if len(sizes) == 1 else int(n_bands)
 
 
 def _required_keys(cls: type[Node]) -> set[str]:

@@ -91,6 +91,14 @@ def _starting_at(cycle: list[str], first: str) -> list[str]:
     return cycle[index:] + cycle[:index]
 
 
+def _fits(source: PortSpec, target: PortSpec) -> bool:
+    try:
+        check_ports_compatible(source, target, where="")
+    except PipelineError:
+        return False
+    return True
+
+
 class PipelineGraph(nn.Module):
     """A graph of :class:`~bandselect.pipeline.Node` s connected port to port, and its execution.
 
@@ -340,7 +348,24 @@ class PipelineGraph(nn.Module):
         src_label = src_name or type(src_node).__name__
         dst_label = dst_name or type(dst_node).__name__
         where = f"{src_label}.{src_port} → {dst_label}.{dst_port}"
-        check_ports_compatible(src_spec, dst_spec, where=where)
+        try:
+            check_ports_compatible(src_spec, dst_spec, where=where)
+        except PipelineError as error:
+            # The source's other outputs that would fit (a ConcreteBandSelector's (n_select, C) weights
+            # into a regularizer's (C,) input: its channel_weights do).
+            fitting = [
+                f"{src_label}.{name} (shape {spec.shape})"
+                for name, spec in src_node.OUTPUT_PORTS.items()
+                if name != src_port and _fits(spec, dst_spec)
+            ]
+            if not fitting:
+                raise
+            raise PipelineError(
+                f"cannot connect {where}",
+                expected=error.expected,
+                found=error.found,
+                fix=f"connect {' or '.join(fitting)} to {dst_label}.{dst_port} instead",
+            ) from error
         if dst_name is not None:
             fed_by = self.source_of(dst_name, dst_port)
             if fed_by is not None:

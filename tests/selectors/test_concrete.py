@@ -11,6 +11,7 @@ import torch
 from bandselect.errors import ConfigError, NotFittedError, PipelineError, ShapeError
 from bandselect.nodes import RXDetector
 from bandselect.pipeline import Pipeline
+from bandselect.pipeline.config import resolve_pipeline_band_counts
 from bandselect.pipeline.node import Annealed, BandSelector, Freezable, WeightedSelector
 from bandselect.pipeline.registry import get_node_class
 from bandselect.selectors import ConcreteBandSelector, SelectorDiversityRegularizer
@@ -159,10 +160,41 @@ def test_selected_feeding_a_node_built_for_every_band_fails_when_connecting() ->
     Pipeline.from_config(
         {**config, "connections": [*config["connections"], ["concrete.channel_weights", "diversity.weights"]]}
     )
-    with pytest.raises(PipelineError, match=r"concrete\.weights → diversity\.weights"):
+    with pytest.raises(PipelineError, match=r"concrete\.weights → diversity\.weights") as info:
         Pipeline.from_config(
             {**config, "connections": [*config["connections"], ["concrete.weights", "diversity.weights"]]}
         )
+    # ... and the error names the output that fits.
+    fix = "Fix: connect concrete.channel_weights (shape (10,)) to diversity.weights instead"
+    assert fix in str(info.value)
+
+
+def test_auto_behind_the_concrete_selector_is_the_channels_that_arrive() -> None:
+    """The recipe with its selector swapped for Concrete: ``input_channels: auto`` on RX means the
+    n_select channels that reach it (was: the sensor's 10 bands, and a shape error)."""
+    config = {
+        "nodes": {
+            "concrete": {"type": "ConcreteBandSelector", "config": {"input_channels": "auto", "n_select": 4}},
+            "rx": {"type": "RXDetector", "config": {"input_channels": "auto", "background": "batch"}},
+            "rx_all": {"type": "RXDetector", "config": {"input_channels": "auto", "background": "batch"}},
+        },
+        "connections": [
+            ["data.cube", "concrete.data"],
+            ["concrete.selected", "rx.data"],
+            ["data.cube", "rx_all.data"],
+        ],
+    }
+    resolved = resolve_pipeline_band_counts(config, 10)
+    counts = {name: node["config"]["input_channels"] for name, node in resolved["nodes"].items()}
+    assert counts == {"concrete": 10, "rx": 4, "rx_all": 10}
+    assert list(resolved["nodes"]) == ["concrete", "rx", "rx_all"]  # the file's order kept
+    pipeline = Pipeline.from_config(resolved)
+    out = pipeline.run(cube=_cube(channels=10))
+    assert out["rx"]["scores"].shape == (*_cube(channels=10).shape[:3], 1)
+    # An explicit count is the user's: still refused when it does not fit.
+    config["nodes"]["rx"]["config"]["input_channels"] = 10
+    with pytest.raises(PipelineError, match=r"concrete\.selected → rx\.data"):
+        Pipeline.from_config(resolve_pipeline_band_counts(config, 10))
 
 
 def test_diversity_on_channel_weights_penalises_two_outputs_on_one_band() -> None:
