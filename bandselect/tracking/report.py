@@ -246,7 +246,9 @@ def write_run_report(
 
     for child in children:
         child_id = child.info.run_id
-        child_folder = Path(client.download_artifacts(child_id, "", str(_fresh(artifacts / child_id))))
+        child_folder = _fresh(artifacts / child_id)
+        if client.list_artifacts(child_id):  # a baseline has none (MLflow logs "No artifacts found")
+            child_folder = Path(client.download_artifacts(child_id, "", str(child_folder)))
         status = child.data.tags.get("bandselect.status", "")
         paragraphs = [f"Run {child_id}; status: {status}."] if status else [f"Run {child_id}."]
         paragraphs += _selection_paragraphs(child_folder)
