@@ -9,6 +9,7 @@ the error's message, without a traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -359,12 +360,13 @@ def _print_comparison(result: ComparisonResult) -> None:
 
 
 def _ui_hint(tracking_uri: str, link: str | None) -> str:
-    """How to open a run's MLflow page: the command serving a local store first, then the page."""
+    """How to open a run's MLflow page: on a tracking server the page itself; for a store that no server
+    serves (sqlite, a folder, a database) the command that serves it first, then the page."""
     page = link or "http://127.0.0.1:5000"
-    if tracking_uri.startswith("sqlite:"):
-        serve = f"{_mlflow_command()} ui --backend-store-uri {tracking_uri}"
-        return f"browse:  {serve}\n           then open {page}"
-    return f"open:    {page}"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open:    {page}"
+    serve = f"{_mlflow_command()} ui --backend-store-uri {shlex.quote(tracking_uri)}"
+    return f"browse:  {serve}\n           then open {page}"
 
 
 def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> None:
@@ -426,8 +428,7 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
         f"MLflow:           {summary.tracking_uri}",
         f"  experiment {summary.experiment!r}, run {summary.mlflow_run_id}",
     ]
-    if summary.tracking_uri.startswith("sqlite:") or summary.mlflow_link:
-        lines.append(f"  {_ui_hint(summary.tracking_uri, summary.mlflow_link)}")
+    lines.append(f"  {_ui_hint(summary.tracking_uri, summary.mlflow_link)}")
     if summary.flow_run_id:
         lines.append(f"Prefect flow run: {summary.flow_run_id}")
     print("\n".join(lines))
@@ -436,8 +437,6 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
 def _mlflow_command() -> str:
     """The ``mlflow`` command of this installation, as a user can paste it from any folder: the script
     beside the running interpreter (the venv's ``bin/``), else ``python -m mlflow`` of it."""
-    import shlex
-
     script = Path(sys.executable).parent / "mlflow"
     return shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m mlflow"
 

@@ -369,20 +369,22 @@ def unknown_field_hints(model: type[BaseModel], error: ValidationError) -> list[
             ]
             # A close spelling among the fields here, else among the sections' fields (``epoch`` at the
             # top → ``training.epochs``).
-            spellings = {name: name for name in here.model_fields}
+            spellings: dict[str, list[str]] = {name: [name] for name in here.model_fields}
             for name, field in here.model_fields.items():
                 if (section := _section_model(field.annotation)) is not None:
                     for inner in section.model_fields:
-                        spellings.setdefault(inner, f"{name}.{inner}")
-            close = [spellings[c] for c in difflib.get_close_matches(key, list(spellings), n=1, cutoff=0.75)]
+                        if inner not in here.model_fields:
+                            spellings.setdefault(inner, []).append(f"{name}.{inner}")
+            matches = difflib.get_close_matches(key.lower(), list(spellings), n=1, cutoff=0.75)
+            close = [spellings[match] for match in matches]
             homes = [f"{path}.{home}" if path else home for home in homes]
             if homes:
                 where = " or ".join(f"'{home}:' ({home}.{key})" for home in homes)
                 hints.append(f"{key!r} is a setting of a section: write it under {where}")
             elif close:
-                spelled = f"{path}.{close[0]}" if path else close[0]
+                spelled = " or ".join(repr(f"{path}.{c}" if path else c) for c in close[0])
                 of = f" of {path!r}" if path else ""
-                hints.append(f"{key!r} is not a setting{of} (did you mean {spelled!r}?)")
+                hints.append(f"{key!r} is not a setting{of} (did you mean {spelled}?)")
 
     visit(model, error, ())
     return hints

@@ -328,3 +328,8 @@ def test_the_comparison_summary_prints_the_leaderboards_own_measures(
     _print_comparison(served)
     out = capsys.readouterr().out
     assert "  open:    http://mlflow:5000/#/r" in out and "browse:" not in out
+    # A store no server serves (a folder, a database) gets the serving command too, quoted.
+    folder = local.model_copy(update={"tracking_uri": "file:///tmp/my runs"})
+    _print_comparison(folder)
+    out = capsys.readouterr().out
+    assert "ui --backend-store-uri 'file:///tmp/my runs'" in out and "  open:" not in out

@@ -202,3 +202,14 @@ def test_bad_shapes_raise(store: str) -> None:
             tracking.log_history([{"weights": np.ones((2, 3))}])
         with pytest.raises(ShapeError, match="same number of epochs"):
             tracking.log_history({"loss": [1.0, 2.0], "auroc": [0.5]})
+
+
+def test_a_long_description_is_cut_at_a_line_and_says_where_the_whole_is() -> None:
+    rows = "\n".join(f"| selector {i} | 0.9{i:03d} |" for i in range(2000))
+    text = f"**Best** selector 0\n\n| name | auroc |\n|---|---|\n{rows}\n"
+    cut = tracking.fit_description(text, "leaderboard.csv")
+    assert len(cut) <= tracking.runs.MAX_TAG_VAL_LENGTH
+    body, note = cut.rsplit("\n\n", 1)
+    assert note == "*(shortened: the whole is in leaderboard.csv)*\n"
+    assert text.startswith(body + "\n") and body.splitlines()[-1].startswith("| selector ")  # whole rows
+    assert tracking.fit_description("short", "x") == "short"

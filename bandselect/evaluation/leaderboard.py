@@ -301,7 +301,7 @@ class Leaderboard:
         columns, rows = self.display_table()
 
         def cell(value: Any) -> str:
-            return str(value).replace("|", "\\|")
+            return " ".join(str(value).split()).replace("|", "\\|")  # one line: a row per line
 
         lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]

@@ -94,7 +94,7 @@ def log_comparison(
         parent_run_id,
         metrics=parent_metrics,
         tags=[
-            RunTag(MLFLOW_RUN_NOTE, runs.fit_tag(description)),
+            RunTag(MLFLOW_RUN_NOTE, runs.fit_description(description, "leaderboard.csv")),
             RunTag(TAG_ROLE, "comparison"),
             RunTag(TAG_UNSTABLE_SELECTORS, json.dumps(unstable)),
             RunTag(TAG_NOT_APPLICABLE, json.dumps(not_applicable)),

@@ -205,7 +205,7 @@ def log_flow_run(
     client = MlflowClient(tracking_uri=runs.current_tracking_uri())
     client.set_tag(run_id, TAG_SELECTOR_TYPE, selection.selector_type)
     if description:
-        client.set_tag(run_id, MLFLOW_RUN_NOTE, runs.fit_tag(description))
+        client.set_tag(run_id, MLFLOW_RUN_NOTE, runs.fit_description(description, "summary.json"))
     for key, value in (metrics or {}).items():
         if value is not None:
             client.log_metric(run_id, key, float(value))

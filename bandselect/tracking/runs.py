@@ -54,6 +54,7 @@ __all__ = [
     "TAG_TRUNCATED_PARAMS",
     "artifact_location_for",
     "current_tracking_uri",
+    "fit_description",
     "fit_tag",
     "flatten_params",
     "flow_run_page",
@@ -418,6 +419,16 @@ def log_params_flat(
 def fit_tag(value: str) -> str:
     """``value`` shortened (marked as such) to what an MLflow tag can hold."""
     return value if len(value) <= MAX_TAG_VAL_LENGTH else _truncate(value, MAX_TAG_VAL_LENGTH)
+
+
+def fit_description(text: str, full: str) -> str:
+    """A run description (markdown) cut at a line to what an MLflow tag holds, ending with where the
+    whole is (``full``, e.g. an artifact's name) when it had to be cut."""
+    if len(text) <= MAX_TAG_VAL_LENGTH:
+        return text
+    note = f"\n\n*(shortened: the whole is in {full})*\n"
+    kept = text[: MAX_TAG_VAL_LENGTH - len(note)]
+    return kept[: kept.rfind("\n") + 1 if "\n" in kept else len(kept)].rstrip("\n") + note
 
 
 def log_selection(

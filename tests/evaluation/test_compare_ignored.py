@@ -5,6 +5,7 @@ give the same leaderboard."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,12 @@ def test_compare_selections_takes_anything_in_the_pixels_that_do_not_count() -> 
     assert len(shown) == 2 + len(boards[0].rows)
     html = boards[0]._repr_html_()
     assert "<table>" in html and html.count("<tr>") == 1 + len(boards[0].rows)
+    # As markdown (the comparison's MLflow description): one line per row, whatever a cell holds.
+    table = boards[0].to_markdown().splitlines()
+    assert table[0].startswith("| rank | name | kind |") and len(table) == 2 + len(boards[0].rows)
+    first, *rest = boards[0].rows
+    odd = dataclasses.replace(boards[0], rows=(dataclasses.replace(first, name="a|b\nc"), *rest))
+    assert "| a\\|b c |" in odd.to_markdown().splitlines()[2]
 
 
 def test_a_file_with_bands_out_of_wavelength_order_is_read_sorted_when_asked(tmp_path: Path) -> None:

@@ -82,8 +82,7 @@ def test_trained_selection_is_logged_completely(store: Path, tmp_path: Path, mlf
     description = run.data.tags["mlflow.note.content"]
     assert "fitted by gradient training from the uniform start" in description
     assert f"{selection.rgb_wavelengths_nm[0]:.1f}" in description and "**MLflow run**" not in description
-    if tracking.TAG_FLOW_RUN_URL in run.data.tags:
-        assert f"**Prefect flow run**: [{run.data.tags[tracking.TAG_FLOW_RUN_URL]}]" in description
+    assert f"**Prefect flow run**: [{run.data.tags[tracking.TAG_FLOW_RUN_URL]}]" in description
     # The Prefect API lists the run's markdown summary and the link to its MLflow run; the run is tagged.
     from prefect import get_client
     from prefect.client.schemas.filters import (
