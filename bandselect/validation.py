@@ -332,6 +332,7 @@ def _section_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _model_at(model: type[BaseModel], location: Sequence[Any]) -> type[BaseModel] | None:
+    """The settings model at ``location`` (field names) inside ``model``; None where it holds none."""
     for part in location:
         field = model.model_fields.get(str(part))
         section = None if field is None else _section_model(field.annotation)

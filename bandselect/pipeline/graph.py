@@ -92,6 +92,7 @@ def _starting_at(cycle: list[str], first: str) -> list[str]:
 
 
 def _fits(source: PortSpec, target: PortSpec) -> bool:
+    """Whether ``source`` could feed ``target`` (:func:`check_ports_compatible` without raising)."""
     try:
         check_ports_compatible(source, target, where="")
     except PipelineError:
