@@ -380,7 +380,7 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
     )
     how = "statistics"
     if summary.trained:
-        start = "statistical initialisation" if summary.initialised else "uniform start"
+        start = "statistical initialisation" if summary.selector in summary.initialised else "uniform start"
         how = f"{start} + gradient training"
     lines = ["", f"selected bands ({summary.selector}: {selection.selector_type}, {how}): {bands}"]
     note = search_note(selection, summary.trained_bands)

@@ -281,7 +281,7 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                 "selector": saved.selector,
                 "selection": selection,
                 "trained": trained is not None,
-                "initialised": bool(saved.initialised),
+                "initialised": saved.selector in saved.initialised,  # the selector's start, not RX's
                 "kept_epoch": None if trained is None else trained.best_epoch,
                 "trained_bands": summary.trained_bands,
                 "val_auroc": summary.val_auroc,
