@@ -301,16 +301,24 @@ _INPUT_REPR.maxlevel, _INPUT_REPR.maxlist, _INPUT_REPR.maxtuple, _INPUT_REPR.max
 _INPUT_REPR.maxstring = _INPUT_REPR.maxother = 120
 
 
-def _problems(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
-    problems = []
+def _error_items(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    """Every item of a pydantic error with its full location. A nested library config model that raised
+    its own ConfigError (e.g. TrainingConfig inside a flow config) gives its own items under the outer
+    location, as pydantic would for a plain model."""
+    items = []
     for item in error.errors():
         location = (*prefix, *item["loc"])
         cause = (item.get("ctx") or {}).get("error")
-        # A nested library config model that raised its own ConfigError (e.g. TrainingConfig inside a
-        # flow config): report its fields under the outer location, as pydantic would for a plain model.
         if isinstance(cause, ConfigError) and isinstance(cause.__cause__, ValidationError):
-            problems.extend(_problems(cause.__cause__, location))
-            continue
+            items.extend(_error_items(cause.__cause__, location))
+        else:
+            items.append((location, item))
+    return items
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for location, item in _error_items(error):
         message = str(item["msg"]).removeprefix("Value error, ")
         if not location:  # a model-level check names its fields in its message
             problems.append(message)
@@ -347,47 +355,36 @@ def unknown_field_hints(model: type[BaseModel], error: ValidationError) -> list[
     at the top (``products`` → ``export.products``), or a close spelling of a field (``epoch`` →
     ``epochs``). Empty when no unknown field has a likely home."""
     hints: list[str] = []
-
-    def visit(owner: type[BaseModel], error: ValidationError, prefix: tuple[Any, ...]) -> None:
-        for item in error.errors():
-            location = (*prefix, *item["loc"])
-            cause = (item.get("ctx") or {}).get("error")
-            if isinstance(cause, ConfigError) and isinstance(cause.__cause__, ValidationError):
-                section = _model_at(model, location)
-                if section is not None:
-                    visit(section, cause.__cause__, location)
-                continue
-            if item["type"] != "extra_forbidden" or not item["loc"]:
-                continue
-            here = _model_at(owner, item["loc"][:-1])
-            if here is None:
-                continue
-            key, path = str(location[-1]), ".".join(str(part) for part in location[:-1])
-            homes = [
-                name
-                for name, field in here.model_fields.items()
-                if (section := _section_model(field.annotation)) is not None and key in section.model_fields
-            ]
-            # A close spelling among the fields here, else among the sections' fields (``epoch`` at the
-            # top → ``training.epochs``).
-            spellings: dict[str, list[str]] = {name: [name] for name in here.model_fields}
-            for name, field in here.model_fields.items():
-                if (section := _section_model(field.annotation)) is not None:
-                    for inner in section.model_fields:
-                        if inner not in here.model_fields:
-                            spellings.setdefault(inner, []).append(f"{name}.{inner}")
-            matches = difflib.get_close_matches(key.lower(), list(spellings), n=1, cutoff=0.75)
-            close = [spellings[match] for match in matches]
-            homes = [f"{path}.{home}" if path else home for home in homes]
-            if homes:
-                where = " or ".join(f"'{home}:' ({home}.{key})" for home in homes)
-                hints.append(f"{key!r} is a setting of a section: write it under {where}")
-            elif close:
-                spelled = " or ".join(repr(f"{path}.{c}" if path else c) for c in close[0])
-                of = f" of {path!r}" if path else ""
-                hints.append(f"{key!r} is not a setting{of} (did you mean {spelled}?)")
-
-    visit(model, error, ())
+    for location, item in _error_items(error):
+        here = _model_at(model, location[:-1]) if item["type"] == "extra_forbidden" and location else None
+        if here is None:
+            continue
+        key, path = str(location[-1]), ".".join(str(part) for part in location[:-1])
+        sections = {
+            name: section
+            for name, field in here.model_fields.items()
+            if (section := _section_model(field.annotation)) is not None
+        }
+        homes = [
+            f"{path}.{name}" if path else name
+            for name, section in sections.items()
+            if key in section.model_fields
+        ]
+        if homes:
+            where = " or ".join(f"'{home}:' ({home}.{key})" for home in homes)
+            hints.append(f"{key!r} is a setting of a section: write it under {where}")
+            continue
+        # A close spelling among the fields here, else among the sections' fields (``epoch`` at the top
+        # → ``training.epochs``).
+        spellings: dict[str, list[str]] = {name: [name] for name in here.model_fields}
+        for name, section in sections.items():
+            for inner in section.model_fields:
+                if inner not in here.model_fields:
+                    spellings.setdefault(inner, []).append(f"{name}.{inner}")
+        for match in difflib.get_close_matches(key.lower(), list(spellings), n=1, cutoff=0.75):
+            spelled = " or ".join(repr(f"{path}.{c}" if path else c) for c in spellings[match])
+            of = f" of {path!r}" if path else ""
+            hints.append(f"{key!r} is not a setting{of} (did you mean {spelled}?)")
     return hints
 
 
