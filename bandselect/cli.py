@@ -370,7 +370,7 @@ def _ui_hint(tracking_uri: str, link: str | None) -> str:
 
 
 def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> None:
-    from bandselect.reports.markdown import search_note
+    from bandselect.reports.markdown import fitted_by, search_note
 
     selection = summary.selection
     exported = ", ".join(f"{count} {status}" for status, count in summary.exported.items() if count)
@@ -378,10 +378,7 @@ def _print_flow_summary(summary: FlowSummary, planted: str | None = None) -> Non
         f"{index} ({wavelength:.0f} nm)"
         for index, wavelength in zip(selection.indices, selection.wavelengths_nm, strict=True)
     )
-    how = "statistics"
-    if summary.trained:
-        start = "statistical initialisation" if summary.selector in summary.initialised else "uniform start"
-        how = f"{start} + gradient training"
+    how = fitted_by(summary.trained, summary.selector in summary.initialised)
     lines = ["", f"selected bands ({summary.selector}: {selection.selector_type}, {how}): {bands}"]
     note = search_note(selection, summary.trained_bands)
     if note is not None:

@@ -185,7 +185,7 @@ def test_demo_runs_the_main_flow_as_a_user_would(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "3 acquisitions" in completed.stdout and "550 nm" in completed.stdout
     # The demo's selector starts uniform: no statistical initialisation to claim (the line said one).
-    assert "SoftChannelSelector, uniform start + gradient training)" in completed.stdout
+    assert "SoftChannelSelector, gradient training from the uniform start)" in completed.stdout
     assert len(open_campaign(tmp_path / ".demo" / "campaign.zarr").ids()) == 3
     # The MLflow hint can be pasted in the folder the user ran from (it said `.venv/bin/mlflow`, which
     # exists only in the repository root).

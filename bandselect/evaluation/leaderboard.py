@@ -298,14 +298,9 @@ class Leaderboard:
 
     def to_markdown(self) -> str:
         """The :meth:`display_table` as a markdown table (the comparison's MLflow run description)."""
-        columns, rows = self.display_table()
+        from bandselect.reports.markdown import markdown_table
 
-        def cell(value: Any) -> str:
-            return " ".join(str(value).split()).replace("|", "\\|")  # one line: a row per line
-
-        lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
-        return "\n".join(lines)
+        return markdown_table(*self.display_table())
 
     def to_json(self) -> str:
         """``{"measures": [...], "summary": {...}, "rows": records()}`` as indented JSON."""

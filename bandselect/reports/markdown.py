@@ -10,7 +10,7 @@ from typing import Any
 
 from bandselect.selection import BandSelection
 
-__all__ = ["flow_run_markdown", "search_note", "selection_table"]
+__all__ = ["fitted_by", "flow_run_markdown", "markdown_table", "search_note", "selection_table"]
 
 
 def search_note(selection: BandSelection, trained_bands: Sequence[int] | None) -> str | None:
@@ -35,6 +35,27 @@ def search_note(selection: BandSelection, trained_bands: Sequence[int] | None) -
     listed = ", ".join(f"{grid[b]:.0f}" for b in trained)
     moved = len(set(trained) - selected)
     return f"training gave {listed} nm; the search on the validation rows moved {moved} of them"
+
+
+def fitted_by(trained: bool, initialised: bool) -> str:
+    """How a selector was fitted, in the words of every summary (CLI, Prefect artifact, MLflow).
+
+    ``initialised``: the selector's own start came from the statistics (a trained selector from the
+    uniform start did not)."""
+    if not trained:
+        return "statistics"
+    return "two-phase training" if initialised else "gradient training from the uniform start"
+
+
+def markdown_table(columns: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table, each cell on one line with its pipes escaped (a row per line)."""
+
+    def cell(value: Any) -> str:
+        return " ".join(str(value).split()).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def selection_table(selection: BandSelection) -> list[dict[str, Any]]:
@@ -79,9 +100,7 @@ def flow_run_markdown(
     the Prefect artifact links MLflow, the MLflow run's description links Prefect); ``heading``: a
     title naming the flow and the campaign (the MLflow run's page has its own).
     """
-    how = "statistics"
-    if trained:
-        how = "two-phase training" if initialised else "gradient training from the uniform start"
+    how = fitted_by(trained, initialised)
     note = search_note(selection, trained_bands)
     measured = []
     if test_auroc is not None:
@@ -103,11 +122,9 @@ def flow_run_markdown(
         + ("" if note is None else f"; {note}")
         + ".",
         "",
-        "| channel | band | wavelength (nm) |",
-        "|---|---|---|",
-        *(
-            f"| {r['channel']} | {r['band']} | {r['wavelength (nm)']:.1f} |"
-            for r in selection_table(selection)
+        markdown_table(
+            ["channel", "band", "wavelength (nm)"],
+            [[r["channel"], r["band"], f"{r['wavelength (nm)']:.1f}"] for r in selection_table(selection)],
         ),
         "",
         *(
