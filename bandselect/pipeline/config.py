@@ -153,10 +153,11 @@ def resolve_pipeline_band_counts(config: Mapping[str, Any], n_bands: int) -> dic
     except CycleError:  # the pipeline's own check names the cycle
         order = list(nodes)
     resolved_nodes: dict[str, Any] = {}
+    built: dict[str, Node | None] = {}  # upstream nodes built to read their output sizes, once each
     for name in order:
         definition = nodes[name]
         if isinstance(definition, Mapping) and isinstance(definition.get("config"), Mapping):
-            count = _arriving_channels(definition, edges.get(name, []), resolved_nodes, n_bands)
+            count = _arriving_channels(definition, edges.get(name, []), resolved_nodes, built, n_bands)
             definition = {**definition, "config": resolve_band_counts(definition["config"], count)}
         resolved_nodes[name] = definition
     return {**structure, "nodes": {name: resolved_nodes[name] for name in nodes}}
@@ -179,10 +180,12 @@ def _arriving_channels(
     definition: Mapping[str, Any],
     inputs: list[tuple[str, str, str]],
     resolved: Mapping[str, Any],
+    built: dict[str, Node | None],
     n_bands: int,
 ) -> int:
     """The channel count ``auto`` stands for in a node (``definition``, fed by ``inputs``): that of the
-    fixed-size node output its band input (last dimension ``C``) is connected to, else ``n_bands``."""
+    fixed-size node output its band input (last dimension ``C``) is connected to, else ``n_bands``.
+    ``built`` keeps the upstream nodes built for that (None: a definition that does not build)."""
     if not any(definition["config"].get(key) == AUTO for key in BAND_COUNT_KEYS) or not inputs:
         return int(n_bands)
     try:
@@ -194,9 +197,13 @@ def _arriving_channels(
     for source, out_port, in_port in inputs:
         if in_port not in band_ports or source not in resolved:  # (not yet resolved: in a cycle)
             continue
-        try:
-            upstream = build_node(source, resolved[source])
-        except BandSelectError:  # a bad upstream definition: building the pipeline reports it
+        if source not in built:
+            try:
+                built[source] = build_node(source, resolved[source])
+            except BandSelectError:  # a bad upstream definition: building the pipeline reports it
+                built[source] = None
+        upstream = built[source]
+        if upstream is None:
             return int(n_bands)
         spec = upstream.OUTPUT_PORTS.get(out_port)
         if spec is not None and spec.shape and isinstance(spec.shape[-1], int):
