@@ -213,6 +213,14 @@ def _pixel_flags(ds: Any, chunks: tuple[Any, ...]) -> list[Any]:
     return out
 
 
+def _delayed_blocks(arr: Any) -> Any:
+    """``arr.to_delayed()`` without graph optimisation: optimised, each graph (the moments' blocks, the
+    halo blocks of the contrast terms) fuses its own copy of the chunk reads under new keys, and a job
+    asking for both read every interior chunk twice (60 reads for 48 chunks, measured); unoptimised,
+    both graphs share the store's chunk keys and one compute reads each chunk once."""
+    return arr.to_delayed(optimize_graph=False)
+
+
 def blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
     """Delayed ``(cube, mask, valid)`` blocks of one acquisition, aligned on the cube's y/x chunks."""
     cube_var = ds[VAR_CUBE].transpose(DIM_Y, DIM_X, DIM_BAND)
@@ -223,8 +231,8 @@ def blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
         cube = da.from_array(np.asarray(cube), chunks=(512, 512, -1))
     if cube.numblocks[2] != 1:
         cube = cube.rechunk({2: -1})  # a pixel's whole spectrum must be in one block
-    extras = [None if arr is None else arr.to_delayed() for arr in _pixel_flags(ds, cube.chunks[:2])]
-    cube_blocks = cube.to_delayed()
+    extras = [None if arr is None else _delayed_blocks(arr) for arr in _pixel_flags(ds, cube.chunks[:2])]
+    cube_blocks = _delayed_blocks(cube)
     out = []
     for iy in range(cube.numblocks[0]):
         for ix in range(cube.numblocks[1]):
@@ -252,10 +260,12 @@ def halo_blocks_of(ds: Any) -> list[tuple[Any, Any, Any]]:
         cube, depth={0: 1, 1: 1, 2: 0}, boundary={0: "nearest", 1: "nearest", 2: "none"}
     )
     extras = [
-        None if arr is None else da.overlap.overlap(arr, depth={0: 1, 1: 1}, boundary="nearest").to_delayed()
+        None
+        if arr is None
+        else _delayed_blocks(da.overlap.overlap(arr, depth={0: 1, 1: 1}, boundary="nearest"))
         for arr in _pixel_flags(ds, cube.chunks[:2])
     ]
-    cube_blocks = padded.to_delayed()
+    cube_blocks = _delayed_blocks(padded)
     return [
         (
             cube_blocks[iy, ix, 0],

@@ -97,6 +97,21 @@ def test_one_pass_reads_each_chunk_once_and_scores_like_two_passes(tmp_path) -> 
     np.testing.assert_allclose(one.correlation, memory.correlation, rtol=0, atol=1e-12)
 
 
+def test_contrast_terms_share_the_moments_reads(tmp_path) -> None:
+    # The halo blocks of the contrast terms read the same chunks as the moments: one read each, not two
+    # (each graph optimised on its own read every interior chunk again under keys of its own).
+    campaign = _campaign(tmp_path)
+    counting = CountingCampaign(campaign)
+    one = compute_statistics(counting, n_bins=64, contrast=True)
+    assert set(counting.reads.values()) == {_chunks_per_acquisition()}
+    cubes = [campaign.open(i) for i in campaign.ids()]
+    memory = statistics_of(
+        np.stack([d["cube"].values for d in cubes]), np.stack([d["mask"].values for d in cubes]),
+        n_bins=64, contrast=True,
+    )  # fmt: skip
+    np.testing.assert_allclose(one.laplacian_abs_sum, memory.laplacian_abs_sum, rtol=1e-12)
+
+
 def test_acquisitions_without_recorded_ranges_cost_a_range_pass_of_their_own(tmp_path) -> None:
     campaign = _campaign(tmp_path)
     legacy = frozenset(campaign.ids()[:1])
