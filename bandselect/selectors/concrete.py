@@ -32,12 +32,19 @@ __all__ = ["ConcreteBandSelector", "resolve_distinct_bands"]
 INIT_METHODS = ("uniform", "variance")
 
 
-def resolve_distinct_bands(probabilities: torch.Tensor) -> tuple[list[int], list[int]]:
+def resolve_distinct_bands(
+    probabilities: torch.Tensor, *, log_probabilities: torch.Tensor | None = None
+) -> tuple[list[int], list[int]]:
     """One distinct band per row of an ``(n_select, C)`` probability matrix.
 
     Rows choose in order of confidence (largest row maximum first, ties to the lower row); each takes its
     most probable band that no earlier row took (ties to the lower band). A row whose favourite band was
     taken by a more confident row therefore gets its next-best band instead of a duplicate.
+
+    Confidence is compared in log space (``log_probabilities`` when given, e.g. ``log_softmax`` of the
+    logits in float64): at the trainer's floor temperature the largest probabilities of several rows
+    round to exactly 1.0, and the order would fall to the row index. Rows whose largest log-probability
+    is equal even so (both 0.0) are ordered by the gap between their two best log-probabilities.
 
     Returns
     -------
@@ -50,8 +57,13 @@ def resolve_distinct_bands(probabilities: torch.Tensor) -> tuple[list[int], list
     >>> resolve_distinct_bands(p)
     ([1, 0, 2], [0, 1, 2])
     """
-    rows = probabilities.detach().to(torch.float64).cpu()
-    order = sorted(range(rows.shape[0]), key=lambda j: (-float(rows[j].max()), j))
+    if log_probabilities is None:
+        rows = torch.log(probabilities.detach().to(torch.float64).cpu())
+    else:
+        rows = log_probabilities.detach().to(torch.float64).cpu()
+    top2 = torch.topk(rows, k=min(2, rows.shape[1]), dim=1).values
+    margin = (top2[:, 0] - top2[:, -1]).tolist()
+    order = sorted(range(rows.shape[0]), key=lambda j: (-float(rows[j].max()), -margin[j], j))
     taken: set[int] = set()
     bands = [0] * rows.shape[0]
     for j in order:
@@ -235,13 +247,18 @@ class ConcreteBandSelector(AnnealedSelector):
     def _probabilities(self) -> torch.Tensor:
         return torch.softmax(self.logits.detach() / self.temperature, dim=-1)
 
+    def _distinct_bands(self) -> tuple[list[int], list[int]]:
+        # In float64 log space: at T = 0.1 float32 probabilities of confident rows are all exactly 1.0.
+        log_p = torch.log_softmax(self.logits.detach().to(torch.float64) / self.temperature, dim=-1)
+        return resolve_distinct_bands(log_p.exp(), log_probabilities=log_p)
+
     def get_selected_bands(self) -> list[int]:
         """The band of each output, ``n_select`` distinct indices in output order (duplicates resolved).
 
         See :func:`resolve_distinct_bands` for the rule.
         """
         self._check_initialized()
-        return resolve_distinct_bands(self._probabilities())[0]
+        return self._distinct_bands()[0]
 
     def _hard_rows(self) -> torch.Tensor:
         rows = torch.zeros_like(self.logits.detach())
@@ -266,7 +283,7 @@ class ConcreteBandSelector(AnnealedSelector):
         """
         self._check_initialized()
         wl = validate_node_wavelengths(wavelengths_nm, self.input_channels)
-        bands, order = resolve_distinct_bands(self._probabilities())
+        bands, order = self._distinct_bands()
         return BandSelection.create(
             [bands[j] for j in order],
             wl,

@@ -86,6 +86,21 @@ def test_hard_evaluation_outputs_exactly_the_selected_bands_in_output_order() ->
     assert selection.selector_type == "ConcreteBandSelector"
 
 
+def test_the_bands_do_not_depend_on_the_temperature_where_the_probabilities_saturate() -> None:
+    # At the floor (T = 0.1) the float32 row maxima of outputs 0 and 2 are both exactly 1.0: the more
+    # confident output 2 must still keep band 4 (compared in float64 log space).
+    rows = [[0, 0, 0, 0, 9, 0], [0, 9, 0, 0, 8, 0], [0, 0, 0, 0, 9.5, 0]]
+    for epoch in (0, 10, 40, 200):
+        selector = _with_logits(rows)
+        selector.update_temperature(epoch)
+        assert selector.get_selected_bands() == [0, 1, 4], float(selector.temperature)
+    assert float(selector.temperature) == pytest.approx(selector.temperature_min)
+    # Saturated beyond float64 too (both largest log-probabilities 0.0): the wider gap wins.
+    far = _with_logits([[0, 0, 900.0], [0, 0, 950.0]])
+    far.update_temperature(200)
+    assert far.get_selected_bands() == [0, 2]
+
+
 def test_duplicate_resolution_rule() -> None:
     probabilities = torch.tensor([[0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]])
     assert resolve_distinct_bands(probabilities) == ([1, 0, 2], [0, 1, 2])
