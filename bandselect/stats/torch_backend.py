@@ -84,10 +84,16 @@ def _device(device: str) -> Any:
 
 
 def _as_tensor(pixels: Any, device: Any) -> Any:
+    """Pixels as a tensor on ``device``, NumPy arrays converted as the CPU kernels convert them
+    (:func:`~bandselect.stats.kernels.kernel_input`): torch has no uint16/uint32 reductions and takes no
+    big-endian arrays, and raw sensor counts are usually uint16."""
     import torch
 
-    tensor = pixels if isinstance(pixels, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(pixels))
-    return tensor.to(device)
+    from bandselect.stats.kernels import kernel_input
+
+    if isinstance(pixels, torch.Tensor):
+        return pixels.to(device)
+    return torch.from_numpy(kernel_input(np.asarray(pixels))).to(device)
 
 
 def _slabs(n_rows: int, n_bands: int) -> range:

@@ -66,6 +66,17 @@ def test_partials_equal_numpy(device: str) -> None:
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["uint16", "uint32", "int16", "uint8", ">f4", "float16", "float64"])
+def test_raw_dtypes_equal_numpy(device: str, dtype: str) -> None:
+    # uint16 is the usual raw sensor format; torch has no uint16/uint32 reductions and no big-endian
+    # tensors: the backend converts as the CPU kernels do.
+    rng = np.random.default_rng(3)
+    cube = (rng.random((40, 50, 4)) * 1000).astype(dtype)
+    mask = rng.random((40, 50)) > 0.5
+    _assert_same(statistics_of(cube, mask, n_bins=64, device=device), statistics_of(cube, mask, n_bins=64))
+
+
+@pytest.mark.parametrize("device", DEVICES)
 # torch warns when it shares a read-only array (the engine's edges are read-only): not any more
 @pytest.mark.filterwarnings("error:The given NumPy array is not writable:UserWarning")
 def test_scores_equal_numpy_in_memory_and_over_a_store(device: str, tmp_path) -> None:
