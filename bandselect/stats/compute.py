@@ -13,6 +13,7 @@ range-only pass over their chunks first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from bandselect.stats.graph import (
     histogram_graph,
     merge_ranges,
     moment_graph,
+    range_matches,
     recorded_ranges,
     run_graphs,
     sample_fraction,
@@ -40,6 +42,8 @@ from bandselect.stats.memory import (
     statistics_of,
 )
 from bandselect.stats.partial import BandStatistics
+
+_LOG = logging.getLogger(__name__)
 
 __all__ = [
     "SPLIT_EVERY",
@@ -121,7 +125,9 @@ def compute_statistics(
     Raises
     ------
     StoreError
-        The pixels fall outside (or, unsampled, do not reach) the range recorded at ingest.
+        A subsample's pixels fall outside the range recorded at ingest. Unsampled pixels whose range
+        differs from the recorded one (a part of an acquisition, ``ds.isel(y=...)``, which keeps its
+        attributes) are binned on their own range instead, in a second, histogram-only read.
     """
     datasets = datasets_of(source, acquisitions, first_n)
     n_bands = check_bands(datasets)
@@ -144,8 +150,17 @@ def compute_statistics(
     stats = results[0]
     if contrast:
         stats = stats.with_contrast(*results[1])
-    if data_range is not None:
-        check_range(stats, data_range, sampled=fraction is not None)
+    sampled = fraction is not None and fraction < 1.0  # a budget above the pixel count keeps them all
+    if data_range is not None and not sampled and not range_matches(stats, data_range, sampled=False):
+        # The recorded ranges are the whole acquisitions' and these pixels' range differs: a part of one
+        # (``ds.isel(y=...)`` keeps the attributes) or attributes edited after ingest. The rule's edges
+        # of the pixels' own range, in a second, histogram-only read: the same bins as fit() on them.
+        _LOG.info("recorded band ranges do not describe these pixels: binning on their own range")
+        edges = data_edges(stats.minimum, stats.maximum, int(n_bins))
+        (histograms,) = run([histogram_graph(datasets, 0, edges, options, split_every)])
+        stats = stats.with_histograms(edges, *histograms)
+    elif data_range is not None:
+        check_range(stats, data_range, sampled=sampled)
     return stats
 
 

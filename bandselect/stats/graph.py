@@ -473,15 +473,22 @@ def contrast_graph(
     return tree(halo_parts, sum_contrast, int(split_every))
 
 
-def check_range(stats: BandStatistics, expected: Range, sampled: bool) -> None:
-    """The pass's own min/max must agree with the range its edges came from (recorded at ingest)."""
+def range_matches(stats: BandStatistics, expected: Range, sampled: bool) -> bool:
+    """Whether the pass's own min/max agree with the range its edges came from (recorded at ingest):
+    equal, or for a subsample inside it."""
     low, high = expected
     if stats.count == 0:
-        return
+        return True
     inside = np.all(stats.minimum >= low) and np.all(stats.maximum <= high)
     exact = np.array_equal(stats.minimum, low) and np.array_equal(stats.maximum, high)
-    if inside if sampled else exact:
+    return bool(inside if sampled else exact)
+
+
+def check_range(stats: BandStatistics, expected: Range, sampled: bool) -> None:
+    """The pass's own min/max must agree with the range its edges came from (recorded at ingest)."""
+    if range_matches(stats, expected, sampled):
         return
+    low, high = expected
     raise StoreError(
         "recorded band ranges of the campaign",
         expected="the per-band min/max of the pixels, as ingest recorded them",

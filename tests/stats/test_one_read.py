@@ -133,14 +133,33 @@ def test_recorded_ranges_merge_and_disagreeing_ranges_are_refused(tmp_path) -> N
     assert missing == []
     np.testing.assert_array_equal(low, values.min(0))
     np.testing.assert_array_equal(high, values.max(0))
-    # A range that does not describe the pixels (here: too wide) would give other edges than fit().
+    # A range that does not describe the pixels (here: too wide) would give other edges than fit():
+    # the pixels are binned on their own range (a second read), as fit() bins them.
     tampered = datasets[0].copy()
     tampered.attrs[ATTR_BAND_MAXIMUM] = (high + 1.0).tolist()
+    own = statistics_of(tampered["cube"].values, tampered["mask"].values, n_bins=32)
+    np.testing.assert_array_equal(compute_statistics(tampered, n_bins=32).hist_edges, own.hist_edges)
+    # A subsample cannot fall outside its acquisition's recorded range: there the store is wrong.
+    tampered.attrs[ATTR_BAND_MAXIMUM] = (high - 0.5).tolist()
     with pytest.raises(StoreError, match="recorded band ranges"):
-        compute_statistics(tampered, n_bins=32)
+        compute_statistics(tampered, n_bins=32, max_pixels=300)
     tampered.attrs[ATTR_BAND_MINIMUM] = [1.0]
     with pytest.raises(StoreError, match="6 finite minima"):
         recorded_ranges([tampered])
+
+
+def test_a_part_of_an_acquisition_is_binned_on_its_own_range(tmp_path) -> None:
+    # ds.isel keeps the attributes, so the recorded range is the whole acquisition's: the part's scores
+    # must still equal fit()'s on the same pixels, with or without a pixel budget above its size.
+    campaign = _campaign(tmp_path, n=1, scale=1.0)
+    part = campaign.open(campaign.ids()[0]).isel(y=slice(0, 8))
+    memory = statistics_of(part["cube"].values, part["mask"].values, n_bins=64)
+    for budget in (None, 10**9):
+        stats = compute_statistics(part, n_bins=64, max_pixels=budget)
+        np.testing.assert_array_equal(stats.hist_edges, memory.hist_edges)
+        np.testing.assert_array_equal(stats.histograms, memory.histograms)
+        np.testing.assert_allclose(stats.auc, memory.auc, rtol=1e-12)
+        np.testing.assert_allclose(stats.mi, memory.mi, rtol=1e-12, atol=1e-15)
 
 
 def test_incremental_update_reads_each_new_chunk_once_even_when_edges_move(tmp_path) -> None:
