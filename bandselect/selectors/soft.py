@@ -55,7 +55,7 @@ class SoftChannelSelector(AnnealedSelector):
       trained on one band.
 
     What the default guarantees at the seed's floor ``T = 0.1`` (proved on pavia after the seed's 50
-    epochs from the variance start by ``tests/training/test_two_phase.py``): the noise-free weights (the
+    epochs from the variance start by ``tests/training/test_seed_settings.py``): the noise-free weights (the
     relaxation of the trained logits) are >= 0.9 on each of ``n_select`` distinct channels. A training
     draw adds Gumbel noise first, so it is a Gumbel-top-k *sample* of ``n_select`` distinct channels:
     never more than 1.0 on a channel, and >= 0.9 on each of its ``n_select`` largest unless its

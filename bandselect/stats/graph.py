@@ -395,7 +395,8 @@ def recorded_ranges(datasets: Sequence[Any]) -> tuple[Range | None, list[int]]:
             ) from error
         if lo.size == 0 and hi.size == 0:
             continue
-        if lo.shape != (n_bands,) or hi.shape != (n_bands,) or np.any(hi < lo) or not np.all(np.isfinite(lo)):
+        finite = bool(np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)))
+        if lo.shape != (n_bands,) or hi.shape != (n_bands,) or np.any(hi < lo) or not finite:
             raise StoreError(what, expected=expected, found=f"{lo.size} minima, {hi.size} maxima", fix=fix)
         low = lo if low is None else np.minimum(low, lo)
         high = hi if high is None else np.maximum(high, hi)

@@ -143,6 +143,9 @@ def test_recorded_ranges_merge_and_disagreeing_ranges_are_refused(tmp_path) -> N
     tampered.attrs[ATTR_BAND_MAXIMUM] = (high - 0.5).tolist()
     with pytest.raises(StoreError, match="recorded band ranges"):
         compute_statistics(tampered, n_bins=32, max_pixels=300)
+    tampered.attrs[ATTR_BAND_MAXIMUM] = [*high[:5].tolist(), float("inf")]
+    with pytest.raises(StoreError, match="6 finite minima"):
+        recorded_ranges([tampered])
     tampered.attrs[ATTR_BAND_MINIMUM] = [1.0]
     with pytest.raises(StoreError, match="6 finite minima"):
         recorded_ranges([tampered])
