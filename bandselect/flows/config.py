@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -132,6 +133,22 @@ class TrackingSettings(SettingsModel):
     registered_model: str | None = None
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_URL_MESSAGE = (
+    "a local path (flow configs take local folders: their locks are local flocks); an object-store URL "
+    "such as s3://bucket/campaign.zarr is used through the library (open_campaign, compute_statistics, "
+    "the exports), see docs/scale.md"
+)
+
+
+def _local_path(value: Any) -> Any:
+    """Refuse URLs where a flow config takes a local path (``Path("s3://b/c")`` is ``s3:/b/c``, a local
+    folder named ``s3:``, which a run would silently create)."""
+    if isinstance(value, str) and _URL.match(value):
+        raise ValueError(f"expected {_URL_MESSAGE}; found the URL {value!r}")
+    return value
+
+
 class ExportSettings(SettingsModel):
     """What a run exports and how.
 
@@ -163,6 +180,19 @@ class ExportSettings(SettingsModel):
     previews: bool = True
     percentiles: tuple[float, float] = (1.0, 99.0)
     batch_size: int = Field(32, ge=1)
+
+    @field_validator("geotiff_dir", mode="before")
+    @classmethod
+    def _local_geotiff_dir(cls, value: Any) -> Any:
+        return _local_path(value)
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _local_outputs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for path in value.values():
+                _local_path(path)
+        return value
 
     @field_validator("percentiles")
     @classmethod
@@ -249,6 +279,11 @@ class FlowConfig(SettingsModel):
     tracking: TrackingSettings = TrackingSettings()
     export: ExportSettings = ExportSettings()
     lock_timeout_s: float = Field(3600.0, gt=0)
+
+    @field_validator("store", "output", "archive", "work_dir", mode="before")
+    @classmethod
+    def _local_paths(cls, value: Any) -> Any:
+        return _local_path(value)
 
     @model_validator(mode="after")
     def _distinct_paths(self) -> FlowConfig:
@@ -362,7 +397,12 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     resolved = dict(data)
     for key in _PATH_KEYS:
         value = resolved.get(key)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        if (
+            isinstance(value, str)
+            and value
+            and not _URL.match(value)
+            and not Path(value).expanduser().is_absolute()
+        ):
             resolved[key] = os.path.normpath(base / value)
     pipeline = resolved.get("pipeline")
     if isinstance(pipeline, str) and not Path(pipeline).expanduser().is_absolute():
@@ -380,7 +420,12 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
 
 def resolve_against(value: Any, base: Path) -> Any:
     """``value`` as a path under ``base`` when it is a relative path string; anything else as it is."""
-    if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+    if (
+        isinstance(value, str)
+        and value
+        and not _URL.match(value)
+        and not Path(value).expanduser().is_absolute()
+    ):
         return os.path.normpath(base / value)
     return value
 

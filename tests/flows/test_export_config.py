@@ -45,6 +45,20 @@ def test_paths_in_a_yaml_file_are_relative_to_it(tmp_path: Path) -> None:
     assert plan.geotiff_dir == str(folder / "tif")
 
 
+def test_an_object_store_url_is_refused_where_a_flow_takes_a_local_path(tmp_path: Path) -> None:
+    # Path("s3://b/c") is the local folder "s3:/b/c": a run would have written there without a word.
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "run.yaml").write_text("campaign: c\nstore: s3://bucket/campaign.zarr\noutput: out.zarr\n")
+    with pytest.raises(ConfigError, match=r"store.*local path.*'s3://bucket/campaign.zarr'"):
+        load_config(folder / "run.yaml", SelectBandsConfig)
+    with pytest.raises(ConfigError, match="local path"):
+        _config(tmp_path, products=["composite", "bands"], outputs={"bands": "s3://bucket/bands.zarr"})
+    with pytest.raises(ConfigError, match="local path"):
+        _config(tmp_path, geotiff="cog", geotiff_dir="gs://bucket/tif")
+    assert not (folder / "s3:").exists()
+
+
 @pytest.mark.parametrize(
     ("export", "match"),
     [
