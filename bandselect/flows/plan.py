@@ -28,6 +28,7 @@ from bandselect.products.bands import open_bands
 from bandselect.products.plan import ProductPlan
 from bandselect.store import open_campaign
 from bandselect.store.readers import discover, open_source
+from bandselect.tasks.statistics import resolve_scheduler_address, resolve_statistics_device
 from bandselect.training.dry_run import DryRun, dry_run
 
 from .config import FlowConfig
@@ -142,6 +143,15 @@ def _check_scheduler(config: FlowConfig) -> None:
 
 
 def _check_device(config: FlowConfig, dry: DryRun) -> None:
+    statistics_device = resolve_statistics_device(config.statistics.device)
+    in_process = resolve_scheduler_address(config.statistics.scheduler_address) is None
+    if statistics_device is not None and in_process:
+        # Computed here: a device this machine lacks (or a misspelt $BANDSELECT_STATISTICS_DEVICE) is a
+        # ConfigError now, not a failure inside every Dask task. A cluster's workers may have GPUs that
+        # this host has not: there the workers resolve it.
+        from bandselect.stats import torch_backend
+
+        torch_backend.resolve_device(statistics_device)
     device = config.training.device
     if dry.learnable and device.startswith("cuda") and not torch.cuda.is_available():
         raise ResourceError(

@@ -203,6 +203,20 @@ def test_cuda_training_without_a_gpu_fails_in_the_plan(store: Path, tmp_path: Pa
     _assert_nothing_created(tmp_path, store, before)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_statistics_device_this_machine_lacks_fails_in_the_plan(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In process, the statistics device is resolved before any work, not inside every Dask task.
+    before = _tree_digest(store)
+    with pytest.raises(ConfigError, match="a CUDA device this machine has"):
+        _run({**_base(store, tmp_path), "statistics": {"device": "cuda"}})
+    monkeypatch.setenv("BANDSELECT_STATISTICS_DEVICE", "gpu")  # the environment's is checked too
+    with pytest.raises(ConfigError, match="found 'gpu'"):
+        _run(_base(store, tmp_path))
+    _assert_nothing_created(tmp_path, store, before)
+
+
 def test_outputs_that_cannot_be_written_fail_in_the_plan(store: Path, tmp_path: Path) -> None:
     before = _tree_digest(store)
     blocker = tmp_path / "a-file"
