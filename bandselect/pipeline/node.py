@@ -102,13 +102,20 @@ def check_ports_compatible(source: PortSpec, target: PortSpec, *, where: str) ->
             found=f"shape {source.shape}",
             fix="connect ports of the same rank",
         )
-    for a, b in zip(source.shape, target.shape, strict=False):
+    for axis, (a, b) in enumerate(zip(source.shape, target.shape, strict=False)):
         if not _dims_compatible(a, b):
+            last = axis == len(target.shape) - 1
             raise PipelineError(
                 f"cannot connect {where}",
                 expected=f"shape {target.shape}",
                 found=f"shape {source.shape}",
-                fix="connect ports whose fixed sizes agree",
+                fix=(
+                    f"configure the receiving node for {a} channels (its channel count, e.g. "
+                    f"input_channels: {a}, or 'auto' where it takes the count from its input), or feed it "
+                    f"a port of {b} channels"
+                    if last
+                    else f"connect ports whose sizes agree in dimension {axis} ({a} against {b})"
+                ),
             )
 
 

@@ -159,6 +159,7 @@ def test_selected_feeding_a_node_built_for_every_band_fails_when_connecting() ->
     message = str(info.value)
     assert "concrete.selected → rx.data" in message
     assert "('B', 'H', 'W', 10)" in message and "('B', 'H', 'W', 3)" in message
+    assert "input_channels: 3" in message  # the fix says what to configure
     # The YAML form fails at build time with the same error, naming the connection.
     config = {
         "nodes": {
