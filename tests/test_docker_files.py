@@ -172,6 +172,7 @@ def test_flow_worker_serves_the_deployment_pool() -> None:
     assert argv[:3] == ["prefect", "worker", "start"]
     assert argv[argv.index("--pool") + 1] == POOL
     assert argv[argv.index("--type") + 1] == "process"
+    assert "--name" not in argv  # scalable: `--scale flow-worker=2` gives two workers, not one name twice
     deploy_script = _argv(compose()["services"]["deploy"]["command"])[2]
     assert "deployments/prefect.yaml" in deploy_script
 
