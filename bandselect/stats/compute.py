@@ -125,9 +125,10 @@ def compute_statistics(
     Raises
     ------
     StoreError
-        A subsample's pixels fall outside the range recorded at ingest. Unsampled pixels whose range
-        differs from the recorded one (a part of an acquisition, ``ds.isel(y=...)``, which keeps its
-        attributes) are binned on their own range instead, in a second, histogram-only read.
+        Pixels fall outside the range recorded at ingest (a damaged store). Unsampled pixels whose range
+        lies inside the recorded one without reaching it (a part of an acquisition, ``ds.isel(y=...)``,
+        which keeps its attributes) are binned on their own range instead, in a second,
+        histogram-only read.
     """
     datasets = datasets_of(source, acquisitions, first_n)
     n_bands = check_bands(datasets)
@@ -151,10 +152,12 @@ def compute_statistics(
     if contrast:
         stats = stats.with_contrast(*results[1])
     sampled = fraction is not None and fraction < 1.0  # a budget above the pixel count keeps them all
-    if data_range is not None and not sampled and not range_matches(stats, data_range, sampled=False):
-        # The recorded ranges are the whole acquisitions' and these pixels' range differs: a part of one
-        # (``ds.isel(y=...)`` keeps the attributes) or attributes edited after ingest. The rule's edges
-        # of the pixels' own range, in a second, histogram-only read: the same bins as fit() on them.
+    inside = data_range is not None and range_matches(stats, data_range, sampled=True)
+    if inside and not sampled and not range_matches(stats, data_range, sampled=False):
+        # The recorded ranges are the whole acquisitions' and these pixels' range lies strictly inside:
+        # a part of one (``ds.isel(y=...)`` keeps the attributes). The rule's edges of the pixels' own
+        # range, in a second, histogram-only read: the same bins as fit() on them. (Pixels outside the
+        # recorded range cannot come from the acquisition ingest saw: that stays a StoreError.)
         _LOG.info("recorded band ranges do not describe these pixels: binning on their own range")
         edges = data_edges(stats.minimum, stats.maximum, int(n_bins))
         (histograms,) = run([histogram_graph(datasets, 0, edges, options, split_every)])

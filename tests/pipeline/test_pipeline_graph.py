@@ -205,7 +205,7 @@ def test_connect_dtype_and_shape_errors() -> None:
         pipeline.connect(("data.mask", total.offset))
     with pytest.raises(PipelineError, match=r"expected shape \('C',\), found shape \('B', 'H', 'W', 'C'\)"):
         pipeline.connect(("data.cube", total.weights))
-    with pytest.raises(PipelineError, match=r"fixed sizes agree"):
+    with pytest.raises(PipelineError, match=r"configure the receiving node for 3 channels"):
         pipeline.connect((rgb.rgb, masked.score))  # (B,H,W,3) into (B,H,W,1)
     # the seed declares wavelengths int32: float wavelengths connect
     node = IntWavelengths()
