@@ -396,14 +396,8 @@ _PATH_KEYS = ("store", "output", "archive", "work_dir")
 def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     resolved = dict(data)
     for key in _PATH_KEYS:
-        value = resolved.get(key)
-        if (
-            isinstance(value, str)
-            and value
-            and not _URL.match(value)
-            and not Path(value).expanduser().is_absolute()
-        ):
-            resolved[key] = os.path.normpath(base / value)
+        if key in resolved:
+            resolved[key] = resolve_against(resolved[key], base)
     pipeline = resolved.get("pipeline")
     if isinstance(pipeline, str) and not Path(pipeline).expanduser().is_absolute():
         resolved["pipeline"] = os.path.normpath(base / pipeline)

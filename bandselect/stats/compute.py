@@ -30,7 +30,7 @@ from bandselect.stats.graph import (
     histogram_graph,
     merge_ranges,
     moment_graph,
-    range_matches,
+    range_relation,
     recorded_ranges,
     run_graphs,
     sample_fraction,
@@ -151,9 +151,9 @@ def compute_statistics(
     stats = results[0]
     if contrast:
         stats = stats.with_contrast(*results[1])
-    sampled = fraction is not None and fraction < 1.0  # a budget above the pixel count keeps them all
-    inside = data_range is not None and range_matches(stats, data_range, sampled=True)
-    if inside and not sampled and not range_matches(stats, data_range, sampled=False):
+    sampled = fraction is not None
+    relation = None if data_range is None else range_relation(stats, data_range)
+    if relation == "inside" and not sampled:
         # The recorded ranges are the whole acquisitions' and these pixels' range lies strictly inside:
         # a part of one (``ds.isel(y=...)`` keeps the attributes). The rule's edges of the pixels' own
         # range, in a second, histogram-only read: the same bins as fit() on them. (Pixels outside the

@@ -8,7 +8,7 @@ give the same result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import dask
 import numpy as np
@@ -299,7 +299,8 @@ def sum_contrast(*parts: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
 
 
 def sample_fraction(datasets: list[Any], max_pixels: int | None) -> float | None:
-    """The Bernoulli fraction that keeps about ``max_pixels`` pixels of the datasets (None: all)."""
+    """The Bernoulli fraction that keeps about ``max_pixels`` pixels of the datasets (None: all of them,
+    also when the budget covers every pixel)."""
     if max_pixels is None:
         return None
     if int(max_pixels) < 1:
@@ -310,7 +311,9 @@ def sample_fraction(datasets: list[Any], max_pixels: int | None) -> float | None
             fix="pass e.g. max_pixels=1_000_000",
         )
     total = sum(int(ds.sizes[DIM_Y]) * int(ds.sizes[DIM_X]) for ds in datasets)
-    return min(1.0, int(max_pixels) / max(total, 1))
+    if int(max_pixels) >= total:
+        return None  # a budget that covers every pixel keeps them all: no sample (and no draws)
+    return int(max_pixels) / total
 
 
 def check_bands(datasets: list[Any]) -> int:
@@ -474,20 +477,21 @@ def contrast_graph(
     return tree(halo_parts, sum_contrast, int(split_every))
 
 
-def range_matches(stats: BandStatistics, expected: Range, sampled: bool) -> bool:
-    """Whether the pass's own min/max agree with the range its edges came from (recorded at ingest):
-    equal, or for a subsample inside it."""
+def range_relation(stats: BandStatistics, expected: Range) -> Literal["equal", "inside", "outside"]:
+    """How the pass's own min/max relate to the range its edges came from (recorded at ingest)."""
     low, high = expected
-    if stats.count == 0:
-        return True
-    inside = np.all(stats.minimum >= low) and np.all(stats.maximum <= high)
-    exact = np.array_equal(stats.minimum, low) and np.array_equal(stats.maximum, high)
-    return bool(inside if sampled else exact)
+    if stats.count == 0 or (np.array_equal(stats.minimum, low) and np.array_equal(stats.maximum, high)):
+        return "equal"
+    if np.all(stats.minimum >= low) and np.all(stats.maximum <= high):
+        return "inside"
+    return "outside"
 
 
 def check_range(stats: BandStatistics, expected: Range, sampled: bool) -> None:
-    """The pass's own min/max must agree with the range its edges came from (recorded at ingest)."""
-    if range_matches(stats, expected, sampled):
+    """The pass's own min/max must agree with the range its edges came from (recorded at ingest):
+    equal, or for a subsample inside it."""
+    relation = range_relation(stats, expected)
+    if relation == "equal" or (sampled and relation == "inside"):
         return
     low, high = expected
     raise StoreError(
