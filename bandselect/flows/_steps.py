@@ -79,7 +79,8 @@ class FlowSummary(BaseModel):
     ingest: IngestReport | None
     statistics: StatisticsSummary
     trained: bool
-    #: The nodes initialised from the campaign statistics (none: e.g. a learnable selector's uniform start).
+    #: The nodes initialised from statistics: the campaign's, or a trained pipeline's training rows'
+    #: (none: e.g. a learnable selector's uniform start).
     initialised: list[str] = []
     #: The kept epoch's bands before the search after training (None: not trained).
     trained_bands: list[int] | None = None
@@ -305,6 +306,8 @@ def run_flow(config: FlowConfig, *, run_name_prefix: str) -> FlowSummary:
                     "kept_epoch": None if trained is None else trained.best_epoch,
                     # What training gave and how the validation rows refined it (train_two_phase).
                     "trained_bands": None if trained is None else trained.trained_bands,
+                    # Phase 1's start on the training rows (None: a uniform start, or not trained).
+                    "start_bands": None if trained is None else trained.start_bands,
                     "refine_moves": [] if trained is None else [list(m) for m in trained.refine_moves],
                 },
                 plots,

@@ -47,7 +47,8 @@ def initialise_selectors(
     n_bins: int = 0,
     ignore_label: int | None = None,
 ) -> SavedPipeline:
-    """Build the pipeline and initialise it from the campaign statistics (:func:`initialise_on_campaign`)."""
+    """Build the pipeline and initialise it from the campaign statistics (a learnable one: left to its
+    training, :func:`initialise_on_campaign`)."""
     saved = initialise_on_campaign(
         store,
         pipeline_config,
@@ -59,14 +60,18 @@ def initialise_selectors(
         ignore_label=ignore_label,
     )
     initialised = list(saved.initialised)
+    if saved.learnable:
+        what = "a learnable pipeline: its statistical start is made on the training rows, in training"
+    elif initialised:
+        what = f"initialised from the campaign statistics: {', '.join(initialised)}"
+    else:
+        what = "no node needs the campaign statistics"
     run_logger(__name__).info(
         "%s; selector %s (%s)%s",
-        f"initialised from the campaign statistics: {', '.join(initialised)}"
-        if initialised
-        else "no node needs the campaign statistics (e.g. a learnable selector from the uniform start)",
+        what,
         saved.selector,
         saved.selector_type,
-        ", learnable: trained next" if saved.learnable else "",
+        ", trained next" if saved.learnable else "",
     )
     return saved
 
@@ -82,7 +87,8 @@ def train_selectors(
     positive_label: int | None = None,
     ignore_label: int | None = None,
 ) -> TrainedPipeline:
-    """The gradient phase of the two-phase recipe on the store (:func:`train_on_campaign`); one log line
+    """The two-phase recipe on the store (:func:`train_on_campaign`): phase 1 on the training rows, then
+    the gradient phase; one log line
     per epoch (top bands by wavelength) and a progress artifact ``<campaign>-training-progress``."""
     with prefect_progress(campaign, "training", EPOCH_STEP), band_labels(open_campaign(store).wavelengths):
         trained = train_on_campaign(
@@ -96,9 +102,15 @@ def train_selectors(
         )
     last = trained.history[-1] if trained.history else None
     moves = ", ".join(f"{old} → {new}" for old, new in trained.refine_moves)
+    start = (
+        "from the uniform start"
+        if trained.start_bands is None
+        else f"from bands {list(trained.start_bands)} (the training rows' statistics)"
+    )
     run_logger(__name__).info(
-        "trained %d epochs; kept epoch %s (1-based, as the plots); last loss %s; %s",
+        "trained %d epochs %s; kept epoch %s (1-based, as the plots); last loss %s; %s",
         len(trained.history),
+        start,
         "the last" if trained.best_epoch is None else trained.best_epoch + 1,
         None if last is None else f"{last.loss:.4g}",
         f"the search on the validation rows moved bands {moves}" if moves else "the search moved no band",

@@ -4,9 +4,11 @@ The steps the flows run between the statistics and the export, as library calls 
 
 1. :func:`initialise_on_campaign`: build the pipeline from its configuration (``auto`` band counts from
    the store), initialise every node that asks for statistics from the campaign's stored statistics
-   (Dask over the store, :mod:`bandselect.stats.incremental`), save it.
-2. :func:`train_on_campaign`: when the pipeline is learnable, the two-phase recipe's second phase on
-   the store (:func:`bandselect.training.train_two_phase`, the one entry point), save it with its history.
+   (Dask over the store, :mod:`bandselect.stats.incremental`), save it. A learnable pipeline is saved
+   uninitialised: its statistics would cover the validation and test rows of its training.
+2. :func:`train_on_campaign`: when the pipeline is learnable, the two-phase recipe on the store
+   (:func:`bandselect.training.train_two_phase`, the one entry point): phase 1 from the statistics of
+   the training rows only, as on arrays, then the gradient phase; save it with its history.
 3. :func:`saved_selection`: the selector's :class:`~bandselect.selection.BandSelection` on the store's grid.
 
 Each saved pipeline lives under ``<work>/pipelines/<step>-<key>``, where ``key`` is a digest of everything
@@ -42,12 +44,13 @@ from bandselect.pipeline.node import Annealed, BandSelector, Freezable, is_loss_
 from bandselect.selection import BandSelection
 from bandselect.stats import BandStatistics, load_campaign_statistics, statistics_without
 from bandselect.stats.classes import present_classes
-from bandselect.store import open_campaign
+from bandselect.stats.incremental import CampaignStatistics
+from bandselect.store import Campaign, open_campaign
 from bandselect.training.config import TrainingConfig
 from bandselect.training.records import EpochRecord
 from bandselect.training.roles import selector_node
 from bandselect.training.statistical import initialize_from_statistics
-from bandselect.training.two_phase import TrainingData, train_two_phase
+from bandselect.training.two_phase import TrainingData, prefers_no_band, train_two_phase
 
 __all__ = [
     "SavedPipeline",
@@ -62,6 +65,8 @@ __all__ = [
 
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.json"
+#: Part of a learnable pipeline's content key: its statistical start is made on the training rows.
+TRAINING_ROWS_START = "start: training rows"
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,9 @@ class TrainedPipeline:
     trained_bands, refine_moves
         The kept epoch's bands before the refinement on the validation rows, and its moves
         ``(old, new)`` (:func:`~bandselect.training.two_phase.refine_selection`).
+    start_bands
+        The selector's bands after phase 1 (its statistical start on the training rows); None when
+        the start prefers no band (the recipe's uniform start).
     """
 
     saved: SavedPipeline
@@ -131,6 +139,7 @@ class TrainedPipeline:
     test_auroc: float | None = None
     trained_bands: tuple[int, ...] | None = None
     refine_moves: tuple[tuple[int, int], ...] = ()
+    start_bands: tuple[int, ...] | None = None
 
     def to_json(self) -> str:
         """JSON text (``history.json``)."""
@@ -144,6 +153,7 @@ class TrainedPipeline:
                 "test_auroc": self.test_auroc,
                 "trained_bands": None if self.trained_bands is None else list(self.trained_bands),
                 "refine_moves": [list(move) for move in self.refine_moves],
+                "start_bands": None if self.start_bands is None else list(self.start_bands),
             },
             indent=1,
         )
@@ -162,6 +172,7 @@ class TrainedPipeline:
             test_auroc=content.get("test_auroc"),
             trained_bands=None if content.get("trained_bands") is None else tuple(content["trained_bands"]),
             refine_moves=tuple((int(a), int(b)) for a, b in content.get("refine_moves", [])),
+            start_bands=None if content.get("start_bands") is None else tuple(content["start_bands"]),
         )
 
 
@@ -190,13 +201,10 @@ def _label_roles(positive_label: int | None, ignore_label: int | None) -> list[d
     return [{"positive_label": positive_label, "ignore_label": ignore_label}]
 
 
-def _campaign_statistics(
-    store: str,
-    ids: Sequence[str],
-    positive_label: int | None,
-    ignore_label: int | None = None,
-    contrast: bool = False,
-) -> BandStatistics:
+def _stored_statistics(
+    store: str, ids: Sequence[str], positive_label: int | None, ignore_label: int | None
+) -> tuple[Campaign, CampaignStatistics, int | None, int | None]:
+    """The campaign, its stored statistics (covering ``ids``) and the label roles checked against them."""
     campaign = open_campaign(store)
     stored = load_campaign_statistics(campaign)
     if stored is None or not set(ids) <= set(stored.acquisition_ids):
@@ -208,10 +216,23 @@ def _campaign_statistics(
         )
     what = f"label masks of {store}"
     positive, ignore = check_label_roles(positive_label, ignore_label, what=what)
-    stats = stored.stats
-    check_positive_label(present_classes(stats).tolist(), positive, what=what)
+    classes = present_classes(stored.stats).tolist()
+    check_positive_label(classes, positive, what=what)
     if ignore is not None:
-        check_ignore_label(present_classes(stats).tolist(), ignore, positive_label=positive, what=what)
+        check_ignore_label(classes, ignore, positive_label=positive, what=what)
+    return campaign, stored, positive, ignore
+
+
+def _campaign_statistics(
+    store: str,
+    ids: Sequence[str],
+    positive_label: int | None,
+    ignore_label: int | None = None,
+    contrast: bool = False,
+) -> BandStatistics:
+    campaign, stored, positive, ignore = _stored_statistics(store, ids, positive_label, ignore_label)
+    stats = stored.stats
+    if ignore is not None:
         # Binned on the kept pixels' range, as fit() bins them (a histogram pass when that moves).
         stats = statistics_without(campaign, stored, ignore, contrast=contrast)
     return stats if positive is None else stats.one_vs_rest(positive)
@@ -246,6 +267,10 @@ def initialise_on_campaign(
 ) -> SavedPipeline:
     """Build the pipeline, initialise its nodes from the campaign statistics and save it (or reuse it).
 
+    A learnable pipeline (:func:`is_learnable`) is saved as built: :func:`train_on_campaign` initialises
+    it from the statistics of its training rows, which the whole acquisitions' statistics are not (they
+    hold the validation and test rows its report is made on).
+
     Parameters
     ----------
     store
@@ -276,6 +301,8 @@ def initialise_on_campaign(
             f"campaign {store}", expected="at least one acquisition", found="none", fix="ingest data first"
         )
     mapping = resolve_pipeline_band_counts(pipeline_config, int(wavelengths.size))
+    pipeline = Pipeline.from_config(mapping)
+    learnable = is_learnable(pipeline)
     key = content_key(
         "init",
         str(Path(store).resolve()),
@@ -284,22 +311,30 @@ def initialise_on_campaign(
         mapping,
         positive_label,
         *([] if ignore_label is None else [{"ignore_label": ignore_label}]),
+        # Not the key of the campaign-initialised training pipelines of earlier versions: reused, their
+        # start would have seen the validation and test rows.
+        *([TRAINING_ROWS_START] if learnable else []),
     )
     directory = Path(work_dir) / "pipelines" / f"init-{key}"
     if (directory / STATE_FILE).is_file():
         return SavedPipeline.from_json((directory / STATE_FILE).read_text(encoding="utf-8"))
-    pipeline = Pipeline.from_config(mapping)
     name = selector_node(pipeline, selector)
-    stats = _campaign_statistics(
-        store, acquisition_ids, positive_label, ignore_label, needs_contrast(pipeline)
-    )
-    initialised = initialize_from_statistics(pipeline, stats, wavelengths)
+    if learnable:
+        # Phase 1 is train_on_campaign's, on the training rows (the label roles are checked here all
+        # the same: a wrong positive_label fails before the training reads the store).
+        _stored_statistics(store, acquisition_ids, positive_label, ignore_label)
+        initialised: list[str] = []
+    else:
+        stats = _campaign_statistics(
+            store, acquisition_ids, positive_label, ignore_label, needs_contrast(pipeline)
+        )
+        initialised = initialize_from_statistics(pipeline, stats, wavelengths)
     saved = SavedPipeline(
         directory=str(directory),
         key=key,
         selector=name,
         selector_type=type(pipeline.nodes[name]).__name__,
-        learnable=is_learnable(pipeline),
+        learnable=learnable,
         initialised=tuple(initialised),
     )
     _publish(pipeline, directory, {STATE_FILE: saved.to_json()})
@@ -321,10 +356,11 @@ def train_on_campaign(
     ``positive_label`` and ``ignore_label`` are the label roles of the patches' masks (as for
     :func:`initialise_on_campaign`); a loss or metric reading the mask refuses ignored pixels.
 
-    The initialised pipeline is trained by :func:`bandselect.training.train_two_phase` (phase 1 has
-    nothing left to do: the nodes were initialised from the campaign statistics) and saved under
-    ``pipelines/trained-<key>`` with its history and the honest report of its selection: the AUROC on
-    the validation rows (which picked the epoch) and on the test rows (which nothing saw).
+    The pipeline :func:`initialise_on_campaign` saved is trained by
+    :func:`bandselect.training.train_two_phase`: phase 1 initialises its statistical nodes from the
+    training rows of the acquisitions (one block of rows in memory at a time), phase 2 trains; it is
+    saved under ``pipelines/trained-<key>`` with its history and the honest report of its selection:
+    the AUROC on the validation rows (which picked the epoch) and on the test rows (which nothing saw).
     """
     key = content_key(
         "train", saved.key, training.model_dump(mode="json"), *_label_roles(positive_label, ignore_label)
@@ -341,8 +377,12 @@ def train_on_campaign(
         selector=saved.selector,
     )
     node = result.pipeline.nodes[saved.selector]
+    before = result.selection_before
+    initialised = (*saved.initialised, *result.initialised)
     trained = TrainedPipeline(
-        saved=SavedPipeline(**{**asdict(saved), "directory": str(directory), "key": key}),
+        saved=SavedPipeline(
+            **{**asdict(saved), "directory": str(directory), "key": key, "initialised": initialised}
+        ),
         history=tuple(result.history),
         temperature_min=float(node.temperature_min) if isinstance(node, Annealed) else None,
         best_epoch=result.best_epoch,
@@ -352,6 +392,7 @@ def train_on_campaign(
         if result.trained_selection is None
         else tuple(int(b) for b in result.trained_selection.indices),
         refine_moves=tuple(result.refine_moves),
+        start_bands=None if prefers_no_band(before) else tuple(int(b) for b in before.indices),
     )
     _publish(
         result.pipeline, directory, {STATE_FILE: trained.saved.to_json(), HISTORY_FILE: trained.to_json()}

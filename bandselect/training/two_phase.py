@@ -2,8 +2,8 @@
 
 :func:`train_two_phase` is what the flows, the CLI and notebooks call. Phase 1 runs
 :class:`~bandselect.training.StatisticalTrainer` over the training rows for the nodes that are not yet
-initialised (the flows initialise them from Dask statistics of the store first, so there it does
-nothing). Phase 2 unfreezes every :class:`~bandselect.pipeline.node.Freezable` node, runs
+initialised (the flows leave a training pipeline's nodes to it: its start sees neither the validation nor
+the test rows). Phase 2 unfreezes every :class:`~bandselect.pipeline.node.Freezable` node, runs
 :class:`~bandselect.training.GradientTrainer` on random training patches and freezes them back, so the
 trained pipeline has the structure of an initialised one (same ``state_dict`` keys, buffers). With the
 shipped recipe the selection feeds an RX detector (``background="batch"``, so RX always sees the
@@ -181,6 +181,9 @@ class TwoPhaseResult:
         The kept epoch's selection before the refinement (None: not recorded).
     refine_moves
         The moves ``(old band, new band)`` of :func:`refine_selection` (``refine_window``), in order.
+    initialised
+        The nodes phase 1 initialised from the training rows' statistics, in dependency order (empty:
+        none needed it).
     """
 
     pipeline: Pipeline
@@ -196,6 +199,7 @@ class TwoPhaseResult:
     test_auroc_after: float | None = None
     trained_selection: BandSelection | None = None
     refine_moves: tuple[tuple[int, int], ...] = ()
+    initialised: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # What a notebook wants to read at a glance; the pipeline, the config and the per-epoch records
@@ -205,7 +209,7 @@ class TwoPhaseResult:
 
         kept = "last" if self.best_epoch is None else str(self.best_epoch)
         before = repr(self.selection_before)
-        if _tied(self.selection_before):
+        if prefers_no_band(self.selection_before):
             # A uniform start (the recipe's) prefers no band: its top-k are the tie rule's first bands,
             # which would otherwise read as a choice.
             tie_rule = self.selection_before.indices
@@ -222,7 +226,7 @@ class TwoPhaseResult:
         return "\n".join(lines) + ")"
 
 
-def _tied(selection: BandSelection) -> bool:
+def prefers_no_band(selection: BandSelection) -> bool:
     """Whether every score of ``selection`` is one value for all bands (a start that prefers none)."""
     return bool(selection.scores) and all(len(set(values)) == 1 for values in selection.scores.values())
 
@@ -609,4 +613,5 @@ def train_two_phase(
         test_auroc_after=measured(after, test),
         trained_selection=trained_selection,
         refine_moves=tuple(moves),
+        initialised=tuple(pending),
     )

@@ -78,3 +78,37 @@ def test_the_refinement_is_recorded_with_the_trained_pipeline(campaign: Campaign
     assert sorted(selection_of.fn(store, trained.saved).indices) == sorted(bands)
     text = (Path(trained.saved.directory) / HISTORY_FILE).read_text()
     assert TrainedPipeline.from_json(text) == trained
+
+
+def test_a_training_pipeline_starts_from_its_training_rows_only(tmp_path: Path) -> None:
+    """The flows' phase 1 of a learnable pipeline sees neither the validation nor the test rows: the
+    variance start is the training rows' (as train_two_phase on the same store makes it), not the whole
+    acquisition's, whose loudest bands sit in the rows the report is made on."""
+    import copy
+
+    from bandselect.store import create_campaign, make_acquisition
+    from bandselect.training import TrainingData, train_two_phase
+
+    rng = np.random.default_rng(5)
+    cube = rng.normal(1.0, 0.05, (32, 32, 12)).astype(np.float32)
+    cube[:16, :, :3] += rng.normal(0.0, 0.5, (16, 32, 3)).astype(np.float32)  # training rows: 0, 1, 2
+    cube[16:, :, 9:] += rng.normal(0.0, 2.0, (16, 32, 3)).astype(np.float32)  # the rest: 9, 10, 11
+    mask = (rng.random((32, 32)) < 0.05).astype(np.uint8)
+    store = tmp_path / "c.zarr"
+    campaign = create_campaign(store)
+    campaign.append(make_acquisition(cube, np.linspace(400.0, 900.0, 12), mask), chunk_yx=(8, 8))
+    ids = list(update_statistics.fn(str(store), 64).acquisition_ids)
+    pipeline = copy.deepcopy(load_recipe()["pipeline"])
+    pipeline["nodes"]["selector"]["config"]["init_method"] = "variance"
+
+    saved = initialise_selectors.fn(str(store), pipeline, str(tmp_path), ids, None, None, 64)
+    assert saved.learnable and saved.initialised == ()  # left to the training's phase 1
+    training = TrainingConfig(epochs=1, patch_size=8, batches_per_epoch=1, device="cpu", refine_window=0)
+    trained = train_selectors.fn(str(store), saved, str(tmp_path), ids, training)
+    assert trained.saved.initialised == ("selector",)
+    assert trained.start_bands is not None and sorted(trained.start_bands) == [0, 1, 2]
+    whole = np.argsort(-cube.reshape(-1, 12).var(axis=0))[:3]
+    assert sorted(whole.tolist()) == [9, 10, 11]  # what the campaign statistics would have started from
+    on_arrays = train_two_phase(pipeline, TrainingData.from_store(store, ids), training)
+    assert on_arrays.initialised == ("selector",)
+    assert sorted(on_arrays.selection_before.indices) == sorted(trained.start_bands)

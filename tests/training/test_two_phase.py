@@ -293,7 +293,7 @@ def test_a_uniform_start_is_shown_as_no_band_preferred(small_scene) -> None:
 
 
 def test_an_initialised_pipeline_skips_phase_one(small_scene) -> None:
-    """The flows' path: nodes initialised from store-wide statistics are not re-initialised."""
+    """Nodes initialised elsewhere (here from a whole scene's statistics) are not re-initialised."""
     from bandselect.stats import BandStatistics
     from bandselect.training import initialize_from_statistics
     from bandselect.training.two_phase import resolve_pipeline
@@ -303,6 +303,7 @@ def test_an_initialised_pipeline_skips_phase_one(small_scene) -> None:
     logits = pipeline.nodes["selector"].channel_logits.clone()
     result = train_two_phase(pipeline, _arrays(small_scene), {**SMALL, "epochs": 1})
     # The whole scene's variances, not the training rows' (what phase 1 would have computed).
+    assert result.initialised == ()
     np.testing.assert_array_equal(result.selection_before.scores["logit"], logits.double().numpy())
     top_half = np.log(small_scene.cube[:24].reshape(-1, 16).astype(np.float64).var(axis=0) + 1e-6)
     assert not np.allclose(top_half, logits.double().numpy(), atol=1e-3)
