@@ -33,17 +33,18 @@ INIT_METHODS = ("uniform", "variance")
 
 
 def resolve_distinct_bands(
-    probabilities: torch.Tensor, *, log_probabilities: torch.Tensor | None = None
+    probabilities: torch.Tensor | None = None, *, log_probabilities: torch.Tensor | None = None
 ) -> tuple[list[int], list[int]]:
-    """One distinct band per row of an ``(n_select, C)`` probability matrix.
+    """One distinct band per row of an ``(n_select, C)`` probability matrix, given as exactly one of
+    ``probabilities`` or ``log_probabilities``.
 
     Rows choose in order of confidence (largest row maximum first, ties to the lower row); each takes its
     most probable band that no earlier row took (ties to the lower band). A row whose favourite band was
     taken by a more confident row therefore gets its next-best band instead of a duplicate.
 
-    Confidence is compared in log space (``log_probabilities`` when given, e.g. ``log_softmax`` of the
-    logits in float64): at the trainer's floor temperature the largest probabilities of several rows
-    round to exactly 1.0, and the order would fall to the row index. Rows whose largest log-probability
+    Confidence is compared in log space (pass ``log_probabilities``, e.g. ``log_softmax`` of the logits
+    in float64, where probabilities saturate): at the trainer's floor temperature the largest
+    probabilities of several rows round to exactly 1.0, and the order would fall to the row index. Rows whose largest log-probability
     is equal even so (both 0.0) are ordered by the gap between their two best log-probabilities.
 
     Returns
@@ -51,15 +52,28 @@ def resolve_distinct_bands(
     bands_by_row, resolution_order
         ``bands_by_row[j]`` is row ``j``'s band; ``resolution_order`` the rows in the order they chose.
 
+    Raises
+    ------
+    ConfigError
+        Both or neither of ``probabilities`` and ``log_probabilities`` given.
+
     Examples
     --------
     >>> p = torch.tensor([[0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]])
     >>> resolve_distinct_bands(p)
     ([1, 0, 2], [0, 1, 2])
     """
-    if log_probabilities is None:
+    if (probabilities is None) == (log_probabilities is None):
+        raise ConfigError(
+            "resolve_distinct_bands",
+            expected="exactly one of probabilities or log_probabilities",
+            found="both" if probabilities is not None else "neither",
+            fix="pass the (n_select, C) matrix once: resolve_distinct_bands(log_probabilities=log_p)",
+        )
+    if probabilities is not None:
         rows = torch.log(probabilities.detach().to(torch.float64).cpu())
     else:
+        assert log_probabilities is not None  # checked above
         rows = log_probabilities.detach().to(torch.float64).cpu()
     top2 = torch.topk(rows, k=min(2, rows.shape[1]), dim=1).values
     margin = (top2[:, 0] - top2[:, -1]).tolist()
@@ -250,7 +264,7 @@ class ConcreteBandSelector(AnnealedSelector):
     def _distinct_bands(self) -> tuple[list[int], list[int]]:
         # In float64 log space: at T = 0.1 float32 probabilities of confident rows are all exactly 1.0.
         log_p = torch.log_softmax(self.logits.detach().to(torch.float64) / self.temperature, dim=-1)
-        return resolve_distinct_bands(log_p.exp(), log_probabilities=log_p)
+        return resolve_distinct_bands(log_probabilities=log_p)
 
     def get_selected_bands(self) -> list[int]:
         """The band of each output, ``n_select`` distinct indices in output order (duplicates resolved).

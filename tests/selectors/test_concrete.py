@@ -107,6 +107,12 @@ def test_duplicate_resolution_rule() -> None:
     # Equal rows (e.g. the variance initialisation): outputs in order take the best bands in turn.
     same = torch.tensor([[0.1, 0.5, 0.4]] * 3)
     assert resolve_distinct_bands(same) == ([1, 2, 0], [0, 1, 2])
+    assert resolve_distinct_bands(log_probabilities=probabilities.log()) == ([1, 0, 2], [0, 1, 2])
+    # The matrix once: two that could disagree, or none, is a caller's mistake.
+    with pytest.raises(ConfigError, match="exactly one of probabilities or log_probabilities.*both"):
+        resolve_distinct_bands(probabilities, log_probabilities=same.log())
+    with pytest.raises(ConfigError, match="neither"):
+        resolve_distinct_bands()
 
 
 def test_soft_evaluation_and_the_selection_weights_sum_to_n_select() -> None:
