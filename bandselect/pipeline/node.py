@@ -104,7 +104,9 @@ def check_ports_compatible(source: PortSpec, target: PortSpec, *, where: str) ->
         )
     for axis, (a, b) in enumerate(zip(source.shape, target.shape, strict=False)):
         if not _dims_compatible(a, b):
-            last = axis == len(target.shape) - 1
+            # The last axis is the band axis ((B, H, W, C) images, (n, C) weights, (C,) wavelengths),
+            # except on one-value maps (a mask or score map, size 1): no channel count to configure.
+            channels = axis == len(target.shape) - 1 and 1 not in (a, b)
             raise PipelineError(
                 f"cannot connect {where}",
                 expected=f"shape {target.shape}",
@@ -113,7 +115,7 @@ def check_ports_compatible(source: PortSpec, target: PortSpec, *, where: str) ->
                     f"configure the receiving node for {a} channels (its channel count, e.g. "
                     f"input_channels: {a}, or 'auto' where it takes the count from its input), or feed it "
                     f"a port of {b} channels"
-                    if last
+                    if channels
                     else f"connect ports whose sizes agree in dimension {axis} ({a} against {b})"
                 ),
             )
