@@ -9,6 +9,7 @@ the error's message, without a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import shlex
 import sys
 from collections import Counter
@@ -73,6 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     return run_reporting_errors(args.command, lambda: args.func(args), verbose=args.verbose)
+
+
+def console_main() -> int:
+    """The ``bandselect`` executable: :func:`main`, then the heap frozen (:func:`gc.freeze`).
+
+    The interpreter's exit runs full garbage collections over every object alive, about 1.5 s of a
+    small run once torch, MLflow and Prefect are loaded (1.6 s against 0.2 s frozen, measured); the
+    process is ending, so there is nothing left worth collecting. Not in :func:`main`, which tests and
+    notebooks call in a process that goes on.
+    """
+    code = main()
+    gc.freeze()
+    return code
 
 
 # -- ingest ----------------------------------------------------------------------------------------------
@@ -592,4 +606,4 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

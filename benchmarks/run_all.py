@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("bench_ingest", "bench_stats", "bench_scale", "bench_quality", "bench_training", "bench_flows")
+BENCHMARKS = (
+    "bench_ingest",
+    "bench_stats",
+    "bench_scale",
+    "bench_quality",
+    "bench_training",
+    "bench_flows",
+    "bench_small_run",
+)
 
 
 def main() -> int:

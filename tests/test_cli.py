@@ -333,3 +333,30 @@ def test_the_comparison_summary_prints_the_leaderboards_own_measures(
     _print_comparison(folder)
     out = capsys.readouterr().out
     assert "ui --backend-store-uri 'file:///tmp/my runs'" in out and "  open:" not in out
+
+
+def test_the_executable_exits_with_mains_code_and_a_frozen_heap(tmp_path: Path) -> None:
+    """`bandselect` is console_main: main's exit code, and the heap frozen so the interpreter's exit
+    skips its collections over torch's, MLflow's and Prefect's objects (timed in bench_small_run)."""
+    import importlib.metadata
+
+    (script,) = [
+        e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "bandselect"
+    ]
+    assert script.value == "bandselect.cli:console_main"
+    probe = (
+        "import gc, sys\n"
+        "from bandselect.cli import console_main\n"
+        "sys.argv = ['bandselect', 'info', sys.argv[1]]\n"
+        "code = console_main()\n"
+        "print(code, gc.get_freeze_count() > 0)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "missing.zarr")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    code, frozen = completed.stdout.split()
+    assert int(code) != 0 and frozen == "True", completed.stderr  # a missing store: an input error
