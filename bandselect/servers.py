@@ -239,6 +239,11 @@ def _exports(config: ServerConfig) -> str:
     return "".join(f"export {key}={value}\n" for key, value in environment(config).items())
 
 
+#: The scheduler and the workers import what a statistics graph names at their start, not on the first
+#: job (:mod:`bandselect.stats.dask_preload`: that job took 5.4 s instead of 0.7 s).
+DASK_PRELOAD = ("--preload", "bandselect.stats.dask_preload")
+
+
 def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Command line and extra environment of each service, run with this interpreter."""
     python = sys.executable
@@ -287,6 +292,7 @@ def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]
                 "--port",
                 str(config.dask_port),
                 *dashboard,
+                *DASK_PRELOAD,
             ],
             {},
         )
@@ -300,6 +306,7 @@ def _commands(config: ServerConfig) -> dict[str, tuple[list[str], dict[str, str]
                 "--dashboard-address", f"{config.host}:0",
                 "--local-directory", str(root / "dask"),
                 "--name", "bandselect-worker",
+                *DASK_PRELOAD,
             ],
             {},
         )  # fmt: skip

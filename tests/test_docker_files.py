@@ -253,6 +253,20 @@ def test_dask_worker_count_is_a_variable() -> None:
     assert _interpolate(argv[argv.index("--nworkers") + 1]).isdigit()
 
 
+def test_dask_services_preload_the_statistics_modules() -> None:
+    """The scheduler and the workers import what a statistics graph names at their start (the module
+    exists and imports), as server mode starts them."""
+    import importlib
+
+    from bandselect.servers import DASK_PRELOAD
+
+    for name in ("dask-scheduler", "dask-worker"):
+        argv = _argv(compose()["services"][name]["command"])
+        module = argv[argv.index("--preload") + 1]
+        assert (argv[argv.index("--preload")], module) == DASK_PRELOAD, name
+        importlib.import_module(module)
+
+
 def test_cuda_override_reserves_gpus_for_the_cuda_build() -> None:
     base, override = compose()["services"], compose_cuda()["services"]
     assert set(override) <= set(base)

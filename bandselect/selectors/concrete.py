@@ -44,8 +44,9 @@ def resolve_distinct_bands(
 
     Confidence is compared in log space (pass ``log_probabilities``, e.g. ``log_softmax`` of the logits
     in float64, where probabilities saturate): at the trainer's floor temperature the largest
-    probabilities of several rows round to exactly 1.0, and the order would fall to the row index. Rows whose largest log-probability
-    is equal even so (both 0.0) are ordered by the gap between their two best log-probabilities.
+    probabilities of several rows round to exactly 1.0, and the order would fall to the row index. Rows
+    whose largest log-probability is equal even so (both 0.0) are ordered by the gap between their two
+    best log-probabilities.
 
     Returns
     -------

@@ -65,6 +65,20 @@ def test_dask_worker_computes(servers) -> None:
         assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2  # --dask-workers 2
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
 
+        # Preloaded (bandselect.stats.dask_preload): the first statistics job imports nothing. The
+        # check only looks (importing here would load them).
+        from bandselect.stats.dask_preload import PRELOADED
+
+        names = {"bandselect.stats.dask_preload", *PRELOADED}
+
+        def loaded() -> bool:
+            import sys
+
+            return names <= set(sys.modules)
+
+        assert client.run_on_scheduler(loaded)
+        assert all(client.run(loaded).values())
+
 
 def test_flow_reports_to_prefect_and_mlflow_servers(servers, tmp_path: Path) -> None:
     """A flow run in a fresh process, pointed at the servers by the printed env vars, logs both places."""

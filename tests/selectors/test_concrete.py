@@ -109,7 +109,7 @@ def test_duplicate_resolution_rule() -> None:
     assert resolve_distinct_bands(same) == ([1, 2, 0], [0, 1, 2])
     assert resolve_distinct_bands(log_probabilities=probabilities.log()) == ([1, 0, 2], [0, 1, 2])
     # The matrix once: two that could disagree, or none, is a caller's mistake.
-    with pytest.raises(ConfigError, match="exactly one of probabilities or log_probabilities.*both"):
+    with pytest.raises(ConfigError, match=r"exactly one of probabilities or log_probabilities.*both"):
         resolve_distinct_bands(probabilities, log_probabilities=same.log())
     with pytest.raises(ConfigError, match="neither"):
         resolve_distinct_bands()
