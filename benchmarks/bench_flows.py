@@ -16,9 +16,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -27,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from bench_common import machine_info, write_results
 
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -218,11 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "benchmark": "flows",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {
-                "python": sys.version.split()[0],
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-            },
+            "machine": machine_info(),
             "export": bench_export(root, args.export_acquisitions, args.export_size, args.repeats),
             "process_campaign": bench_overhead(
                 root, args.acquisitions, args.acquisition_size, args.acquisition_bands
@@ -230,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(args.output, result)
     return 0
 
 

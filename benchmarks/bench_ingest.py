@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from bench_common import machine_info, write_results
 
 from bandselect.synthetic import SceneGenerator
 
@@ -149,16 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             "goal_met": peak < GOAL_PEAK_RSS_BYTES,
             "rows_spot_checked_bit_exact": checked,
             "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "platform": platform.platform(),
+                **machine_info(),
                 "note": "source file freshly written (likely in the page cache); wall time includes the "
                 "source sha256, the NaN check, the content digest and zstd compression",
             },
         }
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
+        write_results(args.output, result)
         return 0 if result["goal_met"] else 1
     finally:
         if not args.keep:

@@ -20,9 +20,7 @@ fresh process importing the flow's modules (torch, Prefect, MLflow, xarray, zarr
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from bench_common import machine_info, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "small_run.json"
 BANDSELECT = Path(sys.executable).with_name("bandselect")
@@ -139,11 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "small_run",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine_info(),
         "scene": [args.height, args.width, args.bands],
         "seconds": {
             "embedded": embedded,
@@ -157,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal": "warm <= 15 s",
         "met": median <= 15.0,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(args.output, result)
     return 0
 
 
