@@ -132,8 +132,8 @@ class StatisticsRequest:
     mask_port
         Input port with the labels (``(B, H, W, 1)`` or ``(B, H, W)``), or None when unsupervised.
     histograms
-        Whether per-class histograms are needed (AUC, MI). The trainer then makes a second pass with
-        histogram edges taken from the first pass's min/max.
+        Whether per-class histograms are needed (AUC, MI). The trainer then bins on edges taken from
+        the first pass's min/max (from the first pass's kept inputs, or a second pass past its budget).
     n_bins
         Histogram bins per band when ``histograms`` is set (None: the statistics engine's default).
     wavelengths_port

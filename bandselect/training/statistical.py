@@ -10,6 +10,7 @@ Two routes lead to the same ``node.fit_from_statistics(stats, wavelengths=...)``
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
@@ -34,6 +35,57 @@ from bandselect.training.protocols import DataModule
 from bandselect.validation import check_int
 
 __all__ = ["DataModule", "StatisticalTrainer", "initialize_from_statistics"]
+
+
+#: Inputs of the histograms the first pass keeps for them (:class:`StatisticalTrainer` ``replay_bytes``):
+#: a region's training rows are a few hundred MB at most as a rule, and reading them again costs more.
+REPLAY_BYTES = 1 << 30
+
+_Inputs = tuple[Any, Any, Any]  # (cube, mask, valid) of one batch for one node
+
+
+def _nbytes(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, torch.Tensor):
+        return value.element_size() * value.numel()
+    return int(np.asarray(value).nbytes)
+
+
+class _Replay:
+    """The first pass's inputs of the nodes that need histograms, kept while they total at most
+    ``budget`` bytes: the histograms are then binned from them, without reading the data (and running
+    the upstream nodes) a second time. Past the budget the inputs are dropped (``complete`` False) and a
+    second pass bins instead; the histograms are the same either way (same inputs, same merge order)."""
+
+    def __init__(self, names: Sequence[str], budget: int) -> None:
+        self.inputs: dict[str, list[_Inputs]] = {name: [] for name in names}
+        self.budget, self.size, self.complete = int(budget), 0, True
+        self._held: set[int] = set()  # ids of the values held (nodes fed the same tensor count it once)
+
+    def add(self, name: str, inputs: _Inputs) -> None:
+        if not self.complete:
+            return
+        for value in inputs:
+            if value is not None and id(value) not in self._held:
+                self._held.add(id(value))
+                self.size += _nbytes(value)
+        if self.size > self.budget:
+            self.complete = False
+            self.inputs, self._held = {}, set()
+            return
+        self.inputs[name].append(inputs)
+
+
+def _merged(
+    merged: BandStatistics | HistogramPartial | None, partial: BandStatistics | HistogramPartial
+) -> BandStatistics | HistogramPartial:
+    """``partial`` added to what was merged so far (None: nothing yet)."""
+    if merged is None:
+        return partial
+    if isinstance(merged, BandStatistics):
+        return merged.merge(partial)  # type: ignore[arg-type]
+    return merge_histograms(merged, partial)  # type: ignore[arg-type]
 
 
 def _is_binary(mask: Any) -> bool:
@@ -96,9 +148,11 @@ class StatisticalTrainer:
     ``train_dataloader()`` batches are passed through the (already initialised) upstream nodes; the
     values arriving at the node's requested ports are reduced batch by batch into
     :class:`~bandselect.stats.BandStatistics` partials and merged, so memory stays bounded by one batch.
-    When the node asks for histograms (AUC, MI), a second pass bins the values on the edges the engine's
+    When the node asks for histograms (AUC, MI), the values are binned on the edges the engine's
     binning rule (:func:`~bandselect.stats.binning.data_edges`) gives the first pass's per-band minimum
-    and maximum. Then ``node.fit_from_statistics(stats, wavelengths=...)`` runs.
+    and maximum: from the first pass's inputs, kept while they total at most ``replay_bytes`` (the data
+    is read once), else by a second pass over the batches (same histograms). Then
+    ``node.fit_from_statistics(stats, wavelengths=...)`` runs.
 
     Batches with a ``valid`` entry (a datamodule with ``ignore_label``, or over acquisitions with a
     validity flag: :data:`~bandselect.names.PORT_VALID`)
@@ -131,6 +185,10 @@ class StatisticalTrainer:
     device
         Where the partials are computed: None (NumPy), ``"auto"`` (CUDA when present) or a torch device
         (``"cuda"``, ``"cpu"``), see :mod:`bandselect.stats.torch_backend`.
+    replay_bytes
+        How many bytes of the first pass's inputs (the values arriving at the nodes that need histograms)
+        may be kept to bin them without a second pass (default :data:`REPLAY_BYTES`, 1 GiB; 0: always a
+        second pass). The batches must not be changed in place after they are yielded.
 
     Attributes
     ----------
@@ -165,6 +223,7 @@ class StatisticalTrainer:
         nodes: Sequence[str] | None = None,
         progress: bool = False,
         device: str | None = None,
+        replay_bytes: int = REPLAY_BYTES,
     ) -> None:
         if not isinstance(pipeline, Pipeline):
             raise ConfigError(
@@ -182,6 +241,7 @@ class StatisticalTrainer:
             )
         if max_batches is not None:
             max_batches = check_int("StatisticalTrainer", "max_batches", max_batches, minimum=1)
+        self.replay_bytes = check_int("StatisticalTrainer", "replay_bytes", replay_bytes, minimum=0)
         if nodes is not None:
             nodes = list(nodes)
             unknown = [n for n in nodes if n not in pipeline.nodes]
@@ -264,9 +324,11 @@ class StatisticalTrainer:
         requests: Mapping[str, StatisticsRequest],
         edges: Mapping[str, np.ndarray] | None,
         wavelengths: dict[str, Any],
+        keep: _Replay | None = None,
     ) -> dict[str, Any]:
         """One pass over the training batches: merged statistics per node, or merged histogram partials
-        (:data:`HistogramPartial`) per node when ``edges`` are given."""
+        (:data:`HistogramPartial`) per node when ``edges`` are given. ``keep`` collects the inputs of
+        its nodes for the histograms (:class:`_Replay`)."""
         ports: list[tuple[str, str]] = []
         for name in wave:
             request = requests[name]
@@ -275,7 +337,7 @@ class StatisticalTrainer:
                 ports.append((name, request.mask_port))
             if request.wavelengths_port is not None:
                 ports.append((name, request.wavelengths_port))
-        merged: dict[str, BandStatistics] = {}
+        merged: dict[str, Any] = {}
         n_batches = 0
         self._with_validity = False
         label = "statistics" if edges is None else "histograms"
@@ -293,13 +355,11 @@ class StatisticalTrainer:
             self._with_validity |= batch.get(PORT_VALID) is not None
             values = self.pipeline.port_values(ports, **data)
             for name in wave:
-                partial = self._partial(name, requests[name], values, batch, edges, wavelengths)
-                if name not in merged:
-                    merged[name] = partial
-                elif edges is None:
-                    merged[name] = merged[name].merge(partial)
-                else:
-                    merged[name] = merge_histograms(merged[name], partial)
+                inputs = self._inputs(name, requests[name], values, batch, wavelengths)
+                if keep is not None and name in keep.inputs:
+                    keep.add(name, inputs)
+                partial = self._reduce(requests[name], inputs, None if edges is None else edges[name])
+                merged[name] = _merged(merged.get(name), partial)
         if n_batches == 0:
             raise TrainingError(
                 f"cannot initialise {', '.join(wave)}",
@@ -309,15 +369,15 @@ class StatisticalTrainer:
             )
         return merged
 
-    def _partial(
+    def _inputs(
         self,
         name: str,
         request: StatisticsRequest,
         values: Mapping[tuple[str, str], Any],
         batch: Mapping[str, Any],
-        edges: Mapping[str, np.ndarray] | None,
         wavelengths: dict[str, Any],
-    ) -> BandStatistics | HistogramPartial:
+    ) -> _Inputs:
+        """What node ``name``'s statistics reduce in one batch: ``(cube, mask, valid)``, checked."""
         kind = type(self.pipeline.nodes[name]).__name__
         source = self.pipeline.source_of(name, request.cube_port)
         cube = values.get((name, request.cube_port))
@@ -358,12 +418,18 @@ class StatisticalTrainer:
                     found=f"{_as_numpy(first).tolist()} and {_as_numpy(current).tolist()}",
                     fix="use acquisitions of one sensor configuration in one datamodule",
                 )
-        valid = batch.get(PORT_VALID)
+        return cube, mask, batch.get(PORT_VALID)
+
+    def _reduce(
+        self, request: StatisticsRequest, inputs: _Inputs, edges: np.ndarray | None
+    ) -> BandStatistics | HistogramPartial:
+        """One batch's partial: statistics (``edges`` None), else histograms on ``edges``."""
+        cube, mask, valid = inputs
         if edges is None:
             return BandStatistics.from_arrays(
                 cube, mask, valid=valid, contrast=request.contrast, device=self.device
             )
-        return histograms_from_arrays(cube, mask, hist_edges=edges[name], valid=valid, device=self.device)
+        return histograms_from_arrays(cube, mask, hist_edges=edges, valid=valid, device=self.device)
 
     def _class_ids(self, name: str, kind: str, port: str, mask: Any, batch: Mapping[str, Any]) -> Any:
         """What a multi-class node's statistics compare: the batch's class ids where its mask port is the
@@ -396,10 +462,11 @@ class StatisticalTrainer:
 
     def _fit_wave(self, wave: Sequence[str], requests: Mapping[str, StatisticsRequest]) -> None:
         wavelengths: dict[str, Any] = {}
-        stats = self._pass(wave, requests, None, wavelengths)
+        with_histograms = [name for name in wave if requests[name].histograms]
+        keep = _Replay(with_histograms, self.replay_bytes) if with_histograms else None
+        stats = self._pass(wave, requests, None, wavelengths, keep)
         for name in wave:
             self._check_classes(name, requests[name], stats[name])
-        with_histograms = [name for name in wave if requests[name].histograms]
         if with_histograms:
             edges = {
                 name: data_edges(
@@ -407,8 +474,18 @@ class StatisticalTrainer:
                 )
                 for name in with_histograms
             }
-            # The second pass bins only; the moments of the first pass are kept, not recomputed.
-            histograms = self._pass(with_histograms, requests, edges, wavelengths)
+            # The histograms bin only; the moments of the first pass are kept, not recomputed. From the
+            # kept inputs when they fit the budget (one read of the data), else by a second pass.
+            if keep is not None and keep.complete:
+                histograms = {
+                    name: functools.reduce(
+                        _merged,
+                        (self._reduce(requests[name], kept, edges[name]) for kept in keep.inputs[name]),
+                    )
+                    for name in with_histograms
+                }
+            else:
+                histograms = self._pass(with_histograms, requests, edges, wavelengths)
             for name in with_histograms:
                 stats[name] = stats[name].with_histograms(edges[name], *histograms[name])
         for name in wave:

@@ -232,6 +232,44 @@ def test_histogram_two_pass() -> None:
     np.testing.assert_allclose(stats.variance, pixels.var(axis=0), rtol=1e-6)
 
 
+class CountingDataModule(ArrayDataModule):
+    """An ArrayDataModule that counts the passes over its batches (the reads of the data)."""
+
+    passes = 0
+
+    def train_dataloader(self) -> Any:
+        self.passes += 1
+        return super().train_dataloader()
+
+
+@pytest.mark.parametrize("replay_bytes", [None, 0, 700])
+def test_histograms_come_from_one_read_when_the_inputs_fit_the_budget(replay_bytes: int | None) -> None:
+    # The first pass keeps the binned node's inputs (the upstream Scale's output) while they fit
+    # replay_bytes: one pass over the batches. Past the budget (700 bytes: one of the three ~510-byte
+    # batches) or at 0, a second pass bins; the histograms are the same.
+    frames = _frames()
+    labels = frames[..., 0] > 1.0
+    pipeline = Pipeline()
+    scale, probe = Scale(factor=3.0), HistogramProbe(n_bins=16)
+    pipeline.connect(("data.cube", scale.cube), (scale.cube, probe.cube), ("data.mask", probe.mask))
+    dm = CountingDataModule(frames, mask=labels, wavelengths=WAVELENGTHS, batch_size=1)
+    options = {} if replay_bytes is None else {"replay_bytes": replay_bytes}
+    StatisticalTrainer(pipeline=pipeline, datamodule=dm, **options).fit()
+    assert dm.passes == (1 if replay_bytes is None else 2)
+    stats = probe.stats
+    assert stats is not None and stats.has_histograms
+    pixels = 3.0 * frames.astype(np.float64).reshape(-1, N_BANDS)
+    flat_labels = labels.reshape(-1)
+    edges = data_edges(pixels.min(axis=0), pixels.max(axis=0), 16)
+    np.testing.assert_allclose(stats.hist_edges, edges)
+    for k, positive in enumerate((False, True)):
+        for band in range(N_BANDS):
+            expected, _ = np.histogram(pixels[flat_labels == positive, band], bins=edges[band])
+            np.testing.assert_array_equal(stats.histograms[k, band], expected)
+    with pytest.raises(ConfigError, match="replay_bytes"):
+        StatisticalTrainer(pipeline=pipeline, datamodule=dm, replay_bytes=-1)
+
+
 def test_missing_mask_is_a_label_error_naming_the_node() -> None:
     pipeline = Pipeline()
     probe = HistogramProbe()
