@@ -45,11 +45,8 @@ _Inputs = tuple[Any, Any, Any]  # (cube, mask, valid) of one batch for one node
 
 
 def _nbytes(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, torch.Tensor):
-        return value.element_size() * value.numel()
-    return int(np.asarray(value).nbytes)
+    # Tensors and arrays both have nbytes; anything else is held as the array it becomes.
+    return int(value.nbytes) if hasattr(value, "nbytes") else int(np.asarray(value).nbytes)
 
 
 class _Replay:
@@ -59,9 +56,14 @@ class _Replay:
     second pass bins instead; the histograms are the same either way (same inputs, same merge order)."""
 
     def __init__(self, names: Sequence[str], budget: int) -> None:
-        self.inputs: dict[str, list[_Inputs]] = {name: [] for name in names}
-        self.budget, self.size, self.complete = int(budget), 0, True
+        self.inputs: dict[str, list[_Inputs]] = {name: [] for name in names}  # {}: dropped
+        self.budget, self.size = int(budget), 0
         self._held: set[int] = set()  # ids of the values held (nodes fed the same tensor count it once)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every input of the pass is kept (not dropped past the budget)."""
+        return bool(self.inputs)
 
     def add(self, name: str, inputs: _Inputs) -> None:
         if not self.complete:
@@ -71,7 +73,6 @@ class _Replay:
                 self._held.add(id(value))
                 self.size += _nbytes(value)
         if self.size > self.budget:
-            self.complete = False
             self.inputs, self._held = {}, set()
             return
         self.inputs[name].append(inputs)

@@ -266,8 +266,16 @@ def test_histograms_come_from_one_read_when_the_inputs_fit_the_budget(replay_byt
         for band in range(N_BANDS):
             expected, _ = np.histogram(pixels[flat_labels == positive, band], bins=edges[band])
             np.testing.assert_array_equal(stats.histograms[k, band], expected)
+
+
+def test_a_negative_replay_budget_is_a_config_error() -> None:
+    pipeline = Pipeline()
+    probe = HistogramProbe()
+    pipeline.connect(("data.cube", probe.cube), ("data.mask", probe.mask))
     with pytest.raises(ConfigError, match="replay_bytes"):
-        StatisticalTrainer(pipeline=pipeline, datamodule=dm, replay_bytes=-1)
+        StatisticalTrainer(
+            pipeline=pipeline, datamodule=ArrayDataModule(_frames(), wavelengths=WAVELENGTHS), replay_bytes=-1
+        )
 
 
 def test_missing_mask_is_a_label_error_naming_the_node() -> None:
