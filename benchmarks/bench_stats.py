@@ -36,9 +36,11 @@ import dask
 import numpy as np
 import torch
 
+from bandselect import storage
 from bandselect.names import VAR_CUBE
-from bandselect.stats import compute_statistics, statistics_of
+from bandselect.stats import compute_statistics, statistics_of, statistics_without, update_campaign_statistics
 from bandselect.stats.binning import DEFAULT_N_BINS
+from bandselect.stats.incremental import statistics_dir
 from bandselect.synthetic import vnir_wavelengths, write_campaign
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stats.json"
@@ -189,19 +191,33 @@ def _store_bytes(campaign) -> int:  # type: ignore[no-untyped-def]
     return sum(campaign.open(i)[VAR_CUBE].nbytes for i in campaign.ids())
 
 
+def _ignore_label_job(campaign, one_read: bool) -> float:  # type: ignore[no-untyped-def]
+    """A flow's statistics step with ``ignore_label=0`` from nothing stored: the statistics and the kept
+    pixels' (background left out) in one read, or as before, the statistics and then a pass of their own."""
+    storage.remove_tree(statistics_dir(campaign))
+    start = time.perf_counter()
+    stored = update_campaign_statistics(campaign, ignore_label=0 if one_read else None)
+    statistics_without(campaign, stored, 0)
+    return time.perf_counter() - start
+
+
 def throughput(tmp: Path, n_acquisitions: int = 4, size: int = 1024, rounds: int = 3) -> dict[str, object]:
-    """The one-read job, the moments alone and the two-read job against a bare read-and-sum."""
+    """The one-read job, the moments alone and the two-read job against a bare read-and-sum; the same for
+    a flow's statistics step with an ``ignore_label``."""
     campaign = write_campaign(tmp / "throughput", n_acquisitions, size, size, n_bands=N_BANDS, chunk_yx=256)
     nbytes = _store_bytes(campaign)
     _bare_read(campaign)  # warm the page cache for every contender alike
     load = os.getloadavg()[0]
     # Interleaved rounds, best of each: the shared machine's load changes from one second to the next.
-    timings: dict[str, list[float]] = {"bare": [], "moments": [], "one_read": [], "two_reads": []}
+    names = ("bare", "moments", "one_read", "two_reads", "ignore_label_one_read", "ignore_label_two_reads")
+    timings: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         timings["bare"].append(_bare_read(campaign))
         timings["moments"].append(_timed(lambda: compute_statistics(campaign, n_bins=None)))
         timings["one_read"].append(_timed(lambda: compute_statistics(campaign)))
         timings["two_reads"].append(_timed(lambda: compute_statistics(campaign, use_recorded_ranges=False)))
+        timings["ignore_label_one_read"].append(_ignore_label_job(campaign, one_read=True))
+        timings["ignore_label_two_reads"].append(_ignore_label_job(campaign, one_read=False))
     best = {name: min(values) for name, values in timings.items()}
     return {
         "store_bytes": nbytes,
@@ -214,9 +230,14 @@ def throughput(tmp: Path, n_acquisitions: int = 4, size: int = 1024, rounds: int
         "moments_fraction_of_bare": best["bare"] / best["moments"],
         "one_read_fraction_of_bare": best["bare"] / best["one_read"],
         "two_read_fraction_of_bare": best["bare"] / best["two_reads"],
+        "ignore_label_one_read_job_s": best["ignore_label_one_read"],
+        "ignore_label_two_read_job_s": best["ignore_label_two_reads"],
+        "ignore_label_one_read_fraction_of_bare": best["bare"] / best["ignore_label_one_read"],
+        "ignore_label_two_read_fraction_of_bare": best["bare"] / best["ignore_label_two_reads"],
         "goal_fraction": 0.5,
         "protocol": "best of interleaved rounds; the bare read-and-sum and every job timed from opening "
-        "the acquisitions (campaign.open) to the result",
+        "the acquisitions (campaign.open) to the result; the ignore_label jobs (label 0, the background) "
+        "from no stored statistics to statistics_without's result, written to the store's sidecar",
         "rounds": rounds,
         "threads": os.cpu_count(),
         "load_average_1min_before": load,

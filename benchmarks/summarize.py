@@ -110,6 +110,14 @@ def _stats_rows() -> list[str]:
             f"{through['two_read_fraction_of_bare']:.0%}) | ≥ 50 % | "
             f"{_verdict(through['one_read_fraction_of_bare'] >= 0.5)} |"
         )
+    if "ignore_label_one_read_fraction_of_bare" in through:
+        rows.append(
+            "| the same with `ignore_label` (statistics and the kept pixels' histograms on their own "
+            "edges, to the sidecar) vs bare read-and-sum | "
+            f"{through['ignore_label_one_read_fraction_of_bare']:.0%} (before: a pass of their own, "
+            f"{through['ignore_label_two_read_fraction_of_bare']:.0%}) | ≥ 50 % | "
+            f"{_verdict(through['ignore_label_one_read_fraction_of_bare'] >= 0.5)} |"
+        )
     memory = stats["in_memory"]
     if "fit_first_call_s" in memory:
         pixels = memory["n_pixels"]

@@ -14,8 +14,8 @@ range-only pass over their chunks first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,7 +48,9 @@ _LOG = logging.getLogger(__name__)
 __all__ = [
     "SPLIT_EVERY",
     "CampaignReader",
+    "ExtraGraphs",
     "HistogramPartial",
+    "UpdateResult",
     "compute_histograms",
     "compute_statistics",
     "compute_update",
@@ -56,11 +58,25 @@ __all__ = [
     "histograms_from_arrays",
     "merge_histograms",
     "recorded_ranges",
+    "statistics_job",
     "statistics_of",
 ]
 
 #: Partials merged per node of the reduction tree.
 SPLIT_EVERY = 8
+
+#: More graphs for a job's own ``dask.compute``: called with the datasets the job reads for its moments
+#: and those of the other acquisitions it covers (an update's stored ones; none in a first job), the
+#: same objects, so that the graphs share the chunk reads; returns delayed graphs.
+ExtraGraphs = Callable[[list[Any], list[Any]], list[Any]]
+
+
+class UpdateResult(NamedTuple):
+    """:func:`compute_update`'s result."""
+
+    stats: BandStatistics
+    rebuilt: bool
+    extra: list[Any]
 
 
 def compute_statistics(
@@ -130,6 +146,37 @@ def compute_statistics(
         which keeps its attributes) are binned on their own range instead, in a second,
         histogram-only read.
     """
+    return statistics_job(
+        source, n_bins=n_bins, hist_edges=hist_edges, acquisitions=acquisitions, first_n=first_n,
+        max_pixels=max_pixels, seed=seed, nan_policy=nan_policy, scheduler_address=scheduler_address,
+        scheduler=scheduler, split_every=split_every, contrast=contrast, device=device,
+        use_recorded_ranges=use_recorded_ranges,
+    )[0]  # fmt: skip
+
+
+def statistics_job(
+    source: Any,
+    *,
+    extra: ExtraGraphs | None = None,
+    n_bins: int | None = DEFAULT_N_BINS,
+    hist_edges: Any = None,
+    acquisitions: Sequence[str] | None = None,
+    first_n: int | None = None,
+    max_pixels: int | None = None,
+    seed: int = 0,
+    nan_policy: NanPolicy = "raise",
+    scheduler_address: str | None = None,
+    scheduler: Any = None,
+    split_every: int = SPLIT_EVERY,
+    contrast: bool = False,
+    device: str | None = None,
+    use_recorded_ranges: bool = True,
+) -> tuple[BandStatistics, list[Any]]:
+    """:func:`compute_statistics` with ``extra`` graphs in the same ``dask.compute``: their results too.
+
+    ``extra(datasets, [])`` is given the very datasets the job reads (so the graphs share their chunk
+    reads) and returns delayed graphs; their results come back in order after the statistics.
+    """
     datasets = datasets_of(source, acquisitions, first_n)
     n_bands = check_bands(datasets)
     fraction = sample_fraction(datasets, max_pixels)
@@ -147,10 +194,11 @@ def compute_statistics(
     graphs = [moment_graph(datasets, 0, edges, options, split_every)]
     if contrast:
         graphs.append(contrast_graph(datasets, split_every, nan_policy))
-    results = run(graphs)
-    stats = results[0]
+    extras = [] if extra is None else extra(datasets, [])
+    results = list(run(graphs + extras))
+    stats = results.pop(0)
     if contrast:
-        stats = stats.with_contrast(*results[1])
+        stats = stats.with_contrast(*results.pop(0))
     sampled = fraction is not None
     relation = None if data_range is None else range_relation(stats, data_range)
     if relation == "inside" and not sampled:
@@ -164,7 +212,7 @@ def compute_statistics(
         stats = stats.with_histograms(edges, *histograms)
     elif data_range is not None:
         check_range(stats, data_range, sampled=sampled)
-    return stats
+    return stats, results
 
 
 def compute_update(
@@ -181,7 +229,8 @@ def compute_update(
     contrast: bool = False,
     device: str | None = None,
     use_recorded_ranges: bool = True,
-) -> tuple[BandStatistics, bool]:
+    extra: ExtraGraphs | None = None,
+) -> UpdateResult:
     """Statistics of ``stored_ids`` and ``new_ids`` from the stored ones, reading each new chunk once.
 
     The binning rule is applied to the merged range (the stored statistics' min/max and the new
@@ -200,11 +249,15 @@ def compute_update(
         Acquisitions covered by ``stored`` and acquisitions to add (disjoint).
     n_bins, nan_policy, scheduler_address, scheduler, split_every, contrast, device, use_recorded_ranges
         As :func:`compute_statistics` (``contrast`` must match the stored statistics).
+    extra
+        More graphs for the same ``dask.compute``: ``extra(new_datasets, stored_datasets)`` is given the
+        datasets this job reads (the same objects: the graphs share the chunk reads) and returns delayed
+        graphs, whose results come back in :attr:`UpdateResult.extra`.
 
     Returns
     -------
-    tuple
-        The merged statistics and whether the stored histograms were rebuilt on new edges.
+    UpdateResult
+        The merged statistics, whether the stored histograms were rebuilt on new edges, the extra results.
     """
     new = datasets_of(source, new_ids, None)
     check_bands(new)
@@ -223,17 +276,18 @@ def compute_update(
     graphs = [moment_graph(new, 0, edges, options, split_every)]
     if contrast:
         graphs.append(contrast_graph(new, split_every, nan_policy))
+    stored_datasets = datasets_of(source, stored_ids, None) if rebuilt or extra is not None else []
     if rebuilt:
-        rebin = datasets_of(source, stored_ids, None)
-        graphs.append(histogram_graph(rebin, len(new), edges, options, split_every))
-    results = list(run(graphs))
+        graphs.append(histogram_graph(stored_datasets, len(new), edges, options, split_every))
+    extras = [] if extra is None else extra(new, stored_datasets)
+    results = list(run(graphs + extras))
     part = results.pop(0)
     if contrast:
         part = part.with_contrast(*results.pop(0))
     if new_range is not None:
         check_range(part, new_range, sampled=False)
     base = stored.with_histograms(edges, *results.pop(0)) if rebuilt else stored
-    return base.merge(part), rebuilt
+    return UpdateResult(base.merge(part), rebuilt, results)
 
 
 def compute_histograms(

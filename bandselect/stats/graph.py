@@ -20,6 +20,9 @@ from bandselect.errors import InputError, ShapeError, StoreError
 from bandselect.names import (
     ATTR_BAND_MAXIMUM,
     ATTR_BAND_MINIMUM,
+    ATTR_CLASS_BAND_MAXIMUM,
+    ATTR_CLASS_BAND_MINIMUM,
+    ATTR_CLASS_LABELS,
     DIM_BAND,
     DIM_X,
     DIM_Y,
@@ -100,9 +103,15 @@ def histogram_partial(
     seed: int,
     key: tuple[int, ...],
     device: str | None = None,
+    ignore_label: int | None = None,
 ) -> HistogramPartial:
-    """The chunk's per-class histograms on ``edges`` (a re-binning of stored acquisitions)."""
+    """The chunk's per-class histograms on ``edges`` (a re-binning of stored acquisitions), without the
+    pixels labelled ``ignore_label`` when one is given."""
     pixels, labels, _, _ = prepared(block, mask, valid, nan_policy, fraction, seed, key)
+    if ignore_label is not None:
+        counted = labels != int(ignore_label)
+        if not bool(counted.all()):
+            pixels, labels = pixels[counted], labels[counted]
     return bin_pixels(pixels, labels, edges, device)
 
 
@@ -406,6 +415,74 @@ def recorded_ranges(datasets: Sequence[Any]) -> tuple[Range | None, list[int]]:
     return (None if low is None or high is None else (low, high)), missing
 
 
+_CLASS_RANGE_ATTRS = (ATTR_CLASS_LABELS, ATTR_CLASS_BAND_MINIMUM, ATTR_CLASS_BAND_MAXIMUM)
+
+
+def recorded_kept_ranges(datasets: Sequence[Any], ignore_label: int) -> tuple[Range | None, bool, list[int]]:
+    """The per-band range of the pixels not labelled ``ignore_label``, from the ranges recorded at ingest.
+
+    An acquisition with a mask contributes its recorded per-class ranges
+    (:data:`~bandselect.names.ATTR_CLASS_LABELS`) other than the ignored label's; one without a mask
+    is all class 0 (its band range counts unless the ignored label is 0).
+
+    Returns
+    -------
+    tuple
+        ``(range, ignored_seen, missing)``: the merged ``(C,)`` float64 range of the kept pixels (None
+        when none is recorded), whether any acquisition recorded pixels of the ignored label, and the
+        positions in ``datasets`` of those that recorded no per-class (or band) range.
+
+    Raises
+    ------
+    StoreError
+        Recorded class ranges that are not one finite row of minima <= maxima per label.
+    """
+    label = int(ignore_label)
+    parts: list[Range] = []
+    seen = False
+    missing = []
+    for position, ds in enumerate(datasets):
+        attrs = ds.attrs
+        if VAR_MASK not in ds.data_vars:
+            whole, lacking = recorded_ranges([ds])
+            if lacking:
+                missing.append(position)
+            elif whole is not None and label == 0:
+                seen = True
+            elif whole is not None:
+                parts.append(whole)
+            continue
+        if not all(name in attrs for name in _CLASS_RANGE_ATTRS):
+            missing.append(position)
+            continue
+        n_bands = int(ds.sizes[DIM_BAND])
+        what = f"recorded class ranges of acquisition {attrs.get('acquisition_id', position)!r}"
+        fix = "re-ingest the acquisition (or leave out ignore_label: the job then reads the store twice)"
+        try:
+            labels = np.asarray(attrs[ATTR_CLASS_LABELS], dtype=np.int64).reshape(-1)
+            lo = np.asarray(attrs[ATTR_CLASS_BAND_MINIMUM], dtype=np.float64)
+            hi = np.asarray(attrs[ATTR_CLASS_BAND_MAXIMUM], dtype=np.float64)
+        except (TypeError, ValueError) as error:  # an edited attribute: text, ragged lists
+            raise StoreError(
+                what, expected="integer labels and numeric ranges", found=f"other values ({error})", fix=fix
+            ) from error
+        expected_shape = (labels.size, n_bands)
+        if lo.shape != expected_shape or hi.shape != expected_shape:
+            raise StoreError(
+                what,
+                expected=f"{labels.size} rows of {n_bands} minima and maxima",
+                found=f"shapes {lo.shape} and {hi.shape}",
+                fix=fix,
+            )
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(hi < lo):
+            raise StoreError(what, expected="finite minima <= maxima", found="other values", fix=fix)
+        kept = labels != label
+        seen = seen or not bool(kept.all())
+        if kept.any():
+            parts.append((lo[kept].min(axis=0), hi[kept].max(axis=0)))
+    return (merge_ranges(*parts) if parts else None), seen, missing
+
+
 def datasets_range(
     datasets: list[Any], use_recorded: bool, nan_policy: NanPolicy, split_every: int, run: Any
 ) -> Range | None:
@@ -450,14 +527,20 @@ def moment_graph(
 
 
 def histogram_graph(
-    datasets: list[Any], offset: int, edges: np.ndarray, options: dict[str, Any], split_every: int
+    datasets: list[Any],
+    offset: int,
+    edges: np.ndarray,
+    options: dict[str, Any],
+    split_every: int,
+    ignore_label: int | None = None,
 ) -> Any:
-    """One delayed histogram partial of every chunk of ``datasets`` on ``edges``."""
+    """One delayed histogram partial of every chunk of ``datasets`` on ``edges`` (without the pixels
+    labelled ``ignore_label``, when given)."""
     edges_node = dask.delayed(edges, pure=True)
     partials = [
         dask.delayed(histogram_partial, pure=True)(
             cube, mask, valid, edges_node, options["nan_policy"], options["fraction"], options["seed"],
-            (offset + d, i), options["device"],
+            (offset + d, i), options["device"], ignore_label,
         )
         for d, ds in enumerate(datasets)
         for i, (cube, mask, valid) in enumerate(blocks_of(ds))

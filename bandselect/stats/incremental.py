@@ -46,13 +46,25 @@ import numpy as np
 from bandselect import storage
 from bandselect.errors import FileFormatError, InputError, ResourceError
 from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
-from bandselect.stats.classes import without_classes
+from bandselect.stats.classes import present_classes, without_classes
 from bandselect.stats.compute import (
+    SPLIT_EVERY,
     CampaignReader,
-    compute_statistics,
     compute_update,
     compute_without,
+    statistics_job,
 )
+from bandselect.stats.graph import (
+    Range,
+    contrast_graph,
+    datasets_of,
+    histogram_graph,
+    merge_ranges,
+    recorded_kept_ranges,
+    recorded_ranges,
+    sum_contrast,
+)
+from bandselect.stats.memory import merge_histograms
 from bandselect.stats.partial import BandStatistics
 from bandselect.storage import StoreLocation
 
@@ -260,6 +272,7 @@ def update_campaign_statistics(
     scheduler: Any = None,
     contrast: bool = False,
     device: str | None = None,
+    ignore_label: int | None = None,
 ) -> CampaignStatistics:
     """Bring the campaign's stored statistics up to date, reading only acquisitions not yet covered.
 
@@ -280,6 +293,13 @@ def update_campaign_statistics(
         them are recomputed when they are asked for.
     device
         Where each chunk's partial is computed: None (NumPy) or a torch device (``"cuda"``).
+    ignore_label
+        A label whose pixels the selection will leave out: the same read also makes
+        :func:`statistics_without`'s result for it (the kept pixels binned on their own range, and
+        their contrast terms with ``contrast``) and keeps it in the sidecar of the new version, so
+        neither that call nor the selection reads the store again. The kept range comes from the
+        per-class ranges recorded at ingest; acquisitions without them (older stores) leave it to
+        :func:`statistics_without`'s own pass.
 
     Returns
     -------
@@ -311,8 +331,16 @@ def update_campaign_statistics(
         "device": device,
     }
     if stored is None:
-        stats = compute_statistics(
-            campaign, n_bins=int(n_bins), acquisitions=wanted, contrast=contrast, **run
+        kept = _kept_plan(
+            campaign, datasets_of(campaign, wanted, None), None, ignore_label, n_bins, contrast, run
+        )
+        stats, extra = statistics_job(
+            campaign,
+            n_bins=int(n_bins),
+            acquisitions=wanted,
+            contrast=contrast,
+            extra=None if kept is None else kept.graphs,
+            **run,
         )
         result = CampaignStatistics(
             stats=stats,
@@ -321,28 +349,183 @@ def update_campaign_statistics(
             nan_policy=nan_policy,
             computed_ids=tuple(wanted),
         )
-        return _save(campaign, result)
+        return _saved_with_kept(campaign, _save(campaign, result), kept, extra)
     new = [i for i in wanted if i not in set(stored.acquisition_ids)]
     if not new:
         return stored
-    merged, rebuilt = compute_update(
+    kept = _kept_plan(
+        campaign,
+        datasets_of(campaign, new, None),
+        stored,
+        ignore_label,
+        n_bins,
+        stored.stats.has_contrast,
+        run,
+    )
+    update = compute_update(
         campaign,
         stored.stats,
         stored.acquisition_ids,
         new,
         n_bins=int(n_bins),
         contrast=stored.stats.has_contrast,
+        extra=None if kept is None else kept.graphs,
         **run,
     )
     result = CampaignStatistics(
-        stats=merged,
+        stats=update.stats,
         acquisition_ids=tuple(sorted({*stored.acquisition_ids, *new})),
         n_bins=int(n_bins),
         nan_policy=nan_policy,
         computed_ids=tuple(new),
-        histograms_rebuilt=rebuilt,
+        histograms_rebuilt=update.rebuilt,
     )
-    return _save(campaign, result)
+    return _saved_with_kept(campaign, _save(campaign, result), kept, update.extra)
+
+
+@dataclass(frozen=True, eq=False)
+class _KeptPlan:
+    """What a statistics job also computes for the pixels not labelled ``label``: the histograms on
+    their own edges (when those differ from the job's) and their contrast sums, for the read
+    acquisitions and, in an update, for the stored ones unless the previous version's result for the
+    label (``previous``) already holds them."""
+
+    label: int
+    kept_range: Range
+    edges: np.ndarray | None  # None: the kept pixels' edges are the job's own (nothing to re-bin)
+    contrast: bool
+    nan_policy: str
+    device: str | None
+    stored: bool  # an update: stored acquisitions beside the read ones
+    previous: BandStatistics | None
+
+    @property
+    def stored_histograms(self) -> bool:
+        return self.stored and self.edges is not None and self.previous is None
+
+    @property
+    def stored_contrast(self) -> bool:
+        return self.stored and self.contrast and (self.previous is None or not self.previous.has_contrast)
+
+    def graphs(self, read: list[Any], stored: list[Any]) -> list[Any]:
+        """The job's extra graphs (:data:`~bandselect.stats.compute.ExtraGraphs`)."""
+        options = {"nan_policy": self.nan_policy, "fraction": None, "seed": 0, "device": self.device}
+        out = []
+        if self.edges is not None:
+            out.append(histogram_graph(read, 0, self.edges, options, SPLIT_EVERY, self.label))
+            if self.stored_histograms:
+                out.append(histogram_graph(stored, len(read), self.edges, options, SPLIT_EVERY, self.label))
+        if self.contrast:
+            out.append(contrast_graph(read, SPLIT_EVERY, self.nan_policy, self.label))
+            if self.stored_contrast:
+                out.append(contrast_graph(stored, SPLIT_EVERY, self.nan_policy, self.label))
+        return out
+
+    def result(self, full: BandStatistics, extra: list[Any]) -> BandStatistics | None:
+        """:func:`statistics_without`'s answer from the job's statistics and extra results; None (and a
+        warning) when the kept pixels' range is not the one recorded at ingest (their edges would not
+        be fit()'s: :func:`statistics_without` then bins them on their own range)."""
+        results = list(extra)
+        kept = _without_contrast(without_classes(full, [self.label]))
+        if not (
+            np.array_equal(kept.minimum, self.kept_range[0])
+            and np.array_equal(kept.maximum, self.kept_range[1])
+        ):
+            _LOG.warning(
+                "the per-class ranges recorded at ingest do not describe the pixels without label %d: "
+                "they are binned in a pass of their own",
+                self.label,
+            )
+            return None
+        if self.edges is not None:
+            parts = [results.pop(0)]
+            if self.stored_histograms:
+                parts.append(results.pop(0))
+            elif self.stored:
+                previous = self.previous
+                assert previous is not None and previous.histograms is not None
+                parts.append((previous.classes, previous.histograms, previous.n_clipped))
+            kept = kept.with_histograms(self.edges, *merge_histograms(*parts))
+        if self.contrast:
+            sums = [results.pop(0)]
+            if self.stored_contrast:
+                sums.append(results.pop(0))
+            elif self.stored:
+                assert self.previous is not None and self.previous.laplacian_abs_sum is not None
+                sums.append((self.previous.laplacian_abs_sum, self.previous.laplacian_count))
+            kept = kept.with_contrast(*sum_contrast(*sums))
+        return kept
+
+
+def _kept_plan(
+    campaign: Any,
+    read: list[Any],
+    stored: CampaignStatistics | None,
+    ignore_label: int | None,
+    n_bins: int,
+    contrast: bool,
+    run: dict[str, Any],
+) -> _KeptPlan | None:
+    """How a job makes :func:`statistics_without`'s result for ``ignore_label`` in its own read, or
+    None: no label, nothing left out or to redo, or acquisitions that recorded no per-class ranges."""
+    if ignore_label is None:
+        return None
+    label = int(ignore_label)
+    kept_read, seen, missing = recorded_kept_ranges(read, label)
+    full_read, _ = recorded_ranges(read)
+    if missing:
+        _LOG.info(
+            "%d acquisition(s) recorded no per-class ranges at ingest: the pixels without label %d are "
+            "binned in a pass of their own",
+            len(missing),
+            label,
+        )
+        return None
+    full_parts = [part for part in (full_read,) if part is not None]
+    kept_parts = [part for part in (kept_read,) if part is not None]
+    if stored is not None:
+        kept_stored = without_classes(stored.stats, [label])
+        seen = seen or bool(np.isin(label, present_classes(stored.stats)))
+        full_parts.append((stored.stats.minimum, stored.stats.maximum))
+        kept_parts.append((kept_stored.minimum, kept_stored.maximum))
+    if not seen or not kept_parts:
+        return None  # nothing to leave out (statistics_without returns the statistics as they are)
+    kept_range = merge_ranges(*kept_parts)
+    if not np.all(np.isfinite(kept_range[0])):
+        return None  # no kept pixel: nothing to bin
+    edges = data_edges(*kept_range, int(n_bins))
+    if np.array_equal(edges, data_edges(*merge_ranges(*full_parts), int(n_bins))):
+        edges = None
+    if edges is None and not contrast:
+        return None  # the stored histograms of the kept classes are already fit()'s
+    previous = None
+    if stored is not None and stored.statistics_file is not None:
+        previous = _derived(campaign, stored.statistics_file, label, contrast)
+        if previous is not None and edges is not None and not np.array_equal(previous.hist_edges, edges):
+            previous = None  # binned on other edges: the stored acquisitions are re-binned
+    return _KeptPlan(
+        label=label,
+        kept_range=kept_range,
+        edges=edges,
+        contrast=contrast,
+        nan_policy=str(run["nan_policy"]),
+        device=run["device"],
+        stored=stored is not None,
+        previous=previous,
+    )
+
+
+def _saved_with_kept(
+    campaign: Any, saved: CampaignStatistics, plan: _KeptPlan | None, extra: list[Any]
+) -> CampaignStatistics:
+    """``saved``, with the plan's result (if any) kept in the sidecar of its version."""
+    if plan is None or saved.statistics_file is None:
+        return saved
+    kept = plan.result(saved.stats, extra)
+    if kept is not None:
+        path = _derived_path(campaign, saved.statistics_file, plan.label, plan.contrast)
+        _keep_derived(campaign, saved, kept, path)
+    return saved
 
 
 _DERIVED = ".derived"
@@ -427,13 +610,10 @@ def statistics_without(
         return kept
     cached = None
     if stored.statistics_file is not None:
-        folder = storage.join(statistics_dir(campaign), _derived_dir(stored.statistics_file))
-        with_contrast = storage.join(folder, f"without-{label}.contrast.npz")
-        cached = with_contrast if contrast else storage.join(folder, f"without-{label}.npz")
-        for candidate in (cached,) if contrast else (cached, with_contrast):
-            if storage.exists(candidate):
-                found = BandStatistics.load(candidate)
-                return found if contrast else _without_contrast(found)
+        found = _derived(campaign, stored.statistics_file, label, contrast)
+        if found is not None:
+            return found if contrast else _without_contrast(found)
+        cached = _derived_path(campaign, stored.statistics_file, label, contrast)
     histograms, sums = compute_without(
         campaign,
         label,
@@ -452,6 +632,22 @@ def statistics_without(
     if cached is not None:
         _keep_derived(campaign, stored, result, cached)
     return result
+
+
+def _derived_path(campaign: Any, statistics_file: str, label: int, contrast: bool) -> StoreLocation:
+    """Where :func:`statistics_without`'s result for ``label`` from that version is kept."""
+    folder = storage.join(statistics_dir(campaign), _derived_dir(statistics_file))
+    return storage.join(folder, f"without-{label}{'.contrast' if contrast else ''}.npz")
+
+
+def _derived(campaign: Any, statistics_file: str, label: int, contrast: bool) -> BandStatistics | None:
+    """The kept result for ``label`` of that version (with contrast terms when ``contrast``; else
+    either file), or None."""
+    for with_contrast in (True,) if contrast else (False, True):
+        path = _derived_path(campaign, statistics_file, label, with_contrast)
+        if storage.exists(path):
+            return BandStatistics.load(path)
+    return None
 
 
 def _without_contrast(stats: BandStatistics) -> BandStatistics:

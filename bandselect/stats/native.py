@@ -66,6 +66,25 @@ def column_range(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:  # p
             high[c] = np.maximum(high[c], np.float64(row[c]))
 
 
+_CLASS_RANGE_SIGNATURES = [types.void(_IN_2D[dtype], _I8_IN_1D, _F8_2D, _F8_2D) for dtype in PIXEL_DTYPES]
+
+
+@njit(_CLASS_RANGE_SIGNATURES, **_OPTIONS)
+def class_column_range(  # pragma: no cover - compiled
+    x: np.ndarray, cls: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> None:
+    """Update ``low``/``high`` ``(K, C)`` float64 with the per-class, per-column min/max of ``x``
+    ``(R, C)`` (row ``r`` in class ``cls[r]``): ingest's per-class ranges, in one read of the block."""
+    rows, n_bands = x.shape
+    for r in range(rows):
+        row = x[r]
+        lo_k = low[cls[r]]
+        hi_k = high[cls[r]]
+        for c in range(n_bands):
+            lo_k[c] = np.minimum(lo_k[c], np.float64(row[c]))
+            hi_k[c] = np.maximum(hi_k[c], np.float64(row[c]))
+
+
 @njit(**_OPTIONS)
 def _shifts(  # pragma: no cover - compiled
     x: np.ndarray, cls: np.ndarray, class_rows: np.ndarray, shift: np.ndarray, has_shift: np.ndarray

@@ -6,8 +6,10 @@ it by renaming the directory to its id, or on an object store by copying it with
 rename atomic.
 
 While the blocks stream by, the writer also records each band's minimum and maximum over the valid
-pixels (:data:`~bandselect.names.ATTR_BAND_MINIMUM`, :data:`~bandselect.names.ATTR_BAND_MAXIMUM`): the
-statistics engine takes its histogram edges from them, so a statistics job reads the store once.
+pixels (:data:`~bandselect.names.ATTR_BAND_MINIMUM`, :data:`~bandselect.names.ATTR_BAND_MAXIMUM`), and
+per label of the mask (:data:`~bandselect.names.ATTR_CLASS_LABELS` and the class ranges): the statistics
+engine takes its histogram edges from them (those of the pixels that count under an ``ignore_label``
+from the class ranges), so a statistics job reads the store once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -34,12 +37,16 @@ from bandselect.names import (
     ATTR_ALL_CHUNKS_WRITTEN,
     ATTR_BAND_MAXIMUM,
     ATTR_BAND_MINIMUM,
+    ATTR_CLASS_BAND_MAXIMUM,
+    ATTR_CLASS_BAND_MINIMUM,
+    ATTR_CLASS_LABELS,
     ATTR_CONTENT_SHA256,
     ATTR_SOURCE_DTYPE,
     COORD_WAVELENGTH,
     DIM_BAND,
     DIM_X,
     DIM_Y,
+    MAX_RECORDED_CLASSES,
     VAR_CUBE,
     VAR_MASK,
     VAR_VALID,
@@ -98,18 +105,27 @@ def staging_name() -> str:
 
 
 class BandRange:
-    """Running per-band minimum and maximum of the valid pixels of the blocks seen so far."""
+    """Running per-band minimum and maximum of the valid pixels of the blocks seen so far, overall and
+    per label of the mask (while there are at most :data:`~bandselect.names.MAX_RECORDED_CLASSES`)."""
 
-    def __init__(self, n_bands: int) -> None:
+    def __init__(self, n_bands: int, labelled: bool = False) -> None:
         self.low = np.full(n_bands, np.inf, dtype=np.float64)
         self.high = np.full(n_bands, -np.inf, dtype=np.float64)
+        # label -> (low, high); None: no mask, or too many labels to record.
+        self.classes: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if labelled else None
 
-    def update(self, cube32: np.ndarray, valid: np.ndarray | None) -> None:
-        """Add a block ``(rows, W, C)`` float32 (``valid`` ``(rows, W)`` bool or None: every pixel)."""
+    def update(self, cube32: np.ndarray, valid: np.ndarray | None, mask: np.ndarray | None = None) -> None:
+        """Add a block ``(rows, W, C)`` float32 (``valid`` ``(rows, W)`` bool or None: every pixel;
+        ``mask`` its labels, needed while per-class ranges are recorded)."""
         pixels = cube32.reshape(-1, cube32.shape[-1])
+        labels = None if mask is None or self.classes is None else np.asarray(mask).reshape(-1)
         if valid is not None and not bool(valid.all()):
-            pixels = pixels[np.asarray(valid, dtype=np.bool_).reshape(-1)]
+            keep = np.asarray(valid, dtype=np.bool_).reshape(-1)
+            pixels = pixels[keep]
+            labels = None if labels is None else labels[keep]
         if pixels.shape[0] == 0:
+            return
+        if labels is not None and self._update_classes(pixels, labels):
             return
         # NumPy reduces axis 0 one row (C values) at a time: 16 rows viewed as one row of 16·C values
         # make the inner loop 16 times longer (3× faster for 61 bands); the 16 partials are reduced last.
@@ -122,12 +138,48 @@ class BandRange:
             np.minimum(self.low, part.min(axis=0), out=self.low)
             np.maximum(self.high, part.max(axis=0), out=self.high)
 
-    def attrs(self) -> dict[str, list[float]]:
-        """The recorded range as attributes (empty lists when no pixel was valid)."""
+    def _update_classes(self, pixels: np.ndarray, labels: np.ndarray) -> bool:
+        """Per-label min/max of the block in one compiled read (the overall range from them); False
+        once the labels outnumber what is recorded (per-class recording stops, the caller goes on)."""
+        from bandselect.stats import native  # numba: loaded when an acquisition has labels
+        from bandselect.stats.kernels import class_layout, kernel_input
+
+        assert self.classes is not None
+        present, index = class_layout(np.asarray(labels, dtype=np.int64))
+        if len(set(self.classes) | set(present.tolist())) > MAX_RECORDED_CLASSES:
+            self.classes = None
+            return False
+        low = np.full((present.size, pixels.shape[1]), np.inf)
+        high = np.full((present.size, pixels.shape[1]), -np.inf)
+        positions = np.zeros(pixels.shape[0], np.int64) if index is None else index
+        native.class_column_range(kernel_input(pixels), positions, low, high)
+        for k, label in enumerate(present.tolist()):
+            if label in self.classes:
+                old_low, old_high = self.classes[label]
+                np.minimum(old_low, low[k], out=old_low)
+                np.maximum(old_high, high[k], out=old_high)
+            else:
+                self.classes[label] = (low[k].copy(), high[k].copy())
+        np.minimum(self.low, low.min(axis=0), out=self.low)
+        np.maximum(self.high, high.max(axis=0), out=self.high)
+        return True
+
+    def attrs(self) -> dict[str, list[Any]]:
+        """The recorded ranges as attributes (empty band lists when no pixel was valid; the per-class
+        ones only while they were recorded)."""
         if not np.all(np.isfinite(self.low)):
             return {ATTR_BAND_MINIMUM: [], ATTR_BAND_MAXIMUM: []}
         # float32 values held as float64: Python floats round-trip through JSON exactly.
-        return {ATTR_BAND_MINIMUM: self.low.tolist(), ATTR_BAND_MAXIMUM: self.high.tolist()}
+        out: dict[str, list[Any]] = {
+            ATTR_BAND_MINIMUM: self.low.tolist(),
+            ATTR_BAND_MAXIMUM: self.high.tolist(),
+        }
+        if self.classes is not None:
+            labels = sorted(self.classes)
+            out[ATTR_CLASS_LABELS] = labels
+            out[ATTR_CLASS_BAND_MINIMUM] = [self.classes[label][0].tolist() for label in labels]
+            out[ATTR_CLASS_BAND_MAXIMUM] = [self.classes[label][1].tolist() for label in labels]
+        return out
 
 
 def stage_acquisition(
@@ -170,7 +222,7 @@ def stage_acquisition(
             mask_array = group[VAR_MASK] if source.mask_dtype is not None else None
             valid_array = group[VAR_VALID] if VAR_VALID in group else None
         hasher = ContentHasher(source.shape, source.wavelengths_nm, source.georeference)
-        band_range = BandRange(n_bands)
+        band_range = BandRange(n_bands, labelled=mask_array is not None)
         any_invalid = False
         y = 0
         for cube, mask, valid in source.read_blocks(block_rows):
@@ -192,7 +244,7 @@ def stage_acquisition(
             if valid is not None and not bool(valid.all()):
                 any_invalid = True
             hasher.update(cube32, mask if mask_array is not None else None, valid)
-            band_range.update(cube32, valid)
+            band_range.update(cube32, valid, mask if mask_array is not None else None)
             for x0 in range(0, width, chunks[1]):
                 # One chunk column at a time: zarr then holds one chunk's buffers, not a block's worth
                 # (measured: less memory and faster than one block-wide assignment).

@@ -56,7 +56,7 @@ def update_statistics(
     With ``ignore_label``, the histograms of the pixels that count are made here too, on this
     scheduler and device, when their edges differ from the stored ones
     (:func:`~bandselect.stats.statistics_without`; kept in the sidecar, so the selection and the plots
-    read them).
+    read them): in the same read as the statistics when ingest recorded per-class ranges.
     """
     address = resolve_scheduler_address(scheduler_address)
     device = resolve_statistics_device(device)
@@ -68,6 +68,7 @@ def update_statistics(
         scheduler_address=address,
         contrast=contrast,
         device=device,
+        ignore_label=ignore_label,
     )
     if ignore_label is not None:
         statistics_without(

@@ -16,23 +16,46 @@ import pytest
 import xarray as xr
 
 from bandselect.errors import StoreError
-from bandselect.names import ATTR_BAND_MAXIMUM, ATTR_BAND_MINIMUM, VAR_CUBE
-from bandselect.stats import compute_histograms, compute_statistics, statistics_of, update_campaign_statistics
+from bandselect.names import (
+    ATTR_BAND_MAXIMUM,
+    ATTR_BAND_MINIMUM,
+    ATTR_CLASS_BAND_MAXIMUM,
+    ATTR_CLASS_BAND_MINIMUM,
+    ATTR_CLASS_LABELS,
+    VAR_CUBE,
+)
+from bandselect.stats import (
+    compute_histograms,
+    compute_statistics,
+    load_campaign_statistics,
+    statistics_of,
+    statistics_without,
+    update_campaign_statistics,
+)
 from bandselect.stats.binning import data_edges
 from bandselect.stats.compute import recorded_ranges
+from bandselect.stats.graph import recorded_kept_ranges
 from bandselect.store import make_acquisition, open_campaign
+from bandselect.store import writer as store_writer
 
 WAVELENGTHS = np.linspace(450.0, 900.0, 6)
+_CLASS_RANGE_ATTRS = (ATTR_CLASS_LABELS, ATTR_CLASS_BAND_MINIMUM, ATTR_CLASS_BAND_MAXIMUM)
 
 
 class CountingCampaign:
     """A campaign whose acquisitions' cubes count each chunk read, by acquisition."""
 
-    def __init__(self, campaign: Any, drop_ranges: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        campaign: Any,
+        drop_ranges: frozenset[str] = frozenset(),
+        drop_class_ranges: frozenset[str] = frozenset(),
+    ) -> None:
         self.campaign = campaign
         self.path = campaign.path
         self.reads: Counter[str] = Counter()
         self.drop_ranges = drop_ranges
+        self.drop_class_ranges = drop_class_ranges
 
     def ids(self) -> list[str]:
         return self.campaign.ids()
@@ -51,6 +74,8 @@ class CountingCampaign:
             dataset.attrs = {
                 k: v for k, v in dataset.attrs.items() if k not in (ATTR_BAND_MINIMUM, ATTR_BAND_MAXIMUM)
             }
+        if acquisition_id in self.drop_class_ranges:  # as a store written before class ranges were
+            dataset.attrs = {k: v for k, v in dataset.attrs.items() if k not in _CLASS_RANGE_ATTRS}
         return dataset
 
 
@@ -183,3 +208,156 @@ def test_incremental_update_reads_each_new_chunk_once_even_when_edges_move(tmp_p
     np.testing.assert_array_equal(result.stats.histograms, full.histograms)
     np.testing.assert_allclose(result.stats.auc, full.auc, rtol=1e-12)
     np.testing.assert_allclose(result.stats.class_comoments, full.class_comoments, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- ignore_label: one read as well
+
+
+def _labelled_campaign(tmp_path, n: int = 3, seed0: int = 0, spread: float = 1.0) -> Any:
+    """Acquisitions with an unlabelled background (label 0) far from the labelled classes 1 and 2: the
+    kept pixels' edges are not the whole campaign's."""
+    campaign = open_campaign(tmp_path / "labelled.zarr", create=True)
+    for seed in range(seed0, seed0 + n):
+        rng = np.random.default_rng(seed)
+        mask = rng.integers(0, 3, (30, 26)).astype(np.uint8)
+        cube = spread * rng.normal(size=(30, 26, 6)) + 2.0 * (mask == 2)[..., None] * (np.arange(6) == 4)
+        cube[mask == 0] += 25.0
+        campaign.append(make_acquisition(cube.astype(np.float32), WAVELENGTHS, mask), chunk_yx=(8, 8))
+    return campaign
+
+
+def _kept_in_memory(campaign: Any, n_bins: int, contrast: bool = False) -> Any:
+    """What fit() computes from the campaign's pixels without label 0 (the binning rule on their range)."""
+    datasets = [campaign.open(i) for i in campaign.ids()]
+    cube = np.stack([d["cube"].values for d in datasets])
+    mask = np.stack([d["mask"].values for d in datasets])
+    return statistics_of(cube, mask, valid=mask != 0, n_bins=n_bins, contrast=contrast)
+
+
+def _assert_same_kept(kept: Any, expected: Any) -> None:
+    assert kept.count == expected.count and 0 not in kept.classes.tolist()
+    np.testing.assert_array_equal(kept.hist_edges, expected.hist_edges)
+    present = np.isin(expected.classes, kept.classes)
+    np.testing.assert_array_equal(kept.histograms, expected.histograms[present])
+    np.testing.assert_allclose(kept.one_vs_rest(2).auc, expected.one_vs_rest(2).auc, rtol=1e-12)
+    np.testing.assert_allclose(kept.one_vs_rest(2).mi, expected.one_vs_rest(2).mi, rtol=1e-12, atol=1e-15)
+
+
+def test_ingest_records_each_labels_range(tmp_path, monkeypatch) -> None:
+    campaign = _labelled_campaign(tmp_path, n=1)
+    dataset = campaign.open(campaign.ids()[0])
+    cube, mask = dataset["cube"].values, dataset["mask"].values
+    assert dataset.attrs[ATTR_CLASS_LABELS] == [0, 1, 2]
+    for row, label in enumerate((0, 1, 2)):
+        np.testing.assert_array_equal(dataset.attrs[ATTR_CLASS_BAND_MINIMUM][row], cube[mask == label].min(0))
+        np.testing.assert_array_equal(dataset.attrs[ATTR_CLASS_BAND_MAXIMUM][row], cube[mask == label].max(0))
+    np.testing.assert_array_equal(dataset.attrs[ATTR_BAND_MINIMUM], cube.reshape(-1, 6).min(0))
+    (low, high), seen, missing = recorded_kept_ranges([dataset], 0)
+    np.testing.assert_array_equal(low, cube[mask != 0].min(0))
+    np.testing.assert_array_equal(high, cube[mask != 0].max(0))
+    assert seen and missing == []
+    # No mask: one class (0), no class attributes; more labels than recorded: none recorded either.
+    unlabelled = open_campaign(tmp_path / "plain.zarr", create=True)
+    unlabelled.append(make_acquisition(cube, WAVELENGTHS), chunk_yx=(8, 8))
+    plain = unlabelled.open(unlabelled.ids()[0])
+    assert ATTR_CLASS_LABELS not in plain.attrs
+    assert recorded_kept_ranges([plain], 0)[:2] == (None, True)
+    monkeypatch.setattr(store_writer, "MAX_RECORDED_CLASSES", 2)
+    many = open_campaign(tmp_path / "many.zarr", create=True)
+    many.append(make_acquisition(cube, WAVELENGTHS, mask), chunk_yx=(8, 8))
+    crowded = many.open(many.ids()[0])
+    assert ATTR_CLASS_LABELS not in crowded.attrs and crowded.attrs[ATTR_BAND_MINIMUM]
+    assert recorded_kept_ranges([crowded], 0)[2] == [0]
+
+
+@pytest.mark.parametrize("contrast", [False, True])
+def test_an_ignore_label_job_reads_each_chunk_once_and_bins_the_kept_pixels_like_fit(
+    tmp_path, contrast: bool
+) -> None:
+    campaign = _labelled_campaign(tmp_path)
+    counting = CountingCampaign(campaign)
+    update_campaign_statistics(counting, n_bins=64, contrast=contrast, ignore_label=0)
+    assert counting.reads == {i: _chunks_per_acquisition() for i in campaign.ids()}
+    after = CountingCampaign(campaign)
+    kept = statistics_without(after, load_campaign_statistics(campaign), 0, contrast=contrast)
+    assert not +after.reads  # the job's read made it: kept beside the statistics
+    expected = _kept_in_memory(campaign, 64, contrast)
+    _assert_same_kept(kept, expected)
+    assert not np.array_equal(kept.hist_edges, load_campaign_statistics(campaign).stats.hist_edges)
+    if contrast:
+        np.testing.assert_allclose(kept.laplacian_abs_sum, expected.laplacian_abs_sum, rtol=1e-12)
+        assert kept.laplacian_count == expected.laplacian_count
+    else:
+        assert kept.laplacian_abs_sum is None
+
+
+def test_an_ignore_label_update_reads_only_the_new_acquisition_while_the_edges_hold(tmp_path) -> None:
+    campaign = _labelled_campaign(tmp_path, n=2)
+    update_campaign_statistics(campaign, n_bins=64, ignore_label=0)
+    stored = set(campaign.ids())
+    grown = _labelled_campaign(tmp_path, n=1, seed0=10, spread=0.5)  # inside the snapped ranges
+    (new,) = set(grown.ids()) - stored
+    counting = CountingCampaign(grown)
+    result = update_campaign_statistics(counting, n_bins=64, ignore_label=0)
+    assert not result.histograms_rebuilt
+    assert +counting.reads == {new: _chunks_per_acquisition()}  # (+: acquisitions opened, not read, drop out)
+    after = CountingCampaign(grown)
+    _assert_same_kept(
+        statistics_without(after, load_campaign_statistics(grown), 0), _kept_in_memory(grown, 64)
+    )
+    assert not +after.reads
+
+
+def test_an_ignore_label_update_rebins_the_stored_acquisitions_in_the_same_read(tmp_path) -> None:
+    campaign = _labelled_campaign(tmp_path, n=2)
+    update_campaign_statistics(campaign, n_bins=64, ignore_label=0)
+    wider = _labelled_campaign(tmp_path, n=1, seed0=10, spread=4.0)  # the kept range grows
+    counting = CountingCampaign(wider)
+    result = update_campaign_statistics(counting, n_bins=64, ignore_label=0)
+    assert result.histograms_rebuilt
+    assert counting.reads == {i: _chunks_per_acquisition() for i in wider.ids()}  # each chunk once
+    after = CountingCampaign(wider)
+    _assert_same_kept(
+        statistics_without(after, load_campaign_statistics(wider), 0), _kept_in_memory(wider, 64)
+    )
+    assert not +after.reads
+
+
+def test_acquisitions_without_class_ranges_leave_the_kept_pixels_to_a_pass_of_their_own(tmp_path) -> None:
+    campaign = _labelled_campaign(tmp_path)
+    legacy = frozenset(campaign.ids()[:1])
+    counting = CountingCampaign(campaign, drop_class_ranges=legacy)
+    update_campaign_statistics(counting, n_bins=64, ignore_label=0)
+    assert set(counting.reads.values()) == {_chunks_per_acquisition()}  # the statistics: one read
+    kept = statistics_without(counting, load_campaign_statistics(campaign), 0)
+    assert set(counting.reads.values()) == {2 * _chunks_per_acquisition()}  # the kept pixels: a second
+    _assert_same_kept(kept, _kept_in_memory(campaign, 64))
+
+
+def test_damaged_class_ranges_are_refused_and_wrong_ones_binned_on_the_pixels(tmp_path, caplog) -> None:
+    campaign = _labelled_campaign(tmp_path, n=1)
+    dataset = campaign.open(campaign.ids()[0])
+    tampered = dataset.copy()
+    tampered.attrs[ATTR_CLASS_BAND_MINIMUM] = dataset.attrs[ATTR_CLASS_BAND_MINIMUM][:2]
+    with pytest.raises(StoreError, match="3 rows of 6 minima"):
+        recorded_kept_ranges([tampered], 0)
+    tampered.attrs[ATTR_CLASS_BAND_MINIMUM] = [[float("nan")] * 6] * 3
+    with pytest.raises(StoreError, match="finite minima"):
+        recorded_kept_ranges([tampered], 0)
+
+    class Widened(CountingCampaign):
+        def open(self, acquisition_id: str) -> xr.Dataset:
+            out = super().open(acquisition_id)
+            out.attrs[ATTR_CLASS_BAND_MAXIMUM] = [
+                [v + 1.0 for v in row] for row in out.attrs[ATTR_CLASS_BAND_MAXIMUM]
+            ]
+            return out
+
+    widened = Widened(campaign)
+    with caplog.at_level("WARNING"):
+        update_campaign_statistics(widened, n_bins=64, ignore_label=0)
+    assert "do not describe the pixels without label 0" in caplog.text
+    # Nothing kept from the wrong edges: the kept pixels are binned on their own range when asked for.
+    _assert_same_kept(
+        statistics_without(widened, load_campaign_statistics(campaign), 0), _kept_in_memory(campaign, 64)
+    )
