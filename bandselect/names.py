@@ -36,14 +36,16 @@ ATTR_DISCRIMINATIVE_BANDS = "discriminative_bands"  # synthetic scenes: band ind
 # the acquisition has no valid pixel.
 ATTR_BAND_MINIMUM = "band_minimum"
 ATTR_BAND_MAXIMUM = "band_maximum"
-# The same per label of the mask (labels in ascending order, one row of C minima/maxima each; absent when
-# the acquisition has no mask or more than MAX_RECORDED_CLASSES labels): the edges of the pixels that
-# count under an ignore_label, known before the pass as well.
+# The same per label of the mask (labels in ascending order, one row of C minima/maxima each; empty lists
+# when no pixel is valid; absent when the acquisition has no mask or more than MAX_RECORDED_CLASSES
+# labels): the edges of the pixels that count under an ignore_label, known before the pass as well.
 ATTR_CLASS_LABELS = "class_labels"
 ATTR_CLASS_BAND_MINIMUM = "class_band_minimum"
 ATTR_CLASS_BAND_MAXIMUM = "class_band_maximum"
-#: Labels per acquisition up to which ingest records per-class ranges (attributes stay small).
-MAX_RECORDED_CLASSES = 256
+CLASS_RANGE_ATTRS = (ATTR_CLASS_LABELS, ATTR_CLASS_BAND_MINIMUM, ATTR_CLASS_BAND_MAXIMUM)
+#: Labels per acquisition up to which ingest records per-class ranges: at most 64 × C × 2 numbers in the
+#: attributes (≈ 0.6 MB of JSON for 224 bands, read at every open); land-cover scenes have 10-20.
+MAX_RECORDED_CLASSES = 64
 
 # Ingest corrections, recorded with the acquisition (what the reader did that the source did not say).
 ATTR_INGEST_WARNINGS = "ingest_warnings"  # list of one-line notes (defaults assumed, units inferred, ...)

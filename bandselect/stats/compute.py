@@ -66,13 +66,24 @@ __all__ = [
 SPLIT_EVERY = 8
 
 #: More graphs for a job's own ``dask.compute``: called with the datasets the job reads for its moments
-#: and those of the other acquisitions it covers (an update's stored ones; none in a first job), the
-#: same objects, so that the graphs share the chunk reads; returns delayed graphs.
-ExtraGraphs = Callable[[list[Any], list[Any]], list[Any]]
+#: and a function that opens those of the other acquisitions it covers (an update's stored ones; none in
+#: a first job; opened once, on demand), the same objects the job uses, so that the graphs share the
+#: chunk reads; returns delayed graphs.
+ExtraGraphs = Callable[[list[Any], Callable[[], list[Any]]], list[Any]]
 
 
 class UpdateResult(NamedTuple):
-    """:func:`compute_update`'s result."""
+    """:func:`compute_update`'s result.
+
+    Attributes
+    ----------
+    stats
+        The merged statistics of the stored and the new acquisitions.
+    rebuilt
+        Whether the stored histograms were rebuilt on new edges.
+    extra
+        The results of the ``extra`` graphs, in their order.
+    """
 
     stats: BandStatistics
     rebuilt: bool
@@ -174,8 +185,22 @@ def statistics_job(
 ) -> tuple[BandStatistics, list[Any]]:
     """:func:`compute_statistics` with ``extra`` graphs in the same ``dask.compute``: their results too.
 
-    ``extra(datasets, [])`` is given the very datasets the job reads (so the graphs share their chunk
-    reads) and returns delayed graphs; their results come back in order after the statistics.
+    Parameters
+    ----------
+    source
+        As :func:`compute_statistics`.
+    extra
+        ``extra(datasets, list)`` is given the very datasets the job reads (so its graphs share their
+        chunk reads) and a function giving no other datasets (a first job covers no stored ones), and
+        returns delayed graphs. None: none.
+    n_bins, hist_edges, acquisitions, first_n, max_pixels, seed, nan_policy, scheduler_address, \
+scheduler, split_every, contrast, device, use_recorded_ranges
+        As :func:`compute_statistics`.
+
+    Returns
+    -------
+    tuple
+        The statistics, and the results of ``extra``'s graphs in their order.
     """
     datasets = datasets_of(source, acquisitions, first_n)
     n_bands = check_bands(datasets)
@@ -194,7 +219,7 @@ def statistics_job(
     graphs = [moment_graph(datasets, 0, edges, options, split_every)]
     if contrast:
         graphs.append(contrast_graph(datasets, split_every, nan_policy))
-    extras = [] if extra is None else extra(datasets, [])
+    extras = [] if extra is None else extra(datasets, list)
     results = list(run(graphs + extras))
     stats = results.pop(0)
     if contrast:
@@ -251,8 +276,9 @@ def compute_update(
         As :func:`compute_statistics` (``contrast`` must match the stored statistics).
     extra
         More graphs for the same ``dask.compute``: ``extra(new_datasets, stored_datasets)`` is given the
-        datasets this job reads (the same objects: the graphs share the chunk reads) and returns delayed
-        graphs, whose results come back in :attr:`UpdateResult.extra`.
+        new acquisitions' datasets and a function opening the stored ones (the objects this job uses:
+        the graphs share the chunk reads) and returns delayed graphs, whose results come back in
+        :attr:`UpdateResult.extra`.
 
     Returns
     -------
@@ -276,9 +302,16 @@ def compute_update(
     graphs = [moment_graph(new, 0, edges, options, split_every)]
     if contrast:
         graphs.append(contrast_graph(new, split_every, nan_policy))
-    stored_datasets = datasets_of(source, stored_ids, None) if rebuilt or extra is not None else []
+    opened: list[list[Any]] = []
+
+    def stored_datasets() -> list[Any]:
+        # Opened once, and only for graphs that read the stored acquisitions (opening checks each one).
+        if not opened:
+            opened.append(datasets_of(source, stored_ids, None))
+        return opened[0]
+
     if rebuilt:
-        graphs.append(histogram_graph(stored_datasets, len(new), edges, options, split_every))
+        graphs.append(histogram_graph(stored_datasets(), len(new), edges, options, split_every))
     extras = [] if extra is None else extra(new, stored_datasets)
     results = list(run(graphs + extras))
     part = results.pop(0)

@@ -23,6 +23,7 @@ from bandselect.names import (
     ATTR_CLASS_BAND_MAXIMUM,
     ATTR_CLASS_BAND_MINIMUM,
     ATTR_CLASS_LABELS,
+    CLASS_RANGE_ATTRS,
     DIM_BAND,
     DIM_X,
     DIM_Y,
@@ -415,9 +416,6 @@ def recorded_ranges(datasets: Sequence[Any]) -> tuple[Range | None, list[int]]:
     return (None if low is None or high is None else (low, high)), missing
 
 
-_CLASS_RANGE_ATTRS = (ATTR_CLASS_LABELS, ATTR_CLASS_BAND_MINIMUM, ATTR_CLASS_BAND_MAXIMUM)
-
-
 def recorded_kept_ranges(datasets: Sequence[Any], ignore_label: int) -> tuple[Range | None, bool, list[int]]:
     """The per-band range of the pixels not labelled ``ignore_label``, from the ranges recorded at ingest.
 
@@ -452,7 +450,7 @@ def recorded_kept_ranges(datasets: Sequence[Any], ignore_label: int) -> tuple[Ra
             elif whole is not None:
                 parts.append(whole)
             continue
-        if not all(name in attrs for name in _CLASS_RANGE_ATTRS):
+        if not all(name in attrs for name in CLASS_RANGE_ATTRS):
             missing.append(position)
             continue
         n_bands = int(ds.sizes[DIM_BAND])
@@ -466,6 +464,8 @@ def recorded_kept_ranges(datasets: Sequence[Any], ignore_label: int) -> tuple[Ra
             raise StoreError(
                 what, expected="integer labels and numeric ranges", found=f"other values ({error})", fix=fix
             ) from error
+        if labels.size == 0 and np.size(lo) == 0 and np.size(hi) == 0:
+            continue  # no valid pixel: nothing kept, nothing ignored
         expected_shape = (labels.size, n_bands)
         if lo.shape != expected_shape or hi.shape != expected_shape:
             raise StoreError(

@@ -37,14 +37,14 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from bandselect import storage
-from bandselect.errors import FileFormatError, InputError, ResourceError
+from bandselect.errors import FileFormatError, InputError, ResourceError, StoreError
 from bandselect.stats.binning import DEFAULT_N_BINS, NanPolicy, data_edges
 from bandselect.stats.classes import present_classes, without_classes
 from bandselect.stats.compute import (
@@ -57,7 +57,6 @@ from bandselect.stats.compute import (
 from bandselect.stats.graph import (
     Range,
     contrast_graph,
-    datasets_of,
     histogram_graph,
     merge_ranges,
     recorded_kept_ranges,
@@ -331,15 +330,13 @@ def update_campaign_statistics(
         "device": device,
     }
     if stored is None:
-        kept = _kept_plan(
-            campaign, datasets_of(campaign, wanted, None), None, ignore_label, n_bins, contrast, run
-        )
+        kept = _KeptJob(campaign, None, ignore_label, n_bins, contrast, run)
         stats, extra = statistics_job(
             campaign,
             n_bins=int(n_bins),
             acquisitions=wanted,
             contrast=contrast,
-            extra=None if kept is None else kept.graphs,
+            extra=None if ignore_label is None else kept.graphs,
             **run,
         )
         result = CampaignStatistics(
@@ -349,19 +346,11 @@ def update_campaign_statistics(
             nan_policy=nan_policy,
             computed_ids=tuple(wanted),
         )
-        return _saved_with_kept(campaign, _save(campaign, result), kept, extra)
+        return _save_with_kept(campaign, result, kept.plan, extra)
     new = [i for i in wanted if i not in set(stored.acquisition_ids)]
     if not new:
         return stored
-    kept = _kept_plan(
-        campaign,
-        datasets_of(campaign, new, None),
-        stored,
-        ignore_label,
-        n_bins,
-        stored.stats.has_contrast,
-        run,
-    )
+    kept = _KeptJob(campaign, stored, ignore_label, n_bins, contrast, run)
     update = compute_update(
         campaign,
         stored.stats,
@@ -369,7 +358,7 @@ def update_campaign_statistics(
         new,
         n_bins=int(n_bins),
         contrast=stored.stats.has_contrast,
-        extra=None if kept is None else kept.graphs,
+        extra=None if ignore_label is None else kept.graphs,
         **run,
     )
     result = CampaignStatistics(
@@ -380,7 +369,7 @@ def update_campaign_statistics(
         computed_ids=tuple(new),
         histograms_rebuilt=update.rebuilt,
     )
-    return _saved_with_kept(campaign, _save(campaign, result), kept, update.extra)
+    return _save_with_kept(campaign, result, kept.plan, update.extra)
 
 
 @dataclass(frozen=True, eq=False)
@@ -407,18 +396,18 @@ class _KeptPlan:
     def stored_contrast(self) -> bool:
         return self.stored and self.contrast and (self.previous is None or not self.previous.has_contrast)
 
-    def graphs(self, read: list[Any], stored: list[Any]) -> list[Any]:
+    def graphs(self, read: list[Any], stored: Callable[[], list[Any]]) -> list[Any]:
         """The job's extra graphs (:data:`~bandselect.stats.compute.ExtraGraphs`)."""
         options = {"nan_policy": self.nan_policy, "fraction": None, "seed": 0, "device": self.device}
         out = []
         if self.edges is not None:
             out.append(histogram_graph(read, 0, self.edges, options, SPLIT_EVERY, self.label))
             if self.stored_histograms:
-                out.append(histogram_graph(stored, len(read), self.edges, options, SPLIT_EVERY, self.label))
+                out.append(histogram_graph(stored(), len(read), self.edges, options, SPLIT_EVERY, self.label))
         if self.contrast:
             out.append(contrast_graph(read, SPLIT_EVERY, self.nan_policy, self.label))
             if self.stored_contrast:
-                out.append(contrast_graph(stored, SPLIT_EVERY, self.nan_policy, self.label))
+                out.append(contrast_graph(stored(), SPLIT_EVERY, self.nan_policy, self.label))
         return out
 
     def result(self, full: BandStatistics, extra: list[Any]) -> BandStatistics | None:
@@ -437,6 +426,15 @@ class _KeptPlan:
                 self.label,
             )
             return None
+        if self.edges is None and not np.array_equal(
+            data_edges(*self.kept_range, full.n_bins), full.hist_edges
+        ):
+            _LOG.warning(
+                "the job's edges are not those of the pixels without label %d (ranges recorded at ingest "
+                "do not describe the pixels): they are binned in a pass of their own",
+                self.label,
+            )
+            return None  # the kept classes' stored histograms are not on their own edges
         if self.edges is not None:
             parts = [results.pop(0)]
             if self.stored_histograms:
@@ -457,6 +455,31 @@ class _KeptPlan:
         return kept
 
 
+class _KeptJob:
+    """The :class:`_KeptPlan` of a job, made when the job hands over the datasets it reads (their
+    recorded ranges give the plan: no second opening of the acquisitions)."""
+
+    def __init__(
+        self,
+        campaign: Any,
+        stored: CampaignStatistics | None,
+        ignore_label: int | None,
+        n_bins: int,
+        contrast: bool,
+        run: dict[str, Any],
+    ) -> None:
+        self.campaign, self.stored, self.ignore_label = campaign, stored, ignore_label
+        self.n_bins, self.contrast, self.run = n_bins, contrast, run
+        self.plan: _KeptPlan | None = None
+
+    def graphs(self, read: list[Any], stored: Callable[[], list[Any]]) -> list[Any]:
+        """The job's extra graphs (:data:`~bandselect.stats.compute.ExtraGraphs`): none without a plan."""
+        self.plan = _kept_plan(
+            self.campaign, read, self.stored, self.ignore_label, self.n_bins, self.contrast, self.run
+        )
+        return [] if self.plan is None else self.plan.graphs(read, stored)
+
+
 def _kept_plan(
     campaign: Any,
     read: list[Any],
@@ -471,12 +494,17 @@ def _kept_plan(
     if ignore_label is None:
         return None
     label = int(ignore_label)
-    kept_read, seen, missing = recorded_kept_ranges(read, label)
-    full_read, _ = recorded_ranges(read)
+    try:
+        kept_read, seen, missing = recorded_kept_ranges(read, label)
+    except StoreError as error:  # the job itself does not need them: it goes on, the kept pixels wait
+        _LOG.warning("%s: the pixels without label %d are binned in a pass of their own", error, label)
+        return None
+    full_read, full_missing = recorded_ranges(read)
+    missing = sorted({*missing, *full_missing})  # without band ranges the job's edges are not known yet
     if missing:
         _LOG.info(
-            "%d acquisition(s) recorded no per-class ranges at ingest: the pixels without label %d are "
-            "binned in a pass of their own",
+            "%d acquisition(s) recorded no per-class (or band) ranges at ingest: the pixels without "
+            "label %d are binned in a pass of their own",
             len(missing),
             label,
         )
@@ -515,15 +543,15 @@ def _kept_plan(
     )
 
 
-def _saved_with_kept(
-    campaign: Any, saved: CampaignStatistics, plan: _KeptPlan | None, extra: list[Any]
+def _save_with_kept(
+    campaign: Any, result: CampaignStatistics, plan: _KeptPlan | None, extra: list[Any]
 ) -> CampaignStatistics:
-    """``saved``, with the plan's result (if any) kept in the sidecar of its version."""
-    if plan is None or saved.statistics_file is None:
-        return saved
-    kept = plan.result(saved.stats, extra)
-    if kept is not None:
-        path = _derived_path(campaign, saved.statistics_file, plan.label, plan.contrast)
+    """:func:`_save` of ``result``, then the plan's result for its label (made first: an error there
+    comes before the new version is committed) kept in the sidecar of the new version."""
+    kept = None if plan is None else plan.result(result.stats, extra)
+    saved = _save(campaign, result)
+    if plan is not None and kept is not None:
+        path = _derived_path(campaign, str(saved.statistics_file), plan.label, plan.contrast)
         _keep_derived(campaign, saved, kept, path)
     return saved
 

@@ -42,6 +42,7 @@ from bandselect.names import (
     ATTR_CLASS_LABELS,
     ATTR_CONTENT_SHA256,
     ATTR_SOURCE_DTYPE,
+    CLASS_RANGE_ATTRS,
     COORD_WAVELENGTH,
     DIM_BAND,
     DIM_X,
@@ -168,7 +169,10 @@ class BandRange:
         """The recorded ranges as attributes (empty band lists when no pixel was valid; the per-class
         ones only while they were recorded)."""
         if not np.all(np.isfinite(self.low)):
-            return {ATTR_BAND_MINIMUM: [], ATTR_BAND_MAXIMUM: []}
+            empty: dict[str, list[Any]] = {ATTR_BAND_MINIMUM: [], ATTR_BAND_MAXIMUM: []}
+            if self.classes is not None:  # recorded, and no label has a valid pixel
+                empty.update({name: [] for name in CLASS_RANGE_ATTRS})
+            return empty
         # float32 values held as float64: Python floats round-trip through JSON exactly.
         out: dict[str, list[Any]] = {
             ATTR_BAND_MINIMUM: self.low.tolist(),

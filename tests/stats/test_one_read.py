@@ -7,6 +7,7 @@ min/max) on the same data.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from bandselect import storage
 from bandselect.errors import StoreError
 from bandselect.names import (
     ATTR_BAND_MAXIMUM,
@@ -22,6 +24,7 @@ from bandselect.names import (
     ATTR_CLASS_BAND_MAXIMUM,
     ATTR_CLASS_BAND_MINIMUM,
     ATTR_CLASS_LABELS,
+    CLASS_RANGE_ATTRS,
     VAR_CUBE,
 )
 from bandselect.stats import (
@@ -35,11 +38,11 @@ from bandselect.stats import (
 from bandselect.stats.binning import data_edges
 from bandselect.stats.compute import recorded_ranges
 from bandselect.stats.graph import recorded_kept_ranges
+from bandselect.stats.incremental import statistics_dir
 from bandselect.store import make_acquisition, open_campaign
 from bandselect.store import writer as store_writer
 
 WAVELENGTHS = np.linspace(450.0, 900.0, 6)
-_CLASS_RANGE_ATTRS = (ATTR_CLASS_LABELS, ATTR_CLASS_BAND_MINIMUM, ATTR_CLASS_BAND_MAXIMUM)
 
 
 class CountingCampaign:
@@ -75,7 +78,7 @@ class CountingCampaign:
                 k: v for k, v in dataset.attrs.items() if k not in (ATTR_BAND_MINIMUM, ATTR_BAND_MAXIMUM)
             }
         if acquisition_id in self.drop_class_ranges:  # as a store written before class ranges were
-            dataset.attrs = {k: v for k, v in dataset.attrs.items() if k not in _CLASS_RANGE_ATTRS}
+            dataset.attrs = {k: v for k, v in dataset.attrs.items() if k not in CLASS_RANGE_ATTRS}
         return dataset
 
 
@@ -214,14 +217,17 @@ def test_incremental_update_reads_each_new_chunk_once_even_when_edges_move(tmp_p
 
 
 def _labelled_campaign(tmp_path, n: int = 3, seed0: int = 0, spread: float = 1.0) -> Any:
-    """Acquisitions with an unlabelled background (label 0) far from the labelled classes 1 and 2: the
-    kept pixels' edges are not the whole campaign's."""
+    """Acquisitions with an unlabelled background (label 0) far from the labelled classes 1 and 2 (the
+    kept pixels' edges are not the whole campaign's), class 1 well inside class 2's range."""
     campaign = open_campaign(tmp_path / "labelled.zarr", create=True)
     for seed in range(seed0, seed0 + n):
         rng = np.random.default_rng(seed)
         mask = rng.integers(0, 3, (30, 26)).astype(np.uint8)
         cube = spread * rng.normal(size=(30, 26, 6)) + 2.0 * (mask == 2)[..., None] * (np.arange(6) == 4)
         cube[mask == 0] += 25.0
+        # Class 1 inside class 2's range on every band: leaving out label 1 keeps the edges.
+        inner = mask == 1
+        cube[inner] = 0.3 * cube[inner] + 2.0 * (np.arange(6) == 4)
         campaign.append(make_acquisition(cube.astype(np.float32), WAVELENGTHS, mask), chunk_yx=(8, 8))
     return campaign
 
@@ -232,6 +238,27 @@ def _kept_in_memory(campaign: Any, n_bins: int, contrast: bool = False) -> Any:
     cube = np.stack([d["cube"].values for d in datasets])
     mask = np.stack([d["mask"].values for d in datasets])
     return statistics_of(cube, mask, valid=mask != 0, n_bins=n_bins, contrast=contrast)
+
+
+def _own_pass(campaign: Any, contrast: bool = False) -> Any:
+    """statistics_without's result from its own pass over the store (the derived results dropped)."""
+    directory = statistics_dir(campaign)
+    for folder in storage.child_names(directory):
+        if folder.endswith(".derived"):
+            storage.remove_tree(storage.join(directory, folder))
+    return statistics_without(campaign, load_campaign_statistics(campaign), 0, contrast=contrast)
+
+
+def _assert_same_statistics(got: Any, expected: Any) -> None:
+    """Every field equal: counts, edges and histograms exactly, sums to rounding."""
+    for field in dataclasses.fields(got):
+        a, b = getattr(got, field.name), getattr(expected, field.name)
+        if a is None or b is None:
+            assert a is None and b is None, field.name
+        elif np.asarray(a).dtype.kind == "f" and field.name != "hist_edges":
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9, err_msg=field.name)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=field.name)
 
 
 def _assert_same_kept(kept: Any, expected: Any) -> None:
@@ -289,6 +316,7 @@ def test_an_ignore_label_job_reads_each_chunk_once_and_bins_the_kept_pixels_like
         assert kept.laplacian_count == expected.laplacian_count
     else:
         assert kept.laplacian_abs_sum is None
+    _assert_same_statistics(kept, _own_pass(campaign, contrast))  # what the second read gave before
 
 
 def test_an_ignore_label_update_reads_only_the_new_acquisition_while_the_edges_hold(tmp_path) -> None:
@@ -361,3 +389,83 @@ def test_damaged_class_ranges_are_refused_and_wrong_ones_binned_on_the_pixels(tm
     _assert_same_kept(
         statistics_without(widened, load_campaign_statistics(campaign), 0), _kept_in_memory(campaign, 64)
     )
+
+    class Damaged(CountingCampaign):
+        def open(self, acquisition_id: str) -> xr.Dataset:
+            out = super().open(acquisition_id)
+            out.attrs[ATTR_CLASS_BAND_MINIMUM] = "edited by hand"
+            return out
+
+    # Damaged class attributes cost the one read, not the job: a warning, and the kept pixels' own pass.
+    damaged = Damaged(campaign)
+    storage.remove_tree(statistics_dir(campaign))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        stored = update_campaign_statistics(damaged, n_bins=64, ignore_label=0)
+    assert "recorded class ranges" in caplog.text and "a pass of their own" in caplog.text
+    _assert_same_kept(statistics_without(damaged, stored, 0), _kept_in_memory(campaign, 64))
+
+
+def test_an_ignore_label_update_with_contrast_reuses_the_stored_contrast_and_only_what_is_asked(
+    tmp_path,
+) -> None:
+    campaign = _labelled_campaign(tmp_path, n=2)
+    update_campaign_statistics(campaign, n_bins=64, contrast=True, ignore_label=0)
+    grown = _labelled_campaign(tmp_path, n=1, seed0=10, spread=0.5)
+    (new,) = set(grown.ids()) - set(load_campaign_statistics(grown).acquisition_ids)
+    counting = CountingCampaign(grown)
+    update_campaign_statistics(counting, n_bins=64, contrast=True, ignore_label=0)
+    assert +counting.reads == {new: _chunks_per_acquisition()}  # the stored contrast sums reused
+    kept = statistics_without(grown, load_campaign_statistics(grown), 0, contrast=True)
+    _assert_same_statistics(kept, _own_pass(grown, contrast=True))
+    # Statistics stored with contrast, a flow that asks none, a label whose pixels lie inside the others'
+    # range (the kept classes' stored histograms hold as they are): nothing stored is read, for
+    # contrast sums nobody asked for or anything else.
+    other = tmp_path / "other"
+    update_campaign_statistics(_labelled_campaign(other, n=2), n_bins=64, contrast=True)
+    more = _labelled_campaign(other, n=1, seed0=20, spread=0.5)
+    (latest,) = set(more.ids()) - set(load_campaign_statistics(more).acquisition_ids)
+    counting = CountingCampaign(more)
+    update_campaign_statistics(counting, n_bins=64, ignore_label=1)
+    assert +counting.reads == {latest: _chunks_per_acquisition()}
+    stored = load_campaign_statistics(more)
+    kept = statistics_without(more, stored, 1)
+    np.testing.assert_array_equal(kept.hist_edges, stored.stats.hist_edges)  # the case meant
+    assert kept.laplacian_abs_sum is None and 1 not in kept.classes.tolist()
+
+
+def test_a_labelled_acquisition_without_a_valid_pixel_keeps_the_one_read(tmp_path) -> None:
+    campaign = _labelled_campaign(tmp_path, n=2)
+    rng = np.random.default_rng(5)
+    mask = rng.integers(0, 3, (30, 26)).astype(np.uint8)
+    cube = rng.normal(size=(30, 26, 6)).astype(np.float32)
+    campaign.append(
+        make_acquisition(cube, WAVELENGTHS, mask, valid=np.zeros((30, 26), bool)), chunk_yx=(8, 8)
+    )
+    datasets = [campaign.open(i) for i in campaign.ids()]
+    assert sum(d.attrs[ATTR_CLASS_LABELS] == [] for d in datasets) == 1  # recorded: no label has pixels
+    counting = CountingCampaign(campaign)
+    update_campaign_statistics(counting, n_bins=64, ignore_label=0)
+    after = CountingCampaign(campaign)
+    kept = statistics_without(after, load_campaign_statistics(campaign), 0)
+    assert set((+counting.reads).values()) == {_chunks_per_acquisition()} and not +after.reads
+    _assert_same_statistics(kept, _own_pass(campaign))
+
+
+def test_class_ranges_without_band_ranges_leave_the_kept_pixels_to_their_own_pass(tmp_path) -> None:
+    # The job's edges then come from a range pass and cannot be compared with the kept ones before it.
+    # Here the acquisition without band ranges holds the only background (label 0), so its range pass
+    # widens the job's edges past the other acquisitions' recorded ranges, which equal the kept ones.
+    campaign = _labelled_campaign(tmp_path, n=1)
+    (legacy,) = campaign.ids()
+    for seed in (7, 8):
+        rng = np.random.default_rng(seed)
+        mask = rng.integers(1, 3, (30, 26)).astype(np.uint8)  # no background
+        cube = (3.0 * rng.normal(size=(30, 26, 6))).astype(np.float32)  # around the legacy's classes
+        campaign.append(make_acquisition(cube, WAVELENGTHS, mask), chunk_yx=(8, 8))
+    counting = CountingCampaign(campaign, drop_ranges=frozenset({legacy}))
+    update_campaign_statistics(counting, n_bins=64, contrast=True, ignore_label=0)
+    kept = statistics_without(counting, load_campaign_statistics(campaign), 0, contrast=True)
+    assert not np.array_equal(kept.hist_edges, load_campaign_statistics(campaign).stats.hist_edges)
+    _assert_same_statistics(kept, _own_pass(campaign, contrast=True))
+    _assert_same_kept(kept, _kept_in_memory(campaign, 64, contrast=True))
