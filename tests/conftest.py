@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,20 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 SHARED_CUBES = ("pavia_rosis_abu_beach4", "samson", "jasper_ridge", "muufl_gulfport_tgt")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A real ephemeral Prefect API with a temporary database, once per pytest session (~10 s).
+
+    Every test that runs a flow requests it: a flow run without it starts a temporary API server of its
+    own, stopped only at interpreter exit, whose log line then goes to pytest's closed output stream
+    (a traceback at the end of ``make test``).
+    """
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 @pytest.fixture(scope="session")

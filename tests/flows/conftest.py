@@ -1,7 +1,6 @@
 """Fixtures for flow and server tests: one ephemeral Prefect API per session, MLflow stores, real servers.
 
-- ``prefect_harness`` (session): Prefect's ``prefect_test_harness`` (a temporary database behind the
-  ephemeral API). It costs ~10 s, so it starts once per pytest session; flow tests request it, e.g. with
+- ``prefect_harness`` (session, in ``tests/conftest.py``): flow tests request it, e.g. with
   ``pytestmark = pytest.mark.usefixtures("prefect_harness")``.
 - ``mlflow_store``: a sqlite MLflow store under ``tmp_path``, set as the tracking URI for the test.
 - ``servers`` (module): the real Prefect, MLflow and Dask servers started by ``bandselect.servers`` on free
@@ -26,15 +25,6 @@ TELEMETRY_OFF = {
 }
 for _key, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_key, _value)
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """A real ephemeral Prefect API with a temporary database, once per pytest session."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture
