@@ -105,7 +105,12 @@ def _add_ingest(subparsers: argparse._SubParsersAction) -> None:
         "after unit conversion. See docs/formats.md.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
-    parser.add_argument("--store", required=True, metavar="STORE", help="campaign store directory")
+    parser.add_argument(
+        "--store",
+        required=True,
+        metavar="STORE",
+        help="campaign store directory or object-store URL (s3://bucket/prefix)",
+    )
     parser.add_argument(
         "--wavelengths",
         metavar="FILE_OR_LIST",
@@ -183,7 +188,9 @@ def _add_info(subparsers: argparse._SubParsersAction) -> None:
         help="show the acquisitions of a campaign store",
         description="List a campaign store's acquisitions: shape, labels, invalid pixels, source.",
     )
-    parser.add_argument("store", metavar="STORE", help="campaign store directory")
+    parser.add_argument(
+        "store", metavar="STORE", help="campaign store directory or object-store URL (s3://bucket/prefix)"
+    )
     parser.set_defaults(func=_cmd_info)
 
 
@@ -241,7 +248,9 @@ def _add_synth(subparsers: argparse._SubParsersAction) -> None:
         "that differ from the background only in known bands (stored in the 'discriminative_bands' "
         "attribute; labels in 'mask').",
     )
-    parser.add_argument("store", metavar="STORE", help="campaign store directory (created if missing)")
+    parser.add_argument(
+        "store", metavar="STORE", help="campaign store directory or object-store URL (created if missing)"
+    )
     parser.add_argument("--acquisitions", type=int, default=1, metavar="N", help="number of scenes")
     parser.add_argument("--height", type=int, required=True, metavar="H", help="rows per scene")
     parser.add_argument("--width", type=int, required=True, metavar="W", help="columns per scene")

@@ -17,7 +17,6 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -425,7 +424,7 @@ def write_campaign(
             found=repr(n_acquisitions),
             fix="ask for at least one acquisition",
         )
-    campaign = open_campaign(Path(path), create=True)
+    campaign = open_campaign(path, create=True)  # a folder or an object-store URL
     generators = [
         SceneGenerator(
             height,

@@ -32,17 +32,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bandselect import storage
 from bandselect.errors import ConfigError, LabelError, TrainingError
 from bandselect.names import PORT_CUBE, PORT_MASK, PORT_VALID
 from bandselect.pipeline import Pipeline
 from bandselect.pipeline.config import AUTO, load_yaml, resolve_pipeline_band_counts
 from bandselect.pipeline.node import BandSelector, Freezable, needs_statistics
 from bandselect.selection import BandSelection
+from bandselect.storage import StoreLocation
 from bandselect.training.config import DEFAULT_RECIPE, TrainingConfig, load_recipe, training_config
 from bandselect.training.gradient import GradientTrainer, require_validity, trained_nodes, validity_gaps
 from bandselect.training.patches import PatchDataModule
@@ -89,7 +90,7 @@ class TrainingData:
     (True, (8, 8, 4))
     """
 
-    store: Path | None = None
+    store: StoreLocation | None = None
     acquisition_ids: tuple[str, ...] | None = None
     cube: np.ndarray | None = None
     mask: np.ndarray | None = None
@@ -116,7 +117,10 @@ class TrainingData:
                 fix="pass acquisition_ids=None to train on every acquisition",
             )
         return cls(
-            store=Path(path), acquisition_ids=ids, positive_label=positive_label, ignore_label=ignore_label
+            store=storage.location(path),
+            acquisition_ids=ids,
+            positive_label=positive_label,
+            ignore_label=ignore_label,
         )
 
     @classmethod

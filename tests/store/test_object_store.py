@@ -191,3 +191,27 @@ def test_composites_exported_to_s3(s3: S3Server, tmp_path: Path) -> None:
         campaign.open(acquisition_id)[VAR_CUBE].values[..., list(other.rgb_indices)],
     )
     assert not [name for name in _objects(output) if name.startswith(STAGING_DIR)]
+
+
+def test_synthetic_campaign_and_training_from_s3(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write_campaign`` and ``TrainingData.from_store`` take a URL as a URL (``Path`` made both a
+    local folder named ``s3:``), and training streams the same patches from S3 as from a folder."""
+    from bandselect.synthetic import write_campaign
+    from bandselect.training import TrainingData, train_two_phase
+
+    monkeypatch.chdir(tmp_path)  # where a URL taken for a relative path would land
+    url = s3.url("synthetic.zarr")
+    options = {"n_bands": 12, "seed": 3, "anomaly_fraction": 0.02, "chunk_yx": (16, 16)}
+    remote = write_campaign(url, 2, 32, 40, **options)
+    local = write_campaign(tmp_path / "local.zarr", 2, 32, 40, **options)
+    assert not (tmp_path / "s3:").exists()
+    assert open_campaign(url).ids() == remote.ids() == local.ids()
+    data = TrainingData.from_store(url)
+    assert data.store == url
+    training = {"epochs": 2, "patch_size": 16, "batch_size": 2, "batches_per_epoch": 2, "device": "cpu"}
+    ours = train_two_phase(None, data, training)  # the recipe's pipeline
+    theirs = train_two_phase(None, TrainingData.from_store(tmp_path / "local.zarr"), training)
+    assert ours.selection_after.indices == theirs.selection_after.indices
+    assert [r.loss for r in ours.history] == [r.loss for r in theirs.history]
