@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bandselect import storage
 from bandselect.errors import StoreError
 from bandselect.store.campaign import AppendResult, Campaign, open_campaign
 from bandselect.store.chunk_reader import DEFAULT_CACHE_BYTES, ChunkCache, StoreSource
@@ -48,7 +49,12 @@ def create_campaign(path: str | os.PathLike[str], exist_ok: bool = True) -> Camp
     StoreError
         The path exists and is not a campaign store, or exists and ``exist_ok`` is False.
     """
-    if not exist_ok and Path(path).exists() and any(Path(path).iterdir()):
+    where = storage.location(path)
+    if isinstance(where, Path):
+        occupied = where.exists() and (not where.is_dir() or any(where.iterdir()))
+    else:
+        occupied = storage.exists(where)  # any object under the prefix
+    if not exist_ok and occupied:
         raise StoreError(
             f"campaign store {path}",
             expected="a new path",

@@ -16,7 +16,7 @@ from bandselect import storage
 from bandselect.errors import StoreError
 from bandselect.names import ATTR_BAND_MAXIMUM, ATTR_BAND_MINIMUM, VAR_CUBE, VAR_MASK
 from bandselect.selection import BandSelection
-from bandselect.store import StoreSource, Window, ingest, make_acquisition, open_campaign
+from bandselect.store import StoreSource, Window, create_campaign, ingest, make_acquisition, open_campaign
 from bandselect.store.campaign import STAGING_DIR
 from bandselect.store.layout import source_from_dataset
 
@@ -73,6 +73,10 @@ def test_store_errors_on_s3(s3: S3Server) -> None:
     storage.write_bytes(s3.url("photos", "a.jpg"), b"x")
     with pytest.raises(StoreError, match="non-empty prefix"):
         open_campaign(s3.url("photos"), create=True)
+    open_campaign(s3.url("taken.zarr"), create=True)
+    with pytest.raises(StoreError, match="expected a new path"):
+        create_campaign(s3.url("taken.zarr"), exist_ok=False)
+    assert create_campaign(s3.url("taken.zarr")).ids() == []
     with pytest.raises(StoreError, match=r"no zarr\.json"):
         open_campaign("s3://no-such-bucket-bandselect/c.zarr")
     with pytest.raises(StoreError, match="bucket exists"):

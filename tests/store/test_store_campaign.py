@@ -257,6 +257,10 @@ def test_store_path_checks(tmp_path: Path) -> None:
     assert create_campaign(empty).path == empty
     with pytest.raises(StoreError, match="exist_ok"):
         create_campaign(empty, exist_ok=False)
+    notes = tmp_path / "notes.txt"  # a file where the store should go: a StoreError, not an OSError
+    notes.write_text("x")
+    with pytest.raises(StoreError, match="exist_ok"):
+        create_campaign(notes, exist_ok=False)
 
 
 def test_publish_race_with_same_content_keeps_one(tmp_path: Path) -> None:
