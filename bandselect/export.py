@@ -179,6 +179,8 @@ def open_product_store(
         content: bytes | None = storage.read_bytes(storage.join(store, _ZARR_JSON))
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         content = None
+    except storage.connection_errors() as error:  # no permission, no endpoint, no credentials
+        raise _unreachable(store, label, error) from error
     if content is not None:
         try:
             attributes = json.loads(content.decode("utf-8")).get("attributes", {})
@@ -209,7 +211,25 @@ def open_product_store(
         zarr.open_group(str(store), mode="w-", zarr_format=3, attributes={format_key: version})
     except FileExistsError:  # another process created it first
         pass
+    except storage.connection_errors() as error:  # no such bucket, no permission
+        raise _unreachable(store, label, error) from error
     return store
+
+
+def preview_folder(path: str | os.PathLike[str]) -> Path:
+    """The local folder of the PNG previews (written with the local atomic rename; an object-store URL
+    is a :class:`~bandselect.errors.ConfigError`)."""
+    return storage.local_path(path, "preview folder", "PNG previews are written to local files")
+
+
+def _unreachable(store: StoreLocation, label: str, error: BaseException) -> StoreError:
+    return StoreError(
+        f"{label} {store}",
+        expected="a reachable, writable location (an object store: its bucket exists)",
+        found=f"{type(error).__name__}: {error}",
+        fix="create the bucket or folder, or check the permissions (object stores: the AWS_* credentials / "
+        "AWS_ENDPOINT_URL in the environment)",
+    )
 
 
 def _not_a_product_store(store: StoreLocation, label: str, format_key: str, found: str) -> StoreError:
@@ -294,8 +314,8 @@ def export_composite(
     validate_acquisition_id(acquisition_id)
     selection.rgb_indices  # noqa: B018 - fewer than three bands cannot make a composite: fail before any I/O
     config_hash = composite_config_hash(selection)
+    preview = None if preview_dir is None else preview_folder(preview_dir) / f"{acquisition_id}.png"
     store = open_composites(output)
-    preview = None if preview_dir is None else Path(preview_dir) / f"{acquisition_id}.png"
 
     def write(staged_path: StoreLocation) -> None:
         dataset = campaign.open(acquisition_id)

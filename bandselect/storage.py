@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bandselect.atomic import atomic_path
-from bandselect.errors import StoreError
+from bandselect.errors import ConfigError, StoreError
 
 __all__ = [
     "MARKER",
@@ -79,6 +79,39 @@ def location(path: str | os.PathLike[str]) -> StoreLocation:
     if is_remote(text):
         return text.rstrip("/")
     return Path(text.removeprefix("file://"))
+
+
+def local_path(path: str | os.PathLike[str], what: str, why: str) -> Path:
+    """``path`` as a local :class:`Path`, for what is local by design (locks, GeoTIFFs, PNG previews,
+    input files); an object-store URL is refused (``Path("s3://b/c")`` is ``s3:/b/c``, a local folder
+    named ``s3:`` that would be created without a word).
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is an object-store URL.
+    """
+    if is_remote(path):
+        raise ConfigError(
+            what,
+            expected=f"a local path ({why})",
+            found=f"the URL {os.fspath(path)!r}",
+            fix="give a folder or file on this machine",
+        )
+    where = location(path)
+    assert isinstance(where, Path)  # not remote
+    return where
+
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """What an object-store call raises when the store cannot be reached: ``OSError`` (s3fs turns the
+    service's answers into ``OSError``s) and botocore's own errors, which it does not translate (no
+    credentials, no endpoint); botocore only where it is installed."""
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return (OSError,)
+    return (OSError, BotoCoreError)
 
 
 def join(base: str | os.PathLike[str], *parts: str) -> StoreLocation:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def load_labelled_scene(
     ----------
     path
         A file readable by :func:`bandselect.store.open_source` (with a ``mask``/``gt`` label array) or a
-        campaign store directory.
+        campaign store (a directory or an object-store URL).
     acquisition
         Acquisition id in a store; may be omitted when the store holds exactly one.
     label
@@ -112,11 +112,13 @@ def load_labelled_scene(
     NonFiniteError
         NaN/Inf in pixels that count.
     """
+    from bandselect import storage
     from bandselect.names import COORD_WAVELENGTH, VAR_CUBE, VAR_MASK, VAR_VALID
     from bandselect.store import open_campaign, open_source
 
-    source_path = Path(path)
-    if source_path.is_dir():
+    remote = storage.is_remote(path)  # a campaign store on an object store (scene files are local)
+    source_path = storage.location(path)
+    if remote or Path(source_path).is_dir():
         campaign = open_campaign(source_path)
         ids = campaign.ids()
         if acquisition is None:
@@ -140,8 +142,9 @@ def load_labelled_scene(
         labels = np.asarray(dataset[VAR_MASK].values)
         flags = np.asarray(dataset[VAR_VALID].values, bool) if VAR_VALID in dataset else None
         wavelengths = np.asarray(dataset[COORD_WAVELENGTH].values, dtype=np.float64)
-        name = f"{source_path.stem}/{acquisition}"
+        name = f"{PurePosixPath(str(source_path)).stem}/{acquisition}"
     else:
+        source_path = Path(source_path)
         source = open_source(source_path, sort_bands=sort_bands)
         if source.mask_dtype is None:
             raise LabelError(

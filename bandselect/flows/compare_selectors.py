@@ -50,7 +50,7 @@ from bandselect.evaluation.compare import (
 from bandselect.evaluation.compare_classes import DEFAULT_KS, default_multiclass_selector_specs
 from bandselect.evaluation.leaderboard import CLASSIFICATION_MEASURES
 from bandselect.flows._ephemeral import guard_ephemeral_server
-from bandselect.flows.config import resolve_against, validate_model
+from bandselect.flows.config import local_path_field, resolve_against, validate_model
 from bandselect.settings import SettingsModel
 from bandselect.training.config import TrainingConfig
 
@@ -95,6 +95,11 @@ class SceneConfig(_Strict):
         description="a file listing its bands out of wavelength order (overlapping spectrometers, e.g. "
         "AVIRIS): read them sorted by wavelength (a campaign store is sorted already)",
     )
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _local_scene(cls, value: Any) -> Any:
+        return local_path_field(value)  # a URL would become a local path named "s3:"
 
     @model_validator(mode="after")
     def _one_task(self) -> SceneConfig:

@@ -141,7 +141,7 @@ _URL_MESSAGE = (
 )
 
 
-def _local_path(value: Any) -> Any:
+def local_path_field(value: Any) -> Any:
     """Refuse URLs where a flow config takes a local path (``Path("s3://b/c")`` is ``s3:/b/c``, a local
     folder named ``s3:``, which a run would silently create)."""
     if isinstance(value, str) and _URL.match(value):
@@ -184,14 +184,14 @@ class ExportSettings(SettingsModel):
     @field_validator("geotiff_dir", mode="before")
     @classmethod
     def _local_geotiff_dir(cls, value: Any) -> Any:
-        return _local_path(value)
+        return local_path_field(value)
 
     @field_validator("outputs", mode="before")
     @classmethod
     def _local_outputs(cls, value: Any) -> Any:
         if isinstance(value, dict):
             for path in value.values():
-                _local_path(path)
+                local_path_field(path)
         return value
 
     @field_validator("percentiles")
@@ -283,7 +283,7 @@ class FlowConfig(SettingsModel):
     @field_validator("store", "output", "archive", "work_dir", mode="before")
     @classmethod
     def _local_paths(cls, value: Any) -> Any:
-        return _local_path(value)
+        return local_path_field(value)
 
     @model_validator(mode="after")
     def _distinct_paths(self) -> FlowConfig:

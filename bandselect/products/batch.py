@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from bandselect.export import (
@@ -12,6 +11,7 @@ from bandselect.export import (
     composite_config_hash,
     export_composite,
     open_composites,
+    preview_folder,
 )
 from bandselect.names import VAR_COMPOSITE, VAR_CUBE
 from bandselect.products.bands import bands_config_hash, export_bands, open_bands
@@ -79,11 +79,14 @@ def export_products(
     Raises
     ------
     ConfigError
-        A product needs more bands than the selection has (checked before anything is read or written).
+        A product needs more bands than the selection has, or ``preview_dir`` is an object-store URL
+        (checked before anything is read or written).
     StoreError, WavelengthError
         As :func:`bandselect.export.export_composite`.
     """
     check_products(selection.k, plan.kinds, what=f"the {selection.selector_type} selection")
+    if preview_dir is not None:
+        preview_folder(preview_dir)  # a URL is refused before the first product is written
     campaign = store if isinstance(store, Campaign) else open_campaign(store)
     results: list[ExportResult] = []
     for done, acquisition_id in enumerate(acquisition_ids, start=1):
@@ -128,6 +131,7 @@ def retire_products(
     int
         How many product groups were removed (GeoTIFFs and previews not counted).
     """
+    previews = None if previews_dir is None else preview_folder(previews_dir)  # refused before any removal
     removed = 0
     for kind, output in plan.outputs.items():
         publisher = Campaign(output)
@@ -136,7 +140,7 @@ def retire_products(
             tif = plan.geotiff_path(kind, acquisition_id)
             if tif is not None:
                 tif.unlink(missing_ok=True)
-    if previews_dir is not None:
+    if previews is not None:
         for acquisition_id in acquisition_ids:
-            (Path(previews_dir) / f"{acquisition_id}.png").unlink(missing_ok=True)
+            (previews / f"{acquisition_id}.png").unlink(missing_ok=True)
     return removed

@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 import zarr
 
+from bandselect import storage
 from bandselect.errors import StoreError
 from bandselect.export import ATTR_CONFIG_HASH, ATTR_SELECTION, ATTR_SELECTOR, ExportResult
 from bandselect.names import COORD_SPATIAL_REF, COORD_WAVELENGTH, VAR_VALID
@@ -46,7 +47,6 @@ TAG_SELECTOR = "BANDSELECT_SELECTOR"
 TAG_SELECTION_DIGEST = "BANDSELECT_SELECTION_DIGEST"
 GEOTIFF_FORMAT_VERSION = 1
 _TILE = 256
-_ZARR_JSON = "zarr.json"
 
 
 def geotiff_config_hash(product_config_hash: str, mode: Literal["tiff", "cog"]) -> str:
@@ -105,8 +105,8 @@ def export_geotiff(
         The product group is not published, or the file cannot be written (nothing is left behind).
     """
     started = time.perf_counter()
-    group_path = Path(product_store) / acquisition_id
-    if not (group_path / _ZARR_JSON).is_file():
+    group_path = storage.join(product_store, acquisition_id)  # a folder or an object-store prefix
+    if not storage.has_marker(group_path):
         raise StoreError(
             f"{product} of {acquisition_id} in {product_store}",
             expected="a published product group",
@@ -116,7 +116,7 @@ def export_geotiff(
     group = zarr.open_group(str(group_path), mode="r")
     product_hash = str(group.attrs[ATTR_CONFIG_HASH])
     config_hash = geotiff_config_hash(product_hash, mode)
-    target = Path(path)
+    target = storage.local_path(path, "GeoTIFF", "GeoTIFFs are written to local files")
     label = f"{product}-geotiff"
     if published_geotiff_hash(target) == config_hash:
         return _result(acquisition_id, "skipped", config_hash, started, label, target)

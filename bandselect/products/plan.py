@@ -22,6 +22,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from bandselect import storage
 from bandselect.errors import ConfigError, NotFittedError
 from bandselect.pipeline.node import BandSelector, Node, WeightedSelector
 
@@ -82,6 +83,9 @@ class ProductPlan:
                 found=f"{self.geotiff!r}, folder {self.geotiff_dir!r}",
                 fix="set export.geotiff to none, tiff or cog",
             )
+        if self.geotiff != "none" and self.geotiff_dir is not None:
+            # GeoTIFFs are written to local files (renamed into place), never to a URL taken as a folder.
+            storage.local_path(self.geotiff_dir, "export geotiff_dir", "GeoTIFFs are written to local files")
         object.__setattr__(self, "outputs", dict(self.outputs))
 
     @property

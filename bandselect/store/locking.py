@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from bandselect import storage
 from bandselect.errors import StoreError
 
 __all__ = ["LOCK_SUFFIX", "exclusive_lock", "lock_path_for", "locked"]
@@ -27,7 +28,9 @@ _POLL_SECONDS = 0.2
 
 def lock_path_for(path: str | os.PathLike[str]) -> Path:
     """The lock file of a store or output: ``<path>.lock`` next to it (never inside the zarr store)."""
-    target = Path(path).resolve()
+    # Locks are local flocks: a URL would lock a local file under a folder named "s3:" and serialise
+    # nothing (docs/scale.md, Object storage).
+    target = storage.local_path(path, "lock", "locks are flocks of local files").resolve()
     return target.with_name(target.name + LOCK_SUFFIX)
 
 
@@ -39,6 +42,8 @@ def exclusive_lock(path: str | os.PathLike[str], timeout_s: float = 3600.0) -> I
     ------
     StoreError
         Another process held the lock for longer than ``timeout_s``.
+    ConfigError
+        ``path`` is an object-store URL (locks are local).
     """
     lock_file = lock_path_for(path)
     lock_file.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bandselect import storage
 from bandselect.errors import BandSelectError, FileFormatError, WavelengthError
 from bandselect.store.arrays import read_mat, read_npy, read_npz
 from bandselect.store.envi import (
@@ -77,10 +78,12 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     ------
     FileFormatError
         A path that does not exist, or a directory that holds no supported file.
+    ConfigError
+        An object-store URL (source files are local; the campaign store may be a URL).
     """
     found: list[Path] = []
     for raw in paths:
-        path = Path(raw)
+        path = storage.local_path(raw, f"input {raw}", "source files are read from this machine's disk")
         if path.is_dir():
             in_dir = _walk(path)
             if not in_dir:

@@ -92,7 +92,7 @@ def open_remote_store(url: str, create: bool) -> None:
         content = storage.read_bytes(marker)
     except FileNotFoundError:
         content = None
-    except OSError as error:  # no such bucket, no permission, no endpoint
+    except storage.connection_errors() as error:  # no such bucket, no permission, no endpoint
         raise StoreError(
             f"campaign store {url}",
             expected="a reachable object store",
@@ -102,18 +102,19 @@ def open_remote_store(url: str, create: bool) -> None:
     if content is not None:
         check_store_marker(url, content)
         return
+    if storage.exists(url):  # objects of something else: not a store, whether asked to create or not
+        raise not_a_store(url, f"a non-empty prefix without {_ZARR_JSON}")
     if not create:
         raise StoreError(
             f"campaign store {url}",
             expected="an existing campaign store",
-            found="no zarr.json at that prefix",
-            fix="ingest data first (`bandselect ingest FILES --store URL`) or pass create=True",
+            found="nothing at that prefix (or no such bucket)",
+            fix="ingest data first (`bandselect ingest FILES --store URL`), pass create=True, or check the "
+            "bucket name",
         )
-    if storage.exists(url):
-        raise not_a_store(url, f"a non-empty prefix without {_ZARR_JSON}")
     try:
         create_store(url)
-    except OSError as error:  # no such bucket, no permission
+    except storage.connection_errors() as error:  # no such bucket, no permission
         raise StoreError(
             f"campaign store {url}",
             expected="a reachable object store whose bucket exists and is writable",

@@ -28,6 +28,7 @@ from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 
+from bandselect import storage
 from bandselect.pipeline import CONFIG_FILE, load_yaml
 from bandselect.selection import BandSelection
 from bandselect.tracking import runs
@@ -105,8 +106,15 @@ def log_campaign_input(
     run_id: str, store: str | os.PathLike[str], name: str, acquisition_ids: Sequence[str]
 ) -> None:
     """Record the campaign store as the run's input dataset (name, digest, source path)."""
+    where = storage.location(store)
+    if isinstance(where, Path):
+        source: Any = LocalArtifactDatasetSource(str(where.resolve()))
+    else:  # a URL keeps its scheme (MLflow's source for it, e.g. S3ArtifactDatasetSource)
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+        source = resolve_dataset_source(where)
     dataset = MetaDataset(
-        LocalArtifactDatasetSource(str(Path(store).resolve())),
+        source,
         name=name,
         digest=campaign_dataset_digest(acquisition_ids),
     )

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bandselect import storage
 from bandselect.errors import PipelineError
 from bandselect.labels import check_ignore_label, check_label_roles, check_positive_label
 from bandselect.pipeline import CONFIG_FILE, Pipeline
@@ -305,7 +306,7 @@ def initialise_on_campaign(
     learnable = is_learnable(pipeline)
     key = content_key(
         "init",
-        str(Path(store).resolve()),
+        _store_key(store),
         sorted(acquisition_ids),
         n_bins,
         mapping,
@@ -413,3 +414,10 @@ def saved_selection(store: str, saved: SavedPipeline) -> BandSelection:
             fix="name the selector node in `selector:`",
         )
     return node.selection(open_campaign(store).wavelengths)
+
+
+def _store_key(store: str | os.PathLike[str]) -> str:
+    """The store's part of a content key: the resolved folder, or the URL as given (a URL resolved as a
+    path would depend on the working directory)."""
+    where = storage.location(store)
+    return str(where.resolve()) if isinstance(where, Path) else where

@@ -56,7 +56,39 @@ def test_an_object_store_url_is_refused_where_a_flow_takes_a_local_path(tmp_path
         _config(tmp_path, products=["composite", "bands"], outputs={"bands": "s3://bucket/bands.zarr"})
     with pytest.raises(ConfigError, match="local path"):
         _config(tmp_path, geotiff="cog", geotiff_dir="gs://bucket/tif")
+    from bandselect.flows.compare_selectors import CompareSelectorsConfig
+
+    with pytest.raises(ConfigError, match=r"scene.*local path.*'s3://bucket/scene.zarr'"):
+        load_config({"scene": {"path": "s3://bucket/scene.zarr"}}, CompareSelectorsConfig)
     assert not (folder / "s3:").exists()
+
+
+def test_a_campaign_on_an_object_store_keeps_its_url_in_keys_and_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL is not resolved as a path: the pipeline cache key does not depend on the working folder,
+    and the run's input dataset names the URL (MLflow's S3 source), not ``<cwd>/s3:/...``."""
+    import mlflow
+
+    from bandselect.tracking.flow_run import log_campaign_input
+    from bandselect.training.campaign import _store_key
+
+    monkeypatch.chdir(tmp_path)
+    here = _store_key("s3://bucket/campaign.zarr/")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert _store_key("s3://bucket/campaign.zarr") == here == "s3://bucket/campaign.zarr"
+    assert _store_key("c.zarr") == str(tmp_path / "elsewhere" / "c.zarr")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            log_campaign_input(run.info.run_id, "s3://bucket/campaign.zarr", "campaign", ["a-1"])
+        inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+        assert [(i.dataset.source_type, i.dataset.source) for i in inputs] == [
+            ("s3", '{"uri": "s3://bucket/campaign.zarr"}')
+        ]
+    finally:
+        mlflow.set_tracking_uri("")
 
 
 @pytest.mark.parametrize(

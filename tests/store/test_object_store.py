@@ -68,16 +68,17 @@ def test_campaign_on_s3_holds_what_a_folder_holds(s3: S3Server, tmp_path: Path) 
 
 
 def test_store_errors_on_s3(s3: S3Server) -> None:
-    with pytest.raises(StoreError, match=r"no zarr\.json"):
+    with pytest.raises(StoreError, match="nothing at that prefix"):
         open_campaign(s3.url("missing.zarr"))
     storage.write_bytes(s3.url("photos", "a.jpg"), b"x")
-    with pytest.raises(StoreError, match="non-empty prefix"):
-        open_campaign(s3.url("photos"), create=True)
+    for create in (True, False):  # not "ingest data first": the prefix holds something else
+        with pytest.raises(StoreError, match="non-empty prefix"):
+            open_campaign(s3.url("photos"), create=create)
     open_campaign(s3.url("taken.zarr"), create=True)
     with pytest.raises(StoreError, match="expected a new path"):
         create_campaign(s3.url("taken.zarr"), exist_ok=False)
     assert create_campaign(s3.url("taken.zarr")).ids() == []
-    with pytest.raises(StoreError, match=r"no zarr\.json"):
+    with pytest.raises(StoreError, match="no such bucket"):
         open_campaign("s3://no-such-bucket-bandselect/c.zarr")
     with pytest.raises(StoreError, match="bucket exists"):
         open_campaign("s3://no-such-bucket-bandselect/c.zarr", create=True)
@@ -219,3 +220,84 @@ def test_synthetic_campaign_and_training_from_s3(
     theirs = train_two_phase(None, TrainingData.from_store(tmp_path / "local.zarr"), training)
     assert ours.selection_after.indices == theirs.selection_after.indices
     assert [r.loss for r in ours.history] == [r.loss for r in theirs.history]
+
+
+def test_without_credentials_a_typed_error(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's own errors (no credentials here) are StoreErrors naming the store and the fix, not an
+    "unexpected NoCredentialsError"."""
+    from object_store import _clear_filesystem_caches
+
+    from bandselect.export import open_composites
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _clear_filesystem_caches()
+    try:
+        with pytest.raises(StoreError, match="AWS_"):
+            open_campaign(s3.url("any.zarr"))
+        with pytest.raises(StoreError, match="AWS_"):
+            open_composites(s3.url("any-composites.zarr"))
+    finally:
+        _clear_filesystem_caches()  # the next test's filesystems have the credentials again
+
+
+def test_products_of_an_s3_store_and_what_stays_local(s3: S3Server, tmp_path: Path) -> None:
+    """GeoTIFFs are made from product stores on S3; folders that are local by design (GeoTIFFs, PNG
+    previews, locks, source files) refuse a URL before anything is written, instead of becoming a local
+    folder named ``s3:``."""
+    import rasterio
+
+    from bandselect.errors import ConfigError
+    from bandselect.export import export_composite
+    from bandselect.products import ProductPlan, export_products
+    from bandselect.store.locking import exclusive_lock
+    from bandselect.store.readers import discover
+
+    campaign = open_campaign(tmp_path / "p.zarr", create=True)
+    acquisition_id = campaign.append(acquisition(5), chunk_yx=(5, 4))
+    selection = BandSelection.create([4, 2, 0], grid(), selector_type="test")
+    plan = ProductPlan({"composite": s3.url("p-composites.zarr")}, geotiff="tiff", geotiff_dir=str(tmp_path))
+    results = export_products(campaign, [acquisition_id], selection, plan)
+    assert [r.status for r in results] == ["published", "published"]
+    with rasterio.open(tmp_path / "composite" / f"{acquisition_id}.tif") as tif:
+        np.testing.assert_array_equal(
+            np.moveaxis(tif.read(), 0, -1),
+            campaign.open(acquisition_id)[VAR_CUBE].values[..., list(selection.rgb_indices)],
+        )
+
+    with pytest.raises(ConfigError, match="GeoTIFFs are written to local files"):
+        ProductPlan({"composite": s3.url("q.zarr")}, geotiff="cog", geotiff_dir=s3.url("tifs"))
+    with pytest.raises(ConfigError, match="PNG previews"):
+        export_composite(campaign, acquisition_id, s3.url("r.zarr"), selection, preview_dir=s3.url("png"))
+    with pytest.raises(ConfigError, match="PNG previews"):
+        export_products(
+            campaign,
+            [acquisition_id],
+            selection,
+            ProductPlan({"bands": s3.url("s.zarr")}),
+            preview_dir=s3.url("png"),
+        )
+    assert not storage.exists(s3.url("r.zarr")) and not storage.exists(s3.url("s.zarr"))
+    with pytest.raises(ConfigError, match="locks are flocks of local files"):
+        with exclusive_lock(s3.url("p-composites.zarr")):
+            pass
+    with pytest.raises(ConfigError, match="read from this machine"):
+        discover([s3.url("raw", "scene.npz")])
+    assert not list(Path.cwd().glob("s3:*")) and not list(tmp_path.glob("s3:*"))
+
+
+def test_labelled_scene_from_an_s3_store(s3: S3Server, tmp_path: Path) -> None:
+    from bandselect.evaluation.scene import load_labelled_scene
+
+    remote = open_campaign(s3.url("scene.zarr"), create=True)
+    local = open_campaign(tmp_path / "scene.zarr", create=True)
+    ids = [store.append(acquisition(6), chunk_yx=(5, 4)) for store in (remote, local)]
+    assert ids[0] == ids[1]
+    ours = load_labelled_scene(s3.url("scene.zarr"), acquisition=ids[0])
+    theirs = load_labelled_scene(tmp_path / "scene.zarr", acquisition=ids[0])
+    np.testing.assert_array_equal(ours.cube, theirs.cube)
+    np.testing.assert_array_equal(ours.positive, theirs.positive)
+    assert ours.name == theirs.name == f"scene/{ids[0]}"
