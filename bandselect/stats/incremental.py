@@ -690,7 +690,7 @@ def _keep_derived(
     # (The write is atomic, a temporary and a rename or one PUT: nothing partial stays behind.)
     try:
         result.save(path)
-    except OSError as error:
+    except (OSError, StoreError) as error:  # a local file, an object store
         _LOG.warning("could not keep %s (%s): it will be computed again next time", path, error)
         return
     directory = statistics_dir(campaign)

@@ -18,6 +18,7 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from bandselect.errors import (
     InputError,
     LabelError,
     ShapeError,
+    StoreError,
 )
 from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, PreparedPixels, prepare_pixels, validate_edges
@@ -485,7 +487,15 @@ class BandStatistics:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> StoreLocation:
         """Write a compressed ``.npz`` atomically (a local temporary file then ``os.replace``, or one PUT
-        to an object-store URL)."""
+        to an object-store URL).
+
+        Raises
+        ------
+        OSError
+            A local file that cannot be written (nothing is left behind).
+        StoreError
+            An object-store location that cannot be written.
+        """
         arrays: dict[str, np.ndarray] = {
             "classes": self.classes,
             "counts": self.counts,
@@ -503,7 +513,19 @@ class BandStatistics:
                 laplacian_abs_sum=self.laplacian_abs_sum, laplacian_count=np.asarray(self.laplacian_count)
             )
         target = storage.location(path)
-        storage.write_bytes(target, persistence.encode(arrays))
+        data = persistence.encode(arrays)
+        if isinstance(target, Path):
+            storage.write_bytes(target, data)  # an OSError as it is (a full disk: the caller's ResourceError)
+            return target
+        try:
+            storage.write_bytes(target, data)
+        except storage.connection_errors() as exc:  # no such bucket, no permission, no endpoint
+            raise StoreError(
+                f"statistics file {target}",
+                expected="a writable object-store location (its bucket exists)",
+                found=f"{type(exc).__name__}: {exc}",
+                fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
+            ) from exc
         return target
 
     @classmethod
@@ -518,7 +540,7 @@ class BandStatistics:
         source = storage.location(path)
         try:
             data = storage.read_bytes(source)
-        except OSError as exc:
+        except storage.connection_errors() as exc:
             raise FileFormatError(
                 f"statistics file {source}",
                 expected="a .npz written by BandStatistics.save",

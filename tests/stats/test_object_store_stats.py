@@ -93,3 +93,16 @@ def test_statistics_without_a_class_are_kept_beside_the_statistics_on_s3(
     update_campaign_statistics(remote, n_bins=64)
     fs.invalidate_cache()
     assert not [name for name in fs.find(root) if name.endswith("/without-0.npz")]
+
+
+def test_statistics_saved_where_nothing_can_be_written(s3: S3Server) -> None:
+    """A missing bucket is a StoreError naming the file (was a bare FileNotFoundError)."""
+    from bandselect.errors import StoreError
+    from bandselect.stats import BandStatistics, statistics_of
+
+    cube = np.random.default_rng(0).normal(size=(6, 5, 3)).astype(np.float32)
+    stats = statistics_of(cube, cube[..., 0] > 0, n_bins=8)
+    with pytest.raises(StoreError, match=r"statistics file s3://no-such-bucket-bandselect/s\.npz"):
+        stats.save("s3://no-such-bucket-bandselect/s.npz")
+    saved = stats.save(s3.url("saved", "s.npz"))
+    np.testing.assert_array_equal(BandStatistics.load(saved).histograms, stats.histograms)
