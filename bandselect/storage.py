@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,12 +107,15 @@ def local_path(path: str | os.PathLike[str], what: str, why: str) -> Path:
 def connection_errors() -> tuple[type[BaseException], ...]:
     """What an object-store call raises when the store cannot be reached: ``OSError`` (s3fs turns the
     service's answers into ``OSError``s) and botocore's own errors, which it does not translate (no
-    credentials, no endpoint); botocore only where it is installed."""
-    try:
-        from botocore.exceptions import BotoCoreError
-    except ImportError:
-        return (OSError,)
-    return (OSError, BotoCoreError)
+    credentials, no endpoint).
+
+    For an ``except`` clause, evaluated when an error is matched: botocore's base class is taken from
+    the loaded module (s3fs loaded it to make the call that failed), never imported here (the ``s3``
+    extra is a filesystem fsspec loads, not a dependency of this code).
+    """
+    exceptions = sys.modules.get("botocore.exceptions")
+    botocore_error = getattr(exceptions, "BotoCoreError", None)
+    return (OSError,) if botocore_error is None else (OSError, botocore_error)
 
 
 def join(base: str | os.PathLike[str], *parts: str) -> StoreLocation:

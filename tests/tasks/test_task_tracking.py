@@ -58,3 +58,13 @@ def test_plots_and_mlflow_record_of_a_run(campaign: Campaign, tmp_path: Path) ->
     assert content["digest"] == selection.digest and content["selector"] == "rgb"
     assert json.loads((folder / "acquisitions.json").read_text()) == ids
     assert {p.name for p in (folder / "plots").iterdir()} == {"band_scores.png", "rgb_previews.png"}
+    # A campaign on an object store is the run's input under its URL (MLflow's S3 source), not as a
+    # local path resolved from the working folder (<cwd>/s3:/...).
+    from bandselect.tracking.flow_run import log_campaign_input
+
+    with tracking.start_run("tasks", tracking_uri=uri, campaign="remote") as remote_run:
+        log_campaign_input(remote_run.info.run_id, "s3://bucket/campaign.zarr", "remote", ids)
+    inputs = client.get_run(remote_run.info.run_id).inputs.dataset_inputs
+    assert [(i.dataset.source_type, i.dataset.source) for i in inputs] == [
+        ("s3", '{"uri": "s3://bucket/campaign.zarr"}')
+    ]
