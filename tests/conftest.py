@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,14 +31,27 @@ SHARED_CUBES = ("pavia_rosis_abu_beach4", "samson", "jasper_ridge", "muufl_gulfp
 def prefect_harness() -> Iterator[None]:
     """A real ephemeral Prefect API with a temporary database, once per pytest session (~10 s).
 
-    Every test that runs a flow requests it: a flow run without it starts a temporary API server of its
-    own, stopped only at interpreter exit, whose log line then goes to pytest's closed output stream
-    (a traceback at the end of ``make test``).
+    A flow run without it starts Prefect's temporary API server of its own (faster to start, for a
+    module of a few flow runs: ``tests/tasks/test_task_retries.py``), stopped at the end of the
+    session by :func:`_stop_temporary_prefect_servers`.
     """
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_temporary_prefect_servers() -> Iterator[None]:
+    """Prefect's temporary API servers (started by flow runs outside ``prefect_harness``) stopped by
+    Prefect's own ``stop`` (which ends the server process) when the session ends, while pytest still
+    captures output: left to Prefect's exit hook, its "Stopping temporary server" log line went to a
+    closed stream, a traceback at the end of ``make test``. Torn down last (autouse, set up first)."""
+    yield
+    server_module = sys.modules.get("prefect.server.api.server")  # loaded only if a server was started
+    if server_module is not None:
+        for server in list(server_module.SubprocessASGIServer._instances.values()):
+            server.stop()
 
 
 @pytest.fixture(scope="session")

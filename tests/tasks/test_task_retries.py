@@ -12,8 +12,6 @@ import bandselect.tasks as tasks_package
 from bandselect.errors import ConfigError
 from bandselect.tasks._retry import retry_transient
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")  # the session's API, not a server of its own
-
 ATTEMPTS: list[str] = []
 
 
