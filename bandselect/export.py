@@ -180,6 +180,8 @@ def open_product_store(
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         content = None
     except storage.connection_errors() as error:  # no permission, no endpoint, no credentials
+        if isinstance(store, Path):
+            raise  # a local OSError as it is (the flows make a full disk a ResourceError)
         raise _unreachable(store, label, error) from error
     if content is not None:
         try:
@@ -212,6 +214,8 @@ def open_product_store(
     except FileExistsError:  # another process created it first
         pass
     except storage.connection_errors() as error:  # no such bucket, no permission
+        if isinstance(store, Path):
+            raise  # a local OSError as it is (the flows make a full disk a ResourceError)
         raise _unreachable(store, label, error) from error
     return store
 
@@ -225,10 +229,9 @@ def preview_folder(path: str | os.PathLike[str]) -> Path:
 def _unreachable(store: StoreLocation, label: str, error: BaseException) -> StoreError:
     return StoreError(
         f"{label} {store}",
-        expected="a reachable, writable location (an object store: its bucket exists)",
+        expected="a reachable object store whose bucket exists and is writable",
         found=f"{type(error).__name__}: {error}",
-        fix="create the bucket or folder, or check the permissions (object stores: the AWS_* credentials / "
-        "AWS_ENDPOINT_URL in the environment)",
+        fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
     )
 
 

@@ -107,13 +107,15 @@ def s3_server(
         fsspec.filesystem("s3").mkdir(bucket)
         yield S3Server(endpoint=endpoint, pid=process.pid, bucket=bucket)
     finally:
-        _clear_filesystem_caches()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
+            _clear_filesystem_caches()
+        finally:  # the server is stopped whatever closing the connections raised
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-        log.close()
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=15)
+            log.close()

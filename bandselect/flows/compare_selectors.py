@@ -205,6 +205,11 @@ class CompareSelectorsConfig(_Strict):
     tracking_uri: str | None = None
     output_dir: Path = Path(".compare")
 
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _local_output(cls, value: Any) -> Any:
+        return local_path_field(value)
+
     @field_validator("selectors")
     @classmethod
     def _names(cls, value: dict[str, SelectorConfig] | None) -> dict[str, SelectorConfig] | None:

@@ -97,7 +97,10 @@ class ProductPlan:
         """Where the GeoTIFF of one acquisition's product goes (``None`` without GeoTIFFs)."""
         if self.geotiff == "none" or self.geotiff_dir is None:
             return None
-        return Path(self.geotiff_dir) / kind / f"{acquisition_id}.tif"
+        folder = storage.local_path(
+            self.geotiff_dir, "export geotiff_dir", "GeoTIFFs are written to local files"
+        )
+        return folder / kind / f"{acquisition_id}.tif"
 
 
 def check_products(n_bands: int | None, kinds: Sequence[str], *, what: str = "the selection") -> None:

@@ -30,6 +30,7 @@ from bandselect.store.layout import (
     source_from_dataset,
 )
 from bandselect.store.readers import open_source, parse_wavelengths
+from bandselect.store.staging import remote_prefix_exists
 from bandselect.store.windows import (
     ArraySource,
     DatasetSource,
@@ -47,14 +48,17 @@ def create_campaign(path: str | os.PathLike[str], exist_ok: bool = True) -> Camp
     Raises
     ------
     StoreError
-        The path exists and is not a campaign store, or exists and ``exist_ok`` is False.
+        The path exists and is not a campaign store, or exists and ``exist_ok`` is False, or the object
+        store cannot be reached.
     """
+    if exist_ok:
+        return open_campaign(path, create=True)
     where = storage.location(path)
     if isinstance(where, Path):
         occupied = where.exists() and (not where.is_dir() or any(where.iterdir()))
     else:
-        occupied = storage.exists(where)  # any object under the prefix
-    if not exist_ok and occupied:
+        occupied = remote_prefix_exists(where)  # any object under the prefix
+    if occupied:
         raise StoreError(
             f"campaign store {path}",
             expected="a new path",

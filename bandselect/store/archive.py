@@ -201,10 +201,15 @@ def ingest_new_files(
     ------
     FileFormatError
         The archive folder does not exist or holds no supported file.
+    ConfigError
+        ``archive`` is an object-store URL (the store may be one).
     ResourceError
         The disk is full (files finished before are recorded; nothing half-published).
     """
-    archive_path = Path(archive)
+    # Refused before the store is created: the archive's files are read from this machine's disk.
+    archive_path = storage.local_path(
+        archive, f"archive {archive}", "source files are read from this machine's disk"
+    )
     campaign = open_campaign(store, create=True)
     ledger = _load_ledger(campaign)
     report = IngestReport(archive=str(archive_path), store=str(campaign.path))

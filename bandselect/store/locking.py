@@ -73,6 +73,6 @@ def exclusive_lock(path: str | os.PathLike[str], timeout_s: float = 3600.0) -> I
 @contextmanager
 def locked(paths: Sequence[str | os.PathLike[str]], timeout_s: float = 3600.0) -> Iterator[list[Path]]:
     """Hold the locks of several paths, taken in sorted order (no deadlock between two runs)."""
-    unique = sorted({lock_path_for(p): Path(p) for p in paths}.items())
-    with ExitStack() as stack:
+    unique = sorted({lock_path_for(p): p for p in paths}.items(), key=lambda item: item[0])
+    with ExitStack() as stack:  # each path as given: the lock taken is the one sorted on
         yield [stack.enter_context(exclusive_lock(path, timeout_s)) for _, path in unique]

@@ -93,16 +93,11 @@ def open_remote_store(url: str, create: bool) -> None:
     except FileNotFoundError:
         content = None
     except storage.connection_errors() as error:  # no such bucket, no permission, no endpoint
-        raise StoreError(
-            f"campaign store {url}",
-            expected="a reachable object store",
-            found=f"{type(error).__name__}: {error}",
-            fix="check the bucket and the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-        ) from error
+        raise _unreachable(url, error) from error
     if content is not None:
         check_store_marker(url, content)
         return
-    if storage.exists(url):  # objects of something else: not a store, whether asked to create or not
+    if remote_prefix_exists(url):  # objects of something else: not a store, whether asked to create or not
         raise not_a_store(url, f"a non-empty prefix without {_ZARR_JSON}")
     if not create:
         raise StoreError(
@@ -115,12 +110,30 @@ def open_remote_store(url: str, create: bool) -> None:
     try:
         create_store(url)
     except storage.connection_errors() as error:  # no such bucket, no permission
-        raise StoreError(
-            f"campaign store {url}",
-            expected="a reachable object store whose bucket exists and is writable",
-            found=f"{type(error).__name__}: {error}",
-            fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-        ) from error
+        raise _unreachable(url, error, writable=True) from error
+
+
+def remote_prefix_exists(url: str) -> bool:
+    """Whether any object lies under the prefix ``url``.
+
+    Raises
+    ------
+    StoreError
+        The object store cannot be reached (no credentials, no endpoint, no permission).
+    """
+    try:
+        return storage.exists(url)
+    except storage.connection_errors() as error:
+        raise _unreachable(url, error) from error
+
+
+def _unreachable(url: str, error: BaseException, *, writable: bool = False) -> StoreError:
+    return StoreError(
+        f"campaign store {url}",
+        expected="a reachable object store" + (" whose bucket exists and is writable" if writable else ""),
+        found=f"{type(error).__name__}: {error}",
+        fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
+    )
 
 
 def create_store(store_path: StoreLocation) -> None:

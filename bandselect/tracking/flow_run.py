@@ -111,8 +111,12 @@ def log_campaign_input(
         source: Any = LocalArtifactDatasetSource(str(where.resolve()))
     else:  # a URL keeps its scheme (MLflow's source for it, e.g. S3ArtifactDatasetSource)
         from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.exceptions import MlflowException
 
-        source = resolve_dataset_source(where)
+        try:
+            source = resolve_dataset_source(where)
+        except MlflowException:  # a scheme MLflow has no source for (gcs://, az://): the URL as it is
+            source = LocalArtifactDatasetSource(where)
     dataset = MetaDataset(
         source,
         name=name,

@@ -60,6 +60,14 @@ def test_an_object_store_url_is_refused_where_a_flow_takes_a_local_path(tmp_path
 
     with pytest.raises(ConfigError, match=r"scene.*local path.*'s3://bucket/scene.zarr'"):
         load_config({"scene": {"path": "s3://bucket/scene.zarr"}}, CompareSelectorsConfig)
+    with pytest.raises(ConfigError, match=r"output_dir.*local path"):
+        load_config(
+            {"scene": {"path": "scene.npz"}, "output_dir": "s3://bucket/compare"}, CompareSelectorsConfig
+        )
+    from bandselect.products import ProductPlan
+
+    plan = ProductPlan({"composite": "c.zarr"}, geotiff="tiff", geotiff_dir=f"file://{tmp_path}/tif")
+    assert plan.geotiff_path("composite", "a-1") == tmp_path / "tif" / "composite" / "a-1.tif"
     assert not (folder / "s3:").exists()
 
 

@@ -239,3 +239,21 @@ def test_a_composite_geotiff_masks_the_pixels_without_data(tmp_path: Path) -> No
     valid = np.isfinite(cube).all(axis=-1)
     with rasterio.open(tmp_path / "tif" / "composite" / f"{acquisition}.tif") as composite:
         np.testing.assert_array_equal(composite.dataset_mask() > 0, valid)
+
+
+def test_a_full_disk_creating_a_local_product_store_stays_an_oserror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only object-store failures become the "unreachable store" StoreError: a local full disk keeps its
+    errno, which the flows turn into a ResourceError."""
+    import errno
+
+    from bandselect import export
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export.zarr, "open_group", full)
+    with pytest.raises(OSError) as caught:
+        export.open_composites(tmp_path / "c.zarr")
+    assert caught.value.errno == errno.ENOSPC

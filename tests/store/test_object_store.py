@@ -78,7 +78,7 @@ def test_store_errors_on_s3(s3: S3Server) -> None:
     with pytest.raises(StoreError, match="expected a new path"):
         create_campaign(s3.url("taken.zarr"), exist_ok=False)
     assert create_campaign(s3.url("taken.zarr")).ids() == []
-    with pytest.raises(StoreError, match="no such bucket"):
+    with pytest.raises(StoreError, match="nothing at that prefix"):  # a missing bucket lists nothing
         open_campaign("s3://no-such-bucket-bandselect/c.zarr")
     with pytest.raises(StoreError, match="bucket exists"):
         open_campaign("s3://no-such-bucket-bandselect/c.zarr", create=True)
@@ -240,6 +240,8 @@ def test_without_credentials_a_typed_error(s3: S3Server, monkeypatch: pytest.Mon
             open_campaign(s3.url("any.zarr"))
         with pytest.raises(StoreError, match="AWS_"):
             open_composites(s3.url("any-composites.zarr"))
+        with pytest.raises(StoreError, match="AWS_"):
+            create_campaign(s3.url("any.zarr"), exist_ok=False)
     finally:
         _clear_filesystem_caches()  # the next test's filesystems have the credentials again
 
@@ -286,6 +288,11 @@ def test_products_of_an_s3_store_and_what_stays_local(s3: S3Server, tmp_path: Pa
             pass
     with pytest.raises(ConfigError, match="read from this machine"):
         discover([s3.url("raw", "scene.npz")])
+    from bandselect.store.archive import ingest_new_files
+
+    with pytest.raises(ConfigError, match="read from this machine"):
+        ingest_new_files(s3.url("archive"), s3.url("from-archive.zarr"))
+    assert not storage.exists(s3.url("from-archive.zarr"))  # refused before the store was made
     assert not list(Path.cwd().glob("s3:*")) and not list(tmp_path.glob("s3:*"))
 
 

@@ -68,3 +68,7 @@ def test_plots_and_mlflow_record_of_a_run(campaign: Campaign, tmp_path: Path) ->
     assert [(i.dataset.source_type, i.dataset.source) for i in inputs] == [
         ("s3", '{"uri": "s3://bucket/campaign.zarr"}')
     ]
+    with tracking.start_run("tasks", tracking_uri=uri, campaign="gcs") as gcs_run:  # no MLflow source for it
+        log_campaign_input(gcs_run.info.run_id, "gcs://bucket/campaign.zarr", "gcs", ids)
+    (gcs_input,) = client.get_run(gcs_run.info.run_id).inputs.dataset_inputs
+    assert gcs_input.dataset.source == '{"uri": "gcs://bucket/campaign.zarr"}'
