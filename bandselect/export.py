@@ -221,8 +221,13 @@ def open_product_store(
 
 
 def preview_folder(path: str | os.PathLike[str]) -> Path:
-    """The local folder of the PNG previews (written with the local atomic rename; an object-store URL
-    is a :class:`~bandselect.errors.ConfigError`)."""
+    """The local folder of the PNG previews (written with the local atomic rename).
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is an object-store URL.
+    """
     return storage.local_path(path, "preview folder", "PNG previews are written to local files")
 
 
@@ -312,6 +317,8 @@ def export_composite(
         The acquisition's wavelength grid differs from the selection's.
     ShapeError
         The selection holds fewer than three bands.
+    ConfigError
+        ``preview_dir`` is an object-store URL (checked before anything is written).
     """
     started = time.perf_counter()
     validate_acquisition_id(acquisition_id)

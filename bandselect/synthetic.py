@@ -424,7 +424,6 @@ def write_campaign(
             found=repr(n_acquisitions),
             fix="ask for at least one acquisition",
         )
-    campaign = open_campaign(path, create=True)  # a folder or an object-store URL
     generators = [
         SceneGenerator(
             height,
@@ -438,6 +437,8 @@ def write_campaign(
         )
         for index in range(int(n_acquisitions))
     ]
+    # Created once the generators have checked the sizes: a bad argument leaves no empty store behind.
+    campaign = open_campaign(path, create=True)  # a folder or an object-store URL
     total = int(n_acquisitions) * int(height) * int(width) * n_bands * 4
     per_row = int(width) * n_bands * 4
     with tqdm(total=total, unit="B", unit_scale=True, desc="synth", disable=not progress) as bar:

@@ -114,3 +114,9 @@ def test_to_dataset_and_write_campaign_match_make_scene(tmp_path: Path) -> None:
     assert (
         write_campaign(tmp_path / "s.zarr", 2, 20, 12, seed=4, anomaly_fraction=0.05, chunk_yx=8).ids() == ids
     )
+
+
+def test_bad_sizes_leave_no_store_behind(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        write_campaign(tmp_path / "c.zarr", 1, 0, 5)
+    assert not (tmp_path / "c.zarr").exists()

@@ -130,6 +130,11 @@ def retire_products(
     -------
     int
         How many product groups were removed (GeoTIFFs and previews not counted).
+
+    Raises
+    ------
+    ConfigError
+        ``previews_dir`` is an object-store URL (checked before anything is removed).
     """
     previews = None if previews_dir is None else preview_folder(previews_dir)  # refused before any removal
     removed = 0

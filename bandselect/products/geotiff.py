@@ -103,8 +103,11 @@ def export_geotiff(
     ------
     StoreError
         The product group is not published, or the file cannot be written (nothing is left behind).
+    ConfigError
+        ``path`` is an object-store URL (checked before anything is read).
     """
     started = time.perf_counter()
+    target = storage.local_path(path, "GeoTIFF", "GeoTIFFs are written to local files")
     group_path = storage.join(product_store, acquisition_id)  # a folder or an object-store prefix
     if not storage.has_marker(group_path):
         raise StoreError(
@@ -116,7 +119,6 @@ def export_geotiff(
     group = zarr.open_group(str(group_path), mode="r")
     product_hash = str(group.attrs[ATTR_CONFIG_HASH])
     config_hash = geotiff_config_hash(product_hash, mode)
-    target = storage.local_path(path, "GeoTIFF", "GeoTIFFs are written to local files")
     label = f"{product}-geotiff"
     if published_geotiff_hash(target) == config_hash:
         return _result(acquisition_id, "skipped", config_hash, started, label, target)

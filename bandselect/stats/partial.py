@@ -536,11 +536,20 @@ class BandStatistics:
         ------
         FileFormatError
             Missing or unreadable file, another format version, or missing arrays.
+        StoreError
+            An object store that cannot be reached (no credentials, no endpoint, no permission).
         """
         source = storage.location(path)
         try:
             data = storage.read_bytes(source)
         except storage.connection_errors() as exc:
+            if not isinstance(source, Path) and not isinstance(exc, FileNotFoundError):
+                raise StoreError(  # the store, not the file: recomputing would fail the same way
+                    f"statistics file {source}",
+                    expected="a reachable object store",
+                    found=f"{type(exc).__name__}: {exc}",
+                    fix="check the bucket and the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
+                ) from exc
             raise FileFormatError(
                 f"statistics file {source}",
                 expected="a .npz written by BandStatistics.save",
