@@ -182,7 +182,7 @@ def open_product_store(
     except storage.connection_errors() as error:  # no permission, no endpoint, no credentials
         if isinstance(store, Path):
             raise  # a local OSError as it is (the flows make a full disk a ResourceError)
-        raise _unreachable(store, label, error) from error
+        raise storage.unreachable(f"{label} {store}", error, writable=True) from error
     if content is not None:
         try:
             attributes = json.loads(content.decode("utf-8")).get("attributes", {})
@@ -216,7 +216,7 @@ def open_product_store(
     except storage.connection_errors() as error:  # no such bucket, no permission
         if isinstance(store, Path):
             raise  # a local OSError as it is (the flows make a full disk a ResourceError)
-        raise _unreachable(store, label, error) from error
+        raise storage.unreachable(f"{label} {store}", error, writable=True) from error
     return store
 
 
@@ -229,15 +229,6 @@ def preview_folder(path: str | os.PathLike[str]) -> Path:
         ``path`` is an object-store URL.
     """
     return storage.local_path(path, "preview folder", "PNG previews are written to local files")
-
-
-def _unreachable(store: StoreLocation, label: str, error: BaseException) -> StoreError:
-    return StoreError(
-        f"{label} {store}",
-        expected="a reachable object store whose bucket exists and is writable",
-        found=f"{type(error).__name__}: {error}",
-        fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-    )
 
 
 def _not_a_product_store(store: StoreLocation, label: str, format_key: str, found: str) -> StoreError:

@@ -55,6 +55,7 @@ __all__ = [
     "publish_tree",
     "read_bytes",
     "remove_tree",
+    "unreachable",
     "write_bytes",
 ]
 
@@ -104,6 +105,17 @@ def local_path(path: str | os.PathLike[str], what: str, why: str) -> Path:
     where = location(path)
     assert isinstance(where, Path)  # not remote
     return where
+
+
+def unreachable(what: str, error: BaseException, *, writable: bool = False) -> StoreError:
+    """The :class:`StoreError` of an object store that :func:`connection_errors` says cannot be reached
+    (or, ``writable``, written): what it was for, the error, and the bucket / ``AWS_*`` fix."""
+    return StoreError(
+        what,
+        expected="a reachable object store" + (" whose bucket exists and is writable" if writable else ""),
+        found=f"{type(error).__name__}: {error}",
+        fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
+    )
 
 
 def connection_errors() -> tuple[type[BaseException], ...]:

@@ -47,6 +47,18 @@ class S3Server:
         return {**ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint}
 
 
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Stop a server started in its own session by its pid: SIGTERM to its group, then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout_s)
+
+
 def _clear_filesystem_caches() -> None:
     """fsspec caches filesystems by their arguments, not by the environment they were made in.
 
@@ -110,12 +122,5 @@ def s3_server(
         try:
             _clear_filesystem_caches()
         finally:  # the server is stopped whatever closing the connections raised
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=15)
+            stop_process_group(process, timeout_s=15)
             log.close()

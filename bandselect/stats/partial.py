@@ -29,7 +29,6 @@ from bandselect.errors import (
     InputError,
     LabelError,
     ShapeError,
-    StoreError,
 )
 from bandselect.stats import persistence, scores
 from bandselect.stats.binning import NanPolicy, PreparedPixels, prepare_pixels, validate_edges
@@ -520,12 +519,7 @@ class BandStatistics:
         try:
             storage.write_bytes(target, data)
         except storage.connection_errors() as exc:  # no such bucket, no permission, no endpoint
-            raise StoreError(
-                f"statistics file {target}",
-                expected="a writable object-store location (its bucket exists)",
-                found=f"{type(exc).__name__}: {exc}",
-                fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-            ) from exc
+            raise storage.unreachable(f"statistics file {target}", exc, writable=True) from exc
         return target
 
     @classmethod
@@ -544,12 +538,8 @@ class BandStatistics:
             data = storage.read_bytes(source)
         except storage.connection_errors() as exc:
             if not isinstance(source, Path) and not isinstance(exc, FileNotFoundError):
-                raise StoreError(  # the store, not the file: recomputing would fail the same way
-                    f"statistics file {source}",
-                    expected="a reachable object store",
-                    found=f"{type(exc).__name__}: {exc}",
-                    fix="check the bucket and the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-                ) from exc
+                # The store, not the file: recomputing would fail the same way.
+                raise storage.unreachable(f"statistics file {source}", exc) from exc
             raise FileFormatError(
                 f"statistics file {source}",
                 expected="a .npz written by BandStatistics.save",

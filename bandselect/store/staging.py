@@ -93,7 +93,7 @@ def open_remote_store(url: str, create: bool) -> None:
     except FileNotFoundError:
         content = None
     except storage.connection_errors() as error:  # no such bucket, no permission, no endpoint
-        raise _unreachable(url, error) from error
+        raise storage.unreachable(f"campaign store {url}", error) from error
     if content is not None:
         check_store_marker(url, content)
         return
@@ -110,7 +110,7 @@ def open_remote_store(url: str, create: bool) -> None:
     try:
         create_store(url)
     except storage.connection_errors() as error:  # no such bucket, no permission
-        raise _unreachable(url, error, writable=True) from error
+        raise storage.unreachable(f"campaign store {url}", error, writable=True) from error
 
 
 def remote_prefix_exists(url: str) -> bool:
@@ -124,16 +124,7 @@ def remote_prefix_exists(url: str) -> bool:
     try:
         return storage.exists(url)
     except storage.connection_errors() as error:
-        raise _unreachable(url, error) from error
-
-
-def _unreachable(url: str, error: BaseException, *, writable: bool = False) -> StoreError:
-    return StoreError(
-        f"campaign store {url}",
-        expected="a reachable object store" + (" whose bucket exists and is writable" if writable else ""),
-        found=f"{type(error).__name__}: {error}",
-        fix="create the bucket, or check the AWS_* credentials / AWS_ENDPOINT_URL in the environment",
-    )
+        raise storage.unreachable(f"campaign store {url}", error) from error
 
 
 def create_store(store_path: StoreLocation) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from object_store import S3Server, s3_server
+from object_store import S3Server, s3_server, stop_process_group
 
 from bandselect.servers import free_port
 from bandselect.stats import BandStatistics, compute_statistics
@@ -39,14 +39,7 @@ class Cluster:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=20)
+    stop_process_group(process, timeout_s=20)
 
 
 @contextlib.contextmanager
